@@ -1,0 +1,244 @@
+package io.unseen.engine.cpu;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.QkvLayout;
+
+/**
+ * Scalar reference implementation of every op: plain loops, double accumulators, one thread. Written to be
+ * obviously right, not fast; the fast backend is tested against it.
+ */
+public final class ReferenceBackend extends Backend {
+    public static final ReferenceBackend INSTANCE = new ReferenceBackend();
+
+    private ReferenceBackend() {
+    }
+
+    @Override
+    public String name() {
+        return "reference";
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                     float beta, float[] c, int cOff, int ldc) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (int p = 0; p < k; p++) {
+                    float av = transA ? a[aOff + p * lda + i] : a[aOff + i * lda + p];
+                    float bv = transB ? b[bOff + j * ldb + p] : b[bOff + p * ldb + j];
+                    sum += (double) av * bv;
+                }
+                int ci = cOff + i * ldc + j;
+                c[ci] = (float) (alpha * sum + (beta == 0f ? 0.0 : (double) beta * c[ci]));
+            }
+        }
+    }
+
+    @Override
+    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
+        int ho = out.dim(2), wo = out.dim(3), s = spec.stride();
+        float[] xd = x.data(), wd = weight.data(), od = out.data();
+        for (int b = 0; b < n; b++) {
+            for (int oc = 0; oc < o; oc++) {
+                for (int oy = 0; oy < ho; oy++) {
+                    for (int ox = 0; ox < wo; ox++) {
+                        double sum = bias == null ? 0 : bias.data()[oc];
+                        for (int ic = 0; ic < c; ic++) {
+                            for (int ky = 0; ky < kh; ky++) {
+                                int iy = oy * s + ky - spec.padTop();
+                                if (iy < 0 || iy >= h) {
+                                    continue;
+                                }
+                                for (int kx = 0; kx < kw; kx++) {
+                                    int ix = ox * s + kx - spec.padLeft();
+                                    if (ix < 0 || ix >= w) {
+                                        continue;
+                                    }
+                                    sum += (double) xd[((b * c + ic) * h + iy) * w + ix]
+                                            * wd[((oc * c + ic) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                        od[((b * o + oc) * ho + oy) * wo + ox] = (float) sum;
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
+        int n = x.dim(0), c = x.dim(1), spatial = x.numel() / (n * c), cpg = c / groups;
+        int groupSize = cpg * spatial;
+        float[] xd = x.data(), od = out.data();
+        for (int b = 0; b < n; b++) {
+            for (int g = 0; g < groups; g++) {
+                int start = (b * c + g * cpg) * spatial;
+                double mean = 0;
+                for (int i = 0; i < groupSize; i++) {
+                    mean += xd[start + i];
+                }
+                mean /= groupSize;
+                double var = 0;
+                for (int i = 0; i < groupSize; i++) {
+                    double d = xd[start + i] - mean;
+                    var += d * d;
+                }
+                var /= groupSize; // biased variance, as PyTorch's GroupNorm
+                double inv = 1.0 / Math.sqrt(var + eps);
+                for (int ch = 0; ch < cpg; ch++) {
+                    int channel = g * cpg + ch;
+                    double scale = gamma == null ? 1 : gamma.data()[channel];
+                    double shift = beta == null ? 0 : beta.data()[channel];
+                    for (int i = 0; i < spatial; i++) {
+                        int idx = start + ch * spatial + i;
+                        od[idx] = (float) ((xd[idx] - mean) * inv * scale + shift);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void siluKernel(float[] x, float[] out, int n) {
+        for (int i = 0; i < n; i++) {
+            double v = x[i];
+            out[i] = (float) (v / (1.0 + Math.exp(-v)));
+        }
+    }
+
+    @Override
+    protected void softmaxKernel(float[] x, float[] out, int outer, int axisLen, int inner) {
+        for (int o = 0; o < outer; o++) {
+            for (int in = 0; in < inner; in++) {
+                int base = o * axisLen * inner + in;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int i = 0; i < axisLen; i++) {
+                    max = Math.max(max, x[base + i * inner]);
+                }
+                double sum = 0;
+                for (int i = 0; i < axisLen; i++) {
+                    sum += Math.exp(x[base + i * inner] - max);
+                }
+                for (int i = 0; i < axisLen; i++) {
+                    out[base + i * inner] = (float) (Math.exp(x[base + i * inner] - max) / sum);
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+        int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
+        float[] in = qkv.data(), od = out.data();
+        double scale = 1.0 / Math.sqrt(c);
+        double[] weights = new double[t];
+        for (int b = 0; b < n; b++) {
+            int base = b * 3 * channels * t;
+            for (int h = 0; h < heads; h++) {
+                int q0 = base + layout.channelOffset(0, h, heads, channels) * t;
+                int k0 = base + layout.channelOffset(1, h, heads, channels) * t;
+                int v0 = base + layout.channelOffset(2, h, heads, channels) * t;
+                for (int i = 0; i < t; i++) {
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < t; j++) {
+                        double dot = 0;
+                        for (int ch = 0; ch < c; ch++) {
+                            dot += (double) in[q0 + ch * t + i] * in[k0 + ch * t + j];
+                        }
+                        weights[j] = dot * scale;
+                        max = Math.max(max, weights[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < t; j++) {
+                        weights[j] = Math.exp(weights[j] - max);
+                        sum += weights[j];
+                    }
+                    for (int ch = 0; ch < c; ch++) {
+                        double acc = 0;
+                        for (int j = 0; j < t; j++) {
+                            acc += weights[j] * in[v0 + ch * t + j];
+                        }
+                        od[((b * channels) + h * c + ch) * t + i] = (float) (acc / sum);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void upsampleNearest2xKernel(Tensor x, Tensor out) {
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+        float[] xd = x.data(), od = out.data();
+        for (int p = 0; p < planes; p++) {
+            for (int y = 0; y < 2 * h; y++) {
+                for (int xx = 0; xx < 2 * w; xx++) {
+                    od[(p * 2 * h + y) * 2 * w + xx] = xd[(p * h + y / 2) * w + xx / 2];
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void avgPool2x2Kernel(Tensor x, Tensor out) {
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = out.dim(2), wo = out.dim(3);
+        float[] xd = x.data(), od = out.data();
+        for (int p = 0; p < planes; p++) {
+            for (int y = 0; y < ho; y++) {
+                for (int xx = 0; xx < wo; xx++) {
+                    int i = (p * h + 2 * y) * w + 2 * xx;
+                    od[(p * ho + y) * wo + xx] = (float) (((double) xd[i] + xd[i + 1] + xd[i + w] + xd[i + w + 1]) / 4);
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void concatChannelsKernel(Tensor a, Tensor b, Tensor out) {
+        int n = a.dim(0), sa = a.numel() / n, sb = b.numel() / n;
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(a.data(), i * sa, out.data(), i * (sa + sb), sa);
+            System.arraycopy(b.data(), i * sb, out.data(), i * (sa + sb) + sa, sb);
+        }
+    }
+
+    @Override
+    protected void broadcastKernel(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        int rank = out.rank();
+        int[] shape = out.shape();
+        int[] sa = broadcastStrides(a.shape(), rank), sb = broadcastStrides(b.shape(), rank);
+        int[] index = new int[rank];
+        float[] ad = a.data(), bd = b.data(), od = out.data();
+        for (int flat = 0; flat < od.length; flat++) {
+            int ia = 0, ib = 0;
+            for (int d = 0; d < rank; d++) {
+                ia += index[d] * sa[d];
+                ib += index[d] * sb[d];
+            }
+            od[flat] = op == BinaryOp.ADD ? ad[ia] + bd[ib] : ad[ia] * bd[ib];
+            for (int d = rank - 1; d >= 0; d--) {
+                if (++index[d] < shape[d]) {
+                    break;
+                }
+                index[d] = 0;
+            }
+        }
+    }
+
+    /** Element strides of {@code shape} aligned right to {@code rank} dimensions, 0 where a dimension broadcasts. */
+    static int[] broadcastStrides(int[] shape, int rank) {
+        int[] strides = new int[rank];
+        int stride = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            strides[rank - shape.length + d] = shape[d] == 1 ? 0 : stride;
+            stride *= shape[d];
+        }
+        return strides;
+    }
+}
