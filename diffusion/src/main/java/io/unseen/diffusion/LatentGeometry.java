@@ -119,15 +119,24 @@ public final class LatentGeometry {
     public double meanDistance(float[] x, int[] idx) {
         double total = 0;
         for (int i : idx) {
-            float[] r = refs[i];
-            double sq = 0;
-            for (int j = 0; j < x.length; j++) {
-                double v = (double) r[j] - x[j];
-                sq += v * v;
-            }
-            total += Math.sqrt(sq);
+            total += distance(refs[i], x);
         }
         return total / idx.length;
+    }
+
+    /** Euclidean distance between two flattened latents. */
+    public static double distance(float[] a, float[] b) {
+        double s = 0;
+        for (int j = 0; j < a.length; j++) {
+            double v = (double) a[j] - b[j];
+            s += v * v;
+        }
+        return Math.sqrt(s);
+    }
+
+    /** Angle at the origin between two flattened latents, in degrees. */
+    public static double angleAtOrigin(float[] a, float[] b) {
+        return angleDegrees(dot(a, b), Math.sqrt(dot(a, a) * dot(b, b)));
     }
 
     static double angleDegrees(double dotProduct, double normProduct) {
@@ -138,7 +147,7 @@ public final class LatentGeometry {
         return Math.toDegrees(Math.acos(c));
     }
 
-    static double dot(float[] a, float[] b) {
+    public static double dot(float[] a, float[] b) {
         double s = 0;
         for (int i = 0; i < a.length; i++) {
             s += (double) a[i] * b[i];
