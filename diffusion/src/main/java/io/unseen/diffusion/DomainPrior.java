@@ -1,0 +1,141 @@
+package io.unseen.diffusion;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Json;
+import io.unseen.engine.io.SafeTensors;
+import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.engine.io.TensorFormatException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Everything sampling needs about an unseen domain, computed once by inversion and saved as a safetensors file:
+ * the inverted latents, the Gaussian prior, the geometry targets, and how they were made (t0, steps, schedule,
+ * the model's fingerprint). Invert once, sample many times.
+ */
+public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry.Targets targets, int t0, int steps,
+                          String schedule, String modelFingerprint, List<String> imageNames) {
+
+    static final String META_KEY = "unseen.prior";
+
+    /** Builds the prior from inverted latents [N, C, H, W] (N >= 3 for the geometry). */
+    public static DomainPrior fromLatents(Tensor latents, int k, long seed, int t0, int steps, String schedule,
+                                          String modelFingerprint, List<String> imageNames) {
+        if (latents.dim(0) < 3) {
+            throw new IllegalArgumentException("a domain prior needs at least 3 reference images (got " + latents.dim(0)
+                    + "): the Gaussian needs 2 and the angle statistics 3; the paper uses a few dozen");
+        }
+        GaussianPrior g = GaussianPrior.estimate(latents, true);
+        LatentGeometry.Targets t = new LatentGeometry(latents).targets(k, new Random(seed));
+        return new DomainPrior(latents, g, t, t0, steps, schedule, modelFingerprint, imageNames);
+    }
+
+    public int[] latentShape() {
+        int[] s = latents.shape();
+        return new int[]{s[1], s[2], s[3]};
+    }
+
+    public void save(Path file) throws IOException {
+        int[] s = latentShape();
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("latents", latents);
+        tensors.put("mean", Tensor.of(gaussian.mean(), s));
+        tensors.put("variance_diagonal", Tensor.of(gaussian.diagonalVariance(), s));
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("pooled_variance", gaussian.pooledVariance());
+        Map<String, Object> geo = new LinkedHashMap<>();
+        geo.put("k", (long) targets.k());
+        geo.put("distance", targets.distance());
+        geo.put("distance_spread", targets.distanceSpread());
+        geo.put("angle_origin", targets.angleOrigin());
+        geo.put("angle_origin_spread", targets.angleOriginSpread());
+        geo.put("angle_subtended", targets.angleSubtended());
+        geo.put("angle_subtended_spread", targets.angleSubtendedSpread());
+        meta.put("geometry", geo);
+        meta.put("t0", (long) t0);
+        meta.put("steps", (long) steps);
+        meta.put("schedule", schedule);
+        meta.put("model_fingerprint", modelFingerprint);
+        meta.put("images", imageNames);
+        Map<String, String> md = new LinkedHashMap<>();
+        md.put("unseen.format", "1");
+        md.put(META_KEY, Json.write(meta));
+        SafeTensors.write(file, tensors, md);
+    }
+
+    public static DomainPrior load(Path file) throws IOException {
+        try (SafeTensorsFile f = SafeTensors.open(file)) {
+            String json = f.metadata().get(META_KEY);
+            if (json == null) {
+                throw new TensorFormatException(file, "metadata has no '" + META_KEY
+                        + "' entry: this is not a prior file; make one with `unseen invert --output PRIOR.safetensors`");
+            }
+            try {
+                Map<?, ?> m = (Map<?, ?>) Json.parse(json, 1 << 24);
+                Map<?, ?> geo = (Map<?, ?>) m.get("geometry");
+                if (geo == null) {
+                    throw new IllegalArgumentException("field 'geometry' missing");
+                }
+                LatentGeometry.Targets t = new LatentGeometry.Targets((int) num(geo, "k"), num(geo, "distance"),
+                        num(geo, "distance_spread"), num(geo, "angle_origin"), num(geo, "angle_origin_spread"),
+                        num(geo, "angle_subtended"), num(geo, "angle_subtended_spread"));
+                double pooled = num(m, "pooled_variance");
+                int t0 = (int) num(m, "t0"), steps = (int) num(m, "steps");
+                @SuppressWarnings("unchecked")
+                List<String> names = (List<String>) m.get("images");
+                Tensor latents = f.load("latents");
+                if (latents.rank() != 4 || latents.dim(0) < 3) {
+                    throw new TensorFormatException(file, "tensor 'latents' must be [N >= 3, C, H, W], got " + latents);
+                }
+                Tensor mean = f.load("mean");
+                Tensor diag = f.contains("variance_diagonal") ? f.load("variance_diagonal") : null;
+                int[] s = {latents.dim(1), latents.dim(2), latents.dim(3)};
+                if (!mean.hasShape(s) || (diag != null && !diag.hasShape(s))) {
+                    throw new TensorFormatException(file, "tensors 'mean'/'variance_diagonal' must have the latents' shape "
+                            + java.util.Arrays.toString(s));
+                }
+                GaussianPrior g = new GaussianPrior(mean.data(), pooled, diag == null ? null : diag.data());
+                return new DomainPrior(latents, g, t, t0, steps, (String) m.get("schedule"),
+                        (String) m.get("model_fingerprint"), names);
+            } catch (ClassCastException | NullPointerException | IllegalArgumentException e) {
+                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed (" + e.getMessage()
+                        + "); re-create the prior with `unseen invert`", e);
+            }
+        }
+    }
+
+    private static double num(Map<?, ?> m, String key) {
+        Object v = m.get(key);
+        if (!(v instanceof Number)) {
+            throw new IllegalArgumentException("field '" + key + "' missing or not a number");
+        }
+        return ((Number) v).doubleValue();
+    }
+
+    /** SHA-256 of a model file (its first 16 hex digits): ties a prior to the model that made it. */
+    public static String fingerprint(Path modelFile) throws IOException {
+        try (InputStream in = Files.newInputStream(modelFile)) {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 20];
+            for (int r; (r = in.read(buf)) > 0; ) {
+                md.update(buf, 0, r);
+            }
+            StringBuilder sb = new StringBuilder();
+            for (byte b : md.digest()) {
+                sb.append(String.format("%02x", b));
+            }
+            return sb.substring(0, 16);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

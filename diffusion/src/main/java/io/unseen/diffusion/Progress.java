@@ -1,0 +1,28 @@
+package io.unseen.diffusion;
+
+/** Reports progress of loops over model evaluations; the CLI shows it as a progress bar with ETA. */
+public interface Progress {
+    /** A new task of {@code total} units starts (replacing any previous one). */
+    void start(String task, long total);
+
+    /** {@code units} more are done. */
+    void advance(long units);
+
+    /** The current task is over. */
+    void finish();
+
+    /** Reports nothing. */
+    Progress NONE = new Progress() {
+        @Override
+        public void start(String task, long total) {
+        }
+
+        @Override
+        public void advance(long units) {
+        }
+
+        @Override
+        public void finish() {
+        }
+    };
+}
