@@ -3,6 +3,7 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.ops.Backend.BinaryOp;
 import io.unseen.engine.ops.QkvLayout;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
@@ -32,13 +33,26 @@ final class VectorOps {
     /** Lane i of the result takes lane i/2 (low half duplicated) or VL/2 + i/2 (high half duplicated). */
     private static final VectorShuffle<Float> DUP_LOW = VectorShuffle.fromOp(F, i -> i / 2);
     private static final VectorShuffle<Float> DUP_HIGH = VectorShuffle.fromOp(F, i -> VL / 2 + i / 2);
-    /** Even / odd lanes of the 2*VL-lane concatenation of two vectors (indices >= VL select the second vector). */
-    private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(F, i -> 2 * i);
-    private static final VectorShuffle<Float> ODD = VectorShuffle.fromOp(F, i -> 2 * i + 1);
+    /**
+     * Lane i takes lane 2i (EVEN) or 2i+1 (ODD) modulo VL: a vector's even / odd lanes, twice. Blending the low
+     * half of one with the high half of the next deinterleaves 2*VL values; measured faster than the two-vector
+     * {@code rearrange(shuffle, v)} on JDK 17 (5x on 2x2 pooling) and as fast on JDK 25.
+     */
+    private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(F, i -> (2 * i) % VL);
+    private static final VectorShuffle<Float> ODD = VectorShuffle.fromOp(F, i -> (2 * i + 1) % VL);
+    private static final VectorMask<Float> HIGH_HALF = VectorMask.fromArray(F, highHalf(), 0);
 
     private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
 
     private VectorOps() {
+    }
+
+    private static boolean[] highHalf() {
+        boolean[] high = new boolean[VL];
+        for (int i = VL / 2; i < VL; i++) {
+            high[i] = true;
+        }
+        return high;
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -365,7 +379,9 @@ final class VectorOps {
                     FloatVector lo = FloatVector.fromArray(F, x, r0 + i).add(FloatVector.fromArray(F, x, r1 + i));
                     FloatVector hi = FloatVector.fromArray(F, x, r0 + i + VL)
                             .add(FloatVector.fromArray(F, x, r1 + i + VL));
-                    lo.rearrange(EVEN, hi).add(lo.rearrange(ODD, hi)).mul(quarter).intoArray(out, o + xo);
+                    FloatVector even = lo.rearrange(EVEN).blend(hi.rearrange(EVEN), HIGH_HALF);
+                    FloatVector odd = lo.rearrange(ODD).blend(hi.rearrange(ODD), HIGH_HALF);
+                    even.add(odd).mul(quarter).intoArray(out, o + xo);
                 }
                 for (; xo < wo; xo++) {
                     int i = 2 * xo;
@@ -396,7 +412,11 @@ final class VectorOps {
      * element is read before the same element is written).
      */
     static void broadcast(BinaryOp op, float[] a, int[] aShape, float[] b, int[] bShape, float[] out, int[] outShape) {
-        if (out.length == 0) {
+        int total = 1;
+        for (int d : outShape) {
+            total *= d;
+        }
+        if (total == 0) {
             return;
         }
         int rank = outShape.length;
@@ -421,7 +441,7 @@ final class VectorOps {
             out[0] = apply(op, a[0], b[0]);
             return;
         }
-        int len = dims[0], rows = out.length / len;
+        int len = dims[0], rows = total / len;
         int innerA = stA[0], innerB = stB[0];
         int outerRank = r - 1;
         int[] oDims = new int[outerRank], oStA = new int[outerRank], oStB = new int[outerRank];
@@ -460,42 +480,72 @@ final class VectorOps {
         return innerStride == 0 ? outerStride == 0 : outerStride == innerStride * innerSize;
     }
 
-    /** One row: each operand either contiguous (stride 1) or a single repeated value (stride 0). */
+    /**
+     * One row: each operand either contiguous (stride 1) or a single repeated value (stride 0). One loop per
+     * (op, stride) pair: choosing add or mul inside the loop kept C2 from keeping the vectors in registers
+     * (7x slower on JDK 17).
+     */
     private static void broadcastRow(BinaryOp op, float[] a, int ia, int strideA, float[] b, int ib, int strideB,
                                      float[] out, int o, int len) {
-        boolean add = op == BinaryOp.ADD;
+        if (strideA == 0 && strideB == 0) { // cannot happen after collapsing; kept for safety
+            java.util.Arrays.fill(out, o, o + len, apply(op, a[ia], b[ib]));
+        } else if (strideA == 0 || strideB == 0) {
+            // The operation is commutative: the repeated operand becomes the scalar.
+            boolean aRepeated = strideA == 0;
+            float s = aRepeated ? a[ia] : b[ib];
+            float[] v = aRepeated ? b : a;
+            int iv = aRepeated ? ib : ia;
+            if (op == BinaryOp.ADD) {
+                addScalar(v, iv, s, out, o, len);
+            } else {
+                mulScalar(v, iv, s, out, o, len);
+            }
+        } else if (op == BinaryOp.ADD) {
+            add(a, ia, b, ib, out, o, len);
+        } else {
+            mul(a, ia, b, ib, out, o, len);
+        }
+    }
+
+    private static void add(float[] a, int ia, float[] b, int ib, float[] out, int o, int len) {
         int i = 0;
-        if (strideA == 1 && strideB == 1) {
-            for (; i <= len - VL; i += VL) {
-                FloatVector va = FloatVector.fromArray(F, a, ia + i), vb = FloatVector.fromArray(F, b, ib + i);
-                (add ? va.add(vb) : va.mul(vb)).intoArray(out, o + i);
-            }
-            for (; i < len; i++) {
-                out[o + i] = apply(op, a[ia + i], b[ib + i]);
-            }
-        } else if (strideA == 1) { // b repeated
-            float bv = b[ib];
-            FloatVector vb = FloatVector.broadcast(F, bv);
-            for (; i <= len - VL; i += VL) {
-                FloatVector va = FloatVector.fromArray(F, a, ia + i);
-                (add ? va.add(vb) : va.mul(vb)).intoArray(out, o + i);
-            }
-            for (; i < len; i++) {
-                out[o + i] = apply(op, a[ia + i], bv);
-            }
-        } else if (strideB == 1) { // a repeated
-            float av = a[ia];
-            FloatVector va = FloatVector.broadcast(F, av);
-            for (; i <= len - VL; i += VL) {
-                FloatVector vb = FloatVector.fromArray(F, b, ib + i);
-                (add ? va.add(vb) : va.mul(vb)).intoArray(out, o + i);
-            }
-            for (; i < len; i++) {
-                out[o + i] = apply(op, av, b[ib + i]);
-            }
-        } else { // both repeated (cannot happen after collapsing, kept for safety)
-            float v = apply(op, a[ia], b[ib]);
-            java.util.Arrays.fill(out, o, o + len, v);
+        for (; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, a, ia + i).add(FloatVector.fromArray(F, b, ib + i)).intoArray(out, o + i);
+        }
+        for (; i < len; i++) {
+            out[o + i] = a[ia + i] + b[ib + i];
+        }
+    }
+
+    private static void mul(float[] a, int ia, float[] b, int ib, float[] out, int o, int len) {
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, a, ia + i).mul(FloatVector.fromArray(F, b, ib + i)).intoArray(out, o + i);
+        }
+        for (; i < len; i++) {
+            out[o + i] = a[ia + i] * b[ib + i];
+        }
+    }
+
+    private static void addScalar(float[] a, int ia, float s, float[] out, int o, int len) {
+        FloatVector vs = FloatVector.broadcast(F, s);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, a, ia + i).add(vs).intoArray(out, o + i);
+        }
+        for (; i < len; i++) {
+            out[o + i] = a[ia + i] + s;
+        }
+    }
+
+    private static void mulScalar(float[] a, int ia, float s, float[] out, int o, int len) {
+        FloatVector vs = FloatVector.broadcast(F, s);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, a, ia + i).mul(vs).intoArray(out, o + i);
+        }
+        for (; i < len; i++) {
+            out[o + i] = a[ia + i] * s;
         }
     }
 
