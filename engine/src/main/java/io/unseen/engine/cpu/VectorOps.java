@@ -191,8 +191,7 @@ final class VectorOps {
             return;
         }
         // Strided axis: vectorize across the contiguous inner positions, one pass per axis step.
-        int rows = outer;
-        Parallel.forRange(rows, Math.max(1, ELEMENTWISE_CHUNK / (axisLen * inner)), (from, to) -> {
+        Parallel.forRange(outer, Math.max(1, ELEMENTWISE_CHUNK / (axisLen * inner)), (from, to) -> {
             float[] scratch = new float[inner];
             for (int o = from; o < to; o++) {
                 softmaxStrided(x, out, o * axisLen * inner, axisLen, inner, scratch);

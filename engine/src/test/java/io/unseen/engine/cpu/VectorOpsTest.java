@@ -160,9 +160,9 @@ class VectorOpsTest {
     }
 
     /**
-     * Attention tolerance: scores are dot products over the head width and the output sums t weighted values, and
-     * both are accumulated in float by gemm (the reference uses double); float rounding of a t-term sum grows like
-     * sqrt(t) ulps, so t beyond 64 gets 1e-5 * sqrt(t / 64) (3e-5 at t = 600).
+     * The default tolerance holds for attention too, although gemm accumulates the t-term value sums in float (the
+     * reference in double): the weights are positive and sum to 1, so the rounding stays near one ulp of max |v|.
+     * Checked off-line with a naive sequential-float gemm: at most 0.3 of the bound (t up to 1024, sharp scores).
      */
     private static void checkAttention(Random rnd, int n, int channels, int t, int heads, QkvLayout layout,
                                        float qkScale) {
@@ -170,8 +170,7 @@ class VectorOpsTest {
         Tensor ref = Tensor.zeros(n, channels, t), fast = Tensor.zeros(n, channels, t);
         REF.attention(qkv, heads, layout, ref);
         FAST.attention(qkv, heads, layout, fast);
-        double tol = TOL * Math.max(1.0, Math.sqrt(t / 64.0));
-        assertClose(ref, fast, tol, "attention " + qkv + " heads " + heads + " " + layout);
+        assertClose(ref, fast, TOL, "attention " + qkv + " heads " + heads + " " + layout);
     }
 
     // ---------------------------------------------------------------------------------------------------------
