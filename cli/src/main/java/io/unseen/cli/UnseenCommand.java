@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "unseen", mixinStandardHelpOptions = true, versionProvider = UnseenCommand.Version.class,
         description = "Unseen-domain image synthesis with a frozen diffusion model, in pure Java.",
         subcommands = {InvertCommand.class, SampleCommand.class, ReconstructCommand.class, AnalyzeCommand.class,
-                ForwardCommand.class, EnvCommand.class, CommandLine.HelpCommand.class})
+                EvaluateCommand.class, ForwardCommand.class, EnvCommand.class, CommandLine.HelpCommand.class})
 public final class UnseenCommand implements Runnable {
 
     @CommandLine.Spec

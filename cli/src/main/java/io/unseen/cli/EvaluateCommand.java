@@ -1,0 +1,258 @@
+package io.unseen.cli;
+
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.evaluation.Evaluation;
+import io.unseen.diffusion.evaluation.EvaluationReport;
+import io.unseen.diffusion.evaluation.FashionClassifier;
+import io.unseen.diffusion.evaluation.FashionMnist;
+import io.unseen.diffusion.evaluation.HeldOutImages;
+import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.cpu.Parallel;
+import io.unseen.engine.ops.Backends;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+@Command(name = "evaluate", description = "Fill the paper's results table on held-out Fashion-MNIST data: per class, "
+        + "reconstruction PSNR, KS, separability, and for ordinary generation and each sampler the classifier's "
+        + "target share, a Frechet distance in the classifier's feature space, diversity and the distance to the "
+        + "nearest reference. Writes results.md, results.json and sample grids.")
+final class EvaluateCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--classifier", defaultValue = "models/classifier/fashion-cnn.safetensors",
+            paramLabel = "C.safetensors",
+            description = "The classifier and feature extractor (reference/train_classifier.py; "
+                    + "default: ${DEFAULT-VALUE}).")
+    Path classifier;
+
+    @Option(names = "--references", defaultValue = "models/demo/references", paramLabel = "DIR",
+            description = "One folder of reference images per class, <DIR>/<class>/ (default: ${DEFAULT-VALUE}).")
+    Path references;
+
+    @Option(names = "--classes", defaultValue = "trouser,pullover,dress,bag,sneaker", split = ",", paramLabel = "C1,C2",
+            description = "Fashion-MNIST classes to evaluate (default: ${DEFAULT-VALUE}); one of the model's own "
+                    + "classes is the control.")
+    List<String> classes;
+
+    @Option(names = "--domain-classes", defaultValue = "sandal,sneaker,ankle_boot", split = ",", paramLabel = "C1,C2",
+            description = "The classes the model was trained on (default: ${DEFAULT-VALUE}).")
+    List<String> domainClasses;
+
+    @Option(names = "--count", defaultValue = "64", paramLabel = "N",
+            description = "Samples per method (default: ${DEFAULT-VALUE}).")
+    int count;
+
+    @Option(names = "--held-out", defaultValue = "256", paramLabel = "N",
+            description = "Held-out real images per class for the Frechet statistics (default: ${DEFAULT-VALUE}).")
+    int heldOut;
+
+    @Option(names = "--recon-count", paramLabel = "N",
+            description = "Of the held-out images, how many to reconstruct (default: 64, at most --held-out).")
+    Integer reconCount;
+
+    @Option(names = "--domain-count", defaultValue = "48", paramLabel = "N",
+            description = "Held-out images of the model's own classes for its latents (default: ${DEFAULT-VALUE}).")
+    int domainCount;
+
+    @Option(names = "--t0", defaultValue = "500", paramLabel = "T",
+            description = "Inversion depth (default: ${DEFAULT-VALUE}).")
+    int t0;
+
+    @Option(names = "--steps", defaultValue = "20", paramLabel = "N",
+            description = "DDIM steps for inversion, decoding and the baseline (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for everything random (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--clip-x0", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Clamp the predicted x0 to [-1, 1] when decoding samples (default: on; --no-clip-x0 as the "
+                    + "authors' code).")
+    boolean clipX0;
+
+    @Option(names = "--tol-scale", defaultValue = "1.0",
+            description = "Sampler tolerances in the references' own spreads (default: ${DEFAULT-VALUE}).")
+    double tolScale;
+
+    @Option(names = "--max-draws", defaultValue = "1000",
+            description = "Cap on candidates per sample (default: ${DEFAULT-VALUE}).")
+    int maxDraws;
+
+    @Option(names = "--k", defaultValue = "10",
+            description = "References per geometry statistic (default: ${DEFAULT-VALUE}).")
+    int k;
+
+    @Option(names = "--held-out-from", paramLabel = "DIR",
+            description = "Held-out images from <DIR>/<class>.npy or <DIR>/<class>/ instead of the Fashion-MNIST test set.")
+    Path heldOutFrom;
+
+    @Option(names = "--fashion-mnist", defaultValue = "/usr/share/datasets/fashion-mnist", paramLabel = "DIR",
+            description = "The IDX files of Debian's dataset-fashion-mnist (default: ${DEFAULT-VALUE}).")
+    Path fashionMnist;
+
+    @Option(names = "--output", required = true, paramLabel = "DIR")
+    Path output;
+
+    @Override
+    public Integer call() throws Exception {
+        long start = System.nanoTime();
+        int recon = reconCount == null ? Math.min(64, heldOut) : reconCount;
+        Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, t0, steps, seed, clipX0,
+                tolScale, maxDraws, k, modelOptions.batchSize);
+        FrozenModel model = modelOptions.load();
+        FashionClassifier clf = FashionClassifier.load(resolve(classifier), Backends.byName(modelOptions.device));
+        Path refsDir = resolve(references);
+        List<String> names = normalized(classes);
+        List<String> domain = normalized(domainClasses);
+        Set<Integer> domainLabels = new TreeSet<>();
+        for (String d : domain) {
+            domainLabels.add(FashionMnist.labelOf(d));
+        }
+        HeldOutImages heldOutImages = heldOutSource(refsDir);
+
+        List<Evaluation.ClassInput> inputs = new ArrayList<>();
+        for (String name : names) {
+            int label = FashionMnist.labelOf(name);
+            Path dir = refsDir.resolve(name);
+            ImageSet refs = ImageSet.load(dir, 1, FashionMnist.PADDED, System.err::println);
+            if (refs.size() < 3) {
+                throw new IllegalArgumentException(dir + ": a prior needs at least 3 reference images, found "
+                        + refs.size());
+            }
+            HeldOutImages.Taken held = heldOutImages.take(name, heldOut);
+            HeldOutImages.Taken control = heldOutImages.take(name, count);
+            inputs.add(new Evaluation.ClassInput(name, label, domainLabels.contains(label), refs.tensor(), refs.names(),
+                    held, control));
+        }
+        Tensor domainImages = domainImages(heldOutImages, domain);
+
+        System.err.printf(Locale.ROOT, "evaluate: %d classes x (real, baseline, 4 samplers), %d samples each; t0=%d, "
+                + "%d steps, clip-x0 %s, seed %d%n", names.size(), count, t0, steps, clipX0 ? "on" : "off", seed);
+        Evaluation eval = new Evaluation(model, clf, o, new CliProgress(System.err), System.err::println);
+        Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, output);
+        EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine(), model.file(), model.fingerprint(),
+                model.schedule().name(), clf, heldOutImages.description(), environment());
+        EvaluationReport.write(output, r, ctx);
+        System.err.printf(Locale.ROOT, "evaluate: done in %.1f s (%.1f min); tables in %s%n",
+                (System.nanoTime() - start) / 1e9, (System.nanoTime() - start) / 60e9, output.resolve("results.md"));
+        System.out.println(output.resolve("results.md"));
+        return 0;
+    }
+
+    private HeldOutImages heldOutSource(Path refsDir) throws IOException {
+        if (heldOutFrom != null) {
+            return HeldOutImages.fromDirectory(heldOutFrom);
+        }
+        Set<Integer> exclude = new TreeSet<>();
+        List<String> unnamed = new ArrayList<>();
+        if (Files.isDirectory(refsDir)) {
+            try (Stream<Path> files = Files.walk(refsDir, 2)) {
+                for (Path p : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                    int idx = HeldOutImages.testIndexOf(p.getFileName().toString());
+                    if (idx >= 0) {
+                        exclude.add(idx);
+                    } else {
+                        unnamed.add(p.getFileName().toString());
+                    }
+                }
+            }
+        }
+        if (!unnamed.isEmpty()) {
+            System.err.println("evaluate: " + unnamed.size() + " reference files under " + refsDir + " are not named "
+                    + "testNNNNN.png (their Fashion-MNIST test index), so they cannot be excluded from the held-out "
+                    + "images; make sure they are not Fashion-MNIST test images");
+        }
+        return HeldOutImages.fromFashionMnist(FashionMnist.load(fashionMnist, "t10k"), "t10k", exclude);
+    }
+
+    /** domainCount images split over the model's own classes (the first classes get the remainder). */
+    private Tensor domainImages(HeldOutImages source, List<String> domain) throws IOException {
+        List<Tensor> parts = new ArrayList<>();
+        int total = 0;
+        for (int i = 0; i < domain.size(); i++) {
+            int n = domainCount / domain.size() + (i < domainCount % domain.size() ? 1 : 0);
+            if (n > 0) {
+                parts.add(source.take(domain.get(i), n).images());
+                total += n;
+            }
+        }
+        Tensor all = Tensor.zeros(total, 1, FashionMnist.PADDED, FashionMnist.PADDED);
+        int off = 0;
+        for (Tensor t : parts) {
+            System.arraycopy(t.data(), 0, all.data(), off, t.numel());
+            off += t.numel();
+        }
+        return all;
+    }
+
+    private static List<String> normalized(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String n : names) {
+            String s = n.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+            FashionMnist.labelOf(s);
+            out.add(s);
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("give at least one class");
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * A relative default path is looked up in the working directory first, then in the repository the jar was built
+     * in (cli/target/unseen.jar), so `unseen evaluate` finds the bundled files from anywhere.
+     */
+    private static Path resolve(Path p) {
+        if (p.isAbsolute() || Files.exists(p)) {
+            return p;
+        }
+        try {
+            // cli/target/unseen.jar or cli/target/classes: the repository is three levels up
+            Path built = Path.of(EvaluateCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path repo = built.getParent() == null || built.getParent().getParent() == null ? null
+                    : built.getParent().getParent().getParent();
+            if (repo != null && Files.exists(repo.resolve(p))) {
+                return repo.resolve(p);
+            }
+        } catch (Exception ignored) {
+            // fall through: the caller reports the path as given
+        }
+        return p;
+    }
+
+    private String commandLine() {
+        StringBuilder s = new StringBuilder("unseen");
+        List<String> args = spec.commandLine().getParseResult().originalArgs();
+        if (args.isEmpty() || !args.get(0).equals(spec.name())) {
+            s.append(' ').append(spec.name()); // the parse result of a subcommand may or may not start with its name
+        }
+        for (String a : args) {
+            s.append(' ').append(a.matches("[A-Za-z0-9_./=,:+-]+") ? a : "'" + a.replace("'", "'\\''") + "'");
+        }
+        return s.toString();
+    }
+
+    private String environment() {
+        return String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d", System.getProperty("java.version"),
+                Backends.byName(modelOptions.device).name(), Parallel.threads(), modelOptions.batchSize);
+    }
+}

@@ -1,0 +1,224 @@
+package io.unseen.cli;
+
+import io.unseen.diffusion.images.PngWriter;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Json;
+import io.unseen.engine.io.Npy;
+import io.unseen.engine.io.SafeTensors;
+import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.UNets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * `unseen evaluate` end to end on a tiny random 32x32 grayscale DDPM and the committed classifier, with tiny counts
+ * and held-out images from a folder (so the test needs no installed dataset): results.md and results.json are
+ * written, well formed, complete, and the same seed reproduces them.
+ */
+class EvaluateCommandTest {
+    @TempDir
+    static Path dir;
+    static Path model, refs, heldOut, classifier;
+
+    /** A tiny DDPM at 32x32 (the classifier's resolution) with random weights, as a converted model file. */
+    static Path tinyModel32(Path file) throws Exception {
+        DdpmConfig cfg = new DdpmConfig(1, 1, 32, new int[]{1, 1}, 1, new int[]{4}, 32, true);
+        Random r = new Random(1);
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        for (Map.Entry<String, int[]> e : UNets.expectedParameters(cfg).entrySet()) {
+            Tensor t = Tensor.zeros(e.getValue());
+            int fanIn = t.rank() > 1 ? t.numel() / t.dim(0) : 1;
+            boolean normScale = t.rank() == 1 && e.getKey().contains("norm") && e.getKey().endsWith("weight");
+            for (int i = 0; i < t.numel(); i++) {
+                t.data()[i] = normScale ? 1f : (float) (r.nextGaussian() * (t.rank() > 1 ? 0.5 / Math.sqrt(fanIn) : 0.02));
+            }
+            weights.put(e.getKey(), t);
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("unseen.format", "1");
+        meta.put("unseen.model", Json.write(cfg.toMap()));
+        meta.put("unseen.schedule", "{\"schedule\":\"linear\",\"beta_start\":0.0001,\"beta_end\":0.02,\"num_timesteps\":1000,\"rescale_timesteps\":false}");
+        SafeTensors.write(file, weights, meta);
+        return file;
+    }
+
+    /** n images like a class: a bright shape whose size depends on the class, with noise, padded with -1. */
+    static Tensor images(int n, int kind, long seed) {
+        Random r = new Random(seed);
+        Tensor t = Tensor.zeros(n, 1, 32, 32);
+        java.util.Arrays.fill(t.data(), -1f);
+        for (int i = 0; i < n; i++) {
+            for (int y = 4; y < 28; y++) {
+                for (int x = 4; x < 28; x++) {
+                    boolean inside = kind == 0 ? Math.abs(x - 16) < 4 : y > 14;
+                    t.data()[i * 1024 + y * 32 + x] = (float) Math.max(-1, Math.min(1,
+                            (inside ? 0.6 : -0.9) + 0.2 * r.nextGaussian()));
+                }
+            }
+        }
+        return t;
+    }
+
+    /** The committed classifier, found from the module directory Maven runs tests in. */
+    static Path committedClassifier() {
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            Path f = p.resolve("models/classifier/fashion-cnn.safetensors");
+            if (Files.isRegularFile(f)) {
+                return f;
+            }
+        }
+        throw new IllegalStateException("models/classifier/fashion-cnn.safetensors not found");
+    }
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        model = tinyModel32(dir.resolve("tiny32.safetensors"));
+        classifier = committedClassifier();
+        refs = Files.createDirectory(dir.resolve("refs"));
+        heldOut = Files.createDirectory(dir.resolve("held-out"));
+        String[] classes = {"trouser", "sneaker"};
+        for (int c = 0; c < classes.length; c++) {
+            Path d = Files.createDirectory(refs.resolve(classes[c]));
+            Tensor ref = images(4, c, 10 + c);
+            for (int i = 0; i < 4; i++) {
+                PngWriter.write(PngWriter.toImage(ref, i), d.resolve(String.format("test%05d.png", 100 * c + i)));
+            }
+            Npy.write(heldOut.resolve(classes[c] + ".npy"), images(12, c, 20 + c));
+        }
+        Path dress = Files.createDirectory(refs.resolve("dress")); // references but no held-out images
+        Tensor d = images(3, 1, 30);
+        for (int i = 0; i < 3; i++) {
+            PngWriter.write(PngWriter.toImage(d, i), dress.resolve(String.format("test%05d.png", 300 + i)));
+        }
+    }
+
+    static String[] args(Path out, String... extra) {
+        List<String> a = new java.util.ArrayList<>(List.of("evaluate", "--model", model.toString(),
+                "--classifier", classifier.toString(), "--references", refs.toString(), "--held-out-from",
+                heldOut.toString(), "--classes", "trouser,sneaker", "--domain-classes", "sneaker", "--count", "3",
+                "--held-out", "4", "--recon-count", "2", "--domain-count", "3", "--t0", "300", "--steps", "3",
+                "--seed", "7", "--max-draws", "40", "--tol-scale", "3", "--batch-size", "4", "--output", out.toString()));
+        for (int i = 0; i < extra.length; i += 2) { // overrides: replace the value of an option given above
+            int at = a.indexOf(extra[i]);
+            if (at >= 0) {
+                a.set(at + 1, extra[i + 1]);
+            } else {
+                a.addAll(List.of(extra[i], extra[i + 1]));
+            }
+        }
+        return a.toArray(new String[0]);
+    }
+
+    @Test
+    void writesAWellFormedReproducibleTable() throws Exception {
+        Path out = dir.resolve("eval-a");
+        assertEquals(0, PipelineCommandsTest.run(args(out)));
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("unseen evaluate --model " + model), "command line at the top");
+        assertTrue(md.contains("test accuracy"), md);
+        assertTrue(md.contains("fc1 after SiLU"), "feature space stated");
+        assertTrue(md.contains("clipped to [-1, 1]"), "clipping stated");
+        for (String row : new String[]{"real held-out", "N(0,I) baseline", "gaussian", "rejection", "slerp", "projection"}) {
+            assertTrue(md.contains("| trouser | " + row + " |"), row);
+            assertTrue(md.contains("| sneaker | " + row + " |"), row);
+        }
+        assertTrue(md.contains("| sneaker | control (model's domain) |"), md);
+
+        Map<?, ?> json = (Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24);
+        Map<?, ?> cfg = (Map<?, ?>) json.get("config");
+        assertEquals(Boolean.TRUE, cfg.get("clip_x0"));
+        assertEquals(7L, cfg.get("seed"));
+        List<?> classes = (List<?>) json.get("classes");
+        assertEquals(2, classes.size());
+        for (Object o : classes) {
+            Map<?, ?> c = (Map<?, ?>) o;
+            assertTrue(((Number) c.get("recon_psnr_db")).doubleValue() > 0, c.toString());
+            assertTrue(((Number) c.get("recon_psnr_clipped_db")).doubleValue() > 0, c.toString());
+            double ks = ((Number) c.get("ks")).doubleValue();
+            assertTrue(ks > 0 && ks < 1, "ks " + ks);
+            assertEquals(4L, c.get("held_out"));
+            List<?> rows = (List<?>) c.get("rows");
+            assertEquals(6, rows.size());
+            for (Object ro : rows) {
+                Map<?, ?> row = (Map<?, ?>) ro;
+                long images = (Long) row.get("images");
+                assertTrue(images >= 0 && images <= 3, row.toString());
+                if (images > 0) {
+                    double target = ((Number) row.get("target_fraction")).doubleValue();
+                    assertTrue(target >= 0 && target <= 1, row.toString());
+                    assertTrue(((Number) row.get("nn_to_ref_mean")).doubleValue() >= 0, row.toString());
+                }
+                if (images >= 2) {
+                    assertTrue(((Number) row.get("frechet_distance")).doubleValue() >= 0, row.toString());
+                    assertTrue(((Number) row.get("diversity_pixel")).doubleValue() > 0, row.toString());
+                }
+                String name = (String) row.get("row");
+                if (name.equals("gaussian") || name.equals("real held-out") || name.equals("N(0,I) baseline")) {
+                    assertEquals(3L, images, name);
+                    assertNull(row.get("acceptance_rate"), name);
+                }
+            }
+            Map<?, ?> real = (Map<?, ?>) rows.get(0);
+            assertEquals("real held-out", real.get("row"));
+            assertTrue(((Number) real.get("nn_to_ref_min")).doubleValue() > 0, "held-out images are not the references");
+        }
+        assertTrue(Files.exists(out.resolve("baseline.png")));
+        assertTrue(Files.exists(out.resolve("trouser/gaussian.png")));
+        assertTrue(Files.exists(out.resolve("trouser/reconstruction.png")));
+        assertEquals(3, Npy.read(out.resolve("sneaker/gaussian.npy")).dim(0));
+
+        Path again = dir.resolve("eval-b");
+        assertEquals(0, PipelineCommandsTest.run(args(again)));
+        assertEquals(withoutTimes(Files.readString(out.resolve("results.json"))),
+                withoutTimes(Files.readString(again.resolve("results.json"))).replace("eval-b", "eval-a"));
+    }
+
+    @Test
+    void clippingIsOnByDefaultAndCanBeTurnedOff() {
+        EvaluateCommand on = new EvaluateCommand(), off = new EvaluateCommand();
+        new picocli.CommandLine(on).parseArgs("--model", "m", "--output", "o");
+        new picocli.CommandLine(off).parseArgs("--model", "m", "--output", "o", "--no-clip-x0");
+        assertTrue(on.clipX0);
+        assertFalse(off.clipX0);
+        assertEquals(64, on.count);
+        assertEquals(List.of("trouser", "pullover", "dress", "bag", "sneaker"), on.classes);
+    }
+
+    @Test
+    void missingDataAndBadCountsAreExplained() throws Exception {
+        Path out = dir.resolve("eval-missing");
+        String err = PipelineCommandsTest.runCapturingErr(1, args(out, "--classes", "trouser,dress"));
+        assertTrue(err.contains("dress.npy"), err);
+        assertFalse(Files.exists(out.resolve("results.md")));
+
+        Path noData = dir.resolve("eval-no-dataset");
+        List<String> a = new java.util.ArrayList<>(List.of(args(noData)));
+        int i = a.indexOf("--held-out-from");
+        a.remove(i);
+        a.remove(i);
+        a.addAll(List.of("--fashion-mnist", dir.resolve("no-such-dir").toString()));
+        err = PipelineCommandsTest.runCapturingErr(1, a.toArray(new String[0]));
+        assertTrue(err.contains("apt-get install dataset-fashion-mnist"), err);
+
+        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-n"), "--count", "1"));
+        assertTrue(err.contains("--count"), err);
+    }
+
+    /** The JSON without the fields that measure time. */
+    private static String withoutTimes(String json) {
+        return json.replaceAll("\"(seconds|phase_seconds)\":(\\{[^}]*\\}|[0-9.Ee+-]+)", "").replaceAll("Java [^,]*,", "");
+    }
+}
