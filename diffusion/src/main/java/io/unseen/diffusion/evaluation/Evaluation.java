@@ -146,15 +146,15 @@ public final class Evaluation {
         double baselineSeconds = lap("baseline", t);
 
         List<ClassResult> results = new ArrayList<>();
-        for (int c = 0; c < classes.size(); c++) {
-            results.add(evaluateClass(c, classes.get(c), ddim, grid, domainLatents, domainLabels, baseline, baselineOut,
+        for (ClassInput in : classes) {
+            results.add(evaluateClass(in, ddim, grid, domainLatents, domainLabels, baseline, baselineOut,
                     baselineSeconds, outDir));
         }
         return new Result(o, model.schedule().numTimesteps(), domainKs, domainImages.dim(0), domainClasses, results,
                 phases, (System.nanoTime() - start) / 1e9);
     }
 
-    private ClassResult evaluateClass(int classIndex, ClassInput in, Ddim ddim, TimestepGrid grid, Tensor domainLatents,
+    private ClassResult evaluateClass(ClassInput in, Ddim ddim, TimestepGrid grid, Tensor domainLatents,
                                       Set<Integer> domainLabels, Tensor baseline, FashionClassifier.Output baselineOut,
                                       double baselineSeconds, Path outDir) throws IOException {
         long start = System.nanoTime();
@@ -204,7 +204,8 @@ public final class Evaluation {
             t = System.nanoTime();
             LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
                     LatentSampler.Options.fromTargets(m, prior.targets(), o.tolScale(), o.maxDraws(), false));
-            long seed = mix(o.seed(), classIndex + 1, m.ordinal() + 1);
+            // keyed by the class label, not its place in --classes: a class's samples do not depend on the others
+            long seed = mix(o.seed(), in.label() + 1, m.ordinal() + 1);
             List<float[]> accepted = new ArrayList<>();
             long candidates = 0;
             progress.start(in.name() + " " + m.id() + " draws", o.count());
@@ -237,13 +238,16 @@ public final class Evaluation {
                     (System.nanoTime() - t) / 1e9));
             lap(in.name() + ": " + m.id(), t);
         }
-        SetResult last = rows.get(rows.size() - 1);
-        log.accept(String.format(Locale.ROOT, "%s done: recon %.2f dB, KS %.4f, ||dmu|| %.2f (d^1/4 %.2f); last row %s",
-                in.name(), psnr, ks, sep.meanDistance(), sep.criterion(), last.method()));
+        StringBuilder summary = new StringBuilder();
+        for (SetResult row : rows) {
+            summary.append(String.format(Locale.ROOT, "; %s %.0f%% FD %.1f", row.method(), 100 * row.targetFraction(),
+                    row.frechet()));
+        }
+        log.accept(String.format(Locale.ROOT, "%s: recon %.2f dB, KS %.4f, dist(mu, mu_own) %.2f (d^1/4 %.2f)%s",
+                in.name(), psnr, ks, sep.meanDistance(), sep.criterion(), summary));
         return new ClassResult(in.name(), in.label(), in.inDomain(), in.references().dim(0), in.heldOut().images().dim(0),
                 reconIn.dim(0), psnr, psnrClipped, ks, Math.sqrt(prior.gaussian().pooledVariance()), sep, noise,
-                prior.targets(), rows,
-                in.heldOut().names(), in.control().names(), (System.nanoTime() - start) / 1e9);
+                prior.targets(), rows, in.heldOut().names(), in.control().names(), (System.nanoTime() - start) / 1e9);
     }
 
     private SetResult measure(String method, Tensor images, FashionClassifier.Output out, int requested, long candidates,

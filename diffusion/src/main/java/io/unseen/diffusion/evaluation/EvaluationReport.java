@@ -109,7 +109,7 @@ public final class EvaluationReport {
             }
         }
         s.append("\nSample grids: `<class>/<row>.png` (and the images as `<class>/<row>.npy`), `baseline.png`, "
-                + "`<class>/references.png`, `<class>/reconstruction.png` (originals above reconstructions).\n\n");
+                + "`<class>/references.png`, `<class>/reconstruction.png` (originals above unclipped reconstructions).\n\n");
         s.append("## Time\n\n| phase | seconds |\n|---|---|\n");
         for (Map.Entry<String, Double> e : r.phaseSeconds().entrySet()) {
             s.append(f("| %s | %.1f |%n", e.getKey(), e.getValue()));
