@@ -53,6 +53,32 @@ public record NoiseSchedule(String name, float[] betas, float[] alphaBar, boolea
         return new NoiseSchedule(name, betas, abar, rescale);
     }
 
+    /**
+     * The schedule described by a converted model's "unseen.schedule" metadata, e.g.
+     * {"schedule":"linear","beta_start":0.0001,"beta_end":0.02,"num_timesteps":1000,"rescale_timesteps":false}.
+     */
+    public static NoiseSchedule fromMap(java.util.Map<?, ?> m) {
+        Object kind = m.get("schedule");
+        Object steps = m.get("num_timesteps");
+        if (!(steps instanceof Number)) {
+            throw new IllegalArgumentException("schedule: field 'num_timesteps' missing or not a number");
+        }
+        int t = ((Number) steps).intValue();
+        boolean rescale = Boolean.TRUE.equals(m.get("rescale_timesteps"));
+        if ("linear".equals(kind)) {
+            Object b0 = m.get("beta_start"), b1 = m.get("beta_end");
+            if (!(b0 instanceof Number) || !(b1 instanceof Number)) {
+                throw new IllegalArgumentException("schedule: linear needs numeric 'beta_start' and 'beta_end'");
+            }
+            NoiseSchedule s = linear(((Number) b0).doubleValue(), ((Number) b1).doubleValue(), t);
+            return rescale ? new NoiseSchedule(s.name(), s.betas(), s.alphaBar(), true) : s;
+        }
+        if ("cosine".equals(kind)) {
+            return cosine(t, rescale);
+        }
+        throw new IllegalArgumentException("schedule: field 'schedule' must be \"linear\" or \"cosine\", got " + kind);
+    }
+
     public int numTimesteps() {
         return betas.length;
     }

@@ -1,15 +1,380 @@
 package io.unseen.unet;
 
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.QkvLayout;
+import io.unseen.engine.ops.TimestepEmbeddingStyle;
+
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
 import java.util.LinkedHashMap;
+import java.util.List;
 
 /**
- * The ADM UNet of improved-diffusion / guided-diffusion, following openai's {@code UNetModel}.
+ * The ADM UNet of improved-diffusion / guided-diffusion, following openai's {@code UNetModel} (reference/adm_port.py):
+ * the same modules under the same names, and one {@link #forward} that reads like openai's. GroupNorm(32, eps 1e-5),
+ * SiLU, multi-head attention over a fused qkv convolution in either qkv order, optional scale-shift norm and
+ * res-block up/downsampling, and a learned-sigma output (epsilon channels, then the variance channels).
+ *
+ * <p>Activations are allocated on the first call for an input shape and reused by later calls of that shape; the
+ * returned tensor is overwritten by the next call. Not thread-safe: one forward at a time.
  */
-public final class AdmUNet {
+public final class AdmUNet implements UNet {
+    static final float NORM_EPS = 1e-5f;
 
-    private AdmUNet() {
+    private final AdmConfig config;
+    private final Ops ops;
+    private final Activations activations = new Activations();
+    private final int modelChannels;
+    private final QkvLayout qkvLayout;
+
+    private final Linear timeEmbed0;
+    private final Linear timeEmbed2;
+    private final List<TimestepEmbedSequential> inputBlocks = new ArrayList<>();
+    private final TimestepEmbedSequential middleBlock;
+    private final List<TimestepEmbedSequential> outputBlocks = new ArrayList<>();
+    private final GroupNorm out0;
+    private final Conv2d out2;
+
+    private final Activations.Buffer timestepBuffer;
+    private final Activations.Buffer concatBuffer;
+    private final List<Tensor> hs = new ArrayList<>();
+    private int lastN = -1;
+    private int lastH = -1;
+    private int lastW = -1;
+
+    /** A layer of a {@link TimestepEmbedSequential}; layers that ignore the embedding simply don't read it. */
+    private interface TimestepBlock {
+        Tensor forward(Tensor x, Tensor emb);
+    }
+
+    /** openai's TimestepEmbedSequential: its layers in order, each given the embedding. */
+    private static final class TimestepEmbedSequential {
+        final List<TimestepBlock> layers = new ArrayList<>();
+
+        TimestepEmbedSequential(TimestepBlock... layers) {
+            this.layers.addAll(List.of(layers));
+        }
+
+        Tensor forward(Tensor x, Tensor emb) {
+            for (TimestepBlock layer : layers) {
+                x = layer.forward(x, emb);
+            }
+            return x;
+        }
+    }
+
+    /**
+     * Builds the model from a checkpoint's tensors (openai's names), which must match {@link #expectedParameters};
+     * use {@link UNets#create} to have them checked with a clear message.
+     */
+    AdmUNet(AdmConfig config, Weights weights, Backend backend) {
+        this.config = config;
+        this.ops = new Ops(backend);
+        Layers l = new Layers(ops, weights, activations, NORM_EPS);
+        modelChannels = config.modelChannels();
+        qkvLayout = "new".equals(config.attentionOrder()) ? QkvLayout.NEW : QkvLayout.LEGACY;
+        int[] channelMult = config.channelMult();
+        int numResBlocks = config.numResBlocks();
+        timestepBuffer = l.own();
+        concatBuffer = l.shared("cat");
+
+        timeEmbed0 = l.linear("time_embed.0", l.own());
+        timeEmbed2 = l.linear("time_embed.2", l.own());
+
+        int ch = modelChannels * channelMult[0];
+        Conv2d convIn = l.conv("input_blocks.0.0", Layers.SAME_3X3, l.own());
+        inputBlocks.add(new TimestepEmbedSequential((x, emb) -> convIn.forward(x)));
+        Deque<Integer> inputBlockChans = new ArrayDeque<>();
+        inputBlockChans.push(ch);
+        int ds = 1;
+        for (int level = 0; level < channelMult.length; level++) {
+            for (int r = 0; r < numResBlocks; r++) {
+                String p = "input_blocks." + inputBlocks.size();
+                TimestepEmbedSequential layers = new TimestepEmbedSequential(
+                        new ResBlock(l, p + ".0", ch, modelChannels * channelMult[level], Resample.NONE));
+                ch = modelChannels * channelMult[level];
+                if (config.attentionAt(ds)) {
+                    layers.layers.add(new AttentionBlock(l, p + ".1", config.headsDown(ch)));
+                }
+                inputBlocks.add(layers);
+                inputBlockChans.push(ch);
+            }
+            if (level != channelMult.length - 1) {
+                String p = "input_blocks." + inputBlocks.size() + ".0";
+                inputBlocks.add(new TimestepEmbedSequential(config.resblockUpdown()
+                        ? new ResBlock(l, p, ch, ch, Resample.DOWN)
+                        : new Downsample(l, p, config.convResample())));
+                inputBlockChans.push(ch);
+                ds *= 2;
+            }
+        }
+
+        middleBlock = new TimestepEmbedSequential(
+                new ResBlock(l, "middle_block.0", ch, ch, Resample.NONE),
+                new AttentionBlock(l, "middle_block.1", config.headsDown(ch)),
+                new ResBlock(l, "middle_block.2", ch, ch, Resample.NONE));
+
+        for (int level = channelMult.length - 1; level >= 0; level--) {
+            for (int i = 0; i < numResBlocks + 1; i++) {
+                String p = "output_blocks." + outputBlocks.size();
+                int ich = inputBlockChans.pop();
+                TimestepEmbedSequential layers = new TimestepEmbedSequential(
+                        new ResBlock(l, p + ".0", ch + ich, modelChannels * channelMult[level], Resample.NONE));
+                ch = modelChannels * channelMult[level];
+                if (config.attentionAt(ds)) {
+                    layers.layers.add(new AttentionBlock(l, p + "." + layers.layers.size(), config.headsUp(ch)));
+                }
+                if (level != 0 && i == numResBlocks) {
+                    String q = p + "." + layers.layers.size();
+                    layers.layers.add(config.resblockUpdown()
+                            ? new ResBlock(l, q, ch, ch, Resample.UP)
+                            : new Upsample(l, q, config.convResample()));
+                    ds /= 2;
+                }
+                outputBlocks.add(layers);
+            }
+        }
+
+        out0 = l.norm("out.0", l.shared("out.norm"));
+        out2 = l.conv("out.2", Layers.SAME_3X3, l.own());
+        weights.requireAllTaken();
+    }
+
+    /** openai's {@code UNetModel.forward} (no class labels). */
+    @Override
+    public Tensor forward(Tensor x, float[] timesteps) {
+        prepare(x, timesteps);
+        Tensor emb = timeEmbed(timestepEmbedding(timesteps));
+
+        hs.clear();
+        Tensor h = x;
+        for (TimestepEmbedSequential module : inputBlocks) {
+            h = module.forward(h, emb);
+            hs.add(h);
+        }
+        h = middleBlock.forward(h, emb);
+        for (TimestepEmbedSequential module : outputBlocks) {
+            h = ops.cat(h, hs.remove(hs.size() - 1), concatBuffer);
+            h = module.forward(h, emb);
+        }
+        return out(h);
+    }
+
+    /** timestep_embedding(timesteps, model_channels): [cos, sin], frequencies exp(-ln(10000) k / half). */
+    private Tensor timestepEmbedding(float[] timesteps) {
+        Tensor emb = timestepBuffer.get(timesteps.length, modelChannels);
+        ops.backend.timestepEmbedding(timesteps, modelChannels, TimestepEmbeddingStyle.COS_SIN_HALF, emb);
+        return emb;
+    }
+
+    /** self.time_embed: Linear, SiLU, Linear. */
+    private Tensor timeEmbed(Tensor emb) {
+        emb = timeEmbed0.forward(emb);
+        emb = ops.siluInPlace(emb);
+        return timeEmbed2.forward(emb);
+    }
+
+    /** self.out: GroupNorm32, SiLU, 3x3 convolution. */
+    private Tensor out(Tensor h) {
+        h = out0.forward(h);
+        h = ops.siluInPlace(h);
+        return out2.forward(h);
+    }
+
+    /** Checks the input and, for a new input shape, frees the activations of the previous one. */
+    private void prepare(Tensor x, float[] timesteps) {
+        UNets.checkInput("adm", x, timesteps, config.inChannels(), config.levels());
+        if (x.dim(0) != lastN || x.dim(2) != lastH || x.dim(3) != lastW) {
+            activations.reset();
+            lastN = x.dim(0);
+            lastH = x.dim(2);
+            lastW = x.dim(3);
+        }
+    }
+
+    /** What a ResBlock's h_upd / x_upd do. */
+    private enum Resample { NONE, UP, DOWN }
+
+    /**
+     * ResBlock(channels, emb_channels, out_channels, use_scale_shift_norm, up, down), dropout omitted (inference).
+     * With scale-shift norm, emb_layers.1 is split at load into its scale and shift halves (th.chunk(emb_out, 2)),
+     * and the scale half's bias carries the "1 +" of {@code out_norm(h) * (1 + scale) + shift}.
+     */
+    private final class ResBlock implements TimestepBlock {
+        final GroupNorm inLayers0;
+        final Conv2d inLayers2;
+        final Resample updown;
+        final Activations.Buffer hUpd;
+        final Activations.Buffer xUpd;
+        final Activations.Buffer embSilu;
+        final Linear embLayers1;
+        final Linear embOnePlusScale;
+        final Linear embShift;
+        final GroupNorm outLayers0;
+        final Conv2d outLayers3;
+        final Conv2d skipConnection;
+        final Activations.Buffer result;
+
+        ResBlock(Layers l, String p, int channels, int outChannels, Resample updown) {
+            this.updown = updown;
+            inLayers0 = l.norm(p + ".in_layers.0", l.shared("res.in_norm"));
+            inLayers2 = l.conv(p + ".in_layers.2", Layers.SAME_3X3, l.shared("res.in_conv"));
+            hUpd = l.shared("res.h_upd");
+            xUpd = l.shared("res.x_upd");
+            embSilu = l.shared("res.emb_silu");
+            if (config.useScaleShiftNorm()) {
+                Tensor w = l.weights.take(p + ".emb_layers.1.weight");
+                Tensor b = l.weights.take(p + ".emb_layers.1.bias").reshape(2 * outChannels, 1);
+                Tensor scaleBias = Weights.rows(b, 0, outChannels).reshape(outChannels);
+                for (int i = 0; i < outChannels; i++) {
+                    scaleBias.data()[i] += 1f;
+                }
+                Tensor shiftBias = Weights.rows(b, outChannels, 2 * outChannels).reshape(outChannels);
+                embOnePlusScale = l.linear(Weights.rows(w, 0, outChannels), scaleBias, l.shared("res.emb_scale"));
+                embShift = l.linear(Weights.rows(w, outChannels, 2 * outChannels), shiftBias,
+                        l.shared("res.emb_shift"));
+                embLayers1 = null;
+            } else {
+                embLayers1 = l.linear(p + ".emb_layers.1", l.shared("res.emb_out"));
+                embOnePlusScale = null;
+                embShift = null;
+            }
+            outLayers0 = l.norm(p + ".out_layers.0", l.shared("res.out_norm"));
+            outLayers3 = l.conv(p + ".out_layers.3", Layers.SAME_3X3, l.shared("res.out_conv"));
+            skipConnection = outChannels == channels
+                    ? null : l.conv(p + ".skip_connection", Layers.POINTWISE, l.shared("res.skip"));
+            result = l.own();
+        }
+
+        @Override
+        public Tensor forward(Tensor x, Tensor emb) {
+            Tensor h;
+            if (updown != Resample.NONE) {
+                h = inLayers0.forward(x);                   // in_rest, in_conv = in_layers[:-1], in_layers[-1]
+                h = ops.siluInPlace(h);                     // h = in_rest(x)
+                h = resample(h, hUpd);                      // h = self.h_upd(h)
+                x = resample(x, xUpd);                      // x = self.x_upd(x)
+                h = inLayers2.forward(h);                   // h = in_conv(h)
+            } else {
+                h = inLayers2.forward(ops.siluInPlace(inLayers0.forward(x)));  // h = self.in_layers(x)
+            }
+            Tensor embAct = ops.silu(emb, embSilu);        // emb_layers: SiLU, then Linear (below)
+            if (config.useScaleShiftNorm()) {
+                h = outLayers0.forward(h);                                                    // out_norm(h)
+                h = ops.mulInPlace(h, Ops.perChannel(embOnePlusScale.forward(embAct)));      //   * (1 + scale)
+                h = ops.addInPlace(h, Ops.perChannel(embShift.forward(embAct)));             //   + shift
+                h = ops.siluInPlace(h);                                                       // h = out_rest(h)
+                h = outLayers3.forward(h);
+            } else {
+                h = ops.addInPlace(h, Ops.perChannel(embLayers1.forward(embAct)));           // h = h + emb_out
+                h = outLayers0.forward(h);                                                    // h = out_layers(h)
+                h = ops.siluInPlace(h);
+                h = outLayers3.forward(h);
+            }
+            Tensor skip = skipConnection == null ? x : skipConnection.forward(x);
+            return ops.add(skip, h, result);                // skip_connection(x) + h
+        }
+
+        private Tensor resample(Tensor t, Activations.Buffer out) {
+            return updown == Resample.UP ? ops.upsampleNearest2x(t, out) : ops.avgPool2x2(t, out);
+        }
+    }
+
+    /** AttentionBlock: norm, fused qkv 1x1 convolution, multi-head attention (legacy or new order), proj_out. */
+    private final class AttentionBlock implements TimestepBlock {
+        final int numHeads;
+        final GroupNorm norm;
+        final Conv2d qkv;
+        final Conv2d projOut;
+        final Activations.Buffer attention;
+        final Activations.Buffer result;
+
+        AttentionBlock(Layers l, String p, int numHeads) {
+            this.numHeads = numHeads;
+            norm = l.norm(p + ".norm", l.shared("attn.norm"));
+            qkv = l.conv(p + ".qkv", Layers.POINTWISE, l.shared("attn.qkv"));
+            projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
+            attention = l.shared("attn.attention");
+            result = l.own();
+        }
+
+        @Override
+        public Tensor forward(Tensor x, Tensor emb) {
+            Tensor qkvOut = qkv.forward(norm.forward(x));                     // qkv = self.qkv(self.norm(x))
+            Tensor h = ops.attention(qkvOut, numHeads, qkvLayout, attention); // h = self.attention(qkv)
+            h = projOut.forward(h);                                           // h = self.proj_out(h)
+            return ops.add(x, h, result);                                     // x + h
+        }
+    }
+
+    /** Downsample: a 3x3 stride-2 convolution with padding 1 ({@code op}), or 2x2 average pooling. */
+    private final class Downsample implements TimestepBlock {
+        final Conv2d op;
+        final Activations.Buffer pooled;
+
+        Downsample(Layers l, String p, boolean useConv) {
+            op = useConv ? l.conv(p + ".op", Conv2dSpec.of(2, 1), l.own()) : null;
+            pooled = useConv ? null : l.own();
+        }
+
+        @Override
+        public Tensor forward(Tensor x, Tensor emb) {
+            return op != null ? op.forward(x) : ops.avgPool2x2(x, pooled);
+        }
+    }
+
+    /** Upsample: nearest-neighbour 2x, then a 3x3 convolution when use_conv. */
+    private final class Upsample implements TimestepBlock {
+        final Conv2d conv;
+        final Activations.Buffer nearest;
+
+        Upsample(Layers l, String p, boolean useConv) {
+            nearest = useConv ? l.shared("upsample.nearest") : l.own();
+            conv = useConv ? l.conv(p + ".conv", Layers.SAME_3X3, l.own()) : null;
+        }
+
+        @Override
+        public Tensor forward(Tensor x, Tensor emb) {
+            x = ops.upsampleNearest2x(x, nearest);
+            return conv != null ? conv.forward(x) : x;
+        }
+    }
+
+    @Override
+    public int inChannels() {
+        return config.inChannels();
+    }
+
+    @Override
+    public int outChannels() {
+        return config.outChannels();
+    }
+
+    @Override
+    public int resolution() {
+        return config.imageSize();
+    }
+
+    @Override
+    public boolean learnSigma() {
+        return config.learnSigma();
+    }
+
+    public AdmConfig config() {
+        return config;
+    }
+
+    /** Arrays allocated for activations so far (steady after the first call of a shape). */
+    long activationAllocations() {
+        return activations.allocations();
+    }
+
+    /** Bytes of activation memory held for the current input shape. */
+    public long activationBytes() {
+        return 4 * activations.allocatedFloats();
     }
 
     /**

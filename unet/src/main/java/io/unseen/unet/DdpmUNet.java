@@ -1,15 +1,341 @@
 package io.unseen.unet;
 
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.QkvLayout;
+import io.unseen.engine.ops.TimestepEmbeddingStyle;
+
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The DDPM UNet of Ho et al., following {@code Model} of the PyTorch port (pesser/pytorch_diffusion).
+ * The DDPM UNet of Ho et al., following {@code Model} of the PyTorch port (pesser/pytorch_diffusion,
+ * reference/ddpm_port.py): the same modules under the same names, and one {@link #forward} that reads like the port's.
+ * GroupNorm(32, eps 1e-6), swish, single-head attention; the q, k, v 1x1 convolutions are fused at load into one.
+ *
+ * <p>Activations are allocated on the first call for an input shape and reused by later calls of that shape; the
+ * returned tensor is overwritten by the next call. Not thread-safe: one forward at a time.
  */
-public final class DdpmUNet {
+public final class DdpmUNet implements UNet {
+    static final float NORM_EPS = 1e-6f;
 
-    private DdpmUNet() {
+    private final DdpmConfig config;
+    private final Ops ops;
+    private final Activations activations = new Activations();
+    private final int ch;
+    private final int tembCh;
+    private final int numResolutions;
+    private final int numResBlocks;
+
+    private final Linear tembDense0;
+    private final Linear tembDense1;
+    private final Conv2d convIn;
+    private final List<Level> down = new ArrayList<>();
+    private final ResnetBlock midBlock1;
+    private final AttnBlock midAttn1;
+    private final ResnetBlock midBlock2;
+    private final List<Level> up = new ArrayList<>();
+    private final GroupNorm normOut;
+    private final Conv2d convOut;
+
+    private final Activations.Buffer timestepBuffer;
+    private final Activations.Buffer concatBuffer;
+    private final List<Tensor> hs = new ArrayList<>();
+    private int lastN = -1;
+    private int lastH = -1;
+    private int lastW = -1;
+
+    /** One resolution of the port: {@code down[i]} or {@code up[i]}. */
+    private static final class Level {
+        final List<ResnetBlock> block = new ArrayList<>();
+        final List<AttnBlock> attn = new ArrayList<>();
+        Downsample downsample;
+        Upsample upsample;
+    }
+
+    /**
+     * Builds the model from a checkpoint's tensors (the port's names), which must match
+     * {@link #expectedParameters}; use {@link UNets#create} to have them checked with a clear message.
+     */
+    DdpmUNet(DdpmConfig config, Weights weights, Backend backend) {
+        this.config = config;
+        this.ops = new Ops(backend);
+        Layers l = new Layers(ops, weights, activations, NORM_EPS);
+        ch = config.ch();
+        tembCh = 4 * ch;
+        numResolutions = config.levels();
+        numResBlocks = config.numResBlocks();
+        int[] chMult = config.chMult();
+        timestepBuffer = l.own();
+        concatBuffer = l.shared("cat");
+
+        tembDense0 = l.linear("temb.dense.0", l.own());
+        tembDense1 = l.linear("temb.dense.1", l.own());
+        convIn = l.conv("conv_in", Layers.SAME_3X3, l.own());
+
+        int blockIn = ch;
+        for (int iLevel = 0; iLevel < numResolutions; iLevel++) {
+            Level level = new Level();
+            int blockOut = ch * chMult[iLevel];
+            for (int iBlock = 0; iBlock < numResBlocks; iBlock++) {
+                level.block.add(new ResnetBlock(l, "down." + iLevel + ".block." + iBlock, blockIn, blockOut));
+                blockIn = blockOut;
+                if (config.attentionAt(iLevel)) {
+                    level.attn.add(new AttnBlock(l, "down." + iLevel + ".attn." + iBlock, blockIn));
+                }
+            }
+            if (iLevel != numResolutions - 1) {
+                level.downsample = new Downsample(l, "down." + iLevel + ".downsample", config.resampWithConv());
+            }
+            down.add(level);
+        }
+
+        midBlock1 = new ResnetBlock(l, "mid.block_1", blockIn, blockIn);
+        midAttn1 = new AttnBlock(l, "mid.attn_1", blockIn);
+        midBlock2 = new ResnetBlock(l, "mid.block_2", blockIn, blockIn);
+
+        for (int iLevel = 0; iLevel < numResolutions; iLevel++) {
+            up.add(null);
+        }
+        for (int iLevel = numResolutions - 1; iLevel >= 0; iLevel--) {
+            Level level = new Level();
+            int blockOut = ch * chMult[iLevel];
+            int skipIn = ch * chMult[iLevel];
+            for (int iBlock = 0; iBlock < numResBlocks + 1; iBlock++) {
+                if (iBlock == numResBlocks) {
+                    skipIn = ch * (iLevel == 0 ? 1 : chMult[iLevel - 1]);
+                }
+                level.block.add(new ResnetBlock(l, "up." + iLevel + ".block." + iBlock, blockIn + skipIn,
+                        blockOut));
+                blockIn = blockOut;
+                if (config.attentionAt(iLevel)) {
+                    level.attn.add(new AttnBlock(l, "up." + iLevel + ".attn." + iBlock, blockIn));
+                }
+            }
+            if (iLevel != 0) {
+                level.upsample = new Upsample(l, "up." + iLevel + ".upsample", config.resampWithConv());
+            }
+            up.set(iLevel, level);
+        }
+
+        normOut = l.norm("norm_out", l.shared("norm_out"));
+        convOut = l.conv("conv_out", Layers.SAME_3X3, l.own());
+        weights.requireAllTaken();
+    }
+
+    /** The port's {@code Model.forward}. */
+    @Override
+    public Tensor forward(Tensor x, float[] t) {
+        prepare(x, t);
+        // timestep embedding
+        Tensor temb = timestepEmbedding(t);
+        temb = tembDense0.forward(temb);
+        temb = ops.siluInPlace(temb);
+        temb = tembDense1.forward(temb);
+
+        // downsampling
+        hs.clear();
+        hs.add(convIn.forward(x));
+        for (int iLevel = 0; iLevel < numResolutions; iLevel++) {
+            for (int iBlock = 0; iBlock < numResBlocks; iBlock++) {
+                Tensor h = down.get(iLevel).block.get(iBlock).forward(last(hs), temb);
+                if (down.get(iLevel).attn.size() > 0) {
+                    h = down.get(iLevel).attn.get(iBlock).forward(h);
+                }
+                hs.add(h);
+            }
+            if (iLevel != numResolutions - 1) {
+                hs.add(down.get(iLevel).downsample.forward(last(hs)));
+            }
+        }
+
+        // middle
+        Tensor h = last(hs);
+        h = midBlock1.forward(h, temb);
+        h = midAttn1.forward(h);
+        h = midBlock2.forward(h, temb);
+
+        // upsampling
+        for (int iLevel = numResolutions - 1; iLevel >= 0; iLevel--) {
+            for (int iBlock = 0; iBlock < numResBlocks + 1; iBlock++) {
+                h = up.get(iLevel).block.get(iBlock).forward(ops.cat(h, pop(hs), concatBuffer), temb);
+                if (up.get(iLevel).attn.size() > 0) {
+                    h = up.get(iLevel).attn.get(iBlock).forward(h);
+                }
+            }
+            if (iLevel != 0) {
+                h = up.get(iLevel).upsample.forward(h);
+            }
+        }
+
+        // end
+        h = normOut.forward(h);
+        h = ops.siluInPlace(h);
+        h = convOut.forward(h);
+        return h;
+    }
+
+    /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */
+    private Tensor timestepEmbedding(float[] t) {
+        Tensor emb = timestepBuffer.get(t.length, ch);
+        ops.backend.timestepEmbedding(t, ch, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, emb);
+        return emb;
+    }
+
+    private static Tensor last(List<Tensor> list) {
+        return list.get(list.size() - 1);
+    }
+
+    private static Tensor pop(List<Tensor> list) {
+        return list.remove(list.size() - 1);
+    }
+
+    /** Checks the input and, for a new input shape, frees the activations of the previous one. */
+    private void prepare(Tensor x, float[] t) {
+        UNets.checkInput("ddpm", x, t, config.inChannels(), numResolutions);
+        if (x.dim(0) != lastN || x.dim(2) != lastH || x.dim(3) != lastW) {
+            activations.reset();
+            lastN = x.dim(0);
+            lastH = x.dim(2);
+            lastW = x.dim(3);
+        }
+    }
+
+    /** ResnetBlock(in_channels, out_channels, temb_channels = 4 * ch), dropout omitted (inference). */
+    private final class ResnetBlock {
+        final int inChannels;
+        final int outChannels;
+        final GroupNorm norm1;
+        final Conv2d conv1;
+        final Linear tembProj;
+        final GroupNorm norm2;
+        final Conv2d conv2;
+        final Conv2d ninShortcut;
+        final Activations.Buffer tembSilu;
+        final Activations.Buffer result;
+
+        ResnetBlock(Layers l, String p, int inChannels, int outChannels) {
+            this.inChannels = inChannels;
+            this.outChannels = outChannels;
+            norm1 = l.norm(p + ".norm1", l.shared("resnet.norm1"));
+            conv1 = l.conv(p + ".conv1", Layers.SAME_3X3, l.shared("resnet.conv1"));
+            tembProj = l.linear(p + ".temb_proj", l.shared("resnet.temb_proj"));
+            norm2 = l.norm(p + ".norm2", l.shared("resnet.norm2"));
+            conv2 = l.conv(p + ".conv2", Layers.SAME_3X3, l.shared("resnet.conv2"));
+            ninShortcut = inChannels != outChannels
+                    ? l.conv(p + ".nin_shortcut", Layers.POINTWISE, l.shared("resnet.nin_shortcut")) : null;
+            tembSilu = l.shared("resnet.temb_silu");
+            result = l.own();
+        }
+
+        Tensor forward(Tensor x, Tensor temb) {
+            Tensor h = x;
+            h = norm1.forward(h);
+            h = ops.siluInPlace(h);
+            h = conv1.forward(h);
+            h = ops.addInPlace(h, Ops.perChannel(tembProj.forward(ops.silu(temb, tembSilu))));
+            h = norm2.forward(h);
+            h = ops.siluInPlace(h);
+            h = conv2.forward(h);
+            if (inChannels != outChannels) {
+                x = ninShortcut.forward(x);
+            }
+            return ops.add(x, h, result);
+        }
+    }
+
+    /** AttnBlock: single-head self-attention over all positions, scaled by C^-0.5, plus the input. */
+    private final class AttnBlock {
+        final GroupNorm norm;
+        final Conv2d qkv;
+        final Conv2d projOut;
+        final Activations.Buffer attention;
+        final Activations.Buffer result;
+
+        AttnBlock(Layers l, String p, int channels) {
+            norm = l.norm(p + ".norm", l.shared("attn.norm"));
+            // q, k and v are three 1x1 convolutions of the same input: stacked, they are one convolution whose
+            // output holds q, then k, then v (QkvLayout.NEW with a single head).
+            Tensor weight = Weights.stack0(l.weights.take(p + ".q.weight"), l.weights.take(p + ".k.weight"),
+                    l.weights.take(p + ".v.weight"));
+            Tensor bias = Weights.stack0(l.weights.take(p + ".q.bias"), l.weights.take(p + ".k.bias"),
+                    l.weights.take(p + ".v.bias"));
+            qkv = l.conv(weight, bias, Layers.POINTWISE, l.shared("attn.qkv"));
+            projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
+            attention = l.shared("attn.attention");
+            result = l.own();
+        }
+
+        Tensor forward(Tensor x) {
+            Tensor h = norm.forward(x);
+            Tensor qkvOut = qkv.forward(h);                                 // q, k, v = self.q(h_), self.k(h_), ...
+            h = ops.attention(qkvOut, 1, QkvLayout.NEW, attention);         // softmax(q^T k / sqrt(c)) applied to v
+            h = projOut.forward(h);
+            return ops.add(x, h, result);
+        }
+    }
+
+    /** Downsample: pad (0, 1, 0, 1) then a 3x3 stride-2 convolution, or 2x2 average pooling. */
+    private final class Downsample {
+        final Conv2d conv;
+        final Activations.Buffer result;
+
+        Downsample(Layers l, String p, boolean withConv) {
+            result = l.own();
+            conv = withConv ? l.conv(p + ".conv", new Conv2dSpec(2, 0, 1, 0, 1), result) : null;
+        }
+
+        Tensor forward(Tensor x) {
+            return conv != null ? conv.forward(x) : ops.avgPool2x2(x, result);
+        }
+    }
+
+    /** Upsample: nearest-neighbour 2x, then a 3x3 convolution when with_conv. */
+    private final class Upsample {
+        final Conv2d conv;
+        final Activations.Buffer nearest;
+
+        Upsample(Layers l, String p, boolean withConv) {
+            nearest = withConv ? l.shared("upsample.nearest") : l.own();
+            conv = withConv ? l.conv(p + ".conv", Layers.SAME_3X3, l.own()) : null;
+        }
+
+        Tensor forward(Tensor x) {
+            x = ops.upsampleNearest2x(x, nearest);
+            return conv != null ? conv.forward(x) : x;
+        }
+    }
+
+    @Override
+    public int inChannels() {
+        return config.inChannels();
+    }
+
+    @Override
+    public int outChannels() {
+        return config.outChannels();
+    }
+
+    @Override
+    public int resolution() {
+        return config.resolution();
+    }
+
+    public DdpmConfig config() {
+        return config;
+    }
+
+    /** Arrays allocated for activations so far (steady after the first call of a shape). */
+    long activationAllocations() {
+        return activations.allocations();
+    }
+
+    /** Bytes of activation memory held for the current input shape. */
+    public long activationBytes() {
+        return 4 * activations.allocatedFloats();
     }
 
     /**

@@ -1,5 +1,13 @@
 package io.unseen.unet;
 
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.SafeTensors;
+import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.engine.io.TensorFormatException;
+import io.unseen.engine.ops.Backend;
+
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -9,7 +17,89 @@ import java.util.Map;
 /** Building UNets from configs and weights, and the parameter tables checkpoints are validated against. */
 public final class UNets {
 
+    /** Metadata key of the model config JSON in a converted safetensors file. */
+    public static final String MODEL_KEY = "unseen.model";
+    /** Metadata key of the file format version; this code reads version {@value #FORMAT_VERSION}. */
+    public static final String FORMAT_KEY = "unseen.format";
+    public static final String FORMAT_VERSION = "1";
+
     private UNets() {
+    }
+
+    /**
+     * Loads a converted model: reads the config from the file's "unseen.model" metadata, checks every tensor against
+     * the config's parameter table (names and shapes, before reading any data), then loads the weights and builds the
+     * model.
+     *
+     * @throws TensorFormatException when the file is not a converted model, its config is invalid, or its tensors do
+     *                               not match the config; the message names the file, the key, and the fix
+     */
+    public static UNet load(Path file, Backend backend) throws IOException {
+        try (SafeTensorsFile st = SafeTensors.open(file)) {
+            ModelConfig config = readConfig(file, st.metadata());
+            Map<String, int[]> shapes = new LinkedHashMap<>();
+            for (String name : st.names()) {
+                long[] s = st.entry(name).shape();
+                int[] shape = new int[s.length];
+                for (int i = 0; i < s.length; i++) {
+                    shape[i] = (int) Math.min(s[i], Integer.MAX_VALUE);
+                }
+                shapes.put(name, shape);
+            }
+            String mismatch = parameterMismatch(config, shapes);
+            if (mismatch != null) {
+                throw new TensorFormatException(file, mismatch);
+            }
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (String name : st.names()) {
+                tensors.put(name, st.load(name));
+            }
+            return create(config, tensors, backend, file.toString());
+        }
+    }
+
+    /** The model config of a converted file, from its metadata. */
+    public static ModelConfig readConfig(Path file, Map<String, String> metadata) throws TensorFormatException {
+        String format = metadata.get(FORMAT_KEY);
+        String json = metadata.get(MODEL_KEY);
+        if (json == null || format == null) {
+            throw new TensorFormatException(file, "no '" + (json == null ? MODEL_KEY : FORMAT_KEY) + "' metadata:"
+                    + " this is not a converted Unseen model file; convert the checkpoint with the weights-converter"
+                    + " first");
+        }
+        if (!FORMAT_VERSION.equals(format)) {
+            throw new TensorFormatException(file, "metadata '" + FORMAT_KEY + "' is \"" + format + "\", but this"
+                    + " version reads format \"" + FORMAT_VERSION + "\"; reconvert the checkpoint with this version");
+        }
+        try {
+            return ModelConfig.fromJson(json);
+        } catch (IllegalArgumentException e) {
+            throw new TensorFormatException(file, "metadata '" + MODEL_KEY + "': " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Builds the model of {@code config} from a state_dict (our names: the DDPM port's or openai's). The tensors are
+     * checked first: every expected key present with its shape and no other key.
+     *
+     * @param source names the weights in error messages (a file, or "in-memory weights")
+     */
+    public static UNet create(ModelConfig config, Map<String, Tensor> tensors, Backend backend, String source) {
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            shapes.put(e.getKey(), e.getValue().shape());
+        }
+        checkParameters(source, config, shapes);
+        Weights weights = new Weights(source, tensors);
+        if (config instanceof DdpmConfig) {
+            return new DdpmUNet((DdpmConfig) config, weights, backend);
+        }
+        return new AdmUNet((AdmConfig) config, weights, backend);
+    }
+
+    /** {@link #create(ModelConfig, Map, Backend, String)} for weights that do not come from a file. */
+    public static UNet create(ModelConfig config, Map<String, Tensor> tensors, Backend backend) {
+        return create(config, tensors, backend, "in-memory weights");
     }
 
     /** The full key/shape table of a state_dict of this config, in module order. */
@@ -27,6 +117,14 @@ public final class UNets {
      * @throws IllegalArgumentException listing every problem found
      */
     public static void checkParameters(String source, ModelConfig config, Map<String, int[]> found) {
+        String mismatch = parameterMismatch(config, found);
+        if (mismatch != null) {
+            throw new IllegalArgumentException(source + ": " + mismatch);
+        }
+    }
+
+    /** What is wrong with a key/shape table for this config, or null when it matches exactly. */
+    private static String parameterMismatch(ModelConfig config, Map<String, int[]> found) {
         Map<String, int[]> expected = expectedParameters(config);
         List<String> problems = new ArrayList<>();
         for (Map.Entry<String, int[]> e : expected.entrySet()) {
@@ -45,13 +143,34 @@ public final class UNets {
                         + " (not a parameter of this " + config.arch() + " config)");
             }
         }
-        if (!problems.isEmpty()) {
-            int shown = Math.min(problems.size(), 20);
-            throw new IllegalArgumentException(source + ": the weights do not match the " + config.arch()
-                    + " model config " + config.toMap() + ": " + String.join("; ", problems.subList(0, shown))
-                    + (shown < problems.size() ? "; and " + (problems.size() - shown) + " more" : "")
-                    + ". Check that the config matches the checkpoint (e.g. channel multipliers, res blocks,"
-                    + " attention resolutions, learnSigma), or reconvert the checkpoint.");
+        if (problems.isEmpty()) {
+            return null;
+        }
+        int shown = Math.min(problems.size(), 20);
+        return "the weights do not match the " + config.arch() + " model config " + config.toJson() + ": "
+                + String.join("; ", problems.subList(0, shown))
+                + (shown < problems.size() ? "; and " + (problems.size() - shown) + " more" : "")
+                + ". Check that the config matches the checkpoint (channel multipliers, res blocks, attention"
+                + " resolutions, learnSigma, ...), or reconvert the checkpoint.";
+    }
+
+    /**
+     * The checks every forward pass starts with: x [N, inChannels, H, W], one timestep per sample, and H, W divisible
+     * by 2^(levels - 1) so that the skip connections line up after each down- and upsampling.
+     */
+    static void checkInput(String arch, Tensor x, float[] timesteps, int inChannels, int levels) {
+        if (x.rank() != 4 || x.dim(1) != inChannels || x.dim(0) < 1) {
+            throw new IllegalArgumentException(arch + " UNet: input must be [N, " + inChannels + ", H, W], got " + x);
+        }
+        if (timesteps.length != x.dim(0)) {
+            throw new IllegalArgumentException(arch + " UNet: " + timesteps.length + " timesteps for a batch of "
+                    + x.dim(0) + "; give one timestep per sample");
+        }
+        int multiple = 1 << (levels - 1);
+        if (x.dim(2) < 1 || x.dim(3) < 1 || x.dim(2) % multiple != 0 || x.dim(3) % multiple != 0) {
+            throw new IllegalArgumentException(arch + " UNet: input height and width must be positive multiples of "
+                    + multiple + " (the model halves them " + (levels - 1) + " times), got " + x.dim(2) + "x"
+                    + x.dim(3));
         }
     }
 }

@@ -34,41 +34,46 @@ public final class VectorBackend extends Backend {
 
     @Override
     protected void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
-        ReferenceBackend.INSTANCE.groupNorm(x, groups, eps, gamma, beta, out);
+        int n = x.dim(0), c = x.dim(1);
+        VectorOps.groupNorm(x.data(), n, c, x.numel() / Math.max(1, n * c), groups, eps,
+                gamma == null ? null : gamma.data(), beta == null ? null : beta.data(), out.data());
     }
 
     @Override
     protected void siluKernel(float[] x, float[] out, int n) {
-        ReferenceBackend.INSTANCE.siluKernel(x, out, n);
+        VectorOps.silu(x, out, n);
     }
 
     @Override
     protected void softmaxKernel(float[] x, float[] out, int outer, int axisLen, int inner) {
-        ReferenceBackend.INSTANCE.softmaxKernel(x, out, outer, axisLen, inner);
+        VectorOps.softmax(x, out, outer, axisLen, inner);
     }
 
     @Override
     protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
-        ReferenceBackend.INSTANCE.attention(qkv, heads, layout, out);
+        VectorOps.attention(qkv.data(), qkv.dim(0), qkv.dim(1) / 3, qkv.dim(2), heads, layout, out.data());
     }
 
     @Override
     protected void upsampleNearest2xKernel(Tensor x, Tensor out) {
-        ReferenceBackend.INSTANCE.upsampleNearest2x(x, out);
+        VectorOps.upsampleNearest2x(x.data(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), out.data());
     }
 
     @Override
     protected void avgPool2x2Kernel(Tensor x, Tensor out) {
-        ReferenceBackend.INSTANCE.avgPool2x2(x, out);
+        VectorOps.avgPool2x2(x.data(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), out.data());
     }
 
     @Override
     protected void concatChannelsKernel(Tensor a, Tensor b, Tensor out) {
-        ReferenceBackend.INSTANCE.concatChannels(a, b, out);
+        int n = a.dim(0);
+        if (n > 0) {
+            VectorOps.concatChannels(a.data(), a.numel() / n, b.data(), b.numel() / n, n, out.data());
+        }
     }
 
     @Override
     protected void broadcastKernel(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        ReferenceBackend.INSTANCE.broadcastKernel(op, a, b, out);
+        VectorOps.broadcast(op, a.data(), a.shape(), b.data(), b.shape(), out.data(), out.shape());
     }
 }
