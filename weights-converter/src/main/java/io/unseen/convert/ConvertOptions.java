@@ -64,6 +64,11 @@ public record ConvertOptions(String preset, String arch, Integer numHeads, Integ
                 numTimesteps, rescaleTimesteps, imageSize, select);
     }
 
+    public ConvertOptions withHeadsUpsample(Integer headsUp) {
+        return new ConvertOptions(preset, arch, numHeads, numHeadChannels, headsUp, attentionOrder, schedule,
+                numTimesteps, rescaleTimesteps, imageSize, select);
+    }
+
     public ConvertOptions withAttentionOrder(String order) {
         return new ConvertOptions(preset, arch, numHeads, numHeadChannels, numHeadsUpsample, order, schedule,
                 numTimesteps, rescaleTimesteps, imageSize, select);
