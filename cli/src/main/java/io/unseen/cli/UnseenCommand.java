@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code unseen} command: wires the engine, models and algorithms to the command line; no logic of its own. */
 @Command(name = "unseen", mixinStandardHelpOptions = true, versionProvider = UnseenCommand.Version.class,
         description = "Unseen-domain image synthesis with a frozen diffusion model, in pure Java.",
-        subcommands = {EnvCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {EnvCommand.class, ConvertCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
 public final class UnseenCommand implements Runnable {
 
     @CommandLine.Spec

@@ -78,11 +78,11 @@ public final class Converter {
     public static Conversion convert(Path source, ConvertOptions options, Consumer<String> log) throws IOException {
         Plan plan = plan(source, options, false);
         try (SourceTensors src = plan.tensors()) {
+            if (!plan.problems().isEmpty()) {
+                throw mismatch(plan); // one message, with the inferred config in it
+            }
             for (String note : plan.notes()) {
                 log.accept(note);
-            }
-            if (!plan.problems().isEmpty()) {
-                throw mismatch(plan);
             }
             LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
             for (Mapped m : plan.canonical().values()) {
@@ -247,15 +247,11 @@ public final class Converter {
      */
     private static void mapDiffusers(Path file, SourceTensors src, int levels, Map<String, Mapped> out,
                                      List<String> notes) throws IOException {
-        int old = 0;
         for (SourceTensors.Entry e : src.entries().values()) {
             String port = DiffusersLayout.portName(e.name(), levels);
             if (port == null) {
                 out.put(e.name(), new Mapped(e.name(), e, e.shape()));
                 continue;
-            }
-            if (DiffusersLayout.oldAttentionName(e.name())) {
-                old++;
             }
             Mapped m = new Mapped(port, e, DiffusersLayout.portShape(port, e.shape()));
             Mapped before = out.get(port);
@@ -275,6 +271,10 @@ public final class Converter {
             out.put(port, kept);
             notes.add("ignored stray alias '" + (keepNew ? before : m).entry().fileName() + "' (same values as '"
                     + kept.entry().fileName() + "')");
+        }
+        int old = 0;
+        for (Mapped m : out.values()) {
+            old += DiffusersLayout.oldAttentionName(m.entry().name()) ? 1 : 0;
         }
         notes.add("renamed diffusers tensors to the DDPM port's names" + (old > 0 ? " (" + old
                 + " with the pre-0.14 attention names query/key/value/proj_attn)" : ""));

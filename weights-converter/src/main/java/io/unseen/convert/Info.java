@@ -111,8 +111,13 @@ public final class Info {
     }
 
     private static List<String> source(Path file, ConvertOptions options) throws IOException {
+        Converter.Plan plan;
+        try {
+            plan = Converter.plan(file, options, true);
+        } catch (TensorFormatException e) {
+            return listing(file, options, e); // throws in turn when the file cannot even be read
+        }
         List<String> out = new ArrayList<>();
-        Converter.Plan plan = Converter.plan(file, options, true);
         try (SourceTensors src = plan.tensors()) {
             out.add("file:       " + plan.weightsFile() + " (" + src.format()
                     + (src.selected().isEmpty() ? "" : ", weights under '" + src.selected() + "'") + ")");
@@ -122,7 +127,8 @@ public final class Info {
             out.add("schedule:   " + (plan.schedule() == null ? "unknown (set --schedule, --num-timesteps and"
                     + " --rescale-timesteps, or --preset)" : plan.schedule().toString()));
             for (String note : plan.notes()) {
-                if (!note.startsWith("config: ") && !note.startsWith("schedule: ")) {
+                if (!note.startsWith("config: ") && !note.startsWith("schedule: ") && !note.startsWith("layout: ")
+                        && !note.startsWith("reading ")) {
                     out.add("note:       " + note);
                 }
             }
@@ -142,6 +148,33 @@ public final class Info {
                 for (String p : plan.problems()) {
                     out.add("  " + p);
                 }
+            }
+        }
+        return out;
+    }
+
+    /** For a file that can be read but not converted: what it holds, and why it cannot be converted. */
+    private static List<String> listing(Path file, ConvertOptions options, TensorFormatException why)
+            throws IOException {
+        Path weights = Files.isDirectory(file) ? Converter.DiffusersFolder.find(file).weights : file;
+        List<String> out = new ArrayList<>();
+        try (SourceTensors src = SourceTensors.open(weights, options.select())) {
+            out.add("file:       " + weights + " (" + src.format()
+                    + (src.selected().isEmpty() ? "" : ", weights under '" + src.selected() + "'") + ")");
+            out.add("arch:       unknown: " + why.getMessage());
+            for (String note : src.notes()) {
+                out.add("note:       " + note);
+            }
+            TreeMap<String, Integer> dtypes = new TreeMap<>();
+            long params = 0;
+            for (SourceTensors.Entry e : src.entries().values()) {
+                dtypes.merge(e.dtype(), 1, Integer::sum);
+                params += e.numel();
+            }
+            addCounts(out, params, src.entries().size(), dtypes);
+            out.add("tensors:");
+            for (SourceTensors.Entry e : src.entries().values()) {
+                out.add("  " + e.name() + " " + Arrays.toString(e.shape()) + " " + e.dtype());
             }
         }
         return out;

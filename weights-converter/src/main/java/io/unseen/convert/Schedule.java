@@ -87,9 +87,13 @@ public record Schedule(String name, double betaStart, double betaEnd, int numTim
 
     @Override
     public String toString() {
+        String rescale = rescaleTimesteps ? ", timesteps rescaled to 0..1000" : "";
         return name.equals("linear")
-                ? String.format(java.util.Locale.ROOT, "linear %g..%g over %d steps%s", betaStart, betaEnd,
-                numTimesteps, rescaleTimesteps ? ", timesteps rescaled to 0..1000" : "")
-                : "cosine over " + numTimesteps + " steps" + (rescaleTimesteps ? ", timesteps rescaled to 0..1000" : "");
+                ? "linear " + plain(betaStart) + ".." + plain(betaEnd) + " over " + numTimesteps + " steps" + rescale
+                : "cosine over " + numTimesteps + " steps" + rescale;
+    }
+
+    private static String plain(double v) {
+        return new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString();
     }
 }

@@ -65,6 +65,7 @@ class ConverterTest {
             assertTrue(logged("scheduler_config.json"), log.toString());
             assertTrue(logged("ignored stray alias 'mid_block.attentions.0.query.weight'"), log.toString());
             assertTrue(logged("ignored stray alias 'down_blocks.1.attentions.0.proj_attn.bias'"), log.toString());
+            assertTrue(!logged("pre-0.14"), log.toString()); // the kept names are the current ones
         }
     }
 
