@@ -39,7 +39,7 @@ public final class Ddim {
         Tensor x = x0.copy();
         progress.start("invert", (long) (grid.size() - 1) * x.dim(0));
         for (int k = 0; k < grid.size() - 1; k++) {
-            stepAll(x, grid.at(k), grid.at(k + 1), 0f, false, 0L, k, progress);
+            stepAll(x, grid.at(k), grid.at(k + 1), 0f, false, 0L, null, k, progress);
             if (listener != null) {
                 listener.afterStep(k, grid.at(k + 1), x);
             }
@@ -50,19 +50,22 @@ public final class Ddim {
 
     /**
      * Decodes latents at grid.t0() [N,C,H,W] to images: steps seq[k] to seq[k-1] for k = n-1..0, seq[-1] = -1.
-     * With eta > 0, sample i's noise comes from its own generator seeded by (seed, i), so results do not depend on
-     * the batch size or on which samples are decoded together.
+     * With eta > 0, sample i's noise comes from its own generator seeded by (seed, noiseKeys[i]) (noiseKeys null: i),
+     * so results do not depend on the batch size or on which samples are decoded together.
      */
-    public Tensor generate(Tensor latents, TimestepGrid grid, float eta, boolean clipX0, long seed,
+    public Tensor generate(Tensor latents, TimestepGrid grid, float eta, boolean clipX0, long seed, int[] noiseKeys,
                            Progress progress, StepListener listener) {
         checkInput(latents);
+        if (noiseKeys != null && noiseKeys.length != latents.dim(0)) {
+            throw new IllegalArgumentException("noiseKeys must have one key per latent");
+        }
         if (eta < 0f || eta > 1f) {
             throw new IllegalArgumentException("--eta must be in [0, 1], got " + eta);
         }
         Tensor x = latents.copy();
         progress.start("decode", (long) grid.size() * x.dim(0));
         for (int k = grid.size() - 1; k >= 0; k--) {
-            stepAll(x, grid.at(k), grid.at(k - 1), eta, clipX0, seed, grid.size() - 1 - k, progress);
+            stepAll(x, grid.at(k), grid.at(k - 1), eta, clipX0, seed, noiseKeys, grid.size() - 1 - k, progress);
             if (listener != null) {
                 listener.afterStep(grid.size() - 1 - k, grid.at(k - 1), x);
             }
@@ -77,7 +80,8 @@ public final class Ddim {
         }
     }
 
-    private void stepAll(Tensor x, int t, int tNext, float eta, boolean clip, long seed, int stepIndex, Progress progress) {
+    private void stepAll(Tensor x, int t, int tNext, float eta, boolean clip, long seed, int[] noiseKeys, int stepIndex,
+                         Progress progress) {
         int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), per = c * h * w;
         float tModel = scheduler.schedule().modelTimestep(t);
         float[] noise = eta > 0f ? new float[per] : null;
@@ -91,7 +95,7 @@ public final class Ddim {
             int outPer = out.dim(1) * h * w; // eps is the first C channels (learned sigma adds C more)
             for (int i = 0; i < b; i++) {
                 if (noise != null) {
-                    fillNoise(noise, seed, start + i, stepIndex);
+                    fillNoise(noise, seed, noiseKeys == null ? start + i : noiseKeys[start + i], stepIndex);
                 }
                 scheduler.step(x.data(), (start + i) * per, out.data(), i * outPer, per, t, tNext, eta,
                         noise, 0, clip, x.data(), (start + i) * per);

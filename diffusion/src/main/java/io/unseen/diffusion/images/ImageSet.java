@@ -66,6 +66,11 @@ public final class ImageSet {
         if (files.isEmpty()) {
             throw new IOException(source + ": the folder holds no .png, .jpg or .jpeg images");
         }
+        return loadFiles(files, channels, resolution, log);
+    }
+
+    /** Loads the given image files, in order, as {@link #load} does for a folder. */
+    public static ImageSet loadFiles(List<Path> files, int channels, int resolution, Consumer<String> log) throws IOException {
         Tensor t = Tensor.zeros(files.size(), channels, resolution, resolution);
         List<String> names = new ArrayList<>();
         int resized = 0, converted = 0;

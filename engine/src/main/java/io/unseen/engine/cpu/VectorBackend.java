@@ -24,12 +24,12 @@ public final class VectorBackend extends Backend {
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                      float beta, float[] c, int cOff, int ldc) {
-        ReferenceBackend.INSTANCE.gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        VectorGemm.gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     }
 
     @Override
     protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
-        ReferenceBackend.INSTANCE.conv2d(x, weight, bias, spec, out);
+        VectorConv.conv2d(x, weight, bias, spec, out);
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.ops.Backend.BinaryOp;
 import io.unseen.engine.ops.QkvLayout;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -13,9 +14,10 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link io.unseen.engine.ops.Backend} before these are called; the kernels only trust them. Each kernel is tested
  * against {@link ReferenceBackend} (VectorOpsTest).
  *
- * <p>exp uses {@code lanewise(EXP)}: on x86 JDK 17 and 25 it is intrinsified (SVML) and within about 1 ulp of
- * {@code Math.exp}; measured on the dev machine (AVX-512, 2^20 floats) SiLU took 0.4-0.9 ms vectorized against
- * 6 ms for a scalar {@code Math.exp} loop.
+ * <p>exp is {@link #exp(FloatVector)}, a polynomial built from add, multiply and fma only, not
+ * {@code lanewise(EXP)}: the JIT-compiled EXP (SVML) and the Java fallback that runs before compilation round
+ * differently, which made the same model give different bits early and late in a run. IEEE add/mul/fma give the
+ * same bits in every tier, so results are reproducible (the project promises bit-identical files for a seed).
  */
 final class VectorOps {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -157,6 +159,36 @@ final class VectorOps {
     }
 
     // ---------------------------------------------------------------------------------------------------------
+    // exp
+
+    private static final float LOG2E = 1.44269504088896341f;
+    /** ln 2 split in two (Cody-Waite) so that x - k ln 2 is exact for the k that occur. */
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    /** 1.5 * 2^23: adding it rounds a float to an integer held in the low mantissa bits. */
+    private static final float ROUND_MAGIC = 12582912f;
+
+    /**
+     * e^x for each lane, within 2 ulp of Math.exp for x in [-87.33, 88.37] (inputs outside are clamped to that range),
+     * from add, mul and fma only (Cephes expf polynomial), so every JIT tier gives the same bits.
+     */
+    static FloatVector exp(FloatVector x) {
+        x = x.max(-87.33f).min(88.37f);
+        FloatVector shifted = x.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUND_MAGIC));
+        FloatVector k = shifted.sub(ROUND_MAGIC);                       // round(x / ln 2) as a float
+        FloatVector r = k.fma(FloatVector.broadcast(F, -LN2_HI), x);   // x - k ln2, in two exact-ish steps
+        r = k.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = r.fma(FloatVector.broadcast(F, 1.9875691500e-4f), FloatVector.broadcast(F, 1.3981999507e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
+        p = p.fma(r.mul(r), r).add(1f);
+        // 2^k: the rounded integer sits in shifted's low mantissa bits; move it into the exponent field
+        IntVector bits = shifted.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND_MAGIC)).add(127)
+                .lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats());
+    }
+
     // SiLU
 
     /** out[i] = x[i] * sigmoid(x[i]) = x / (1 + exp(-x)); out may be x. */
@@ -165,7 +197,7 @@ final class VectorOps {
             int i = from;
             for (; i <= to - VL; i += VL) {
                 FloatVector v = FloatVector.fromArray(F, x, i);
-                v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, i);
+                v.div(exp(v.neg()).add(1f)).intoArray(out, i);
             }
             for (; i < to; i++) {
                 float v = x[i];
@@ -213,7 +245,7 @@ final class VectorOps {
         FloatVector m = FloatVector.broadcast(F, max), vsum = FloatVector.zero(F);
         double sum = 0;
         for (i = from; i <= end - VL; i += VL) {
-            FloatVector e = FloatVector.fromArray(F, x, i).sub(m).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(FloatVector.fromArray(F, x, i).sub(m));
             e.intoArray(out, i);
             vsum = vsum.add(e);
         }
@@ -249,8 +281,8 @@ final class VectorOps {
         for (int a = 0; a < axisLen; a++) {
             int row = base + a * inner, j = 0;
             for (; j <= inner - VL; j += VL) {
-                FloatVector.fromArray(F, x, row + j).sub(FloatVector.fromArray(F, scratch, j))
-                        .lanewise(VectorOperators.EXP).intoArray(out, row + j);
+                exp(FloatVector.fromArray(F, x, row + j).sub(FloatVector.fromArray(F, scratch, j)))
+                        .intoArray(out, row + j);
             }
             for (; j < inner; j++) {
                 out[row + j] = (float) Math.exp(x[row + j] - scratch[j]);

@@ -1,0 +1,71 @@
+package io.unseen.cli;
+
+import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.TimestepGrid;
+import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Npy;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "invert", description = "Invert images of an unseen domain to t0 with DDIM and save the domain prior "
+        + "(.safetensors) or the raw latents (.npy).")
+final class InvertCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--images", required = true, paramLabel = "DIR|X.npy", description = "Reference images: a folder of PNG/JPEG files or a float32 .npy [N,C,H,W] in [-1,1].")
+    Path images;
+
+    @Option(names = "--t0", required = true, paramLabel = "T", description = "Inversion depth (paper: 500).")
+    int t0;
+
+    @Option(names = "--steps", required = true, paramLabel = "N", description = "Grid points from 0 to t0 (paper: 40-80).")
+    int steps;
+
+    @Option(names = "--output", required = true, paramLabel = "PRIOR.safetensors|LATENTS.npy")
+    Path output;
+
+    @Option(names = "--k", defaultValue = "10", description = "References per geometry statistic (paper: 10).")
+    int k;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for choosing references in the geometry targets.")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        boolean npy = Outputs.hasExtension(output, ".npy");
+        if (!npy && !Outputs.hasExtension(output, ".safetensors")) {
+            throw new IllegalArgumentException("--output must end in .safetensors (a prior) or .npy (raw latents): " + output);
+        }
+        FrozenModel model = modelOptions.load();
+        TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
+        ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
+        if (!npy && set.size() < 3) {
+            throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + set.size());
+        }
+        System.err.printf(Locale.ROOT, "inverting %d images to t0=%d in %d steps%n", set.size(), t0, steps);
+        Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize);
+        Tensor latents = ddim.invert(set.tensor(), grid, new CliProgress(System.err), null);
+        if (npy) {
+            Npy.write(output, latents);
+        } else {
+            DomainPrior prior = DomainPrior.fromLatents(latents, k, seed, t0, steps, model.schedule().name(),
+                    model.fingerprint(), set.names());
+            prior.save(output);
+            var t = prior.targets();
+            System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",
+                    Math.sqrt(prior.gaussian().pooledVariance()), t.distance(), t.distanceSpread(), t.angleOrigin(),
+                    t.angleOriginSpread(), t.angleSubtended(), t.angleSubtendedSpread());
+        }
+        System.out.println(output);
+        return 0;
+    }
+}

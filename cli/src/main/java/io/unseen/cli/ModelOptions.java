@@ -1,0 +1,30 @@
+package io.unseen.cli;
+
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.engine.ops.Backends;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** The options every model-running command shares. */
+final class ModelOptions {
+    @Option(names = "--model", required = true, paramLabel = "M.safetensors",
+            description = "A converted model (see `unseen convert`).")
+    Path model;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
+            description = "Backend: cpu (Vector API, default) or reference (scalar, slow).")
+    String device;
+
+    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
+            description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    FrozenModel load() throws IOException {
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
+        }
+        return FrozenModel.load(model, Backends.byName(device));
+    }
+}

@@ -1,0 +1,217 @@
+package io.unseen.cli;
+
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.images.PngWriter;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Json;
+import io.unseen.engine.io.Npy;
+import io.unseen.engine.io.SafeTensors;
+import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.UNets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** invert, sample, reconstruct, analyze and forward through the command line, on a tiny random DDPM. */
+class PipelineCommandsTest {
+    @TempDir
+    static Path dir;
+    static Path model, otherModel, refs, prior;
+
+    /** A tiny DDPM (8x8 grayscale) with random weights, written as a converted model file. */
+    static Path tinyModel(Path file, long seed) throws Exception {
+        DdpmConfig cfg = new DdpmConfig(1, 1, 32, new int[]{1, 1}, 1, new int[]{4}, 8, true);
+        Random r = new Random(seed);
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        for (Map.Entry<String, int[]> e : UNets.expectedParameters(cfg).entrySet()) {
+            Tensor t = Tensor.zeros(e.getValue());
+            int fanIn = t.rank() > 1 ? t.numel() / t.dim(0) : 1;
+            boolean normScale = t.rank() == 1 && e.getKey().contains("norm") && e.getKey().endsWith("weight");
+            for (int i = 0; i < t.numel(); i++) {
+                t.data()[i] = normScale ? 1f : (float) (r.nextGaussian() * (t.rank() > 1 ? 0.5 / Math.sqrt(fanIn) : 0.02));
+            }
+            weights.put(e.getKey(), t);
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("unseen.format", "1");
+        meta.put("unseen.model", Json.write(cfg.toMap()));
+        meta.put("unseen.schedule", "{\"schedule\":\"linear\",\"beta_start\":0.0001,\"beta_end\":0.02,\"num_timesteps\":1000,\"rescale_timesteps\":false}");
+        SafeTensors.write(file, weights, meta);
+        return file;
+    }
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        model = tinyModel(dir.resolve("tiny.safetensors"), 1);
+        otherModel = tinyModel(dir.resolve("other.safetensors"), 2);
+        refs = Files.createDirectory(dir.resolve("refs"));
+        Random r = new Random(3);
+        Tensor imgs = Tensor.zeros(6, 1, 8, 8);
+        for (int i = 0; i < imgs.numel(); i++) {
+            imgs.data()[i] = (float) Math.tanh(r.nextGaussian());
+        }
+        for (int i = 0; i < 6; i++) {
+            PngWriter.write(PngWriter.toImage(imgs, i), refs.resolve("ref" + i + ".png"));
+        }
+        prior = dir.resolve("prior.safetensors");
+        assertEquals(0, run("invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
+                "--steps", "5", "--output", prior.toString(), "--k", "4"));
+    }
+
+    static int run(String... args) {
+        return UnseenCommand.commandLine().execute(args);
+    }
+
+    static String runCapturingErr(int expectedRc, String... args) {
+        PrintStream old = System.err;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            int rc = UnseenCommand.commandLine().execute(args);
+            assertEquals(expectedRc, rc, buf.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setErr(old);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void invertWritesAPriorTiedToTheModel() throws Exception {
+        DomainPrior p = DomainPrior.load(prior);
+        assertEquals(6, p.latents().dim(0));
+        assertEquals(400, p.t0());
+        assertEquals(5, p.steps());
+        assertEquals(io.unseen.diffusion.DomainPrior.fingerprint(model), p.modelFingerprint());
+        Path npy = dir.resolve("latents.npy");
+        assertEquals(0, run("invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
+                "--steps", "5", "--output", npy.toString()));
+        assertArrayEquals(p.latents().data(), Npy.read(npy).data());
+    }
+
+    @Test
+    void everySamplerWritesImagesGridAndSummaryAndResumes() throws Exception {
+        for (String method : new String[]{"gaussian", "rejection", "slerp", "projection"}) {
+            Path out = dir.resolve("samples-" + method);
+            assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "3",
+                    "--output", out.toString(), "--method", method, "--seed", "5", "--tol-scale", "3", "--max-draws", "2000"));
+            assertTrue(Files.exists(out.resolve("grid.png")), method);
+            Map<?, ?> summary = (Map<?, ?>) Json.parse(Files.readString(out.resolve("summary.json")), 1 << 20);
+            assertEquals(method, summary.get("method"));
+            long written = (Long) summary.get("written");
+            assertTrue(written > 0, method + ": " + summary);
+            if (!method.equals("gaussian")) {
+                double rate = ((Number) summary.get("acceptance_rate")).doubleValue();
+                assertTrue(rate > 0 && rate <= 1, method + ": " + summary);
+            }
+            // resume: delete one sample, run again, get the identical file back and skip the rest
+            Path first = out.resolve("sample-00000.png");
+            if (Files.exists(first)) {
+                byte[] before = Files.readAllBytes(first);
+                Files.delete(first);
+                assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "3",
+                        "--output", out.toString(), "--method", method, "--seed", "5", "--tol-scale", "3", "--max-draws", "2000"));
+                assertArrayEquals(before, Files.readAllBytes(first), method + " resumed sample differs");
+                Map<?, ?> again = (Map<?, ?>) Json.parse(Files.readString(out.resolve("summary.json")), 1 << 20);
+                assertEquals(1L, again.get("written"));
+            }
+        }
+    }
+
+    @Test
+    void etaSamplingIsReproducible() throws Exception {
+        Path a = dir.resolve("eta-a"), b = dir.resolve("eta-b");
+        for (Path out : new Path[]{a, b}) {
+            assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "2",
+                    "--output", out.toString(), "--method", "gaussian", "--eta", "0.3", "--seed", "9", "--batch-size", "1"));
+        }
+        assertArrayEquals(Files.readAllBytes(a.resolve("sample-00001.png")), Files.readAllBytes(b.resolve("sample-00001.png")));
+    }
+
+    @Test
+    void reconstructReportsMetricsAndWritesNpy() throws Exception {
+        Path out = dir.resolve("recon");
+        assertEquals(0, run("reconstruct", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
+                "--steps", "5", "--output", out.toString()));
+        Map<?, ?> m = (Map<?, ?>) Json.parse(Files.readString(out.resolve("metrics.json")), 1 << 20);
+        assertTrue(((Number) m.get("mean_psnr_db")).doubleValue() > 0);
+        assertTrue(Files.exists(out.resolve("grid.png")));
+        assertTrue(Files.exists(out.resolve("recon-ref0.png")));
+        Path npy = dir.resolve("recon.npy");
+        assertEquals(0, run("reconstruct", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
+                "--steps", "5", "--output", npy.toString()));
+        assertArrayEquals(new int[]{6, 1, 8, 8}, Npy.read(npy).shape());
+    }
+
+    @Test
+    void analyzeWritesASelfContainedReport() throws Exception {
+        Path out = dir.resolve("report");
+        assertEquals(0, run("analyze", "--model", model.toString(), "--prior", prior.toString(), "--in-domain",
+                refs.toString(), "--output", out.toString()));
+        String html = Files.readString(out.resolve("index.html"));
+        assertTrue(html.contains("data:image/png;base64,"), "plots embedded");
+        assertTrue(html.contains("KS statistic"));
+        assertTrue(Files.exists(out.resolve("distances.png")));
+    }
+
+    @Test
+    void forwardWritesAllOutputChannels() throws Exception {
+        Path x = dir.resolve("x.npy"), out = dir.resolve("out.npy");
+        Npy.write(x, Tensor.zeros(2, 1, 8, 8));
+        assertEquals(0, run("forward", "--model", model.toString(), "--input", x.toString(), "--timesteps", "10,500",
+                "--output", out.toString()));
+        assertArrayEquals(new int[]{2, 1, 8, 8}, Npy.read(out).shape());
+        String err = runCapturingErr(1, "forward", "--model", model.toString(), "--input", x.toString(), "--timesteps",
+                "1,2,3", "--output", out.toString());
+        assertTrue(err.contains("one per batch element"), err);
+    }
+
+    @Test
+    void badInputsFailWithOneClearMessageAndNoOutput() throws Exception {
+        Path one = Files.createDirectory(dir.resolve("one"));
+        Files.copy(refs.resolve("ref0.png"), one.resolve("ref0.png"));
+        Path out = dir.resolve("bad-prior.safetensors");
+        String err = runCapturingErr(1, "invert", "--model", model.toString(), "--images", one.toString(), "--t0", "400",
+                "--steps", "5", "--output", out.toString());
+        assertTrue(err.contains("at least 3"), err);
+        assertFalse(Files.exists(out));
+
+        err = runCapturingErr(1, "invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "1000",
+                "--steps", "5", "--output", out.toString());
+        assertTrue(err.contains("--t0 1000"), err);
+        err = runCapturingErr(1, "invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
+                "--steps", "1", "--output", out.toString());
+        assertTrue(err.contains("--steps"), err);
+        Path empty = Files.createDirectory(dir.resolve("empty"));
+        err = runCapturingErr(1, "invert", "--model", model.toString(), "--images", empty.toString(), "--t0", "400",
+                "--steps", "5", "--output", out.toString());
+        assertTrue(err.contains("no .png"), err);
+        assertFalse(Files.exists(out));
+
+        Path samples = dir.resolve("wrong-model");
+        err = runCapturingErr(1, "sample", "--model", otherModel.toString(), "--prior", prior.toString(), "--count", "2",
+                "--output", samples.toString());
+        assertTrue(err.contains("another model"), err);
+        assertFalse(Files.exists(samples.resolve("sample-00000.png")));
+
+        err = runCapturingErr(1, "sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "2",
+                "--output", samples.toString(), "--method", "magic");
+        assertTrue(err.contains("unknown --method"), err);
+        assertNotEquals(0, run("sample", "--model", model.toString(), "--prior", model.toString(), "--count", "2",
+                "--output", samples.toString()));
+    }
+}

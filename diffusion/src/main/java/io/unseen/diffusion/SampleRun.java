@@ -1,0 +1,152 @@
+package io.unseen.diffusion;
+
+import io.unseen.diffusion.images.PngWriter;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.AtomicFiles;
+import io.unseen.engine.io.Json;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Samples new images of an unseen domain: draws latents from its prior (with the chosen geometric method) and
+ * decodes them with DDIM. Writes sample-NNNNN.png as each mini-batch is decoded, then grid.png and summary.json.
+ * Run again with the same arguments, it skips samples whose PNG exists: sample i depends only on (seed, i), so the
+ * finished set is the same as an uninterrupted run's.
+ */
+public final class SampleRun {
+
+    /**
+     * @param count      samples wanted
+     * @param steps      DDIM decoding steps (grid points from t0 to 0)
+     * @param tolScale   tolerances as multiples of the references' own spreads
+     * @param batchSize  samples decoded together
+     */
+    public record Options(int count, LatentSampler.Method method, long seed, float eta, int steps, boolean clipX0,
+                          double tolScale, int maxDraws, int batchSize) {
+        public Options {
+            if (count < 1) {
+                throw new IllegalArgumentException("--count must be at least 1, got " + count);
+            }
+            if (!(tolScale > 0)) {
+                throw new IllegalArgumentException("--tol-scale must be > 0, got " + tolScale);
+            }
+        }
+    }
+
+    /** What a run did. */
+    public record Summary(int requested, int written, int skippedExisting, int failed, long candidates,
+                          double acceptanceRate, double seconds) {
+    }
+
+    private SampleRun() {
+    }
+
+    public static String sampleName(int i) {
+        return String.format(Locale.ROOT, "sample-%05d.png", i);
+    }
+
+    public static Summary run(FrozenModel model, DomainPrior prior, Options o, Path outDir, Progress progress,
+                              Consumer<String> log) throws IOException {
+        long start = System.nanoTime();
+        int[] shape = prior.latentShape();
+        if (shape[0] != model.unet().inChannels()) {
+            throw new IllegalArgumentException("the prior's latents have " + shape[0] + " channels but the model takes "
+                    + model.unet().inChannels() + ": the prior was made with another model");
+        }
+        Files.createDirectories(outDir);
+        LatentGeometry geometry = new LatentGeometry(prior.latents());
+        LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
+                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), false));
+        TimestepGrid grid = TimestepGrid.of(prior.t0(), o.steps(), model.schedule());
+        Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
+
+        List<Integer> pending = new ArrayList<>();
+        for (int i = 0; i < o.count(); i++) {
+            if (!Files.exists(outDir.resolve(sampleName(i)))) {
+                pending.add(i);
+            }
+        }
+        int skipped = o.count() - pending.size();
+        if (skipped > 0) {
+            log.accept("skipping " + skipped + " samples already in " + outDir);
+        }
+        long candidates = 0;
+        int accepted = 0, failed = 0, written = 0;
+        int d = prior.gaussian().dimension();
+        List<Integer> batchIdx = new ArrayList<>();
+        List<float[]> batchLat = new ArrayList<>();
+        progress.start("draw+decode", pending.size());
+        for (int p = 0; p < pending.size(); p++) {
+            int i = pending.get(p);
+            LatentSampler.Draw draw = sampler.draw(o.seed(), i);
+            candidates += draw.candidates();
+            if (draw.accepted()) {
+                accepted++;
+                batchIdx.add(i);
+                batchLat.add(draw.latent());
+            } else {
+                failed++;
+                progress.advance(1);
+            }
+            if (batchIdx.size() == o.batchSize() || (p == pending.size() - 1 && !batchIdx.isEmpty())) {
+                Tensor latents = Tensor.zeros(batchIdx.size(), shape[0], shape[1], shape[2]);
+                for (int b = 0; b < batchIdx.size(); b++) {
+                    System.arraycopy(batchLat.get(b), 0, latents.data(), b * d, d);
+                }
+                Tensor images = decode(ddim, latents, grid, o, batchIdx);
+                for (int b = 0; b < batchIdx.size(); b++) {
+                    PngWriter.write(PngWriter.toImage(images, b), outDir.resolve(sampleName(batchIdx.get(b))));
+                    written++;
+                }
+                progress.advance(batchIdx.size());
+                batchIdx.clear();
+                batchLat.clear();
+            }
+        }
+        progress.finish();
+        double rate = candidates == 0 ? Double.NaN : (double) accepted / candidates;
+        Summary s = new Summary(o.count(), written, skipped, failed, candidates, rate, (System.nanoTime() - start) / 1e9);
+        if (failed > 0) {
+            log.accept(String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
+                    + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", failed, pending.size(), o.maxDraws()));
+        }
+        writeSummary(outDir, prior, o, s);
+        return s;
+    }
+
+    /** Decodes a mini-batch; with eta > 0 each sample's noise is keyed by its index, not its place in the batch. */
+    private static Tensor decode(Ddim ddim, Tensor latents, TimestepGrid grid, Options o, List<Integer> indices) {
+        int[] keys = indices.stream().mapToInt(Integer::intValue).toArray();
+        return ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
+    }
+
+    private static void writeSummary(Path outDir, DomainPrior prior, Options o, Summary s) throws IOException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("method", o.method().id());
+        m.put("seed", o.seed());
+        m.put("count", (long) o.count());
+        m.put("eta", (double) o.eta());
+        m.put("steps", (long) o.steps());
+        m.put("clip_x0", o.clipX0());
+        m.put("tol_scale", o.tolScale());
+        m.put("max_draws", (long) o.maxDraws());
+        m.put("t0", (long) prior.t0());
+        m.put("model_fingerprint", prior.modelFingerprint());
+        m.put("written", (long) s.written());
+        m.put("skipped_existing", (long) s.skippedExisting());
+        m.put("failed", (long) s.failed());
+        m.put("candidates", s.candidates());
+        m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
+        m.put("seconds", s.seconds());
+        AtomicFiles.write(outDir.resolve("summary.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+}

@@ -1,0 +1,59 @@
+package io.unseen.diffusion;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Npy;
+import io.unseen.engine.ops.Backends;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Inversion and decoding trajectories equal those of the authors' DDIM step in PyTorch (reference/make_ddim_fixtures.py)
+ * through the same small DDPM, step by step, within 1e-4 relative.
+ */
+class DdimParityTest {
+    static Path resource(String name) {
+        try {
+            return Path.of(DdimParityTest.class.getResource("/ddim/" + name).toURI());
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static void assertTrajectory(Tensor expected, List<Tensor> actual) {
+        int steps = expected.dim(0), per = expected.numel() / steps;
+        assertEquals(steps, actual.size(), "steps");
+        for (int s = 0; s < steps; s++) {
+            double maxRef = 0, maxErr = 0;
+            for (int i = 0; i < per; i++) {
+                float e = expected.data()[s * per + i], a = actual.get(s).data()[i];
+                maxRef = Math.max(maxRef, Math.abs(e));
+                maxErr = Math.max(maxErr, Math.abs(e - a));
+            }
+            assertTrue(maxErr <= 1e-4 * maxRef, "step " + s + ": max error " + maxErr + " > 1e-4 * " + maxRef);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "reference"})
+    void inversionAndGenerationMatchTheAuthorsStep(String backend) throws Exception {
+        FrozenModel model = FrozenModel.load(resource("model.safetensors"), Backends.byName(backend));
+        TimestepGrid grid = TimestepGrid.of(300, 6, model.schedule());
+        Ddim ddim = new Ddim(model.unet(), model.schedule(), 2);
+        List<Tensor> inv = new ArrayList<>();
+        Tensor latents = ddim.invert(Npy.read(resource("x0.npy")), grid, Progress.NONE, (k, t, x) -> inv.add(x.copy()));
+        assertTrajectory(Npy.read(resource("inversion.npy")), inv);
+        for (boolean clip : new boolean[]{false, true}) {
+            List<Tensor> gen = new ArrayList<>();
+            ddim.generate(latents, grid, 0f, clip, 0L, null, Progress.NONE, (k, t, x) -> gen.add(x.copy()));
+            assertTrajectory(Npy.read(resource(clip ? "generation_clip.npy" : "generation.npy")), gen);
+        }
+    }
+}

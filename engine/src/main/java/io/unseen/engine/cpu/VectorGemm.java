@@ -1,0 +1,498 @@
+package io.unseen.engine.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Fast row-major SGEMM on the Vector API: C = alpha * op(A) * op(B) + beta * C, the contract of
+ * {@link io.unseen.engine.ops.Backend#gemm}.
+ *
+ * <p>Structure (after Goto / BLIS): the operands are copied ("packed") into contiguous panels, A into panels of
+ * {@link #MR} rows ({@code [kc][MR]}), B into panels of {@link #NR} columns ({@code [kc][NR]}), zero-padded at the
+ * edges, so that the register-blocked micro-kernel streams both with unit stride. The k dimension is cut into blocks
+ * of {@link #KC} (one A panel then stays in L1) and the columns into blocks of {@link #NC} (one packed B block then
+ * stays in L2). Work is split over the cores by columns (when there are enough of them) or by rows; the operand
+ * that every task reads is packed once up front, the one each task owns is packed by that task into a per-thread
+ * buffer that is reused across calls.
+ *
+ * <p>The B operand is abstract ({@link PanelSource}) so that convolution can pack its panels straight from the
+ * input image (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix.
+ */
+public final class VectorGemm {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    /**
+     * Register tile: with 512-bit vectors (AVX-512: 32 vector registers) 8 rows x 3 vectors = 24 accumulators; with
+     * narrower vectors (AVX2: 16 registers) 6 rows x 2 vectors = 12 accumulators.
+     */
+    static final boolean WIDE = L >= 16;
+    static final int MR = WIDE ? 8 : 6;
+    static final int NV = WIDE ? 3 : 2;
+    static final int NR = NV * L;
+    /** k block: an MR x KC A panel (8 KiB) stays in L1 while it sweeps the B block. */
+    static final int KC = 256;
+    /** Column block: a KC x NC packed B block (about 480 KiB) stays in the 1 MiB L2. */
+    static final int NC = NR * Math.max(1, 480 / NR);
+    /** Below this many multiply-adds the packing overhead dominates: a plain loop is used. */
+    private static final long SMALL = 16 * 16 * 16;
+    /** The operand shared by all tasks is packed once up front unless it would exceed this many floats. */
+    private static final int MAX_SHARED_PACK = 16 << 20;
+
+    private VectorGemm() {
+    }
+
+    /** Fills MR-row or NR-column panels of an operand: {@code dst[p * width + r]} for p in [0,kc), r in [0,width). */
+    interface PanelSource {
+        /**
+         * Packs rows (for A) or columns (for B) [start, start+count) and k in [pc, pc+kc) into
+         * {@code dst[dstOff ..]} as {@code [kc][width]}; entries r >= count are zeroed.
+         */
+        void pack(int start, int count, int pc, int kc, float[] dst, int dstOff);
+    }
+
+    /** Per-thread scratch, allocated once per thread and grown on demand (never shrunk). */
+    static final class Workspace {
+        float[] aPanel = new float[MR * KC];
+        float[] bBlock = new float[KC * NC];
+        final float[] tile = new float[MR * NR];
+        /** The operand packed once per call and read by every task (owned by the calling thread). */
+        float[] shared = new float[0];
+        /** Scratch for convolution (padded input), owned by the calling thread. */
+        float[] convScratch = new float[0];
+        int[] convRows = new int[0];
+
+        static float[] grow(float[] buf, int size) {
+            return buf.length >= size ? buf : new float[size];
+        }
+    }
+
+    private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
+
+    static Workspace workspace() {
+        return WORKSPACE.get();
+    }
+
+    /**
+     * C[m,n] = alpha * op(A) * op(B) + beta * C (row-major, offsets and leading dimensions as in BLAS). When beta is
+     * 0, C is not read (NaNs in it do not propagate).
+     */
+    public static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                            float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                            float beta, float[] c, int cOff, int ldc) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        if (k <= 0 || alpha == 0f) {
+            scale(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        if ((long) m * n * k <= SMALL) {
+            smallGemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        multiply(m, n, k, alpha, new MatrixA(a, aOff, lda, transA), new MatrixB(b, bOff, ldb, transB),
+                beta, c, cOff, ldc, null, 0);
+    }
+
+    /**
+     * The blocked product with abstract operands: C = alpha * A * B + beta * C (+ rowBias[i] on row i when
+     * rowBias is not null). Packs, blocks and parallelizes; the caller has handled empty and tiny problems.
+     */
+    static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff) {
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, MAX_SHARED_PACK);
+    }
+
+    /** As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats. */
+    static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff, long maxSharedPack) {
+        int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
+        int threads = Parallel.threads();
+        boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
+        long sharedSize = splitColumns ? (long) mPanels * MR * k : (long) nPanels * NR * k;
+        boolean packShared = threads > 1 && sharedSize <= maxSharedPack;
+        float[] shared = null;
+        Workspace caller = workspace();
+        if (packShared) {
+            caller.shared = Workspace.grow(caller.shared, (int) sharedSize);
+            shared = caller.shared;
+            packWhole(splitColumns ? a : b, splitColumns ? m : n, k, splitColumns ? MR : NR, shared);
+        }
+        Task task = new Task(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff,
+                splitColumns && packShared ? shared : null, !splitColumns && packShared ? shared : null);
+        if (splitColumns) {
+            Parallel.forRange(nPanels, 1, (from, to) -> task.run(0, m, from * NR, Math.min(n, to * NR)));
+        } else {
+            Parallel.forRange(mPanels, 1, (from, to) -> task.run(from * MR, Math.min(m, to * MR), 0, n));
+        }
+    }
+
+    /** Packs a whole operand, k block by k block, panels laid out as the driver expects (in parallel). */
+    private static void packWhole(PanelSource src, int extent, int k, int width, float[] dst) {
+        int panels = (extent + width - 1) / width;
+        int rounded = panels * width;
+        Parallel.forRange(panels, 4, (from, to) -> {
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                for (int q = from; q < to; q++) {
+                    int start = q * width;
+                    src.pack(start, Math.min(width, extent - start), pc, kc, dst, rounded * pc + start * kc);
+                }
+            }
+        });
+    }
+
+    /** One call's parameters; {@link #run} computes a rectangle of C. */
+    private static final class Task {
+        final int m, n, k;
+        final float alpha, beta;
+        final PanelSource a, b;
+        final float[] c, rowBias;
+        final int cOff, ldc, biasOff;
+        /** Whole packed operands, or null when each task packs its own. */
+        final float[] packedA, packedB;
+
+        Task(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta, float[] c, int cOff,
+             int ldc, float[] rowBias, int biasOff, float[] packedA, float[] packedB) {
+            this.m = m;
+            this.n = n;
+            this.k = k;
+            this.alpha = alpha;
+            this.a = a;
+            this.b = b;
+            this.beta = beta;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.rowBias = rowBias;
+            this.biasOff = biasOff;
+            this.packedA = packedA;
+            this.packedB = packedB;
+        }
+
+        /** Rows [i0,i1), columns [j0,j1); i0 and j0 are multiples of MR and NR. */
+        void run(int i0, int i1, int j0, int j1) {
+            Workspace ws = workspace();
+            int mRounded = (m + MR - 1) / MR * MR, nRounded = (n + NR - 1) / NR * NR;
+            for (int jc = j0; jc < j1; jc += NC) {
+                int nc = Math.min(NC, j1 - jc);
+                for (int pc = 0; pc < k; pc += KC) {
+                    int kc = Math.min(KC, k - pc);
+                    boolean first = pc == 0;
+                    float betaNow = first ? beta : 1f;
+                    float[] bias = first ? rowBias : null;
+                    float[] bBuf;
+                    int bBase;
+                    if (packedB != null) {
+                        bBuf = packedB;
+                        bBase = nRounded * pc + jc * kc;
+                    } else {
+                        ws.bBlock = Workspace.grow(ws.bBlock, KC * NC);
+                        bBuf = ws.bBlock;
+                        bBase = 0;
+                        for (int jr = 0; jr < nc; jr += NR) {
+                            b.pack(jc + jr, Math.min(NR, nc - jr), pc, kc, bBuf, jr * kc);
+                        }
+                    }
+                    for (int ir = i0; ir < i1; ir += MR) {
+                        int rows = Math.min(MR, i1 - ir);
+                        float[] aBuf;
+                        int aBase;
+                        if (packedA != null) {
+                            aBuf = packedA;
+                            aBase = mRounded * pc + ir * kc;
+                        } else {
+                            aBuf = ws.aPanel;
+                            aBase = 0;
+                            a.pack(ir, rows, pc, kc, aBuf, 0);
+                        }
+                        for (int jr = 0; jr < nc; jr += NR) {
+                            int cols = Math.min(NR, nc - jr);
+                            kernel(aBuf, aBase, bBuf, bBase + jr * kc, kc, ws.tile);
+                            update(ws.tile, rows, cols, c, cOff + ir * ldc + jc + jr, ldc, alpha, betaNow, bias,
+                                    biasOff + ir);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Writes alpha * tile + beta * C (C not read when beta is 0) + bias[row] into the rows x cols corner of C.
+     * Kept apart from the micro-kernels so that no vector crosses a call boundary (which would box it).
+     */
+    static void update(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha, float beta,
+                       float[] bias, int biasOff) {
+        if (cols == NR) {
+            FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
+            for (int r = 0; r < rows; r++) {
+                FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
+                int ci = cOff + r * ldc, ti = r * NR;
+                for (int v = 0; v < NR; v += L) {
+                    FloatVector x = FloatVector.fromArray(S, t, ti + v).fma(va, add);
+                    if (beta != 0f) {
+                        x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
+                    }
+                    x.intoArray(c, ci + v);
+                }
+            }
+        } else {
+            for (int r = 0; r < rows; r++) {
+                float add = bias == null ? 0f : bias[biasOff + r];
+                int ci = cOff + r * ldc, ti = r * NR;
+                for (int q = 0; q < cols; q++) {
+                    float x = alpha * t[ti + q] + add;
+                    c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+                }
+            }
+        }
+    }
+
+    /** The register-blocked product of one MR x kc A panel and one kc x NR B panel, into tile [MR][NR]. */
+    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        if (WIDE) {
+            kernel8x3(a, aOff, b, bOff, kc, tile);
+        } else {
+            kernel6x2(a, aOff, b, bOff, kc, tile);
+        }
+    }
+
+    /** 8 x 3L register tile for 32-register (AVX-512) machines: 24 vector accumulators. */
+    static void kernel8x3(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00;
+        FloatVector c40 = c00, c41 = c00, c42 = c00;
+        FloatVector c50 = c00, c51 = c00, c52 = c00;
+        FloatVector c60 = c00, c61 = c00, c62 = c00;
+        FloatVector c70 = c00, c71 = c00, c72 = c00;
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 8, bi += 3 * L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector b2 = FloatVector.fromArray(S, b, bi + 2 * L);
+            FloatVector x = FloatVector.broadcast(S, a[ai]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            x = FloatVector.broadcast(S, a[ai + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            x = FloatVector.broadcast(S, a[ai + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            x = FloatVector.broadcast(S, a[ai + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            x = FloatVector.broadcast(S, a[ai + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            c42 = x.fma(b2, c42);
+            x = FloatVector.broadcast(S, a[ai + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            c52 = x.fma(b2, c52);
+            x = FloatVector.broadcast(S, a[ai + 6]);
+            c60 = x.fma(b0, c60);
+            c61 = x.fma(b1, c61);
+            c62 = x.fma(b2, c62);
+            x = FloatVector.broadcast(S, a[ai + 7]);
+            c70 = x.fma(b0, c70);
+            c71 = x.fma(b1, c71);
+            c72 = x.fma(b2, c72);
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c02.intoArray(tile, 2 * L);
+        c10.intoArray(tile, 3 * L);
+        c11.intoArray(tile, 4 * L);
+        c12.intoArray(tile, 5 * L);
+        c20.intoArray(tile, 6 * L);
+        c21.intoArray(tile, 7 * L);
+        c22.intoArray(tile, 8 * L);
+        c30.intoArray(tile, 9 * L);
+        c31.intoArray(tile, 10 * L);
+        c32.intoArray(tile, 11 * L);
+        c40.intoArray(tile, 12 * L);
+        c41.intoArray(tile, 13 * L);
+        c42.intoArray(tile, 14 * L);
+        c50.intoArray(tile, 15 * L);
+        c51.intoArray(tile, 16 * L);
+        c52.intoArray(tile, 17 * L);
+        c60.intoArray(tile, 18 * L);
+        c61.intoArray(tile, 19 * L);
+        c62.intoArray(tile, 20 * L);
+        c70.intoArray(tile, 21 * L);
+        c71.intoArray(tile, 22 * L);
+        c72.intoArray(tile, 23 * L);
+    }
+
+    /** 6 x 2L register tile for 16-register (AVX2) machines: 12 vector accumulators. */
+    static void kernel6x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00;
+        FloatVector c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00;
+        FloatVector c40 = c00, c41 = c00;
+        FloatVector c50 = c00, c51 = c00;
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 6, bi += 2 * L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector x = FloatVector.broadcast(S, a[ai]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, a[ai + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, a[ai + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, a[ai + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, a[ai + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, a[ai + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c10.intoArray(tile, 2 * L);
+        c11.intoArray(tile, 3 * L);
+        c20.intoArray(tile, 4 * L);
+        c21.intoArray(tile, 5 * L);
+        c30.intoArray(tile, 6 * L);
+        c31.intoArray(tile, 7 * L);
+        c40.intoArray(tile, 8 * L);
+        c41.intoArray(tile, 9 * L);
+        c50.intoArray(tile, 10 * L);
+        c51.intoArray(tile, 11 * L);
+    }
+
+    /** A dense matrix as the A operand: op(A)[i,p] = a[off + i*ld + p], or a[off + p*ld + i] when transposed. */
+    static final class MatrixA implements PanelSource {
+        private final float[] a;
+        private final int off, ld;
+        private final boolean trans;
+
+        MatrixA(float[] a, int off, int ld, boolean trans) {
+            this.a = a;
+            this.off = off;
+            this.ld = ld;
+            this.trans = trans;
+        }
+
+        @Override
+        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
+            if (trans) {
+                for (int p = 0; p < kc; p++) {
+                    int src = off + (pc + p) * ld + start, d = dstOff + p * MR;
+                    for (int r = 0; r < count; r++) {
+                        dst[d + r] = a[src + r];
+                    }
+                    for (int r = count; r < MR; r++) {
+                        dst[d + r] = 0f;
+                    }
+                }
+            } else {
+                for (int r = 0; r < count; r++) {
+                    int src = off + (start + r) * ld + pc, d = dstOff + r;
+                    for (int p = 0; p < kc; p++) {
+                        dst[d + p * MR] = a[src + p];
+                    }
+                }
+                for (int r = count; r < MR; r++) {
+                    for (int p = 0; p < kc; p++) {
+                        dst[dstOff + r + p * MR] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** A dense matrix as the B operand: op(B)[p,j] = b[off + p*ld + j], or b[off + j*ld + p] when transposed. */
+    static final class MatrixB implements PanelSource {
+        private final float[] b;
+        private final int off, ld;
+        private final boolean trans;
+
+        MatrixB(float[] b, int off, int ld, boolean trans) {
+            this.b = b;
+            this.off = off;
+            this.ld = ld;
+            this.trans = trans;
+        }
+
+        @Override
+        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
+            if (trans) {
+                for (int q = 0; q < count; q++) {
+                    int src = off + (start + q) * ld + pc, d = dstOff + q;
+                    for (int p = 0; p < kc; p++) {
+                        dst[d + p * NR] = b[src + p];
+                    }
+                }
+                zeroColumns(count, kc, dst, dstOff);
+            } else if (count == NR) {
+                for (int p = 0; p < kc; p++) {
+                    int src = off + (pc + p) * ld + start, d = dstOff + p * NR;
+                    for (int v = 0; v < NR; v += L) {
+                        FloatVector.fromArray(S, b, src + v).intoArray(dst, d + v);
+                    }
+                }
+            } else {
+                for (int p = 0; p < kc; p++) {
+                    System.arraycopy(b, off + (pc + p) * ld + start, dst, dstOff + p * NR, count);
+                }
+                zeroColumns(count, kc, dst, dstOff);
+            }
+        }
+    }
+
+    /** Zeroes columns [count, NR) of a packed B panel. */
+    static void zeroColumns(int count, int kc, float[] dst, int dstOff) {
+        if (count == NR) {
+            return;
+        }
+        for (int p = 0; p < kc; p++) {
+            int d = dstOff + p * NR;
+            for (int q = count; q < NR; q++) {
+                dst[d + q] = 0f;
+            }
+        }
+    }
+
+    /** C = beta * C (beta 0: zero without reading). */
+    private static void scale(int m, int n, float beta, float[] c, int cOff, int ldc) {
+        for (int i = 0; i < m; i++) {
+            int row = cOff + i * ldc;
+            for (int j = 0; j < n; j++) {
+                c[row + j] = beta == 0f ? 0f : beta * c[row + j];
+            }
+        }
+    }
+
+    /** Plain loops for tiny products, where packing would cost more than it saves. */
+    private static void smallGemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                  float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                  float beta, float[] c, int cOff, int ldc) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                float sum = 0f;
+                for (int p = 0; p < k; p++) {
+                    float av = transA ? a[aOff + p * lda + i] : a[aOff + i * lda + p];
+                    float bv = transB ? b[bOff + j * ldb + p] : b[bOff + p * ldb + j];
+                    sum = Math.fma(av, bv, sum);
+                }
+                int ci = cOff + i * ldc + j;
+                c[ci] = beta == 0f ? alpha * sum : alpha * sum + beta * c[ci];
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package io.unseen.engine.cpu;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Conv2dSpec;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+/**
+ * Property tests: the fast convolution against {@link ReferenceBackend} on seeded random shapes. Same tolerance as
+ * {@link VectorGemmTest} with k = C * kh * kw (the length of each output's dot product).
+ */
+class VectorConvTest {
+
+    @Test
+    void randomShapesStridesPaddingsAndBatches() {
+        Random r = new Random(424242L);
+        int[] kernels = {1, 3, 5};
+        for (int trial = 0; trial < 150; trial++) {
+            int batch = 1 + r.nextInt(3), c = 1 + r.nextInt(7), o = 1 + r.nextInt(13);
+            int kh = kernels[r.nextInt(3)], kw = r.nextInt(4) == 0 ? kernels[r.nextInt(3)] : kh;
+            int stride = 1 + r.nextInt(2);
+            Conv2dSpec spec = new Conv2dSpec(stride, r.nextInt(3), r.nextInt(3), r.nextInt(3), r.nextInt(3));
+            int h = Math.max(1, kh - spec.padTop() - spec.padBottom()) + r.nextInt(12);
+            int w = Math.max(1, kw - spec.padLeft() - spec.padRight()) + r.nextInt(12);
+            check(r, batch, c, h, w, o, kh, kw, spec, r.nextBoolean());
+        }
+    }
+
+    @Test
+    void unetLikeShapes() {
+        Random r = new Random(5L);
+        // 3x3 same-padding, the workhorse.
+        check(r, 1, 16, 17, 19, 24, 3, 3, Conv2dSpec.of(1, 1), true);
+        // k = 64*9 = 576 > KC: several k blocks, bias added once.
+        check(r, 2, 64, 9, 10, 20, 3, 3, Conv2dSpec.of(1, 1), true);
+        // DDPM downsample: pad only bottom and right, stride 2.
+        check(r, 2, 13, 16, 16, 13, 3, 3, new Conv2dSpec(2, 0, 1, 0, 1), true);
+        // Stride-2 symmetric padding, odd sizes.
+        check(r, 1, 5, 15, 13, 7, 3, 3, Conv2dSpec.of(2, 1), false);
+        // 1x1 unpadded stride 1 (plain GEMM path), with and without bias, odd channel counts.
+        check(r, 3, 33, 7, 9, 17, 1, 1, Conv2dSpec.of(1, 0), true);
+        check(r, 1, 3, 20, 21, 5, 1, 1, Conv2dSpec.of(1, 0), false);
+        // 1x1 with stride 2 and with padding go through the implicit path.
+        check(r, 1, 6, 9, 9, 4, 1, 1, Conv2dSpec.of(2, 0), true);
+        check(r, 1, 6, 5, 5, 4, 1, 1, Conv2dSpec.of(1, 1), true);
+        // Many output channels, few positions (work split over rows), and the reverse.
+        check(r, 1, 8, 2, 2, 40, 3, 3, Conv2dSpec.of(1, 1), true);
+        check(r, 1, 3, 40, 40, 2, 5, 5, Conv2dSpec.of(1, 2), true);
+        // Kernel as large as the padded input: a single output position.
+        check(r, 2, 4, 3, 3, 6, 5, 5, Conv2dSpec.of(1, 1), true);
+        // Larger: 3x3 32 -> 48 channels at 20x20.
+        check(r, 1, 32, 20, 20, 48, 3, 3, Conv2dSpec.of(1, 1), true);
+    }
+
+    private static void check(Random r, int batch, int c, int h, int w, int o, int kh, int kw, Conv2dSpec spec,
+                              boolean withBias) {
+        Tensor x = Tensor.of(VectorGemmTest.randomArray(r, batch * c * h * w), batch, c, h, w);
+        Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * c * kh * kw), o, c, kh, kw);
+        Tensor bias = withBias ? Tensor.of(VectorGemmTest.randomArray(r, o), o) : null;
+        int ho = spec.outHeight(h, kh), wo = spec.outWidth(w, kw);
+        Tensor want = Tensor.zeros(batch, o, ho, wo), got = Tensor.zeros(batch, o, ho, wo);
+        java.util.Arrays.fill(got.data(), Float.NaN);
+        ReferenceBackend.INSTANCE.conv2d(x, weight, bias, spec, want);
+        VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, got);
+        String what = "conv " + x + " * " + weight + (withBias ? " + bias" : "") + " " + spec;
+        VectorGemmTest.assertClose(want.data(), got.data(), c * kh * kw, what);
+    }
+}
