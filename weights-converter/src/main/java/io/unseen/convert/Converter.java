@@ -163,8 +163,7 @@ public final class Converter {
             if (folder != null) {
                 notes.addAll(folder.notes);
             }
-            Plan plan = planTensors(source, weights, src, folder, options, preset, lenient, notes);
-            return plan;
+            return planTensors(source, weights, src, folder, options, preset, lenient, notes);
         } catch (IOException | RuntimeException e) {
             src.close();
             throw e;

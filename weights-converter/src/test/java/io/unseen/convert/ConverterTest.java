@@ -5,7 +5,9 @@ import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
+import io.unseen.engine.ops.Backends;
 import io.unseen.unet.ModelConfig;
+import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -146,6 +148,18 @@ class ConverterTest {
         }
         assertTrue(logged("wrote " + out), log.toString());
         assertEquals(List.of("model.safetensors"), Fixtures.list(dir));
+        UNet model = UNets.load(out, Backends.byName("reference")); // the unet module's loader accepts the file
+        assertEquals(3, model.outChannels());
+        assertEquals(16, model.resolution());
+    }
+
+    @Test
+    void convertedAdmFileLoadsAsAModel(@TempDir Path dir) throws IOException {
+        Path out = dir.resolve("adm.safetensors");
+        Converter.convert(convert("adm_views.pt"), out, ConvertOptions.none().withHeads(2, null).withImageSize(16),
+                log::add);
+        UNet model = UNets.load(out, Backends.byName("reference"));
+        assertTrue(model.learnSigma());
     }
 
     @Test
