@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adm_port  # noqa: E402
+from safetensors_writer import write_safetensors  # noqa: E402
 import ddpm_port  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "weights-converter", "src", "test", "resources",
@@ -78,28 +79,6 @@ def write_expected(name, cfg, canonical):
             first = " ".join(repr(x) for x in d[:3].tolist())
             f.write("%s %s %r %r %s\n" % (k, ",".join(str(s) for s in v.shape), d.sum().item(),
                                            (d * d).sum().item(), first))
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """Minimal safetensors writer: 8-byte little-endian header length, JSON header, raw little-endian data."""
-    codes = {torch.float32: ("F32", "<f4"), torch.float16: ("F16", "<f2")}
-    header = collections.OrderedDict()
-    if metadata:
-        header["__metadata__"] = metadata
-    blobs, offset = [], 0
-    for name, t in tensors.items():
-        code, np_type = codes[t.dtype]
-        data = t.detach().contiguous().numpy().astype(np_type).tobytes()
-        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 # ----------------------------------------------------------------------------------------------------------------
