@@ -9,11 +9,14 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Structure (after Goto / BLIS): the operands are copied ("packed") into contiguous panels, A into panels of
  * {@link #MR} rows ({@code [kc][MR]}), B into panels of {@link #NR} columns ({@code [kc][NR]}), zero-padded at the
- * edges, so that the register-blocked micro-kernel streams both with unit stride. The k dimension is cut into blocks
- * of {@link #KC} (one A panel then stays in L1) and the columns into blocks of {@link #NC} (one packed B block then
- * stays in L2). Work is split over the cores by columns (when there are enough of them) or by rows; the operand
- * that every task reads is packed once up front, the one each task owns is packed by that task into a per-thread
- * buffer that is reused across calls.
+ * edges, so that the register-blocked micro-kernel streams both with unit stride. Loops, outermost first: column
+ * blocks of {@link #NC}, k blocks of {@link #KC}, row blocks of {@link #MC} (a packed A block stays in L2), B panels,
+ * A panels, micro-kernel. Work is split over the cores by columns (when there are enough of them) or by rows; the
+ * operand that every task reads is packed once up front, the one each task owns is packed by that task into a
+ * per-thread buffer that is allocated once and reused across calls.
+ *
+ * <p>The micro-kernels are straight-line code over {@code FloatVector} locals (24 accumulators on AVX-512) so that C2
+ * keeps them all in registers; they are small and branch-free on purpose (see {@link #tile}).
  *
  * <p>The B operand is abstract ({@link PanelSource}) so that convolution can pack its panels straight from the
  * input image (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix.
@@ -22,16 +25,23 @@ public final class VectorGemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     /**
-     * Register tile: with 512-bit vectors (AVX-512: 32 vector registers) 8 rows x 3 vectors = 24 accumulators; with
-     * narrower vectors (AVX2: 16 registers) 6 rows x 2 vectors = 12 accumulators.
+     * Register tile MR rows x NV vectors. With 512-bit vectors (AVX-512, 32 vector registers) 8 x 3 = 24
+     * accumulators; with narrower ones (AVX2, 16 registers) 6 x 2 = 12. {@code -Dunseen.gemm.tile=RxV} overrides
+     * (8x3, 12x2, 6x2) for tuning on other machines.
      */
-    static final boolean WIDE = L >= 16;
-    static final int MR = WIDE ? 8 : 6;
-    static final int NV = WIDE ? 3 : 2;
+    private static final String TILE = System.getProperty("unseen.gemm.tile", L >= 16 ? "8x3" : "6x2");
+    static final int MR = Integer.parseInt(TILE.substring(0, TILE.indexOf('x')));
+    static final int NV = Integer.parseInt(TILE.substring(TILE.indexOf('x') + 1));
     static final int NR = NV * L;
-    /** k block: an MR x KC A panel (8 KiB) stays in L1 while it sweeps the B block. */
-    static final int KC = 256;
-    /** Column block: a KC x NC packed B block (about 480 KiB) stays in the 1 MiB L2. */
+    /**
+     * k block. Longer blocks mean fewer read-modify-write passes over C; 256 measured best on Zen 4 (an 8 x 256 A
+     * panel is 8 KiB, a 256 x 48 B panel 48 KiB, both streamed from L2 with unit stride).
+     * {@code -Dunseen.gemm.kc} overrides.
+     */
+    static final int KC = Integer.getInteger("unseen.gemm.kc", 256);
+    /** Row block: an MC x KC packed A block (about 480 KiB) stays in the 1 MiB L2 while B panels sweep it. */
+    static final int MC = MR * Math.max(1, 480 / MR);
+    /** Column block: bounds the per-thread packed B block (KC x NC). */
     static final int NC = NR * Math.max(1, 480 / NR);
     /** Below this many multiply-adds the packing overhead dominates: a plain loop is used. */
     private static final long SMALL = 16 * 16 * 16;
@@ -52,7 +62,7 @@ public final class VectorGemm {
 
     /** Per-thread scratch, allocated once per thread and grown on demand (never shrunk). */
     static final class Workspace {
-        float[] aPanel = new float[MR * KC];
+        float[] aBlock = new float[MC * KC];
         float[] bBlock = new float[KC * NC];
         final float[] tile = new float[MR * NR];
         /** The operand packed once per call and read by every task (owned by the calling thread). */
@@ -194,23 +204,29 @@ public final class VectorGemm {
                             b.pack(jc + jr, Math.min(NR, nc - jr), pc, kc, bBuf, jr * kc);
                         }
                     }
-                    for (int ir = i0; ir < i1; ir += MR) {
-                        int rows = Math.min(MR, i1 - ir);
+                    for (int ic = i0; ic < i1; ic += MC) {
+                        int mc = Math.min(MC, i1 - ic);
                         float[] aBuf;
                         int aBase;
                         if (packedA != null) {
                             aBuf = packedA;
-                            aBase = mRounded * pc + ir * kc;
+                            aBase = mRounded * pc + ic * kc;
                         } else {
-                            aBuf = ws.aPanel;
+                            aBuf = ws.aBlock;
                             aBase = 0;
-                            a.pack(ir, rows, pc, kc, aBuf, 0);
+                            for (int ir = 0; ir < mc; ir += MR) {
+                                a.pack(ic + ir, Math.min(MR, mc - ir), pc, kc, aBuf, ir * kc);
+                            }
                         }
+                        // One B panel against every A panel of the block: the B panel (NR floats per k step) is
+                        // the larger stream, so it is the one reused from the nearer cache.
                         for (int jr = 0; jr < nc; jr += NR) {
                             int cols = Math.min(NR, nc - jr);
-                            kernel(aBuf, aBase, bBuf, bBase + jr * kc, kc, ws.tile);
-                            update(ws.tile, rows, cols, c, cOff + ir * ldc + jc + jr, ldc, alpha, betaNow, bias,
-                                    biasOff + ir);
+                            for (int ir = 0; ir < mc; ir += MR) {
+                                tile(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, Math.min(MR, mc - ir), cols,
+                                        c, cOff + (ic + ir) * ldc + jc + jr, ldc, alpha, betaNow, bias,
+                                        biasOff + ic + ir, ws.tile);
+                            }
                         }
                     }
                 }
@@ -219,46 +235,60 @@ public final class VectorGemm {
     }
 
     /**
-     * Writes alpha * tile + beta * C (C not read when beta is 0) + bias[row] into the rows x cols corner of C.
-     * Kept apart from the micro-kernels so that no vector crosses a call boundary (which would box it).
+     * One MR x NR tile of C (its top-left corner at cOff; only rows x cols of it exist) = alpha * (A panel x B
+     * panel) + beta * C (+ bias per row). The micro-kernel leaves its accumulators in {@code scratch} and
+     * {@link #update} applies the epilogue: the kernel stays small and branch-free, which keeps it compilable by
+     * every JIT tier (a kernel the C1 tier cannot compile may never reach C2 and then runs 100x slower).
      */
-    static void update(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha, float beta,
-                       float[] bias, int biasOff) {
-        if (cols == NR) {
-            FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
-            for (int r = 0; r < rows; r++) {
-                FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
-                int ci = cOff + r * ldc, ti = r * NR;
-                for (int v = 0; v < NR; v += L) {
-                    FloatVector x = FloatVector.fromArray(S, t, ti + v).fma(va, add);
-                    if (beta != 0f) {
-                        x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
-                    }
-                    x.intoArray(c, ci + v);
-                }
-            }
+    static void tile(float[] a, int aOff, float[] b, int bOff, int kc, int rows, int cols, float[] c, int cOff,
+                     int ldc, float alpha, float beta, float[] bias, int biasOff, float[] scratch) {
+        if (MR == 8 && NV == 3) {
+            kernel8x3(a, aOff, b, bOff, kc, scratch);
+        } else if (MR == 12 && NV == 2) {
+            kernel12x2(a, aOff, b, bOff, kc, scratch);
+        } else if (MR == 6 && NV == 2) {
+            kernel6x2(a, aOff, b, bOff, kc, scratch);
         } else {
-            for (int r = 0; r < rows; r++) {
-                float add = bias == null ? 0f : bias[biasOff + r];
-                int ci = cOff + r * ldc, ti = r * NR;
-                for (int q = 0; q < cols; q++) {
-                    float x = alpha * t[ti + q] + add;
-                    c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+            throw new IllegalStateException("unseen.gemm.tile=" + TILE + ": no such micro-kernel; use 8x3, 12x2 or 6x2");
+        }
+        if (rows == MR && cols == NR) {
+            update(scratch, c, cOff, ldc, alpha, beta, bias, biasOff);
+        } else {
+            updatePartial(scratch, rows, cols, c, cOff, ldc, alpha, beta, bias, biasOff);
+        }
+    }
+
+    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], for a full MR x NR tile. */
+    private static void update(float[] t, float[] c, int cOff, int ldc, float alpha, float beta, float[] bias,
+                               int biasOff) {
+        FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
+        for (int r = 0; r < MR; r++) {
+            FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
+            int ci = cOff + r * ldc, ti = r * NR;
+            for (int v = 0; v < NR; v += L) {
+                FloatVector x = FloatVector.fromArray(S, t, ti + v).fma(va, add);
+                if (beta != 0f) {
+                    x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
                 }
+                x.intoArray(c, ci + v);
             }
         }
     }
 
-    /** The register-blocked product of one MR x kc A panel and one kc x NR B panel, into tile [MR][NR]. */
-    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
-        if (WIDE) {
-            kernel8x3(a, aOff, b, bOff, kc, tile);
-        } else {
-            kernel6x2(a, aOff, b, bOff, kc, tile);
+    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row] on the rows x cols corner. */
+    private static void updatePartial(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha,
+                                      float beta, float[] bias, int biasOff) {
+        for (int r = 0; r < rows; r++) {
+            float add = bias == null ? 0f : bias[biasOff + r];
+            int ci = cOff + r * ldc, ti = r * NR;
+            for (int q = 0; q < cols; q++) {
+                float x = alpha * t[ti + q] + add;
+                c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+            }
         }
     }
 
-    /** 8 x 3L register tile for 32-register (AVX-512) machines: 24 vector accumulators. */
+    /** 8 x 3L register tile (24 accumulators) for 32-register (AVX-512) machines. */
     static void kernel8x3(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00;
@@ -331,7 +361,87 @@ public final class VectorGemm {
         c72.intoArray(tile, 23 * L);
     }
 
-    /** 6 x 2L register tile for 16-register (AVX2) machines: 12 vector accumulators. */
+    /** 12 x 2L register tile (24 accumulators), an alternative for 32-register machines. */
+    static void kernel12x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        FloatVector c000 = FloatVector.zero(S), c001 = c000;
+        FloatVector c010 = c000, c011 = c000;
+        FloatVector c020 = c000, c021 = c000;
+        FloatVector c030 = c000, c031 = c000;
+        FloatVector c040 = c000, c041 = c000;
+        FloatVector c050 = c000, c051 = c000;
+        FloatVector c060 = c000, c061 = c000;
+        FloatVector c070 = c000, c071 = c000;
+        FloatVector c080 = c000, c081 = c000;
+        FloatVector c090 = c000, c091 = c000;
+        FloatVector c100 = c000, c101 = c000;
+        FloatVector c110 = c000, c111 = c000;
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 12, bi += 2 * L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector x = FloatVector.broadcast(S, a[ai]);
+            c000 = x.fma(b0, c000);
+            c001 = x.fma(b1, c001);
+            x = FloatVector.broadcast(S, a[ai + 1]);
+            c010 = x.fma(b0, c010);
+            c011 = x.fma(b1, c011);
+            x = FloatVector.broadcast(S, a[ai + 2]);
+            c020 = x.fma(b0, c020);
+            c021 = x.fma(b1, c021);
+            x = FloatVector.broadcast(S, a[ai + 3]);
+            c030 = x.fma(b0, c030);
+            c031 = x.fma(b1, c031);
+            x = FloatVector.broadcast(S, a[ai + 4]);
+            c040 = x.fma(b0, c040);
+            c041 = x.fma(b1, c041);
+            x = FloatVector.broadcast(S, a[ai + 5]);
+            c050 = x.fma(b0, c050);
+            c051 = x.fma(b1, c051);
+            x = FloatVector.broadcast(S, a[ai + 6]);
+            c060 = x.fma(b0, c060);
+            c061 = x.fma(b1, c061);
+            x = FloatVector.broadcast(S, a[ai + 7]);
+            c070 = x.fma(b0, c070);
+            c071 = x.fma(b1, c071);
+            x = FloatVector.broadcast(S, a[ai + 8]);
+            c080 = x.fma(b0, c080);
+            c081 = x.fma(b1, c081);
+            x = FloatVector.broadcast(S, a[ai + 9]);
+            c090 = x.fma(b0, c090);
+            c091 = x.fma(b1, c091);
+            x = FloatVector.broadcast(S, a[ai + 10]);
+            c100 = x.fma(b0, c100);
+            c101 = x.fma(b1, c101);
+            x = FloatVector.broadcast(S, a[ai + 11]);
+            c110 = x.fma(b0, c110);
+            c111 = x.fma(b1, c111);
+        }
+        c000.intoArray(tile, 0);
+        c001.intoArray(tile, L);
+        c010.intoArray(tile, 2 * L);
+        c011.intoArray(tile, 3 * L);
+        c020.intoArray(tile, 4 * L);
+        c021.intoArray(tile, 5 * L);
+        c030.intoArray(tile, 6 * L);
+        c031.intoArray(tile, 7 * L);
+        c040.intoArray(tile, 8 * L);
+        c041.intoArray(tile, 9 * L);
+        c050.intoArray(tile, 10 * L);
+        c051.intoArray(tile, 11 * L);
+        c060.intoArray(tile, 12 * L);
+        c061.intoArray(tile, 13 * L);
+        c070.intoArray(tile, 14 * L);
+        c071.intoArray(tile, 15 * L);
+        c080.intoArray(tile, 16 * L);
+        c081.intoArray(tile, 17 * L);
+        c090.intoArray(tile, 18 * L);
+        c091.intoArray(tile, 19 * L);
+        c100.intoArray(tile, 20 * L);
+        c101.intoArray(tile, 21 * L);
+        c110.intoArray(tile, 22 * L);
+        c111.intoArray(tile, 23 * L);
+    }
+
+    /** 6 x 2L register tile (12 accumulators) for 16-register (AVX2) machines. */
     static void kernel6x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00;
         FloatVector c10 = c00, c11 = c00;
