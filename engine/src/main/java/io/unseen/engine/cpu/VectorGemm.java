@@ -51,13 +51,14 @@ public final class VectorGemm {
     private VectorGemm() {
     }
 
-    /** Fills MR-row or NR-column panels of an operand: {@code dst[p * width + r]} for p in [0,kc), r in [0,width). */
+    /**
+     * One GEMM operand seen as a set of lines of length k: the rows of op(A), or the columns of op(B). Packing
+     * copies lines [start, start+count) at k in [pc, pc+kc) into {@code dst[dstOff + p * width + r]} (a panel
+     * {@code [kc][width]}); lines r >= count are zeroed. Either operand can serve as either side: the transpose of a
+     * product swaps them.
+     */
     interface PanelSource {
-        /**
-         * Packs rows (for A) or columns (for B) [start, start+count) and k in [pc, pc+kc) into
-         * {@code dst[dstOff ..]} as {@code [kc][width]}; entries r >= count are zeroed.
-         */
-        void pack(int start, int count, int pc, int kc, float[] dst, int dstOff);
+        void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff);
     }
 
     /** Per-thread scratch, allocated once per thread and grown on demand (never shrunk). */
@@ -100,7 +101,7 @@ public final class VectorGemm {
             smallGemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        multiply(m, n, k, alpha, new MatrixA(a, aOff, lda, transA), new MatrixB(b, bOff, ldb, transB),
+        multiply(m, n, k, alpha, Lines.rowsOf(a, aOff, lda, transA), Lines.columnsOf(b, bOff, ldb, transB),
                 beta, c, cOff, ldc, null, 0);
     }
 
@@ -113,9 +114,31 @@ public final class VectorGemm {
         multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, MAX_SHARED_PACK);
     }
 
-    /** As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats. */
+    /**
+     * As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats.
+     *
+     * <p>A tile is MR x NR (8 x 48 on AVX-512): when n is small (a convolution at 8x8 or 4x4) most of each B panel
+     * would be zero padding. Then C^T = B^T A^T is computed instead, with the tiles written back transposed.
+     */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, long maxSharedPack) {
+        boolean transposed = useful(m, MR) * useful(n, NR) < 0.9 * useful(n, MR) * useful(m, NR);
+        if (transposed) {
+            run(n, m, k, alpha, b, a, beta, c, cOff, ldc, rowBias, biasOff, maxSharedPack, true);
+        } else {
+            run(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, maxSharedPack, false);
+        }
+    }
+
+    /** The fraction of a dimension's padded extent that is real work. */
+    private static double useful(int extent, int width) {
+        return (double) extent / ((extent + width - 1) / width * width);
+    }
+
+    /** The product in tile coordinates (m rows of A, n columns of B); C is stored transposed when asked. */
+    private static void run(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                            float[] c, int cOff, int ldc, float[] bias, int biasOff, long maxSharedPack,
+                            boolean transposedC) {
         int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
         int threads = Parallel.threads();
         boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
@@ -128,7 +151,7 @@ public final class VectorGemm {
             shared = caller.shared;
             packWhole(splitColumns ? a : b, splitColumns ? m : n, k, splitColumns ? MR : NR, shared);
         }
-        Task task = new Task(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff,
+        Task task = new Task(m, n, k, alpha, a, b, beta, c, cOff, ldc, bias, biasOff, transposedC,
                 splitColumns && packShared ? shared : null, !splitColumns && packShared ? shared : null);
         if (splitColumns) {
             Parallel.forRange(nPanels, 1, (from, to) -> task.run(0, m, from * NR, Math.min(n, to * NR)));
@@ -146,7 +169,7 @@ public final class VectorGemm {
                 int kc = Math.min(KC, k - pc);
                 for (int q = from; q < to; q++) {
                     int start = q * width;
-                    src.pack(start, Math.min(width, extent - start), pc, kc, dst, rounded * pc + start * kc);
+                    src.pack(start, Math.min(width, extent - start), pc, kc, width, dst, rounded * pc + start * kc);
                 }
             }
         });
@@ -157,13 +180,15 @@ public final class VectorGemm {
         final int m, n, k;
         final float alpha, beta;
         final PanelSource a, b;
-        final float[] c, rowBias;
+        final float[] c, bias;
         final int cOff, ldc, biasOff;
+        /** C holds the transpose of the product computed here (see {@link #multiply}). */
+        final boolean transposedC;
         /** Whole packed operands, or null when each task packs its own. */
         final float[] packedA, packedB;
 
         Task(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta, float[] c, int cOff,
-             int ldc, float[] rowBias, int biasOff, float[] packedA, float[] packedB) {
+             int ldc, float[] bias, int biasOff, boolean transposedC, float[] packedA, float[] packedB) {
             this.m = m;
             this.n = n;
             this.k = k;
@@ -174,8 +199,9 @@ public final class VectorGemm {
             this.c = c;
             this.cOff = cOff;
             this.ldc = ldc;
-            this.rowBias = rowBias;
+            this.bias = bias;
             this.biasOff = biasOff;
+            this.transposedC = transposedC;
             this.packedA = packedA;
             this.packedB = packedB;
         }
@@ -190,7 +216,7 @@ public final class VectorGemm {
                     int kc = Math.min(KC, k - pc);
                     boolean first = pc == 0;
                     float betaNow = first ? beta : 1f;
-                    float[] bias = first ? rowBias : null;
+                    float[] biasNow = first ? bias : null;
                     float[] bBuf;
                     int bBase;
                     if (packedB != null) {
@@ -201,7 +227,7 @@ public final class VectorGemm {
                         bBuf = ws.bBlock;
                         bBase = 0;
                         for (int jr = 0; jr < nc; jr += NR) {
-                            b.pack(jc + jr, Math.min(NR, nc - jr), pc, kc, bBuf, jr * kc);
+                            b.pack(jc + jr, Math.min(NR, nc - jr), pc, kc, NR, bBuf, jr * kc);
                         }
                     }
                     for (int ic = i0; ic < i1; ic += MC) {
@@ -215,7 +241,7 @@ public final class VectorGemm {
                             aBuf = ws.aBlock;
                             aBase = 0;
                             for (int ir = 0; ir < mc; ir += MR) {
-                                a.pack(ic + ir, Math.min(MR, mc - ir), pc, kc, aBuf, ir * kc);
+                                a.pack(ic + ir, Math.min(MR, mc - ir), pc, kc, MR, aBuf, ir * kc);
                             }
                         }
                         // One B panel against every A panel of the block: the B panel (NR floats per k step) is
@@ -223,9 +249,17 @@ public final class VectorGemm {
                         for (int jr = 0; jr < nc; jr += NR) {
                             int cols = Math.min(NR, nc - jr);
                             for (int ir = 0; ir < mc; ir += MR) {
-                                tile(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, Math.min(MR, mc - ir), cols,
-                                        c, cOff + (ic + ir) * ldc + jc + jr, ldc, alpha, betaNow, bias,
-                                        biasOff + ic + ir, ws.tile);
+                                int rows = Math.min(MR, mc - ir), i = ic + ir, j = jc + jr;
+                                kernel(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, ws.tile);
+                                if (transposedC) {
+                                    updateTransposed(ws.tile, rows, cols, c, cOff + j * ldc + i, ldc, alpha, betaNow,
+                                            biasNow, biasOff + j);
+                                } else if (rows == MR && cols == NR) {
+                                    update(ws.tile, c, cOff + i * ldc + j, ldc, alpha, betaNow, biasNow, biasOff + i);
+                                } else {
+                                    updatePartial(ws.tile, rows, cols, c, cOff + i * ldc + j, ldc, alpha, betaNow,
+                                            biasNow, biasOff + i);
+                                }
                             }
                         }
                     }
@@ -235,26 +269,20 @@ public final class VectorGemm {
     }
 
     /**
-     * One MR x NR tile of C (its top-left corner at cOff; only rows x cols of it exist) = alpha * (A panel x B
-     * panel) + beta * C (+ bias per row). The micro-kernel leaves its accumulators in {@code scratch} and
-     * {@link #update} applies the epilogue: the kernel stays small and branch-free, which keeps it compilable by
-     * every JIT tier (a kernel the C1 tier cannot compile may never reach C2 and then runs 100x slower).
+     * The micro-kernel: tile[MR][NR] = A panel (MR x kc) x B panel (kc x NR). It only accumulates and stores;
+     * {@link #update} and friends apply alpha, beta and bias. Keeping the kernel small and branch-free keeps it
+     * compilable by every JIT tier: a kernel that the C1 tier fails on may never be promoted to C2, and then runs
+     * in the interpreter, a hundred times slower.
      */
-    static void tile(float[] a, int aOff, float[] b, int bOff, int kc, int rows, int cols, float[] c, int cOff,
-                     int ldc, float alpha, float beta, float[] bias, int biasOff, float[] scratch) {
+    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
         if (MR == 8 && NV == 3) {
-            kernel8x3(a, aOff, b, bOff, kc, scratch);
+            kernel8x3(a, aOff, b, bOff, kc, tile);
         } else if (MR == 12 && NV == 2) {
-            kernel12x2(a, aOff, b, bOff, kc, scratch);
+            kernel12x2(a, aOff, b, bOff, kc, tile);
         } else if (MR == 6 && NV == 2) {
-            kernel6x2(a, aOff, b, bOff, kc, scratch);
+            kernel6x2(a, aOff, b, bOff, kc, tile);
         } else {
             throw new IllegalStateException("unseen.gemm.tile=" + TILE + ": no such micro-kernel; use 8x3, 12x2 or 6x2");
-        }
-        if (rows == MR && cols == NR) {
-            update(scratch, c, cOff, ldc, alpha, beta, bias, biasOff);
-        } else {
-            updatePartial(scratch, rows, cols, c, cOff, ldc, alpha, beta, bias, biasOff);
         }
     }
 
@@ -284,6 +312,22 @@ public final class VectorGemm {
             for (int q = 0; q < cols; q++) {
                 float x = alpha * t[ti + q] + add;
                 c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+            }
+        }
+    }
+
+    /**
+     * C[j, i] = alpha * t[i][j] + beta * C[j, i] (C not read when beta is 0) + bias[j], for i < rows, j < cols: the
+     * tile of a transposed product, cOff at C[j0, i0].
+     */
+    private static void updateTransposed(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha,
+                                         float beta, float[] bias, int biasOff) {
+        for (int q = 0; q < cols; q++) {
+            float add = bias == null ? 0f : bias[biasOff + q];
+            int ci = cOff + q * ldc;
+            for (int r = 0; r < rows; r++) {
+                float x = alpha * t[r * NR + q] + add;
+                c[ci + r] = beta == 0f ? x : x + beta * c[ci + r];
             }
         }
     }
@@ -485,94 +529,74 @@ public final class VectorGemm {
         c51.intoArray(tile, 11 * L);
     }
 
-    /** A dense matrix as the A operand: op(A)[i,p] = a[off + i*ld + p], or a[off + p*ld + i] when transposed. */
-    static final class MatrixA implements PanelSource {
-        private final float[] a;
+    /**
+     * A dense row-major matrix as a set of lines: line i, element p is {@code x[off + i*ld + p]} when the lines are
+     * contiguous, {@code x[off + p*ld + i]} when they are strided (the lines are then the matrix's columns).
+     */
+    static final class Lines implements PanelSource {
+        private final float[] x;
         private final int off, ld;
-        private final boolean trans;
+        private final boolean contiguous;
 
-        MatrixA(float[] a, int off, int ld, boolean trans) {
-            this.a = a;
+        Lines(float[] x, int off, int ld, boolean contiguous) {
+            this.x = x;
             this.off = off;
             this.ld = ld;
-            this.trans = trans;
+            this.contiguous = contiguous;
+        }
+
+        /** The rows of op(A): A stored [m][k] (lines contiguous), or [k][m] when transposed. */
+        static Lines rowsOf(float[] a, int off, int ld, boolean trans) {
+            return new Lines(a, off, ld, !trans);
+        }
+
+        /** The columns of op(B): B stored [k][n] (lines strided), or [n][k] when transposed. */
+        static Lines columnsOf(float[] b, int off, int ld, boolean trans) {
+            return new Lines(b, off, ld, trans);
         }
 
         @Override
-        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
-            if (trans) {
+        public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
+            if (contiguous) {
+                // A transpose, in 16 x 16 blocks so that the 16 source and 16 destination cache lines of a block
+                // stay in L1 (row by row it would stream through a whole panel of each).
+                for (int r0 = 0; r0 < count; r0 += 16) {
+                    int r1 = Math.min(count, r0 + 16);
+                    for (int p0 = 0; p0 < kc; p0 += 16) {
+                        int p1 = Math.min(kc, p0 + 16);
+                        for (int r = r0; r < r1; r++) {
+                            int src = off + (start + r) * ld + pc, d = dstOff + r;
+                            for (int p = p0; p < p1; p++) {
+                                dst[d + p * width] = x[src + p];
+                            }
+                        }
+                    }
+                }
+                zeroLines(count, kc, width, dst, dstOff);
+            } else if (count == width && width % L == 0) {
                 for (int p = 0; p < kc; p++) {
-                    int src = off + (pc + p) * ld + start, d = dstOff + p * MR;
-                    for (int r = 0; r < count; r++) {
-                        dst[d + r] = a[src + r];
-                    }
-                    for (int r = count; r < MR; r++) {
-                        dst[d + r] = 0f;
-                    }
-                }
-            } else {
-                for (int r = 0; r < count; r++) {
-                    int src = off + (start + r) * ld + pc, d = dstOff + r;
-                    for (int p = 0; p < kc; p++) {
-                        dst[d + p * MR] = a[src + p];
-                    }
-                }
-                for (int r = count; r < MR; r++) {
-                    for (int p = 0; p < kc; p++) {
-                        dst[dstOff + r + p * MR] = 0f;
-                    }
-                }
-            }
-        }
-    }
-
-    /** A dense matrix as the B operand: op(B)[p,j] = b[off + p*ld + j], or b[off + j*ld + p] when transposed. */
-    static final class MatrixB implements PanelSource {
-        private final float[] b;
-        private final int off, ld;
-        private final boolean trans;
-
-        MatrixB(float[] b, int off, int ld, boolean trans) {
-            this.b = b;
-            this.off = off;
-            this.ld = ld;
-            this.trans = trans;
-        }
-
-        @Override
-        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
-            if (trans) {
-                for (int q = 0; q < count; q++) {
-                    int src = off + (start + q) * ld + pc, d = dstOff + q;
-                    for (int p = 0; p < kc; p++) {
-                        dst[d + p * NR] = b[src + p];
-                    }
-                }
-                zeroColumns(count, kc, dst, dstOff);
-            } else if (count == NR) {
-                for (int p = 0; p < kc; p++) {
-                    int src = off + (pc + p) * ld + start, d = dstOff + p * NR;
-                    for (int v = 0; v < NR; v += L) {
-                        FloatVector.fromArray(S, b, src + v).intoArray(dst, d + v);
+                    int src = off + (pc + p) * ld + start, d = dstOff + p * width;
+                    for (int v = 0; v < width; v += L) {
+                        FloatVector.fromArray(S, x, src + v).intoArray(dst, d + v);
                     }
                 }
             } else {
                 for (int p = 0; p < kc; p++) {
-                    System.arraycopy(b, off + (pc + p) * ld + start, dst, dstOff + p * NR, count);
+                    System.arraycopy(x, off + (pc + p) * ld + start, dst, dstOff + p * width, count);
                 }
-                zeroColumns(count, kc, dst, dstOff);
+                zeroLines(count, kc, width, dst, dstOff);
             }
         }
     }
 
-    /** Zeroes columns [count, NR) of a packed B panel. */
-    static void zeroColumns(int count, int kc, float[] dst, int dstOff) {
-        if (count == NR) {
+    /** Zeroes lines [count, width) of a packed panel. */
+    static void zeroLines(int count, int kc, int width, float[] dst, int dstOff) {
+        if (count == width) {
             return;
         }
         for (int p = 0; p < kc; p++) {
-            int d = dstOff + p * NR;
-            for (int q = count; q < NR; q++) {
+            int d = dstOff + p * width;
+            for (int q = count; q < width; q++) {
                 dst[d + q] = 0f;
             }
         }
