@@ -1,6 +1,7 @@
 package io.unseen.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -101,8 +102,65 @@ public final class VectorGemm {
             smallGemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
+        if (m == 1) {
+            // A row vector times a matrix (a fully connected layer on one sample): no tile would be full.
+            gemv(k, n, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, transB, beta, c, cOff, 1);
+            return;
+        }
+        if (n == 1) {
+            gemv(k, m, alpha, b, bOff, transB ? 1 : ldb, a, aOff, lda, !transA, beta, c, cOff, ldc);
+            return;
+        }
         multiply(m, n, k, alpha, Lines.rowsOf(a, aOff, lda, transA), Lines.columnsOf(b, bOff, ldb, transB),
                 beta, c, cOff, ldc, null, 0);
+    }
+
+    /**
+     * y[j * incY] = alpha * sum_p x[p * incX] * M(p, j) + beta * y[j * incY] for j < n, p < k, where M(p, j) is
+     * {@code mat[off + j*ld + p]} when {@code linesAlongK} (each output a dot product of contiguous memory) and
+     * {@code mat[off + p*ld + j]} otherwise (each input step an axpy over contiguous memory).
+     */
+    private static void gemv(int k, int n, float alpha, float[] x, int xOff, int incX, float[] mat, int off,
+                             int ld, boolean linesAlongK, float beta, float[] y, int yOff, int incY) {
+        float[] xs = new float[k];
+        for (int p = 0; p < k; p++) {
+            xs[p] = x[xOff + p * incX];
+        }
+        Parallel.forRange(n, Math.max(16, (1 << 16) / k), (from, to) -> {
+            if (linesAlongK) {
+                for (int j = from; j < to; j++) {
+                    int row = off + j * ld, p = 0;
+                    FloatVector acc = FloatVector.zero(S);
+                    for (; p <= k - L; p += L) {
+                        acc = FloatVector.fromArray(S, xs, p).fma(FloatVector.fromArray(S, mat, row + p), acc);
+                    }
+                    float sum = acc.reduceLanes(VectorOperators.ADD);
+                    for (; p < k; p++) {
+                        sum = Math.fma(xs[p], mat[row + p], sum);
+                    }
+                    int yi = yOff + j * incY;
+                    y[yi] = beta == 0f ? alpha * sum : alpha * sum + beta * y[yi];
+                }
+            } else {
+                float[] acc = new float[to - from];
+                for (int p = 0; p < k; p++) {
+                    FloatVector xv = FloatVector.broadcast(S, xs[p]);
+                    int row = off + p * ld + from, q = 0;
+                    for (; q <= to - from - L; q += L) {
+                        xv.fma(FloatVector.fromArray(S, mat, row + q), FloatVector.fromArray(S, acc, q))
+                                .intoArray(acc, q);
+                    }
+                    for (; q < to - from; q++) {
+                        acc[q] = Math.fma(xs[p], mat[row + q], acc[q]);
+                    }
+                }
+                for (int j = from; j < to; j++) {
+                    int yi = yOff + j * incY;
+                    float v = alpha * acc[j - from];
+                    y[yi] = beta == 0f ? v : v + beta * y[yi];
+                }
+            }
+        });
     }
 
     /**
