@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import ddpm_port
-from make_unet_fixtures import write_safetensors
+from safetensors_writer import write_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diffusion", "src", "test", "resources", "ddim")
 CONFIG = {"arch": "ddpm", "inChannels": 1, "outChannels": 1, "ch": 32, "chMult": [1, 1], "numResBlocks": 1,

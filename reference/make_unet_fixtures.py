@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adm_port  # noqa: E402
 import ddpm_port  # noqa: E402
+from safetensors_writer import write_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unet", "src", "test", "resources", "parity")
 
@@ -104,25 +105,6 @@ def randomize(model, g):
 
 def parameter_table(state_dict):
     return "".join("%s %s\n" % (k, ",".join(str(d) for d in v.shape)) for k, v in state_dict.items())
-
-
-def write_safetensors(path, tensors, metadata):
-    """A minimal safetensors writer: 8-byte little-endian header length, JSON header, raw little-endian F32 data."""
-    header = collections.OrderedDict()
-    header["__metadata__"] = metadata
-    blobs, offset = [], 0
-    for name, t in tensors.items():
-        data = t.detach().contiguous().float().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def save_npy(path, t):

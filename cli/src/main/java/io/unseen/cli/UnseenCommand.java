@@ -6,8 +6,9 @@ import picocli.CommandLine.Command;
 /** The {@code unseen} command: wires the engine, models and algorithms to the command line; no logic of its own. */
 @Command(name = "unseen", mixinStandardHelpOptions = true, versionProvider = UnseenCommand.Version.class,
         description = "Unseen-domain image synthesis with a frozen diffusion model, in pure Java.",
-        subcommands = {InvertCommand.class, SampleCommand.class, ReconstructCommand.class, AnalyzeCommand.class,
-                EvaluateCommand.class, ForwardCommand.class, EnvCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, ConvertCommand.class, InfoCommand.class, InvertCommand.class, SampleCommand.class,
+                ReconstructCommand.class, AnalyzeCommand.class, EvaluateCommand.class, ForwardCommand.class, EnvCommand.class,
+                CommandLine.HelpCommand.class})
 public final class UnseenCommand implements Runnable {
 
     @CommandLine.Spec

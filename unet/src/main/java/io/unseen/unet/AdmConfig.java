@@ -1,6 +1,5 @@
 package io.unseen.unet;
 
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -63,7 +62,8 @@ public record AdmConfig(int inChannels, int modelChannels, int outChannels, int 
                 int c = modelChannels * channelMult[level];
                 int down = heads(c, numHeads, numHeadChannels), up = heads(c, upHeads(numHeads, numHeadsUpsample),
                         numHeadChannels);
-                require(down > 0 && c % down == 0 && c % up == 0, "attention at level " + level + " has " + c
+                boolean widthDivides = numHeadChannels == -1 || c % numHeadChannels == 0;
+                require(widthDivides && down > 0 && c % down == 0 && c % up == 0, "attention at level " + level + " has " + c
                         + " channels, which the head settings (numHeads " + numHeads + ", numHeadChannels "
                         + numHeadChannels + ", numHeadsUpsample " + numHeadsUpsample + ") do not divide");
             }

@@ -9,7 +9,6 @@ import io.unseen.engine.ops.TimestepEmbeddingStyle;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The DDPM UNet of Ho et al., following {@code Model} of the PyTorch port (pesser/pytorch_diffusion,

@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Activations are allocated once per input shape and reused: same results, same output object, no new arrays. Runs on
- * the reference backend, which is bit-for-bit repeatable (the Vector API kernels' exp can change in the last bit once
- * the JIT compiles them, which would blur "identical" into "close").
+ * the reference backend, whose scalar kernels are bit-for-bit repeatable by construction, so that "identical" tests
+ * the buffers and nothing else.
  */
 class BufferReuseTest {
 

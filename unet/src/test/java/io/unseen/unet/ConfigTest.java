@@ -48,6 +48,8 @@ class ConfigTest {
                 new int[]{1, 2}, 4, -1, -1, false, false, true, true, "legacy", 64));
         assertMessage("do not divide", () -> new AdmConfig(3, 128, 3, 1, new int[]{32}, new int[]{1, 2}, 3, -1,
                 -1, false, false, true, false, "legacy", 64));
+        assertMessage("do not divide", () -> new AdmConfig(3, 96, 3, 1, new int[]{64}, new int[]{1}, 4, 64, -1,
+                false, false, true, false, "legacy", 64));
         assertMessage("attentionOrder", () -> new AdmConfig(3, 128, 3, 1, new int[]{32}, new int[]{1, 2}, 4, -1,
                 -1, false, false, true, false, "qkv", 64));
     }

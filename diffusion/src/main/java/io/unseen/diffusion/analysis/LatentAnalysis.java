@@ -56,27 +56,22 @@ public final class LatentAnalysis {
 
     /** All pairwise Euclidean distances within a latent set. */
     public static double[] pairwiseDistances(Tensor latents) {
-        LatentGeometry g = new LatentGeometry(latents);
-        int n = g.size();
-        double[] out = new double[n * (n - 1) / 2];
-        int k = 0;
-        for (int i = 0; i < n; i++) {
-            for (int j = i + 1; j < n; j++) {
-                out[k++] = LatentGeometry.distance(g.reference(i), g.reference(j));
-            }
-        }
-        return out;
+        return pairwise(latents, LatentGeometry::distance);
     }
 
     /** All pairwise angles at the origin (degrees) within a latent set. */
     public static double[] pairwiseAngles(Tensor latents) {
+        return pairwise(latents, LatentGeometry::angleAtOrigin);
+    }
+
+    private static double[] pairwise(Tensor latents, java.util.function.ToDoubleBiFunction<float[], float[]> f) {
         LatentGeometry g = new LatentGeometry(latents);
         int n = g.size();
         double[] out = new double[n * (n - 1) / 2];
         int k = 0;
         for (int i = 0; i < n; i++) {
             for (int j = i + 1; j < n; j++) {
-                out[k++] = LatentGeometry.angleAtOrigin(g.reference(i), g.reference(j));
+                out[k++] = f.applyAsDouble(g.reference(i), g.reference(j));
             }
         }
         return out;

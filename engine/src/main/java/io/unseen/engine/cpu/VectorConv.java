@@ -22,12 +22,12 @@ public final class VectorConv {
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
         int k = c * kh * kw, n = ho * wo;
         float[] xd = x.data(), od = out.data(), bd = bias == null ? null : bias.data();
-        VectorGemm.PanelSource weights = new VectorGemm.MatrixA(weight.data(), 0, k, false);
+        VectorGemm.PanelSource weights = VectorGemm.Lines.rowsOf(weight.data(), 0, k, false);
         boolean padded = spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
 
         if (kh == 1 && kw == 1 && stride == 1 && !padded) {
             for (int b = 0; b < batch; b++) {
-                VectorGemm.multiply(o, n, k, 1f, weights, new VectorGemm.MatrixB(xd, b * c * n, n, false), 0f,
+                VectorGemm.multiply(o, n, k, 1f, weights, VectorGemm.Lines.columnsOf(xd, b * c * n, n, false), 0f,
                         od, b * o * n, n, bd, 0);
             }
             return;
@@ -100,19 +100,18 @@ public final class VectorConv {
         }
 
         @Override
-        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
-            final int nr = VectorGemm.NR;
+        public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
             for (int jj = 0; jj < count; ) {
                 int col = start + jj, oy = col / wo, ox = col - oy * wo;
                 int len = Math.min(count - jj, wo - ox);
                 int base = srcOff + oy * stride * wp + ox * stride;
                 if (stride == 1) {
                     for (int p = 0; p < kc; p++) {
-                        System.arraycopy(src, base + rowStart[pc + p], dst, dstOff + p * nr + jj, len);
+                        System.arraycopy(src, base + rowStart[pc + p], dst, dstOff + p * width + jj, len);
                     }
                 } else {
                     for (int p = 0; p < kc; p++) {
-                        int s = base + rowStart[pc + p], d = dstOff + p * nr + jj;
+                        int s = base + rowStart[pc + p], d = dstOff + p * width + jj;
                         for (int t = 0; t < len; t++) {
                             dst[d + t] = src[s + t * stride];
                         }
@@ -120,7 +119,7 @@ public final class VectorConv {
                 }
                 jj += len;
             }
-            VectorGemm.zeroColumns(count, kc, dst, dstOff);
+            VectorGemm.zeroLines(count, kc, width, dst, dstOff);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.unseen.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -9,11 +10,14 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Structure (after Goto / BLIS): the operands are copied ("packed") into contiguous panels, A into panels of
  * {@link #MR} rows ({@code [kc][MR]}), B into panels of {@link #NR} columns ({@code [kc][NR]}), zero-padded at the
- * edges, so that the register-blocked micro-kernel streams both with unit stride. The k dimension is cut into blocks
- * of {@link #KC} (one A panel then stays in L1) and the columns into blocks of {@link #NC} (one packed B block then
- * stays in L2). Work is split over the cores by columns (when there are enough of them) or by rows; the operand
- * that every task reads is packed once up front, the one each task owns is packed by that task into a per-thread
- * buffer that is reused across calls.
+ * edges, so that the register-blocked micro-kernel streams both with unit stride. Loops, outermost first: column
+ * blocks of {@link #NC}, k blocks of {@link #KC}, row blocks of {@link #MC} (a packed A block stays in L2), B panels,
+ * A panels, micro-kernel. Work is split over the cores by columns (when there are enough of them) or by rows; the
+ * operand that every task reads is packed once up front, the one each task owns is packed by that task into a
+ * per-thread buffer that is allocated once and reused across calls.
+ *
+ * <p>The micro-kernels are straight-line code over {@code FloatVector} locals (24 accumulators on AVX-512) so that C2
+ * keeps them all in registers; they are small and branch-free on purpose (see {@link #tile}).
  *
  * <p>The B operand is abstract ({@link PanelSource}) so that convolution can pack its panels straight from the
  * input image (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix.
@@ -22,16 +26,23 @@ public final class VectorGemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     /**
-     * Register tile: with 512-bit vectors (AVX-512: 32 vector registers) 8 rows x 3 vectors = 24 accumulators; with
-     * narrower vectors (AVX2: 16 registers) 6 rows x 2 vectors = 12 accumulators.
+     * Register tile MR rows x NV vectors. With 512-bit vectors (AVX-512, 32 vector registers) 8 x 3 = 24
+     * accumulators; with narrower ones (AVX2, 16 registers) 6 x 2 = 12. {@code -Dunseen.gemm.tile=RxV} overrides
+     * (8x3, 12x2, 6x2) for tuning on other machines.
      */
-    static final boolean WIDE = L >= 16;
-    static final int MR = WIDE ? 8 : 6;
-    static final int NV = WIDE ? 3 : 2;
+    private static final String TILE = System.getProperty("unseen.gemm.tile", L >= 16 ? "8x3" : "6x2");
+    static final int MR = Integer.parseInt(TILE.substring(0, TILE.indexOf('x')));
+    static final int NV = Integer.parseInt(TILE.substring(TILE.indexOf('x') + 1));
     static final int NR = NV * L;
-    /** k block: an MR x KC A panel (8 KiB) stays in L1 while it sweeps the B block. */
-    static final int KC = 256;
-    /** Column block: a KC x NC packed B block (about 480 KiB) stays in the 1 MiB L2. */
+    /**
+     * k block. Longer blocks mean fewer read-modify-write passes over C; 256 measured best on Zen 4 (an 8 x 256 A
+     * panel is 8 KiB, a 256 x 48 B panel 48 KiB, both streamed from L2 with unit stride).
+     * {@code -Dunseen.gemm.kc} overrides.
+     */
+    static final int KC = Integer.getInteger("unseen.gemm.kc", 256);
+    /** Row block: an MC x KC packed A block (about 480 KiB) stays in the 1 MiB L2 while B panels sweep it. */
+    static final int MC = MR * Math.max(1, 480 / MR);
+    /** Column block: bounds the per-thread packed B block (KC x NC). */
     static final int NC = NR * Math.max(1, 480 / NR);
     /** Below this many multiply-adds the packing overhead dominates: a plain loop is used. */
     private static final long SMALL = 16 * 16 * 16;
@@ -41,18 +52,19 @@ public final class VectorGemm {
     private VectorGemm() {
     }
 
-    /** Fills MR-row or NR-column panels of an operand: {@code dst[p * width + r]} for p in [0,kc), r in [0,width). */
+    /**
+     * One GEMM operand seen as a set of lines of length k: the rows of op(A), or the columns of op(B). Packing
+     * copies lines [start, start+count) at k in [pc, pc+kc) into {@code dst[dstOff + p * width + r]} (a panel
+     * {@code [kc][width]}); lines r >= count are zeroed. Either operand can serve as either side: the transpose of a
+     * product swaps them.
+     */
     interface PanelSource {
-        /**
-         * Packs rows (for A) or columns (for B) [start, start+count) and k in [pc, pc+kc) into
-         * {@code dst[dstOff ..]} as {@code [kc][width]}; entries r >= count are zeroed.
-         */
-        void pack(int start, int count, int pc, int kc, float[] dst, int dstOff);
+        void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff);
     }
 
     /** Per-thread scratch, allocated once per thread and grown on demand (never shrunk). */
     static final class Workspace {
-        float[] aPanel = new float[MR * KC];
+        float[] aBlock = new float[MC * KC];
         float[] bBlock = new float[KC * NC];
         final float[] tile = new float[MR * NR];
         /** The operand packed once per call and read by every task (owned by the calling thread). */
@@ -90,8 +102,65 @@ public final class VectorGemm {
             smallGemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        multiply(m, n, k, alpha, new MatrixA(a, aOff, lda, transA), new MatrixB(b, bOff, ldb, transB),
+        if (m == 1) {
+            // A row vector times a matrix (a fully connected layer on one sample): no tile would be full.
+            gemv(k, n, alpha, a, aOff, transA ? lda : 1, b, bOff, ldb, transB, beta, c, cOff, 1);
+            return;
+        }
+        if (n == 1) {
+            gemv(k, m, alpha, b, bOff, transB ? 1 : ldb, a, aOff, lda, !transA, beta, c, cOff, ldc);
+            return;
+        }
+        multiply(m, n, k, alpha, Lines.rowsOf(a, aOff, lda, transA), Lines.columnsOf(b, bOff, ldb, transB),
                 beta, c, cOff, ldc, null, 0);
+    }
+
+    /**
+     * y[j * incY] = alpha * sum_p x[p * incX] * M(p, j) + beta * y[j * incY] for j < n, p < k, where M(p, j) is
+     * {@code mat[off + j*ld + p]} when {@code linesAlongK} (each output a dot product of contiguous memory) and
+     * {@code mat[off + p*ld + j]} otherwise (each input step an axpy over contiguous memory).
+     */
+    private static void gemv(int k, int n, float alpha, float[] x, int xOff, int incX, float[] mat, int off,
+                             int ld, boolean linesAlongK, float beta, float[] y, int yOff, int incY) {
+        float[] xs = new float[k];
+        for (int p = 0; p < k; p++) {
+            xs[p] = x[xOff + p * incX];
+        }
+        Parallel.forRange(n, Math.max(16, (1 << 16) / k), (from, to) -> {
+            if (linesAlongK) {
+                for (int j = from; j < to; j++) {
+                    int row = off + j * ld, p = 0;
+                    FloatVector acc = FloatVector.zero(S);
+                    for (; p <= k - L; p += L) {
+                        acc = FloatVector.fromArray(S, xs, p).fma(FloatVector.fromArray(S, mat, row + p), acc);
+                    }
+                    float sum = acc.reduceLanes(VectorOperators.ADD);
+                    for (; p < k; p++) {
+                        sum = Math.fma(xs[p], mat[row + p], sum);
+                    }
+                    int yi = yOff + j * incY;
+                    y[yi] = beta == 0f ? alpha * sum : alpha * sum + beta * y[yi];
+                }
+            } else {
+                float[] acc = new float[to - from];
+                for (int p = 0; p < k; p++) {
+                    FloatVector xv = FloatVector.broadcast(S, xs[p]);
+                    int row = off + p * ld + from, q = 0;
+                    for (; q <= to - from - L; q += L) {
+                        xv.fma(FloatVector.fromArray(S, mat, row + q), FloatVector.fromArray(S, acc, q))
+                                .intoArray(acc, q);
+                    }
+                    for (; q < to - from; q++) {
+                        acc[q] = Math.fma(xs[p], mat[row + q], acc[q]);
+                    }
+                }
+                for (int j = from; j < to; j++) {
+                    int yi = yOff + j * incY;
+                    float v = alpha * acc[j - from];
+                    y[yi] = beta == 0f ? v : v + beta * y[yi];
+                }
+            }
+        });
     }
 
     /**
@@ -103,9 +172,31 @@ public final class VectorGemm {
         multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, MAX_SHARED_PACK);
     }
 
-    /** As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats. */
+    /**
+     * As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats.
+     *
+     * <p>A tile is MR x NR (8 x 48 on AVX-512): when n is small (a convolution at 8x8 or 4x4) most of each B panel
+     * would be zero padding. Then C^T = B^T A^T is computed instead, with the tiles written back transposed.
+     */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, long maxSharedPack) {
+        boolean transposed = useful(m, MR) * useful(n, NR) < 0.9 * useful(n, MR) * useful(m, NR);
+        if (transposed) {
+            run(n, m, k, alpha, b, a, beta, c, cOff, ldc, rowBias, biasOff, maxSharedPack, true);
+        } else {
+            run(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, maxSharedPack, false);
+        }
+    }
+
+    /** The fraction of a dimension's padded extent that is real work. */
+    private static double useful(int extent, int width) {
+        return (double) extent / ((extent + width - 1) / width * width);
+    }
+
+    /** The product in tile coordinates (m rows of A, n columns of B); C is stored transposed when asked. */
+    private static void run(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                            float[] c, int cOff, int ldc, float[] bias, int biasOff, long maxSharedPack,
+                            boolean transposedC) {
         int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
         int threads = Parallel.threads();
         boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
@@ -118,7 +209,7 @@ public final class VectorGemm {
             shared = caller.shared;
             packWhole(splitColumns ? a : b, splitColumns ? m : n, k, splitColumns ? MR : NR, shared);
         }
-        Task task = new Task(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff,
+        Task task = new Task(m, n, k, alpha, a, b, beta, c, cOff, ldc, bias, biasOff, transposedC,
                 splitColumns && packShared ? shared : null, !splitColumns && packShared ? shared : null);
         if (splitColumns) {
             Parallel.forRange(nPanels, 1, (from, to) -> task.run(0, m, from * NR, Math.min(n, to * NR)));
@@ -136,7 +227,7 @@ public final class VectorGemm {
                 int kc = Math.min(KC, k - pc);
                 for (int q = from; q < to; q++) {
                     int start = q * width;
-                    src.pack(start, Math.min(width, extent - start), pc, kc, dst, rounded * pc + start * kc);
+                    src.pack(start, Math.min(width, extent - start), pc, kc, width, dst, rounded * pc + start * kc);
                 }
             }
         });
@@ -147,13 +238,15 @@ public final class VectorGemm {
         final int m, n, k;
         final float alpha, beta;
         final PanelSource a, b;
-        final float[] c, rowBias;
+        final float[] c, bias;
         final int cOff, ldc, biasOff;
+        /** C holds the transpose of the product computed here (see {@link #multiply}). */
+        final boolean transposedC;
         /** Whole packed operands, or null when each task packs its own. */
         final float[] packedA, packedB;
 
         Task(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta, float[] c, int cOff,
-             int ldc, float[] rowBias, int biasOff, float[] packedA, float[] packedB) {
+             int ldc, float[] bias, int biasOff, boolean transposedC, float[] packedA, float[] packedB) {
             this.m = m;
             this.n = n;
             this.k = k;
@@ -164,8 +257,9 @@ public final class VectorGemm {
             this.c = c;
             this.cOff = cOff;
             this.ldc = ldc;
-            this.rowBias = rowBias;
+            this.bias = bias;
             this.biasOff = biasOff;
+            this.transposedC = transposedC;
             this.packedA = packedA;
             this.packedB = packedB;
         }
@@ -180,7 +274,7 @@ public final class VectorGemm {
                     int kc = Math.min(KC, k - pc);
                     boolean first = pc == 0;
                     float betaNow = first ? beta : 1f;
-                    float[] bias = first ? rowBias : null;
+                    float[] biasNow = first ? bias : null;
                     float[] bBuf;
                     int bBase;
                     if (packedB != null) {
@@ -191,26 +285,40 @@ public final class VectorGemm {
                         bBuf = ws.bBlock;
                         bBase = 0;
                         for (int jr = 0; jr < nc; jr += NR) {
-                            b.pack(jc + jr, Math.min(NR, nc - jr), pc, kc, bBuf, jr * kc);
+                            b.pack(jc + jr, Math.min(NR, nc - jr), pc, kc, NR, bBuf, jr * kc);
                         }
                     }
-                    for (int ir = i0; ir < i1; ir += MR) {
-                        int rows = Math.min(MR, i1 - ir);
+                    for (int ic = i0; ic < i1; ic += MC) {
+                        int mc = Math.min(MC, i1 - ic);
                         float[] aBuf;
                         int aBase;
                         if (packedA != null) {
                             aBuf = packedA;
-                            aBase = mRounded * pc + ir * kc;
+                            aBase = mRounded * pc + ic * kc;
                         } else {
-                            aBuf = ws.aPanel;
+                            aBuf = ws.aBlock;
                             aBase = 0;
-                            a.pack(ir, rows, pc, kc, aBuf, 0);
+                            for (int ir = 0; ir < mc; ir += MR) {
+                                a.pack(ic + ir, Math.min(MR, mc - ir), pc, kc, MR, aBuf, ir * kc);
+                            }
                         }
+                        // One B panel against every A panel of the block: the B panel (NR floats per k step) is
+                        // the larger stream, so it is the one reused from the nearer cache.
                         for (int jr = 0; jr < nc; jr += NR) {
                             int cols = Math.min(NR, nc - jr);
-                            kernel(aBuf, aBase, bBuf, bBase + jr * kc, kc, ws.tile);
-                            update(ws.tile, rows, cols, c, cOff + ir * ldc + jc + jr, ldc, alpha, betaNow, bias,
-                                    biasOff + ir);
+                            for (int ir = 0; ir < mc; ir += MR) {
+                                int rows = Math.min(MR, mc - ir), i = ic + ir, j = jc + jr;
+                                kernel(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, ws.tile);
+                                if (transposedC) {
+                                    updateTransposed(ws.tile, rows, cols, c, cOff + j * ldc + i, ldc, alpha, betaNow,
+                                            biasNow, biasOff + j);
+                                } else if (rows == MR && cols == NR) {
+                                    update(ws.tile, c, cOff + i * ldc + j, ldc, alpha, betaNow, biasNow, biasOff + i);
+                                } else {
+                                    updatePartial(ws.tile, rows, cols, c, cOff + i * ldc + j, ldc, alpha, betaNow,
+                                            biasNow, biasOff + i);
+                                }
+                            }
                         }
                     }
                 }
@@ -219,46 +327,70 @@ public final class VectorGemm {
     }
 
     /**
-     * Writes alpha * tile + beta * C (C not read when beta is 0) + bias[row] into the rows x cols corner of C.
-     * Kept apart from the micro-kernels so that no vector crosses a call boundary (which would box it).
+     * The micro-kernel: tile[MR][NR] = A panel (MR x kc) x B panel (kc x NR). It only accumulates and stores;
+     * {@link #update} and friends apply alpha, beta and bias. Keeping the kernel small and branch-free keeps it
+     * compilable by every JIT tier: a kernel that the C1 tier fails on may never be promoted to C2, and then runs
+     * in the interpreter, a hundred times slower.
      */
-    static void update(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha, float beta,
-                       float[] bias, int biasOff) {
-        if (cols == NR) {
-            FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
-            for (int r = 0; r < rows; r++) {
-                FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
-                int ci = cOff + r * ldc, ti = r * NR;
-                for (int v = 0; v < NR; v += L) {
-                    FloatVector x = FloatVector.fromArray(S, t, ti + v).fma(va, add);
-                    if (beta != 0f) {
-                        x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
-                    }
-                    x.intoArray(c, ci + v);
-                }
-            }
-        } else {
-            for (int r = 0; r < rows; r++) {
-                float add = bias == null ? 0f : bias[biasOff + r];
-                int ci = cOff + r * ldc, ti = r * NR;
-                for (int q = 0; q < cols; q++) {
-                    float x = alpha * t[ti + q] + add;
-                    c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
-                }
-            }
-        }
-    }
-
-    /** The register-blocked product of one MR x kc A panel and one kc x NR B panel, into tile [MR][NR]. */
     static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
-        if (WIDE) {
+        if (MR == 8 && NV == 3) {
             kernel8x3(a, aOff, b, bOff, kc, tile);
-        } else {
+        } else if (MR == 12 && NV == 2) {
+            kernel12x2(a, aOff, b, bOff, kc, tile);
+        } else if (MR == 6 && NV == 2) {
             kernel6x2(a, aOff, b, bOff, kc, tile);
+        } else {
+            throw new IllegalStateException("unseen.gemm.tile=" + TILE + ": no such micro-kernel; use 8x3, 12x2 or 6x2");
         }
     }
 
-    /** 8 x 3L register tile for 32-register (AVX-512) machines: 24 vector accumulators. */
+    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], for a full MR x NR tile. */
+    private static void update(float[] t, float[] c, int cOff, int ldc, float alpha, float beta, float[] bias,
+                               int biasOff) {
+        FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
+        for (int r = 0; r < MR; r++) {
+            FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
+            int ci = cOff + r * ldc, ti = r * NR;
+            for (int v = 0; v < NR; v += L) {
+                FloatVector x = FloatVector.fromArray(S, t, ti + v).fma(va, add);
+                if (beta != 0f) {
+                    x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
+                }
+                x.intoArray(c, ci + v);
+            }
+        }
+    }
+
+    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row] on the rows x cols corner. */
+    private static void updatePartial(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha,
+                                      float beta, float[] bias, int biasOff) {
+        for (int r = 0; r < rows; r++) {
+            float add = bias == null ? 0f : bias[biasOff + r];
+            int ci = cOff + r * ldc, ti = r * NR;
+            for (int q = 0; q < cols; q++) {
+                float x = alpha * t[ti + q] + add;
+                c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+            }
+        }
+    }
+
+    /**
+     * C[j, i] = alpha * t[i][j] + beta * C[j, i] (C not read when beta is 0) + bias[j], for i < rows, j < cols: the
+     * tile of a transposed product, cOff at C[j0, i0].
+     */
+    private static void updateTransposed(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha,
+                                         float beta, float[] bias, int biasOff) {
+        for (int q = 0; q < cols; q++) {
+            float add = bias == null ? 0f : bias[biasOff + q];
+            int ci = cOff + q * ldc;
+            for (int r = 0; r < rows; r++) {
+                float x = alpha * t[r * NR + q] + add;
+                c[ci + r] = beta == 0f ? x : x + beta * c[ci + r];
+            }
+        }
+    }
+
+    /** 8 x 3L register tile (24 accumulators) for 32-register (AVX-512) machines. */
     static void kernel8x3(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00;
@@ -331,7 +463,87 @@ public final class VectorGemm {
         c72.intoArray(tile, 23 * L);
     }
 
-    /** 6 x 2L register tile for 16-register (AVX2) machines: 12 vector accumulators. */
+    /** 12 x 2L register tile (24 accumulators), an alternative for 32-register machines. */
+    static void kernel12x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        FloatVector c000 = FloatVector.zero(S), c001 = c000;
+        FloatVector c010 = c000, c011 = c000;
+        FloatVector c020 = c000, c021 = c000;
+        FloatVector c030 = c000, c031 = c000;
+        FloatVector c040 = c000, c041 = c000;
+        FloatVector c050 = c000, c051 = c000;
+        FloatVector c060 = c000, c061 = c000;
+        FloatVector c070 = c000, c071 = c000;
+        FloatVector c080 = c000, c081 = c000;
+        FloatVector c090 = c000, c091 = c000;
+        FloatVector c100 = c000, c101 = c000;
+        FloatVector c110 = c000, c111 = c000;
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 12, bi += 2 * L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector x = FloatVector.broadcast(S, a[ai]);
+            c000 = x.fma(b0, c000);
+            c001 = x.fma(b1, c001);
+            x = FloatVector.broadcast(S, a[ai + 1]);
+            c010 = x.fma(b0, c010);
+            c011 = x.fma(b1, c011);
+            x = FloatVector.broadcast(S, a[ai + 2]);
+            c020 = x.fma(b0, c020);
+            c021 = x.fma(b1, c021);
+            x = FloatVector.broadcast(S, a[ai + 3]);
+            c030 = x.fma(b0, c030);
+            c031 = x.fma(b1, c031);
+            x = FloatVector.broadcast(S, a[ai + 4]);
+            c040 = x.fma(b0, c040);
+            c041 = x.fma(b1, c041);
+            x = FloatVector.broadcast(S, a[ai + 5]);
+            c050 = x.fma(b0, c050);
+            c051 = x.fma(b1, c051);
+            x = FloatVector.broadcast(S, a[ai + 6]);
+            c060 = x.fma(b0, c060);
+            c061 = x.fma(b1, c061);
+            x = FloatVector.broadcast(S, a[ai + 7]);
+            c070 = x.fma(b0, c070);
+            c071 = x.fma(b1, c071);
+            x = FloatVector.broadcast(S, a[ai + 8]);
+            c080 = x.fma(b0, c080);
+            c081 = x.fma(b1, c081);
+            x = FloatVector.broadcast(S, a[ai + 9]);
+            c090 = x.fma(b0, c090);
+            c091 = x.fma(b1, c091);
+            x = FloatVector.broadcast(S, a[ai + 10]);
+            c100 = x.fma(b0, c100);
+            c101 = x.fma(b1, c101);
+            x = FloatVector.broadcast(S, a[ai + 11]);
+            c110 = x.fma(b0, c110);
+            c111 = x.fma(b1, c111);
+        }
+        c000.intoArray(tile, 0);
+        c001.intoArray(tile, L);
+        c010.intoArray(tile, 2 * L);
+        c011.intoArray(tile, 3 * L);
+        c020.intoArray(tile, 4 * L);
+        c021.intoArray(tile, 5 * L);
+        c030.intoArray(tile, 6 * L);
+        c031.intoArray(tile, 7 * L);
+        c040.intoArray(tile, 8 * L);
+        c041.intoArray(tile, 9 * L);
+        c050.intoArray(tile, 10 * L);
+        c051.intoArray(tile, 11 * L);
+        c060.intoArray(tile, 12 * L);
+        c061.intoArray(tile, 13 * L);
+        c070.intoArray(tile, 14 * L);
+        c071.intoArray(tile, 15 * L);
+        c080.intoArray(tile, 16 * L);
+        c081.intoArray(tile, 17 * L);
+        c090.intoArray(tile, 18 * L);
+        c091.intoArray(tile, 19 * L);
+        c100.intoArray(tile, 20 * L);
+        c101.intoArray(tile, 21 * L);
+        c110.intoArray(tile, 22 * L);
+        c111.intoArray(tile, 23 * L);
+    }
+
+    /** 6 x 2L register tile (12 accumulators) for 16-register (AVX2) machines. */
     static void kernel6x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00;
         FloatVector c10 = c00, c11 = c00;
@@ -375,94 +587,74 @@ public final class VectorGemm {
         c51.intoArray(tile, 11 * L);
     }
 
-    /** A dense matrix as the A operand: op(A)[i,p] = a[off + i*ld + p], or a[off + p*ld + i] when transposed. */
-    static final class MatrixA implements PanelSource {
-        private final float[] a;
+    /**
+     * A dense row-major matrix as a set of lines: line i, element p is {@code x[off + i*ld + p]} when the lines are
+     * contiguous, {@code x[off + p*ld + i]} when they are strided (the lines are then the matrix's columns).
+     */
+    static final class Lines implements PanelSource {
+        private final float[] x;
         private final int off, ld;
-        private final boolean trans;
+        private final boolean contiguous;
 
-        MatrixA(float[] a, int off, int ld, boolean trans) {
-            this.a = a;
+        Lines(float[] x, int off, int ld, boolean contiguous) {
+            this.x = x;
             this.off = off;
             this.ld = ld;
-            this.trans = trans;
+            this.contiguous = contiguous;
+        }
+
+        /** The rows of op(A): A stored [m][k] (lines contiguous), or [k][m] when transposed. */
+        static Lines rowsOf(float[] a, int off, int ld, boolean trans) {
+            return new Lines(a, off, ld, !trans);
+        }
+
+        /** The columns of op(B): B stored [k][n] (lines strided), or [n][k] when transposed. */
+        static Lines columnsOf(float[] b, int off, int ld, boolean trans) {
+            return new Lines(b, off, ld, trans);
         }
 
         @Override
-        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
-            if (trans) {
+        public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
+            if (contiguous) {
+                // A transpose, in 16 x 16 blocks so that the 16 source and 16 destination cache lines of a block
+                // stay in L1 (row by row it would stream through a whole panel of each).
+                for (int r0 = 0; r0 < count; r0 += 16) {
+                    int r1 = Math.min(count, r0 + 16);
+                    for (int p0 = 0; p0 < kc; p0 += 16) {
+                        int p1 = Math.min(kc, p0 + 16);
+                        for (int r = r0; r < r1; r++) {
+                            int src = off + (start + r) * ld + pc, d = dstOff + r;
+                            for (int p = p0; p < p1; p++) {
+                                dst[d + p * width] = x[src + p];
+                            }
+                        }
+                    }
+                }
+                zeroLines(count, kc, width, dst, dstOff);
+            } else if (count == width && width % L == 0) {
                 for (int p = 0; p < kc; p++) {
-                    int src = off + (pc + p) * ld + start, d = dstOff + p * MR;
-                    for (int r = 0; r < count; r++) {
-                        dst[d + r] = a[src + r];
-                    }
-                    for (int r = count; r < MR; r++) {
-                        dst[d + r] = 0f;
-                    }
-                }
-            } else {
-                for (int r = 0; r < count; r++) {
-                    int src = off + (start + r) * ld + pc, d = dstOff + r;
-                    for (int p = 0; p < kc; p++) {
-                        dst[d + p * MR] = a[src + p];
-                    }
-                }
-                for (int r = count; r < MR; r++) {
-                    for (int p = 0; p < kc; p++) {
-                        dst[dstOff + r + p * MR] = 0f;
-                    }
-                }
-            }
-        }
-    }
-
-    /** A dense matrix as the B operand: op(B)[p,j] = b[off + p*ld + j], or b[off + j*ld + p] when transposed. */
-    static final class MatrixB implements PanelSource {
-        private final float[] b;
-        private final int off, ld;
-        private final boolean trans;
-
-        MatrixB(float[] b, int off, int ld, boolean trans) {
-            this.b = b;
-            this.off = off;
-            this.ld = ld;
-            this.trans = trans;
-        }
-
-        @Override
-        public void pack(int start, int count, int pc, int kc, float[] dst, int dstOff) {
-            if (trans) {
-                for (int q = 0; q < count; q++) {
-                    int src = off + (start + q) * ld + pc, d = dstOff + q;
-                    for (int p = 0; p < kc; p++) {
-                        dst[d + p * NR] = b[src + p];
-                    }
-                }
-                zeroColumns(count, kc, dst, dstOff);
-            } else if (count == NR) {
-                for (int p = 0; p < kc; p++) {
-                    int src = off + (pc + p) * ld + start, d = dstOff + p * NR;
-                    for (int v = 0; v < NR; v += L) {
-                        FloatVector.fromArray(S, b, src + v).intoArray(dst, d + v);
+                    int src = off + (pc + p) * ld + start, d = dstOff + p * width;
+                    for (int v = 0; v < width; v += L) {
+                        FloatVector.fromArray(S, x, src + v).intoArray(dst, d + v);
                     }
                 }
             } else {
                 for (int p = 0; p < kc; p++) {
-                    System.arraycopy(b, off + (pc + p) * ld + start, dst, dstOff + p * NR, count);
+                    System.arraycopy(x, off + (pc + p) * ld + start, dst, dstOff + p * width, count);
                 }
-                zeroColumns(count, kc, dst, dstOff);
+                zeroLines(count, kc, width, dst, dstOff);
             }
         }
     }
 
-    /** Zeroes columns [count, NR) of a packed B panel. */
-    static void zeroColumns(int count, int kc, float[] dst, int dstOff) {
-        if (count == NR) {
+    /** Zeroes lines [count, width) of a packed panel. */
+    static void zeroLines(int count, int kc, int width, float[] dst, int dstOff) {
+        if (count == width) {
             return;
         }
         for (int p = 0; p < kc; p++) {
-            int d = dstOff + p * NR;
-            for (int q = count; q < NR; q++) {
+            int d = dstOff + p * width;
+            for (int q = count; q < width; q++) {
                 dst[d + q] = 0f;
             }
         }

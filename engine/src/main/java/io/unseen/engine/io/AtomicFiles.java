@@ -12,6 +12,7 @@ import java.nio.file.StandardCopyOption;
  * An interrupted or failed write leaves the target untouched and removes the temporary file.
  */
 public final class AtomicFiles {
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
     private AtomicFiles() {
     }
 
@@ -31,7 +32,8 @@ public final class AtomicFiles {
         if (dir != null) {
             Files.createDirectories(dir);
         }
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        // createFile (not createTempFile, which makes 0600 files) so the result gets the usual umask permissions
+        Path tmp = Files.createFile(dir.resolve("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp"));
         try {
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
                 writer.writeTo(out);

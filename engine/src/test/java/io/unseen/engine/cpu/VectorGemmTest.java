@@ -54,6 +54,7 @@ class VectorGemmTest {
                 {1, 1, 1}, {1, 1, 300}, {1, 500, 3}, {500, 1, 3}, {mr, nr, 1}, {mr + 1, nr + 1, 2},
                 {mr - 1, nr - 1, kc + 1}, {2 * mr, 3 * nr, kc}, {3, nc + 5, 17}, {33, 2 * nc + 1, kc - 1},
                 {300, 200, 150}, {17, 333, 65}, {1000, 5, 40}, {5, 1000, 40}, {129, 64, 2 * kc + 3},
+                {1, 2048, 512}, {1, 37, 1000}, {700, 1, 300}, {33, 1, 17},
         };
         for (int[] s : shapes) {
             for (int t = 0; t < 4; t++) {
@@ -85,8 +86,8 @@ class VectorGemmTest {
             float[] want = got.clone();
             ReferenceBackend.INSTANCE.gemm(c.transA, c.transB, c.m, c.n, c.k, c.alpha, a, c.aOff, c.lda, b, c.bOff,
                     c.ldb, c.beta, want, c.cOff, c.ldc);
-            VectorGemm.multiply(c.m, c.n, c.k, c.alpha, new VectorGemm.MatrixA(a, c.aOff, c.lda, c.transA),
-                    new VectorGemm.MatrixB(b, c.bOff, c.ldb, c.transB), c.beta, got, c.cOff, c.ldc, null, 0, 0);
+            VectorGemm.multiply(c.m, c.n, c.k, c.alpha, VectorGemm.Lines.rowsOf(a, c.aOff, c.lda, c.transA),
+                    VectorGemm.Lines.columnsOf(b, c.bOff, c.ldb, c.transB), c.beta, got, c.cOff, c.ldc, null, 0, 0);
             assertClose(want, got, c.k, c.toString());
         }
     }

@@ -515,7 +515,8 @@ public final class Pickle {
         return new TensorFormatException(file, msg + " (pickle byte " + in.position() + ")");
     }
 
-    static String describe(Object o) {
+    /** A short description of a value for messages: its type and an abbreviated rendering. */
+    public static String describe(Object o) {
         return o == null ? "None" : o.getClass().getSimpleName() + " " + abbreviate(String.valueOf(o));
     }
 
