@@ -1,5 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.convert.ConvertOptions;
+import io.unseen.convert.Converter;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.evaluation.Evaluation;
 import io.unseen.diffusion.evaluation.EvaluationReport;
@@ -9,10 +11,11 @@ import io.unseen.diffusion.evaluation.HeldOutImages;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.cpu.Parallel;
+import io.unseen.engine.io.SafeTensors;
+import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.ops.Backends;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -32,8 +35,19 @@ import java.util.stream.Stream;
         + "target share, a Frechet distance in the classifier's feature space, diversity and the distance to the "
         + "nearest reference. Writes results.md, results.json and sample grids.")
 final class EvaluateCommand implements Callable<Integer> {
-    @Mixin
-    ModelOptions modelOptions;
+    @Option(names = "--model", paramLabel = "M.safetensors|CKPT",
+            description = "A 32x32 grayscale model: converted (.safetensors) or a PyTorch checkpoint, which is converted "
+                    + "into the output folder as the demo does (default: the bundled models/demo/"
+                    + DemoCommand.CHECKPOINT + ").")
+    Path model;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
+            description = "Backend: cpu (Vector API, default) or reference (scalar, slow).")
+    String device;
+
+    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
+            description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
+    int batchSize;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -117,9 +131,10 @@ final class EvaluateCommand implements Callable<Integer> {
         long start = System.nanoTime();
         int recon = reconCount == null ? Math.min(64, heldOut) : reconCount;
         Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, t0, steps, seed, clipX0,
-                tolScale, maxDraws, k, modelOptions.batchSize);
-        FrozenModel model = modelOptions.load();
-        FashionClassifier clf = FashionClassifier.load(resolve(classifier), Backends.byName(modelOptions.device));
+                tolScale, maxDraws, k, batchSize);
+        Files.createDirectories(output);
+        FrozenModel frozen = FrozenModel.load(convertedModel(), Backends.byName(device));
+        FashionClassifier clf = FashionClassifier.load(resolve(classifier), Backends.byName(device));
         Path refsDir = resolve(references);
         List<String> names = normalized(classes);
         List<String> domain = normalized(domainClasses);
@@ -147,15 +162,37 @@ final class EvaluateCommand implements Callable<Integer> {
 
         System.err.printf(Locale.ROOT, "evaluate: %d classes x (real, baseline, 4 samplers), %d samples each; t0=%d, "
                 + "%d steps, clip-x0 %s, seed %d%n", names.size(), count, t0, steps, clipX0 ? "on" : "off", seed);
-        Evaluation eval = new Evaluation(model, clf, o, new CliProgress(System.err), System.err::println);
+        Evaluation eval = new Evaluation(frozen, clf, o, new CliProgress(System.err), System.err::println);
         Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, output);
-        EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine(), model.file(), model.fingerprint(),
-                model.schedule().name(), clf, heldOutImages.description(), environment());
+        EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine(), frozen.file(), frozen.fingerprint(),
+                frozen.schedule().name(), clf, heldOutImages.description(), environment());
         EvaluationReport.write(output, r, ctx);
         System.err.printf(Locale.ROOT, "evaluate: done in %.1f s (%.1f min); tables in %s%n",
                 (System.nanoTime() - start) / 1e9, (System.nanoTime() - start) / 60e9, output.resolve("results.md"));
         System.out.println(output.resolve("results.md"));
         return 0;
+    }
+
+    /**
+     * --model as a converted file: used as is when it is one of ours, otherwise (a PyTorch checkpoint, by default
+     * the bundled demo model) converted into the output folder through the normal converter path.
+     */
+    private Path convertedModel() throws IOException {
+        Path src = model != null ? model : resolve(Path.of("models", "demo", DemoCommand.CHECKPOINT));
+        if (!Files.isRegularFile(src)) {
+            throw new IllegalArgumentException(src + ": no such model file" + (model == null
+                    ? " (the bundled demo model); run from the repository root or give --model" : ""));
+        }
+        if (Outputs.hasExtension(src, ".safetensors")) {
+            try (SafeTensorsFile f = SafeTensors.open(src)) {
+                if (f.metadata().containsKey("unseen.model")) {
+                    return src;
+                }
+            }
+        }
+        Path converted = output.resolve("model.safetensors");
+        Converter.convert(src, converted, ConvertOptions.none().withImageSize(32), m -> System.err.println("convert: " + m));
+        return converted;
     }
 
     private HeldOutImages heldOutSource(Path refsDir) throws IOException {
@@ -253,6 +290,6 @@ final class EvaluateCommand implements Callable<Integer> {
 
     private String environment() {
         return String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d", System.getProperty("java.version"),
-                Backends.byName(modelOptions.device).name(), Parallel.threads(), modelOptions.batchSize);
+                Backends.byName(device).name(), Parallel.threads(), batchSize);
     }
 }

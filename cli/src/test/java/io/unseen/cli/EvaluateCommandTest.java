@@ -187,6 +187,20 @@ class EvaluateCommandTest {
     }
 
     @Test
+    void convertsACheckpointGivenAsTheModel() throws Exception {
+        Path ckpt = Path.of(EvaluateCommandTest.class.getResource("/demo/" + DemoCommand.CHECKPOINT).toURI());
+        Path out = dir.resolve("eval-ckpt");
+        assertEquals(0, PipelineCommandsTest.run(args(out, "--model", ckpt.toString(), "--classes", "trouser",
+                "--count", "2", "--steps", "2")));
+        Path converted = out.resolve("model.safetensors");
+        assertTrue(Files.exists(converted), "converted through the normal converter");
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("Model: `" + converted + "` (fingerprint "
+                + io.unseen.diffusion.DomainPrior.fingerprint(converted) + ")"), md);
+        assertTrue(md.contains("| trouser | projection | "), md);
+    }
+
+    @Test
     void clippingIsOnByDefaultAndCanBeTurnedOff() {
         EvaluateCommand on = new EvaluateCommand(), off = new EvaluateCommand();
         new picocli.CommandLine(on).parseArgs("--model", "m", "--output", "o");
