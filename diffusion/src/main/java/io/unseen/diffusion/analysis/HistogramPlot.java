@@ -62,6 +62,11 @@ public final class HistogramPlot {
         }
         g.drawString(xLabel, left + pw / 2 - 30, h - 10);
         g.drawString("fraction", 6, top + ph / 2);
+        int legendWidth = 0;
+        for (String name : series.keySet()) {
+            legendWidth = Math.max(legendWidth, g.getFontMetrics().stringWidth(name + " (n=" + series.get(name).length + ")"));
+        }
+        int legendX = left + pw - legendWidth - 28;
         int s = 0;
         for (Map.Entry<String, double[]> e : densities.entrySet()) {
             Color c = COLORS[s % COLORS.length];
@@ -74,9 +79,9 @@ public final class HistogramPlot {
             }
             g.setColor(c);
             g.setStroke(new BasicStroke(2f));
-            g.fillRect(left + pw - 170, top + 10 + 18 * s, 12, 12);
+            g.fillRect(legendX, top + 10 + 18 * s, 12, 12);
             g.setColor(Color.BLACK);
-            g.drawString(e.getKey() + " (n=" + series.get(e.getKey()).length + ")", left + pw - 152, top + 21 + 18 * s);
+            g.drawString(e.getKey() + " (n=" + series.get(e.getKey()).length + ")", legendX + 18, top + 21 + 18 * s);
             s++;
         }
         g.dispose();
