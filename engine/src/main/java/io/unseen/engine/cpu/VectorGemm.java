@@ -42,8 +42,8 @@ public final class VectorGemm {
     static final int KC = Integer.getInteger("unseen.gemm.kc", 256);
     /** Row block: an MC x KC packed A block (about 480 KiB) stays in the 1 MiB L2 while B panels sweep it. */
     static final int MC = MR * Math.max(1, 480 / MR);
-    /** Column block: bounds the per-thread packed B block (KC x NC). */
-    static final int NC = NR * Math.max(1, 480 / NR);
+    /** Column block: bounds the per-thread packed B block (KC x NC) and the C block updated per k block. */
+    static final int NC = NR * Math.max(1, Integer.getInteger("unseen.gemm.nc", 480) / NR);
     /** Below this many multiply-adds the packing overhead dominates: a plain loop is used. */
     private static final long SMALL = 16 * 16 * 16;
     /** The operand shared by all tasks is packed once up front unless it would exceed this many floats. */
@@ -201,7 +201,7 @@ public final class VectorGemm {
         int threads = Parallel.threads();
         boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
         long sharedSize = splitColumns ? (long) mPanels * MR * k : (long) nPanels * NR * k;
-        boolean packShared = threads > 1 && sharedSize <= maxSharedPack;
+        boolean packShared = sharedSize <= maxSharedPack;
         float[] shared = null;
         Workspace caller = workspace();
         if (packShared) {

@@ -76,7 +76,7 @@ class VectorGemmTest {
 
     @Test
     void withoutSharedPackingEveryTaskPacksItsOwnPanels() {
-        // The path taken when the shared operand is too large to pack up front (or on one thread).
+        // The path taken when the shared operand is too large to pack up front.
         Random r = new Random(3L);
         for (int[] s : new int[][]{{70, 500, 300}, {500, 30, 300}, {9, 9, 9}}) {
             Case c = Case.random(r, false, true, s[0], s[1], s[2]);
