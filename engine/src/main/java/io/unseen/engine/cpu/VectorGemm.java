@@ -17,10 +17,14 @@ import jdk.incubator.vector.VectorSpecies;
  * per-thread buffer that is allocated once and reused across calls.
  *
  * <p>The micro-kernels are straight-line code over {@code FloatVector} locals (24 accumulators on AVX-512) so that C2
- * keeps them all in registers; they are small and branch-free on purpose (see {@link #tile}).
+ * keeps them all in registers; they are small and branch-free on purpose (see {@link #kernel}).
  *
- * <p>The B operand is abstract ({@link PanelSource}) so that convolution can pack its panels straight from the
- * input image (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix.
+ * <p>Operands are abstract ({@link PanelSource}) so that convolution can pack panels straight from the input image
+ * (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix, and so that a product with few
+ * columns can be computed transposed. A single row or column (m or n of 1) goes to a vectorized GEMV instead.
+ *
+ * <p>Memory: each thread that runs tasks keeps its packing buffers (up to about 1 MiB); each calling thread keeps the
+ * largest shared operand it has packed (at most {@code MAX_SHARED_PACK} floats, 64 MiB; typically a few MiB).
  */
 public final class VectorGemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -64,8 +68,8 @@ public final class VectorGemm {
 
     /** Per-thread scratch, allocated once per thread and grown on demand (never shrunk). */
     static final class Workspace {
-        float[] aBlock = new float[MC * KC];
-        float[] bBlock = new float[KC * NC];
+        float[] aBlock = new float[0];
+        float[] bBlock = new float[0];
         final float[] tile = new float[MR * NR];
         /** The operand packed once per call and read by every task (owned by the calling thread). */
         float[] shared = new float[0];
@@ -296,6 +300,7 @@ public final class VectorGemm {
                             aBuf = packedA;
                             aBase = mRounded * pc + ic * kc;
                         } else {
+                            ws.aBlock = Workspace.grow(ws.aBlock, MC * KC);
                             aBuf = ws.aBlock;
                             aBase = 0;
                             for (int ir = 0; ir < mc; ir += MR) {
