@@ -34,7 +34,7 @@ public final class VectorGemm {
      * accumulators; with narrower ones (AVX2, 16 registers) 6 x 2 = 12. {@code -Dunseen.gemm.tile=RxV} overrides
      * (8x3, 12x2, 6x2) for tuning on other machines.
      */
-    private static final String TILE = System.getProperty("unseen.gemm.tile", L >= 16 ? "8x3" : "6x2");
+    private static final String TILE = tile(System.getProperty("unseen.gemm.tile", L >= 16 ? "8x3" : "6x2"));
     static final int MR = Integer.parseInt(TILE.substring(0, TILE.indexOf('x')));
     static final int NV = Integer.parseInt(TILE.substring(TILE.indexOf('x') + 1));
     static final int NR = NV * L;
@@ -43,7 +43,7 @@ public final class VectorGemm {
      * panel is 8 KiB, a 256 x 48 B panel 48 KiB, both streamed from L2 with unit stride).
      * {@code -Dunseen.gemm.kc} overrides.
      */
-    static final int KC = Integer.getInteger("unseen.gemm.kc", 256);
+    static final int KC = Math.max(16, Integer.getInteger("unseen.gemm.kc", 256));
     /** Row block: an MC x KC packed A block (about 480 KiB) stays in the 1 MiB L2 while B panels sweep it. */
     static final int MC = MR * Math.max(1, 480 / MR);
     /** Column block: bounds the per-thread packed B block (KC x NC) and the C block updated per k block. */
@@ -54,6 +54,14 @@ public final class VectorGemm {
     private static final int MAX_SHARED_PACK = 16 << 20;
 
     private VectorGemm() {
+    }
+
+    private static String tile(String name) {
+        if (!name.equals("8x3") && !name.equals("12x2") && !name.equals("6x2")) {
+            throw new IllegalArgumentException("system property unseen.gemm.tile=" + name
+                    + " names no micro-kernel; use 8x3, 12x2 or 6x2 (or leave it unset)");
+        }
+        return name;
     }
 
     /**
@@ -399,7 +407,7 @@ public final class VectorGemm {
         } else if (MR == 6 && NV == 2) {
             kernel6x2(a, aOff, b, bOff, kc, tile);
         } else {
-            throw new IllegalStateException("unseen.gemm.tile=" + TILE + ": no such micro-kernel; use 8x3, 12x2 or 6x2");
+            throw new IllegalStateException("no micro-kernel for tile " + TILE);
         }
     }
 
