@@ -213,6 +213,12 @@ public final class VectorGemm {
         }
     }
 
+    /** k blocks of (nearly) equal length, at most KC: 1152 = 5 x 231 rather than 4 x 256 + 128. */
+    static int kStep(int k) {
+        int blocks = (k + KC - 1) / KC;
+        return (k + blocks - 1) / blocks;
+    }
+
     /** The fraction of a dimension's padded extent that is real work. */
     private static double useful(int extent, int width) {
         return (double) extent / ((extent + width - 1) / width * width);
@@ -247,8 +253,8 @@ public final class VectorGemm {
         int panels = (extent + width - 1) / width;
         int rounded = panels * width;
         Parallel.forRange(panels, 4, (from, to) -> {
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+            for (int pc = 0, step = kStep(k); pc < k; pc += step) {
+                int kc = Math.min(step, k - pc);
                 for (int q = from; q < to; q++) {
                     int start = q * width;
                     src.pack(start, Math.min(width, extent - start), pc, kc, width, dst, rounded * pc + start * kc);
@@ -344,8 +350,8 @@ public final class VectorGemm {
             int mRounded = (m + MR - 1) / MR * MR, nRounded = (n + NR - 1) / NR * NR;
             for (int jc = j0; jc < j1; jc += NC) {
                 int nc = Math.min(NC, j1 - jc);
-                for (int pc = 0; pc < k; pc += KC) {
-                    int kc = Math.min(KC, k - pc);
+                for (int pc = 0, step = kStep(k); pc < k; pc += step) {
+                    int kc = Math.min(step, k - pc);
                     boolean first = pc == 0;
                     float betaNow = first ? beta : 1f;
                     float[] biasNow = first ? bias : null;
