@@ -6,12 +6,16 @@ import io.unseen.engine.ops.Conv2dSpec;
 import java.util.Arrays;
 
 /**
- * 2-D convolution as a GEMM per image: out[O, Ho*Wo] = W[O, C*kh*kw] x col[C*kh*kw, Ho*Wo] + bias. The im2col
+ * 2-D convolution as one GEMM over the whole batch: out[n][O, Ho*Wo] = W[O, C*kh*kw] x col_n[C*kh*kw, Ho*Wo] + bias,
+ * the images' columns side by side (a larger product parallelizes and blocks better than one per image). The im2col
  * matrix is never built: {@link ImplicitColumns} packs the GEMM's B panels straight from the input (implicit GEMM),
  * after the input has been copied once into a zero-padded buffer so that every row of a panel is a plain (strided)
- * run of the image. A 1x1, stride-1, unpadded convolution is a GEMM on the input itself.
+ * run of the image. Unpadded input is read in place.
  */
 public final class VectorConv {
+    /** At most this many floats of zero-padded input per GEMM; larger batches go in groups of images. */
+    private static final int PADDED_LIMIT = 8 << 20;
+
     private VectorConv() {
     }
 
@@ -24,16 +28,9 @@ public final class VectorConv {
         float[] xd = x.data(), od = out.data(), bd = bias == null ? null : bias.data();
         VectorGemm.PanelSource weights = VectorGemm.Lines.rowsOf(weight.data(), 0, k, false);
         boolean padded = spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
-
-        if (kh == 1 && kw == 1 && stride == 1 && !padded) {
-            for (int b = 0; b < batch; b++) {
-                VectorGemm.multiply(o, n, k, 1f, weights, VectorGemm.Lines.columnsOf(xd, b * c * n, n, false), 0f,
-                        od, b * o * n, n, bd, 0);
-            }
-            return;
-        }
-
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
+        int image = c * hp * wp;
+
         VectorGemm.Workspace ws = VectorGemm.workspace();
         if (ws.convRows.length < k) {
             ws.convRows = new int[k];
@@ -46,65 +43,73 @@ public final class VectorConv {
                 }
             }
         }
-        float[] src = xd;
-        if (padded) {
-            ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, c * hp * wp);
-            src = ws.convScratch;
-        }
-        for (int b = 0; b < batch; b++) {
-            int srcOff = b * c * h * w;
+        int group = padded ? Math.max(1, Math.min(batch, PADDED_LIMIT / image)) : batch;
+        for (int b0 = 0; b0 < batch; b0 += group) {
+            int images = Math.min(group, batch - b0);
+            float[] src = xd;
+            int srcOff = b0 * c * h * w;
             if (padded) {
-                padInto(xd, srcOff, c, h, w, spec, src);
+                ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
+                src = ws.convScratch;
+                padInto(xd, srcOff, images, c, h, w, spec, src);
                 srcOff = 0;
             }
-            ImplicitColumns cols = new ImplicitColumns(src, srcOff, rowStart, wp, wo, stride);
-            VectorGemm.multiply(o, n, k, 1f, weights, cols, 0f, od, b * o * n, n, bd, 0);
+            ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
+            VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, b0 * o * n, n, bd, 0, n, o * n);
         }
     }
 
-    /** Copies one image [C,H,W] into dst [C, H+pt+pb, W+pl+pr] with a zero border. */
-    private static void padInto(float[] x, int xOff, int c, int h, int w, Conv2dSpec spec, float[] dst) {
+    /** Copies images [images][C][H][W] into dst [images][C][H+pt+pb][W+pl+pr] with a zero border. */
+    private static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
-        Parallel.forRange(c, 8, (from, to) -> {
-            for (int ci = from; ci < to; ci++) {
-                int plane = ci * hp * wp;
-                Arrays.fill(dst, plane, plane + spec.padTop() * wp, 0f);
+        // Split only when each part copies enough to pay for the hand-off (a small image pads in microseconds).
+        Parallel.forRange(images * c, Math.max(1, (1 << 16) / (hp * wp)), (from, to) -> {
+            for (int plane = from; plane < to; plane++) {
+                int base = plane * hp * wp;
+                Arrays.fill(dst, base, base + spec.padTop() * wp, 0f);
                 for (int y = 0; y < h; y++) {
-                    int row = plane + (y + spec.padTop()) * wp;
+                    int row = base + (y + spec.padTop()) * wp;
                     Arrays.fill(dst, row, row + spec.padLeft(), 0f);
-                    System.arraycopy(x, xOff + (ci * h + y) * w, dst, row + spec.padLeft(), w);
+                    System.arraycopy(x, xOff + (plane * h + y) * w, dst, row + spec.padLeft(), w);
                     Arrays.fill(dst, row + spec.padLeft() + w, row + wp, 0f);
                 }
-                Arrays.fill(dst, plane + (spec.padTop() + h) * wp, plane + hp * wp, 0f);
+                Arrays.fill(dst, base + (spec.padTop() + h) * wp, base + hp * wp, 0f);
             }
         });
     }
 
     /**
-     * The im2col matrix of a (padded) image as a B operand: row p = (ci, ky, kx), column j = (oy, ox), value
-     * src[srcOff + rowStart[p] + oy*stride*wp + ox*stride]. Within one output row consecutive columns are a run of
-     * the input with step {@code stride}, so a panel is packed run by run.
+     * The im2col matrices of a batch of (padded) images as one B operand: row p = (ci, ky, kx), column
+     * j = (image, oy, ox), value src[srcOff + image * imageStride + rowStart[p] + oy*stride*wp + ox*stride]. Within
+     * one output row consecutive columns are a run of the input with step {@code stride} (for a 1x1 stride-1
+     * convolution, within a whole image), so a panel is packed run by run.
      */
     static final class ImplicitColumns implements VectorGemm.PanelSource {
         private final float[] src;
-        private final int srcOff, wp, wo, stride;
+        private final int srcOff, imageStride, wp, wo, stride, imageCols;
+        private final boolean imageContiguous;
         private final int[] rowStart;
 
-        ImplicitColumns(float[] src, int srcOff, int[] rowStart, int wp, int wo, int stride) {
+        ImplicitColumns(float[] src, int srcOff, int imageStride, int[] rowStart, int wp, int ho, int wo,
+                        int stride) {
             this.src = src;
             this.srcOff = srcOff;
+            this.imageStride = imageStride;
             this.rowStart = rowStart;
             this.wp = wp;
             this.wo = wo;
             this.stride = stride;
+            this.imageCols = ho * wo;
+            this.imageContiguous = stride == 1 && wp == wo;
         }
 
         @Override
         public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
             for (int jj = 0; jj < count; ) {
-                int col = start + jj, oy = col / wo, ox = col - oy * wo;
-                int len = Math.min(count - jj, wo - ox);
-                int base = srcOff + oy * stride * wp + ox * stride;
+                int col = start + jj, image = col / imageCols, pos = col - image * imageCols;
+                int oy = pos / wo, ox = pos - oy * wo;
+                int len = Math.min(count - jj, imageContiguous ? imageCols - pos : wo - ox);
+                int base = srcOff + image * imageStride + oy * stride * wp + ox * stride;
                 if (stride == 1) {
                     for (int p = 0; p < kc; p++) {
                         System.arraycopy(src, base + rowStart[pc + p], dst, dstOff + p * width + jj, len);

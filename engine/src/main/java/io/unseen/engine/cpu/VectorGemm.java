@@ -17,10 +17,14 @@ import jdk.incubator.vector.VectorSpecies;
  * per-thread buffer that is allocated once and reused across calls.
  *
  * <p>The micro-kernels are straight-line code over {@code FloatVector} locals (24 accumulators on AVX-512) so that C2
- * keeps them all in registers; they are small and branch-free on purpose (see {@link #tile}).
+ * keeps them all in registers; they are small and branch-free on purpose (see {@link #kernel}).
  *
- * <p>The B operand is abstract ({@link PanelSource}) so that convolution can pack its panels straight from the
- * input image (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix.
+ * <p>Operands are abstract ({@link PanelSource}) so that convolution can pack panels straight from the input image
+ * (implicit GEMM, see {@link VectorConv}) instead of materializing an im2col matrix, and so that a product with few
+ * columns can be computed transposed. A single row or column (m or n of 1) goes to a vectorized GEMV instead.
+ *
+ * <p>Memory: each thread that runs tasks keeps its packing buffers (up to about 1 MiB); each calling thread keeps the
+ * largest shared operand it has packed (at most {@code MAX_SHARED_PACK} floats, 64 MiB; typically a few MiB).
  */
 public final class VectorGemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -30,7 +34,7 @@ public final class VectorGemm {
      * accumulators; with narrower ones (AVX2, 16 registers) 6 x 2 = 12. {@code -Dunseen.gemm.tile=RxV} overrides
      * (8x3, 12x2, 6x2) for tuning on other machines.
      */
-    private static final String TILE = System.getProperty("unseen.gemm.tile", L >= 16 ? "8x3" : "6x2");
+    private static final String TILE = tile(System.getProperty("unseen.gemm.tile", L >= 16 ? "8x3" : "6x2"));
     static final int MR = Integer.parseInt(TILE.substring(0, TILE.indexOf('x')));
     static final int NV = Integer.parseInt(TILE.substring(TILE.indexOf('x') + 1));
     static final int NR = NV * L;
@@ -39,17 +43,25 @@ public final class VectorGemm {
      * panel is 8 KiB, a 256 x 48 B panel 48 KiB, both streamed from L2 with unit stride).
      * {@code -Dunseen.gemm.kc} overrides.
      */
-    static final int KC = Integer.getInteger("unseen.gemm.kc", 256);
+    static final int KC = Math.max(16, Integer.getInteger("unseen.gemm.kc", 256));
     /** Row block: an MC x KC packed A block (about 480 KiB) stays in the 1 MiB L2 while B panels sweep it. */
     static final int MC = MR * Math.max(1, 480 / MR);
-    /** Column block: bounds the per-thread packed B block (KC x NC). */
-    static final int NC = NR * Math.max(1, 480 / NR);
+    /** Column block: bounds the per-thread packed B block (KC x NC) and the C block updated per k block. */
+    static final int NC = NR * Math.max(1, Integer.getInteger("unseen.gemm.nc", 480) / NR);
     /** Below this many multiply-adds the packing overhead dominates: a plain loop is used. */
     private static final long SMALL = 16 * 16 * 16;
     /** The operand shared by all tasks is packed once up front unless it would exceed this many floats. */
     private static final int MAX_SHARED_PACK = 16 << 20;
 
     private VectorGemm() {
+    }
+
+    private static String tile(String name) {
+        if (!name.equals("8x3") && !name.equals("12x2") && !name.equals("6x2")) {
+            throw new IllegalArgumentException("system property unseen.gemm.tile=" + name
+                    + " names no micro-kernel; use 8x3, 12x2 or 6x2 (or leave it unset)");
+        }
+        return name;
     }
 
     /**
@@ -64,8 +76,8 @@ public final class VectorGemm {
 
     /** Per-thread scratch, allocated once per thread and grown on demand (never shrunk). */
     static final class Workspace {
-        float[] aBlock = new float[MC * KC];
-        float[] bBlock = new float[KC * NC];
+        float[] aBlock = new float[0];
+        float[] bBlock = new float[0];
         final float[] tile = new float[MR * NR];
         /** The operand packed once per call and read by every task (owned by the calling thread). */
         float[] shared = new float[0];
@@ -169,7 +181,18 @@ public final class VectorGemm {
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff) {
-        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, MAX_SHARED_PACK);
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, n, 0, MAX_SHARED_PACK);
+    }
+
+    /**
+     * As above for a C that is a batch of row-major matrices side by side along the columns (the output of a
+     * convolution over several images, [N][O][H*W]): column j lives in matrix j / imageCols at column
+     * j % imageCols, matrix b starting at {@code cOff + b * imageStride}.
+     */
+    static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride) {
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride,
+                MAX_SHARED_PACK);
     }
 
     /**
@@ -179,13 +202,21 @@ public final class VectorGemm {
      * would be zero padding. Then C^T = B^T A^T is computed instead, with the tiles written back transposed.
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
-                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff, long maxSharedPack) {
+                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride,
+                         long maxSharedPack) {
         boolean transposed = useful(m, MR) * useful(n, NR) < 0.9 * useful(n, MR) * useful(m, NR);
+        CLayout layout = new CLayout(c, cOff, ldc, imageCols, imageStride, transposed);
         if (transposed) {
-            run(n, m, k, alpha, b, a, beta, c, cOff, ldc, rowBias, biasOff, maxSharedPack, true);
+            run(n, m, k, alpha, b, a, beta, layout, rowBias, biasOff, maxSharedPack);
         } else {
-            run(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, maxSharedPack, false);
+            run(m, n, k, alpha, a, b, beta, layout, rowBias, biasOff, maxSharedPack);
         }
+    }
+
+    /** k blocks of (nearly) equal length, at most KC: 1152 = 5 x 231 rather than 4 x 256 + 128. */
+    static int kStep(int k) {
+        int blocks = (k + KC - 1) / KC;
+        return (k + blocks - 1) / blocks;
     }
 
     /** The fraction of a dimension's padded extent that is real work. */
@@ -195,13 +226,12 @@ public final class VectorGemm {
 
     /** The product in tile coordinates (m rows of A, n columns of B); C is stored transposed when asked. */
     private static void run(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
-                            float[] c, int cOff, int ldc, float[] bias, int biasOff, long maxSharedPack,
-                            boolean transposedC) {
+                            CLayout c, float[] bias, int biasOff, long maxSharedPack) {
         int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
         int threads = Parallel.threads();
         boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
         long sharedSize = splitColumns ? (long) mPanels * MR * k : (long) nPanels * NR * k;
-        boolean packShared = threads > 1 && sharedSize <= maxSharedPack;
+        boolean packShared = sharedSize <= maxSharedPack;
         float[] shared = null;
         Workspace caller = workspace();
         if (packShared) {
@@ -209,7 +239,7 @@ public final class VectorGemm {
             shared = caller.shared;
             packWhole(splitColumns ? a : b, splitColumns ? m : n, k, splitColumns ? MR : NR, shared);
         }
-        Task task = new Task(m, n, k, alpha, a, b, beta, c, cOff, ldc, bias, biasOff, transposedC,
+        Task task = new Task(m, n, k, alpha, a, b, beta, c, bias, biasOff,
                 splitColumns && packShared ? shared : null, !splitColumns && packShared ? shared : null);
         if (splitColumns) {
             Parallel.forRange(nPanels, 1, (from, to) -> task.run(0, m, from * NR, Math.min(n, to * NR)));
@@ -223,8 +253,8 @@ public final class VectorGemm {
         int panels = (extent + width - 1) / width;
         int rounded = panels * width;
         Parallel.forRange(panels, 4, (from, to) -> {
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+            for (int pc = 0, step = kStep(k); pc < k; pc += step) {
+                int kc = Math.min(step, k - pc);
                 for (int q = from; q < to; q++) {
                     int start = q * width;
                     src.pack(start, Math.min(width, extent - start), pc, kc, width, dst, rounded * pc + start * kc);
@@ -233,20 +263,73 @@ public final class VectorGemm {
         });
     }
 
-    /** One call's parameters; {@link #run} computes a rectangle of C. */
+    /**
+     * Where the product's tiles go: C(i, j) = c[cOff + (j / imageCols) * imageStride + i * ldc + j % imageCols], and
+     * when {@code transposed} the tile computed at (i, j) is C(j, i).
+     */
+    private static final class CLayout {
+        final float[] c;
+        final int cOff, ldc, imageCols, imageStride;
+        final boolean transposed;
+
+        CLayout(float[] c, int cOff, int ldc, int imageCols, int imageStride, boolean transposed) {
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.imageCols = imageCols;
+            this.imageStride = imageStride;
+            this.transposed = transposed;
+        }
+
+        /** Offset of C(i, j) for a column j of image b = j / imageCols. */
+        int at(int i, int j, int b) {
+            return cOff + b * imageStride + i * ldc + (j - b * imageCols);
+        }
+
+        /**
+         * Applies a finished tile (rows x cols valid, at product coordinates i, j): alpha * t + beta * C + bias.
+         * Pieces that cross from one image to the next are split at the boundary.
+         */
+        void store(float[] t, int i, int j, int rows, int cols, float alpha, float beta, float[] bias, int biasOff) {
+            if (transposed) {
+                // Tile rows are C columns: split them by image; each piece is contiguous in every C row.
+                for (int r0 = 0; r0 < rows; ) {
+                    int b = (i + r0) / imageCols, r1 = Math.min(rows, (b + 1) * imageCols - i);
+                    updateTransposed(t, r0, r1 - r0, cols, c, at(j, i + r0, b), ldc, alpha, beta, bias, biasOff + j);
+                    r0 = r1;
+                }
+                return;
+            }
+            int b = j / imageCols;
+            if ((j + cols - 1) / imageCols == b) {
+                if (rows == MR && cols == NR) {
+                    update(t, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i);
+                } else {
+                    updatePartial(t, 0, rows, cols, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i);
+                }
+                return;
+            }
+            for (int q0 = 0; q0 < cols; ) {
+                int bq = (j + q0) / imageCols, q1 = Math.min(cols, (bq + 1) * imageCols - j);
+                updatePartial(t, q0, rows, q1 - q0, c, at(i, j + q0, bq), ldc, alpha, beta, bias, biasOff + i);
+                q0 = q1;
+            }
+        }
+    }
+
+    /** One call's parameters; {@link #run} computes a rectangle of the product. */
     private static final class Task {
         final int m, n, k;
         final float alpha, beta;
         final PanelSource a, b;
-        final float[] c, bias;
-        final int cOff, ldc, biasOff;
-        /** C holds the transpose of the product computed here (see {@link #multiply}). */
-        final boolean transposedC;
+        final CLayout c;
+        final float[] bias;
+        final int biasOff;
         /** Whole packed operands, or null when each task packs its own. */
         final float[] packedA, packedB;
 
-        Task(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta, float[] c, int cOff,
-             int ldc, float[] bias, int biasOff, boolean transposedC, float[] packedA, float[] packedB) {
+        Task(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta, CLayout c, float[] bias,
+             int biasOff, float[] packedA, float[] packedB) {
             this.m = m;
             this.n = n;
             this.k = k;
@@ -255,11 +338,8 @@ public final class VectorGemm {
             this.b = b;
             this.beta = beta;
             this.c = c;
-            this.cOff = cOff;
-            this.ldc = ldc;
             this.bias = bias;
             this.biasOff = biasOff;
-            this.transposedC = transposedC;
             this.packedA = packedA;
             this.packedB = packedB;
         }
@@ -270,8 +350,8 @@ public final class VectorGemm {
             int mRounded = (m + MR - 1) / MR * MR, nRounded = (n + NR - 1) / NR * NR;
             for (int jc = j0; jc < j1; jc += NC) {
                 int nc = Math.min(NC, j1 - jc);
-                for (int pc = 0; pc < k; pc += KC) {
-                    int kc = Math.min(KC, k - pc);
+                for (int pc = 0, step = kStep(k); pc < k; pc += step) {
+                    int kc = Math.min(step, k - pc);
                     boolean first = pc == 0;
                     float betaNow = first ? beta : 1f;
                     float[] biasNow = first ? bias : null;
@@ -296,6 +376,7 @@ public final class VectorGemm {
                             aBuf = packedA;
                             aBase = mRounded * pc + ic * kc;
                         } else {
+                            ws.aBlock = Workspace.grow(ws.aBlock, MC * KC);
                             aBuf = ws.aBlock;
                             aBase = 0;
                             for (int ir = 0; ir < mc; ir += MR) {
@@ -307,17 +388,9 @@ public final class VectorGemm {
                         for (int jr = 0; jr < nc; jr += NR) {
                             int cols = Math.min(NR, nc - jr);
                             for (int ir = 0; ir < mc; ir += MR) {
-                                int rows = Math.min(MR, mc - ir), i = ic + ir, j = jc + jr;
                                 kernel(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, ws.tile);
-                                if (transposedC) {
-                                    updateTransposed(ws.tile, rows, cols, c, cOff + j * ldc + i, ldc, alpha, betaNow,
-                                            biasNow, biasOff + j);
-                                } else if (rows == MR && cols == NR) {
-                                    update(ws.tile, c, cOff + i * ldc + j, ldc, alpha, betaNow, biasNow, biasOff + i);
-                                } else {
-                                    updatePartial(ws.tile, rows, cols, c, cOff + i * ldc + j, ldc, alpha, betaNow,
-                                            biasNow, biasOff + i);
-                                }
+                                c.store(ws.tile, ic + ir, jc + jr, Math.min(MR, mc - ir), cols, alpha, betaNow,
+                                        biasNow, biasOff);
                             }
                         }
                     }
@@ -340,7 +413,7 @@ public final class VectorGemm {
         } else if (MR == 6 && NV == 2) {
             kernel6x2(a, aOff, b, bOff, kc, tile);
         } else {
-            throw new IllegalStateException("unseen.gemm.tile=" + TILE + ": no such micro-kernel; use 8x3, 12x2 or 6x2");
+            throw new IllegalStateException("no micro-kernel for tile " + TILE);
         }
     }
 
@@ -361,12 +434,12 @@ public final class VectorGemm {
         }
     }
 
-    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row] on the rows x cols corner. */
-    private static void updatePartial(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha,
-                                      float beta, float[] bias, int biasOff) {
+    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], from tile columns [q0, q0 + cols). */
+    private static void updatePartial(float[] t, int q0, int rows, int cols, float[] c, int cOff, int ldc,
+                                      float alpha, float beta, float[] bias, int biasOff) {
         for (int r = 0; r < rows; r++) {
             float add = bias == null ? 0f : bias[biasOff + r];
-            int ci = cOff + r * ldc, ti = r * NR;
+            int ci = cOff + r * ldc, ti = r * NR + q0;
             for (int q = 0; q < cols; q++) {
                 float x = alpha * t[ti + q] + add;
                 c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
@@ -375,16 +448,16 @@ public final class VectorGemm {
     }
 
     /**
-     * C[j, i] = alpha * t[i][j] + beta * C[j, i] (C not read when beta is 0) + bias[j], for i < rows, j < cols: the
-     * tile of a transposed product, cOff at C[j0, i0].
+     * C[q * ldc + r] = alpha * t[r0 + r][q] + beta * C (C not read when beta is 0) + bias[q], for r < rows, q < cols:
+     * a piece of the tile of a transposed product.
      */
-    private static void updateTransposed(float[] t, int rows, int cols, float[] c, int cOff, int ldc, float alpha,
-                                         float beta, float[] bias, int biasOff) {
+    private static void updateTransposed(float[] t, int r0, int rows, int cols, float[] c, int cOff, int ldc,
+                                         float alpha, float beta, float[] bias, int biasOff) {
         for (int q = 0; q < cols; q++) {
             float add = bias == null ? 0f : bias[biasOff + q];
-            int ci = cOff + q * ldc;
+            int ci = cOff + q * ldc, ti = r0 * NR + q;
             for (int r = 0; r < rows; r++) {
-                float x = alpha * t[r * NR + q] + add;
+                float x = alpha * t[ti + r * NR] + add;
                 c[ci + r] = beta == 0f ? x : x + beta * c[ci + r];
             }
         }

@@ -49,6 +49,12 @@ class VectorConvTest {
         check(r, 1, 3, 40, 40, 2, 5, 5, Conv2dSpec.of(1, 2), true);
         // Kernel as large as the padded input: a single output position.
         check(r, 2, 4, 3, 3, 6, 5, 5, Conv2dSpec.of(1, 1), true);
+        // A batch is one product with the images' columns side by side: tiles that straddle two images (8x8
+        // outputs, 64 columns each), in both orientations of the product, and 1x1 convs whose runs span images.
+        check(r, 5, 6, 8, 8, 20, 3, 3, Conv2dSpec.of(1, 1), true);
+        check(r, 3, 5, 2, 2, 40, 3, 3, Conv2dSpec.of(1, 1), true);
+        check(r, 4, 7, 5, 7, 9, 1, 1, Conv2dSpec.of(1, 0), true);
+        check(r, 3, 4, 9, 9, 11, 3, 3, new Conv2dSpec(2, 0, 1, 0, 1), false);
         // Larger: 3x3 32 -> 48 channels at 20x20.
         check(r, 1, 32, 20, 20, 48, 3, 3, Conv2dSpec.of(1, 1), true);
     }

@@ -76,7 +76,7 @@ class VectorGemmTest {
 
     @Test
     void withoutSharedPackingEveryTaskPacksItsOwnPanels() {
-        // The path taken when the shared operand is too large to pack up front (or on one thread).
+        // The path taken when the shared operand is too large to pack up front.
         Random r = new Random(3L);
         for (int[] s : new int[][]{{70, 500, 300}, {500, 30, 300}, {9, 9, 9}}) {
             Case c = Case.random(r, false, true, s[0], s[1], s[2]);
@@ -87,7 +87,7 @@ class VectorGemmTest {
             ReferenceBackend.INSTANCE.gemm(c.transA, c.transB, c.m, c.n, c.k, c.alpha, a, c.aOff, c.lda, b, c.bOff,
                     c.ldb, c.beta, want, c.cOff, c.ldc);
             VectorGemm.multiply(c.m, c.n, c.k, c.alpha, VectorGemm.Lines.rowsOf(a, c.aOff, c.lda, c.transA),
-                    VectorGemm.Lines.columnsOf(b, c.bOff, c.ldb, c.transB), c.beta, got, c.cOff, c.ldc, null, 0, 0);
+                    VectorGemm.Lines.columnsOf(b, c.bOff, c.ldb, c.transB), c.beta, got, c.cOff, c.ldc, null, 0, c.n, 0, 0);
             assertClose(want, got, c.k, c.toString());
         }
     }
