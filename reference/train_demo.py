@@ -6,6 +6,8 @@ are also written, as a plain state_dict in the public PyTorch port's layout, to 
 repository ships and what `unseen demo` converts.
 
   /usr/bin/python3 reference/train_demo.py --steps 12000
+On a fresh machine (no train_state.pt), continue from the committed EMA weights:
+  /usr/bin/python3 reference/train_demo.py --steps 12000 --init-from models/demo/fashion-footwear-ddpm-ema.ckpt
 """
 import argparse
 import json
@@ -42,6 +44,9 @@ def main():
     p.add_argument("--state", default=os.path.join(root, "reference", "runs", "demo", "train_state.pt"))
     p.add_argument("--ema-out", default=os.path.join(root, "models", "demo", "fashion-footwear-ddpm-ema.ckpt"))
     p.add_argument("--log", default=os.path.join(root, "models", "demo", "train_log.jsonl"))
+    p.add_argument("--init-from", default=None,
+                   help="when --state does not exist (a fresh machine): start model and EMA from these EMA weights "
+                        "(the committed checkpoint) and the step count from --log; the optimizer starts fresh")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(os.path.dirname(args.state), exist_ok=True)
@@ -71,6 +76,16 @@ def main():
         torch.set_rng_state(st["torch_rng"])
         step = st["step"]
         print(f"resumed at step {step}", flush=True)
+    elif args.init_from and os.path.exists(args.init_from):
+        weights = torch.load(args.init_from)
+        model.load_state_dict(weights)
+        ema.load_state_dict(weights)
+        if os.path.exists(args.log):
+            with open(args.log) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+            step = lines[-1]["step"] if lines else 0
+        gen = torch.Generator().manual_seed(args.seed + step)
+        print(f"started from the EMA weights in {args.init_from} at step {step} (fresh optimizer)", flush=True)
     nparams = sum(q.numel() for q in model.parameters())
     print(f"parameters: {nparams}", flush=True)
 
