@@ -1,7 +1,6 @@
 package io.unseen.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -146,7 +145,7 @@ public final class VectorGemm {
                     for (; p <= k - L; p += L) {
                         acc = FloatVector.fromArray(S, xs, p).fma(FloatVector.fromArray(S, mat, row + p), acc);
                     }
-                    float sum = acc.reduceLanes(VectorOperators.ADD);
+                    float sum = VectorOps.sumLanes(acc);
                     for (; p < k; p++) {
                         sum = Math.fma(xs[p], mat[row + p], sum);
                     }

@@ -111,7 +111,7 @@ final class VectorOps {
             for (; i <= blockEnd - VL; i += VL) {
                 acc0 = acc0.add(FloatVector.fromArray(F, x, i).sub(s));
             }
-            total += acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            total += sumLanes(acc0.add(acc1));
         }
         for (; i < end; i++) {
             total += x[i] - shift;
@@ -132,8 +132,8 @@ final class VectorOps {
                 d1 = d1.add(d);
                 d2 = d.fma(d, d2);
             }
-            s1 += d1.reduceLanes(VectorOperators.ADD);
-            s2 += d2.reduceLanes(VectorOperators.ADD);
+            s1 += sumLanes(d1);
+            s2 += sumLanes(d2);
         }
         for (; i < end; i++) {
             double d = x[i] - center;
@@ -159,6 +159,21 @@ final class VectorOps {
     }
 
     // ---------------------------------------------------------------------------------------------------------
+    // lane sums
+
+    /**
+     * The lanes' sum, added in lane order. Not {@code reduceLanes(ADD)}: its order is left to the implementation, and
+     * the JIT-compiled and interpreted versions differ (seen on JDK 25), which changed results between early and
+     * late calls in one run.
+     */
+    static float sumLanes(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < v.length(); i++) {
+            s += v.lane(i);
+        }
+        return s;
+    }
+
     // exp
 
     private static final float LOG2E = 1.44269504088896341f;
@@ -249,7 +264,7 @@ final class VectorOps {
             e.intoArray(out, i);
             vsum = vsum.add(e);
         }
-        sum += vsum.reduceLanes(VectorOperators.ADD);
+        sum += sumLanes(vsum);
         for (; i < end; i++) {
             float e = (float) Math.exp(x[i] - max);
             out[i] = e;
