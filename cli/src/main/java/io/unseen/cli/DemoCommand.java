@@ -92,7 +92,7 @@ final class DemoCommand implements Callable<Integer> {
 
         // 3. sample with geometric optimization, decoding with x0 clipping (see README: the small model needs it)
         Path samples = output.resolve("samples-" + className);
-        SampleRun.Options so = new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, 0f, steps, true, 1.0, 2000, 16);
+        SampleRun.Options so = new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, 0f, steps, true, 1.0, 2000, 16, false);
         SampleRun.Summary s = SampleRun.run(model, prior, so, samples, progress, System.err::println);
         SampleCommand.writeGrid(samples, count, 1, model.unet().resolution());
 

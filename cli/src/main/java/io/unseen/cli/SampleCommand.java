@@ -50,13 +50,16 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--max-draws", defaultValue = "1000", description = "Cap on candidates per sample.")
     int maxDraws;
 
+    @Option(names = "--diagonal-variance", description = "Draw with the prior's per-dimension variance instead of the pooled one (ours; the paper pools).")
+    boolean diagonal;
+
     @Override
     public Integer call() throws Exception {
         FrozenModel model = modelOptions.load();
         DomainPrior p = DomainPrior.load(prior);
         CommandChecks.priorMatchesModel(p, prior, model);
         SampleRun.Options o = new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, eta,
-                steps == null ? p.steps() : steps, clipX0, tolScale, maxDraws, modelOptions.batchSize);
+                steps == null ? p.steps() : steps, clipX0, tolScale, maxDraws, modelOptions.batchSize, diagonal);
         SampleRun.Summary s = SampleRun.run(model, p, o, output, new CliProgress(System.err), System.err::println);
         writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
         System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",

@@ -143,6 +143,19 @@ class PipelineCommandsTest {
     }
 
     @Test
+    void diagonalVarianceIsAnOption() throws Exception {
+        Path pooled = dir.resolve("pooled"), diag = dir.resolve("diag");
+        assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "1",
+                "--output", pooled.toString(), "--method", "gaussian", "--seed", "4"));
+        assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "1",
+                "--output", diag.toString(), "--method", "gaussian", "--seed", "4", "--diagonal-variance"));
+        Map<?, ?> summary = (Map<?, ?>) Json.parse(Files.readString(diag.resolve("summary.json")), 1 << 20);
+        assertEquals(Boolean.TRUE, summary.get("diagonal_variance"));
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(pooled.resolve("sample-00000.png")),
+                Files.readAllBytes(diag.resolve("sample-00000.png"))));
+    }
+
+    @Test
     void reconstructReportsMetricsAndWritesNpy() throws Exception {
         Path out = dir.resolve("recon");
         assertEquals(0, run("reconstruct", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",

@@ -29,9 +29,10 @@ public final class SampleRun {
      * @param steps      DDIM decoding steps (grid points from t0 to 0)
      * @param tolScale   tolerances as multiples of the references' own spreads
      * @param batchSize  samples decoded together
+     * @param diagonal   draw with the prior's per-dimension variance instead of the pooled one (ours)
      */
     public record Options(int count, LatentSampler.Method method, long seed, float eta, int steps, boolean clipX0,
-                          double tolScale, int maxDraws, int batchSize) {
+                          double tolScale, int maxDraws, int batchSize, boolean diagonal) {
         public Options {
             if (count < 1) {
                 throw new IllegalArgumentException("--count must be at least 1, got " + count);
@@ -65,7 +66,7 @@ public final class SampleRun {
         Files.createDirectories(outDir);
         LatentGeometry geometry = new LatentGeometry(prior.latents());
         LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
-                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), false));
+                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()));
         TimestepGrid grid = TimestepGrid.of(prior.t0(), o.steps(), model.schedule());
         Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
 
@@ -139,6 +140,7 @@ public final class SampleRun {
         m.put("clip_x0", o.clipX0());
         m.put("tol_scale", o.tolScale());
         m.put("max_draws", (long) o.maxDraws());
+        m.put("diagonal_variance", o.diagonal());
         m.put("t0", (long) prior.t0());
         m.put("model_fingerprint", prior.modelFingerprint());
         m.put("written", (long) s.written());
