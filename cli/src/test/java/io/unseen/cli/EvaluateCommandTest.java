@@ -4,16 +4,12 @@ import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
-import io.unseen.engine.io.SafeTensors;
-import io.unseen.unet.DdpmConfig;
-import io.unseen.unet.UNets;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -32,28 +28,6 @@ class EvaluateCommandTest {
     @TempDir
     static Path dir;
     static Path model, refs, heldOut, classifier;
-
-    /** A tiny DDPM at 32x32 (the classifier's resolution) with random weights, as a converted model file. */
-    static Path tinyModel32(Path file) throws Exception {
-        DdpmConfig cfg = new DdpmConfig(1, 1, 32, new int[]{1, 1}, 1, new int[]{4}, 32, true);
-        Random r = new Random(1);
-        Map<String, Tensor> weights = new LinkedHashMap<>();
-        for (Map.Entry<String, int[]> e : UNets.expectedParameters(cfg).entrySet()) {
-            Tensor t = Tensor.zeros(e.getValue());
-            int fanIn = t.rank() > 1 ? t.numel() / t.dim(0) : 1;
-            boolean normScale = t.rank() == 1 && e.getKey().contains("norm") && e.getKey().endsWith("weight");
-            for (int i = 0; i < t.numel(); i++) {
-                t.data()[i] = normScale ? 1f : (float) (r.nextGaussian() * (t.rank() > 1 ? 0.5 / Math.sqrt(fanIn) : 0.02));
-            }
-            weights.put(e.getKey(), t);
-        }
-        Map<String, String> meta = new LinkedHashMap<>();
-        meta.put("unseen.format", "1");
-        meta.put("unseen.model", Json.write(cfg.toMap()));
-        meta.put("unseen.schedule", "{\"schedule\":\"linear\",\"beta_start\":0.0001,\"beta_end\":0.02,\"num_timesteps\":1000,\"rescale_timesteps\":false}");
-        SafeTensors.write(file, weights, meta);
-        return file;
-    }
 
     /** n images like a class: a bright shape whose size depends on the class, with noise, padded with -1. */
     static Tensor images(int n, int kind, long seed) {
@@ -85,7 +59,7 @@ class EvaluateCommandTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        model = tinyModel32(dir.resolve("tiny32.safetensors"));
+        model = TinyModels.write(dir.resolve("tiny32.safetensors"), 32, 1);
         classifier = committedClassifier();
         refs = Files.createDirectory(dir.resolve("refs"));
         heldOut = Files.createDirectory(dir.resolve("held-out"));

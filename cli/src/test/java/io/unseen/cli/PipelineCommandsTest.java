@@ -5,9 +5,6 @@ import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
-import io.unseen.engine.io.SafeTensors;
-import io.unseen.unet.DdpmConfig;
-import io.unseen.unet.UNets;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -17,7 +14,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 
@@ -33,32 +29,10 @@ class PipelineCommandsTest {
     static Path dir;
     static Path model, otherModel, refs, prior;
 
-    /** A tiny DDPM (8x8 grayscale) with random weights, written as a converted model file. */
-    static Path tinyModel(Path file, long seed) throws Exception {
-        DdpmConfig cfg = new DdpmConfig(1, 1, 32, new int[]{1, 1}, 1, new int[]{4}, 8, true);
-        Random r = new Random(seed);
-        Map<String, Tensor> weights = new LinkedHashMap<>();
-        for (Map.Entry<String, int[]> e : UNets.expectedParameters(cfg).entrySet()) {
-            Tensor t = Tensor.zeros(e.getValue());
-            int fanIn = t.rank() > 1 ? t.numel() / t.dim(0) : 1;
-            boolean normScale = t.rank() == 1 && e.getKey().contains("norm") && e.getKey().endsWith("weight");
-            for (int i = 0; i < t.numel(); i++) {
-                t.data()[i] = normScale ? 1f : (float) (r.nextGaussian() * (t.rank() > 1 ? 0.5 / Math.sqrt(fanIn) : 0.02));
-            }
-            weights.put(e.getKey(), t);
-        }
-        Map<String, String> meta = new LinkedHashMap<>();
-        meta.put("unseen.format", "1");
-        meta.put("unseen.model", Json.write(cfg.toMap()));
-        meta.put("unseen.schedule", "{\"schedule\":\"linear\",\"beta_start\":0.0001,\"beta_end\":0.02,\"num_timesteps\":1000,\"rescale_timesteps\":false}");
-        SafeTensors.write(file, weights, meta);
-        return file;
-    }
-
     @BeforeAll
     static void setUp() throws Exception {
-        model = tinyModel(dir.resolve("tiny.safetensors"), 1);
-        otherModel = tinyModel(dir.resolve("other.safetensors"), 2);
+        model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
+        otherModel = TinyModels.write(dir.resolve("other.safetensors"), 8, 2);
         refs = Files.createDirectory(dir.resolve("refs"));
         Random r = new Random(3);
         Tensor imgs = Tensor.zeros(6, 1, 8, 8);
