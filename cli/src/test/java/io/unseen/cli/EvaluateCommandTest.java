@@ -1,6 +1,7 @@
 package io.unseen.cli;
 
 import io.unseen.diffusion.images.PngWriter;
+import io.unseen.diffusion.LatentSampler;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
@@ -125,7 +126,7 @@ class EvaluateCommandTest {
             assertTrue(ks > 0 && ks < 1, "ks " + ks);
             assertEquals(4L, c.get("held_out"));
             List<?> rows = (List<?>) c.get("rows");
-            assertEquals(6, rows.size());
+            assertEquals(2 + LatentSampler.Method.values().length, rows.size()); // real, baseline, one per method
             for (Object ro : rows) {
                 Map<?, ?> row = (Map<?, ?>) ro;
                 long images = (Long) row.get("images");

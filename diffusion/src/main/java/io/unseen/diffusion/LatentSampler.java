@@ -12,7 +12,8 @@ import java.util.Random;
  *   <li>{@code slerp}: candidates are spherical interpolations between a random reference and a Gaussian draw (the
  *       norm interpolated linearly), then the same checks (the paper's later version);</li>
  *   <li>{@code projection} (ours): a Gaussian candidate's deviation from mu is rescaled so that its mean distance to
- *       the k references equals D* exactly, then the angle checks apply.</li>
+ *       the k references equals D* exactly, then the angle checks apply;</li>
+ *   <li>{@code pca} (ours): draws from a low-rank Gaussian ({@link LowRankPrior}), no filter.</li>
  * </ul>
  * Each sample index has its own generator seeded from (seed, index), so sample i is the same whatever else is drawn.
  */
@@ -20,14 +21,20 @@ public final class LatentSampler {
 
     /** The sampling methods. */
     public enum Method {
-        GAUSSIAN, REJECTION, SLERP, PROJECTION;
+        GAUSSIAN, REJECTION, SLERP, PROJECTION, PCA;
 
         public static Method parse(String s) {
             try {
                 return valueOf(s.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("unknown --method '" + s + "': choose gaussian, rejection, slerp or projection");
+                throw new IllegalArgumentException("unknown --method '" + s
+                        + "': choose gaussian, rejection, slerp, projection or pca");
             }
+        }
+
+        /** Whether candidates must pass the geometry checks (so an acceptance rate means something). */
+        public boolean filters() {
+            return this == REJECTION || this == SLERP || this == PROJECTION;
         }
 
         public String id() {
@@ -81,6 +88,7 @@ public final class LatentSampler {
     private final LatentGeometry geometry;
     private final LatentGeometry.Targets targets;
     private final Options options;
+    private LowRankPrior lowRank;
 
     public LatentSampler(GaussianPrior prior, LatentGeometry geometry, LatentGeometry.Targets targets, Options options) {
         if (geometry.size() < 3 && options.method() != Method.GAUSSIAN) {
@@ -103,6 +111,10 @@ public final class LatentSampler {
         float[] x = new float[d];
         if (options.method() == Method.GAUSSIAN) {
             prior.sample(rng, options.diagonal(), x);
+            return new Draw(x, 1, null);
+        }
+        if (options.method() == Method.PCA) {
+            lowRank().sample(rng, x);
             return new Draw(x, 1, null);
         }
         for (int c = 1; c <= options.maxDraws(); c++) {
@@ -129,6 +141,17 @@ public final class LatentSampler {
             }
         }
         return new Draw(null, options.maxDraws(), null);
+    }
+
+    private synchronized LowRankPrior lowRank() {
+        if (lowRank == null) {
+            float[][] refs = new float[geometry.size()][];
+            for (int i = 0; i < refs.length; i++) {
+                refs[i] = geometry.reference(i);
+            }
+            lowRank = LowRankPrior.estimate(refs);
+        }
+        return lowRank;
     }
 
     /** Whether statistics lie within the tolerances of the targets. */

@@ -114,7 +114,7 @@ public final class SampleRun {
             }
         }
         progress.finish();
-        double rate = candidates == 0 ? Double.NaN : (double) accepted / candidates;
+        double rate = candidates == 0 || !o.method().filters() ? Double.NaN : (double) accepted / candidates;
         Summary s = new Summary(o.count(), written, skipped, failed, candidates, rate, (System.nanoTime() - start) / 1e9);
         if (failed > 0) {
             log.accept(String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "

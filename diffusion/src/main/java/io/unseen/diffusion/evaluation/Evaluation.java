@@ -233,7 +233,7 @@ public final class Evaluation {
                 writeImages(dir, m.id(), images);
             }
             FashionClassifier.Output out = classifier.run(images, 64);
-            double rate = m == LatentSampler.Method.GAUSSIAN ? Double.NaN : (double) accepted.size() / candidates;
+            double rate = !m.filters() ? Double.NaN : (double) accepted.size() / candidates;
             rows.add(measure(m.id(), images, out, o.count(), candidates, rate, in, target, domainLabels, real,
                     (System.nanoTime() - t) / 1e9));
             lap(in.name() + ": " + m.id(), t);
