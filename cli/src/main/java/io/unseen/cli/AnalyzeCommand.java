@@ -46,7 +46,7 @@ final class AnalyzeCommand implements Callable<Integer> {
     }
 
     private Tensor ownLatents(FrozenModel model, DomainPrior unseen) throws java.io.IOException {
-        if (Outputs.hasExtension(inDomain, ".safetensors")) {
+        if (CliPaths.hasExtension(inDomain, ".safetensors")) {
             DomainPrior p = DomainPrior.load(inDomain);
             CommandChecks.priorMatchesModel(p, inDomain, model);
             if (p.t0() != unseen.t0()) {

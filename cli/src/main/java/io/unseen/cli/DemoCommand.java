@@ -58,7 +58,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path models = modelsDir != null ? modelsDir : Path.of("models", "demo");
+        Path models = modelsDir != null ? modelsDir : CliPaths.bundled(Path.of("models", "demo"));
         Path ckpt = models.resolve(CHECKPOINT);
         Path refs = models.resolve("references").resolve(className);
         Path own = models.resolve("references").resolve("sneaker");

@@ -134,8 +134,8 @@ final class EvaluateCommand implements Callable<Integer> {
                 tolScale, maxDraws, k, batchSize);
         Files.createDirectories(output);
         FrozenModel frozen = FrozenModel.load(convertedModel(), Backends.byName(device));
-        FashionClassifier clf = FashionClassifier.load(resolve(classifier), Backends.byName(device));
-        Path refsDir = resolve(references);
+        FashionClassifier clf = FashionClassifier.load(CliPaths.bundled(classifier), Backends.byName(device));
+        Path refsDir = CliPaths.bundled(references);
         List<String> names = normalized(classes);
         List<String> domain = normalized(domainClasses);
         Set<Integer> domainLabels = new TreeSet<>();
@@ -178,12 +178,12 @@ final class EvaluateCommand implements Callable<Integer> {
      * the bundled demo model) converted into the output folder through the normal converter path.
      */
     private Path convertedModel() throws IOException {
-        Path src = model != null ? model : resolve(Path.of("models", "demo", DemoCommand.CHECKPOINT));
+        Path src = model != null ? model : CliPaths.bundled(Path.of("models", "demo", DemoCommand.CHECKPOINT));
         if (!Files.isRegularFile(src)) {
             throw new IllegalArgumentException(src + ": no such model file" + (model == null
                     ? " (the bundled demo model); run from the repository root or give --model" : ""));
         }
-        if (Outputs.hasExtension(src, ".safetensors")) {
+        if (CliPaths.hasExtension(src, ".safetensors")) {
             try (SafeTensorsFile f = SafeTensors.open(src)) {
                 if (f.metadata().containsKey("unseen.model")) {
                     return src;
@@ -252,28 +252,6 @@ final class EvaluateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give at least one class");
         }
         return List.copyOf(out);
-    }
-
-    /**
-     * A relative default path is looked up in the working directory first, then in the repository the jar was built
-     * in (cli/target/unseen.jar), so `unseen evaluate` finds the bundled files from anywhere.
-     */
-    private static Path resolve(Path p) {
-        if (p.isAbsolute() || Files.exists(p)) {
-            return p;
-        }
-        try {
-            // cli/target/unseen.jar or cli/target/classes: the repository is three levels up
-            Path built = Path.of(EvaluateCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-            Path repo = built.getParent() == null || built.getParent().getParent() == null ? null
-                    : built.getParent().getParent().getParent();
-            if (repo != null && Files.exists(repo.resolve(p))) {
-                return repo.resolve(p);
-            }
-        } catch (Exception ignored) {
-            // fall through: the caller reports the path as given
-        }
-        return p;
     }
 
     private String commandLine() {

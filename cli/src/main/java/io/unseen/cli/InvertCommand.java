@@ -41,8 +41,8 @@ final class InvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        boolean npy = Outputs.hasExtension(output, ".npy");
-        if (!npy && !Outputs.hasExtension(output, ".safetensors")) {
+        boolean npy = CliPaths.hasExtension(output, ".npy");
+        if (!npy && !CliPaths.hasExtension(output, ".safetensors")) {
             throw new IllegalArgumentException("--output must end in .safetensors (a prior) or .npy (raw latents): " + output);
         }
         FrozenModel model = modelOptions.load();
