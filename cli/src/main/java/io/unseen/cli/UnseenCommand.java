@@ -23,13 +23,27 @@ public final class UnseenCommand implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new UnseenCommand());
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("unseen: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            cmd.getErr().println("unseen: " + describe(ex));
             if (Boolean.getBoolean("unseen.debug")) {
                 ex.printStackTrace(cmd.getErr());
             }
             return 1;
         });
         return cl;
+    }
+
+    /** One line for the user; the JDK's file exceptions carry only the path, so say what happened to it. */
+    static String describe(Exception ex) {
+        if (ex instanceof java.nio.file.NoSuchFileException) {
+            return ex.getMessage() + ": no such file or folder";
+        }
+        if (ex instanceof java.nio.file.AccessDeniedException) {
+            return ex.getMessage() + ": permission denied";
+        }
+        if (ex instanceof java.nio.file.FileAlreadyExistsException) {
+            return ex.getMessage() + ": already exists";
+        }
+        return ex.getMessage() == null ? ex.toString() : ex.getMessage();
     }
 
     public static void main(String[] args) {

@@ -29,6 +29,12 @@ class EnvCommandTest {
     }
 
     @Test
+    void missingFilesAreNamedAsMissing() {
+        String err = PipelineCommandsTest.runCapturingErr(1, "info", "/nonexistent/model.pt");
+        assertTrue(err.contains("/nonexistent/model.pt") && err.contains("no such file"), err);
+    }
+
+    @Test
     void unknownSubcommandFailsWithNonZeroExit() {
         assertNotEquals(0, UnseenCommand.commandLine().execute("no-such-command"));
     }
