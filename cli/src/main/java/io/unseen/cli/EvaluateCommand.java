@@ -160,8 +160,9 @@ final class EvaluateCommand implements Callable<Integer> {
         }
         Tensor domainImages = domainImages(heldOutImages, domain);
 
-        System.err.printf(Locale.ROOT, "evaluate: %d classes x (real, baseline, 4 samplers), %d samples each; t0=%d, "
-                + "%d steps, clip-x0 %s, seed %d%n", names.size(), count, t0, steps, clipX0 ? "on" : "off", seed);
+        System.err.printf(Locale.ROOT, "evaluate: %d classes x (real, baseline, %d samplers), %d samples each; t0=%d, "
+                + "%d steps, clip-x0 %s, seed %d%n", names.size(), io.unseen.diffusion.LatentSampler.Method.values().length,
+                count, t0, steps, clipX0 ? "on" : "off", seed);
         Evaluation eval = new Evaluation(frozen, clf, o, new CliProgress(System.err), System.err::println);
         Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, output);
         EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine(), frozen.file(), frozen.fingerprint(),
