@@ -41,7 +41,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--count", defaultValue = "16")
     int count;
 
-    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp or projection.")
+    @Option(names = "--method", defaultValue = "slerp",
+            description = "slerp (default: the paper's later proposals, then the geometry checks), rejection, projection, gaussian or pca.")
     String method;
 
     @Option(names = "--t0", defaultValue = "500")
