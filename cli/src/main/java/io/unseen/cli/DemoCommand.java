@@ -11,8 +11,8 @@ import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.analysis.AnalysisReport;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.Tensor;
-import io.unseen.engine.ops.Backends;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import javax.imageio.ImageIO;
@@ -54,8 +54,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0")
     long seed;
 
-    @Option(names = "--device", defaultValue = "cpu")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Override
     public Integer call() throws Exception {
@@ -79,7 +79,7 @@ final class DemoCommand implements Callable<Integer> {
         if (!Files.exists(converted) || Files.getLastModifiedTime(converted).compareTo(Files.getLastModifiedTime(ckpt)) < 0) {
             Converter.convert(ckpt, converted, ConvertOptions.none().withImageSize(32), m -> System.err.println("convert: " + m));
         }
-        FrozenModel model = FrozenModel.load(converted, Backends.byName(device));
+        FrozenModel model = FrozenModel.load(converted, device.backend());
 
         // 2. invert the references of the unseen class: the domain prior
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());

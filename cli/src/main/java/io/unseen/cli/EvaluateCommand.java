@@ -13,9 +13,9 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.cpu.Parallel;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
-import io.unseen.engine.ops.Backends;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -41,9 +41,8 @@ final class EvaluateCommand implements Callable<Integer> {
                     + DemoCommand.CHECKPOINT + ").")
     Path model;
 
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
-            description = "Backend: cpu (Vector API, default) or reference (scalar, slow).")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
             description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
@@ -133,8 +132,8 @@ final class EvaluateCommand implements Callable<Integer> {
         Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, t0, steps, seed, clipX0,
                 tolScale, maxDraws, k, batchSize);
         Files.createDirectories(output);
-        FrozenModel frozen = FrozenModel.load(convertedModel(), Backends.byName(device));
-        FashionClassifier clf = FashionClassifier.load(CliPaths.bundled(classifier), Backends.byName(device));
+        FrozenModel frozen = FrozenModel.load(convertedModel(), device.backend());
+        FashionClassifier clf = FashionClassifier.load(CliPaths.bundled(classifier), device.backend());
         Path refsDir = CliPaths.bundled(references);
         List<String> names = normalized(classes);
         List<String> domain = normalized(domainClasses);
@@ -269,6 +268,6 @@ final class EvaluateCommand implements Callable<Integer> {
 
     private String environment() {
         return String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d", System.getProperty("java.version"),
-                Backends.byName(device).name(), Parallel.threads(), batchSize);
+                device.backend().name(), Parallel.threads(), batchSize);
     }
 }

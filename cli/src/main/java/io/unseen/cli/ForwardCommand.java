@@ -2,10 +2,10 @@ package io.unseen.cli;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
-import io.unseen.engine.ops.Backends;
 import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -26,12 +26,12 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, paramLabel = "OUT.npy")
     Path output;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or reference.")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Override
     public Integer call() throws Exception {
-        UNet unet = UNets.load(model, Backends.byName(device));
+        UNet unet = UNets.load(model, device.backend());
         Tensor x = Npy.read(input);
         if (x.rank() != 4 || x.dim(1) != unet.inChannels()) {
             throw new IllegalArgumentException(input + ": expected [N, " + unet.inChannels() + ", H, W], got " + x);

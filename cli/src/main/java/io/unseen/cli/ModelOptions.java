@@ -1,7 +1,7 @@
 package io.unseen.cli;
 
 import io.unseen.diffusion.FrozenModel;
-import io.unseen.engine.ops.Backends;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -13,9 +13,8 @@ final class ModelOptions {
             description = "A converted model (see `unseen convert`).")
     Path model;
 
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
-            description = "Backend: cpu (Vector API, default) or reference (scalar, slow).")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
             description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
@@ -25,6 +24,6 @@ final class ModelOptions {
         if (batchSize < 1) {
             throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         }
-        return FrozenModel.load(model, Backends.byName(device));
+        return FrozenModel.load(model, device.backend());
     }
 }
