@@ -30,6 +30,20 @@ def atomic_save(obj, path):
     os.replace(tmp, path)
 
 
+def drop_log_records_after(log, step):
+    """The log is appended just before the state is saved: a run killed in between leaves records the resumed run
+    writes again. Keep the log consistent with the state."""
+    if not os.path.exists(log):
+        return
+    with open(log) as f:
+        lines = [line for line in f if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        with open(log + ".tmp", "w") as f:
+            f.writelines(kept)
+        os.replace(log + ".tmp", log)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
@@ -75,6 +89,7 @@ def main():
         gen.set_state(st["gen"])
         torch.set_rng_state(st["torch_rng"])
         step = st["step"]
+        drop_log_records_after(args.log, step)
         print(f"resumed at step {step}", flush=True)
     elif args.init_from and os.path.exists(args.init_from):
         weights = torch.load(args.init_from)
