@@ -50,6 +50,11 @@ public final class AdmUNet implements UNet {
         Tensor forward(Tensor x, Tensor emb);
     }
 
+    /** openai's Upsample, a layer that ignores the embedding. */
+    private static TimestepBlock upsample(Upsample layer) {
+        return (x, emb) -> layer.forward(x);
+    }
+
     /** openai's TimestepEmbedSequential: its layers in order, each given the embedding. */
     private static final class TimestepEmbedSequential {
         final List<TimestepBlock> layers = new ArrayList<>();
@@ -131,7 +136,7 @@ public final class AdmUNet implements UNet {
                     String q = p + "." + layers.layers.size();
                     layers.layers.add(config.resblockUpdown()
                             ? new ResBlock(l, q, ch, ch, Resample.UP)
-                            : new Upsample(l, q, config.convResample()));
+                            : upsample(new Upsample(l, q, config.convResample())));
                     ds /= 2;
                 }
                 outputBlocks.add(layers);
@@ -323,23 +328,6 @@ public final class AdmUNet implements UNet {
         @Override
         public Tensor forward(Tensor x, Tensor emb) {
             return op != null ? op.forward(x) : ops.avgPool2x2(x, pooled);
-        }
-    }
-
-    /** Upsample: nearest-neighbour 2x, then a 3x3 convolution when use_conv. */
-    private final class Upsample implements TimestepBlock {
-        final Conv2d conv;
-        final Activations.Buffer nearest;
-
-        Upsample(Layers l, String p, boolean useConv) {
-            nearest = useConv ? l.shared("upsample.nearest") : l.own();
-            conv = useConv ? l.conv(p + ".conv", Layers.SAME_3X3, l.own()) : null;
-        }
-
-        @Override
-        public Tensor forward(Tensor x, Tensor emb) {
-            x = ops.upsampleNearest2x(x, nearest);
-            return conv != null ? conv.forward(x) : x;
         }
     }
 

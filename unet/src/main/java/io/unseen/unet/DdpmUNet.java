@@ -292,22 +292,6 @@ public final class DdpmUNet implements UNet {
         }
     }
 
-    /** Upsample: nearest-neighbour 2x, then a 3x3 convolution when with_conv. */
-    private final class Upsample {
-        final Conv2d conv;
-        final Activations.Buffer nearest;
-
-        Upsample(Layers l, String p, boolean withConv) {
-            nearest = withConv ? l.shared("upsample.nearest") : l.own();
-            conv = withConv ? l.conv(p + ".conv", Layers.SAME_3X3, l.own()) : null;
-        }
-
-        Tensor forward(Tensor x) {
-            x = ops.upsampleNearest2x(x, nearest);
-            return conv != null ? conv.forward(x) : x;
-        }
-    }
-
     @Override
     public int inChannels() {
         return config.inChannels();
