@@ -57,7 +57,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         }
         ImageSet set = ImageSet.load(inDomain, model.unet().inChannels(), model.unet().resolution(), System.err::println);
         TimestepGrid grid = TimestepGrid.of(unseen.t0(), unseen.steps(), model.schedule());
-        return new Ddim(model.unet(), model.schedule(), modelOptions.batchSize).invert(set.tensor(), grid,
+        return new Ddim(model.unet(), model.schedule(), modelOptions.batchSize()).invert(set.tensor(), grid,
                 new CliProgress(System.err), null);
     }
 }

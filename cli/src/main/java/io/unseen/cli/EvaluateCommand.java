@@ -44,9 +44,8 @@ final class EvaluateCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
-    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
-            description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
-    int batchSize;
+    @Mixin
+    BatchSizeOption batch;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -130,7 +129,7 @@ final class EvaluateCommand implements Callable<Integer> {
         long start = System.nanoTime();
         int recon = reconCount == null ? Math.min(64, heldOut) : reconCount;
         Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, t0, steps, seed, clipX0,
-                tolScale, maxDraws, k, batchSize);
+                tolScale, maxDraws, k, batch.value());
         Files.createDirectories(output);
         FrozenModel frozen = FrozenModel.load(convertedModel(), device.backend());
         FashionClassifier clf = FashionClassifier.load(CliPaths.bundled(classifier), device.backend());
@@ -268,6 +267,6 @@ final class EvaluateCommand implements Callable<Integer> {
 
     private String environment() {
         return String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d", System.getProperty("java.version"),
-                device.backend().name(), Parallel.threads(), batchSize);
+                device.backend().name(), Parallel.threads(), batch.value());
     }
 }

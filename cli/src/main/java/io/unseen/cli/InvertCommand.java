@@ -52,7 +52,7 @@ final class InvertCommand implements Callable<Integer> {
             throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + set.size());
         }
         System.err.printf(Locale.ROOT, "inverting %d images to t0=%d in %d steps%n", set.size(), t0, steps);
-        Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize);
+        Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize());
         Tensor latents = ddim.invert(set.tensor(), grid, new CliProgress(System.err), null);
         if (npy) {
             Npy.write(output, latents);

@@ -16,14 +16,15 @@ final class ModelOptions {
     @Mixin
     DeviceOption device;
 
-    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
-            description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
-    int batchSize;
+    @Mixin
+    BatchSizeOption batch;
 
     FrozenModel load() throws IOException {
-        if (batchSize < 1) {
-            throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
-        }
+        batch.value(); // a bad --batch-size fails before the model is read
         return FrozenModel.load(model, device.backend());
+    }
+
+    int batchSize() {
+        return batch.value();
     }
 }

@@ -49,7 +49,7 @@ final class ReconstructCommand implements Callable<Integer> {
         FrozenModel model = modelOptions.load();
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
-        Result r = run(model, set, grid, clipX0, modelOptions.batchSize, new CliProgress(System.err));
+        Result r = run(model, set, grid, clipX0, modelOptions.batchSize(), new CliProgress(System.err));
         if (CliPaths.hasExtension(output, ".npy")) {
             Npy.write(output, r.decoded());
         } else {

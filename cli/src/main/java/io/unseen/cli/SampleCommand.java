@@ -29,7 +29,7 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, paramLabel = "DIR")
     Path output;
 
-    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp or projection.")
+    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp, projection or pca.")
     String method;
 
     @Option(names = "--seed", defaultValue = "0")
@@ -59,7 +59,7 @@ final class SampleCommand implements Callable<Integer> {
         DomainPrior p = DomainPrior.load(prior);
         CommandChecks.priorMatchesModel(p, prior, model);
         SampleRun.Options o = new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, eta,
-                steps == null ? p.steps() : steps, clipX0, tolScale, maxDraws, modelOptions.batchSize, diagonal);
+                steps == null ? p.steps() : steps, clipX0, tolScale, maxDraws, modelOptions.batchSize(), diagonal);
         SampleRun.Summary s = SampleRun.run(model, p, o, output, new CliProgress(System.err), System.err::println);
         writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
         System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",

@@ -202,5 +202,9 @@ class PipelineCommandsTest {
         assertTrue(err.contains("unknown --method"), err);
         assertNotEquals(0, run("sample", "--model", model.toString(), "--prior", model.toString(), "--count", "2",
                 "--output", samples.toString()));
+        err = runCapturingErr(1, "sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "2",
+                "--output", samples.toString(), "--batch-size", "0");
+        assertTrue(err.contains("--batch-size must be at least 1, got 0"), err);
+        assertFalse(Files.exists(samples.resolve("sample-00000.png")));
     }
 }
