@@ -2,7 +2,7 @@ package io.unseen.bench;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import io.unseen.engine.ops.Conv2dSpec;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

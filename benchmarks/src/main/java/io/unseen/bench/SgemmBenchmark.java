@@ -1,7 +1,8 @@
 package io.unseen.bench;
 
+import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -32,7 +33,7 @@ public class SgemmBenchmark {
     public String backend;
 
     private Backend ops;
-    private float[] a, b, c;
+    private Tensor a, b, c;
 
     public static double flops(int size) {
         return 2.0 * size * size * size;
@@ -42,18 +43,19 @@ public class SgemmBenchmark {
     public void setup() {
         ops = Backends.byName(backend);
         SplittableRandom r = new SplittableRandom(2);
-        a = new float[size * size];
-        b = new float[size * size];
-        c = new float[size * size];
-        for (int i = 0; i < a.length; i++) {
-            a[i] = (float) (r.nextDouble() * 2 - 1);
-            b[i] = (float) (r.nextDouble() * 2 - 1);
+        float[] ha = new float[size * size], hb = new float[size * size];
+        for (int i = 0; i < ha.length; i++) {
+            ha[i] = (float) (r.nextDouble() * 2 - 1);
+            hb[i] = (float) (r.nextDouble() * 2 - 1);
         }
+        a = ops.upload(Tensor.of(ha, size, size));
+        b = ops.upload(Tensor.of(hb, size, size));
+        c = ops.allocate(size, size);
     }
 
     @Benchmark
-    public float[] sgemm() {
-        ops.gemm(false, false, size, size, size, 1f, a, 0, size, b, 0, size, 0f, c, 0, size);
+    public Tensor sgemm() {
+        ops.matmul(a, false, b, false, 1f, c);
         return c;
     }
 }

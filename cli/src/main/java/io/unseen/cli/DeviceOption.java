@@ -1,7 +1,7 @@
 package io.unseen.cli;
 
 import io.unseen.engine.ops.Backend;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import picocli.CommandLine.Option;
 
 /** {@code --device}: the backend a command runs on, for every command that runs a model. */

@@ -2,7 +2,7 @@ package io.unseen.cli;
 
 import io.unseen.engine.cpu.Parallel;
 import io.unseen.engine.ops.Backend;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import jdk.incubator.vector.FloatVector;
 import picocli.CommandLine.Command;
 

@@ -1,21 +1,29 @@
 package io.unseen.diffusion;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
 import io.unseen.unet.UNet;
 
+import java.util.Arrays;
 import java.util.Random;
 
 /**
  * Deterministic DDIM through a frozen UNet, both ways: {@link #invert} takes images (x0 in [-1, 1]) to latents at
- * t0, {@link #generate} takes latents at t0 back to images. Works through the batch in mini-batches so memory stays
- * bounded; every sample of a mini-batch is at the same timestep.
+ * t0, {@link #generate} takes latents at t0 back to images. The whole batch is uploaded to the model's backend once
+ * and stays there for every step (x_t and eps never leave a device backend); it is copied back once at the end. The
+ * model runs on mini-batches of one fixed shape (the last one padded), so memory stays bounded and no activation is
+ * reallocated; every sample of a mini-batch is at the same timestep.
  */
 public final class Ddim {
     private final UNet model;
+    private final Backend backend;
     private final DdimScheduler scheduler;
     private final int batchSize;
 
-    /** Observes each step of a trajectory (for tests and analysis): the state after stepping to {@code t}. */
+    /**
+     * Observes each step of a trajectory (for tests and analysis): the state after stepping to {@code t}, in the
+     * model's backend ({@link Tensor#toHost()} reads it).
+     */
     public interface StepListener {
         void afterStep(int step, int t, Tensor x);
     }
@@ -25,6 +33,7 @@ public final class Ddim {
             throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         }
         this.model = model;
+        this.backend = model.backend();
         this.scheduler = new DdimScheduler(schedule);
         this.batchSize = batchSize;
     }
@@ -36,16 +45,16 @@ public final class Ddim {
     /** Inverts images x0 [N,C,H,W] to latents at grid.t0(): steps seq[k] to seq[k+1] with eps evaluated at seq[k]. */
     public Tensor invert(Tensor x0, TimestepGrid grid, Progress progress, StepListener listener) {
         checkInput(x0);
-        Tensor x = x0.copy();
-        progress.start("invert", (long) (grid.size() - 1) * x.dim(0));
+        Trajectory x = new Trajectory(x0);
+        progress.start("invert", (long) (grid.size() - 1) * x0.dim(0));
         for (int k = 0; k < grid.size() - 1; k++) {
-            stepAll(x, grid.at(k), grid.at(k + 1), 0f, false, 0L, null, k, progress);
+            x.step(grid.at(k), grid.at(k + 1), 0f, false, 0L, null, k, progress);
             if (listener != null) {
-                listener.afterStep(k, grid.at(k + 1), x);
+                listener.afterStep(k, grid.at(k + 1), x.state);
             }
         }
         progress.finish();
-        return x;
+        return x.finish();
     }
 
     /**
@@ -59,19 +68,19 @@ public final class Ddim {
         if (noiseKeys != null && noiseKeys.length != latents.dim(0)) {
             throw new IllegalArgumentException("noiseKeys must have one key per latent");
         }
-        if (eta < 0f || eta > 1f) {
+        if (!(eta >= 0f && eta <= 1f)) {
             throw new IllegalArgumentException("--eta must be in [0, 1], got " + eta);
         }
-        Tensor x = latents.copy();
-        progress.start("decode", (long) grid.size() * x.dim(0));
+        Trajectory x = new Trajectory(latents);
+        progress.start("decode", (long) grid.size() * latents.dim(0));
         for (int k = grid.size() - 1; k >= 0; k--) {
-            stepAll(x, grid.at(k), grid.at(k - 1), eta, clipX0, seed, noiseKeys, grid.size() - 1 - k, progress);
+            x.step(grid.at(k), grid.at(k - 1), eta, clipX0, seed, noiseKeys, grid.size() - 1 - k, progress);
             if (listener != null) {
-                listener.afterStep(grid.size() - 1 - k, grid.at(k - 1), x);
+                listener.afterStep(grid.size() - 1 - k, grid.at(k - 1), x.state);
             }
         }
         progress.finish();
-        return x;
+        return x.finish();
     }
 
     private void checkInput(Tensor x) {
@@ -80,27 +89,57 @@ public final class Ddim {
         }
     }
 
-    private void stepAll(Tensor x, int t, int tNext, float eta, boolean clip, long seed, int[] noiseKeys, int stepIndex,
-                         Progress progress) {
-        int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), per = c * h * w;
-        float tModel = scheduler.schedule().modelTimestep(t);
-        float[] noise = eta > 0f ? new float[per] : null;
-        for (int start = 0; start < n; start += batchSize) {
-            int b = Math.min(batchSize, n - start);
-            Tensor xb = Tensor.zeros(b, c, h, w);
-            System.arraycopy(x.data(), start * per, xb.data(), 0, b * per);
-            float[] ts = new float[b];
-            java.util.Arrays.fill(ts, tModel);
-            Tensor out = model.forward(xb, ts);
-            int outPer = out.dim(1) * h * w; // eps is the first C channels (learned sigma adds C more)
-            for (int i = 0; i < b; i++) {
+    /** The batch being stepped, in the backend's memory, with the fixed-shape model input it is fed through. */
+    private final class Trajectory {
+        final Tensor state;
+        final Tensor input;
+
+        Trajectory(Tensor start) {
+            state = backend.upload(start);
+            int n = start.dim(0);
+            input = backend.allocate(Math.max(1, Math.min(batchSize, n)), start.dim(1), start.dim(2), start.dim(3));
+        }
+
+        void step(int t, int tNext, float eta, boolean clip, long seed, int[] noiseKeys, int stepIndex,
+                  Progress progress) {
+            int n = state.dim(0), rows = input.dim(0);
+            float[] ts = new float[rows];
+            Arrays.fill(ts, scheduler.schedule().modelTimestep(t));
+            for (int start = 0; start < n; start += rows) {
+                int b = Math.min(rows, n - start);
+                Tensor xb = state.slice(start, start + b);
+                backend.copy(xb, input.slice(0, b)); // rows past b keep the previous batch's values: ignored
+                Tensor out = model.forward(input, ts);
+                Tensor noise = eta > 0f ? noise(seed, noiseKeys, start, b, stepIndex) : null;
+                scheduler.step(backend, xb, out.slice(0, b), t, tNext, eta, noise, clip, xb);
                 if (noise != null) {
-                    fillNoise(noise, seed, noiseKeys == null ? start + i : noiseKeys[start + i], stepIndex);
+                    backend.release(noise);
                 }
-                scheduler.step(x.data(), (start + i) * per, out.data(), i * outPer, per, t, tNext, eta,
-                        noise, 0, clip, x.data(), (start + i) * per);
+                progress.advance(b);
             }
-            progress.advance(b);
+        }
+
+        /** z for samples [start, start + b) at this step, uploaded. */
+        private Tensor noise(long seed, int[] noiseKeys, int start, int b, int stepIndex) {
+            int per = state.numel() / state.dim(0);
+            float[] z = new float[b * per], one = new float[per];
+            for (int i = 0; i < b; i++) {
+                fillNoise(one, seed, noiseKeys == null ? start + i : noiseKeys[start + i], stepIndex);
+                System.arraycopy(one, 0, z, i * per, per);
+            }
+            int[] shape = state.shape();
+            shape[0] = b;
+            return backend.upload(Tensor.of(z, shape));
+        }
+
+        /** The final state on the host (one download), the backend's memory given back. */
+        Tensor finish() {
+            backend.release(input);
+            Tensor host = state.toHost();
+            if (host != state) {
+                backend.release(state);
+            }
+            return host;
         }
     }
 

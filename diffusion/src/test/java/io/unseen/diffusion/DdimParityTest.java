@@ -2,9 +2,9 @@ package io.unseen.diffusion;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.net.URISyntaxException;
 import java.nio.file.Path;
@@ -42,7 +42,7 @@ class DdimParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"cpu", "reference"})
+    @MethodSource("io.unseen.diffusion.DdimSchedulerTest#backends")
     void inversionAndGenerationMatchTheAuthorsStep(String backend) throws Exception {
         FrozenModel model = FrozenModel.load(resource("model.safetensors"), Backends.byName(backend));
         TimestepGrid grid = TimestepGrid.of(300, 6, model.schedule());

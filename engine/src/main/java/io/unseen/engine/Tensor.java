@@ -3,31 +3,46 @@ package io.unseen.engine;
 import java.util.Arrays;
 
 /**
- * A dense float32 tensor: a shape and a contiguous row-major (C order; NCHW for images) array. Tensors are plain
- * value holders; all arithmetic lives in {@link io.unseen.engine.ops.Backend}.
+ * A dense float32 tensor: a shape over a contiguous row-major (C order; NCHW for images) run of a {@link Storage},
+ * starting at an offset. Views ({@link #reshape}, {@link #slice}) share the storage. The storage is a host array or
+ * device memory owned by a backend; a device tensor's values reach the host only through {@link #toHost()}. Tensors
+ * are plain value holders; all arithmetic lives in {@link io.unseen.engine.ops.Backend}.
  */
 public final class Tensor {
     private final int[] shape;
-    private final float[] data;
+    private final Storage storage;
+    private final int offset;
+    private final int numel;
 
-    private Tensor(int[] shape, float[] data) {
+    private Tensor(int[] shape, Storage storage, int offset) {
         this.shape = shape;
-        this.data = data;
+        this.storage = storage;
+        this.offset = offset;
+        this.numel = checkedNumel(shape);
+        if (offset < 0 || (long) offset + numel > storage.size()) {
+            throw new IllegalArgumentException("view " + Arrays.toString(shape) + " at offset " + offset
+                    + " does not fit in a storage of " + storage.size() + " floats");
+        }
     }
 
-    /** A zero-filled tensor of the given shape. */
+    /** A zero-filled host tensor of the given shape. */
     public static Tensor zeros(int... shape) {
-        return new Tensor(shape.clone(), new float[checkedNumel(shape)]);
+        return new Tensor(shape.clone(), new HostStorage(new float[checkedNumel(shape)]), 0);
     }
 
-    /** Wraps {@code data} (not copied) with the given shape. */
+    /** Wraps {@code data} (not copied) with the given shape, as a host tensor. */
     public static Tensor of(float[] data, int... shape) {
         long n = checkedNumel(shape);
         if (n != data.length) {
             throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " needs " + n
                     + " values but the array has " + data.length);
         }
-        return new Tensor(shape.clone(), data);
+        return new Tensor(shape.clone(), new HostStorage(data), 0);
+    }
+
+    /** A tensor of {@code shape} over {@code storage} from {@code offset}: how backends hand out their memory. */
+    public static Tensor view(Storage storage, int offset, int... shape) {
+        return new Tensor(shape.clone(), storage, offset);
     }
 
     /** Product of the dimensions; fails if a dimension is negative or the count exceeds what one array holds. */
@@ -60,21 +75,88 @@ public final class Tensor {
     }
 
     public int numel() {
-        return data.length;
+        return numel;
     }
 
-    /** The backing array, shared, not copied. */
+    public Storage storage() {
+        return storage;
+    }
+
+    /** Index of this tensor's first value in its storage. */
+    public int offset() {
+        return offset;
+    }
+
+    public boolean isHost() {
+        return storage.isHost();
+    }
+
+    /**
+     * The host array holding exactly this tensor's values, shared, not copied. Only for a host tensor that is its
+     * whole storage; kernels that take views use {@link #hostArray()} with {@link #offset()}.
+     */
     public float[] data() {
-        return data;
+        float[] array = storage.hostArray();
+        if (offset != 0 || array.length != numel) {
+            throw new IllegalStateException(this + " is a view into a larger array (offset " + offset + " of "
+                    + array.length + "); read it with hostArray() and offset(), or toHost().copy()");
+        }
+        return array;
     }
 
-    /** The same data under another shape with the same element count. */
+    /** The host array this tensor is a view into (values from {@link #offset()}); device tensors throw. */
+    public float[] hostArray() {
+        return storage.hostArray();
+    }
+
+    /** This tensor's values on the host: itself when it is a host tensor, else a downloaded copy. */
+    public Tensor toHost() {
+        return storage.isHost() ? this : storage.download(offset, shape);
+    }
+
+    /** The same values under another shape with the same element count (a view). */
     public Tensor reshape(int... newShape) {
-        return of(data, newShape);
+        if (checkedNumel(newShape) != numel) {
+            throw new IllegalArgumentException("cannot reshape " + this + " (" + numel + " values) to "
+                    + Arrays.toString(newShape));
+        }
+        return new Tensor(newShape.clone(), storage, offset);
     }
 
+    /** Entries [from, to) along the first dimension, as a view. */
+    public Tensor slice(int from, int to) {
+        if (rank() == 0 || from < 0 || to < from || to > shape[0]) {
+            throw new IllegalArgumentException("slice [" + from + ", " + to + ") out of range for " + this);
+        }
+        int[] s = shape.clone();
+        s[0] = to - from;
+        int per = shape[0] == 0 ? 0 : numel / shape[0];
+        return new Tensor(s, storage, offset + from * per);
+    }
+
+    /** A host copy of the values (downloaded first for a device tensor). */
     public Tensor copy() {
-        return new Tensor(shape.clone(), data.clone());
+        Tensor host = toHost();
+        if (host != this) {
+            return host;
+        }
+        float[] values = new float[numel];
+        System.arraycopy(storage.hostArray(), offset, values, 0, numel);
+        return new Tensor(shape.clone(), new HostStorage(values), 0);
+    }
+
+    /** Copies {@code src}'s values into this tensor: both on the host, same element count (devices: Backend.copy). */
+    public void copyFrom(Tensor src) {
+        if (src.numel != numel) {
+            throw new IllegalArgumentException("copy " + src + " into " + this + ": sizes differ");
+        }
+        System.arraycopy(src.storage.hostArray(), src.offset, storage.hostArray(), offset, numel);
+    }
+
+    /** True when both tensors view overlapping values of the same storage. */
+    public boolean overlaps(Tensor other) {
+        return storage == other.storage && numel > 0 && other.numel > 0
+                && offset < other.offset + other.numel && other.offset < offset + numel;
     }
 
     public boolean sameShape(Tensor other) {
@@ -87,6 +169,6 @@ public final class Tensor {
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape);
+        return "Tensor" + Arrays.toString(shape) + (storage.isHost() ? "" : " on " + storage.location());
     }
 }

@@ -1,6 +1,7 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -10,15 +11,20 @@ import java.util.Map;
 /**
  * The activation memory of one model. Layers write into {@link Buffer}s: a module's output that later code still
  * reads (a skip connection, a block's result) lives in a buffer of its own; temporaries inside a block live in
- * buffers shared by role ("resnet.norm1", ...) among all blocks, since blocks run one at a time. Arrays are
- * allocated on first use and reused by every later forward pass of the same input shape; {@link #reset} drops them
- * all when the shape changes.
+ * buffers shared by role ("resnet.norm1", ...) among all blocks, since blocks run one at a time. Tensors live in
+ * the backend's memory, are allocated on first use and reused by every later forward pass of the same input shape;
+ * {@link #reset} gives them all back when the shape changes.
  */
 final class Activations {
+    private final Backend backend;
     private final List<Buffer> all = new ArrayList<>();
     private final Map<String, Buffer> shared = new HashMap<>();
     private long allocations;
     private long allocatedFloats;
+
+    Activations(Backend backend) {
+        this.backend = backend;
+    }
 
     /** A buffer used by one module only. */
     Buffer own() {
@@ -32,9 +38,12 @@ final class Activations {
         return shared.computeIfAbsent(role, r -> own());
     }
 
-    /** Frees every array (they are allocated again on demand, for the new input shape). */
+    /** Gives every tensor back to the backend (they are allocated again on demand, for the new input shape). */
     void reset() {
         for (Buffer b : all) {
+            for (Tensor t : b.tensors) {
+                backend.release(t);
+            }
             b.tensors.clear();
         }
         allocatedFloats = 0;
@@ -61,7 +70,7 @@ final class Activations {
                     return t;
                 }
             }
-            Tensor t = Tensor.zeros(shape);
+            Tensor t = backend.allocate(shape);
             tensors.add(t);
             allocations++;
             allocatedFloats += t.numel();

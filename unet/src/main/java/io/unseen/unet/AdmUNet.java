@@ -25,8 +25,8 @@ public final class AdmUNet implements UNet {
     static final float NORM_EPS = 1e-5f;
 
     private final AdmConfig config;
+    private final ModelMemory memory;
     private final Ops ops;
-    private final Activations activations = new Activations();
     private final int modelChannels;
     private final QkvLayout qkvLayout;
 
@@ -41,9 +41,6 @@ public final class AdmUNet implements UNet {
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
-    private int lastN = -1;
-    private int lastH = -1;
-    private int lastW = -1;
 
     /** A layer of a {@link TimestepEmbedSequential}; layers that ignore the embedding simply don't read it. */
     private interface TimestepBlock {
@@ -77,8 +74,9 @@ public final class AdmUNet implements UNet {
      */
     AdmUNet(AdmConfig config, Weights weights, Backend backend) {
         this.config = config;
-        this.ops = new Ops(backend);
-        Layers l = new Layers(ops, weights, activations, NORM_EPS);
+        this.memory = new ModelMemory(backend);
+        this.ops = memory.ops;
+        Layers l = new Layers(ops, weights, memory.activations, NORM_EPS);
         modelChannels = config.modelChannels();
         qkvLayout = "new".equals(config.attentionOrder()) ? QkvLayout.NEW : QkvLayout.LEGACY;
         int[] channelMult = config.channelMult();
@@ -146,12 +144,14 @@ public final class AdmUNet implements UNet {
         out0 = l.norm("out.0", l.shared("out.norm"));
         out2 = l.conv("out.2", Layers.SAME_3X3, l.own());
         weights.requireAllTaken();
+        memory.ownWeights(l.prepared());
     }
 
     /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
     public Tensor forward(Tensor x, float[] timesteps) {
-        prepare(x, timesteps);
+        UNets.checkInput("adm", x, timesteps, config.inChannels(), config.levels());
+        memory.beginForward("adm", x);
         Tensor emb = timeEmbed(timestepEmbedding(timesteps));
 
         hs.clear();
@@ -171,7 +171,8 @@ public final class AdmUNet implements UNet {
     /** timestep_embedding(timesteps, model_channels): [cos, sin], frequencies exp(-ln(10000) k / half). */
     private Tensor timestepEmbedding(float[] timesteps) {
         Tensor emb = timestepBuffer.get(timesteps.length, modelChannels);
-        ops.backend.timestepEmbedding(timesteps, modelChannels, TimestepEmbeddingStyle.COS_SIN_HALF, emb);
+        ops.backend.timestepEmbedding(memory.timesteps(timesteps), modelChannels, TimestepEmbeddingStyle.COS_SIN_HALF,
+                emb);
         return emb;
     }
 
@@ -187,17 +188,6 @@ public final class AdmUNet implements UNet {
         h = out0.forward(h);
         h = ops.siluInPlace(h);
         return out2.forward(h);
-    }
-
-    /** Checks the input and, for a new input shape, frees the activations of the previous one. */
-    private void prepare(Tensor x, float[] timesteps) {
-        UNets.checkInput("adm", x, timesteps, config.inChannels(), config.levels());
-        if (x.dim(0) != lastN || x.dim(2) != lastH || x.dim(3) != lastW) {
-            activations.reset();
-            lastN = x.dim(0);
-            lastH = x.dim(2);
-            lastW = x.dim(3);
-        }
     }
 
     /** What a ResBlock's h_upd / x_upd do. */
@@ -234,8 +224,9 @@ public final class AdmUNet implements UNet {
                 Tensor w = l.weights.take(p + ".emb_layers.1.weight");
                 Tensor b = l.weights.take(p + ".emb_layers.1.bias").reshape(2 * outChannels, 1);
                 Tensor scaleBias = Weights.rows(b, 0, outChannels).reshape(outChannels);
+                float[] onePlus = scaleBias.data(); // a fresh host copy, before the backend prepares it
                 for (int i = 0; i < outChannels; i++) {
-                    scaleBias.data()[i] += 1f;
+                    onePlus[i] += 1f;
                 }
                 Tensor shiftBias = Weights.rows(b, outChannels, 2 * outChannels).reshape(outChannels);
                 embOnePlusScale = l.linear(Weights.rows(w, 0, outChannels), scaleBias, l.shared("res.emb_scale"));
@@ -332,6 +323,16 @@ public final class AdmUNet implements UNet {
     }
 
     @Override
+    public Backend backend() {
+        return ops.backend;
+    }
+
+    @Override
+    public void close() {
+        memory.close();
+    }
+
+    @Override
     public int inChannels() {
         return config.inChannels();
     }
@@ -357,12 +358,12 @@ public final class AdmUNet implements UNet {
 
     /** Arrays allocated for activations so far (steady after the first call of a shape). */
     long activationAllocations() {
-        return activations.allocations();
+        return memory.activations.allocations();
     }
 
     /** Bytes of activation memory held for the current input shape. */
     public long activationBytes() {
-        return 4 * activations.allocatedFloats();
+        return 4 * memory.activations.allocatedFloats();
     }
 
     /**

@@ -14,7 +14,7 @@ final class Conv2d {
 
     Conv2d(Backend backend, Tensor weight, Tensor bias, Conv2dSpec spec, Activations.Buffer out) {
         this.backend = backend;
-        this.weight = weight.rank() == 3 ? weight.reshape(weight.dim(0), weight.dim(1), weight.dim(2), 1) : weight;
+        this.weight = weight;
         this.bias = bias;
         this.spec = spec;
         this.out = out;

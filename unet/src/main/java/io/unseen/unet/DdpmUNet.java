@@ -22,8 +22,8 @@ public final class DdpmUNet implements UNet {
     static final float NORM_EPS = 1e-6f;
 
     private final DdpmConfig config;
+    private final ModelMemory memory;
     private final Ops ops;
-    private final Activations activations = new Activations();
     private final int ch;
     private final int tembCh;
     private final int numResolutions;
@@ -43,9 +43,6 @@ public final class DdpmUNet implements UNet {
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
-    private int lastN = -1;
-    private int lastH = -1;
-    private int lastW = -1;
 
     /** One resolution of the port: {@code down[i]} or {@code up[i]}. */
     private static final class Level {
@@ -61,8 +58,9 @@ public final class DdpmUNet implements UNet {
      */
     DdpmUNet(DdpmConfig config, Weights weights, Backend backend) {
         this.config = config;
-        this.ops = new Ops(backend);
-        Layers l = new Layers(ops, weights, activations, NORM_EPS);
+        this.memory = new ModelMemory(backend);
+        this.ops = memory.ops;
+        Layers l = new Layers(ops, weights, memory.activations, NORM_EPS);
         ch = config.ch();
         tembCh = 4 * ch;
         numResolutions = config.levels();
@@ -123,12 +121,14 @@ public final class DdpmUNet implements UNet {
         normOut = l.norm("norm_out", l.shared("norm_out"));
         convOut = l.conv("conv_out", Layers.SAME_3X3, l.own());
         weights.requireAllTaken();
+        memory.ownWeights(l.prepared());
     }
 
     /** The port's {@code Model.forward}. */
     @Override
     public Tensor forward(Tensor x, float[] t) {
-        prepare(x, t);
+        UNets.checkInput("ddpm", x, t, config.inChannels(), numResolutions);
+        memory.beginForward("ddpm", x);
         // timestep embedding
         Tensor temb = timestepEmbedding(t);
         temb = tembDense0.forward(temb);
@@ -180,7 +180,7 @@ public final class DdpmUNet implements UNet {
     /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */
     private Tensor timestepEmbedding(float[] t) {
         Tensor emb = timestepBuffer.get(t.length, ch);
-        ops.backend.timestepEmbedding(t, ch, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, emb);
+        ops.backend.timestepEmbedding(memory.timesteps(t), ch, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, emb);
         return emb;
     }
 
@@ -190,17 +190,6 @@ public final class DdpmUNet implements UNet {
 
     private static Tensor pop(List<Tensor> list) {
         return list.remove(list.size() - 1);
-    }
-
-    /** Checks the input and, for a new input shape, frees the activations of the previous one. */
-    private void prepare(Tensor x, float[] t) {
-        UNets.checkInput("ddpm", x, t, config.inChannels(), numResolutions);
-        if (x.dim(0) != lastN || x.dim(2) != lastH || x.dim(3) != lastW) {
-            activations.reset();
-            lastN = x.dim(0);
-            lastH = x.dim(2);
-            lastW = x.dim(3);
-        }
     }
 
     /** ResnetBlock(in_channels, out_channels, temb_channels = 4 * ch), dropout omitted (inference). */
@@ -293,6 +282,16 @@ public final class DdpmUNet implements UNet {
     }
 
     @Override
+    public Backend backend() {
+        return ops.backend;
+    }
+
+    @Override
+    public void close() {
+        memory.close();
+    }
+
+    @Override
     public int inChannels() {
         return config.inChannels();
     }
@@ -313,12 +312,12 @@ public final class DdpmUNet implements UNet {
 
     /** Arrays allocated for activations so far (steady after the first call of a shape). */
     long activationAllocations() {
-        return activations.allocations();
+        return memory.activations.allocations();
     }
 
     /** Bytes of activation memory held for the current input shape. */
     public long activationBytes() {
-        return 4 * activations.allocatedFloats();
+        return 4 * memory.activations.allocatedFloats();
     }
 
     /**

@@ -3,7 +3,13 @@ package io.unseen.unet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
 
-/** Builds layers from a checkpoint's tensors by state_dict prefix (e.g. "down.0.block.1.conv1"). */
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Builds layers from a checkpoint's tensors by state_dict prefix (e.g. "down.0.block.1.conv1"). Every weight goes
+ * through the backend's prepare step here, once, when the model is built.
+ */
 final class Layers {
     /** 3x3, stride 1, padding 1: the shape-preserving convolution of both UNets. */
     static final Conv2dSpec SAME_3X3 = Conv2dSpec.of(1, 1);
@@ -13,6 +19,7 @@ final class Layers {
     final Weights weights;
     final Activations activations;
     private final float normEps;
+    private final List<Tensor> prepared = new ArrayList<>();
 
     Layers(Ops ops, Weights weights, Activations activations, float normEps) {
         this.ops = ops;
@@ -22,25 +29,41 @@ final class Layers {
     }
 
     Conv2d conv(String prefix, Conv2dSpec spec, Activations.Buffer out) {
-        return new Conv2d(ops.backend, weights.take(prefix + ".weight"), weights.take(prefix + ".bias"), spec, out);
+        return conv(weights.take(prefix + ".weight"), weights.take(prefix + ".bias"), spec, out);
     }
 
-    /** A convolution whose weight and bias the caller has already assembled (fused or split at load). */
+    /**
+     * A convolution whose weight and bias the caller has already assembled (fused or split at load). A rank-3
+     * weight [O, C, k] (nn.Conv1d) is the same layer as a [O, C, k, 1] convolution.
+     */
     Conv2d conv(Tensor weight, Tensor bias, Conv2dSpec spec, Activations.Buffer out) {
-        return new Conv2d(ops.backend, weight, bias, spec, out);
+        Tensor w = weight.rank() == 3 ? weight.reshape(weight.dim(0), weight.dim(1), weight.dim(2), 1) : weight;
+        return new Conv2d(ops.backend, prepare(w), prepare(bias), spec, out);
     }
 
     GroupNorm norm(String prefix, Activations.Buffer out) {
-        return new GroupNorm(ops.backend, weights.take(prefix + ".weight"), weights.take(prefix + ".bias"), normEps,
-                out);
+        return new GroupNorm(ops.backend, prepare(weights.take(prefix + ".weight")),
+                prepare(weights.take(prefix + ".bias")), normEps, out);
     }
 
     Linear linear(String prefix, Activations.Buffer out) {
-        return new Linear(ops.backend, weights.take(prefix + ".weight"), weights.take(prefix + ".bias"), out);
+        return linear(weights.take(prefix + ".weight"), weights.take(prefix + ".bias"), out);
     }
 
     Linear linear(Tensor weight, Tensor bias, Activations.Buffer out) {
-        return new Linear(ops.backend, weight, bias, out);
+        return new Linear(ops.backend, prepare(weight), prepare(bias), out);
+    }
+
+    /** The backend's form of a host weight, recorded so the model can give it back when closed. */
+    private Tensor prepare(Tensor host) {
+        Tensor t = ops.backend.prepareWeight(host);
+        prepared.add(t);
+        return t;
+    }
+
+    /** Every weight prepared so far. */
+    List<Tensor> prepared() {
+        return prepared;
     }
 
     Activations.Buffer own() {

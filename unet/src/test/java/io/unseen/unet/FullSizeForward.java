@@ -2,7 +2,7 @@ package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;

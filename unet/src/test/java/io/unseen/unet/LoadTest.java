@@ -4,7 +4,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,7 +1,7 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 

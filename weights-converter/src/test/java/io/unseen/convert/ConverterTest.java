@@ -5,7 +5,7 @@ import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import io.unseen.unet.ModelConfig;
 import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;

@@ -106,7 +106,7 @@ public final class FashionClassifier {
                     throw new TensorFormatException(file, "tensor '" + e.getKey() + "' is " + t + ", expected "
                             + java.util.Arrays.toString(e.getValue()));
                 }
-                w.put(e.getKey(), t);
+                w.put(e.getKey(), backend.prepareWeight(t));
             }
             if (classes.size() != PARAMETERS.get("fc2.bias")[0]) {
                 throw new TensorFormatException(file, "metadata names " + classes.size() + " classes but fc2 has "
@@ -148,34 +148,41 @@ public final class FashionClassifier {
         if (batchSize < 1) {
             throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         }
-        int n = images.dim(0), per = 32 * 32, k = classNames.size(), fd = featureDim();
+        int n = images.dim(0), k = classNames.size(), fd = featureDim();
         Tensor logits = Tensor.zeros(n, k), features = Tensor.zeros(n, fd);
+        List<Tensor> scratch = new ArrayList<>();
         for (int start = 0; start < n; start += batchSize) {
             int b = Math.min(batchSize, n - start);
-            Tensor x = Tensor.zeros(b, 1, 32, 32);
-            System.arraycopy(images.data(), start * per, x.data(), 0, b * per);
-            Tensor h = block(x, "conv1");
-            h = block(h, "conv2");
-            h = block(h, "conv3");
+            Tensor x = keep(scratch, backend.upload(images.slice(start, start + b)));
+            Tensor h = block(x, "conv1", scratch);
+            h = block(h, "conv2", scratch);
+            h = block(h, "conv3", scratch);
             Tensor flat = h.reshape(b, h.numel() / b);
-            Tensor f = Tensor.zeros(b, fd);
+            Tensor f = keep(scratch, backend.allocate(b, fd));
             backend.linear(flat, w.get("fc1.weight"), w.get("fc1.bias"), f);
             backend.silu(f, f);
-            Tensor l = Tensor.zeros(b, k);
+            Tensor l = keep(scratch, backend.allocate(b, k));
             backend.linear(f, w.get("fc2.weight"), w.get("fc2.bias"), l);
-            System.arraycopy(f.data(), 0, features.data(), start * fd, b * fd);
-            System.arraycopy(l.data(), 0, logits.data(), start * k, b * k);
+            features.slice(start, start + b).copyFrom(f.toHost());
+            logits.slice(start, start + b).copyFrom(l.toHost());
+            scratch.forEach(backend::release);
+            scratch.clear();
         }
         return new Output(logits, features);
     }
 
+    private static Tensor keep(List<Tensor> scratch, Tensor t) {
+        scratch.add(t);
+        return t;
+    }
+
     /** conv 3x3 (zero padding 1), SiLU, 2x2 average pooling. */
-    private Tensor block(Tensor x, String name) {
+    private Tensor block(Tensor x, String name, List<Tensor> scratch) {
         Tensor weight = w.get(name + ".weight");
-        Tensor conv = Tensor.zeros(x.dim(0), weight.dim(0), x.dim(2), x.dim(3));
+        Tensor conv = keep(scratch, backend.allocate(x.dim(0), weight.dim(0), x.dim(2), x.dim(3)));
         backend.conv2d(x, weight, w.get(name + ".bias"), Conv2dSpec.of(1, 1), conv);
         backend.silu(conv, conv);
-        Tensor pooled = Tensor.zeros(x.dim(0), weight.dim(0), x.dim(2) / 2, x.dim(3) / 2);
+        Tensor pooled = keep(scratch, backend.allocate(x.dim(0), weight.dim(0), x.dim(2) / 2, x.dim(3) / 2));
         backend.avgPool2x2(conv, pooled);
         return pooled;
     }

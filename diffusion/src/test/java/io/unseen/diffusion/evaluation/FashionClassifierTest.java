@@ -4,7 +4,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.TensorFormatException;
-import io.unseen.engine.ops.Backends;
+import io.unseen.engine.backends.Backends;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;

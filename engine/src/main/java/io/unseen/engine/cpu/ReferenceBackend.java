@@ -3,7 +3,9 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.DdimCoefficients;
 import io.unseen.engine.ops.QkvLayout;
+import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
 /**
  * Scalar reference implementation of every op: plain loops, double accumulators, one thread. Written to be
@@ -21,7 +23,15 @@ public final class ReferenceBackend extends Backend {
     }
 
     @Override
-    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+    public Tensor allocate(int... shape) {
+        return Tensor.zeros(shape);
+    }
+
+    /**
+     * Row-major SGEMM: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, op(A) = A (stored [m,k], leading
+     * dimension lda) or, if transA, A^T (A stored [k,m]); likewise B. When beta == 0, C is not read.
+     */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                      float beta, float[] c, int cOff, int ldc) {
         for (int i = 0; i < m; i++) {
@@ -39,16 +49,40 @@ public final class ReferenceBackend extends Backend {
     }
 
     @Override
+    protected void linearKernel(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+        int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
+        float[] od = out.hostArray();
+        for (int r = 0; r < n; r++) {
+            for (int j = 0; j < o; j++) {
+                od[out.offset() + r * o + j] = bias == null ? 0f : bias.hostArray()[bias.offset() + j];
+            }
+        }
+        gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(), weight.offset(), in,
+                bias == null ? 0f : 1f, od, out.offset(), o);
+    }
+
+    @Override
+    protected void matmulKernel(int batch, int m, int n, int k, Tensor a, boolean transA, Tensor b, boolean transB,
+                                float alpha, Tensor out) {
+        int lda = a.dim(-1), ldb = b.dim(-1);
+        for (int i = 0; i < batch; i++) {
+            gemm(transA, transB, m, n, k, alpha, a.hostArray(), a.offset() + i * m * k, lda, b.hostArray(),
+                    b.offset() + i * k * n, ldb, 0f, out.hostArray(), out.offset() + i * m * n, n);
+        }
+    }
+
+    @Override
     protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
         int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), s = spec.stride();
-        float[] xd = x.data(), wd = weight.data(), od = out.data();
+        float[] xd = x.hostArray(), wd = weight.hostArray(), od = out.hostArray();
+        int xo = x.offset(), wOff = weight.offset(), oo = out.offset();
         for (int b = 0; b < n; b++) {
             for (int oc = 0; oc < o; oc++) {
                 for (int oy = 0; oy < ho; oy++) {
                     for (int ox = 0; ox < wo; ox++) {
-                        double sum = bias == null ? 0 : bias.data()[oc];
+                        double sum = bias == null ? 0 : bias.hostArray()[bias.offset() + oc];
                         for (int ic = 0; ic < c; ic++) {
                             for (int ky = 0; ky < kh; ky++) {
                                 int iy = oy * s + ky - spec.padTop();
@@ -60,12 +94,12 @@ public final class ReferenceBackend extends Backend {
                                     if (ix < 0 || ix >= w) {
                                         continue;
                                     }
-                                    sum += (double) xd[((b * c + ic) * h + iy) * w + ix]
-                                            * wd[((oc * c + ic) * kh + ky) * kw + kx];
+                                    sum += (double) xd[xo + ((b * c + ic) * h + iy) * w + ix]
+                                            * wd[wOff + ((oc * c + ic) * kh + ky) * kw + kx];
                                 }
                             }
                         }
-                        od[((b * o + oc) * ho + oy) * wo + ox] = (float) sum;
+                        od[oo + ((b * o + oc) * ho + oy) * wo + ox] = (float) sum;
                     }
                 }
             }
@@ -74,31 +108,32 @@ public final class ReferenceBackend extends Backend {
 
     @Override
     protected void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
-        int n = x.dim(0), c = x.dim(1), spatial = x.numel() / (n * c), cpg = c / groups;
+        int n = x.dim(0), c = x.dim(1), spatial = x.numel() / Math.max(1, n * c), cpg = c / groups;
         int groupSize = cpg * spatial;
-        float[] xd = x.data(), od = out.data();
+        float[] xd = x.hostArray(), od = out.hostArray();
+        int xo = x.offset(), oo = out.offset();
         for (int b = 0; b < n; b++) {
             for (int g = 0; g < groups; g++) {
                 int start = (b * c + g * cpg) * spatial;
                 double mean = 0;
                 for (int i = 0; i < groupSize; i++) {
-                    mean += xd[start + i];
+                    mean += xd[xo + start + i];
                 }
                 mean /= groupSize;
                 double var = 0;
                 for (int i = 0; i < groupSize; i++) {
-                    double d = xd[start + i] - mean;
+                    double d = xd[xo + start + i] - mean;
                     var += d * d;
                 }
                 var /= groupSize; // biased variance, as PyTorch's GroupNorm
                 double inv = 1.0 / Math.sqrt(var + eps);
                 for (int ch = 0; ch < cpg; ch++) {
                     int channel = g * cpg + ch;
-                    double scale = gamma == null ? 1 : gamma.data()[channel];
-                    double shift = beta == null ? 0 : beta.data()[channel];
+                    double scale = gamma == null ? 1 : gamma.hostArray()[gamma.offset() + channel];
+                    double shift = beta == null ? 0 : beta.hostArray()[beta.offset() + channel];
                     for (int i = 0; i < spatial; i++) {
                         int idx = start + ch * spatial + i;
-                        od[idx] = (float) ((xd[idx] - mean) * inv * scale + shift);
+                        od[oo + idx] = (float) ((xd[xo + idx] - mean) * inv * scale + shift);
                     }
                 }
             }
@@ -106,28 +141,31 @@ public final class ReferenceBackend extends Backend {
     }
 
     @Override
-    protected void siluKernel(float[] x, float[] out, int n) {
-        for (int i = 0; i < n; i++) {
-            double v = x[i];
-            out[i] = (float) (v / (1.0 + Math.exp(-v)));
+    protected void siluKernel(Tensor x, Tensor out) {
+        float[] xd = x.hostArray(), od = out.hostArray();
+        for (int i = 0; i < x.numel(); i++) {
+            double v = xd[x.offset() + i];
+            od[out.offset() + i] = (float) (v / (1.0 + Math.exp(-v)));
         }
     }
 
     @Override
-    protected void softmaxKernel(float[] x, float[] out, int outer, int axisLen, int inner) {
+    protected void softmaxKernel(Tensor x, int outer, int axisLen, int inner, Tensor out) {
+        float[] xd = x.hostArray(), od = out.hostArray();
         for (int o = 0; o < outer; o++) {
             for (int in = 0; in < inner; in++) {
                 int base = o * axisLen * inner + in;
                 double max = Double.NEGATIVE_INFINITY;
                 for (int i = 0; i < axisLen; i++) {
-                    max = Math.max(max, x[base + i * inner]);
+                    max = Math.max(max, xd[x.offset() + base + i * inner]);
                 }
                 double sum = 0;
                 for (int i = 0; i < axisLen; i++) {
-                    sum += Math.exp(x[base + i * inner] - max);
+                    sum += Math.exp(xd[x.offset() + base + i * inner] - max);
                 }
                 for (int i = 0; i < axisLen; i++) {
-                    out[base + i * inner] = (float) (Math.exp(x[base + i * inner] - max) / sum);
+                    od[out.offset() + base + i * inner] = (float) (Math.exp(xd[x.offset() + base + i * inner] - max)
+                            / sum);
                 }
             }
         }
@@ -136,11 +174,11 @@ public final class ReferenceBackend extends Backend {
     @Override
     protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
         int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
-        float[] in = qkv.data(), od = out.data();
+        float[] in = qkv.hostArray(), od = out.hostArray();
         double scale = 1.0 / Math.sqrt(c);
         double[] weights = new double[t];
         for (int b = 0; b < n; b++) {
-            int base = b * 3 * channels * t;
+            int base = qkv.offset() + b * 3 * channels * t;
             for (int h = 0; h < heads; h++) {
                 int q0 = base + layout.channelOffset(0, h, heads, channels) * t;
                 int k0 = base + layout.channelOffset(1, h, heads, channels) * t;
@@ -165,7 +203,7 @@ public final class ReferenceBackend extends Backend {
                         for (int j = 0; j < t; j++) {
                             acc += weights[j] * in[v0 + ch * t + j];
                         }
-                        od[((b * channels) + h * c + ch) * t + i] = (float) (acc / sum);
+                        od[out.offset() + ((b * channels) + h * c + ch) * t + i] = (float) (acc / sum);
                     }
                 }
             }
@@ -175,11 +213,11 @@ public final class ReferenceBackend extends Backend {
     @Override
     protected void upsampleNearest2xKernel(Tensor x, Tensor out) {
         int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
-        float[] xd = x.data(), od = out.data();
+        float[] xd = x.hostArray(), od = out.hostArray();
         for (int p = 0; p < planes; p++) {
             for (int y = 0; y < 2 * h; y++) {
                 for (int xx = 0; xx < 2 * w; xx++) {
-                    od[(p * 2 * h + y) * 2 * w + xx] = xd[(p * h + y / 2) * w + xx / 2];
+                    od[out.offset() + (p * 2 * h + y) * 2 * w + xx] = xd[x.offset() + (p * h + y / 2) * w + xx / 2];
                 }
             }
         }
@@ -188,12 +226,13 @@ public final class ReferenceBackend extends Backend {
     @Override
     protected void avgPool2x2Kernel(Tensor x, Tensor out) {
         int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = out.dim(2), wo = out.dim(3);
-        float[] xd = x.data(), od = out.data();
+        float[] xd = x.hostArray(), od = out.hostArray();
         for (int p = 0; p < planes; p++) {
             for (int y = 0; y < ho; y++) {
                 for (int xx = 0; xx < wo; xx++) {
-                    int i = (p * h + 2 * y) * w + 2 * xx;
-                    od[(p * ho + y) * wo + xx] = (float) (((double) xd[i] + xd[i + 1] + xd[i + w] + xd[i + w + 1]) / 4);
+                    int i = x.offset() + (p * h + 2 * y) * w + 2 * xx;
+                    od[out.offset() + (p * ho + y) * wo + xx] =
+                            (float) (((double) xd[i] + xd[i + 1] + xd[i + w] + xd[i + w + 1]) / 4);
                 }
             }
         }
@@ -201,10 +240,15 @@ public final class ReferenceBackend extends Backend {
 
     @Override
     protected void concatChannelsKernel(Tensor a, Tensor b, Tensor out) {
-        int n = a.dim(0), sa = a.numel() / n, sb = b.numel() / n;
+        int n = a.dim(0);
+        if (n == 0) {
+            return;
+        }
+        int sa = a.numel() / n, sb = b.numel() / n;
         for (int i = 0; i < n; i++) {
-            System.arraycopy(a.data(), i * sa, out.data(), i * (sa + sb), sa);
-            System.arraycopy(b.data(), i * sb, out.data(), i * (sa + sb) + sa, sb);
+            System.arraycopy(a.hostArray(), a.offset() + i * sa, out.hostArray(), out.offset() + i * (sa + sb), sa);
+            System.arraycopy(b.hostArray(), b.offset() + i * sb, out.hostArray(), out.offset() + i * (sa + sb) + sa,
+                    sb);
         }
     }
 
@@ -214,14 +258,14 @@ public final class ReferenceBackend extends Backend {
         int[] shape = out.shape();
         int[] sa = broadcastStrides(a.shape(), rank), sb = broadcastStrides(b.shape(), rank);
         int[] index = new int[rank];
-        float[] ad = a.data(), bd = b.data(), od = out.data();
-        for (int flat = 0; flat < od.length; flat++) {
-            int ia = 0, ib = 0;
+        float[] ad = a.hostArray(), bd = b.hostArray(), od = out.hostArray();
+        for (int flat = 0; flat < out.numel(); flat++) {
+            int ia = a.offset(), ib = b.offset();
             for (int d = 0; d < rank; d++) {
                 ia += index[d] * sa[d];
                 ib += index[d] * sb[d];
             }
-            od[flat] = op == BinaryOp.ADD ? ad[ia] + bd[ib] : ad[ia] * bd[ib];
+            od[out.offset() + flat] = op == BinaryOp.ADD ? ad[ia] + bd[ib] : ad[ia] * bd[ib];
             for (int d = rank - 1; d >= 0; d--) {
                 if (++index[d] < shape[d]) {
                     break;
@@ -229,6 +273,58 @@ public final class ReferenceBackend extends Backend {
                 index[d] = 0;
             }
         }
+    }
+
+    @Override
+    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
+        embedTimesteps(timesteps, dim, style, out);
+    }
+
+    /** The embedding on host tensors (shared by both host backends: O(N x dim), once per forward). */
+    static void embedTimesteps(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
+        int n = timesteps.dim(0), half = dim / 2;
+        float[] t = timesteps.hostArray(), o = out.hostArray();
+        boolean sinFirst = style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
+        for (int k = 0; k < half; k++) {
+            float f = style.frequency(k, half);
+            for (int i = 0; i < n; i++) {
+                float arg = t[timesteps.offset() + i] * f;
+                float s = (float) Math.sin(arg), co = (float) Math.cos(arg);
+                o[out.offset() + i * dim + k] = sinFirst ? s : co;
+                o[out.offset() + i * dim + half + k] = sinFirst ? co : s;
+            }
+        }
+        if (dim % 2 == 1) {
+            for (int i = 0; i < n; i++) {
+                o[out.offset() + i * dim + dim - 1] = 0f;
+            }
+        }
+    }
+
+    @Override
+    protected void ddimStepKernel(Tensor x, Tensor eps, Tensor noise, DdimCoefficients k, boolean clipX0,
+                                  Tensor out) {
+        ddimStepSamples(x, eps, noise, k, clipX0, out, 0, x.dim(0));
+    }
+
+    /** The DDIM step for samples [from, to) on host tensors (shared by both host backends). */
+    static void ddimStepSamples(Tensor x, Tensor eps, Tensor noise, DdimCoefficients k, boolean clipX0, Tensor out,
+                         int from, int to) {
+        int per = x.numel() / x.dim(0), epsPer = eps.numel() / eps.dim(0);
+        float[] xd = x.hostArray(), ed = eps.hostArray(), od = out.hostArray();
+        float[] zd = noise == null ? null : noise.hostArray();
+        for (int s = from; s < to; s++) {
+            int xi = x.offset() + s * per, ei = eps.offset() + s * epsPer, oi = out.offset() + s * per;
+            int zi = noise == null ? 0 : noise.offset() + s * per;
+            for (int i = 0; i < per; i++) {
+                od[oi + i] = k.step(xd[xi + i], ed[ei + i], zd == null ? 0f : zd[zi + i], clipX0);
+            }
+        }
+    }
+
+    @Override
+    protected void copyKernel(Tensor src, Tensor dst) {
+        System.arraycopy(src.hostArray(), src.offset(), dst.hostArray(), dst.offset(), src.numel());
     }
 
     /** Element strides of {@code shape} aligned right to {@code rank} dimensions, 0 where a dimension broadcasts. */

@@ -3,14 +3,20 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.DdimCoefficients;
 import io.unseen.engine.ops.QkvLayout;
+import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
 /**
- * The fast CPU backend: Vector API kernels, packed and cache-blocked GEMM, multi-threaded over both cores.
- * Every kernel is tested against {@link ReferenceBackend}.
+ * The fast CPU backend: Vector API kernels, packed and cache-blocked GEMM, multi-threaded over the cores (one
+ * process-wide pool, {@link Parallel}). Its memory is host arrays. Every kernel is tested against
+ * {@link ReferenceBackend}.
  */
 public final class VectorBackend extends Backend {
     public static final VectorBackend INSTANCE = new VectorBackend();
+
+    /** Samples per task of the DDIM step: it is memory-bound and tiny next to a forward pass. */
+    private static final int DDIM_CHUNK = 1;
 
     private VectorBackend() {
     }
@@ -21,10 +27,8 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                     float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
-                     float beta, float[] c, int cOff, int ldc) {
-        VectorGemm.gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+    public Tensor allocate(int... shape) {
+        return Tensor.zeros(shape);
     }
 
     @Override
@@ -33,47 +37,94 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
+    protected void linearKernel(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+        int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
+        float[] od = out.hostArray();
+        if (bias != null) {
+            for (int r = 0; r < n; r++) {
+                System.arraycopy(bias.hostArray(), bias.offset(), od, out.offset() + r * o, o);
+            }
+        }
+        VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(), weight.offset(),
+                in, bias == null ? 0f : 1f, od, out.offset(), o);
+    }
+
+    @Override
+    protected void matmulKernel(int batch, int m, int n, int k, Tensor a, boolean transA, Tensor b, boolean transB,
+                                float alpha, Tensor out) {
+        int lda = a.dim(-1), ldb = b.dim(-1);
+        for (int i = 0; i < batch; i++) {
+            VectorGemm.gemm(transA, transB, m, n, k, alpha, a.hostArray(), a.offset() + i * m * k, lda,
+                    b.hostArray(), b.offset() + i * k * n, ldb, 0f, out.hostArray(), out.offset() + i * m * n, n);
+        }
+    }
+
+    @Override
     protected void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
         int n = x.dim(0), c = x.dim(1);
-        VectorOps.groupNorm(x.data(), n, c, x.numel() / Math.max(1, n * c), groups, eps,
-                gamma == null ? null : gamma.data(), beta == null ? null : beta.data(), out.data());
+        VectorOps.groupNorm(x.hostArray(), x.offset(), n, c, x.numel() / Math.max(1, n * c), groups, eps,
+                gamma == null ? null : gamma.hostArray(), gamma == null ? 0 : gamma.offset(),
+                beta == null ? null : beta.hostArray(), beta == null ? 0 : beta.offset(), out.hostArray(),
+                out.offset());
     }
 
     @Override
-    protected void siluKernel(float[] x, float[] out, int n) {
-        VectorOps.silu(x, out, n);
+    protected void siluKernel(Tensor x, Tensor out) {
+        VectorOps.silu(x.hostArray(), x.offset(), out.hostArray(), out.offset(), x.numel());
     }
 
     @Override
-    protected void softmaxKernel(float[] x, float[] out, int outer, int axisLen, int inner) {
-        VectorOps.softmax(x, out, outer, axisLen, inner);
+    protected void softmaxKernel(Tensor x, int outer, int axisLen, int inner, Tensor out) {
+        VectorOps.softmax(x.hostArray(), x.offset(), out.hostArray(), out.offset(), outer, axisLen, inner);
     }
 
     @Override
     protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
-        VectorOps.attention(qkv.data(), qkv.dim(0), qkv.dim(1) / 3, qkv.dim(2), heads, layout, out.data());
+        VectorOps.attention(qkv.hostArray(), qkv.offset(), qkv.dim(0), qkv.dim(1) / 3, qkv.dim(2), heads, layout,
+                out.hostArray(), out.offset());
     }
 
     @Override
     protected void upsampleNearest2xKernel(Tensor x, Tensor out) {
-        VectorOps.upsampleNearest2x(x.data(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), out.data());
+        VectorOps.upsampleNearest2x(x.hostArray(), x.offset(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3),
+                out.hostArray(), out.offset());
     }
 
     @Override
     protected void avgPool2x2Kernel(Tensor x, Tensor out) {
-        VectorOps.avgPool2x2(x.data(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), out.data());
+        VectorOps.avgPool2x2(x.hostArray(), x.offset(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), out.hostArray(),
+                out.offset());
     }
 
     @Override
     protected void concatChannelsKernel(Tensor a, Tensor b, Tensor out) {
         int n = a.dim(0);
         if (n > 0) {
-            VectorOps.concatChannels(a.data(), a.numel() / n, b.data(), b.numel() / n, n, out.data());
+            VectorOps.concatChannels(a.hostArray(), a.offset(), a.numel() / n, b.hostArray(), b.offset(),
+                    b.numel() / n, n, out.hostArray(), out.offset());
         }
     }
 
     @Override
     protected void broadcastKernel(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        VectorOps.broadcast(op, a.data(), a.shape(), b.data(), b.shape(), out.data(), out.shape());
+        VectorOps.broadcast(op, a.hostArray(), a.offset(), a.shape(), b.hostArray(), b.offset(), b.shape(),
+                out.hostArray(), out.offset(), out.shape());
+    }
+
+    @Override
+    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
+        ReferenceBackend.embedTimesteps(timesteps, dim, style, out);
+    }
+
+    @Override
+    protected void ddimStepKernel(Tensor x, Tensor eps, Tensor noise, DdimCoefficients k, boolean clipX0,
+                                  Tensor out) {
+        Parallel.forRange(x.dim(0), DDIM_CHUNK, (from, to) ->
+                ReferenceBackend.ddimStepSamples(x, eps, noise, k, clipX0, out, from, to));
+    }
+
+    @Override
+    protected void copyKernel(Tensor src, Tensor dst) {
+        System.arraycopy(src.hostArray(), src.offset(), dst.hostArray(), dst.offset(), src.numel());
     }
 }

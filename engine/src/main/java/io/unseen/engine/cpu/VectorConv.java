@@ -25,8 +25,9 @@ public final class VectorConv {
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
         int k = c * kh * kw, n = ho * wo;
-        float[] xd = x.data(), od = out.data(), bd = bias == null ? null : bias.data();
-        VectorGemm.PanelSource weights = VectorGemm.Lines.rowsOf(weight.data(), 0, k, false);
+        float[] xd = x.hostArray(), od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
+        int biasOff = bias == null ? 0 : bias.offset();
+        VectorGemm.PanelSource weights = VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
         boolean padded = spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         int image = c * hp * wp;
@@ -47,7 +48,7 @@ public final class VectorConv {
         for (int b0 = 0; b0 < batch; b0 += group) {
             int images = Math.min(group, batch - b0);
             float[] src = xd;
-            int srcOff = b0 * c * h * w;
+            int srcOff = x.offset() + b0 * c * h * w;
             if (padded) {
                 ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
                 src = ws.convScratch;
@@ -55,7 +56,8 @@ public final class VectorConv {
                 srcOff = 0;
             }
             ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
-            VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, b0 * o * n, n, bd, 0, n, o * n);
+            VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, out.offset() + b0 * o * n, n, bd, biasOff,
+                    n, o * n);
         }
     }
 

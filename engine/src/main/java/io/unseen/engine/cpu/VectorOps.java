@@ -66,8 +66,8 @@ final class VectorOps {
      * mean), so inputs with a large common offset (1000 + N(0,1)) keep their precision; partial sums go to double
      * every {@link #SUM_BLOCK} elements.
      */
-    static void groupNorm(float[] x, int n, int c, int spatial, int groups, float eps,
-                          float[] gamma, float[] beta, float[] out) {
+    static void groupNorm(float[] x, int xOff, int n, int c, int spatial, int groups, float eps,
+                          float[] gamma, int gammaOff, float[] beta, int betaOff, float[] out, int outOff) {
         int cpg = c / groups;
         int groupSize = cpg * spatial;
         if (groupSize == 0) {
@@ -77,7 +77,8 @@ final class VectorOps {
             double[] sums = new double[2];
             for (int item = from; item < to; item++) {
                 int b = item / groups, g = item % groups;
-                int start = (b * c + g * cpg) * spatial;
+                int start = xOff + (b * c + g * cpg) * spatial;
+                int outStart = outOff + (b * c + g * cpg) * spatial;
                 float shift = x[start];
                 double roughMean = shift + sumShifted(x, start, groupSize, shift) / groupSize;
                 float center = (float) roughMean;
@@ -88,9 +89,10 @@ final class VectorOps {
                 float residual = (float) meanCorrection; // the mean is center + residual
                 for (int ch = 0; ch < cpg; ch++) {
                     int channel = g * cpg + ch;
-                    float scale = (float) (gamma == null ? inv : inv * gamma[channel]);
-                    float shiftOut = beta == null ? 0f : beta[channel];
-                    normalizeRow(x, out, start + ch * spatial, spatial, center, residual, scale, shiftOut);
+                    float scale = (float) (gamma == null ? inv : inv * gamma[gammaOff + channel]);
+                    float shiftOut = beta == null ? 0f : beta[betaOff + channel];
+                    normalizeRow(x, start + ch * spatial, out, outStart + ch * spatial, spatial, center, residual,
+                            scale, shiftOut);
                 }
             }
         });
@@ -145,16 +147,16 @@ final class VectorOps {
     }
 
     /** out = ((x - center) - residual) * scale + shift; subtracting the float center first keeps it exact. */
-    private static void normalizeRow(float[] x, float[] out, int from, int len, float center, float residual,
-                                     float scale, float shift) {
+    private static void normalizeRow(float[] x, int from, float[] out, int to, int len, float center,
+                                     float residual, float scale, float shift) {
         FloatVector m = FloatVector.broadcast(F, center), r = FloatVector.broadcast(F, residual);
         FloatVector a = FloatVector.broadcast(F, scale), b = FloatVector.broadcast(F, shift);
-        int i = from, end = from + len;
-        for (; i <= end - VL; i += VL) {
-            FloatVector.fromArray(F, x, i).sub(m).sub(r).fma(a, b).intoArray(out, i);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, x, from + i).sub(m).sub(r).fma(a, b).intoArray(out, to + i);
         }
-        for (; i < end; i++) {
-            out[i] = Math.fma((x[i] - center) - residual, scale, shift);
+        for (; i < len; i++) {
+            out[to + i] = Math.fma((x[from + i] - center) - residual, scale, shift);
         }
     }
 
@@ -207,16 +209,16 @@ final class VectorOps {
     // SiLU
 
     /** out[i] = x[i] * sigmoid(x[i]) = x / (1 + exp(-x)); out may be x. */
-    static void silu(float[] x, float[] out, int n) {
+    static void silu(float[] x, int xOff, float[] out, int outOff, int n) {
         Parallel.forRange(n, ELEMENTWISE_CHUNK, (from, to) -> {
             int i = from;
             for (; i <= to - VL; i += VL) {
-                FloatVector v = FloatVector.fromArray(F, x, i);
-                v.div(exp(v.neg()).add(1f)).intoArray(out, i);
+                FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+                v.div(exp(v.neg()).add(1f)).intoArray(out, outOff + i);
             }
             for (; i < to; i++) {
-                float v = x[i];
-                out[i] = (float) (v / (1.0 + Math.exp(-v)));
+                float v = x[xOff + i];
+                out[outOff + i] = (float) (v / (1.0 + Math.exp(-v)));
             }
         });
     }
@@ -225,14 +227,14 @@ final class VectorOps {
     // Softmax
 
     /** Softmax of x viewed as [outer, axisLen, inner] along the middle axis; out may be x. */
-    static void softmax(float[] x, float[] out, int outer, int axisLen, int inner) {
+    static void softmax(float[] x, int xOff, float[] out, int outOff, int outer, int axisLen, int inner) {
         if (axisLen == 0) {
             return;
         }
         if (inner == 1) {
             Parallel.forRange(outer, Math.max(1, ELEMENTWISE_CHUNK / axisLen), (from, to) -> {
                 for (int o = from; o < to; o++) {
-                    softmaxRow(x, out, o * axisLen, axisLen);
+                    softmaxRow(x, xOff + o * axisLen, out, outOff + o * axisLen, axisLen);
                 }
             });
             return;
@@ -241,47 +243,49 @@ final class VectorOps {
         Parallel.forRange(outer, Math.max(1, ELEMENTWISE_CHUNK / (axisLen * inner)), (from, to) -> {
             float[] scratch = new float[inner];
             for (int o = from; o < to; o++) {
-                softmaxStrided(x, out, o * axisLen * inner, axisLen, inner, scratch);
+                softmaxStrided(x, xOff + o * axisLen * inner, out, outOff + o * axisLen * inner, axisLen, inner,
+                        scratch);
             }
         });
     }
 
-    /** Stable softmax of the contiguous row x[from, from+len) into out (may alias x). */
-    static void softmaxRow(float[] x, float[] out, int from, int len) {
-        int end = from + len, i;
+    /** Stable softmax of the contiguous row x[from, from+len) into out[to, to+len) (may be the same values). */
+    static void softmaxRow(float[] x, int from, float[] out, int to, int len) {
+        int i;
         FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        for (i = from; i <= end - VL; i += VL) {
-            vmax = vmax.max(FloatVector.fromArray(F, x, i));
+        for (i = 0; i <= len - VL; i += VL) {
+            vmax = vmax.max(FloatVector.fromArray(F, x, from + i));
         }
         float max = vmax.reduceLanes(VectorOperators.MAX);
-        for (; i < end; i++) {
-            max = Math.max(max, x[i]);
+        for (; i < len; i++) {
+            max = Math.max(max, x[from + i]);
         }
         FloatVector m = FloatVector.broadcast(F, max), vsum = FloatVector.zero(F);
         double sum = 0;
-        for (i = from; i <= end - VL; i += VL) {
-            FloatVector e = exp(FloatVector.fromArray(F, x, i).sub(m));
-            e.intoArray(out, i);
+        for (i = 0; i <= len - VL; i += VL) {
+            FloatVector e = exp(FloatVector.fromArray(F, x, from + i).sub(m));
+            e.intoArray(out, to + i);
             vsum = vsum.add(e);
         }
         sum += sumLanes(vsum);
-        for (; i < end; i++) {
-            float e = (float) Math.exp(x[i] - max);
-            out[i] = e;
+        for (; i < len; i++) {
+            float e = (float) Math.exp(x[from + i] - max);
+            out[to + i] = e;
             sum += e;
         }
         float inv = (float) (1.0 / sum);
         FloatVector s = FloatVector.broadcast(F, inv);
-        for (i = from; i <= end - VL; i += VL) {
-            FloatVector.fromArray(F, out, i).mul(s).intoArray(out, i);
+        for (i = 0; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, out, to + i).mul(s).intoArray(out, to + i);
         }
-        for (; i < end; i++) {
-            out[i] *= inv;
+        for (; i < len; i++) {
+            out[to + i] *= inv;
         }
     }
 
     /** Softmax along the strided axis of one [axisLen, inner] slab starting at base; scratch holds inner floats. */
-    private static void softmaxStrided(float[] x, float[] out, int base, int axisLen, int inner, float[] scratch) {
+    private static void softmaxStrided(float[] x, int base, float[] out, int outBase, int axisLen, int inner,
+                                       float[] scratch) {
         // scratch: running max per inner position, then reused for the sums.
         System.arraycopy(x, base, scratch, 0, inner);
         for (int a = 1; a < axisLen; a++) {
@@ -294,19 +298,19 @@ final class VectorOps {
             }
         }
         for (int a = 0; a < axisLen; a++) {
-            int row = base + a * inner, j = 0;
+            int row = base + a * inner, outRow = outBase + a * inner, j = 0;
             for (; j <= inner - VL; j += VL) {
                 exp(FloatVector.fromArray(F, x, row + j).sub(FloatVector.fromArray(F, scratch, j)))
-                        .intoArray(out, row + j);
+                        .intoArray(out, outRow + j);
             }
             for (; j < inner; j++) {
-                out[row + j] = (float) Math.exp(x[row + j] - scratch[j]);
+                out[outRow + j] = (float) Math.exp(x[row + j] - scratch[j]);
             }
         }
         // Sums (float; each lane adds axisLen positive terms, error ~ axisLen * ulp relative at worst).
         java.util.Arrays.fill(scratch, 0f);
         for (int a = 0; a < axisLen; a++) {
-            int row = base + a * inner, j = 0;
+            int row = outBase + a * inner, j = 0;
             for (; j <= inner - VL; j += VL) {
                 FloatVector.fromArray(F, scratch, j).add(FloatVector.fromArray(F, out, row + j)).intoArray(scratch, j);
             }
@@ -322,7 +326,7 @@ final class VectorOps {
             scratch[j] = 1f / scratch[j];
         }
         for (int a = 0; a < axisLen; a++) {
-            int row = base + a * inner;
+            int row = outBase + a * inner;
             for (j = 0; j <= inner - VL; j += VL) {
                 FloatVector.fromArray(F, out, row + j).mul(FloatVector.fromArray(F, scratch, j)).intoArray(out, row + j);
             }
@@ -340,7 +344,8 @@ final class VectorOps {
      * query rows): scores[rows, t] = q^T k / sqrt(c) and out[:, rows] = v p^T, both by the backend's gemm reading
      * q, k, v in place (head blocks are [c, t] row-major at a channel offset), with a per-thread score buffer.
      */
-    static void attention(float[] qkv, int n, int channels, int t, int heads, QkvLayout layout, float[] out) {
+    static void attention(float[] qkv, int qkvOff, int n, int channels, int t, int heads, QkvLayout layout,
+                          float[] out, int outOff) {
         int c = channels / heads;
         if (t == 0 || c == 0 || n == 0) {
             return;
@@ -354,7 +359,6 @@ final class VectorOps {
         blocksPerHead = Math.max(blocksPerHead, Math.min(wanted, ceilDiv(t, 16)));
         int rowsPerBlock = ceilDiv(t, blocksPerHead);
         int blocks = ceilDiv(t, rowsPerBlock);
-        VectorBackend gemm = VectorBackend.INSTANCE;
         Parallel.forRange(pairs * blocks, 1, (from, to) -> {
             float[] scores = SCORES.get();
             if (scores.length < rowsPerBlock * t) {
@@ -365,18 +369,18 @@ final class VectorOps {
                 int pair = item / blocks, block = item % blocks;
                 int b = pair / heads, h = pair % heads;
                 int i0 = block * rowsPerBlock, rows = Math.min(rowsPerBlock, t - i0);
-                int base = b * 3 * channels * t;
+                int base = qkvOff + b * 3 * channels * t;
                 int q0 = base + layout.channelOffset(0, h, heads, channels) * t;
                 int k0 = base + layout.channelOffset(1, h, heads, channels) * t;
                 int v0 = base + layout.channelOffset(2, h, heads, channels) * t;
                 // scores[i, j] = scale * sum_ch q[ch, i0 + i] * k[ch, j]
-                gemm.gemm(true, false, rows, t, c, scale, qkv, q0 + i0, t, qkv, k0, t, 0f, scores, 0, t);
+                VectorGemm.gemm(true, false, rows, t, c, scale, qkv, q0 + i0, t, qkv, k0, t, 0f, scores, 0, t);
                 for (int i = 0; i < rows; i++) {
-                    softmaxRow(scores, scores, i * t, t);
+                    softmaxRow(scores, i * t, scores, i * t, t);
                 }
                 // out[ch, i0 + i] = sum_j v[ch, j] * p[i, j]
-                gemm.gemm(false, true, c, rows, t, 1f, qkv, v0, t, scores, 0, t, 0f,
-                        out, (b * channels + h * c) * t + i0, t);
+                VectorGemm.gemm(false, true, c, rows, t, 1f, qkv, v0, t, scores, 0, t, 0f,
+                        out, outOff + (b * channels + h * c) * t + i0, t);
             }
         });
     }
@@ -389,12 +393,12 @@ final class VectorOps {
     // Resampling and concatenation
 
     /** Nearest 2x upsampling of planes [planes, h, w] into [planes, 2h, 2w]. */
-    static void upsampleNearest2x(float[] x, int planes, int h, int w, float[] out) {
+    static void upsampleNearest2x(float[] x, int xOff, int planes, int h, int w, float[] out, int outOff) {
         int w2 = 2 * w;
         Parallel.forRange(planes * h, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, 4 * w)), (from, to) -> {
             for (int row = from; row < to; row++) {
-                int in = row * w;
-                int o = 2 * row * w2; // row = p*h + y, output row 2y of plane p is (p*2h + 2y)
+                int in = xOff + row * w;
+                int o = outOff + 2 * row * w2; // row = p*h + y, output row 2y of plane p is (p*2h + 2y)
                 int x0 = 0;
                 for (; x0 <= w - VL; x0 += VL) {
                     FloatVector v = FloatVector.fromArray(F, x, in + x0);
@@ -412,13 +416,13 @@ final class VectorOps {
     }
 
     /** 2x2 average pooling, stride 2, of planes [planes, h, w] into [planes, h/2, w/2]. */
-    static void avgPool2x2(float[] x, int planes, int h, int w, float[] out) {
+    static void avgPool2x2(float[] x, int xOff, int planes, int h, int w, float[] out, int outOff) {
         int ho = h / 2, wo = w / 2;
         FloatVector quarter = FloatVector.broadcast(F, 0.25f);
         Parallel.forRange(planes * ho, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, 4 * wo)), (from, to) -> {
             for (int row = from; row < to; row++) {
                 int p = row / ho, y = row % ho;
-                int r0 = (p * h + 2 * y) * w, r1 = r0 + w, o = row * wo;
+                int r0 = xOff + (p * h + 2 * y) * w, r1 = r0 + w, o = outOff + row * wo;
                 int xo = 0;
                 for (; xo <= wo - VL; xo += VL) {
                     int i = 2 * xo;
@@ -438,11 +442,12 @@ final class VectorOps {
     }
 
     /** Channel concatenation: per sample, a's sa values then b's sb values. */
-    static void concatChannels(float[] a, int sa, float[] b, int sb, int n, float[] out) {
+    static void concatChannels(float[] a, int aOff, int sa, float[] b, int bOff, int sb, int n, float[] out,
+                               int outOff) {
         Parallel.forRange(n, Math.max(1, (4 * ELEMENTWISE_CHUNK) / Math.max(1, sa + sb)), (from, to) -> {
             for (int i = from; i < to; i++) {
-                System.arraycopy(a, i * sa, out, i * (sa + sb), sa);
-                System.arraycopy(b, i * sb, out, i * (sa + sb) + sa, sb);
+                System.arraycopy(a, aOff + i * sa, out, outOff + i * (sa + sb), sa);
+                System.arraycopy(b, bOff + i * sb, out, outOff + i * (sa + sb) + sa, sb);
             }
         });
     }
@@ -457,7 +462,8 @@ final class VectorOps {
      * contiguous run or one repeated value; the vector loop runs along those rows. out may be a or b (each
      * element is read before the same element is written).
      */
-    static void broadcast(BinaryOp op, float[] a, int[] aShape, float[] b, int[] bShape, float[] out, int[] outShape) {
+    static void broadcast(BinaryOp op, float[] a, int aOff, int[] aShape, float[] b, int bOff, int[] bShape,
+                          float[] out, int outOff, int[] outShape) {
         int total = 1;
         for (int d : outShape) {
             total *= d;
@@ -484,7 +490,7 @@ final class VectorOps {
             r++;
         }
         if (r == 0) { // every dimension is 1: a single element
-            out[0] = apply(op, a[0], b[0]);
+            out[outOff] = apply(op, a[aOff], b[bOff]);
             return;
         }
         int len = dims[0], rows = total / len;
@@ -498,7 +504,7 @@ final class VectorOps {
         }
         Parallel.forRange(rows, Math.max(1, ELEMENTWISE_CHUNK / len), (from, to) -> {
             int[] index = new int[outerRank];
-            int rem = from, ia = 0, ib = 0;
+            int rem = from, ia = aOff, ib = bOff;
             for (int k = outerRank - 1; k >= 0; k--) {
                 index[k] = rem % oDims[k];
                 rem /= oDims[k];
@@ -506,7 +512,7 @@ final class VectorOps {
                 ib += index[k] * oStB[k];
             }
             for (int row = from; row < to; row++) {
-                broadcastRow(op, a, ia, innerA, b, ib, innerB, out, row * len, len);
+                broadcastRow(op, a, ia, innerA, b, ib, innerB, out, outOff + row * len, len);
                 for (int k = outerRank - 1; k >= 0; k--) {
                     ia += oStA[k];
                     ib += oStB[k];

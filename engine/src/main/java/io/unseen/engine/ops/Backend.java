@@ -13,28 +13,68 @@ import java.util.Arrays;
  * <p>Implementations: {@link io.unseen.engine.cpu.ReferenceBackend} (scalar, written to be obviously right) and
  * {@link io.unseen.engine.cpu.VectorBackend} (Vector API, blocked, multi-threaded). {@link Backends} chooses.
  */
-public abstract class Backend {
+public abstract class Backend implements AutoCloseable {
 
     public abstract String name();
 
     // ---------------------------------------------------------------------------------------------------------
-    // Kernels, called after the shapes are checked.
+    // Memory: where this backend's tensors live, and the one door between host and device.
+
+    /** A zero-filled tensor of {@code shape} in this backend's memory (activations, scratch). */
+    public abstract Tensor allocate(int... shape);
+
+    /** A copy of {@code t} (a host tensor, or already this backend's) in this backend's memory. */
+    public Tensor upload(Tensor t) {
+        Tensor out = allocate(t.shape());
+        copy(t, out);
+        return out;
+    }
+
+    /** A host copy of {@code t}'s values (this backend's tensor or a host tensor). */
+    public Tensor download(Tensor t) {
+        return t.copy();
+    }
 
     /**
-     * Row-major SGEMM: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C. op(A) = A (stored [m,k], leading
-     * dimension lda) or, if transA, A^T (A stored [k,m]). Likewise for B. When beta == 0, C is not read.
+     * A model weight in the form this backend computes with, prepared once when a model is built: host backends
+     * use the host tensor as it is (no copy); a device backend uploads it once. The result is read-only by contract.
      */
-    public abstract void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
-                              float beta, float[] c, int cOff, int ldc);
+    public Tensor prepareWeight(Tensor t) {
+        requireResident("prepareWeight", t);
+        return t;
+    }
+
+    /** Gives {@code t}'s memory back (device memory; host arrays are left to the garbage collector). */
+    public void release(Tensor t) {
+    }
+
+    /** True when this backend's kernels can read {@code t} where it lives. */
+    public boolean isResident(Tensor t) {
+        return t.isHost();
+    }
+
+    /** Frees the backend's memory and threads; it must not be used afterwards. Host backends hold nothing. */
+    @Override
+    public void close() {
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Kernels, called after the shapes and residency are checked. Any tensor may be a view at an offset.
 
     protected abstract void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out);
 
+    /** out [n, o] = x [n, in] weight[o, in]^T + bias (bias may be null). */
+    protected abstract void linearKernel(Tensor x, Tensor weight, Tensor bias, Tensor out);
+
+    /** out[i] = alpha op(a[i]) op(b[i]) for each of {@code batch} matrices; m, n, k already derived. */
+    protected abstract void matmulKernel(int batch, int m, int n, int k, Tensor a, boolean transA, Tensor b,
+                                         boolean transB, float alpha, Tensor out);
+
     protected abstract void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out);
 
-    protected abstract void siluKernel(float[] x, float[] out, int n);
+    protected abstract void siluKernel(Tensor x, Tensor out);
 
-    protected abstract void softmaxKernel(float[] x, float[] out, int outer, int axisLen, int inner);
+    protected abstract void softmaxKernel(Tensor x, int outer, int axisLen, int inner, Tensor out);
 
     protected abstract void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out);
 
@@ -44,8 +84,19 @@ public abstract class Backend {
 
     protected abstract void concatChannelsKernel(Tensor a, Tensor b, Tensor out);
 
-    /** out = a (op) b with numpy broadcasting; shapes already validated and aligned to out's rank. */
+    /** out = a (op) b with numpy broadcasting; shapes already validated. */
     protected abstract void broadcastKernel(BinaryOp op, Tensor a, Tensor b, Tensor out);
+
+    /** out [n, dim] from timesteps [n]; frequencies of the style, computed in float32 as PyTorch does. */
+    protected abstract void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style,
+                                                    Tensor out);
+
+    /** The DDIM step over every sample; see {@link #ddimStep}. */
+    protected abstract void ddimStepKernel(Tensor x, Tensor eps, Tensor noise, DdimCoefficients k, boolean clipX0,
+                                           Tensor out);
+
+    /** dst = src, same element count; src may live on the host (an upload) or in this backend. */
+    protected abstract void copyKernel(Tensor src, Tensor dst);
 
     /** The two binary elementwise operations. */
     public enum BinaryOp { ADD, MUL }
@@ -70,7 +121,8 @@ public abstract class Backend {
             throw new IllegalArgumentException("conv2d: kernel " + weight + " larger than padded input " + x);
         }
         requireShape("conv2d output", out, x.dim(0), weight.dim(0), ho, wo);
-        requireDistinct("conv2d", out, x);
+        requireResident("conv2d", x, weight, bias, out);
+        requireDistinct("conv2d", out, x, weight, bias);
         conv2dKernel(x, weight, bias, spec, out);
     }
 
@@ -85,17 +137,9 @@ public abstract class Backend {
             throw new IllegalArgumentException("linear: bias " + bias + " must be [" + weight.dim(0) + "]");
         }
         requireShape("linear output", out, x.dim(0), weight.dim(0));
-        requireDistinct("linear", out, x);
-        int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
-        float beta = 0f;
-        if (bias != null) {
-            float[] od = out.data(), bd = bias.data();
-            for (int r = 0; r < n; r++) {
-                System.arraycopy(bd, 0, od, r * o, o);
-            }
-            beta = 1f;
-        }
-        gemm(false, true, n, o, in, 1f, x.data(), 0, in, weight.data(), 0, in, beta, out.data(), 0, o);
+        requireResident("linear", x, weight, bias, out);
+        requireDistinct("linear", out, x, weight, bias);
+        linearKernel(x, weight, bias, out);
     }
 
     /**
@@ -121,13 +165,9 @@ public abstract class Backend {
         } else {
             requireShape("matmul output", out, m, n);
         }
-        requireDistinct("matmul", out, a);
-        requireDistinct("matmul", out, b);
-        int lda = a.dim(-1), ldb = b.dim(-1);
-        for (int i = 0; i < batch; i++) {
-            gemm(transA, transB, m, n, ka, alpha, a.data(), i * m * ka, lda, b.data(), i * ka * n, ldb,
-                    0f, out.data(), i * m * n, n);
-        }
+        requireResident("matmul", a, b, out);
+        requireDistinct("matmul", out, a, b);
+        matmulKernel(batch, m, n, ka, a, transA, b, transB, alpha, out);
     }
 
     /** Group normalization over [N,C,*]: groups must divide C; gamma, beta [C] or null (no affine). */
@@ -147,13 +187,17 @@ public abstract class Backend {
                     + " and " + beta);
         }
         requireShape("groupNorm output", out, x.shape());
+        requireResident("groupNorm", x, gamma, beta, out);
+        requireSameOrDistinct("groupNorm", out, x);
         groupNormKernel(x, groups, eps, gamma, beta, out);
     }
 
     /** SiLU (swish): x * sigmoid(x). out may be x. */
     public final void silu(Tensor x, Tensor out) {
         requireShape("silu output", out, x.shape());
-        siluKernel(x.data(), out.data(), x.numel());
+        requireResident("silu", x, out);
+        requireSameOrDistinct("silu", out, x);
+        siluKernel(x, out);
     }
 
     /** Softmax along {@code axis} (negative counts from the end), stable for large logits. */
@@ -163,6 +207,8 @@ public abstract class Backend {
             throw new IllegalArgumentException("softmax: axis " + axis + " out of range for " + x);
         }
         requireShape("softmax output", out, x.shape());
+        requireResident("softmax", x, out);
+        requireSameOrDistinct("softmax", out, x);
         int outer = 1, inner = 1;
         for (int i = 0; i < ax; i++) {
             outer *= x.dim(i);
@@ -170,7 +216,7 @@ public abstract class Backend {
         for (int i = ax + 1; i < x.rank(); i++) {
             inner *= x.dim(i);
         }
-        softmaxKernel(x.data(), out.data(), outer, x.dim(ax), inner);
+        softmaxKernel(x, outer, x.dim(ax), inner, out);
     }
 
     /**
@@ -188,6 +234,7 @@ public abstract class Backend {
             throw new IllegalArgumentException("attention: " + heads + " heads do not divide " + c + " channels");
         }
         requireShape("attention output", out, qkv.dim(0), c, qkv.dim(2));
+        requireResident("attention", qkv, out);
         requireDistinct("attention", out, qkv);
         attentionKernel(qkv, heads, layout, out);
     }
@@ -196,6 +243,8 @@ public abstract class Backend {
     public final void upsampleNearest2x(Tensor x, Tensor out) {
         requireRank("upsample input", x, 4);
         requireShape("upsample output", out, x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3));
+        requireResident("upsample", x, out);
+        requireDistinct("upsample", out, x);
         upsampleNearest2xKernel(x, out);
     }
 
@@ -203,6 +252,7 @@ public abstract class Backend {
     public final void avgPool2x2(Tensor x, Tensor out) {
         requireRank("avgPool input", x, 4);
         requireShape("avgPool output", out, x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2);
+        requireResident("avgPool", x, out);
         requireDistinct("avgPool", out, x);
         avgPool2x2Kernel(x, out);
     }
@@ -220,8 +270,8 @@ public abstract class Backend {
         int[] s = a.shape();
         s[1] = a.dim(1) + b.dim(1);
         requireShape("concat output", out, s);
-        requireDistinct("concatChannels", out, a);
-        requireDistinct("concatChannels", out, b);
+        requireResident("concatChannels", a, b, out);
+        requireDistinct("concatChannels", out, a, b);
         concatChannelsKernel(a, b, out);
     }
 
@@ -236,33 +286,70 @@ public abstract class Backend {
     }
 
     private void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        requireShape(op.name().toLowerCase() + " output", out, broadcastShape(a.shape(), b.shape()));
+        String name = op.name().toLowerCase(java.util.Locale.ROOT);
+        requireShape(name + " output", out, broadcastShape(a.shape(), b.shape()));
+        requireResident(name, a, b, out);
+        requireSameOrDistinct(name, out, a);
+        requireSameOrDistinct(name, out, b);
         broadcastKernel(op, a, b, out);
     }
 
-    /** Sinusoidal timestep embedding: out [N, dim] for N timesteps; an odd dim gets a zero last column. */
-    public final void timestepEmbedding(float[] timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
+    /**
+     * Sinusoidal timestep embedding: timesteps [N] (model timesteps, as floats) to out [N, dim]; an odd dim gets a
+     * zero last column.
+     */
+    public final void timestepEmbedding(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
         if (dim < 4) {
             throw new IllegalArgumentException("timestepEmbedding: dim must be >= 4, got " + dim);
         }
-        requireShape("timestep embedding output", out, timesteps.length, dim);
-        int half = dim / 2;
-        float[] o = out.data();
-        for (int k = 0; k < half; k++) {
-            float f = style.frequency(k, half);
-            for (int i = 0; i < timesteps.length; i++) {
-                float arg = timesteps[i] * f;
-                float s = (float) Math.sin(arg), co = (float) Math.cos(arg);
-                boolean sinFirst = style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
-                o[i * dim + k] = sinFirst ? s : co;
-                o[i * dim + half + k] = sinFirst ? co : s;
+        requireRank("timesteps", timesteps, 1);
+        requireShape("timestep embedding output", out, timesteps.dim(0), dim);
+        requireResident("timestepEmbedding", timesteps, out);
+        requireDistinct("timestepEmbedding", out, timesteps);
+        timestepEmbeddingKernel(timesteps, dim, style, out);
+    }
+
+    /**
+     * One DDIM step over a batch, both ways (the formula is in {@link DdimCoefficients}): x [N, C, ...] at t, the
+     * model output [N, C', ...] whose first C channels per sample are epsilon (C' = 2C for a learned-sigma model),
+     * noise z like x or null when eta = 0, into out like x (out may be x). With clipX0 the predicted x0 is clamped to
+     * [-1, 1] (diffusers' clip_sample).
+     */
+    public final void ddimStep(Tensor x, Tensor modelOut, Tensor noise, DdimCoefficients k, boolean clipX0,
+                               Tensor out) {
+        if (x.rank() < 2 || modelOut.rank() != x.rank() || modelOut.dim(0) != x.dim(0)
+                || modelOut.numel() / Math.max(1, x.dim(0)) < x.numel() / Math.max(1, x.dim(0))) {
+            throw new IllegalArgumentException("ddimStep: model output " + modelOut + " does not cover x " + x);
+        }
+        for (int d = 2; d < x.rank(); d++) {
+            if (modelOut.dim(d) != x.dim(d)) {
+                throw new IllegalArgumentException("ddimStep: model output " + modelOut + " does not match x " + x);
             }
         }
-        if (dim % 2 == 1) {
-            for (int i = 0; i < timesteps.length; i++) {
-                o[i * dim + dim - 1] = 0f;
-            }
+        if (k.c1() != 0f && noise == null) {
+            throw new IllegalArgumentException("ddimStep: eta > 0 needs noise");
         }
+        if (noise != null) {
+            requireShape("ddimStep noise", noise, x.shape());
+        }
+        requireShape("ddimStep output", out, x.shape());
+        requireResident("ddimStep", x, modelOut, noise, out);
+        requireSameOrDistinct("ddimStep", out, x);
+        requireDistinct("ddimStep", out, modelOut, noise);
+        ddimStepKernel(x, modelOut, k.c1() != 0f ? noise : null, k, clipX0, out);
+    }
+
+    /** dst = src for tensors of the same element count; src may be a host tensor (an upload into this backend). */
+    public final void copy(Tensor src, Tensor dst) {
+        if (src.numel() != dst.numel()) {
+            throw new IllegalArgumentException("copy: " + src + " and " + dst + " differ in size");
+        }
+        if (!src.isHost()) {
+            requireResident("copy", src);
+        }
+        requireResident("copy", dst);
+        requireDistinct("copy", dst, src);
+        copyKernel(src, dst);
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -296,9 +383,29 @@ public abstract class Backend {
         }
     }
 
-    private static void requireDistinct(String op, Tensor out, Tensor in) {
-        if (out.data() == in.data()) {
-            throw new IllegalArgumentException(op + ": output must not share storage with an input");
+    /** Fails unless every non-null tensor lives where this backend's kernels read it. */
+    protected final void requireResident(String op, Tensor... tensors) {
+        for (Tensor t : tensors) {
+            if (t != null && !isResident(t)) {
+                throw new IllegalArgumentException(op + ": " + t + " is not in the " + name() + " backend's memory;"
+                        + (t.isHost() ? " upload it first (Backend.upload)" : " download it first (Tensor.toHost)"));
+            }
+        }
+    }
+
+    /** The output may not overlap any (non-null) input. */
+    private static void requireDistinct(String op, Tensor out, Tensor... inputs) {
+        for (Tensor in : inputs) {
+            if (in != null && out.overlaps(in)) {
+                throw new IllegalArgumentException(op + ": output must not share storage with an input");
+            }
+        }
+    }
+
+    /** Elementwise ops may write in place, into exactly their input, but not into a shifted overlap of it. */
+    private static void requireSameOrDistinct(String op, Tensor out, Tensor in) {
+        if (out.overlaps(in) && out.offset() != in.offset()) {
+            throw new IllegalArgumentException(op + ": output overlaps an input without being it");
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.unseen.engine.ops;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.Npy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -43,7 +44,7 @@ class GoldenOpsTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> all = new ArrayList<>();
-        for (String backend : List.of("reference", "cpu")) {
+        for (String backend : Backends.testable()) {
             for (String name : manifest()) {
                 all.add(Arguments.of(backend, name));
             }
@@ -55,9 +56,9 @@ class GoldenOpsTest {
     @MethodSource("cases")
     void matchesTorch(String backendName, String caseName) throws IOException {
         Backend backend = Backends.byName(backendName);
-        GoldenCase c = GoldenCase.load(caseName);
-        Tensor expected = c.tensor("out");
-        Tensor actual = Tensor.zeros(expected.shape());
+        GoldenCase c = GoldenCase.load(caseName, backend);
+        Tensor expected = c.hostTensor("out");
+        Tensor actual = backend.allocate(expected.shape());
         double tolerance = TensorAsserts.scaledTolerance(expected, DEFAULT_REL);
         String op = c.param("op");
         switch (op) {
@@ -108,8 +109,8 @@ class GoldenOpsTest {
                 tolerance = 0;
                 break;
             case "timestep_embedding": {
-                Tensor t = c.tensor("t");
-                backend.timestepEmbedding(t.data(), c.intParam("dim"),
+                Tensor t = c.hostTensor("t");
+                backend.timestepEmbedding(c.tensor("t"), c.intParam("dim"),
                         TimestepEmbeddingStyle.valueOf(c.param("style")), actual);
                 // torch's float32 exp is not correctly rounded: its frequencies f <= 1 differ from ours by up to
                 // one ulp (f * 2^-23; measured: 2 of 16 per style), so the float32 arguments t*f can differ by up
@@ -121,7 +122,7 @@ class GoldenOpsTest {
             default:
                 throw new AssertionError(c.where("op") + ": unknown op '" + op + "'; add it to GoldenOpsTest");
         }
-        TensorAsserts.assertClose(backendName + " " + caseName, expected, actual, tolerance);
+        TensorAsserts.assertClose(backendName + " " + caseName, expected, actual.toHost(), tolerance);
     }
 
     @Test
@@ -137,7 +138,7 @@ class GoldenOpsTest {
                 "golden/ directories and manifest.txt disagree; rerun reference/make_engine_fixtures.py");
         TreeSet<String> ops = new TreeSet<>();
         for (String name : listed) {
-            ops.add(GoldenCase.load(name).param("op"));
+            ops.add(GoldenCase.load(name, null).param("op"));
         }
         assertEquals(new TreeSet<>(List.of("add", "attention", "avg_pool2x2", "concat_channels", "conv2d",
                 "group_norm", "linear", "matmul", "mul", "silu", "softmax", "timestep_embedding",
@@ -198,29 +199,36 @@ class GoldenOpsTest {
     private static final class GoldenCase {
         private final Path dir;
         private final Properties params;
+        private final Backend backend;
 
-        private GoldenCase(Path dir, Properties params) {
+        private GoldenCase(Path dir, Properties params, Backend backend) {
             this.dir = dir;
             this.params = params;
+            this.backend = backend;
         }
 
-        static GoldenCase load(String name) throws IOException {
+        /** The case's files; its input tensors are uploaded to {@code backend}. */
+        static GoldenCase load(String name, Backend backend) throws IOException {
             Path dir = goldenRoot().resolve(name);
             Properties p = new Properties();
             try (Reader r = Files.newBufferedReader(dir.resolve("params.properties"))) {
                 p.load(r);
             }
-            return new GoldenCase(dir, p);
+            return new GoldenCase(dir, p, backend);
         }
 
-        Tensor tensor(String name) throws IOException {
+        Tensor hostTensor(String name) throws IOException {
             return Npy.read(dir.resolve(name + ".npy"));
         }
 
-        /** The tensor, or null when the case has no such file (no bias, no affine). */
+        /** The tensor in the backend's memory. */
+        Tensor tensor(String name) throws IOException {
+            return backend.upload(hostTensor(name));
+        }
+
+        /** The tensor in the backend's memory, or null when the case has no such file (no bias, no affine). */
         Tensor optionalTensor(String name) throws IOException {
-            Path f = dir.resolve(name + ".npy");
-            return Files.exists(f) ? Npy.read(f) : null;
+            return Files.exists(dir.resolve(name + ".npy")) ? tensor(name) : null;
         }
 
         String where(String key) {
