@@ -1,0 +1,1648 @@
+package io.unseen.engine.opencl;
+
+import com.aparapi.Kernel;
+import com.aparapi.Range;
+import com.aparapi.device.Device;
+import com.aparapi.device.OpenCLDevice;
+
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Handler;
+
+/**
+ * Every engine operation as one Aparapi OpenCL kernel over one float arena.
+ *
+ * <p>All tensors live in the field {@code mem}, a dense float32 arena addressed by int element offsets; each public
+ * op sets the scalar fields, selects its code with {@code op} and launches. One instance holds the device buffers
+ * for the whole forward pass: Aparapi ties device buffers to a kernel's array fields, and a kernel instance per op
+ * would also leak a thread pool each. The instance runs in explicit mode, so nothing moves between host and device
+ * except through {@link #upload}, {@link #download} (both chunked through the staging arrays) and
+ * {@link #growArena}.
+ *
+ * <p>Aparapi facts this class relies on (checked on Aparapi 3.0.2 with PoCL):
+ * <ul>
+ * <li>Aparapi falls back to Java threads when OpenCL fails. This kernel allows only its own device
+ *     ({@link #isAllowDevice}), so after a failure {@link #isRunningCL()} is false; every launch checks it and
+ *     throws. The constructor also proves that its first launch ran on the device, not in Java.</li>
+ * <li>When the JVM's garbage collector moves an array field between two launches, Aparapi releases the device
+ *     buffer and creates a new one from the (stale, in explicit mode) host array: everything computed on the device
+ *     since the last {@link #growArena} is silently replaced. The arena therefore carries a guard float past its
+ *     end: the host copy holds 0, the device copy {@link #CANARY}; every download reads the device's guard and
+ *     throws if it was lost. The arena array is at least 16 MiB so that G1 (the default collector) allocates it as
+ *     a humongous object, which G1 does not move. Under Parallel or Serial GC a new arena array is moved to the old
+ *     generation by one full collection before its device buffer exists, and a launch that follows a full
+ *     collection first downloads the whole arena, which re-syncs Aparapi with the array's new address (see
+ *     {@link #resyncIfMoved()}).</li>
+ * <li>{@link OpenCLDevice#setSharedMemory} defaults to true, which makes Aparapi create buffers with
+ *     CL_MEM_USE_HOST_PTR on an array that is only pinned during a launch; this class sets it to false
+ *     (CL_MEM_COPY_HOST_PTR, a device buffer of its own). The host arrays are then real extra copies.</li>
+ * <li>Local memory: fields annotated {@link Local}; their Java lengths are the local sizes. Work-group sizes are
+ *     always explicit, at most 256 and at most what the device and the compiled kernel allow.</li>
+ * </ul>
+ *
+ * <p>Public methods are synchronized: one launch at a time, each fully finished when the method returns.
+ */
+public final class ArenaKernel extends Kernel {
+    /** The device value of the arena's guard float; the host copy holds 0. */
+    static final float CANARY = 1234.5625f;
+    /** Transfers up to this many floats go through the small staging array. */
+    static final int SMALL_STAGING = 1 << 16;
+    /** Default cap on the large staging array; larger transfers are chunked. */
+    static final int DEFAULT_STAGING_CAP = 1 << 22;
+    /** Smallest arena array: above G1's largest humongous threshold (half of a 32 MiB region), so G1 never moves it. */
+    static final int MIN_ARENA_ARRAY = (1 << 22) + 64;
+    /** The most work-items per work-group this class ever uses. */
+    static final int MAX_LOCAL = 256;
+    /** K-slice of the tiled GEMM and convolution. */
+    private static final int TK = 16;
+
+    private static final int OP_CANARY = 0;
+    private static final int OP_STAGE_IN = 1;
+    private static final int OP_STAGE_OUT = 2;
+    private static final int OP_FILL = 3;
+    private static final int OP_COPY = 4;
+    private static final int OP_CONV_TILED = 5;
+    private static final int OP_CONV_NAIVE = 6;
+    private static final int OP_GEMM_TILED = 7;
+    private static final int OP_GEMM_NAIVE = 8;
+    private static final int OP_GROUP_NORM = 9;
+    private static final int OP_SILU = 10;
+    private static final int OP_SOFTMAX_ROWS = 11;
+    private static final int OP_SOFTMAX_STRIDED = 12;
+    private static final int OP_UPSAMPLE = 13;
+    private static final int OP_AVGPOOL = 14;
+    private static final int OP_CONCAT = 15;
+    private static final int OP_BROADCAST = 16;
+    private static final int OP_TIMESTEP = 17;
+    private static final int OP_DDIM = 18;
+
+    // ---- kernel arguments -------------------------------------------------------------------------------------
+    // Scalars are shared between the ops (each op copies the ones it uses into named locals first): every field
+    // the kernel reads is an OpenCL kernel argument set on every launch, so fewer fields mean cheaper launches.
+
+    private int op;
+    private int p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21,
+            p22, p23;
+    private float f0, f1, f2, f3, f4;
+
+    /** The arena, plus one guard float at index {@code mem.length - 1}. */
+    private float[] mem;
+    /** Large transfers, chunked (grows up to the cap). One more float than a chunk: download's guard copy. */
+    private float[] staging;
+    /** Small transfers: a put or get moves the whole array, so small transfers do not pay for the large one. */
+    private float[] stagingSmall;
+
+    @Local
+    private float[] tileA;
+    @Local
+    private float[] tileB;
+    @Local
+    private float[] red;
+
+    // ---- host state -------------------------------------------------------------------------------------------
+
+    private final OpenCLDevice device;
+    private final int stagingCap;
+    private int arenaFloats;
+    /** Work-items per work-group for elementwise ops and reductions (a power of two, at most 256). */
+    private int local;
+    /** Tile edge of the tiled GEMM / convolution: 64 (256 work-items), 32 (64 work-items) or 0 (naive path). */
+    private int tile;
+    /** Parallel / Serial GC's collectors (null under collectors that do not move large arrays). */
+    private final GarbageCollectorMXBean youngCollector;
+    private final GarbageCollectorMXBean oldCollector;
+    private long youngCollections;
+    private long oldCollections;
+    /** A full collection has run since the arena array was allocated (Parallel / Serial: it is in the old generation). */
+    private boolean promoted;
+
+    public ArenaKernel(OpenCLDevice device, int arenaFloats, int stagingFloats) {
+        this(device, arenaFloats, stagingFloats, MAX_LOCAL);
+    }
+
+    /** As the public constructor, with the work-group size capped further at {@code maxLocal} (tests of small devices). */
+    ArenaKernel(OpenCLDevice device, int arenaFloats, int stagingFloats, int maxLocal) {
+        if (device == null) {
+            throw new IllegalArgumentException("ArenaKernel: device is null");
+        }
+        if (arenaFloats < 0 || arenaFloats > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException("ArenaKernel: arena of " + arenaFloats + " floats");
+        }
+        this.device = device;
+        this.stagingCap = Math.max(SMALL_STAGING, stagingFloats);
+        this.arenaFloats = arenaFloats;
+        device.setSharedMemory(false);
+        GarbageCollectorMXBean young = null;
+        GarbageCollectorMXBean old = null;
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            String name = gc.getName();
+            if (name.equals("PS Scavenge") || name.equals("Copy")) {
+                young = gc;
+            } else if (name.equals("PS MarkSweep") || name.equals("MarkSweepCompact")) {
+                old = gc;
+            }
+        }
+        this.youngCollector = old == null ? null : young;
+        this.oldCollector = young == null ? null : old;
+        this.mem = new float[physicalLength(arenaFloats)];
+        settleArenaArray();
+        this.staging = new float[SMALL_STAGING + 1];
+        this.stagingSmall = new float[SMALL_STAGING + 1];
+        setExplicit(true);
+        int deviceMax = Math.min(device.getMaxWorkGroupSize(), device.getMaxWorkItemSize()[0]);
+        configureWorkGroups(Math.min(maxLocal, deviceMax));
+
+        // First launch: builds the program, proves it ran on the device (the Java fallback would write the host
+        // array), and sets the device's guard float.
+        List<String> warnings = new ArrayList<>();
+        Handler handler = AparapiWarnings.capture(warnings);
+        try {
+            p3 = mem.length - 1;
+            launch(OP_CANARY, 1, 1);
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException(e.getMessage() + AparapiWarnings.first(warnings), e);
+        } finally {
+            AparapiWarnings.release(handler);
+        }
+        if (mem[mem.length - 1] != 0f) {
+            throw failure("the first launch ran in Java, not on the device" + AparapiWarnings.first(warnings));
+        }
+        int kernelMax = deviceMax;
+        try {
+            kernelMax = getKernelMaxWorkGroupSize(device);
+        } catch (Exception e) {
+            // not every driver answers; keep the device's limit
+        }
+        if (kernelMax > 0 && kernelMax < Math.min(maxLocal, deviceMax)) {
+            configureWorkGroups(Math.min(maxLocal, kernelMax));
+        }
+        float[] probe = new float[1];
+        download(0, Math.min(1, arenaFloats), probe, 0);
+    }
+
+    // ---- public API -------------------------------------------------------------------------------------------
+
+    public OpenCLDevice device() {
+        return device;
+    }
+
+    /** Current capacity of the arena in floats. */
+    public synchronized int arenaFloats() {
+        return arenaFloats;
+    }
+
+    /** Work-items per work-group of the tiled GEMM / convolution (0: the naive path). For tests and reports. */
+    synchronized int tileWorkItems() {
+        return tile == 0 ? 0 : (tile / 4) * (tile / 4);
+    }
+
+    /** Work-items per work-group of elementwise ops and reductions. */
+    synchronized int localSize() {
+        return local;
+    }
+
+    /** Replaces the arena by a larger one holding the old contents (downloads everything, copies, uploads). */
+    public synchronized void growArena(int newFloats) {
+        if (newFloats < arenaFloats) {
+            throw new IllegalArgumentException("growArena: " + newFloats + " floats is less than the current "
+                    + arenaFloats);
+        }
+        if (newFloats > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException("growArena: " + newFloats + " floats is too large");
+        }
+        if (newFloats == arenaFloats) {
+            return;
+        }
+        get(mem);
+        if (mem[mem.length - 1] != CANARY) {
+            throw lost();
+        }
+        mem[mem.length - 1] = 0f;
+        int physical = physicalLength(newFloats);
+        if (physical > mem.length) {
+            float[] bigger = new float[physical];
+            System.arraycopy(mem, 0, bigger, 0, arenaFloats);
+            mem = bigger;
+            settleArenaArray();
+            arenaFloats = newFloats;
+            // Aparapi sees a new array: it releases the old buffer and creates one from the host copy
+            p3 = mem.length - 1;
+            launch(OP_CANARY, 1, 1);
+        } else {
+            arenaFloats = newFloats; // the array already has room (the 16 MiB minimum)
+        }
+    }
+
+    /** Copies {@code n} host values {@code src[srcOff..]} to the arena at {@code memOff}. */
+    public synchronized void upload(float[] src, int srcOff, int memOff, int n) {
+        checkHost("upload", src, srcOff, n);
+        checkMem("upload", memOff, n);
+        while (n > 0) {
+            float[] buf;
+            int which;
+            int chunk;
+            if (n <= SMALL_STAGING) {
+                buf = stagingSmall;
+                which = 1;
+                chunk = n;
+            } else {
+                buf = largeStaging(n);
+                which = 0;
+                chunk = Math.min(n, buf.length - 1);
+            }
+            System.arraycopy(src, srcOff, buf, 0, chunk);
+            put(buf);
+            p0 = memOff;
+            p1 = chunk;
+            p2 = which;
+            launch(OP_STAGE_IN, chunk, local);
+            srcOff += chunk;
+            memOff += chunk;
+            n -= chunk;
+        }
+    }
+
+    /** Copies {@code n} arena values at {@code memOff} to {@code dst[dstOff..]}. */
+    public synchronized void download(int memOff, int n, float[] dst, int dstOff) {
+        checkHost("download", dst, dstOff, n);
+        checkMem("download", memOff, n);
+        do {
+            float[] buf;
+            int which;
+            int chunk;
+            if (n <= SMALL_STAGING) {
+                buf = stagingSmall;
+                which = 1;
+                chunk = n;
+            } else {
+                buf = largeStaging(n);
+                which = 0;
+                chunk = Math.min(n, buf.length - 1);
+            }
+            p0 = memOff;
+            p1 = chunk;
+            p2 = which;
+            p3 = mem.length - 1;
+            launch(OP_STAGE_OUT, chunk + 1, local);
+            get(buf);
+            if (buf[chunk] != CANARY) {
+                throw lost();
+            }
+            buf[chunk] = 0f;
+            System.arraycopy(buf, 0, dst, dstOff, chunk);
+            dstOff += chunk;
+            memOff += chunk;
+            n -= chunk;
+        } while (n > 0);
+    }
+
+    public synchronized void fill(int out, int n, float value) {
+        if (n <= 0) {
+            return;
+        }
+        p0 = out;
+        p1 = n;
+        f0 = value;
+        launch(OP_FILL, n, local);
+    }
+
+    /** Copies {@code n} floats; the regions must not overlap. */
+    public synchronized void copy(int src, int dst, int n) {
+        if (n <= 0) {
+            return;
+        }
+        p0 = src;
+        p1 = dst;
+        p2 = n;
+        launch(OP_COPY, n, local);
+    }
+
+    /**
+     * PyTorch Conv2d with zero padding: x [n,c,h,w], weight [o,c,kh,kw], bias [o] (or -1), out [n,o,ho,wo]. The
+     * bottom/right padding only shows in {@code ho}/{@code wo}.
+     */
+    public synchronized void conv2d(int x, int n, int c, int h, int w, int weight, int o, int kh, int kw, int bias,
+                                    int stride, int padTop, int padLeft, int out, int ho, int wo) {
+        if (stride < 1) {
+            throw new IllegalArgumentException("conv2d: stride " + stride);
+        }
+        long positions = (long) n * ho * wo;
+        if (positions <= 0 || o <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = n;
+        p2 = c;
+        p3 = h;
+        p4 = w;
+        p5 = weight;
+        p6 = o;
+        p7 = kh;
+        p8 = kw;
+        p9 = bias;
+        p10 = stride;
+        p11 = padTop;
+        p12 = padLeft;
+        p13 = out;
+        p14 = ho;
+        p15 = wo;
+        if (tile > 0) {
+            int tilesM = ceilDiv(o, tile);
+            int tilesN = (int) ceilDiv(positions, tile);
+            p19 = tilesN;
+            p20 = tile;
+            p21 = Integer.numberOfTrailingZeros(tile);
+            int items = tileWorkItems();
+            launch(OP_CONV_TILED, checkedGlobal((long) tilesM * tilesN * items), items);
+        } else {
+            launch(OP_CONV_NAIVE, checkedGlobal(positions * o), local);
+        }
+    }
+
+    /**
+     * Batched GEMM with two batch levels: for each (i1, i2), C = alpha * op(A) op(B) (+ bias[n] per column when
+     * bias >= 0) (+ beta * C when beta != 0; C is not read when beta == 0). op(A) is A [m,k] (leading dimension lda)
+     * or, with transA, A^T with A stored [k,m]; likewise B. Matrix (i1, i2) of A starts at
+     * {@code a + i1 * aStride1 + i2 * aStride2}; likewise B and C.
+     */
+    public synchronized void gemm(int batch1, int batch2, boolean transA, boolean transB, int m, int n, int k,
+                                  float alpha, int a, int lda, int aStride1, int aStride2, int b, int ldb,
+                                  int bStride1, int bStride2, float beta, int bias, int c, int ldc, int cStride1,
+                                  int cStride2) {
+        if (batch1 <= 0 || batch2 <= 0 || m <= 0 || n <= 0) {
+            return;
+        }
+        p0 = batch2;
+        p1 = transA ? 1 : 0;
+        p2 = transB ? 1 : 0;
+        p3 = m;
+        p4 = n;
+        p5 = k;
+        p6 = a;
+        p7 = lda;
+        p8 = aStride1;
+        p9 = aStride2;
+        p10 = b;
+        p11 = ldb;
+        p12 = bStride1;
+        p13 = bStride2;
+        p14 = bias;
+        p15 = c;
+        p16 = ldc;
+        p17 = cStride1;
+        p18 = cStride2;
+        f0 = alpha;
+        f1 = beta;
+        long batches = (long) batch1 * batch2;
+        if (tile > 0) {
+            int tilesM = ceilDiv(m, tile);
+            int tilesN = ceilDiv(n, tile);
+            p19 = tilesN;
+            p20 = tile;
+            p21 = Integer.numberOfTrailingZeros(tile);
+            p22 = tilesM;
+            int items = tileWorkItems();
+            launch(OP_GEMM_TILED, checkedGlobal(batches * tilesM * tilesN * items), items);
+        } else {
+            p19 = (int) batches;
+            launch(OP_GEMM_NAIVE, checkedGlobal(batches * m * n), local);
+        }
+    }
+
+    /**
+     * nn.GroupNorm over x [n, c, spatial]: per (sample, group) mean, then the mean squared deviation (biased), both
+     * reduced in local memory; gamma/beta offsets or -1 for no affine.
+     */
+    public synchronized void groupNorm(int x, int n, int c, int spatial, int groups, float eps, int gamma, int beta,
+                                       int out) {
+        if (groups <= 0 || c % groups != 0) {
+            throw new IllegalArgumentException("groupNorm: " + groups + " groups do not divide " + c + " channels");
+        }
+        if (n <= 0 || c <= 0 || spatial <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = c;
+        p2 = spatial;
+        p3 = groups;
+        p4 = gamma;
+        p5 = beta;
+        p6 = out;
+        f0 = eps;
+        launch(OP_GROUP_NORM, checkedGlobal((long) n * groups * local), local);
+    }
+
+    /** out = x * sigmoid(x); out may equal x. */
+    public synchronized void silu(int x, int out, int n) {
+        if (n <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = out;
+        p2 = n;
+        launch(OP_SILU, n, local);
+    }
+
+    /** Softmax along an axis: element (o, i, in) at o*axisLen*inner + i*inner + in; subtracts the maximum first. */
+    public synchronized void softmax(int x, int out, int outer, int axisLen, int inner) {
+        if (outer <= 0 || axisLen <= 0 || inner <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = out;
+        p2 = axisLen;
+        p3 = inner;
+        if (inner == 1) {
+            int l = Math.min(local, Integer.highestOneBit(Math.max(1, axisLen - 1)) << 1);
+            l = Math.max(1, Math.min(l, local));
+            launch(OP_SOFTMAX_ROWS, checkedGlobal((long) outer * l), l);
+        } else {
+            p4 = outer * inner;
+            launch(OP_SOFTMAX_STRIDED, checkedGlobal((long) outer * inner), local);
+        }
+    }
+
+    /** [planes, h, w] to [planes, 2h, 2w], nearest neighbour. */
+    public synchronized void upsampleNearest2x(int x, int planes, int h, int w, int out) {
+        long total = 4L * planes * h * w;
+        if (total <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = h;
+        p2 = w;
+        p3 = out;
+        p4 = (int) total;
+        launch(OP_UPSAMPLE, checkedGlobal(total), local);
+    }
+
+    /** [planes, h, w] to [planes, h/2, w/2], mean of each 2x2 block; an odd last row/column is dropped. */
+    public synchronized void avgPool2x2(int x, int planes, int h, int w, int out) {
+        long total = (long) planes * (h / 2) * (w / 2);
+        if (total <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = h;
+        p2 = w;
+        p3 = out;
+        p4 = (int) total;
+        launch(OP_AVGPOOL, checkedGlobal(total), local);
+    }
+
+    /** Per sample i: out block i = a block i (perA floats) then b block i (perB floats). */
+    public synchronized void concatChannels(int a, int perA, int b, int perB, int n, int out) {
+        long total = (long) n * (perA + perB);
+        if (total <= 0) {
+            return;
+        }
+        p0 = a;
+        p1 = perA;
+        p2 = b;
+        p3 = perB;
+        p4 = out;
+        p5 = (int) total;
+        launch(OP_CONCAT, checkedGlobal(total), local);
+    }
+
+    /**
+     * out = a (op) b, op 0 add, 1 mul, with broadcasting over 4 aligned dims: out is contiguous [d0,d1,d2,d3]; the
+     * strides are element strides of a and b, 0 where that operand broadcasts. out may equal a or b.
+     */
+    public synchronized void broadcast(int op, int a, int aS0, int aS1, int aS2, int aS3, int b, int bS0, int bS1,
+                                       int bS2, int bS3, int out, int d0, int d1, int d2, int d3) {
+        if (op != 0 && op != 1) {
+            throw new IllegalArgumentException("broadcast: op " + op + " (0 = add, 1 = mul)");
+        }
+        long total = (long) d0 * d1 * d2 * d3;
+        if (total <= 0) {
+            return;
+        }
+        p0 = op;
+        p1 = a;
+        p2 = aS0;
+        p3 = aS1;
+        p4 = aS2;
+        p5 = aS3;
+        p6 = b;
+        p7 = bS0;
+        p8 = bS1;
+        p9 = bS2;
+        p10 = bS3;
+        p11 = out;
+        p12 = d1;
+        p13 = d2;
+        p14 = d3;
+        p15 = (int) total;
+        launch(OP_BROADCAST, checkedGlobal(total), local);
+    }
+
+    /**
+     * Sinusoidal embedding of n timesteps (in the arena) into out [n, dim]; frequency k of half = dim/2 at freqs+k.
+     * sinFirst: sin in columns [0, half), cos in [half, 2 half); else the other way round; an odd dim's last column
+     * is 0.
+     */
+    public synchronized void timestepEmbedding(int timesteps, int n, int freqs, int dim, boolean sinFirst, int out) {
+        long total = (long) n * dim;
+        if (total <= 0) {
+            return;
+        }
+        p0 = timesteps;
+        p1 = freqs;
+        p2 = dim;
+        p3 = sinFirst ? 1 : 0;
+        p4 = out;
+        p5 = (int) total;
+        launch(OP_TIMESTEP, checkedGlobal(total), local);
+    }
+
+    /**
+     * One DDIM step, per value: x0 = (x - e*sqrt1mAt) / sqrtAt; clip: x0 = clamp(x0, -1, 1); v = sqrtAtNext*x0;
+     * with noise (offset >= 0): v += c1*z; out = v + c2*e. Sample s: x at x + s*per, eps at eps + s*epsStride (its
+     * first per values), noise at noise + s*per, out at out + s*per (out may equal x).
+     */
+    public synchronized void ddimStep(int x, int eps, int epsStride, int noise, int out, int count, int per,
+                                      float sqrtAt, float sqrt1mAt, float sqrtAtNext, float c1, float c2,
+                                      boolean clip) {
+        long total = (long) count * per;
+        if (total <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = eps;
+        p2 = epsStride;
+        p3 = noise;
+        p4 = out;
+        p5 = per;
+        p6 = (int) total;
+        p7 = clip ? 1 : 0;
+        f0 = sqrtAt;
+        f1 = sqrt1mAt;
+        f2 = sqrtAtNext;
+        f3 = c1;
+        f4 = c2;
+        launch(OP_DDIM, checkedGlobal(total), local);
+    }
+
+    /** Releases the kernel's OpenCL resources; the instance is unusable afterwards. */
+    @Override
+    public synchronized void dispose() {
+        super.dispose();
+    }
+
+    /** Only this kernel's own device: a failed device then leaves no device at all instead of the Java fallback. */
+    @Override
+    public boolean isAllowDevice(Device d) {
+        return device != null && device.equals(d);
+    }
+
+    // ---- host helpers -----------------------------------------------------------------------------------------
+
+    /**
+     * Under Parallel or Serial GC (collectors that move large arrays): puts a new arena array into the old
+     * generation with one full collection, before its device buffer exists, and notes the collection counts that
+     * {@link #resyncIfMoved()} compares against. Nothing under G1, ZGC or Shenandoah, which do not move arrays of
+     * this size.
+     */
+    private void settleArenaArray() {
+        if (oldCollector == null) {
+            return;
+        }
+        long before = oldCollector.getCollectionCount();
+        System.gc();
+        youngCollections = youngCollector.getCollectionCount();
+        oldCollections = oldCollector.getCollectionCount();
+        promoted = oldCollections != before;
+    }
+
+    /**
+     * Before each launch under Parallel or Serial GC: if a collection may have moved the arena array since the last
+     * launch (a full collection; a young one while the array may still be young), downloads the whole arena. That
+     * makes the host copy current, and Aparapi's get re-pins the array and records its new address, so the next
+     * launch keeps the device buffer instead of re-creating it from the host copy. A collection between this
+     * check and the launch's own pin is not caught here; the guard float then reports it at the next download.
+     */
+    private void resyncIfMoved() {
+        if (oldCollector == null) {
+            return;
+        }
+        long old = oldCollector.getCollectionCount();
+        long young = youngCollector.getCollectionCount();
+        if (old != oldCollections || (!promoted && young != youngCollections)) {
+            promoted |= old != oldCollections;
+            oldCollections = old;
+            youngCollections = young;
+            get(mem);
+            mem[mem.length - 1] = 0f;
+        }
+    }
+
+    private static int physicalLength(int arenaFloats) {
+        return Math.max(arenaFloats + 1, MIN_ARENA_ARRAY);
+    }
+
+    private void configureWorkGroups(int maxLocal) {
+        int capped = Math.max(1, Math.min(MAX_LOCAL, maxLocal));
+        local = Integer.highestOneBit(capped);
+        tile = capped >= 256 ? 64 : capped >= 64 ? 32 : 0;
+        int t = Math.max(tile, 1);
+        tileA = new float[tile == 0 ? 1 : TK * (t + 1)];
+        tileB = new float[tile == 0 ? 1 : TK * (t + 1)];
+        red = new float[local];
+    }
+
+    private float[] largeStaging(int n) {
+        int want = Math.min(n, stagingCap);
+        if (staging.length - 1 < want) {
+            int grown = (int) Math.min(stagingCap, Math.max((long) want, 2L * (staging.length - 1)));
+            staging = new float[grown + 1];
+        }
+        return staging;
+    }
+
+    private void launch(int opCode, int global, int localSize) {
+        resyncIfMoved();
+        op = opCode;
+        int padded = checkedGlobal(((long) global + localSize - 1) / localSize * localSize);
+        Range range = Range.create(device, padded, localSize);
+        try {
+            execute(range);
+        } catch (RuntimeException | AssertionError e) {
+            throw failure("op " + opCode + " failed: " + e, e);
+        }
+        if (!isRunningCL()) {
+            throw failure("Aparapi gave up on the device after op " + opCode + " (it would fall back to Java)");
+        }
+    }
+
+    private IllegalStateException failure(String reason) {
+        return failure(reason, null);
+    }
+
+    private IllegalStateException failure(String reason, Throwable cause) {
+        return new IllegalStateException("OpenCL on " + OpenClDevices.describe(device) + ": " + reason, cause);
+    }
+
+    private IllegalStateException lost() {
+        return failure("the arena's device contents were lost: the JVM's garbage collector moved the arena array "
+                + "and Aparapi re-created the device buffer from the stale host copy (use G1, the default "
+                + "collector, which does not move arrays of 16 MiB or more)");
+    }
+
+    private void checkMem(String what, int memOff, int n) {
+        if (n < 0 || memOff < 0 || (long) memOff + n > arenaFloats) {
+            throw new IndexOutOfBoundsException(what + ": arena region [" + memOff + ", " + ((long) memOff + n)
+                    + ") outside [0, " + arenaFloats + ")");
+        }
+    }
+
+    private static void checkHost(String what, float[] a, int off, int n) {
+        if (n < 0 || off < 0 || (long) off + n > a.length) {
+            throw new IndexOutOfBoundsException(what + ": host region [" + off + ", " + ((long) off + n)
+                    + ") outside an array of " + a.length);
+        }
+    }
+
+    private static int checkedGlobal(long items) {
+        if (items > Integer.MAX_VALUE - MAX_LOCAL) {
+            throw new IllegalArgumentException("OpenCL launch of " + items + " work-items is too large");
+        }
+        return (int) items;
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
+    // ---- device code ------------------------------------------------------------------------------------------
+
+    @Override
+    public void run() {
+        int o = op;
+        if (o == OP_GEMM_TILED) {
+            gemmTiled();
+        } else if (o == OP_CONV_TILED) {
+            convTiled();
+        } else if (o == OP_BROADCAST) {
+            broadcastOp();
+        } else if (o == OP_SILU) {
+            siluOp();
+        } else if (o == OP_GROUP_NORM) {
+            groupNormOp();
+        } else if (o == OP_SOFTMAX_ROWS) {
+            softmaxRows();
+        } else if (o == OP_SOFTMAX_STRIDED) {
+            softmaxStrided();
+        } else if (o == OP_COPY) {
+            copyOp();
+        } else if (o == OP_FILL) {
+            fillOp();
+        } else if (o == OP_UPSAMPLE) {
+            upsampleOp();
+        } else if (o == OP_AVGPOOL) {
+            avgPoolOp();
+        } else if (o == OP_CONCAT) {
+            concatOp();
+        } else if (o == OP_DDIM) {
+            ddimOp();
+        } else if (o == OP_TIMESTEP) {
+            timestepOp();
+        } else if (o == OP_STAGE_IN) {
+            stageIn();
+        } else if (o == OP_STAGE_OUT) {
+            stageOut();
+        } else if (o == OP_GEMM_NAIVE) {
+            gemmNaive();
+        } else if (o == OP_CONV_NAIVE) {
+            convNaive();
+        } else if (o == OP_CANARY) {
+            mem[p3] = CANARY;
+        }
+    }
+
+    // Aparapi's decompiler loses declarations when javac reuses a local variable slot (a loop counter's slot taken
+    // by a later float, a block-local's slot by a later variable), and fails on locals declared without a value.
+    // So every device method declares all its locals, loop counters included, at its top, initialized, and
+    // declares nothing inside blocks. Java names become OpenCL C names: no OpenCL C keywords (half, local, ...).
+
+    private void stageIn() {
+        int memOff = p0;
+        int n = p1;
+        int small = p2;
+        int i = getGlobalId();
+        if (i < n) {
+            if (small != 0) {
+                mem[memOff + i] = stagingSmall[i];
+            } else {
+                mem[memOff + i] = staging[i];
+            }
+        }
+    }
+
+    private void stageOut() {
+        int memOff = p0;
+        int n = p1;
+        int small = p2;
+        int guard = p3;
+        int i = getGlobalId();
+        float v = 0f;
+        if (i <= n) {
+            if (i < n) {
+                v = mem[memOff + i];
+            } else {
+                v = mem[guard];
+            }
+            if (small != 0) {
+                stagingSmall[i] = v;
+            } else {
+                staging[i] = v;
+            }
+        }
+    }
+
+    private void fillOp() {
+        int out = p0;
+        int n = p1;
+        int i = getGlobalId();
+        if (i < n) {
+            mem[out + i] = f0;
+        }
+    }
+
+    private void copyOp() {
+        int src = p0;
+        int dst = p1;
+        int n = p2;
+        int i = getGlobalId();
+        if (i < n) {
+            mem[dst + i] = mem[src + i];
+        }
+    }
+
+    private void siluOp() {
+        int x = p0;
+        int out = p1;
+        int n = p2;
+        int i = getGlobalId();
+        float v = 0f;
+        if (i < n) {
+            v = mem[x + i];
+            mem[out + i] = v / (1f + exp(-v));
+        }
+    }
+
+    private void upsampleOp() {
+        int x = p0;
+        int h = p1;
+        int w = p2;
+        int out = p3;
+        int total = p4;
+        int i = getGlobalId();
+        int ox = 0;
+        int oy = 0;
+        int rest = 0;
+        int plane = 0;
+        if (i < total) {
+            ox = i % (2 * w);
+            rest = i / (2 * w);
+            oy = rest % (2 * h);
+            plane = rest / (2 * h);
+            mem[out + i] = mem[x + (plane * h + (oy >> 1)) * w + (ox >> 1)];
+        }
+    }
+
+    private void avgPoolOp() {
+        int x = p0;
+        int h = p1;
+        int w = p2;
+        int out = p3;
+        int total = p4;
+        int i = getGlobalId();
+        int wo = w / 2;
+        int ho = h / 2;
+        int ox = 0;
+        int oy = 0;
+        int rest = 0;
+        int r0 = 0;
+        int r1 = 0;
+        float left = 0f;
+        float right = 0f;
+        if (i < total) {
+            ox = i % wo;
+            rest = i / wo;
+            oy = rest % ho;
+            r0 = x + ((rest / ho) * h + 2 * oy) * w + 2 * ox;
+            r1 = r0 + w;
+            left = mem[r0] + mem[r1];
+            right = mem[r0 + 1] + mem[r1 + 1];
+            mem[out + i] = (left + right) * 0.25f;
+        }
+    }
+
+    private void concatOp() {
+        int a = p0;
+        int perA = p1;
+        int b = p2;
+        int perB = p3;
+        int out = p4;
+        int total = p5;
+        int i = getGlobalId();
+        int per = perA + perB;
+        int s = 0;
+        int r = 0;
+        if (i < total) {
+            s = i / per;
+            r = i - s * per;
+            if (r < perA) {
+                mem[out + i] = mem[a + s * perA + r];
+            } else {
+                mem[out + i] = mem[b + s * perB + (r - perA)];
+            }
+        }
+    }
+
+    private void broadcastOp() {
+        int which = p0;
+        int a = p1;
+        int b = p6;
+        int out = p11;
+        int d1 = p12;
+        int d2 = p13;
+        int d3 = p14;
+        int total = p15;
+        int i = getGlobalId();
+        int i0 = 0;
+        int i1 = 0;
+        int i2 = 0;
+        int i3 = 0;
+        int rest = 0;
+        float va = 0f;
+        float vb = 0f;
+        if (i < total) {
+            i3 = i % d3;
+            rest = i / d3;
+            i2 = rest % d2;
+            rest = rest / d2;
+            i1 = rest % d1;
+            i0 = rest / d1;
+            va = mem[a + i0 * p2 + i1 * p3 + i2 * p4 + i3 * p5];
+            vb = mem[b + i0 * p7 + i1 * p8 + i2 * p9 + i3 * p10];
+            if (which == 0) {
+                mem[out + i] = va + vb;
+            } else {
+                mem[out + i] = va * vb;
+            }
+        }
+    }
+
+    private void timestepOp() {
+        int ts = p0;
+        int freqs = p1;
+        int dim = p2;
+        int sinFirst = p3;
+        int out = p4;
+        int total = p5;
+        int i = getGlobalId();
+        int halfDim = dim / 2;
+        int row = 0;
+        int col = 0;
+        int k = 0;
+        int sine = 0;
+        float arg = 0f;
+        float v = 0f;
+        if (i < total) {
+            row = i / dim;
+            col = i - row * dim;
+            if (col < 2 * halfDim) {
+                if (col < halfDim) {
+                    k = col;
+                    sine = sinFirst;
+                } else {
+                    k = col - halfDim;
+                    sine = 1 - sinFirst;
+                }
+                arg = mem[ts + row] * mem[freqs + k];
+                if (sine != 0) {
+                    v = sin(arg);
+                } else {
+                    v = cos(arg);
+                }
+            }
+            mem[out + i] = v;
+        }
+    }
+
+    private void ddimOp() {
+        int x = p0;
+        int eps = p1;
+        int epsStride = p2;
+        int noise = p3;
+        int out = p4;
+        int per = p5;
+        int total = p6;
+        int clip = p7;
+        int i = getGlobalId();
+        int s = 0;
+        int j = 0;
+        float e = 0f;
+        float es = 0f;
+        float diff = 0f;
+        float x0 = 0f;
+        float v = 0f;
+        float cz = 0f;
+        float ce = 0f;
+        if (i < total) {
+            s = i / per;
+            j = i - s * per;
+            e = mem[eps + s * epsStride + j];
+            // one operation per statement: OpenCL C may fuse a*b+c within an expression, Java never does
+            es = e * f1;
+            diff = mem[x + i] - es;
+            x0 = diff / f0;
+            if (clip != 0) {
+                x0 = max(-1f, min(1f, x0));
+            }
+            v = f2 * x0;
+            if (noise >= 0) {
+                cz = f3 * mem[noise + i];
+                v = v + cz;
+            }
+            ce = f4 * e;
+            mem[out + i] = v + ce;
+        }
+    }
+
+    private void groupNormOp() {
+        int x = p0;
+        int c = p1;
+        int spatial = p2;
+        int groups = p3;
+        int gamma = p4;
+        int beta = p5;
+        int out = p6;
+        int lid = getLocalId();
+        int size = getLocalSize();
+        int g = getGroupId();
+        int sample = g / groups;
+        int group = g - sample * groups;
+        int perGroup = c / groups;
+        int count = perGroup * spatial;
+        int base = (sample * c + group * perGroup) * spatial;
+        int firstChannel = group * perGroup;
+        int i = 0;
+        int ch = 0;
+        float sum = 0f;
+        float sq = 0f;
+        float d = 0f;
+        float mean = 0f;
+        float inv = 0f;
+        float v = 0f;
+
+        for (i = lid; i < count; i += size) {
+            sum += mem[x + base + i];
+        }
+        red[lid] = sum;
+        localBarrier();
+        reduceSum(lid, size);
+        mean = red[0] / count;
+        localBarrier();
+
+        for (i = lid; i < count; i += size) {
+            d = mem[x + base + i] - mean;
+            sq += d * d;
+        }
+        red[lid] = sq;
+        localBarrier();
+        reduceSum(lid, size);
+        inv = 1f / sqrt(red[0] / count + f0);
+
+        for (i = lid; i < count; i += size) {
+            v = (mem[x + base + i] - mean) * inv;
+            ch = firstChannel + i / spatial;
+            if (gamma >= 0) {
+                v = v * mem[gamma + ch];
+            }
+            if (beta >= 0) {
+                v = v + mem[beta + ch];
+            }
+            mem[out + base + i] = v;
+        }
+    }
+
+    /** Tree sum of red[0..size) into red[0]; size a power of two; every work-item of the group must call it. */
+    private void reduceSum(int lid, int size) {
+        int s = 0;
+        for (s = size >> 1; s > 0; s = s >> 1) {
+            if (lid < s) {
+                red[lid] = red[lid] + red[lid + s];
+            }
+            localBarrier();
+        }
+    }
+
+    /** Tree maximum of red[0..size) into red[0], as {@link #reduceSum}. */
+    private void reduceMax(int lid, int size) {
+        int s = 0;
+        for (s = size >> 1; s > 0; s = s >> 1) {
+            if (lid < s) {
+                red[lid] = max(red[lid], red[lid + s]);
+            }
+            localBarrier();
+        }
+    }
+
+    private void softmaxRows() {
+        int x = p0;
+        int out = p1;
+        int len = p2;
+        int lid = getLocalId();
+        int size = getLocalSize();
+        int row = getGroupId();
+        int xr = x + row * len;
+        int or = out + row * len;
+        int i = 0;
+        float m = -3.4028235e38f;
+        float rowMax = 0f;
+        float e = 0f;
+        float sum = 0f;
+        float total = 0f;
+
+        for (i = lid; i < len; i += size) {
+            m = max(m, mem[xr + i]);
+        }
+        red[lid] = m;
+        localBarrier();
+        reduceMax(lid, size);
+        rowMax = red[0];
+        localBarrier();
+
+        for (i = lid; i < len; i += size) {
+            e = exp(mem[xr + i] - rowMax);
+            mem[or + i] = e;
+            sum += e;
+        }
+        red[lid] = sum;
+        localBarrier();
+        reduceSum(lid, size);
+        total = red[0];
+
+        for (i = lid; i < len; i += size) {
+            mem[or + i] = mem[or + i] / total;
+        }
+    }
+
+    private void softmaxStrided() {
+        int x = p0;
+        int out = p1;
+        int len = p2;
+        int inner = p3;
+        int lines = p4;
+        int t = getGlobalId();
+        int o = 0;
+        int xb = 0;
+        int ob = 0;
+        int i = 0;
+        float m = -3.4028235e38f;
+        float e = 0f;
+        float sum = 0f;
+        if (t < lines) {
+            o = t / inner;
+            xb = x + o * len * inner + (t - o * inner);
+            ob = out + o * len * inner + (t - o * inner);
+            for (i = 0; i < len; i++) {
+                m = max(m, mem[xb + i * inner]);
+            }
+            for (i = 0; i < len; i++) {
+                e = exp(mem[xb + i * inner] - m);
+                mem[ob + i * inner] = e;
+                sum += e;
+            }
+            for (i = 0; i < len; i++) {
+                mem[ob + i * inner] = mem[ob + i * inner] / sum;
+            }
+        }
+    }
+
+    /** C[row, col] of the current matrix (at cBase) from alpha * acc, the bias and beta * C. */
+    private void gemmStore(int cBase, int row, int col, float acc) {
+        int at = cBase + row * p16 + col;
+        float v = 0f;
+        if (row < p3 && col < p4) {
+            v = f0 * acc;
+            if (p14 >= 0) {
+                v = v + mem[p14 + col];
+            }
+            if (f1 != 0f) {
+                v = v + f1 * mem[at];
+            }
+            mem[at] = v;
+        }
+    }
+
+    private void gemmNaive() {
+        int batch2 = p0;
+        int transA = p1;
+        int transB = p2;
+        int m = p3;
+        int n = p4;
+        int k = p5;
+        int lda = p7;
+        int ldb = p11;
+        int batches = p19;
+        int t = getGlobalId();
+        int perMatrix = m * n;
+        int batch = t / perMatrix;
+        int rem = t - batch * perMatrix;
+        int row = rem / n;
+        int col = rem - row * n;
+        int i1 = batch / batch2;
+        int i2 = batch - i1 * batch2;
+        int aBase = p6 + i1 * p8 + i2 * p9;
+        int bBase = p10 + i1 * p12 + i2 * p13;
+        int kk = 0;
+        float va = 0f;
+        float vb = 0f;
+        float acc = 0f;
+        if (batch < batches) {
+            for (kk = 0; kk < k; kk++) {
+                if (transA != 0) {
+                    va = mem[aBase + kk * lda + row];
+                } else {
+                    va = mem[aBase + row * lda + kk];
+                }
+                if (transB != 0) {
+                    vb = mem[bBase + col * ldb + kk];
+                } else {
+                    vb = mem[bBase + kk * ldb + col];
+                }
+                acc += va * vb;
+            }
+            gemmStore(p15 + i1 * p17 + i2 * p18, row, col, acc);
+        }
+    }
+
+    /**
+     * Tiled GEMM: a work-group computes a tl x tl block of C (tl = 64 or 32) with tl*tl/16 work-items, each 4x4
+     * outputs spaced tl/4 apart (so neighbouring work-items touch neighbouring addresses); K runs in slices of 16
+     * staged in local memory, rows padded to tl+1 against bank conflicts.
+     */
+    private void gemmTiled() {
+        int batch2 = p0;
+        int m = p3;
+        int n = p4;
+        int k = p5;
+        int tilesN = p19;
+        int tl = p20;
+        int tilesM = p22;
+        int step = tl >> 2;
+        int lid = getLocalId();
+        int g = getGroupId();
+        int batch = g / (tilesM * tilesN);
+        int rem = g - batch * (tilesM * tilesN);
+        int tm = rem / tilesN;
+        int i1 = batch / batch2;
+        int i2 = batch - i1 * batch2;
+        int aBase = p6 + i1 * p8 + i2 * p9;
+        int bBase = p10 + i1 * p12 + i2 * p13;
+        int row0 = tm * tl;
+        int col0 = (rem - tm * tilesN) * tl;
+        int tx = lid % step;
+        int ty = lid / step;
+        int k0 = 0;
+        int r0 = 0;
+        int q0 = 0;
+        int cBase = 0;
+
+        float c00 = 0f;
+        float c01 = 0f;
+        float c02 = 0f;
+        float c03 = 0f;
+        float c10 = 0f;
+        float c11 = 0f;
+        float c12 = 0f;
+        float c13 = 0f;
+        float c20 = 0f;
+        float c21 = 0f;
+        float c22 = 0f;
+        float c23 = 0f;
+        float c30 = 0f;
+        float c31 = 0f;
+        float c32 = 0f;
+        float c33 = 0f;
+        int kk = 0;
+        int ao = 0;
+        int bo = 0;
+        float a0 = 0f;
+        float a1 = 0f;
+        float a2 = 0f;
+        float a3 = 0f;
+        float b0 = 0f;
+        float b1 = 0f;
+        float b2 = 0f;
+        float b3 = 0f;
+
+        for (k0 = 0; k0 < k; k0 += TK) {
+            gemmLoadA(aBase, row0, k0, lid);
+            gemmLoadB(bBase, col0, k0, lid);
+            localBarrier();
+            for (kk = 0; kk < TK; kk++) {
+                ao = kk * (tl + 1) + ty;
+                bo = kk * (tl + 1) + tx;
+                a0 = tileA[ao];
+                a1 = tileA[ao + step];
+                a2 = tileA[ao + 2 * step];
+                a3 = tileA[ao + 3 * step];
+                b0 = tileB[bo];
+                b1 = tileB[bo + step];
+                b2 = tileB[bo + 2 * step];
+                b3 = tileB[bo + 3 * step];
+                c00 += a0 * b0;
+                c01 += a0 * b1;
+                c02 += a0 * b2;
+                c03 += a0 * b3;
+                c10 += a1 * b0;
+                c11 += a1 * b1;
+                c12 += a1 * b2;
+                c13 += a1 * b3;
+                c20 += a2 * b0;
+                c21 += a2 * b1;
+                c22 += a2 * b2;
+                c23 += a2 * b3;
+                c30 += a3 * b0;
+                c31 += a3 * b1;
+                c32 += a3 * b2;
+                c33 += a3 * b3;
+            }
+            localBarrier();
+        }
+
+        cBase = p15 + i1 * p17 + i2 * p18;
+        r0 = row0 + ty;
+        q0 = col0 + tx;
+        gemmStore(cBase, r0, q0, c00);
+        gemmStore(cBase, r0, q0 + step, c01);
+        gemmStore(cBase, r0, q0 + 2 * step, c02);
+        gemmStore(cBase, r0, q0 + 3 * step, c03);
+        gemmStore(cBase, r0 + step, q0, c10);
+        gemmStore(cBase, r0 + step, q0 + step, c11);
+        gemmStore(cBase, r0 + step, q0 + 2 * step, c12);
+        gemmStore(cBase, r0 + step, q0 + 3 * step, c13);
+        gemmStore(cBase, r0 + 2 * step, q0, c20);
+        gemmStore(cBase, r0 + 2 * step, q0 + step, c21);
+        gemmStore(cBase, r0 + 2 * step, q0 + 2 * step, c22);
+        gemmStore(cBase, r0 + 2 * step, q0 + 3 * step, c23);
+        gemmStore(cBase, r0 + 3 * step, q0, c30);
+        gemmStore(cBase, r0 + 3 * step, q0 + step, c31);
+        gemmStore(cBase, r0 + 3 * step, q0 + 2 * step, c32);
+        gemmStore(cBase, r0 + 3 * step, q0 + 3 * step, c33);
+    }
+
+    /**
+     * Stages op(A)[row0 .. row0+tl, k0 .. k0+16] into tileA[kk * (tl+1) + r], zero outside the matrix. Consecutive
+     * work-items read consecutive addresses: along k for A [m,k], along m for A^T.
+     */
+    private void gemmLoadA(int aBase, int row0, int k0, int lid) {
+        int tl = p20;
+        int logT = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int r = 0;
+        int kk = 0;
+        int gr = 0;
+        int gk = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            if (p1 != 0) {
+                r = l & (tl - 1);
+                kk = l >> logT;
+            } else {
+                r = l >> 4;
+                kk = l & 15;
+            }
+            gr = row0 + r;
+            gk = k0 + kk;
+            v = 0f;
+            if (gr < p3 && gk < p5) {
+                if (p1 != 0) {
+                    v = mem[aBase + gk * p7 + gr];
+                } else {
+                    v = mem[aBase + gr * p7 + gk];
+                }
+            }
+            tileA[kk * (tl + 1) + r] = v;
+        }
+    }
+
+    /** Stages op(B)[k0 .. k0+16, col0 .. col0+tl] into tileB[kk * (tl+1) + c], as {@link #gemmLoadA}. */
+    private void gemmLoadB(int bBase, int col0, int k0, int lid) {
+        int tl = p20;
+        int logT = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int c = 0;
+        int kk = 0;
+        int gc = 0;
+        int gk = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            if (p2 != 0) {
+                c = l >> 4;
+                kk = l & 15;
+            } else {
+                c = l & (tl - 1);
+                kk = l >> logT;
+            }
+            gc = col0 + c;
+            gk = k0 + kk;
+            v = 0f;
+            if (gc < p4 && gk < p5) {
+                if (p2 != 0) {
+                    v = mem[bBase + gc * p11 + gk];
+                } else {
+                    v = mem[bBase + gk * p11 + gc];
+                }
+            }
+            tileB[kk * (tl + 1) + c] = v;
+        }
+    }
+
+    /** Output (channel, position) of the convolution: out[img, channel, pixel] = acc + bias[channel]. */
+    private void convStore(int channel, int position, float acc) {
+        int o = p6;
+        int bias = p9;
+        int hwo = p14 * p15;
+        int img = position / hwo;
+        float v = acc;
+        if (channel < o && position < p1 * hwo) {
+            if (bias >= 0) {
+                v = v + mem[bias + channel];
+            }
+            mem[p13 + (img * o + channel) * hwo + (position - img * hwo)] = v;
+        }
+    }
+
+    private void convNaive() {
+        int x = p0;
+        int nImg = p1;
+        int c = p2;
+        int h = p3;
+        int w = p4;
+        int o = p6;
+        int kh = p7;
+        int kw = p8;
+        int wo = p15;
+        int hwo = p14 * wo;
+        int positions = nImg * hwo;
+        int t = getGlobalId();
+        int channel = t / positions;
+        int position = t - channel * positions;
+        int img = position / hwo;
+        int pix = position - img * hwo;
+        int oy = pix / wo;
+        int iy0 = oy * p10 - p11;
+        int ix0 = (pix - oy * wo) * p10 - p12;
+        int wBase = p5 + channel * c * kh * kw;
+        int ci = 0;
+        int ky = 0;
+        int kx = 0;
+        int iy = 0;
+        int ix = 0;
+        int xPlane = 0;
+        float acc = 0f;
+        if (channel < o) {
+            for (ci = 0; ci < c; ci++) {
+                xPlane = x + (img * c + ci) * h * w;
+                for (ky = 0; ky < kh; ky++) {
+                    iy = iy0 + ky;
+                    for (kx = 0; kx < kw; kx++) {
+                        ix = ix0 + kx;
+                        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+                            acc += mem[wBase + (ci * kh + ky) * kw + kx] * mem[xPlane + iy * w + ix];
+                        }
+                    }
+                }
+            }
+            convStore(channel, position, acc);
+        }
+    }
+
+    /**
+     * Implicit GEMM, tiled as {@link #gemmTiled()}: C[channel, position] = sum over (ci, ky, kx) of
+     * weight[channel, ci, ky, kx] times the input pixel that output position reads; positions run over all images.
+     */
+    private void convTiled() {
+        int o = p6;
+        int kTotal = p2 * p7 * p8;
+        int tilesN = p19;
+        int tl = p20;
+        int step = tl >> 2;
+        int lid = getLocalId();
+        int g = getGroupId();
+        int tm = g / tilesN;
+        int row0 = tm * tl;
+        int col0 = (g - tm * tilesN) * tl;
+        int tx = lid % step;
+        int ty = lid / step;
+        int k0 = 0;
+        int r0 = 0;
+        int q0 = 0;
+
+        // The output position whose input column this work-item stages is the same for every K-slice.
+        int hwo = p14 * p15;
+        int myCol = lid & (tl - 1);
+        int myPos = col0 + myCol;
+        int img = myPos / hwo;
+        int pix = myPos - img * hwo;
+        int oy = pix / p15;
+        int iy0 = oy * p10 - p11;
+        int ix0 = (pix - oy * p15) * p10 - p12;
+        int xImg = p0 + img * p2 * p3 * p4;
+        int posValid = 0;
+        if (myPos < p1 * hwo) {
+            posValid = 1;
+        }
+
+        float c00 = 0f;
+        float c01 = 0f;
+        float c02 = 0f;
+        float c03 = 0f;
+        float c10 = 0f;
+        float c11 = 0f;
+        float c12 = 0f;
+        float c13 = 0f;
+        float c20 = 0f;
+        float c21 = 0f;
+        float c22 = 0f;
+        float c23 = 0f;
+        float c30 = 0f;
+        float c31 = 0f;
+        float c32 = 0f;
+        float c33 = 0f;
+        int kk = 0;
+        int ao = 0;
+        int bo = 0;
+        float a0 = 0f;
+        float a1 = 0f;
+        float a2 = 0f;
+        float a3 = 0f;
+        float b0 = 0f;
+        float b1 = 0f;
+        float b2 = 0f;
+        float b3 = 0f;
+
+        for (k0 = 0; k0 < kTotal; k0 += TK) {
+            convLoadWeights(row0, k0, lid, kTotal);
+            convLoadInput(xImg, iy0, ix0, myCol, posValid, k0, lid, kTotal);
+            localBarrier();
+            for (kk = 0; kk < TK; kk++) {
+                ao = kk * (tl + 1) + ty;
+                bo = kk * (tl + 1) + tx;
+                a0 = tileA[ao];
+                a1 = tileA[ao + step];
+                a2 = tileA[ao + 2 * step];
+                a3 = tileA[ao + 3 * step];
+                b0 = tileB[bo];
+                b1 = tileB[bo + step];
+                b2 = tileB[bo + 2 * step];
+                b3 = tileB[bo + 3 * step];
+                c00 += a0 * b0;
+                c01 += a0 * b1;
+                c02 += a0 * b2;
+                c03 += a0 * b3;
+                c10 += a1 * b0;
+                c11 += a1 * b1;
+                c12 += a1 * b2;
+                c13 += a1 * b3;
+                c20 += a2 * b0;
+                c21 += a2 * b1;
+                c22 += a2 * b2;
+                c23 += a2 * b3;
+                c30 += a3 * b0;
+                c31 += a3 * b1;
+                c32 += a3 * b2;
+                c33 += a3 * b3;
+            }
+            localBarrier();
+        }
+
+        r0 = row0 + ty;
+        q0 = col0 + tx;
+        convStore(r0, q0, c00);
+        convStore(r0, q0 + step, c01);
+        convStore(r0, q0 + 2 * step, c02);
+        convStore(r0, q0 + 3 * step, c03);
+        convStore(r0 + step, q0, c10);
+        convStore(r0 + step, q0 + step, c11);
+        convStore(r0 + step, q0 + 2 * step, c12);
+        convStore(r0 + step, q0 + 3 * step, c13);
+        convStore(r0 + 2 * step, q0, c20);
+        convStore(r0 + 2 * step, q0 + step, c21);
+        convStore(r0 + 2 * step, q0 + 2 * step, c22);
+        convStore(r0 + 2 * step, q0 + 3 * step, c23);
+        convStore(r0 + 3 * step, q0, c30);
+        convStore(r0 + 3 * step, q0 + step, c31);
+        convStore(r0 + 3 * step, q0 + 2 * step, c32);
+        convStore(r0 + 3 * step, q0 + 3 * step, c33);
+    }
+
+    /** Stages weight[row0 .. row0+tl, k0 .. k0+16] (weights as [o, c*kh*kw]) into tileA, zero outside. */
+    private void convLoadWeights(int row0, int k0, int lid, int kTotal) {
+        int tl = p20;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int gr = 0;
+        int gk = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            gr = row0 + (l >> 4);
+            gk = k0 + (l & 15);
+            v = 0f;
+            if (gr < p6 && gk < kTotal) {
+                v = mem[p5 + gr * kTotal + gk];
+            }
+            tileA[(l & 15) * (tl + 1) + (l >> 4)] = v;
+        }
+    }
+
+    /**
+     * Stages the im2col slice [k0 .. k0+16] of this work-item's output column into tileB (zero padding, zero past
+     * the matrix). The work-group's stride over the tile is a multiple of tl, so the column never changes.
+     */
+    private void convLoadInput(int xImg, int iy0, int ix0, int myCol, int posValid, int k0, int lid, int kTotal) {
+        int tl = p20;
+        int logT = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int khw = p7 * p8;
+        int l = 0;
+        int kk = 0;
+        int gk = 0;
+        int ci = 0;
+        int rr = 0;
+        int ky = 0;
+        int iy = 0;
+        int ix = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            kk = l >> logT;
+            gk = k0 + kk;
+            v = 0f;
+            if (posValid != 0 && gk < kTotal) {
+                ci = gk / khw;
+                rr = gk - ci * khw;
+                ky = rr / p8;
+                iy = iy0 + ky;
+                ix = ix0 + (rr - ky * p8);
+                if (iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
+                    v = mem[xImg + (ci * p3 + iy) * p4 + ix];
+                }
+            }
+            tileB[kk * (tl + 1) + myCol] = v;
+        }
+    }
+}
