@@ -2,6 +2,7 @@ package io.unseen.cli;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
+import io.unseen.engine.ops.Backend;
 import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;
 import picocli.CommandLine.Command;
@@ -31,7 +32,8 @@ final class ForwardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        UNet unet = UNets.load(model, device.backend());
+        Backend backend = device.backend();
+        UNet unet = UNets.load(model, backend);
         Tensor x = Npy.read(input);
         if (x.rank() != 4 || x.dim(1) != unet.inChannels()) {
             throw new IllegalArgumentException(input + ": expected [N, " + unet.inChannels() + ", H, W], got " + x);
@@ -45,7 +47,7 @@ final class ForwardCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--timesteps has " + timesteps.length + " values for a batch of " + x.dim(0)
                     + ": give one per batch element, or one for all");
         }
-        Npy.write(output, unet.forward(x, t));
+        Npy.write(output, unet.forward(backend.upload(x), t).toHost());
         System.out.println(output);
         return 0;
     }

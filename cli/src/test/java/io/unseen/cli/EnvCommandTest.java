@@ -12,20 +12,43 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class EnvCommandTest {
     @Test
-    void envReportsVectorWidthAndBackend() {
+    void envReportsVectorWidthAndTheChosenDevice() {
+        String out = envOutput("env");
+        assertTrue(out.contains("floats per vector"), out);
+        assertTrue(out.contains("device:      cpu (Java Vector API)"), out);
+        assertTrue(envOutput("env", "--device", "reference").contains("device:      reference (scalar Java)"));
+    }
+
+    @Test
+    void autoWithoutAnOpenClGpuPicksCpuAndSaysSo() {
+        // This machine and CI have no GPU (PoCL is a CPU device): auto must fall back to cpu, and say which it took.
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        String out;
+        try {
+            out = envOutput("env", "--device", "auto");
+        } finally {
+            System.setErr(oldErr);
+        }
+        boolean gpu = io.unseen.engine.opencl.OpenClDevices.list().stream().anyMatch(d -> d.type().equals("GPU"));
+        String chosen = gpu ? "opencl (" : "cpu (Java Vector API)";
+        assertTrue(out.contains("device:      " + chosen), out);
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("device: " + chosen), err.toString());
+    }
+
+    private static String envOutput(String... args) {
         PrintStream old = System.out;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
         int rc;
         try {
-            rc = UnseenCommand.commandLine().execute("env");
+            rc = UnseenCommand.commandLine().execute(args);
         } finally {
             System.setOut(old);
         }
-        String out = buf.toString(StandardCharsets.UTF_8);
         assertEquals(0, rc);
-        assertTrue(out.contains("floats per vector"), out);
-        assertTrue(out.contains("backend:     cpu"), out);
+        return buf.toString(StandardCharsets.UTF_8);
     }
 
     @Test

@@ -9,7 +9,7 @@ import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,15 +52,18 @@ class BufferReuseTest {
         one[0] = 1;
         Tensor x1 = Tensor.of(Arrays.copyOfRange(x.data(), perSample, 2 * perSample), one);
         Tensor out1 = model.forward(x1, new float[]{t[1]});
+        long afterNewShape = allocations.getAsLong();
+        assertTrue(afterNewShape > allocated, "a new input shape allocates its own activations");
         int outPerSample = firstValues.length / x.dim(0);
         float[] expected = Arrays.copyOfRange(firstValues, outPerSample, 2 * outPerSample);
         assertTrue(ParityTest.maxAbsDiff(expected, out1.data()) <= 1e-5 * ParityTest.std(expected),
                 "batch of one equals that sample of the batch of two");
 
-        // Back to the first shape: fresh buffers, same numbers.
+        // Back to the first shape: fresh buffers (as many as the first call made), same numbers.
         Tensor again = model.forward(x, t);
         assertArrayEquals(firstValues, again.data());
-        assertNotEquals(0, allocations.getAsLong());
+        assertNotSame(first, again, "the previous shape's buffers were given back, so the output is a new tensor");
+        assertEquals(afterNewShape + allocated, allocations.getAsLong(), "fresh buffers for the first shape again");
     }
 
     @Test

@@ -2,10 +2,13 @@ package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
+import io.unseen.engine.ops.Backend;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -22,20 +25,33 @@ class ParityTest {
         return Fixtures.CASES;
     }
 
-    @ParameterizedTest
-    @MethodSource("cases")
-    void matchesPyTorch(String testCase) throws IOException {
-        UNet model = UNets.load(Fixtures.weights(testCase), Backends.byName("cpu"));
-        Tensor x = Fixtures.npy(testCase, "x");
+    /** Every case on every backend of the registry. */
+    static List<Arguments> casesOnBackends() {
+        List<Arguments> all = new ArrayList<>();
+        for (String backend : Backends.testable()) {
+            for (String c : Fixtures.CASES) {
+                all.add(Arguments.of(backend, c));
+            }
+        }
+        return all;
+    }
+
+    @ParameterizedTest(name = "[{0}] {1}")
+    @MethodSource("casesOnBackends")
+    void matchesPyTorch(String backendName, String testCase) throws IOException {
+        Backend backend = Backends.byName(backendName);
+        UNet model = UNets.load(Fixtures.weights(testCase), backend);
+        Tensor x = backend.upload(Fixtures.npy(testCase, "x"));
         Tensor expected = Fixtures.npy(testCase, "out");
 
-        Tensor actual = model.forward(x, Fixtures.timesteps(testCase));
+        Tensor actual = model.forward(x, Fixtures.timesteps(testCase)).toHost();
+        model.close();
 
         assertArrayEquals(expected.shape(), actual.shape(), "output shape");
         double std = std(expected.data());
         double worst = maxAbsDiff(expected.data(), actual.data());
         assertTrue(std > 0.1, "reference output is not degenerate");
-        assertTrue(worst <= 1e-4 * std, testCase + ": max |ours - reference| = " + worst + " > 1e-4 * std " + std);
+        assertTrue(worst <= 1e-4 * std, backendName + " " + testCase + ": max |ours - reference| = " + worst + " > 1e-4 * std " + std);
     }
 
     @ParameterizedTest

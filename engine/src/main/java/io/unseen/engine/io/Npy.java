@@ -114,7 +114,8 @@ public final class Npy {
         ByteBuffer buf = ByteBuffer.allocate(padded + 4 * t.numel()).order(ByteOrder.LITTLE_ENDIAN);
         buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
         buf.put(header.toString().getBytes(StandardCharsets.ISO_8859_1));
-        buf.asFloatBuffer().put(t.data());
+        Tensor host = t.toHost(); // a device tensor is downloaded; a view writes only its values
+        buf.asFloatBuffer().put(host.hostArray(), host.offset(), host.numel());
         AtomicFiles.write(file, buf.array());
     }
 

@@ -307,17 +307,19 @@ public final class SafeTensors {
             out.write(headerBytes);
             ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
             for (Tensor t : tensors.values()) {
-                writeFloats(out, t.data(), chunk);
+                Tensor host = t.toHost();
+                writeFloats(out, host.hostArray(), host.offset(), host.numel(), chunk);
             }
         });
     }
 
-    private static void writeFloats(OutputStream out, float[] data, ByteBuffer chunk) throws IOException {
+    private static void writeFloats(OutputStream out, float[] data, int offset, int length, ByteBuffer chunk)
+            throws IOException {
         int perChunk = chunk.capacity() / 4;
-        for (int from = 0; from < data.length; from += perChunk) {
-            int count = Math.min(perChunk, data.length - from);
+        for (int from = 0; from < length; from += perChunk) {
+            int count = Math.min(perChunk, length - from);
             chunk.clear();
-            chunk.asFloatBuffer().put(data, from, count);
+            chunk.asFloatBuffer().put(data, offset + from, count);
             out.write(chunk.array(), 0, count * 4);
         }
     }

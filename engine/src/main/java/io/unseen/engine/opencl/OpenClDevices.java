@@ -145,10 +145,11 @@ public final class OpenClDevices {
         return platform + " / " + clean(d.getName()) + " (" + d.getType() + ")";
     }
 
+    /** The devices on the same line (the CLI's errors are one line): " opencl:0 ...; opencl:1 ...". */
     private static String listing(List<DeviceInfo> devices) {
         StringBuilder b = new StringBuilder();
         for (DeviceInfo d : devices) {
-            b.append("\n  ").append(d.describe());
+            b.append(b.length() == 0 ? " " : "; ").append(d.describe());
         }
         return b.toString();
     }

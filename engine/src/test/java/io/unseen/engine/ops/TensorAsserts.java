@@ -14,7 +14,7 @@ public final class TensorAsserts {
     /** Largest |value| in {@code t}. */
     public static double maxAbs(Tensor t) {
         double m = 0;
-        for (float v : t.data()) {
+        for (float v : values(t)) {
             m = Math.max(m, Math.abs(v));
         }
         return m;
@@ -34,7 +34,7 @@ public final class TensorAsserts {
             fail(what + ": shape " + Arrays.toString(actual.shape()) + ", expected "
                     + Arrays.toString(expected.shape()));
         }
-        float[] e = expected.data(), a = actual.data();
+        float[] e = values(expected), a = values(actual);
         double worst = -1;
         int worstAt = -1;
         for (int i = 0; i < e.length; i++) {
@@ -53,6 +53,11 @@ public final class TensorAsserts {
                     what, worst, tolerance, Arrays.toString(unflatten(worstAt, expected.shape())), worstAt,
                     a[worstAt], e[worstAt], maxAbs(expected)));
         }
+    }
+
+    /** The values of any tensor (a view, or on a device: downloaded) as a compact host array. */
+    public static float[] values(Tensor t) {
+        return t.copy().data();
     }
 
     private static int[] unflatten(int flat, int[] shape) {

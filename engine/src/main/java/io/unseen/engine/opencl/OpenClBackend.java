@@ -1,0 +1,344 @@
+package io.unseen.engine.opencl;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.DdimCoefficients;
+import io.unseen.engine.ops.QkvLayout;
+import io.unseen.engine.ops.TimestepEmbeddingStyle;
+
+import java.lang.ref.Cleaner;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The OpenCL backend (Aparapi): every tensor it allocates is a block of one device arena, the array field of one
+ * {@link ArenaKernel} that runs every op, so weights are uploaded once when a model is built and a whole forward
+ * pass, and a whole DDIM trajectory, stay on the device. Values cross to and from the host only through
+ * {@link #upload}/{@link #copy} from a host tensor and {@link Tensor#toHost()}.
+ *
+ * <p>The arena starts small and doubles when an allocation does not fit (the device copy is carried over); its size
+ * is bounded by the device's global memory and by one Java array (the host mirror Aparapi keeps). Not thread-safe:
+ * one op at a time, like the models that use it.
+ */
+public final class OpenClBackend extends Backend {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final OpenClDevices.DeviceInfo device;
+    private final ArenaKernel kernel;
+    private final ArenaAllocator allocator;
+    private final long maxFloats;
+    /** Timestep-embedding frequencies per (style, half), computed on the host so they match the cpu bit for bit. */
+    private final Map<TimestepEmbeddingStyle, Map<Integer, Tensor>> frequencies =
+            new EnumMap<>(TimestepEmbeddingStyle.class);
+    private final Map<Long, Tensor> attentionScores = new HashMap<>();
+    private boolean closed;
+
+    /** Opens the device: builds the kernel and runs it once, failing with one clear line if OpenCL does not run. */
+    public OpenClBackend(OpenClDevices.DeviceInfo device) {
+        this.device = device;
+        // The arena starts at 64 MiB unless -Dunseen.opencl.arenaMB says more (saves the doublings of a large model).
+        int initial = ArenaAllocator.aligned(Integer.getInteger("unseen.opencl.arenaMB", 64) << 18);
+        this.maxFloats = Math.min(Integer.MAX_VALUE - 64L, device.globalMemoryBytes() / 4);
+        this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
+        this.allocator = new ArenaAllocator(kernel.arenaFloats());
+    }
+
+    @Override
+    public String name() {
+        return "opencl";
+    }
+
+    /** The device's name, as OpenCL reports it. */
+    public String deviceName() {
+        return device.name();
+    }
+
+    public OpenClDevices.DeviceInfo device() {
+        return device;
+    }
+
+    /** Floats allocated now and at most so far (the arena is at least this large). */
+    public long usedFloats() {
+        return allocator.used();
+    }
+
+    public long peakFloats() {
+        return allocator.peak();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Memory
+
+    @Override
+    public Tensor allocate(int... shape) {
+        int n = Tensor.checkedNumel(shape);
+        Tensor t = Tensor.view(newStorage(n), 0, shape);
+        if (n > 0) {
+            kernel.fill(at(t), n, 0f);
+        }
+        return t;
+    }
+
+    private DeviceStorage newStorage(int floats) {
+        requireOpen();
+        int size = ArenaAllocator.aligned(floats);
+        int start = allocator.allocate(size);
+        if (start < 0) {
+            growFor(size);
+            start = allocator.allocate(size);
+        }
+        DeviceStorage.Block block = new DeviceStorage.Block(allocator, start, size);
+        DeviceStorage storage = new DeviceStorage(this, block);
+        CLEANER.register(storage, block);
+        return storage;
+    }
+
+    /** Doubles the arena (at least) so that a block of {@code size} fits at its end. */
+    private void growFor(int size) {
+        long capacity = allocator.capacity();
+        long needed = capacity + size - allocator.freeTail();
+        long wanted = Math.max(needed, 2 * capacity);
+        if (needed > maxFloats) {
+            throw new IllegalStateException("OpenCL device " + device.name() + ": out of memory (" + mib(needed)
+                    + " MiB needed, the device has " + device.globalMemoryBytes() / (1 << 20) + " MiB"
+                    + (maxFloats < device.globalMemoryBytes() / 4 ? ", one arena holds at most 8 GiB" : "")
+                    + "); use a smaller --batch-size");
+        }
+        int grown = (int) Math.min(wanted, maxFloats);
+        try {
+            kernel.growArena(grown);
+        } catch (OutOfMemoryError e) {
+            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(grown) + " MiB) does not "
+                    + "fit in the Java heap; raise it (JAVA_OPTS=-Xmx...) or use a smaller --batch-size", e);
+        }
+        allocator.grow(grown);
+    }
+
+    private static long mib(long floats) {
+        return floats * 4 / (1 << 20);
+    }
+
+    @Override
+    public Tensor prepareWeight(Tensor t) {
+        return isResident(t) ? t : upload(t);
+    }
+
+    @Override
+    public void release(Tensor t) {
+        if (t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).owner == this) {
+            ((DeviceStorage) t.storage()).block.run();
+        }
+    }
+
+    @Override
+    public boolean isResident(Tensor t) {
+        return t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).owner == this
+                && !((DeviceStorage) t.storage()).block.freed();
+    }
+
+    /** The host copy of a view of one of this backend's storages. */
+    Tensor download(DeviceStorage storage, int offset, int[] shape) {
+        requireOpen();
+        if (storage.block.freed()) {
+            throw new IllegalStateException("the tensor's OpenCL memory was released; it has no values to read");
+        }
+        float[] values = new float[Tensor.checkedNumel(shape)];
+        kernel.download(storage.block.start + offset, values.length, values, 0);
+        return Tensor.of(values, shape);
+    }
+
+    @Override
+    protected void copyKernel(Tensor src, Tensor dst) {
+        if (src.isHost()) {
+            kernel.upload(src.hostArray(), src.offset(), at(dst), src.numel());
+        } else {
+            kernel.copy(at(src), at(dst), src.numel());
+        }
+    }
+
+    /** Frees the device memory and the kernel's threads; the backend cannot be used afterwards. */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            kernel.dispose();
+        }
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the OpenCL backend on " + device.name() + " was closed");
+        }
+    }
+
+    /** The arena index of a resident tensor's first value. */
+    private static int at(Tensor t) {
+        return ((DeviceStorage) t.storage()).block.start + t.offset();
+    }
+
+    /** The arena index of an optional tensor, -1 for none. */
+    private static int atOrNone(Tensor t) {
+        return t == null ? -1 : at(t);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Kernels
+
+    @Override
+    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+        kernel.conv2d(at(x), x.dim(0), x.dim(1), x.dim(2), x.dim(3), at(weight), weight.dim(0), weight.dim(2),
+                weight.dim(3), atOrNone(bias), spec.stride(), spec.padTop(), spec.padLeft(), at(out), out.dim(2),
+                out.dim(3));
+    }
+
+    @Override
+    protected void linearKernel(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+        int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
+        kernel.gemm(1, 1, false, true, n, o, in, 1f, at(x), in, 0, 0, at(weight), in, 0, 0, 0f, atOrNone(bias),
+                at(out), o, 0, 0);
+    }
+
+    @Override
+    protected void matmulKernel(int batch, int m, int n, int k, Tensor a, boolean transA, Tensor b, boolean transB,
+                                float alpha, Tensor out) {
+        kernel.gemm(batch, 1, transA, transB, m, n, k, alpha, at(a), a.dim(-1), m * k, 0, at(b), b.dim(-1), k * n,
+                0, 0f, -1, at(out), n, m * n, 0);
+    }
+
+    @Override
+    protected void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
+        int n = x.dim(0), c = x.dim(1);
+        kernel.groupNorm(at(x), n, c, x.numel() / Math.max(1, n * c), groups, eps, atOrNone(gamma), atOrNone(beta),
+                at(out));
+    }
+
+    @Override
+    protected void siluKernel(Tensor x, Tensor out) {
+        kernel.silu(at(x), at(out), x.numel());
+    }
+
+    @Override
+    protected void softmaxKernel(Tensor x, int outer, int axisLen, int inner, Tensor out) {
+        kernel.softmax(at(x), at(out), outer, axisLen, inner);
+    }
+
+    /**
+     * scores = q^T k / sqrt(c) for every (sample, head) at once, softmax over the keys, out = v p^T: two batched
+     * GEMMs whose two batch levels are the samples and the heads (the head stride differs by layout), reading q, k
+     * and v in place.
+     */
+    @Override
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+        int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
+        if (n == 0 || t == 0 || c == 0) {
+            return;
+        }
+        Tensor scores = attentionScores(n * heads, t);
+        int sampleStride = 3 * channels * t;
+        int headStride = (layout.channelOffset(0, 1, heads, channels) - layout.channelOffset(0, 0, heads, channels)) * t;
+        int q = at(qkv) + layout.channelOffset(0, 0, heads, channels) * t;
+        int k = at(qkv) + layout.channelOffset(1, 0, heads, channels) * t;
+        int v = at(qkv) + layout.channelOffset(2, 0, heads, channels) * t;
+        int s = at(scores);
+        float scale = (float) (1.0 / Math.sqrt(c));
+        kernel.gemm(n, heads, true, false, t, t, c, scale, q, t, sampleStride, headStride, k, t, sampleStride,
+                headStride, 0f, -1, s, t, heads * t * t, t * t);
+        kernel.softmax(s, s, n * heads * t, t, 1);
+        kernel.gemm(n, heads, false, true, c, t, t, 1f, v, t, sampleStride, headStride, s, t, heads * t * t, t * t,
+                0f, -1, at(out), t, channels * t, c * t);
+    }
+
+    /** The score scratch for a shape, kept for the next call of the same shape (attention runs at few shapes). */
+    private Tensor attentionScores(int matrices, int t) {
+        long key = ((long) matrices << 32) | t;
+        Tensor s = attentionScores.get(key);
+        if (s == null || !isResident(s)) {
+            s = allocate(matrices, t, t);
+            attentionScores.put(key, s);
+        }
+        return s;
+    }
+
+    @Override
+    protected void upsampleNearest2xKernel(Tensor x, Tensor out) {
+        kernel.upsampleNearest2x(at(x), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), at(out));
+    }
+
+    @Override
+    protected void avgPool2x2Kernel(Tensor x, Tensor out) {
+        kernel.avgPool2x2(at(x), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), at(out));
+    }
+
+    @Override
+    protected void concatChannelsKernel(Tensor a, Tensor b, Tensor out) {
+        int n = a.dim(0);
+        if (n > 0) {
+            kernel.concatChannels(at(a), a.numel() / n, at(b), b.numel() / n, n, at(out));
+        }
+    }
+
+    @Override
+    protected void broadcastKernel(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        int rank = out.rank();
+        if (rank > 4) {
+            throw new IllegalArgumentException(op.name().toLowerCase(java.util.Locale.ROOT) + ": the opencl backend "
+                    + "broadcasts tensors of rank 4 or less, got " + out);
+        }
+        int[] d = aligned4(out.shape());
+        int[] sa = strides4(a.shape(), d), sb = strides4(b.shape(), d);
+        kernel.broadcast(op == BinaryOp.ADD ? 0 : 1, at(a), sa[0], sa[1], sa[2], sa[3], at(b), sb[0], sb[1], sb[2],
+                sb[3], at(out), d[0], d[1], d[2], d[3]);
+    }
+
+    /** A shape padded on the left with 1s to rank 4. */
+    private static int[] aligned4(int[] shape) {
+        int[] d = {1, 1, 1, 1};
+        System.arraycopy(shape, 0, d, 4 - shape.length, shape.length);
+        return d;
+    }
+
+    /** Element strides of an operand aligned to the rank-4 output shape, 0 where it broadcasts. */
+    private static int[] strides4(int[] shape, int[] out) {
+        int[] s = aligned4(shape), strides = new int[4];
+        int stride = 1;
+        for (int i = 3; i >= 0; i--) {
+            strides[i] = s[i] == 1 && out[i] != 1 ? 0 : stride;
+            stride *= s[i];
+        }
+        return strides;
+    }
+
+    @Override
+    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
+        int half = dim / 2;
+        Tensor f = frequencies.computeIfAbsent(style, s -> new HashMap<>()).get(half);
+        if (f == null || !isResident(f)) {
+            float[] values = new float[half];
+            for (int k = 0; k < half; k++) {
+                values[k] = style.frequency(k, half);
+            }
+            f = upload(Tensor.of(values, half));
+            frequencies.get(style).put(half, f);
+        }
+        kernel.timestepEmbedding(at(timesteps), timesteps.dim(0), at(f), dim,
+                style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, at(out));
+    }
+
+    @Override
+    protected void ddimStepKernel(Tensor x, Tensor eps, Tensor noise, DdimCoefficients k, boolean clipX0,
+                                  Tensor out) {
+        int count = x.dim(0);
+        if (count == 0) {
+            return;
+        }
+        int per = x.numel() / count, epsStride = eps.numel() / count;
+        kernel.ddimStep(at(x), at(eps), epsStride, atOrNone(noise), at(out), count, per, k.sqrtAt(), k.sqrt1mAt(),
+                k.sqrtAtNext(), k.c1(), k.c2(), clipX0);
+    }
+}
