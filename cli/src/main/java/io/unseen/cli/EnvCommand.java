@@ -18,13 +18,13 @@ final class EnvCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Backend b = device.backend(); // first: a device that cannot be opened is the one line printed
         System.out.println("java:        " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")");
         System.out.println("os/arch:     " + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
         System.out.println("vector:      " + FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit, "
                 + FloatVector.SPECIES_PREFERRED.length() + " floats per vector");
         System.out.println("threads:     " + Parallel.threads() + " (set with -Dunseen.threads=N)");
         System.out.println("max heap:    " + Runtime.getRuntime().maxMemory() / (1024 * 1024) + " MiB");
-        Backend b = device.backend();
         System.out.println("device:      " + Backends.describe(b) + " (--device " + Backends.CHOICES
                 + "; `unseen devices` lists the OpenCL devices)");
         return 0;
