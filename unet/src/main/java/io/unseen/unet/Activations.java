@@ -41,40 +41,56 @@ final class Activations {
     /** Gives every tensor back to the backend (they are allocated again on demand, for the new input shape). */
     void reset() {
         for (Buffer b : all) {
-            for (Tensor t : b.tensors) {
-                backend.release(t);
-            }
-            b.tensors.clear();
+            b.drop();
         }
         allocatedFloats = 0;
     }
 
-    /** How many arrays have been allocated so far (constant in the steady state: the reuse tests check it). */
+    /** How many tensors have been allocated so far (constant in the steady state: the reuse tests check it). */
     long allocations() {
         return allocations;
     }
 
-    /** Floats held by the arrays allocated since the last {@link #reset}. */
+    /** Floats held by the tensors allocated since the last {@link #reset}. */
     long allocatedFloats() {
         return allocatedFloats;
     }
 
-    /** A tensor per shape requested (usually one), kept until the next reset. */
+    /**
+     * One block of memory, sized to the largest shape asked of it, and a view of it per shape. A role shared by many
+     * modules (each at its own resolution and width) thus costs its largest use, not the sum of them: its users run
+     * one at a time and none reads it after its own block.
+     */
     final class Buffer {
-        private final List<Tensor> tensors = new ArrayList<>(2);
+        private Tensor backing;
+        private final List<Tensor> views = new ArrayList<>(2);
 
         Tensor get(int... shape) {
-            for (int i = 0; i < tensors.size(); i++) {
-                Tensor t = tensors.get(i);
+            for (int i = 0; i < views.size(); i++) {
+                Tensor t = views.get(i);
                 if (t.hasShape(shape)) {
                     return t;
                 }
             }
-            Tensor t = backend.allocate(shape);
-            tensors.add(t);
-            allocations++;
-            allocatedFloats += t.numel();
+            int n = Tensor.checkedNumel(shape);
+            if (backing == null || backing.numel() < n) {
+                drop(); // earlier views are dead: their users' blocks have finished
+                backing = backend.allocate(n);
+                allocations++;
+                allocatedFloats += n;
+            }
+            Tensor t = Tensor.view(backing.storage(), backing.offset(), shape);
+            views.add(t);
             return t;
+        }
+
+        private void drop() {
+            if (backing != null) {
+                backend.release(backing);
+                allocatedFloats -= backing.numel();
+                backing = null;
+            }
+            views.clear();
         }
     }
 }
