@@ -100,6 +100,13 @@ public final class ArenaKernel extends Kernel {
     private float[] tileB;
     @Local
     private float[] red;
+    /** Per K-slice of the tiled convolution: input offset, ky and kx of each of its 16 (ci, ky, kx) entries. */
+    @Local
+    private int[] sliceOff;
+    @Local
+    private int[] sliceKy;
+    @Local
+    private int[] sliceKx;
 
     // ---- host state -------------------------------------------------------------------------------------------
 
@@ -651,6 +658,9 @@ public final class ArenaKernel extends Kernel {
         tileA = new float[tile == 0 ? 1 : TK * (t + 1)];
         tileB = new float[tile == 0 ? 1 : TK * (t + 1)];
         red = new float[local];
+        sliceOff = new int[TK];
+        sliceKy = new int[TK];
+        sliceKx = new int[TK];
     }
 
     private float[] largeStaging(int n) {
@@ -1537,8 +1547,10 @@ public final class ArenaKernel extends Kernel {
         float b3 = 0f;
 
         for (k0 = 0; k0 < kTotal; k0 += TK) {
+            convSliceTable(k0, lid, kTotal);
+            localBarrier();
             convLoadWeights(row0, k0, lid, kTotal);
-            convLoadInput(xImg, iy0, ix0, myCol, posValid, k0, lid, kTotal);
+            convLoadInput(xImg + iy0 * p4 + ix0, iy0, ix0, myCol, posValid, lid);
             localBarrier();
             for (kk = 0; kk < TK; kk++) {
                 ao = kk * (tl + 1) + ty;
@@ -1611,36 +1623,55 @@ public final class ArenaKernel extends Kernel {
     }
 
     /**
-     * Stages the im2col slice [k0 .. k0+16] of this work-item's output column into tileB (zero padding, zero past
-     * the matrix). The work-group's stride over the tile is a multiple of tl, so the column never changes.
+     * Decomposes the 16 K indices of the slice starting at k0 into (input offset ci*h*w + ky*w + kx, ky, kx), once
+     * per work-group instead of once per loaded element (integer division is slow on GPUs). Past K: ky is set so
+     * far out that the bounds test fails.
      */
-    private void convLoadInput(int xImg, int iy0, int ix0, int myCol, int posValid, int k0, int lid, int kTotal) {
-        int tl = p20;
-        int logT = p21;
-        int items = (tl >> 2) * (tl >> 2);
+    private void convSliceTable(int k0, int lid, int kTotal) {
         int khw = p7 * p8;
-        int l = 0;
-        int kk = 0;
-        int gk = 0;
+        int gk = k0 + lid;
         int ci = 0;
         int rr = 0;
         int ky = 0;
+        int kx = 0;
+        if (lid < TK) {
+            if (gk < kTotal) {
+                ci = gk / khw;
+                rr = gk - ci * khw;
+                ky = rr / p8;
+                kx = rr - ky * p8;
+                sliceOff[lid] = (ci * p3 + ky) * p4 + kx;
+                sliceKy[lid] = ky;
+                sliceKx[lid] = kx;
+            } else {
+                sliceOff[lid] = 0;
+                sliceKy[lid] = -1073741824;
+                sliceKx[lid] = 0;
+            }
+        }
+    }
+
+    /**
+     * Stages this work-item's output column of the im2col slice into tileB, from the slice table (zero padding,
+     * zero past K). The work-group's stride over the tile is a multiple of tl, so the column never changes; xCorner
+     * is the input offset of the column's top-left tap, (iy0, ix0) its position.
+     */
+    private void convLoadInput(int xCorner, int iy0, int ix0, int myCol, int posValid, int lid) {
+        int tl = p20;
+        int logT = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int kk = 0;
         int iy = 0;
         int ix = 0;
         float v = 0f;
         for (l = lid; l < tl * TK; l += items) {
             kk = l >> logT;
-            gk = k0 + kk;
+            iy = iy0 + sliceKy[kk];
+            ix = ix0 + sliceKx[kk];
             v = 0f;
-            if (posValid != 0 && gk < kTotal) {
-                ci = gk / khw;
-                rr = gk - ci * khw;
-                ky = rr / p8;
-                iy = iy0 + ky;
-                ix = ix0 + (rr - ky * p8);
-                if (iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
-                    v = mem[xImg + (ci * p3 + iy) * p4 + ix];
-                }
+            if (posValid != 0 && iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
+                v = mem[xCorner + sliceOff[kk]];
             }
             tileB[kk * (tl + 1) + myCol] = v;
         }
