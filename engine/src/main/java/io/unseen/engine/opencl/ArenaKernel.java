@@ -28,7 +28,7 @@ import java.util.logging.Handler;
  *     throws. The constructor also proves that its first launch ran on the device, not in Java.</li>
  * <li>When the JVM's garbage collector moves an array field between two launches, Aparapi releases the device
  *     buffer and creates a new one from the (stale, in explicit mode) host array: everything computed on the device
- *     since the last {@link #growArena} is silently replaced. The arena therefore carries a guard float past its
+ *     since the host copy was last refreshed is silently replaced. The arena therefore carries a guard float past its
  *     end: the host copy holds 0, the device copy {@link #CANARY}; every download reads the device's guard and
  *     throws if it was lost. The arena array is at least 16 MiB so that G1 (the default collector) allocates it as
  *     a humongous object, which G1 does not move. Under Parallel or Serial GC a new arena array is moved to the old
@@ -49,8 +49,8 @@ public final class ArenaKernel extends Kernel {
     static final float CANARY = 1234.5625f;
     /** Transfers up to this many floats go through the small staging array. */
     static final int SMALL_STAGING = 1 << 16;
-    /** Default cap on the large staging array; larger transfers are chunked. */
-    static final int DEFAULT_STAGING_CAP = 1 << 22;
+    /** A good {@code stagingFloats} for the constructor: 4M floats (16 MiB); larger transfers are chunked. */
+    public static final int DEFAULT_STAGING_CAP = 1 << 22;
     /** Smallest arena array: above G1's largest humongous threshold (half of a 32 MiB region), so G1 never moves it. */
     static final int MIN_ARENA_ARRAY = (1 << 22) + 64;
     /** The most work-items per work-group this class ever uses. */
@@ -125,6 +125,15 @@ public final class ArenaKernel extends Kernel {
     /** A full collection has run since the arena array was allocated (Parallel / Serial: it is in the old generation). */
     private boolean promoted;
 
+    /**
+     * Builds the OpenCL program on {@code device} (the first time per device and JVM: about a second) and proves it
+     * runs there.
+     *
+     * @param arenaFloats   arena capacity; the arena array is at least 16 MiB whatever this says
+     * @param stagingFloats cap on the large staging array (at least {@value #SMALL_STAGING}), e.g.
+     *                      {@link #DEFAULT_STAGING_CAP}; larger transfers are chunked
+     * @throws IllegalStateException with one line naming the device and the reason when OpenCL does not work there
+     */
     public ArenaKernel(OpenCLDevice device, int arenaFloats, int stagingFloats) {
         this(device, arenaFloats, stagingFloats, MAX_LOCAL);
     }
