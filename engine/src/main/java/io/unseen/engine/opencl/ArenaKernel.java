@@ -28,7 +28,7 @@ import java.util.logging.Handler;
  *     throws. The constructor also proves that its first launch ran on the device, not in Java.</li>
  * <li>When the JVM's garbage collector moves an array field between two launches, Aparapi releases the device
  *     buffer and creates a new one from the (stale, in explicit mode) host array: everything computed on the device
- *     since the last {@link #growArena} is silently replaced. The arena therefore carries a guard float past its
+ *     since the host copy was last refreshed is silently replaced. The arena therefore carries a guard float past its
  *     end: the host copy holds 0, the device copy {@link #CANARY}; every download reads the device's guard and
  *     throws if it was lost. The arena array is at least 16 MiB so that G1 (the default collector) allocates it as
  *     a humongous object, which G1 does not move. Under Parallel or Serial GC a new arena array is moved to the old
@@ -49,8 +49,8 @@ public final class ArenaKernel extends Kernel {
     static final float CANARY = 1234.5625f;
     /** Transfers up to this many floats go through the small staging array. */
     static final int SMALL_STAGING = 1 << 16;
-    /** Default cap on the large staging array; larger transfers are chunked. */
-    static final int DEFAULT_STAGING_CAP = 1 << 22;
+    /** A good {@code stagingFloats} for the constructor: 4M floats (16 MiB); larger transfers are chunked. */
+    public static final int DEFAULT_STAGING_CAP = 1 << 22;
     /** Smallest arena array: above G1's largest humongous threshold (half of a 32 MiB region), so G1 never moves it. */
     static final int MIN_ARENA_ARRAY = (1 << 22) + 64;
     /** The most work-items per work-group this class ever uses. */
@@ -100,6 +100,13 @@ public final class ArenaKernel extends Kernel {
     private float[] tileB;
     @Local
     private float[] red;
+    /** Per K-slice of the tiled convolution: input offset, ky and kx of each of its 16 (ci, ky, kx) entries. */
+    @Local
+    private int[] sliceOff;
+    @Local
+    private int[] sliceKy;
+    @Local
+    private int[] sliceKx;
 
     // ---- host state -------------------------------------------------------------------------------------------
 
@@ -118,6 +125,15 @@ public final class ArenaKernel extends Kernel {
     /** A full collection has run since the arena array was allocated (Parallel / Serial: it is in the old generation). */
     private boolean promoted;
 
+    /**
+     * Builds the OpenCL program on {@code device} (the first time per device and JVM: about a second) and proves it
+     * runs there.
+     *
+     * @param arenaFloats   arena capacity; the arena array is at least 16 MiB whatever this says
+     * @param stagingFloats cap on the large staging array (at least {@value #SMALL_STAGING}), e.g.
+     *                      {@link #DEFAULT_STAGING_CAP}; larger transfers are chunked
+     * @throws IllegalStateException with one line naming the device and the reason when OpenCL does not work there
+     */
     public ArenaKernel(OpenCLDevice device, int arenaFloats, int stagingFloats) {
         this(device, arenaFloats, stagingFloats, MAX_LOCAL);
     }
@@ -651,6 +667,9 @@ public final class ArenaKernel extends Kernel {
         tileA = new float[tile == 0 ? 1 : TK * (t + 1)];
         tileB = new float[tile == 0 ? 1 : TK * (t + 1)];
         red = new float[local];
+        sliceOff = new int[TK];
+        sliceKy = new int[TK];
+        sliceKx = new int[TK];
     }
 
     private float[] largeStaging(int n) {
@@ -1537,8 +1556,10 @@ public final class ArenaKernel extends Kernel {
         float b3 = 0f;
 
         for (k0 = 0; k0 < kTotal; k0 += TK) {
+            convSliceTable(k0, lid, kTotal);
+            localBarrier();
             convLoadWeights(row0, k0, lid, kTotal);
-            convLoadInput(xImg, iy0, ix0, myCol, posValid, k0, lid, kTotal);
+            convLoadInput(xImg + iy0 * p4 + ix0, iy0, ix0, myCol, posValid, lid);
             localBarrier();
             for (kk = 0; kk < TK; kk++) {
                 ao = kk * (tl + 1) + ty;
@@ -1611,36 +1632,55 @@ public final class ArenaKernel extends Kernel {
     }
 
     /**
-     * Stages the im2col slice [k0 .. k0+16] of this work-item's output column into tileB (zero padding, zero past
-     * the matrix). The work-group's stride over the tile is a multiple of tl, so the column never changes.
+     * Decomposes the 16 K indices of the slice starting at k0 into (input offset ci*h*w + ky*w + kx, ky, kx), once
+     * per work-group instead of once per loaded element (integer division is slow on GPUs). Past K: ky is set so
+     * far out that the bounds test fails.
      */
-    private void convLoadInput(int xImg, int iy0, int ix0, int myCol, int posValid, int k0, int lid, int kTotal) {
-        int tl = p20;
-        int logT = p21;
-        int items = (tl >> 2) * (tl >> 2);
+    private void convSliceTable(int k0, int lid, int kTotal) {
         int khw = p7 * p8;
-        int l = 0;
-        int kk = 0;
-        int gk = 0;
+        int gk = k0 + lid;
         int ci = 0;
         int rr = 0;
         int ky = 0;
+        int kx = 0;
+        if (lid < TK) {
+            if (gk < kTotal) {
+                ci = gk / khw;
+                rr = gk - ci * khw;
+                ky = rr / p8;
+                kx = rr - ky * p8;
+                sliceOff[lid] = (ci * p3 + ky) * p4 + kx;
+                sliceKy[lid] = ky;
+                sliceKx[lid] = kx;
+            } else {
+                sliceOff[lid] = 0;
+                sliceKy[lid] = -1073741824;
+                sliceKx[lid] = 0;
+            }
+        }
+    }
+
+    /**
+     * Stages this work-item's output column of the im2col slice into tileB, from the slice table (zero padding,
+     * zero past K). The work-group's stride over the tile is a multiple of tl, so the column never changes; xCorner
+     * is the input offset of the column's top-left tap, (iy0, ix0) its position.
+     */
+    private void convLoadInput(int xCorner, int iy0, int ix0, int myCol, int posValid, int lid) {
+        int tl = p20;
+        int logT = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int kk = 0;
         int iy = 0;
         int ix = 0;
         float v = 0f;
         for (l = lid; l < tl * TK; l += items) {
             kk = l >> logT;
-            gk = k0 + kk;
+            iy = iy0 + sliceKy[kk];
+            ix = ix0 + sliceKx[kk];
             v = 0f;
-            if (posValid != 0 && gk < kTotal) {
-                ci = gk / khw;
-                rr = gk - ci * khw;
-                ky = rr / p8;
-                iy = iy0 + ky;
-                ix = ix0 + (rr - ky * p8);
-                if (iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
-                    v = mem[xImg + (ci * p3 + iy) * p4 + ix];
-                }
+            if (posValid != 0 && iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
+                v = mem[xCorner + sliceOff[kk]];
             }
             tileB[kk * (tl + 1) + myCol] = v;
         }

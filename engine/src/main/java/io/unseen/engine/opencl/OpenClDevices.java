@@ -103,12 +103,16 @@ public final class OpenClDevices {
      *                                  message lists the devices
      */
     public static DeviceInfo pick(String spec) {
+        return pick(spec, list());
+    }
+
+    /** {@link #pick(String)} among the given devices. */
+    static DeviceInfo pick(String spec, List<DeviceInfo> devices) {
         String s = spec == null ? "" : spec.trim().toLowerCase(Locale.ROOT);
         if (!s.equals("opencl") && !s.startsWith("opencl:")) {
             throw new IllegalArgumentException("not an OpenCL device spec: '" + spec
                     + "' (use opencl for the first GPU, or opencl:N)");
         }
-        List<DeviceInfo> devices = list();
         if (devices.isEmpty()) {
             throw new IllegalArgumentException("no OpenCL device found for '" + spec + "': no OpenCL platform is "
                     + "installed or none has a device. Install an OpenCL driver (ICD), e.g. Debian's "
