@@ -41,6 +41,14 @@ final class AparapiWarnings {
         return h;
     }
 
+    /**
+     * Keeps Aparapi's log off the console (it warns about every untested platform version on every run); failures
+     * still reach the user through the messages built from {@link #capture}. {@code -Dunseen.debug=true} shows it.
+     */
+    static void quietConsole() {
+        logger().setUseParentHandlers(Boolean.getBoolean("unseen.debug"));
+    }
+
     static void release(Handler h) {
         logger().removeHandler(h);
     }

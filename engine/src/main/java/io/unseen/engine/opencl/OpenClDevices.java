@@ -32,6 +32,7 @@ public final class OpenClDevices {
 
     /** Every device on every platform, in a stable order; empty when there is no OpenCL platform. */
     public static synchronized List<DeviceInfo> list() {
+        AparapiWarnings.quietConsole();
         List<OpenCLPlatform> platforms;
         try {
             platforms = new ArrayList<>(new OpenCLPlatform().getOpenCLPlatforms());

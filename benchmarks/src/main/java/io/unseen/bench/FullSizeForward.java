@@ -1,24 +1,32 @@
-package io.unseen.unet;
+package io.unseen.bench;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.backends.Backends;
+import io.unseen.unet.AdmConfig;
+import io.unseen.unet.AdmUNet;
+import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.DdpmUNet;
+import io.unseen.unet.ModelConfig;
+import io.unseen.unet.RandomWeights;
+import io.unseen.unet.UNet;
+import io.unseen.unet.UNets;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Not a unit test: a by-hand check that the paper's full-size models run in a 4 GB heap. Builds the CelebA-HQ 256 DDPM
- * or the AFHQ-dog 256 ADM config with random weights and times batch-1 forward passes at 256x256 (or another size),
- * reporting the peak heap. Run after {@code ./mvnw -o -q -pl unet -am test-compile}:
+ * A by-hand check of time and memory at full size: builds the CelebA-HQ 256 DDPM, the AFHQ-dog 256 ADM or the
+ * CIFAR-10 32 DDPM config with random weights, times batch-1 forward passes at 256x256 (or another size) on the
+ * default backend ({@code -Dunseen.backend=cpu|reference|opencl}) and reports the activation memory and the peak heap.
+ * After {@code ./mvnw -q -pl benchmarks -am package -DskipTests}:
  * <pre>
- * java --add-modules jdk.incubator.vector -Xmx4g -cp unet/target/test-classes:unet/target/classes:engine/target/classes \
- *     io.unseen.unet.FullSizeForward ddpm|adm [size=256] [forwards=1]
+ * java --add-modules jdk.incubator.vector -Xmx4g -cp benchmarks/target/benchmarks.jar \
+ *     io.unseen.bench.FullSizeForward ddpm|adm|cifar10 [size=256] [forwards=1]
  * </pre>
  */
 public final class FullSizeForward {
@@ -29,13 +37,14 @@ public final class FullSizeForward {
         String arch = args.length > 0 ? args[0] : "ddpm";
         int size = args.length > 1 ? Integer.parseInt(args[1]) : 256;
         int forwards = args.length > 2 ? Integer.parseInt(args[2]) : 1;
-        ModelConfig config = "adm".equals(arch) ? AdmConfig.afhqDog256() : DdpmConfig.paper256();
+        ModelConfig config = "adm".equals(arch) ? AdmConfig.afhqDog256()
+                : "cifar10".equals(arch) ? DdpmConfig.cifar10() : DdpmConfig.paper256();
         Backend backend = Backends.defaultBackend();
         HeapSampler sampler = new HeapSampler();
         sampler.start();
 
         long t0 = System.nanoTime();
-        Map<String, Tensor> weights = randomWeights(config, new SplittableRandom(42));
+        Map<String, Tensor> weights = RandomWeights.of(config, 42);
         long params = 0;
         for (Tensor t : weights.values()) {
             params += t.numel();
@@ -56,7 +65,7 @@ public final class FullSizeForward {
             long start = System.nanoTime();
             Tensor out = model.forward(input, new float[]{500}).toHost();
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf("forward %d: %dx%d batch 1 in %.2f s; output %s, mean |out| %.4f%n", i + 1, size, size,
+            System.out.printf("forward %d: %dx%d batch 1 in %.4f s; output %s, mean |out| %.4f%n", i + 1, size, size,
                     seconds, out, meanAbs(out));
         }
         long activations = model instanceof DdpmUNet ? ((DdpmUNet) model).activationBytes()
@@ -70,29 +79,6 @@ public final class FullSizeForward {
         if (model.outChannels() < 0) {
             System.out.println(x); // keep the model reachable until the live-heap measurement
         }
-    }
-
-    /** Weights ~ U(-sqrt(3 / fan_in), +sqrt(3 / fan_in)), norm scales 1, biases small: activations stay O(1). */
-    static Map<String, Tensor> randomWeights(ModelConfig config, SplittableRandom r) {
-        Map<String, Tensor> weights = new LinkedHashMap<>();
-        for (Map.Entry<String, int[]> e : UNets.expectedParameters(config).entrySet()) {
-            int[] shape = e.getValue();
-            Tensor t = Tensor.zeros(shape);
-            float[] d = t.data();
-            if (shape.length == 1) {
-                boolean normScale = e.getKey().endsWith(".weight");
-                for (int i = 0; i < d.length; i++) {
-                    d[i] = (normScale ? 1f : 0f) + (float) (0.05 * (2 * r.nextDouble() - 1));
-                }
-            } else {
-                double a = Math.sqrt(3.0 / (t.numel() / shape[0]));
-                for (int i = 0; i < d.length; i++) {
-                    d[i] = (float) (a * (2 * r.nextDouble() - 1));
-                }
-            }
-            weights.put(e.getKey(), t);
-        }
-        return weights;
     }
 
     private static double meanAbs(Tensor t) {
