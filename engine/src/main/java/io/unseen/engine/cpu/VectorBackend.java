@@ -31,6 +31,25 @@ public final class VectorBackend extends Backend {
         return Tensor.zeros(shape);
     }
 
+    /**
+     * A convolution weight [O, C, kh, kw] becomes a {@link PackedWeight}: packed for the GEMM once, on first use,
+     * instead of on every call, and held only in that form. Other weights are used as they are.
+     */
+    @Override
+    public Tensor prepareWeight(Tensor t) {
+        requireResident("prepareWeight", t);
+        if (t.rank() != 4 || t.storage() instanceof PackedWeight) {
+            return t;
+        }
+        float[] rows = t.offset() == 0 && t.hostArray().length == t.numel() ? t.hostArray() : t.copy().data();
+        return Tensor.view(new PackedWeight(rows, t.dim(0), t.numel() / Math.max(1, t.dim(0))), 0, t.shape());
+    }
+
+    @Override
+    public boolean isResident(Tensor t) {
+        return t.isHost() || t.storage() instanceof PackedWeight;
+    }
+
     @Override
     protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
         VectorConv.conv2d(x, weight, bias, spec, out);

@@ -27,7 +27,8 @@ public final class VectorConv {
         int k = c * kh * kw, n = ho * wo;
         float[] xd = x.hostArray(), od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
         int biasOff = bias == null ? 0 : bias.offset();
-        VectorGemm.PanelSource weights = VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
+        VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
+                : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
         boolean padded = spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         int image = c * hp * wp;

@@ -229,17 +229,21 @@ public final class VectorGemm {
         int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
         int threads = Parallel.threads();
         boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
+        // A prepared weight on either side comes packed already (packed now if this is its first product).
+        float[] packedA = a instanceof PackedWeight ? ((PackedWeight) a).packed(MR) : null;
+        float[] packedB = b instanceof PackedWeight ? ((PackedWeight) b).packed(NR) : null;
         long sharedSize = splitColumns ? (long) mPanels * MR * k : (long) nPanels * NR * k;
-        boolean packShared = sharedSize <= maxSharedPack;
-        float[] shared = null;
-        Workspace caller = workspace();
-        if (packShared) {
+        if ((splitColumns ? packedA : packedB) == null && sharedSize <= maxSharedPack) {
+            Workspace caller = workspace();
             caller.shared = Workspace.grow(caller.shared, (int) sharedSize);
-            shared = caller.shared;
-            packWhole(splitColumns ? a : b, splitColumns ? m : n, k, splitColumns ? MR : NR, shared);
+            packWhole(splitColumns ? a : b, splitColumns ? m : n, k, splitColumns ? MR : NR, caller.shared);
+            if (splitColumns) {
+                packedA = caller.shared;
+            } else {
+                packedB = caller.shared;
+            }
         }
-        Task task = new Task(m, n, k, alpha, a, b, beta, c, bias, biasOff,
-                splitColumns && packShared ? shared : null, !splitColumns && packShared ? shared : null);
+        Task task = new Task(m, n, k, alpha, a, b, beta, c, bias, biasOff, packedA, packedB);
         if (splitColumns) {
             Parallel.forRange(nPanels, 1, (from, to) -> task.run(0, m, from * NR, Math.min(n, to * NR)));
         } else {
@@ -248,7 +252,7 @@ public final class VectorGemm {
     }
 
     /** Packs a whole operand, k block by k block, panels laid out as the driver expects (in parallel). */
-    private static void packWhole(PanelSource src, int extent, int k, int width, float[] dst) {
+    static void packWhole(PanelSource src, int extent, int k, int width, float[] dst) {
         int panels = (extent + width - 1) / width;
         int rounded = panels * width;
         Parallel.forRange(panels, 4, (from, to) -> {

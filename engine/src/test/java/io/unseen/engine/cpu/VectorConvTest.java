@@ -6,6 +6,11 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 /**
  * Property tests: the fast convolution against {@link ReferenceBackend} on seeded random shapes. Same tolerance as
  * {@link VectorGemmTest} with k = C * kh * kw (the length of each output's dot product).
@@ -57,6 +62,35 @@ class VectorConvTest {
         check(r, 3, 4, 9, 9, 11, 3, 3, new Conv2dSpec(2, 0, 1, 0, 1), false);
         // Larger: 3x3 32 -> 48 channels at 20x20.
         check(r, 1, 32, 20, 20, 48, 3, 3, Conv2dSpec.of(1, 1), true);
+    }
+
+    /**
+     * A prepared weight (packed once, held only packed) gives the bits of the plain weight, whichever side of the
+     * product packed it first and whichever side a later call wants, and unpacks to its values.
+     */
+    @Test
+    void preparedWeightsGiveTheBitsOfPlainWeightsInBothOrientations() {
+        Random r = new Random(8L);
+        for (boolean smallFirst : new boolean[]{true, false}) {
+            Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, 40 * 64 * 9), 40, 64, 3, 3);
+            Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, 40), 40);
+            Tensor prepared = VectorBackend.INSTANCE.prepareWeight(weight);
+            assertInstanceOf(PackedWeight.class, prepared.storage());
+            // 4x4 outputs run the product transposed (weights as B panels), 24x24 ones not (weights as A panels).
+            int[] sizes = smallFirst ? new int[]{4, 24, 4} : new int[]{24, 4, 24};
+            for (int size : sizes) {
+                Tensor x = Tensor.of(VectorGemmTest.randomArray(r, 2 * 64 * size * size), 2, 64, size, size);
+                Tensor plain = Tensor.zeros(2, 40, size, size), packed = Tensor.zeros(2, 40, size, size);
+                VectorBackend.INSTANCE.conv2d(x, weight, bias, Conv2dSpec.of(1, 1), plain);
+                VectorBackend.INSTANCE.conv2d(x, prepared, bias, Conv2dSpec.of(1, 1), packed);
+                assertArrayEquals(plain.data(), packed.data(), "prepared weight at " + size + "x" + size
+                        + (smallFirst ? ", packed first as B" : ", packed first as A"));
+            }
+            assertArrayEquals(weight.data(), prepared.toHost().data(), "a prepared weight unpacks to its values");
+            assertThrows(IllegalStateException.class, prepared::hostArray, "its storage is not a row-major array");
+        }
+        Tensor matrix = Tensor.of(new float[]{1, 2, 3, 4}, 2, 2);
+        assertSame(matrix, VectorBackend.INSTANCE.prepareWeight(matrix), "only convolution weights are packed");
     }
 
     private static void check(Random r, int batch, int c, int h, int w, int o, int kh, int kw, Conv2dSpec spec,

@@ -1,0 +1,105 @@
+package io.unseen.engine.cpu;
+
+import io.unseen.engine.Storage;
+import io.unseen.engine.Tensor;
+
+/**
+ * A convolution weight [O, C, kh, kw] prepared by the cpu backend: kept only as GEMM panels, so that a convolution
+ * no longer repacks its weights on every call (at batch 1 on a 32x32 model that packing was about a fifth of the
+ * time). The weight is the matrix W [m = O, k = C*kh*kw]; the first product that uses it packs it for the side it
+ * takes there (the A operand, panels of MR rows, or, when the product runs transposed, the B operand, panels of NR)
+ * in the layout {@link VectorGemm#packWhole} writes, and the row-major array is dropped: the weight is held once.
+ * A later product that wants the other side repacks panels from the packed form, as it used to from the array.
+ *
+ * <p>Not host storage: its values are not a row-major array. {@link Tensor#toHost()} unpacks them.
+ */
+final class PackedWeight extends Storage implements VectorGemm.PanelSource {
+    private final int m;
+    private final int k;
+    /** Row-major W until the first product packs it; then null. */
+    private volatile float[] rows;
+    private volatile float[] panels;
+    /** Panel width of {@link #panels} (MR or NR), 0 before packing. */
+    private volatile int width;
+
+    PackedWeight(float[] rows, int m, int k) {
+        this.rows = rows;
+        this.m = m;
+        this.k = k;
+    }
+
+    /**
+     * The whole operand packed for panels of {@code wanted} rows, packing it now if this is the first use; null when
+     * it is already packed for the other width.
+     */
+    synchronized float[] packed(int wanted) {
+        if (panels == null) {
+            int rounded = (m + wanted - 1) / wanted * wanted;
+            float[] p = new float[rounded * k];
+            VectorGemm.packWhole(VectorGemm.Lines.rowsOf(rows, 0, k, false), m, k, wanted, p);
+            width = wanted;
+            panels = p;
+            rows = null;
+        }
+        return width == wanted ? panels : null;
+    }
+
+    /** Rows [start, start+count) at k in [pc, pc+kc), from whichever form the weight is in now. */
+    @Override
+    public void pack(int start, int count, int pc, int kc, int dstWidth, float[] dst, int dstOff) {
+        float[] p = panels;
+        if (p == null) {
+            VectorGemm.Lines.rowsOf(rows, 0, k, false).pack(start, count, pc, kc, dstWidth, dst, dstOff);
+            return;
+        }
+        int w = width, rounded = (m + w - 1) / w * w;
+        for (int r = 0; r < count; r++) {
+            int row = start + r, src = rounded * pc + (row / w) * w * kc + row % w, d = dstOff + r;
+            for (int q = 0; q < kc; q++) {
+                dst[d + q * dstWidth] = p[src + q * w];
+            }
+        }
+        VectorGemm.zeroLines(count, kc, dstWidth, dst, dstOff);
+    }
+
+    @Override
+    public int size() {
+        return m * k;
+    }
+
+    @Override
+    public boolean isHost() {
+        return false;
+    }
+
+    @Override
+    public float[] hostArray() {
+        throw new IllegalStateException("a cpu-prepared weight is kept as GEMM panels, not as an array; read it with "
+                + "Tensor.toHost()");
+    }
+
+    @Override
+    public String location() {
+        return "cpu (packed weight)";
+    }
+
+    /** The row-major values, unpacked from the panels (k blocks as the GEMM steps through them). */
+    @Override
+    protected Tensor download(int offset, int[] shape) {
+        float[] values = new float[m * k];
+        for (int pc = 0, step = VectorGemm.kStep(k); pc < k; pc += step) {
+            int kc = Math.min(step, k - pc);
+            float[] block = new float[m * kc];
+            pack(0, m, pc, kc, m, block, 0); // one "panel" m wide: block[q * m + row] = W[row, pc + q]
+            for (int row = 0; row < m; row++) {
+                for (int q = 0; q < kc; q++) {
+                    values[row * k + pc + q] = block[q * m + row];
+                }
+            }
+        }
+        int n = Tensor.checkedNumel(shape);
+        float[] out = new float[n];
+        System.arraycopy(values, offset, out, 0, n);
+        return Tensor.of(out, shape);
+    }
+}
