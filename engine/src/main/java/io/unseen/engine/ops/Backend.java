@@ -5,13 +5,19 @@ import io.unseen.engine.Tensor;
 import java.util.Arrays;
 
 /**
- * The operations both UNet families need. Public methods check shapes (one clear message, in one place) and then
- * call the backend's kernel. Every op writes into a caller-owned output tensor so that a model can allocate its
- * activations once and reuse them on every denoising step. Elementwise ops ({@link #silu}, {@link #add},
- * {@link #mul}) allow {@code out} to be one of their inputs; the others do not.
+ * The operations both UNet families need, and the memory they run on. Public methods check shapes and residency
+ * (one clear message, in one place) and then call the backend's kernel. Every op writes into a caller-owned output
+ * tensor so that a model can allocate its activations once and reuse them on every denoising step. Elementwise ops
+ * ({@link #silu}, {@link #add}, {@link #mul}, {@link #softmax}, {@link #groupNorm}, {@link #ddimStep}) allow
+ * {@code out} to be exactly one of their inputs; no output may otherwise overlap an input.
  *
- * <p>Implementations: {@link io.unseen.engine.cpu.ReferenceBackend} (scalar, written to be obviously right) and
- * {@link io.unseen.engine.cpu.VectorBackend} (Vector API, blocked, multi-threaded). {@link Backends} chooses.
+ * <p>Memory: each backend owns where its tensors live ({@link #allocate}); host values enter through
+ * {@link #upload} or {@link #copy} and leave through {@link io.unseen.engine.Tensor#toHost()}. Weights are prepared
+ * once ({@link #prepareWeight}), activations are allocated once per shape.
+ *
+ * <p>Implementations: {@link io.unseen.engine.cpu.ReferenceBackend} (scalar, written to be obviously right),
+ * {@link io.unseen.engine.cpu.VectorBackend} (Vector API, blocked, multi-threaded) and
+ * {@link io.unseen.engine.opencl.OpenClBackend} (Aparapi, device memory). {@code engine.backends.Backends} chooses.
  */
 public abstract class Backend implements AutoCloseable {
 
@@ -36,15 +42,19 @@ public abstract class Backend implements AutoCloseable {
     }
 
     /**
-     * A model weight in the form this backend computes with, prepared once when a model is built: host backends
-     * use the host tensor as it is (no copy); a device backend uploads it once. The result is read-only by contract.
+     * A model weight in the form this backend computes with, prepared once when a model is built: the reference
+     * backend uses the host tensor as it is, cpu packs convolution weights for its GEMM, a device backend uploads
+     * it. The result is read-only by contract; pass it to this backend's ops only.
      */
     public Tensor prepareWeight(Tensor t) {
         requireResident("prepareWeight", t);
         return t;
     }
 
-    /** Gives {@code t}'s memory back (device memory; host arrays are left to the garbage collector). */
+    /**
+     * Gives back the memory of the storage {@code t} views (device memory; host arrays are left to the garbage
+     * collector). Any other view of that storage is then invalid.
+     */
     public void release(Tensor t) {
     }
 
