@@ -98,7 +98,7 @@ public final class Pickle {
             throw e;
         } catch (RuntimeException e) {
             throw new TensorFormatException(file, "corrupt pickle (started at byte " + start + ", failed at byte "
-                    + in.position() + "): " + e, e);
+                    + in.position() + "): " + plain(e) + " (re-save the checkpoint with torch.save)", e);
         }
     }
 
@@ -515,9 +515,69 @@ public final class Pickle {
         return new TensorFormatException(file, msg + " (pickle byte " + in.position() + ")");
     }
 
-    /** A short description of a value for messages: its type and an abbreviated rendering. */
+    /** A short description of a value for messages: its Python type and an abbreviated rendering. */
     public static String describe(Object o) {
-        return o == null ? "None" : o.getClass().getSimpleName() + " " + abbreviate(String.valueOf(o));
+        return o == null || o == NONE ? "None" : pythonType(o) + " " + abbreviate(String.valueOf(o));
+    }
+
+    private static String pythonType(Object o) {
+        if (o instanceof Long || o instanceof BigInteger) {
+            return "int";
+        }
+        if (o instanceof Double) {
+            return "float";
+        }
+        if (o instanceof String) {
+            return "str";
+        }
+        if (o instanceof byte[]) {
+            return "bytes";
+        }
+        if (o instanceof Boolean) {
+            return "bool";
+        }
+        if (o instanceof Tuple) {
+            return "tuple";
+        }
+        if (o instanceof List) {
+            return "list";
+        }
+        if (o instanceof Map) {
+            return "dict";
+        }
+        if (o instanceof Global) {
+            return "global";
+        }
+        return "object";
+    }
+
+    /**
+     * What a runtime failure on malformed input means, in words: the user sees the file's problem, not a Java
+     * exception class name.
+     */
+    public static String plain(RuntimeException e) {
+        if (e instanceof java.nio.BufferUnderflowException) {
+            return "the data ends in the middle of a value";
+        }
+        if (e instanceof IndexOutOfBoundsException || e instanceof java.nio.BufferOverflowException) {
+            return "a length or position points outside the data";
+        }
+        if (e instanceof NumberFormatException) {
+            return "a malformed number";
+        }
+        if (e instanceof ClassCastException) {
+            return "a value of the wrong type";
+        }
+        if (e instanceof NegativeArraySizeException) {
+            return "a negative length";
+        }
+        if (e instanceof ArithmeticException) {
+            return "a number out of range";
+        }
+        if (e instanceof IllegalArgumentException && e.getMessage() != null) {
+            return e.getMessage();
+        }
+        return "malformed data";
     }
 
     private static String abbreviate(String s) {

@@ -17,6 +17,8 @@ import java.util.Enumeration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
+import java.util.zip.CheckedInputStream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -31,6 +33,8 @@ public final class TorchCheckpoint implements AutoCloseable {
     /** First pickled value of a legacy checkpoint. */
     private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);
     private static final long MAX_PICKLE = 1L << 30;
+    /** A zip checkpoint's data.pkl is inflated into memory: a state_dict's pickle is kilobytes to a few megabytes. */
+    private static final long MAX_ZIP_PICKLE = 1L << 26;
 
     /** A storage: one typed buffer that tensors view. {@code key} names it in the file. */
     public record StorageRef(String key, TorchDtype dtype, long numel, long elementOffset) {
@@ -124,8 +128,13 @@ public final class TorchCheckpoint implements AutoCloseable {
         }
         try {
             String pkl = null;
+            java.util.Set<String> names = new java.util.HashSet<>();
             for (Enumeration<? extends ZipEntry> en = zip.entries(); en.hasMoreElements(); ) {
                 String name = en.nextElement().getName();
+                if (!names.add(name)) {
+                    throw new TensorFormatException(file, "zip checkpoint has two entries named '" + name + "' (which "
+                            + "one holds the data is ambiguous; re-save the checkpoint with torch.save)");
+                }
                 if (name.endsWith("data.pkl") && (name.equals("data.pkl") || name.endsWith("/data.pkl"))) {
                     if (pkl != null) {
                         throw new TensorFormatException(file, "zip checkpoint has two data.pkl entries: " + pkl
@@ -146,7 +155,7 @@ public final class TorchCheckpoint implements AutoCloseable {
                             + "'; only little-endian checkpoints are supported");
                 }
             }
-            byte[] pickle = readEntry(file, zip, zip.getEntry(pkl), MAX_PICKLE);
+            byte[] pickle = readEntry(file, zip, zip.getEntry(pkl), MAX_ZIP_PICKLE);
             Object root = Pickle.load(file, ByteBuffer.wrap(pickle), new Calls(file, false));
             return new TorchCheckpoint(file, "zip", root, zip, prefix, null, null);
         } catch (IOException | RuntimeException e) {
@@ -154,20 +163,36 @@ public final class TorchCheckpoint implements AutoCloseable {
             if (e instanceof TensorFormatException) {
                 throw e;
             }
-            throw new TensorFormatException(file, "corrupt zip checkpoint: " + e, e);
+            throw new TensorFormatException(file, "corrupt zip checkpoint: " + (e instanceof RuntimeException
+                    ? Pickle.plain((RuntimeException) e) : e.getMessage()) + " (re-save it with torch.save)", e);
         }
     }
 
+    /**
+     * An entry's bytes, at most {@code limit}: inflated only that far, so an entry that inflates past what its
+     * reader needs costs no memory beyond the limit. The entry must hold exactly its declared size and match its CRC.
+     */
     private static byte[] readEntry(Path file, ZipFile zip, ZipEntry e, long limit) throws IOException {
         long size = e.getSize();
         if (size > limit || size > Integer.MAX_VALUE - 8) {
-            throw new TensorFormatException(file, "zip entry " + e.getName() + " is " + size + " bytes, too large");
+            throw new TensorFormatException(file, "zip entry " + e.getName() + " is " + size + " bytes, more than the "
+                    + Math.min(limit, Integer.MAX_VALUE - 8) + " it may hold (the checkpoint is corrupt or hostile)");
         }
-        try (InputStream in = zip.getInputStream(e)) {
-            byte[] b = in.readNBytes((int) Math.max(0, Math.min(limit, Integer.MAX_VALUE - 8)));
+        long cap = size >= 0 ? size : Math.min(limit, Integer.MAX_VALUE - 9);
+        CRC32 crc = new CRC32();
+        try (InputStream in = new CheckedInputStream(zip.getInputStream(e), crc)) {
+            byte[] b = in.readNBytes((int) cap);
             if (size >= 0 && b.length != size) {
                 throw new TensorFormatException(file, "zip entry " + e.getName() + " is truncated: " + b.length
                         + " of " + size + " bytes");
+            }
+            if (in.read() >= 0) {
+                throw new TensorFormatException(file, "zip entry " + e.getName() + " holds more than "
+                        + (size >= 0 ? "its declared " + size : "the " + cap) + " bytes (the checkpoint is corrupt)");
+            }
+            if (e.getCrc() != -1 && crc.getValue() != e.getCrc()) {
+                throw new TensorFormatException(file, "zip entry " + e.getName() + " fails its CRC check: the file is "
+                        + "damaged (download or copy it again)");
             }
             return b;
         } catch (ZipException ex) {
@@ -241,7 +266,8 @@ public final class TorchCheckpoint implements AutoCloseable {
             if (e instanceof TensorFormatException) {
                 throw e;
             }
-            throw new TensorFormatException(file, "corrupt legacy checkpoint: " + e, e);
+            throw new TensorFormatException(file, "corrupt legacy checkpoint: " + (e instanceof RuntimeException
+                    ? Pickle.plain((RuntimeException) e) : e.getMessage()) + " (re-save it with torch.save)", e);
         }
     }
 
@@ -266,6 +292,7 @@ public final class TorchCheckpoint implements AutoCloseable {
                     + Arrays.toString(ref.stride()) + " reaches element " + maxIndex + " of storage '" + s.key()
                     + "' which has " + s.numel());
         }
+        requireMemory(4 * n, "tensor " + ref);
         ByteBuffer data = storage(s);
         float[] out = new float[(int) n];
         int rank = ref.shape().length;
@@ -301,7 +328,8 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw new TensorFormatException(file, "zip checkpoint has no entry " + zipPrefix + "data/" + s.key()
                         + " for a storage the pickle refers to");
             }
-            byte[] raw = readEntry(file, zip, e, Integer.MAX_VALUE - 8);
+            requireMemory(bytes, "storage '" + s.key() + "'");
+            byte[] raw = readEntry(file, zip, e, bytes); // inflated no further than the storage's declared size
             if (raw.length < bytes) {
                 throw new TensorFormatException(file, "storage " + e.getName() + " has " + raw.length
                         + " bytes but " + bytes + " are needed");
@@ -314,6 +342,16 @@ public final class TorchCheckpoint implements AutoCloseable {
         b.order(ByteOrder.LITTLE_ENDIAN);
         storageCache.put(cacheKey, b);
         return b;
+    }
+
+    /** Refuses, before allocating, what would not fit in half the JVM's memory. */
+    private void requireMemory(long bytes, String what) throws TensorFormatException {
+        long max = Runtime.getRuntime().maxMemory() / 2;
+        if (bytes > max || bytes > Integer.MAX_VALUE - 8) {
+            throw new TensorFormatException(file, what + " needs " + (bytes >> 20) + " MiB, more than "
+                    + (Math.min(max, Integer.MAX_VALUE - 8) >> 20) + " MiB this JVM can give one array (if the "
+                    + "checkpoint is genuine, give Java more memory with JAVA_OPTS=-Xmx)");
+        }
     }
 
     /** Forgets cached storages (call between tensors when memory matters). */
