@@ -26,6 +26,8 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                           String schedule, String modelFingerprint, List<String> imageNames) {
 
     static final String META_KEY = "unseen.prior";
+    /** Far above the variance of any inverted latent (about 1 at the depths the method uses). */
+    static final double MAX_VARIANCE = 1e4;
 
     /** Builds the prior from inverted latents [N, C, H, W] (N >= 3 for the geometry). */
     public static DomainPrior fromLatents(Tensor latents, int k, long seed, int t0, int steps, String schedule,
@@ -33,6 +35,16 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         if (latents.dim(0) < 3) {
             throw new IllegalArgumentException("a domain prior needs at least 3 reference images (got " + latents.dim(0)
                     + "): the Gaussian needs 2 and the angle statistics 3; the paper uses a few dozen");
+        }
+        float[] x = latents.data();
+        int per = latents.numel() / latents.dim(0);
+        for (int i = 0; i < x.length; i++) {
+            if (!Float.isFinite(x[i])) {
+                int image = i / per;
+                throw new IllegalArgumentException("the inverted latent of image " + image
+                        + (imageNames != null && image < imageNames.size() ? " (" + imageNames.get(image) + ")" : "")
+                        + " holds " + x[i] + ": the model gave non-finite outputs (check its weights, or convert it again)");
+            }
         }
         GaussianPrior g = GaussianPrior.estimate(latents, true);
         LatentGeometry.Targets t = new LatentGeometry(latents).targets(k, new Random(seed));
@@ -85,11 +97,15 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                 if (geo == null) {
                     throw new IllegalArgumentException("field 'geometry' missing");
                 }
-                LatentGeometry.Targets t = new LatentGeometry.Targets((int) num(geo, "k"), num(geo, "distance"),
-                        num(geo, "distance_spread"), num(geo, "angle_origin"), num(geo, "angle_origin_spread"),
-                        num(geo, "angle_subtended"), num(geo, "angle_subtended_spread"));
-                double pooled = num(m, "pooled_variance");
-                int t0 = (int) num(m, "t0"), steps = (int) num(m, "steps");
+                LatentGeometry.Targets t = new LatentGeometry.Targets((int) whole(geo, "k", 2, Integer.MAX_VALUE),
+                        num(geo, "distance", 0, Double.MAX_VALUE), num(geo, "distance_spread", 0, Double.MAX_VALUE),
+                        num(geo, "angle_origin", 0, 180), num(geo, "angle_origin_spread", 0, 180),
+                        num(geo, "angle_subtended", 0, 180), num(geo, "angle_subtended_spread", 0, 180));
+                double pooled = num(m, "pooled_variance", Double.MIN_VALUE, MAX_VARIANCE);
+                int t0 = (int) whole(m, "t0", 1, NoiseSchedule.MAX_TIMESTEPS), steps = (int) whole(m, "steps", 2, t0 + 1L);
+                if (!(m.get("schedule") instanceof String) || !(m.get("model_fingerprint") instanceof String)) {
+                    throw new IllegalArgumentException("fields 'schedule' and 'model_fingerprint' must be strings");
+                }
                 @SuppressWarnings("unchecked")
                 List<String> names = (List<String>) m.get("images");
                 Tensor latents = f.load("latents");
@@ -103,39 +119,96 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                     throw new TensorFormatException(file, "tensors 'mean'/'variance_diagonal' must have the latents' shape "
                             + java.util.Arrays.toString(s));
                 }
+                inRange(file, "latents", latents, -Float.MAX_VALUE, Float.MAX_VALUE);
+                inRange(file, "mean", mean, -Float.MAX_VALUE, Float.MAX_VALUE);
+                if (diag != null) {
+                    inRange(file, "variance_diagonal", diag, 0, (float) MAX_VARIANCE);
+                }
                 GaussianPrior g = new GaussianPrior(mean.data(), pooled, diag == null ? null : diag.data());
                 return new DomainPrior(latents, g, t, t0, steps, (String) m.get("schedule"),
                         (String) m.get("model_fingerprint"), names);
             } catch (ClassCastException | NullPointerException | IllegalArgumentException e) {
-                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed (" + e.getMessage()
-                        + "); re-create the prior with `unseen invert`", e);
+                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed: " + e.getMessage()
+                        + " (re-create the prior with `unseen invert`)", e);
             }
         }
     }
 
-    private static double num(Map<?, ?> m, String key) {
+    /** A numeric field within [min, max] (so never NaN or infinite). */
+    private static double num(Map<?, ?> m, String key, double min, double max) {
         Object v = m.get(key);
         if (!(v instanceof Number)) {
             throw new IllegalArgumentException("field '" + key + "' missing or not a number");
         }
-        return ((Number) v).doubleValue();
+        double d = ((Number) v).doubleValue();
+        if (!(d >= min && d <= max)) {
+            throw new IllegalArgumentException("field '" + key + "' is " + v + ", outside [" + min + ", " + max + "]");
+        }
+        return d;
+    }
+
+    /** A whole-number field within [min, max]. */
+    private static long whole(Map<?, ?> m, String key, long min, long max) {
+        double d = num(m, key, min, max);
+        if (d != Math.rint(d)) {
+            throw new IllegalArgumentException("field '" + key + "' is " + m.get(key) + ", not a whole number");
+        }
+        return (long) d;
+    }
+
+    /** Every value of tensor {@code name} lies in [min, max] (NaN never does). */
+    private static void inRange(Path file, String name, Tensor t, float min, float max) throws TensorFormatException {
+        float[] d = t.data();
+        for (int i = 0; i < d.length; i++) {
+            if (!(d[i] >= min && d[i] <= max)) {
+                throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + d[i] + ", outside ["
+                        + min + ", " + max + "] (re-create the prior with `unseen invert`)");
+            }
+        }
+    }
+
+    /**
+     * SHA-256 of what decides the samples drawn from this prior (latents, Gaussian, targets, t0), its first 16 hex
+     * digits: tells a resumed sampling run whether the folder's samples came from the same prior.
+     */
+    public String fingerprint() {
+        MessageDigest md = sha256();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
+        for (float[] values : new float[][]{latents.data(), gaussian.mean()}) {
+            for (float v : values) {
+                md.update(b.clear().putInt(Float.floatToIntBits(v)).array(), 0, 4);
+            }
+        }
+        String rest = gaussian.pooledVariance() + " " + targets + " " + t0;
+        md.update(rest.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return hex16(md.digest());
     }
 
     /** SHA-256 of a model file (its first 16 hex digits): ties a prior to the model that made it. */
     public static String fingerprint(Path modelFile) throws IOException {
         try (InputStream in = Files.newInputStream(modelFile)) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            MessageDigest md = sha256();
             byte[] buf = new byte[1 << 20];
             for (int r; (r = in.read(buf)) > 0; ) {
                 md.update(buf, 0, r);
             }
-            StringBuilder sb = new StringBuilder();
-            for (byte b : md.digest()) {
-                sb.append(String.format("%02x", b));
-            }
-            return sb.substring(0, 16);
+            return hex16(md.digest());
+        }
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private static String hex16(byte[] digest) {
+        StringBuilder sb = new StringBuilder();
+        for (byte b : digest) {
+            sb.append(String.format("%02x", b));
+        }
+        return sb.substring(0, 16);
     }
 }

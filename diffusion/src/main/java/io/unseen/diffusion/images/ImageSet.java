@@ -3,7 +3,6 @@ package io.unseen.diffusion.images;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 
-import javax.imageio.ImageIO;
 import java.awt.Graphics2D;
 import java.awt.Image;
 import java.awt.image.BufferedImage;
@@ -71,20 +70,18 @@ public final class ImageSet {
 
     /** Loads the given image files, in order, as {@link #load} does for a folder. */
     public static ImageSet loadFiles(List<Path> files, int channels, int resolution, Consumer<String> log) throws IOException {
+        long bytes = 4L * files.size() * channels * resolution * resolution;
+        if (bytes > Runtime.getRuntime().maxMemory() / 2) {
+            throw new IOException(files.get(0).getParent() + ": " + files.size() + " images of " + resolution + "x"
+                    + resolution + " need " + (bytes >> 20) + " MiB, more than half the JVM's memory (give fewer images, "
+                    + "or more memory with JAVA_OPTS=-Xmx)");
+        }
         Tensor t = Tensor.zeros(files.size(), channels, resolution, resolution);
         List<String> names = new ArrayList<>();
         int resized = 0, converted = 0;
         for (int i = 0; i < files.size(); i++) {
             Path f = files.get(i);
-            BufferedImage img;
-            try {
-                img = ImageIO.read(f.toFile());
-            } catch (IOException | RuntimeException e) {
-                throw new IOException(f + ": unreadable image (" + e.getMessage() + "); remove it or re-save it as PNG", e);
-            }
-            if (img == null) {
-                throw new IOException(f + ": not a readable PNG/JPEG image; remove it or re-save it as PNG");
-            }
+            BufferedImage img = ImageFiles.read(f);
             if (img.getWidth() != resolution || img.getHeight() != resolution) {
                 resized++;
                 img = resizeCenterCrop(img, resolution);
