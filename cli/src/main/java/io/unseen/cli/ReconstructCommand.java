@@ -46,11 +46,20 @@ final class ReconstructCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        boolean npy = CliPaths.hasExtension(output, ".npy");
+        if (npy) {
+            CommandChecks.writableFile("--output", output);
+        } else {
+            CommandChecks.writableFolder("--output", output);
+        }
+        CommandChecks.notTheInput("--output", output, "--model", modelOptions.model);
+        CommandChecks.notTheInput("--output", output, "--images", images);
+        TimestepGrid.checkSteps(t0, steps);
         FrozenModel model = modelOptions.load();
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
         Result r = run(model, set, grid, clipX0, modelOptions.batchSize(), new CliProgress(System.err));
-        if (CliPaths.hasExtension(output, ".npy")) {
+        if (npy) {
             Npy.write(output, r.decoded());
         } else {
             writeFolder(output, set, r);
@@ -67,6 +76,12 @@ final class ReconstructCommand implements Callable<Integer> {
         Ddim ddim = new Ddim(model.unet(), model.schedule(), batch);
         Tensor latents = ddim.invert(set.tensor(), grid, progress, null);
         Tensor decoded = ddim.generate(latents, grid, 0f, clip, 0L, null, progress, null);
+        for (float v : decoded.data()) {
+            if (!Float.isFinite(v)) {
+                throw new IllegalArgumentException(model.file() + ": the model gave non-finite outputs (" + v + ") while "
+                        + "inverting and decoding (check the model file with `unseen info`, or convert it again)");
+            }
+        }
         double[] mse = Reconstruction.mse(set.tensor(), decoded);
         double mean = 0, psnr = 0;
         for (double m : mse) {
