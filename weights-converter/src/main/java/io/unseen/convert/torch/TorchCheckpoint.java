@@ -197,6 +197,9 @@ public final class TorchCheckpoint implements AutoCloseable {
             return b;
         } catch (ZipException ex) {
             throw new TensorFormatException(file, "corrupt zip entry " + e.getName() + ": " + ex.getMessage(), ex);
+        } catch (java.io.EOFException ex) {
+            throw new TensorFormatException(file, "zip entry " + e.getName() + " lies past the end of the file (the "
+                    + "file is truncated or damaged; copy it again)", ex);
         }
     }
 
