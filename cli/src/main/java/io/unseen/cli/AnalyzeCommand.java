@@ -33,6 +33,7 @@ final class AnalyzeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        CommandChecks.writableFolder("--output", output);
         FrozenModel model = modelOptions.load();
         DomainPrior unseen = DomainPrior.load(prior);
         CommandChecks.priorMatchesModel(unseen, prior, model);

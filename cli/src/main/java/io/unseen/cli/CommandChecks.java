@@ -31,6 +31,13 @@ final class CommandChecks {
         }
     }
 
+    /** A float flag that must be a finite number above 0. */
+    static void positive(String flag, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            throw new IllegalArgumentException(flag + ": " + value + " is not a finite number > 0 (give e.g. 1)");
+        }
+    }
+
     /** An int flag that must be at least {@code min}. */
     static void atLeast(String flag, long value, long min, String why) {
         if (value < min) {

@@ -43,7 +43,11 @@ public final class UnseenCommand implements Runnable {
         if (ex instanceof java.nio.file.FileAlreadyExistsException) {
             return ex.getMessage() + ": already exists";
         }
-        return ex.getMessage() == null ? ex.toString() : ex.getMessage();
+        if (ex.getMessage() == null || ex.getMessage().isBlank()) {
+            return "unexpected failure without a message (" + ex.getClass().getSimpleName() + "; rerun with "
+                    + "JAVA_OPTS=-Dunseen.debug=true to see where, and report it)";
+        }
+        return ex.getMessage();
     }
 
     /**

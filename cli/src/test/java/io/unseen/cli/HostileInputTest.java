@@ -248,6 +248,19 @@ class HostileInputTest {
         refused(args("demo", "--models-dir", models.toString(), "--output", demoOut.toString(), "--count", "0"),
                 "--count: 0");
         assertFalse(Files.exists(demoOut), "demo --count 0 wrote " + demoOut);
+        Path evalOut = dir.resolve("eval-out");
+        refused(args("evaluate", "--output", evalOut.toString(), "--tol-scale", "NaN"), "--tol-scale", "NaN");
+        refused(args("evaluate", "--output", evalOut.toString(), "--t0", "10", "--steps", "20"), "--steps 20");
+        assertFalse(Files.exists(evalOut), "a refused evaluate made " + evalOut);
+        refused(args("convert", model.toString(), "-o", file.resolve("m.safetensors").toString()), "not a folder");
+        refused(args("analyze", "--model", model.toString(), "--prior", prior.toString(), "--in-domain", refs.toString(),
+                "--output", file.toString()), "a-file", "not a folder");
+    }
+
+    @Test
+    void anExceptionWithoutAMessageIsStillOneLineThatSaysWhatToDo() {
+        String line = UnseenCommand.describe(new java.io.EOFException());
+        assertTrue(line.contains("unseen.debug") && !line.contains("java."), line);
     }
 
     // 5. archive and image integrity
