@@ -168,33 +168,45 @@ public final class TorchCheckpoint implements AutoCloseable {
         }
     }
 
-    /**
-     * An entry's bytes, at most {@code limit}: inflated only that far, so an entry that inflates past what its
-     * reader needs costs no memory beyond the limit. The entry must hold exactly its declared size and match its CRC.
-     */
+    /** A whole entry, of at most {@code limit} bytes. */
     private static byte[] readEntry(Path file, ZipFile zip, ZipEntry e, long limit) throws IOException {
+        return readEntry(file, zip, e, limit, limit);
+    }
+
+    /**
+     * The first {@code keep} bytes of an entry of at most {@code limit} bytes. Only those are held: the rest is
+     * streamed past (never inflated into memory) to check that the entry holds exactly its declared size, no more
+     * than the limit, and matches its CRC. So an entry that inflates into gigabytes costs time, not memory, and is
+     * refused.
+     */
+    private static byte[] readEntry(Path file, ZipFile zip, ZipEntry e, long keep, long limit) throws IOException {
         long size = e.getSize();
-        if (size > limit || size > Integer.MAX_VALUE - 8) {
+        if (size > limit) {
             throw new TensorFormatException(file, "zip entry " + e.getName() + " is " + size + " bytes, more than the "
-                    + Math.min(limit, Integer.MAX_VALUE - 8) + " it may hold (the checkpoint is corrupt or hostile)");
+                    + limit + " it may hold (the checkpoint is corrupt or hostile)");
         }
-        long cap = size >= 0 ? size : Math.min(limit, Integer.MAX_VALUE - 9);
+        long expected = size >= 0 ? size : limit;
         CRC32 crc = new CRC32();
         try (InputStream in = new CheckedInputStream(zip.getInputStream(e), crc)) {
-            byte[] b = in.readNBytes((int) cap);
-            if (size >= 0 && b.length != size) {
-                throw new TensorFormatException(file, "zip entry " + e.getName() + " is truncated: " + b.length
-                        + " of " + size + " bytes");
+            byte[] head = in.readNBytes((int) Math.min(keep, expected));
+            long total = head.length;
+            byte[] skip = new byte[1 << 16];
+            for (int r; total <= expected && (r = in.read(skip, 0, (int) Math.min(skip.length, expected + 1 - total))) > 0; ) {
+                total += r;
             }
-            if (in.read() >= 0) {
+            if (total > expected) {
                 throw new TensorFormatException(file, "zip entry " + e.getName() + " holds more than "
-                        + (size >= 0 ? "its declared " + size : "the " + cap) + " bytes (the checkpoint is corrupt)");
+                        + (size >= 0 ? "its declared " + size : "the " + limit) + " bytes (the checkpoint is corrupt)");
+            }
+            if (size >= 0 && total != size) {
+                throw new TensorFormatException(file, "zip entry " + e.getName() + " is truncated: " + total
+                        + " of " + size + " bytes");
             }
             if (e.getCrc() != -1 && crc.getValue() != e.getCrc()) {
                 throw new TensorFormatException(file, "zip entry " + e.getName() + " fails its CRC check: the file is "
                         + "damaged (download or copy it again)");
             }
-            return b;
+            return head;
         } catch (ZipException ex) {
             throw new TensorFormatException(file, "corrupt zip entry " + e.getName() + ": " + ex.getMessage(), ex);
         } catch (java.io.EOFException ex) {
@@ -296,7 +308,7 @@ public final class TorchCheckpoint implements AutoCloseable {
                     + "' which has " + s.numel());
         }
         requireMemory(4 * n, "tensor " + ref);
-        ByteBuffer data = storage(s);
+        ByteBuffer data = storage(s, n == 0 ? 0 : maxIndex + 1);
         float[] out = new float[(int) n];
         int rank = ref.shape().length;
         int[] idx = new int[rank];
@@ -317,10 +329,15 @@ public final class TorchCheckpoint implements AutoCloseable {
         return Tensor.of(out, ref.shape());
     }
 
-    private ByteBuffer storage(StorageRef s) throws IOException {
+    /**
+     * A storage's data, at least its first {@code elements} elements: a zip entry is held only as far as the tensor
+     * needs (a later tensor needing more reads it again), a legacy storage is mapped.
+     */
+    private ByteBuffer storage(StorageRef s, long elements) throws IOException {
         String cacheKey = s.key() + "@" + s.elementOffset() + "+" + s.numel();
+        long keep = elements * s.dtype().size;
         ByteBuffer cached = storageCache.get(cacheKey);
-        if (cached != null) {
+        if (cached != null && cached.capacity() >= keep) {
             return cached;
         }
         long bytes = s.numel() * s.dtype().size;
@@ -331,13 +348,12 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw new TensorFormatException(file, "zip checkpoint has no entry " + zipPrefix + "data/" + s.key()
                         + " for a storage the pickle refers to");
             }
-            requireMemory(bytes, "storage '" + s.key() + "'");
-            byte[] raw = readEntry(file, zip, e, bytes); // inflated no further than the storage's declared size
-            if (raw.length < bytes) {
-                throw new TensorFormatException(file, "storage " + e.getName() + " has " + raw.length
+            if (e.getSize() >= 0 && e.getSize() < bytes) {
+                throw new TensorFormatException(file, "storage " + e.getName() + " has " + e.getSize()
                         + " bytes but " + bytes + " are needed");
             }
-            b = ByteBuffer.wrap(raw);
+            requireMemory(keep, "storage '" + s.key() + "'");
+            b = ByteBuffer.wrap(readEntry(file, zip, e, keep, bytes));
         } else {
             long at = legacyOffsets.get(s.key()) + s.elementOffset() * s.dtype().size;
             b = legacy.map(FileChannel.MapMode.READ_ONLY, at, s.numel() * s.dtype().size);
