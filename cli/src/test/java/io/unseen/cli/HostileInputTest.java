@@ -22,7 +22,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
@@ -45,17 +44,9 @@ class HostileInputTest {
     @BeforeAll
     static void setUp() throws Exception {
         model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
-        refs = Files.createDirectory(dir.resolve("refs"));
-        Random r = new Random(3);
-        Tensor imgs = Tensor.zeros(4, 1, 8, 8);
-        for (int i = 0; i < imgs.numel(); i++) {
-            imgs.data()[i] = (float) Math.tanh(r.nextGaussian());
-        }
-        for (int i = 0; i < 4; i++) {
-            PngWriter.write(PngWriter.toImage(imgs, i), refs.resolve("ref" + i + ".png"));
-        }
+        refs = TinyModels.references(dir, 4, 8);
         latents = dir.resolve("x.npy");
-        Npy.write(latents, imgs);
+        Npy.write(latents, io.unseen.diffusion.images.ImageSet.load(refs, 1, 8, line -> { }).tensor());
         prior = dir.resolve("prior.safetensors");
         assertEquals(0, PipelineCommandsTest.run("invert", "--model", model.toString(), "--images", refs.toString(),
                 "--t0", "400", "--steps", "3", "--output", prior.toString(), "--k", "2"));

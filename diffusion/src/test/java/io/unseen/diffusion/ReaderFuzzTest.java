@@ -1,10 +1,10 @@
 package io.unseen.diffusion;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.io.TempDir;
 import io.unseen.diffusion.images.ImageSet;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -17,24 +17,11 @@ import java.util.List;
  * {@code JAZZER_FUZZ=1 ./mvnw -pl diffusion -am test -Dtest=ReaderFuzzTest#png} (one minute each).
  */
 class ReaderFuzzTest {
-    private static final Path SCRATCH;
-
-    static {
-        try {
-            Path shm = Path.of("/dev/shm");
-            SCRATCH = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "unseen-jazzer")
-                    : Files.createTempDirectory("unseen-jazzer");
-            SCRATCH.toFile().deleteOnExit();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
+    @TempDir
+    static Path scratch;
 
     private static Path file(byte[] data, String name) throws IOException {
-        Path f = SCRATCH.resolve(name);
-        Files.write(f, data);
-        f.toFile().deleteOnExit();
-        return f;
+        return Files.write(scratch.resolve(name), data);
     }
 
     private static void refusal(IOException e, Path f) {

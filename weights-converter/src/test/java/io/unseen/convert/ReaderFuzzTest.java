@@ -1,6 +1,7 @@
 package io.unseen.convert;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.io.TempDir;
 import io.unseen.convert.torch.TorchCheckpoint;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
@@ -10,7 +11,6 @@ import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,25 +26,11 @@ import java.util.Map;
  *}, one minute each (maxDuration); a finding is written into that folder, so the regression run keeps it once it is fixed.
  */
 class ReaderFuzzTest {
-    private static final Path SCRATCH;
+    @TempDir
+    static Path scratch;
 
-    static {
-        try {
-            Path shm = Path.of("/dev/shm");
-            SCRATCH = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "unseen-jazzer")
-                    : Files.createTempDirectory("unseen-jazzer");
-            SCRATCH.toFile().deleteOnExit();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    /** The input as a file, as the readers see a checkpoint; the suffix picks nothing, the bytes decide. */
     private static Path file(byte[] data, String name) throws IOException {
-        Path f = SCRATCH.resolve(name);
-        Files.write(f, data);
-        f.toFile().deleteOnExit();
-        return f;
+        return Files.write(scratch.resolve(name), data);
     }
 
     @FuzzTest(maxDuration = "60s")

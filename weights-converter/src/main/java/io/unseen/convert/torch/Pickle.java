@@ -520,64 +520,46 @@ public final class Pickle {
         return o == null || o == NONE ? "None" : pythonType(o) + " " + abbreviate(String.valueOf(o));
     }
 
+    /** Java classes of unpickled values and their Python names, most specific first. */
+    private static final Map<Class<?>, String> PYTHON_TYPES = orderedMap(Long.class, "int", BigInteger.class, "int",
+            Double.class, "float", String.class, "str", byte[].class, "bytes", Boolean.class, "bool",
+            Tuple.class, "tuple", List.class, "list", Map.class, "dict", Global.class, "global");
+
+    /** What a runtime failure on malformed input means, in words, so a message never shows a Java class name. */
+    private static final Map<Class<?>, String> FAILURES = orderedMap(
+            java.nio.BufferUnderflowException.class, "the data ends in the middle of a value",
+            IndexOutOfBoundsException.class, "a length or position points outside the data",
+            java.nio.BufferOverflowException.class, "a length or position points outside the data",
+            NumberFormatException.class, "a malformed number", ClassCastException.class, "a value of the wrong type",
+            NegativeArraySizeException.class, "a negative length", ArithmeticException.class, "a number out of range");
+
     private static String pythonType(Object o) {
-        if (o instanceof Long || o instanceof BigInteger) {
-            return "int";
-        }
-        if (o instanceof Double) {
-            return "float";
-        }
-        if (o instanceof String) {
-            return "str";
-        }
-        if (o instanceof byte[]) {
-            return "bytes";
-        }
-        if (o instanceof Boolean) {
-            return "bool";
-        }
-        if (o instanceof Tuple) {
-            return "tuple";
-        }
-        if (o instanceof List) {
-            return "list";
-        }
-        if (o instanceof Map) {
-            return "dict";
-        }
-        if (o instanceof Global) {
-            return "global";
-        }
-        return "object";
+        return nameOf(PYTHON_TYPES, o, "object");
     }
 
-    /**
-     * What a runtime failure on malformed input means, in words: the user sees the file's problem, not a Java
-     * exception class name.
-     */
+    /** A runtime failure on malformed input, in words (an IllegalArgumentException's own message is kept). */
     public static String plain(RuntimeException e) {
-        if (e instanceof java.nio.BufferUnderflowException) {
-            return "the data ends in the middle of a value";
-        }
-        if (e instanceof IndexOutOfBoundsException || e instanceof java.nio.BufferOverflowException) {
-            return "a length or position points outside the data";
-        }
-        if (e instanceof NumberFormatException) {
-            return "a malformed number";
-        }
-        if (e instanceof ClassCastException) {
-            return "a value of the wrong type";
-        }
-        if (e instanceof NegativeArraySizeException) {
-            return "a negative length";
-        }
-        if (e instanceof ArithmeticException) {
-            return "a number out of range";
-        }
         if (e instanceof IllegalArgumentException && e.getMessage() != null) {
             return e.getMessage();
         }
-        return "malformed data";
+        return nameOf(FAILURES, e, "malformed data");
+    }
+
+    private static String nameOf(Map<Class<?>, String> names, Object o, String otherwise) {
+        for (Map.Entry<Class<?>, String> e : names.entrySet()) {
+            if (e.getKey().isInstance(o)) {
+                return e.getValue();
+            }
+        }
+        return otherwise;
+    }
+
+    private static Map<Class<?>, String> orderedMap(Object... classAndName) {
+        Map<Class<?>, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < classAndName.length; i += 2) {
+            m.put((Class<?>) classAndName[i], (String) classAndName[i + 1]);
+        }
+        return m;
     }
 
     private static String abbreviate(String s) {
