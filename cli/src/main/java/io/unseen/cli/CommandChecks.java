@@ -2,6 +2,7 @@ package io.unseen.cli;
 
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.engine.io.Floats;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,14 +43,6 @@ final class CommandChecks {
     static void atLeast(String flag, long value, long min, String why) {
         if (value < min) {
             throw new IllegalArgumentException(flag + ": " + value + " is too small (give at least " + min + ": " + why + ")");
-        }
-    }
-
-    /** An int flag that must be within [min, max]. */
-    static void inRange(String flag, long value, long min, long max) {
-        if (value < min || value > max) {
-            throw new IllegalArgumentException(flag + ": " + value + " is outside [" + min + ", " + max + "] (give a "
-                    + "number in that range)");
         }
     }
 
@@ -134,12 +127,10 @@ final class CommandChecks {
 
     /** Every value of a tensor read from {@code file} is finite. */
     static void finite(Path file, io.unseen.engine.Tensor t) {
-        float[] d = t.data();
-        for (int i = 0; i < d.length; i++) {
-            if (!Float.isFinite(d[i])) {
-                throw new IllegalArgumentException(file + ": value " + i + " is " + d[i] + " (the data must be finite "
-                        + "numbers; regenerate it)");
-            }
+        int i = Floats.firstNonFinite(t.data());
+        if (i >= 0) {
+            throw new IllegalArgumentException(file + ": value " + i + " is " + t.data()[i] + " (the data must be "
+                    + "finite numbers; regenerate it)");
         }
     }
 }

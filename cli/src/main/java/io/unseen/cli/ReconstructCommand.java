@@ -9,6 +9,7 @@ import io.unseen.diffusion.images.ImageSet;
 import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.AtomicFiles;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
 import picocli.CommandLine.Command;
@@ -76,11 +77,10 @@ final class ReconstructCommand implements Callable<Integer> {
         Ddim ddim = new Ddim(model.unet(), model.schedule(), batch);
         Tensor latents = ddim.invert(set.tensor(), grid, progress, null);
         Tensor decoded = ddim.generate(latents, grid, 0f, clip, 0L, null, progress, null);
-        for (float v : decoded.data()) {
-            if (!Float.isFinite(v)) {
-                throw new IllegalArgumentException(model.file() + ": the model gave non-finite outputs (" + v + ") while "
-                        + "inverting and decoding (check the model file with `unseen info`, or convert it again)");
-            }
+        int bad = Floats.firstNonFinite(decoded.data());
+        if (bad >= 0) {
+            throw new IllegalArgumentException(model.file() + ": the model gave non-finite outputs (" + decoded.data()[bad]
+                    + ") while inverting and decoding (check the model file with `unseen info`, or convert it again)");
         }
         double[] mse = Reconstruction.mse(set.tensor(), decoded);
         double mean = 0, psnr = 0;

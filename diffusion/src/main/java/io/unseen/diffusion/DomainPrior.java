@@ -1,6 +1,7 @@
 package io.unseen.diffusion;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
@@ -36,15 +37,13 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
             throw new IllegalArgumentException("a domain prior needs at least 3 reference images (got " + latents.dim(0)
                     + "): the Gaussian needs 2 and the angle statistics 3; the paper uses a few dozen");
         }
-        float[] x = latents.data();
-        int per = latents.numel() / latents.dim(0);
-        for (int i = 0; i < x.length; i++) {
-            if (!Float.isFinite(x[i])) {
-                int image = i / per;
-                throw new IllegalArgumentException("the inverted latent of image " + image
-                        + (imageNames != null && image < imageNames.size() ? " (" + imageNames.get(image) + ")" : "")
-                        + " holds " + x[i] + ": the model gave non-finite outputs (check its weights, or convert it again)");
-            }
+        int bad = Floats.firstNonFinite(latents.data());
+        if (bad >= 0) {
+            int image = bad / (latents.numel() / latents.dim(0));
+            throw new IllegalArgumentException("the inverted latent of image " + image
+                    + (imageNames != null && image < imageNames.size() ? " (" + imageNames.get(image) + ")" : "")
+                    + " holds " + latents.data()[bad] + ": the model gave non-finite outputs (check its weights, or "
+                    + "convert it again)");
         }
         GaussianPrior g = GaussianPrior.estimate(latents, true);
         LatentGeometry.Targets t = new LatentGeometry(latents).targets(k, new Random(seed));
@@ -158,12 +157,10 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
 
     /** Every value of tensor {@code name} lies in [min, max] (NaN never does). */
     private static void inRange(Path file, String name, Tensor t, float min, float max) throws TensorFormatException {
-        float[] d = t.data();
-        for (int i = 0; i < d.length; i++) {
-            if (!(d[i] >= min && d[i] <= max)) {
-                throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + d[i] + ", outside ["
-                        + min + ", " + max + "] (re-create the prior with `unseen invert`)");
-            }
+        int i = Floats.firstOutside(t.data(), min, max);
+        if (i >= 0) {
+            throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + t.data()[i] + ", outside ["
+                    + min + ", " + max + "] (re-create the prior with `unseen invert`)");
         }
     }
 

@@ -1,5 +1,6 @@
 package io.unseen.diffusion;
 
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
@@ -36,11 +37,10 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
                     continue; // the loader reports a dtype it cannot read
                 }
                 float[] w = f.load(name).data();
-                for (int i = 0; i < w.length; i++) {
-                    if (!Float.isFinite(w[i])) {
-                        throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + w[i]
-                                + " (the weights are damaged; convert the checkpoint again)");
-                    }
+                int i = Floats.firstNonFinite(w);
+                if (i >= 0) {
+                    throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + w[i]
+                            + " (the weights are damaged; convert the checkpoint again)");
                 }
             }
         }

@@ -1,6 +1,7 @@
 package io.unseen.convert;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
 import io.unseen.engine.io.SafeTensors;
@@ -129,12 +130,10 @@ public final class Converter {
             throw new TensorFormatException(file, "tensor '" + m.entry().fileName() + "' loaded with shape "
                     + Arrays.toString(t.shape()) + " but its header says " + Arrays.toString(m.entry().shape()));
         }
-        float[] d = t.data();
-        for (int i = 0; i < d.length; i++) {
-            if (!Float.isFinite(d[i])) {
-                throw new TensorFormatException(file, "tensor '" + m.entry().fileName() + "' value " + i + " is " + d[i]
-                        + " (the checkpoint's weights are damaged; a model with them would only output NaN)");
-            }
+        int bad = Floats.firstNonFinite(t.data());
+        if (bad >= 0) {
+            throw new TensorFormatException(file, "tensor '" + m.entry().fileName() + "' value " + bad + " is "
+                    + t.data()[bad] + " (the checkpoint's weights are damaged; a model with them would only output NaN)");
         }
         return Arrays.equals(t.shape(), m.shape()) ? t : t.reshape(m.shape());
     }

@@ -1,6 +1,7 @@
 package io.unseen.diffusion.images;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Npy;
 
 import java.awt.Graphics2D;
@@ -108,10 +109,10 @@ public final class ImageSet {
             throw new IOException(file + ": shape " + java.util.Arrays.toString(t.shape()) + " does not fit the model; expected [N, "
                     + channels + ", " + resolution + ", " + resolution + "] in [-1, 1]");
         }
-        for (float v : t.data()) {
-            if (!(v >= -1.0001f && v <= 1.0001f)) {
-                throw new IOException(file + ": values must lie in [-1, 1] (found " + v + "); scale images as x / 127.5 - 1");
-            }
+        int bad = Floats.firstOutside(t.data(), -1.0001f, 1.0001f);
+        if (bad >= 0) {
+            throw new IOException(file + ": values must lie in [-1, 1] (found " + t.data()[bad] + "); scale images as "
+                    + "x / 127.5 - 1");
         }
         List<String> names = new ArrayList<>();
         for (int i = 0; i < t.dim(0); i++) {
