@@ -211,6 +211,8 @@ class HostileInputTest {
                 "--steps", "3", "--output", link.toString()), "same file as --images");
         refused(args("reconstruct", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
                 "--steps", "3", "--output", refs.toString()), "same file as --images");
+        refused(args("analyze", "--model", model.toString(), "--prior", prior.toString(), "--in-domain", refs.toString(),
+                "--output", refs.resolve(".").toString()), "same file as --in-domain");
         assertArrayEquals(modelBytes, Files.readAllBytes(model));
         assertArrayEquals(x, Files.readAllBytes(latents));
     }

@@ -170,10 +170,13 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
      */
     public String fingerprint() {
         MessageDigest md = sha256();
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
+        java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(1 << 16);
         for (float[] values : new float[][]{latents.data(), gaussian.mean()}) {
-            for (float v : values) {
-                md.update(b.clear().putInt(Float.floatToIntBits(v)).array(), 0, 4);
+            for (int i = 0; i < values.length; ) {
+                int n = Math.min(values.length - i, chunk.capacity() / 4);
+                chunk.clear().asFloatBuffer().put(values, i, n);
+                md.update(chunk.array(), 0, 4 * n);
+                i += n;
             }
         }
         String rest = gaussian.pooledVariance() + " " + targets + " " + t0;

@@ -155,6 +155,28 @@ public final class SampleRun {
         return s;
     }
 
+    /** Decodes a mini-batch; with eta > 0 each sample's noise is keyed by its index, not its place in the batch. */
+    private static Tensor decode(Ddim ddim, Tensor latents, TimestepGrid grid, Options o, List<Integer> indices) {
+        int[] keys = indices.stream().mapToInt(Integer::intValue).toArray();
+        return ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
+    }
+
+    /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
+    private static void writeSummary(Path outDir, Map<String, Object> settings, int count, Summary s) throws IOException {
+        Map<String, Object> m = new LinkedHashMap<>(settings);
+        m.put("count", (long) count);
+        m.put("finished", s != null);
+        if (s != null) {
+            m.put("written", (long) s.written());
+            m.put("skipped_existing", (long) s.skippedExisting());
+            m.put("failed", (long) s.failed());
+            m.put("candidates", s.candidates());
+            m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
+            m.put("seconds", s.seconds());
+        }
+        AtomicFiles.write(outDir.resolve("summary.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+
     /** What decides the samples: a folder resumed with other settings would mix two sets. */
     static Map<String, Object> settings(DomainPrior prior, Options o) {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -245,27 +267,5 @@ public final class SampleRun {
         } catch (IOException ignored) {
             // the run's own error is the one to report
         }
-    }
-
-    /** Decodes a mini-batch; with eta > 0 each sample's noise is keyed by its index, not its place in the batch. */
-    private static Tensor decode(Ddim ddim, Tensor latents, TimestepGrid grid, Options o, List<Integer> indices) {
-        int[] keys = indices.stream().mapToInt(Integer::intValue).toArray();
-        return ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
-    }
-
-    /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
-    private static void writeSummary(Path outDir, Map<String, Object> settings, int count, Summary s) throws IOException {
-        Map<String, Object> m = new LinkedHashMap<>(settings);
-        m.put("count", (long) count);
-        m.put("finished", s != null);
-        if (s != null) {
-            m.put("written", (long) s.written());
-            m.put("skipped_existing", (long) s.skippedExisting());
-            m.put("failed", (long) s.failed());
-            m.put("candidates", s.candidates());
-            m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
-            m.put("seconds", s.seconds());
-        }
-        AtomicFiles.write(outDir.resolve("summary.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -2,6 +2,7 @@ package io.unseen.diffusion.images;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Floats;
+import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.io.Npy;
 
 import java.awt.Graphics2D;
@@ -72,10 +73,9 @@ public final class ImageSet {
     /** Loads the given image files, in order, as {@link #load} does for a folder. */
     public static ImageSet loadFiles(List<Path> files, int channels, int resolution, Consumer<String> log) throws IOException {
         long bytes = 4L * files.size() * channels * resolution * resolution;
-        if (bytes > Runtime.getRuntime().maxMemory() / 2) {
-            throw new IOException(files.get(0).getParent() + ": " + files.size() + " images of " + resolution + "x"
-                    + resolution + " need " + (bytes >> 20) + " MiB, more than half the JVM's memory (give fewer images, "
-                    + "or more memory with JAVA_OPTS=-Xmx)");
+        if (!HeapBudget.allows(bytes)) {
+            throw new IOException(files.get(0).toAbsolutePath().getParent() + ": " + files.size() + " images of "
+                    + resolution + "x" + resolution + " (the model's resolution) " + HeapBudget.exceeded(bytes));
         }
         Tensor t = Tensor.zeros(files.size(), channels, resolution, resolution);
         List<String> names = new ArrayList<>();

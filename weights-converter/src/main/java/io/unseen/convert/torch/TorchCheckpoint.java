@@ -1,6 +1,7 @@
 package io.unseen.convert.torch;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.io.TensorFormatException;
 
 import java.io.IOException;
@@ -363,13 +364,14 @@ public final class TorchCheckpoint implements AutoCloseable {
         return b;
     }
 
-    /** Refuses, before allocating, what would not fit in half the JVM's memory. */
+    /** Refuses, before allocating, what would not fit the heap budget or one Java array. */
     private void requireMemory(long bytes, String what) throws TensorFormatException {
-        long max = Runtime.getRuntime().maxMemory() / 2;
-        if (bytes > max || bytes > Integer.MAX_VALUE - 8) {
-            throw new TensorFormatException(file, what + " needs " + (bytes >> 20) + " MiB, more than "
-                    + (Math.min(max, Integer.MAX_VALUE - 8) >> 20) + " MiB this JVM can give one array (if the "
-                    + "checkpoint is genuine, give Java more memory with JAVA_OPTS=-Xmx)");
+        if (!HeapBudget.allows(bytes)) {
+            throw new TensorFormatException(file, what + " " + HeapBudget.exceeded(bytes));
+        }
+        if (bytes > Integer.MAX_VALUE - 8) {
+            throw new TensorFormatException(file, what + " needs " + (bytes >> 20) + " MiB, more than one Java array "
+                    + "holds (2 GiB)");
         }
     }
 
