@@ -173,7 +173,7 @@ class HostileInputTest {
         refused(args("forward", "--model", model.toString(), "--input", latents.toString(), "--timesteps", "NaN",
                 "--output", dir.resolve("f.npy").toString()), "--timesteps", "NaN");
         for (Object[] bad : new Object[][]{{"pooled_variance", -1.0}, {"pooled_variance", 1e300}, {"k", 1.5},
-                {"distance", -3.0}, {"t0", 0L}}) {
+                {"distance", -3.0}, {"t0", 0L}, {"images", 5L}, {"geometry", "flat"}}) {
             Path p = priorWith("bad-" + bad[0] + ".safetensors", (String) bad[0], bad[1]);
             refused(concat(base, "--prior", p.toString()), p.getFileName().toString(), "field '" + bad[0] + "'");
         }

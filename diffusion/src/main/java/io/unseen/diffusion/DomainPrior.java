@@ -91,10 +91,11 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                         + "' entry: this is not a prior file; make one with `unseen invert --output PRIOR.safetensors`");
             }
             try {
-                Map<?, ?> m = (Map<?, ?>) Json.parse(json, 1 << 24);
-                Map<?, ?> geo = (Map<?, ?>) m.get("geometry");
-                if (geo == null) {
-                    throw new IllegalArgumentException("field 'geometry' missing");
+                if (!(Json.parse(json, 1 << 24) instanceof Map<?, ?> m)) {
+                    throw new IllegalArgumentException("it is not a JSON object");
+                }
+                if (!(m.get("geometry") instanceof Map<?, ?> geo)) {
+                    throw new IllegalArgumentException("field 'geometry' missing or not an object");
                 }
                 LatentGeometry.Targets t = new LatentGeometry.Targets((int) whole(geo, "k", 2, Integer.MAX_VALUE),
                         num(geo, "distance", 0, Double.MAX_VALUE), num(geo, "distance_spread", 0, Double.MAX_VALUE),
@@ -105,8 +106,11 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                 if (!(m.get("schedule") instanceof String) || !(m.get("model_fingerprint") instanceof String)) {
                     throw new IllegalArgumentException("fields 'schedule' and 'model_fingerprint' must be strings");
                 }
+                if (!(m.get("images") instanceof List<?> images) || !images.stream().allMatch(String.class::isInstance)) {
+                    throw new IllegalArgumentException("field 'images' must be a list of file names");
+                }
                 @SuppressWarnings("unchecked")
-                List<String> names = (List<String>) m.get("images");
+                List<String> names = (List<String>) images;
                 Tensor latents = f.load("latents");
                 if (latents.rank() != 4 || latents.dim(0) < 3) {
                     throw new TensorFormatException(file, "tensor 'latents' must be [N >= 3, C, H, W], got " + latents);
@@ -127,7 +131,9 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                 return new DomainPrior(latents, g, t, t0, steps, (String) m.get("schedule"),
                         (String) m.get("model_fingerprint"), names);
             } catch (ClassCastException | NullPointerException | IllegalArgumentException e) {
-                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed: " + e.getMessage()
+                // our own messages name the field; a cast or null failure would only name Java classes
+                String what = e instanceof IllegalArgumentException ? e.getMessage() : "a field has the wrong type";
+                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed: " + what
                         + " (re-create the prior with `unseen invert`)", e);
             }
         }
