@@ -55,9 +55,13 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
                         + "`unseen convert` (add --schedule if the source does not say)");
             }
             try {
-                return NoiseSchedule.fromMap((Map<?, ?>) Json.parse(json, 1 << 20));
-            } catch (IllegalArgumentException | ClassCastException e) {
-                throw new TensorFormatException(file, "metadata 'unseen.schedule' is invalid: " + e.getMessage(), e);
+                if (!(Json.parse(json, 1 << 20) instanceof Map<?, ?> m)) {
+                    throw new IllegalArgumentException("it is not a JSON object");
+                }
+                return NoiseSchedule.fromMap(m);
+            } catch (IllegalArgumentException e) {
+                throw new TensorFormatException(file, "metadata 'unseen.schedule' is invalid: " + e.getMessage()
+                        + " (convert the checkpoint again)", e);
             }
         }
     }
