@@ -22,6 +22,13 @@ public final class UnseenCommand implements Runnable {
     /** Builds the command line with the project's error handling: one clear message and a non-zero exit. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new UnseenCommand());
+        // a usage error (unknown or missing option, a value that does not parse) is one line too, exit code 2
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine cmd = ex.getCommandLine();
+            cmd.getErr().println("unseen: " + oneLine(ex.getMessage()) + " (see `"
+                    + cmd.getCommandSpec().qualifiedName() + " --help`)");
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("unseen: " + oneLine(describe(ex)));
             if (Boolean.getBoolean("unseen.debug")) {

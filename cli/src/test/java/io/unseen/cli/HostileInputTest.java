@@ -308,6 +308,25 @@ class HostileInputTest {
     }
 
     @Test
+    void aUsageErrorIsOneLineWithExitCodeTwo() {
+        PrintStream old = System.err;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(2, UnseenCommand.commandLine().execute("sample", "--eta", "abc", "--count", "1"));
+            assertEquals(2, UnseenCommand.commandLine().execute("invert", "--no-such-flag"));
+        } finally {
+            System.setErr(old);
+        }
+        List<String> lines = buf.toString(StandardCharsets.UTF_8).lines().toList();
+        assertEquals(2, lines.size(), String.join("\n", lines));
+        assertTrue(lines.get(0).startsWith("unseen: ") && lines.get(0).contains("'abc'")
+                && lines.get(0).endsWith("(see `unseen sample --help`)"), lines.get(0));
+        assertTrue(lines.get(1).contains("Missing required options") && lines.get(1).endsWith("(see `unseen invert --help`)"),
+                lines.get(1));
+    }
+
+    @Test
     void helpWorksOnEverySubcommand() {
         CommandLine root = UnseenCommand.commandLine();
         for (String name : root.getSubcommands().keySet()) {
