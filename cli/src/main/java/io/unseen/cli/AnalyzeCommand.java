@@ -33,6 +33,8 @@ final class AnalyzeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        CommandChecks.writableFolder("--output", output);
+        CommandChecks.notTheInput("--output", output, "--in-domain", inDomain);
         FrozenModel model = modelOptions.load();
         DomainPrior unseen = DomainPrior.load(prior);
         CommandChecks.priorMatchesModel(unseen, prior, model);

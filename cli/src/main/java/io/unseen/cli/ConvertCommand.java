@@ -86,6 +86,7 @@ final class ConvertCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         ConvertOptions options = new ConvertOptions(preset, arch, heads.numHeads, heads.numHeadChannels,
                 numHeadsUpsample, attentionOrder, schedule, numTimesteps, rescaleTimesteps, imageSize, select);
+        CommandChecks.writableFile("--output", output);
         PrintWriter err = spec.commandLine().getErr();
         Converter.convert(source, output, options, line -> {
             err.println("convert: " + line);

@@ -70,6 +70,10 @@ final class DemoCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--class " + className + ": choose an unseen class with references under "
                     + models.resolve("references") + " (trouser, pullover, dress, bag)");
         }
+        CommandChecks.writableFolder("--output", output);
+        CommandChecks.atLeast("--count", count, 1, "the number of samples to make");
+        TimestepGrid.checkSteps(t0, steps);
+        LatentSampler.Method sampler = LatentSampler.Method.parse(method);
         Files.createDirectories(output);
         long start = System.nanoTime();
         CliProgress progress = new CliProgress(System.err);
@@ -93,8 +97,9 @@ final class DemoCommand implements Callable<Integer> {
 
         // 3. sample with geometric optimization, decoding with x0 clipping (see README: the small model needs it)
         Path samples = output.resolve("samples-" + className);
-        SampleRun.Options so = new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, 0f, steps, true, 1.0, 2000, 16, false);
-        SampleRun.Summary s = SampleRun.run(model, prior, so, samples, progress, System.err::println);
+        SampleRun.Options so = new SampleRun.Options(count, sampler, seed, 0f, steps, true, 1.0, 2000, 16, false);
+        // the demo's own folder: samples of an earlier demo run with other settings are replaced
+        SampleRun.Summary s = SampleRun.run(model, prior, so, samples, true, progress, System.err::println);
         SampleCommand.writeGrid(samples, count, 1, model.unet().resolution());
 
         // 4. reconstruction of the references (invert, then decode)

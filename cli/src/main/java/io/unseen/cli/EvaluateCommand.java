@@ -3,6 +3,7 @@ package io.unseen.cli;
 import io.unseen.convert.ConvertOptions;
 import io.unseen.convert.Converter;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.evaluation.Evaluation;
 import io.unseen.diffusion.evaluation.EvaluationReport;
 import io.unseen.diffusion.evaluation.FashionClassifier;
@@ -128,6 +129,10 @@ final class EvaluateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         long start = System.nanoTime();
         int recon = reconCount == null ? Math.min(64, heldOut) : reconCount;
+        CommandChecks.writableFolder("--output", output);
+        TimestepGrid.checkSteps(t0, steps);
+        CommandChecks.atLeast("--k", k, 2, "the angle statistics need pairs of references");
+        CommandChecks.positive("--tol-scale", tolScale);
         Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, t0, steps, seed, clipX0,
                 tolScale, maxDraws, k, batch.value());
         Files.createDirectories(output);

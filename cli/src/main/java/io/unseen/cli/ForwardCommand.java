@@ -1,5 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.NoiseSchedule;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 import io.unseen.engine.ops.Backend;
@@ -32,9 +34,21 @@ final class ForwardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        CommandChecks.extension("--output", output, "the raw model output is float32 data, not an image", ".npy");
+        CommandChecks.writableFile("--output", output);
+        CommandChecks.notTheInput("--output", output, "--input", input);
+        CommandChecks.notTheInput("--output", output, "--model", model);
+        CommandChecks.convertedModel("--model", model);
+        NoiseSchedule schedule = FrozenModel.schedule(model);
+        float last = schedule.modelTimestep(schedule.numTimesteps() - 1);
+        for (float v : timesteps) {
+            CommandChecks.inRange("--timesteps", v, 0, last);
+        }
+        Tensor x = Npy.read(input);
+        CommandChecks.finite(input, x);
+        FrozenModel.requireFiniteWeights(model);
         Backend backend = device.backend();
         UNet unet = UNets.load(model, backend);
-        Tensor x = Npy.read(input);
         if (x.rank() != 4 || x.dim(1) != unet.inChannels()) {
             throw new IllegalArgumentException(input + ": expected [N, " + unet.inChannels() + ", H, W], got " + x);
         }

@@ -42,9 +42,12 @@ final class InvertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         boolean npy = CliPaths.hasExtension(output, ".npy");
-        if (!npy && !CliPaths.hasExtension(output, ".safetensors")) {
-            throw new IllegalArgumentException("--output must end in .safetensors (a prior) or .npy (raw latents): " + output);
-        }
+        CommandChecks.extension("--output", output, "a prior, or raw latents", ".safetensors", ".npy");
+        CommandChecks.writableFile("--output", output);
+        CommandChecks.notTheInput("--output", output, "--model", modelOptions.model);
+        CommandChecks.notTheInput("--output", output, "--images", images);
+        CommandChecks.atLeast("--k", k, 2, "the angle statistics need pairs of references");
+        TimestepGrid.checkSteps(t0, steps);
         FrozenModel model = modelOptions.load();
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);

@@ -19,8 +19,14 @@ final class ModelOptions {
     @Mixin
     BatchSizeOption batch;
 
+    /** Checks the flags without reading the model: call before any work. */
+    void check() throws IOException {
+        batch.value();
+        CommandChecks.convertedModel("--model", model);
+    }
+
     FrozenModel load() throws IOException {
-        batch.value(); // a bad --batch-size fails before the model is read
+        check(); // a bad --batch-size or a checkpoint given as --model fails before the model is read
         return FrozenModel.load(model, device.backend());
     }
 

@@ -9,6 +9,7 @@ import io.unseen.diffusion.images.ImageSet;
 import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.AtomicFiles;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
 import picocli.CommandLine.Command;
@@ -46,11 +47,20 @@ final class ReconstructCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        boolean npy = CliPaths.hasExtension(output, ".npy");
+        if (npy) {
+            CommandChecks.writableFile("--output", output);
+        } else {
+            CommandChecks.writableFolder("--output", output);
+        }
+        CommandChecks.notTheInput("--output", output, "--model", modelOptions.model);
+        CommandChecks.notTheInput("--output", output, "--images", images);
+        TimestepGrid.checkSteps(t0, steps);
         FrozenModel model = modelOptions.load();
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
         Result r = run(model, set, grid, clipX0, modelOptions.batchSize(), new CliProgress(System.err));
-        if (CliPaths.hasExtension(output, ".npy")) {
+        if (npy) {
             Npy.write(output, r.decoded());
         } else {
             writeFolder(output, set, r);
@@ -67,6 +77,11 @@ final class ReconstructCommand implements Callable<Integer> {
         Ddim ddim = new Ddim(model.unet(), model.schedule(), batch);
         Tensor latents = ddim.invert(set.tensor(), grid, progress, null);
         Tensor decoded = ddim.generate(latents, grid, 0f, clip, 0L, null, progress, null);
+        int bad = Floats.firstNonFinite(decoded.data());
+        if (bad >= 0) {
+            throw new IllegalArgumentException(model.file() + ": the model gave non-finite outputs (" + decoded.data()[bad]
+                    + ") while inverting and decoding (check the model file with `unseen info`, or convert it again)");
+        }
         double[] mse = Reconstruction.mse(set.tensor(), decoded);
         double mean = 0, psnr = 0;
         for (double m : mse) {

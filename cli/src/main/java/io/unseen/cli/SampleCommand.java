@@ -4,6 +4,7 @@ import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.SampleRun;
+import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.diffusion.images.PngWriter;
 import picocli.CommandLine.Command;
@@ -53,14 +54,23 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--diagonal-variance", description = "Draw with the prior's per-dimension variance instead of the pooled one (ours; the paper pools).")
     boolean diagonal;
 
+    @Option(names = "--overwrite", description = "If --output holds samples of other settings, remove them first "
+            + "(without it such a folder is refused; a folder of the same settings is always resumed).")
+    boolean overwrite;
+
     @Override
     public Integer call() throws Exception {
-        FrozenModel model = modelOptions.load();
+        CommandChecks.writableFolder("--output", output);
+        LatentSampler.Method m = LatentSampler.Method.parse(method);
         DomainPrior p = DomainPrior.load(prior);
+        if (steps != null) {
+            TimestepGrid.checkSteps(p.t0(), steps);
+        }
+        SampleRun.Options o = new SampleRun.Options(count, m, seed, eta, steps == null ? p.steps() : steps, clipX0,
+                tolScale, maxDraws, modelOptions.batchSize(), diagonal);
+        FrozenModel model = modelOptions.load();
         CommandChecks.priorMatchesModel(p, prior, model);
-        SampleRun.Options o = new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, eta,
-                steps == null ? p.steps() : steps, clipX0, tolScale, maxDraws, modelOptions.batchSize(), diagonal);
-        SampleRun.Summary s = SampleRun.run(model, p, o, output, new CliProgress(System.err), System.err::println);
+        SampleRun.Summary s = SampleRun.run(model, p, o, output, overwrite, new CliProgress(System.err), System.err::println);
         writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
         System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
                 method, s.written(), s.skippedExisting(), s.failed(),
@@ -70,10 +80,13 @@ final class SampleCommand implements Callable<Integer> {
         return s.failed() > 0 && s.written() + s.skippedExisting() == 0 ? 2 : 0;
     }
 
-    /** grid.png of every sample-*.png in the folder, in index order. */
+    /** Samples shown in grid.png at most: 16 x 16 (the grid is for a look; the files are the result). */
+    static final int GRID_MAX = 256;
+
+    /** grid.png of the first {@link #GRID_MAX} sample-*.png files in the folder, in index order. */
     static void writeGrid(Path dir, int count, int channels, int resolution) throws java.io.IOException {
         java.util.List<Path> files = new java.util.ArrayList<>();
-        for (int i = 0; i < count; i++) {
+        for (int i = 0; i < count && files.size() < GRID_MAX; i++) {
             Path f = dir.resolve(SampleRun.sampleName(i));
             if (Files.exists(f)) {
                 files.add(f);

@@ -4,7 +4,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code unseen} command: wires the engine, models and algorithms to the command line; no logic of its own. */
-@Command(name = "unseen", mixinStandardHelpOptions = true, versionProvider = UnseenCommand.Version.class,
+@Command(name = "unseen", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT, versionProvider = UnseenCommand.Version.class,
         description = "Unseen-domain image synthesis with a frozen diffusion model, in pure Java.",
         subcommands = {DemoCommand.class, ConvertCommand.class, InfoCommand.class, InvertCommand.class, SampleCommand.class,
                 ReconstructCommand.class, AnalyzeCommand.class, EvaluateCommand.class, ForwardCommand.class, EnvCommand.class,
@@ -23,8 +23,15 @@ public final class UnseenCommand implements Runnable {
     /** Builds the command line with the project's error handling: one clear message and a non-zero exit. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new UnseenCommand());
+        // a usage error (unknown or missing option, a value that does not parse) is one line too, exit code 2
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine cmd = ex.getCommandLine();
+            cmd.getErr().println("unseen: " + oneLine(ex.getMessage()) + " (see `"
+                    + cmd.getCommandSpec().qualifiedName() + " --help`)");
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("unseen: " + describe(ex));
+            cmd.getErr().println("unseen: " + oneLine(describe(ex)));
             if (Boolean.getBoolean("unseen.debug")) {
                 ex.printStackTrace(cmd.getErr());
             }
@@ -44,11 +51,55 @@ public final class UnseenCommand implements Runnable {
         if (ex instanceof java.nio.file.FileAlreadyExistsException) {
             return ex.getMessage() + ": already exists";
         }
-        return ex.getMessage() == null ? ex.toString() : ex.getMessage();
+        if (ex.getMessage() == null || ex.getMessage().isBlank()) {
+            return "unexpected failure without a message (" + ex.getClass().getSimpleName() + "; rerun with "
+                    + "JAVA_OPTS=-Dunseen.debug=true to see where, and report it)";
+        }
+        return ex.getMessage();
+    }
+
+    /**
+     * The message on one line: control characters (a newline in a file or key name) escaped as Java writes them,
+     * so a name cannot split the error or forge a line of output.
+     */
+    static String oneLine(String message) {
+        StringBuilder sb = new StringBuilder(message.length());
+        for (int i = 0; i < message.length(); i++) {
+            char c = message.charAt(i);
+            switch (c) {
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                        sb.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Runs the command line; a memory error that still happens is one line with the fix, not a stack trace. */
+    static int execute(String[] args) {
+        try {
+            return commandLine().execute(args);
+        } catch (OutOfMemoryError e) {
+            System.err.println(outOfMemory(Runtime.getRuntime().maxMemory()));
+            return 1;
+        }
+    }
+
+    static String outOfMemory(long maxHeapBytes) {
+        long gib = Math.max(1, (maxHeapBytes + (1L << 29)) >> 30);
+        return "unseen: out of memory: the JVM may use at most " + gib + " GiB (give it more, e.g. JAVA_OPTS=-Xmx"
+                + 2 * gib + "g, or lower --batch-size)";
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(execute(args));
     }
 
     /** Version from the jar manifest when packaged. */

@@ -134,12 +134,14 @@ class OpenClCommandsTest {
     }
 
     @Test
-    void aDeviceThatDoesNotExistIsOneClearError() {
+    void aDeviceThatDoesNotExistIsOneClearError() throws Exception {
+        Path in = dir.resolve("one.npy");
+        Npy.write(in, Tensor.zeros(1, 1, 8, 8));
         PrintStream old = System.err;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
         try {
-            assertEquals(1, run("forward", "--model", model.toString(), "--input", "x.npy", "--timesteps", "1",
+            assertEquals(1, run("forward", "--model", model.toString(), "--input", in.toString(), "--timesteps", "1",
                     "--output", dir.resolve("never.npy").toString(), "--device", "opencl:99"));
         } finally {
             System.setErr(old);

@@ -1,7 +1,6 @@
 package io.unseen.cli;
 
 import io.unseen.diffusion.DomainPrior;
-import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
@@ -15,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -33,15 +31,7 @@ class PipelineCommandsTest {
     static void setUp() throws Exception {
         model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
         otherModel = TinyModels.write(dir.resolve("other.safetensors"), 8, 2);
-        refs = Files.createDirectory(dir.resolve("refs"));
-        Random r = new Random(3);
-        Tensor imgs = Tensor.zeros(6, 1, 8, 8);
-        for (int i = 0; i < imgs.numel(); i++) {
-            imgs.data()[i] = (float) Math.tanh(r.nextGaussian());
-        }
-        for (int i = 0; i < 6; i++) {
-            PngWriter.write(PngWriter.toImage(imgs, i), refs.resolve("ref" + i + ".png"));
-        }
+        refs = TinyModels.references(dir, 6, 8);
         prior = dir.resolve("prior.safetensors");
         assertEquals(0, run("invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
                 "--steps", "5", "--output", prior.toString(), "--k", "4"));

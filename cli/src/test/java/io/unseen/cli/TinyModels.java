@@ -16,6 +16,21 @@ final class TinyModels {
     private TinyModels() {
     }
 
+    /** A new folder {@code refs} of {@code count} random grayscale PNG references of {@code resolution} pixels. */
+    static Path references(Path dir, int count, int resolution) throws Exception {
+        Path refs = java.nio.file.Files.createDirectory(dir.resolve("refs"));
+        Random r = new Random(3);
+        Tensor imgs = Tensor.zeros(count, 1, resolution, resolution);
+        for (int i = 0; i < imgs.numel(); i++) {
+            imgs.data()[i] = (float) Math.tanh(r.nextGaussian());
+        }
+        for (int i = 0; i < count; i++) {
+            io.unseen.diffusion.images.PngWriter.write(io.unseen.diffusion.images.PngWriter.toImage(imgs, i),
+                    refs.resolve("ref" + i + ".png"));
+        }
+        return refs;
+    }
+
     static Path write(Path file, int resolution, long seed) throws Exception {
         DdpmConfig cfg = new DdpmConfig(1, 1, 32, new int[]{1, 1}, 1, new int[]{4}, resolution, true);
         Random r = new Random(seed);

@@ -1,6 +1,7 @@
 package io.unseen.diffusion;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
@@ -26,6 +27,8 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                           String schedule, String modelFingerprint, List<String> imageNames) {
 
     static final String META_KEY = "unseen.prior";
+    /** Far above the variance of any inverted latent (about 1 at the depths the method uses). */
+    static final double MAX_VARIANCE = 1e4;
 
     /** Builds the prior from inverted latents [N, C, H, W] (N >= 3 for the geometry). */
     public static DomainPrior fromLatents(Tensor latents, int k, long seed, int t0, int steps, String schedule,
@@ -33,6 +36,14 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         if (latents.dim(0) < 3) {
             throw new IllegalArgumentException("a domain prior needs at least 3 reference images (got " + latents.dim(0)
                     + "): the Gaussian needs 2 and the angle statistics 3; the paper uses a few dozen");
+        }
+        int bad = Floats.firstNonFinite(latents.data());
+        if (bad >= 0) {
+            int image = bad / (latents.numel() / latents.dim(0));
+            throw new IllegalArgumentException("the inverted latent of image " + image
+                    + (imageNames != null && image < imageNames.size() ? " (" + imageNames.get(image) + ")" : "")
+                    + " holds " + latents.data()[bad] + ": the model gave non-finite outputs (check its weights, or "
+                    + "convert it again)");
         }
         GaussianPrior g = GaussianPrior.estimate(latents, true);
         LatentGeometry.Targets t = new LatentGeometry(latents).targets(k, new Random(seed));
@@ -80,18 +91,26 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                         + "' entry: this is not a prior file; make one with `unseen invert --output PRIOR.safetensors`");
             }
             try {
-                Map<?, ?> m = (Map<?, ?>) Json.parse(json, 1 << 24);
-                Map<?, ?> geo = (Map<?, ?>) m.get("geometry");
-                if (geo == null) {
-                    throw new IllegalArgumentException("field 'geometry' missing");
+                if (!(Json.parse(json, 1 << 24) instanceof Map<?, ?> m)) {
+                    throw new IllegalArgumentException("it is not a JSON object");
                 }
-                LatentGeometry.Targets t = new LatentGeometry.Targets((int) num(geo, "k"), num(geo, "distance"),
-                        num(geo, "distance_spread"), num(geo, "angle_origin"), num(geo, "angle_origin_spread"),
-                        num(geo, "angle_subtended"), num(geo, "angle_subtended_spread"));
-                double pooled = num(m, "pooled_variance");
-                int t0 = (int) num(m, "t0"), steps = (int) num(m, "steps");
+                if (!(m.get("geometry") instanceof Map<?, ?> geo)) {
+                    throw new IllegalArgumentException("field 'geometry' missing or not an object");
+                }
+                LatentGeometry.Targets t = new LatentGeometry.Targets((int) whole(geo, "k", 2, Integer.MAX_VALUE),
+                        num(geo, "distance", 0, Double.MAX_VALUE), num(geo, "distance_spread", 0, Double.MAX_VALUE),
+                        num(geo, "angle_origin", 0, 180), num(geo, "angle_origin_spread", 0, 180),
+                        num(geo, "angle_subtended", 0, 180), num(geo, "angle_subtended_spread", 0, 180));
+                double pooled = num(m, "pooled_variance", Double.MIN_VALUE, MAX_VARIANCE);
+                int t0 = (int) whole(m, "t0", 1, NoiseSchedule.MAX_TIMESTEPS), steps = (int) whole(m, "steps", 2, t0 + 1L);
+                if (!(m.get("schedule") instanceof String) || !(m.get("model_fingerprint") instanceof String)) {
+                    throw new IllegalArgumentException("fields 'schedule' and 'model_fingerprint' must be strings");
+                }
+                if (!(m.get("images") instanceof List<?> images) || !images.stream().allMatch(String.class::isInstance)) {
+                    throw new IllegalArgumentException("field 'images' must be a list of file names");
+                }
                 @SuppressWarnings("unchecked")
-                List<String> names = (List<String>) m.get("images");
+                List<String> names = (List<String>) images;
                 Tensor latents = f.load("latents");
                 if (latents.rank() != 4 || latents.dim(0) < 3) {
                     throw new TensorFormatException(file, "tensor 'latents' must be [N >= 3, C, H, W], got " + latents);
@@ -103,39 +122,99 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                     throw new TensorFormatException(file, "tensors 'mean'/'variance_diagonal' must have the latents' shape "
                             + java.util.Arrays.toString(s));
                 }
+                inRange(file, "latents", latents, -Float.MAX_VALUE, Float.MAX_VALUE);
+                inRange(file, "mean", mean, -Float.MAX_VALUE, Float.MAX_VALUE);
+                if (diag != null) {
+                    inRange(file, "variance_diagonal", diag, 0, (float) MAX_VARIANCE);
+                }
                 GaussianPrior g = new GaussianPrior(mean.data(), pooled, diag == null ? null : diag.data());
                 return new DomainPrior(latents, g, t, t0, steps, (String) m.get("schedule"),
                         (String) m.get("model_fingerprint"), names);
             } catch (ClassCastException | NullPointerException | IllegalArgumentException e) {
-                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed (" + e.getMessage()
-                        + "); re-create the prior with `unseen invert`", e);
+                // our own messages name the field; a cast or null failure would only name Java classes
+                String what = e instanceof IllegalArgumentException ? e.getMessage() : "a field has the wrong type";
+                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed: " + what
+                        + " (re-create the prior with `unseen invert`)", e);
             }
         }
     }
 
-    private static double num(Map<?, ?> m, String key) {
+    /** A numeric field within [min, max] (so never NaN or infinite). */
+    private static double num(Map<?, ?> m, String key, double min, double max) {
         Object v = m.get(key);
         if (!(v instanceof Number)) {
             throw new IllegalArgumentException("field '" + key + "' missing or not a number");
         }
-        return ((Number) v).doubleValue();
+        double d = ((Number) v).doubleValue();
+        if (!(d >= min && d <= max)) {
+            throw new IllegalArgumentException("field '" + key + "' is " + v + ", outside [" + min + ", " + max + "]");
+        }
+        return d;
+    }
+
+    /** A whole-number field within [min, max]. */
+    private static long whole(Map<?, ?> m, String key, long min, long max) {
+        double d = num(m, key, min, max);
+        if (d != Math.rint(d)) {
+            throw new IllegalArgumentException("field '" + key + "' is " + m.get(key) + ", not a whole number");
+        }
+        return (long) d;
+    }
+
+    /** Every value of tensor {@code name} lies in [min, max] (NaN never does). */
+    private static void inRange(Path file, String name, Tensor t, float min, float max) throws TensorFormatException {
+        int i = Floats.firstOutside(t.data(), min, max);
+        if (i >= 0) {
+            throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + t.data()[i] + ", outside ["
+                    + min + ", " + max + "] (re-create the prior with `unseen invert`)");
+        }
+    }
+
+    /**
+     * SHA-256 of what decides the samples drawn from this prior (latents, Gaussian, targets, t0), its first 16 hex
+     * digits: tells a resumed sampling run whether the folder's samples came from the same prior.
+     */
+    public String fingerprint() {
+        MessageDigest md = sha256();
+        java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(1 << 16);
+        for (float[] values : new float[][]{latents.data(), gaussian.mean()}) {
+            for (int i = 0; i < values.length; ) {
+                int n = Math.min(values.length - i, chunk.capacity() / 4);
+                chunk.clear().asFloatBuffer().put(values, i, n);
+                md.update(chunk.array(), 0, 4 * n);
+                i += n;
+            }
+        }
+        String rest = gaussian.pooledVariance() + " " + targets + " " + t0;
+        md.update(rest.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return hex16(md.digest());
     }
 
     /** SHA-256 of a model file (its first 16 hex digits): ties a prior to the model that made it. */
     public static String fingerprint(Path modelFile) throws IOException {
         try (InputStream in = Files.newInputStream(modelFile)) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            MessageDigest md = sha256();
             byte[] buf = new byte[1 << 20];
             for (int r; (r = in.read(buf)) > 0; ) {
                 md.update(buf, 0, r);
             }
-            StringBuilder sb = new StringBuilder();
-            for (byte b : md.digest()) {
-                sb.append(String.format("%02x", b));
-            }
-            return sb.substring(0, 16);
+            return hex16(md.digest());
+        }
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private static String hex16(byte[] digest) {
+        StringBuilder sb = new StringBuilder();
+        for (byte b : digest) {
+            sb.append(String.format("%02x", b));
+        }
+        return sb.substring(0, 16);
     }
 }

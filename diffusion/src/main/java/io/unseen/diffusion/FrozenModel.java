@@ -1,5 +1,6 @@
 package io.unseen.diffusion;
 
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
@@ -19,7 +20,34 @@ import java.util.Map;
 public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint, Path file) {
 
     public static FrozenModel load(Path file, Backend backend) throws IOException {
-        NoiseSchedule schedule;
+        NoiseSchedule schedule = schedule(file);
+        requireFiniteWeights(file);
+        UNet unet = UNets.load(file, backend);
+        return new FrozenModel(unet, schedule, DomainPrior.fingerprint(file), file);
+    }
+
+    /**
+     * Every weight is a finite number: a NaN or infinite weight would turn every output into NaN (black images,
+     * exit code 0). One pass over the file, one tensor in memory at a time.
+     */
+    public static void requireFiniteWeights(Path file) throws IOException {
+        try (SafeTensorsFile f = SafeTensors.open(file)) {
+            for (String name : f.names()) {
+                if (!f.entry(name).dtype().loadable()) {
+                    continue; // the loader reports a dtype it cannot read
+                }
+                float[] w = f.load(name).data();
+                int i = Floats.firstNonFinite(w);
+                if (i >= 0) {
+                    throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + w[i]
+                            + " (the weights are damaged; convert the checkpoint again)");
+                }
+            }
+        }
+    }
+
+    /** The noise schedule of a converted model file, from its header alone (no weights are read). */
+    public static NoiseSchedule schedule(Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             String json = f.metadata().get("unseen.schedule");
             if (json == null) {
@@ -27,12 +55,14 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
                         + "`unseen convert` (add --schedule if the source does not say)");
             }
             try {
-                schedule = NoiseSchedule.fromMap((Map<?, ?>) Json.parse(json, 1 << 20));
-            } catch (IllegalArgumentException | ClassCastException e) {
-                throw new TensorFormatException(file, "metadata 'unseen.schedule' is invalid: " + e.getMessage(), e);
+                if (!(Json.parse(json, 1 << 20) instanceof Map<?, ?> m)) {
+                    throw new IllegalArgumentException("it is not a JSON object");
+                }
+                return NoiseSchedule.fromMap(m);
+            } catch (IllegalArgumentException e) {
+                throw new TensorFormatException(file, "metadata 'unseen.schedule' is invalid: " + e.getMessage()
+                        + " (convert the checkpoint again)", e);
             }
         }
-        UNet unet = UNets.load(file, backend);
-        return new FrozenModel(unet, schedule, DomainPrior.fingerprint(file), file);
     }
 }

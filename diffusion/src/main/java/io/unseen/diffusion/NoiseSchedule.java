@@ -13,6 +13,8 @@ import java.util.Locale;
  * @param rescaleTimesteps whether the model expects t * 1000 / T (improved-diffusion's rescale_timesteps)
  */
 public record NoiseSchedule(String name, float[] betas, float[] alphaBar, boolean rescaleTimesteps) {
+    /** More training steps than any published model uses (1000 to 4000), and few enough to allocate. */
+    public static final int MAX_TIMESTEPS = 100_000;
 
     /** Ho et al.: betas linear from {@code start} to {@code end} over {@code steps} (paper: 1e-4, 0.02, 1000). */
     public static NoiseSchedule linear(double start, double end, int steps) {
@@ -63,7 +65,12 @@ public record NoiseSchedule(String name, float[] betas, float[] alphaBar, boolea
         if (!(steps instanceof Number)) {
             throw new IllegalArgumentException("schedule: field 'num_timesteps' missing or not a number");
         }
-        int t = ((Number) steps).intValue();
+        double td = ((Number) steps).doubleValue();
+        if (!(td >= 2 && td <= MAX_TIMESTEPS) || td != Math.rint(td)) {
+            throw new IllegalArgumentException("schedule: field 'num_timesteps' is " + steps + ", not a whole number in [2, "
+                    + MAX_TIMESTEPS + "]");
+        }
+        int t = (int) td;
         boolean rescale = Boolean.TRUE.equals(m.get("rescale_timesteps"));
         if ("linear".equals(kind)) {
             Object b0 = m.get("beta_start"), b1 = m.get("beta_end");

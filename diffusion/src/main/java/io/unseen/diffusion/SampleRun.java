@@ -20,7 +20,9 @@ import java.util.function.Consumer;
  * Samples new images of an unseen domain: draws latents from its prior (with the chosen geometric method) and
  * decodes them with DDIM. Writes sample-NNNNN.png as each mini-batch is decoded, then grid.png and summary.json.
  * Run again with the same arguments, it skips samples whose PNG exists: sample i depends only on (seed, i), so the
- * finished set is the same as an uninterrupted run's.
+ * finished set is the same as an uninterrupted run's. The settings are written to summary.json before the first
+ * sample; a folder holding samples of other settings (or of unknown ones) is refused, naming them, unless the
+ * caller asks to overwrite, which removes the old samples first.
  */
 public final class SampleRun {
 
@@ -37,8 +39,18 @@ public final class SampleRun {
             if (count < 1) {
                 throw new IllegalArgumentException("--count must be at least 1, got " + count);
             }
-            if (!(tolScale > 0)) {
-                throw new IllegalArgumentException("--tol-scale must be > 0, got " + tolScale);
+            if (!(tolScale > 0) || Double.isInfinite(tolScale)) {
+                throw new IllegalArgumentException("--tol-scale: " + tolScale + " is not a finite number > 0 (give e.g. 1, "
+                        + "the references' own spread)");
+            }
+            if (!(eta >= 0 && eta <= 1)) {
+                throw new IllegalArgumentException("--eta: " + eta + " is outside [0, 1] (0: deterministic DDIM, 1: DDPM-like)");
+            }
+            if (maxDraws < 1) {
+                throw new IllegalArgumentException("--max-draws: " + maxDraws + " is too small (give at least 1)");
+            }
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
             }
         }
     }
@@ -55,15 +67,34 @@ public final class SampleRun {
         return String.format(Locale.ROOT, "sample-%05d.png", i);
     }
 
-    public static Summary run(FrozenModel model, DomainPrior prior, Options o, Path outDir, Progress progress,
-                              Consumer<String> log) throws IOException {
-        long start = System.nanoTime();
+    /** Samples into {@code outDir}, resuming a run of the same settings; see the class comment for a folder of others. */
+    public static Summary run(FrozenModel model, DomainPrior prior, Options o, Path outDir, boolean overwrite,
+                              Progress progress, Consumer<String> log) throws IOException {
         int[] shape = prior.latentShape();
         if (shape[0] != model.unet().inChannels()) {
             throw new IllegalArgumentException("the prior's latents have " + shape[0] + " channels but the model takes "
                     + model.unet().inChannels() + ": the prior was made with another model");
         }
+        TimestepGrid.of(prior.t0(), o.steps(), model.schedule()); // a bad --steps fails before the folder is touched
+        Map<String, Object> settings = settings(prior, o);
+        boolean fresh = !Files.exists(outDir);
+        checkFolder(outDir, settings, overwrite, log);
         Files.createDirectories(outDir);
+        try {
+            writeSummary(outDir, settings, o.count(), null);
+            return runIn(model, prior, o, outDir, settings, progress, log);
+        } catch (IOException | RuntimeException | Error e) {
+            if (fresh) {
+                removeIfNoSamples(outDir);
+            }
+            throw e;
+        }
+    }
+
+    private static Summary runIn(FrozenModel model, DomainPrior prior, Options o, Path outDir, Map<String, Object> settings,
+                                 Progress progress, Consumer<String> log) throws IOException {
+        long start = System.nanoTime();
+        int[] shape = prior.latentShape();
         LatentGeometry geometry = new LatentGeometry(prior.latents());
         LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
                 LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()));
@@ -120,7 +151,7 @@ public final class SampleRun {
             log.accept(String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
                     + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", failed, pending.size(), o.maxDraws()));
         }
-        writeSummary(outDir, prior, o, s);
+        writeSummary(outDir, settings, o.count(), s);
         return s;
     }
 
@@ -130,11 +161,27 @@ public final class SampleRun {
         return ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
     }
 
-    private static void writeSummary(Path outDir, DomainPrior prior, Options o, Summary s) throws IOException {
+    /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
+    private static void writeSummary(Path outDir, Map<String, Object> settings, int count, Summary s) throws IOException {
+        Map<String, Object> m = new LinkedHashMap<>(settings);
+        m.put("count", (long) count);
+        m.put("finished", s != null);
+        if (s != null) {
+            m.put("written", (long) s.written());
+            m.put("skipped_existing", (long) s.skippedExisting());
+            m.put("failed", (long) s.failed());
+            m.put("candidates", s.candidates());
+            m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
+            m.put("seconds", s.seconds());
+        }
+        AtomicFiles.write(outDir.resolve("summary.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** What decides the samples: a folder resumed with other settings would mix two sets. */
+    static Map<String, Object> settings(DomainPrior prior, Options o) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("method", o.method().id());
         m.put("seed", o.seed());
-        m.put("count", (long) o.count());
         m.put("eta", (double) o.eta());
         m.put("steps", (long) o.steps());
         m.put("clip_x0", o.clipX0());
@@ -143,12 +190,82 @@ public final class SampleRun {
         m.put("diagonal_variance", o.diagonal());
         m.put("t0", (long) prior.t0());
         m.put("model_fingerprint", prior.modelFingerprint());
-        m.put("written", (long) s.written());
-        m.put("skipped_existing", (long) s.skippedExisting());
-        m.put("failed", (long) s.failed());
-        m.put("candidates", s.candidates());
-        m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
-        m.put("seconds", s.seconds());
-        AtomicFiles.write(outDir.resolve("summary.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
+        m.put("prior_fingerprint", prior.fingerprint());
+        // as summary.json will read back (float eta widened, numbers as the parser gives them)
+        @SuppressWarnings("unchecked")
+        Map<String, Object> read = (Map<String, Object>) Json.parse(Json.write(m), 1 << 20);
+        return read;
+    }
+
+    /**
+     * Refuses a folder holding samples of other settings (named in the message), or samples without a summary.json
+     * to tell; with {@code overwrite} removes them (sample-*.png, grid.png, summary.json) instead.
+     */
+    private static void checkFolder(Path outDir, Map<String, Object> settings, boolean overwrite, Consumer<String> log)
+            throws IOException {
+        if (!Files.isDirectory(outDir)) {
+            return;
+        }
+        List<Path> samples = existingSamples(outDir);
+        Path summary = outDir.resolve("summary.json");
+        String differences;
+        if (Files.isRegularFile(summary)) {
+            differences = differences(summary, settings);
+        } else {
+            differences = samples.isEmpty() ? "" : "no summary.json says how its " + samples.size() + " samples were made";
+        }
+        if (differences.isEmpty()) {
+            return;
+        }
+        if (!overwrite) {
+            throw new IllegalArgumentException(outDir + ": holds samples of other settings (" + differences
+                    + "); resuming would mix two sets (choose another folder, or overwrite them with --overwrite)");
+        }
+        for (Path f : samples) {
+            Files.delete(f);
+        }
+        Files.deleteIfExists(outDir.resolve("grid.png"));
+        Files.deleteIfExists(summary);
+        log.accept("removed " + samples.size() + " samples of other settings from " + outDir + " (" + differences + ")");
+    }
+
+    /** The settings in an old summary.json that differ from {@code now}, as "seed 5 (now 6), ..."; "" when none. */
+    private static String differences(Path summary, Map<String, Object> now) throws IOException {
+        Object parsed;
+        try {
+            parsed = Json.parse(Files.readString(summary, StandardCharsets.UTF_8), 1 << 20);
+        } catch (RuntimeException e) {
+            return "its summary.json is unreadable";
+        }
+        if (!(parsed instanceof Map)) {
+            return "its summary.json is not an object";
+        }
+        Map<?, ?> old = (Map<?, ?>) parsed;
+        List<String> diffs = new ArrayList<>();
+        for (Map.Entry<String, Object> e : now.entrySet()) {
+            // a key the old summary lacks was not recorded then (an older version): nothing to compare
+            if (old.containsKey(e.getKey()) && !java.util.Objects.equals(old.get(e.getKey()), e.getValue())) {
+                diffs.add(e.getKey() + " " + old.get(e.getKey()) + " (now " + e.getValue() + ")");
+            }
+        }
+        return String.join(", ", diffs);
+    }
+
+    private static List<Path> existingSamples(Path outDir) throws IOException {
+        try (java.util.stream.Stream<Path> s = Files.list(outDir)) {
+            return s.filter(p -> p.getFileName().toString().matches("sample-\\d+\\.png")).sorted().toList();
+        }
+    }
+
+    /** Removes a folder this run created when it failed before writing any sample. */
+    private static void removeIfNoSamples(Path outDir) {
+        try {
+            if (existingSamples(outDir).isEmpty()) {
+                Files.deleteIfExists(outDir.resolve("summary.json"));
+                Files.deleteIfExists(outDir); // fails, harmlessly, when something else is in it
+            }
+        } catch (IOException ignored) {
+            // the run's own error is the one to report
+        }
     }
 }

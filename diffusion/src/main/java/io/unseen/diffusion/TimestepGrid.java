@@ -14,10 +14,8 @@ public final class TimestepGrid {
 
     /** The grid of {@code steps} points from 0 to {@code t0}. */
     public static TimestepGrid of(int t0, int steps, NoiseSchedule schedule) {
-        if (steps < 2) {
-            throw new IllegalArgumentException("--steps must be at least 2 (got " + steps + "): the grid needs both ends");
-        }
-        if (t0 < 1 || t0 >= schedule.numTimesteps()) {
+        checkSteps(t0, steps);
+        if (t0 >= schedule.numTimesteps()) {
             throw new IllegalArgumentException("--t0 " + t0 + " is outside the model's schedule: choose 1.." + (schedule.numTimesteps() - 1));
         }
         int[] seq = new int[steps];
@@ -27,6 +25,21 @@ public final class TimestepGrid {
             seq[k] = (int) (y * t0);
         }
         return new TimestepGrid(seq);
+    }
+
+    /**
+     * Checks {@code t0} and {@code steps} before anything is allocated or computed: at least both ends, and at most
+     * one point per timestep from 0 to t0 (more would only repeat timesteps; the bound also keeps a huge value from
+     * allocating the grid). The schedule's own bound on t0 is checked by {@link #of}.
+     */
+    public static void checkSteps(int t0, int steps) {
+        if (t0 < 1) {
+            throw new IllegalArgumentException("--t0 " + t0 + " is outside the model's schedule (choose at least 1)");
+        }
+        if (steps < 2 || steps > t0 + 1L) {
+            throw new IllegalArgumentException("--steps " + steps + " is outside [2, " + (t0 + 1L) + "] (the grid needs "
+                    + "both ends and has at most one point per timestep from 0 to t0 = " + t0 + ")");
+        }
     }
 
     public int size() {

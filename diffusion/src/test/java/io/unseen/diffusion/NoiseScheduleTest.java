@@ -28,4 +28,14 @@ class NoiseScheduleTest {
         assertEquals(500f, c.modelTimestep(2000));
         assertThrows(IllegalArgumentException.class, () -> c.alphaBar(4000));
     }
+
+    @Test
+    void aScheduleLengthFromAFileIsAWholeNumberWithinBounds() {
+        for (Object steps : new Object[]{2_000_000_000L, 1e300, 1.5, 1L, -5L, Double.NaN}) {
+            java.util.Map<String, Object> m = new java.util.HashMap<>(java.util.Map.of("schedule", "cosine"));
+            m.put("num_timesteps", steps);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> NoiseSchedule.fromMap(m));
+            assertTrue(e.getMessage().contains("'num_timesteps'"), e.getMessage());
+        }
+    }
 }

@@ -39,5 +39,9 @@ class TimestepGridTest {
         e = assertThrows(IllegalArgumentException.class, () -> TimestepGrid.of(1000, 20, LINEAR));
         assertTrue(e.getMessage().contains("--t0"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> TimestepGrid.of(0, 20, LINEAR));
+        // more points than timesteps from 0 to t0 is refused before the grid is allocated
+        e = assertThrows(IllegalArgumentException.class, () -> TimestepGrid.of(500, 2_000_000_000, LINEAR));
+        assertTrue(e.getMessage().contains("[2, 501]"), e.getMessage());
+        assertEquals(11, TimestepGrid.of(10, 11, LINEAR).size(), "one point per timestep is the most");
     }
 }

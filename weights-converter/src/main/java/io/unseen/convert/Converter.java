@@ -1,6 +1,7 @@
 package io.unseen.convert;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
 import io.unseen.engine.io.SafeTensors;
@@ -128,6 +129,11 @@ public final class Converter {
         if (!Arrays.equals(t.shape(), m.entry().shape())) {
             throw new TensorFormatException(file, "tensor '" + m.entry().fileName() + "' loaded with shape "
                     + Arrays.toString(t.shape()) + " but its header says " + Arrays.toString(m.entry().shape()));
+        }
+        int bad = Floats.firstNonFinite(t.data());
+        if (bad >= 0) {
+            throw new TensorFormatException(file, "tensor '" + m.entry().fileName() + "' value " + bad + " is "
+                    + t.data()[bad] + " (the checkpoint's weights are damaged; a model with them would only output NaN)");
         }
         return Arrays.equals(t.shape(), m.shape()) ? t : t.reshape(m.shape());
     }

@@ -19,6 +19,8 @@ import java.util.Map;
  * @param rescaleTimesteps whether the model is fed t * 1000 / T instead of t (improved-diffusion's rescale_timesteps)
  */
 public record Schedule(String name, double betaStart, double betaEnd, int numTimesteps, boolean rescaleTimesteps) {
+    /** As the sampler's NoiseSchedule.MAX_TIMESTEPS: more than any published model, few enough to allocate. */
+    public static final int MAX_TIMESTEPS = 100_000;
 
     public Schedule {
         if ("linear".equals(name)) {
@@ -32,8 +34,8 @@ public record Schedule(String name, double betaStart, double betaEnd, int numTim
         } else {
             throw new IllegalArgumentException("schedule must be \"linear\" or \"cosine\", got " + name);
         }
-        if (numTimesteps < 2) {
-            throw new IllegalArgumentException("num_timesteps must be at least 2, got " + numTimesteps);
+        if (numTimesteps < 2 || numTimesteps > MAX_TIMESTEPS) {
+            throw new IllegalArgumentException("num_timesteps must be in [2, " + MAX_TIMESTEPS + "], got " + numTimesteps);
         }
     }
 

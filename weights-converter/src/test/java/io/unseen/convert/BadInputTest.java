@@ -142,6 +142,18 @@ class BadInputTest {
     }
 
     @Test
+    void nanOrInfiniteWeightsAreRefusedNamingTheTensor() throws IOException {
+        LinkedHashMap<String, Tensor> t = ddpmTensors();
+        t.get("mid.block_1.conv1.weight").data()[7] = Float.NaN;
+        Path p = dir.resolve("nan.safetensors");
+        SafeTensors.write(p, t, Map.of());
+        assertRefused(p, ConvertOptions.none(), "nan.safetensors", "tensor 'mid.block_1.conv1.weight' value 7 is NaN");
+        t.get("mid.block_1.conv1.weight").data()[7] = Float.NEGATIVE_INFINITY;
+        SafeTensors.write(p, t, Map.of());
+        assertRefused(p, ConvertOptions.none(), "value 7 is -Infinity");
+    }
+
+    @Test
     void shapeThatContradictsTheInferredConfigIsNamedWithBothShapes() throws IOException {
         LinkedHashMap<String, Tensor> t = ddpmTensors();
         t.put("mid.block_1.conv1.weight", Tensor.zeros(32, 32, 1, 1));

@@ -13,6 +13,7 @@ import java.util.Random;
 
 import static io.unseen.convert.Fixtures.convert;
 import static io.unseen.convert.Fixtures.resource;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -73,6 +74,7 @@ class ConverterFuzzTest {
                 converted++;
             } catch (TensorFormatException e) {
                 assertTrue(e.getMessage().contains(file.getFileName().toString()), e.getMessage());
+                assertFalse(e.getMessage().matches("(?s).*(Exception|java\\.[a-z]).*"), "a Java name in: " + e.getMessage());
                 refused++;
             } catch (Throwable t) {
                 Path keep = Path.of("target", "fuzz-failure" + suffix(name));

@@ -100,12 +100,11 @@ public final class FashionMnist {
                     throw new IOException(file + ": IDX dimension " + i + " is invalid (" + dims[i] + ")");
                 }
             }
-            byte[] data = new byte[(int) n];
-            try {
-                d.readFully(data);
-            } catch (EOFException e) {
-                throw new IOException(file + ": truncated: the header promises " + n + " bytes of data; "
-                        + "reinstall dataset-fashion-mnist", e);
+            // read as it comes, not allocated from the header: a small (gzip) file cannot claim gigabytes
+            byte[] data = d.readNBytes((int) n);
+            if (data.length < n) {
+                throw new IOException(file + ": truncated: the header promises " + n + " bytes of data, the file holds "
+                        + data.length + " (reinstall dataset-fashion-mnist)");
             }
             return new Idx(dims, data);
         } catch (java.util.zip.ZipException e) {

@@ -1,9 +1,10 @@
 package io.unseen.diffusion.images;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
+import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.io.Npy;
 
-import javax.imageio.ImageIO;
 import java.awt.Graphics2D;
 import java.awt.Image;
 import java.awt.image.BufferedImage;
@@ -71,20 +72,17 @@ public final class ImageSet {
 
     /** Loads the given image files, in order, as {@link #load} does for a folder. */
     public static ImageSet loadFiles(List<Path> files, int channels, int resolution, Consumer<String> log) throws IOException {
+        long bytes = 4L * files.size() * channels * resolution * resolution;
+        if (!HeapBudget.allows(bytes)) {
+            throw new IOException(files.get(0).toAbsolutePath().getParent() + ": " + files.size() + " images of "
+                    + resolution + "x" + resolution + " (the model's resolution) " + HeapBudget.exceeded(bytes));
+        }
         Tensor t = Tensor.zeros(files.size(), channels, resolution, resolution);
         List<String> names = new ArrayList<>();
         int resized = 0, converted = 0;
         for (int i = 0; i < files.size(); i++) {
             Path f = files.get(i);
-            BufferedImage img;
-            try {
-                img = ImageIO.read(f.toFile());
-            } catch (IOException | RuntimeException e) {
-                throw new IOException(f + ": unreadable image (" + e.getMessage() + "); remove it or re-save it as PNG", e);
-            }
-            if (img == null) {
-                throw new IOException(f + ": not a readable PNG/JPEG image; remove it or re-save it as PNG");
-            }
+            BufferedImage img = ImageFiles.read(f);
             if (img.getWidth() != resolution || img.getHeight() != resolution) {
                 resized++;
                 img = resizeCenterCrop(img, resolution);
@@ -111,10 +109,10 @@ public final class ImageSet {
             throw new IOException(file + ": shape " + java.util.Arrays.toString(t.shape()) + " does not fit the model; expected [N, "
                     + channels + ", " + resolution + ", " + resolution + "] in [-1, 1]");
         }
-        for (float v : t.data()) {
-            if (!(v >= -1.0001f && v <= 1.0001f)) {
-                throw new IOException(file + ": values must lie in [-1, 1] (found " + v + "); scale images as x / 127.5 - 1");
-            }
+        int bad = Floats.firstOutside(t.data(), -1.0001f, 1.0001f);
+        if (bad >= 0) {
+            throw new IOException(file + ": values must lie in [-1, 1] (found " + t.data()[bad] + "); scale images as "
+                    + "x / 127.5 - 1");
         }
         List<String> names = new ArrayList<>();
         for (int i = 0; i < t.dim(0); i++) {

@@ -81,6 +81,11 @@ class FashionMnistTest {
         Path truncated = gz("truncated.gz", header(0x0803, 16, 28, 28), new byte[784 * 3]);
         IOException t = assertThrows(IOException.class, () -> FashionMnist.read(truncated, labels));
         assertTrue(t.getMessage().contains("truncated"), t.getMessage());
+        // a header claiming 2,000,000,000 bytes in a file of a few: refused as truncated, nothing allocated from it
+        Path lying = gz("lying.gz", header(0x0803, 2_000_000_000 / 784, 28, 28), new byte[784]);
+        IOException big = assertThrows(IOException.class, () -> FashionMnist.read(lying, labels));
+        assertTrue(big.getMessage().contains("lying.gz") && big.getMessage().contains("the file holds 784"),
+                big.getMessage());
 
         Path fewer = gz("fewer.gz", header(0x0803, 2, 28, 28), new byte[784 * 2]);
         IOException f = assertThrows(IOException.class, () -> FashionMnist.read(fewer, labels));

@@ -90,4 +90,12 @@ class ImageSetTest {
         assertEquals(3 * (8 + 2) + 2, g.getWidth());
         assertEquals(2 * (8 + 2) + 2, g.getHeight());
     }
+
+    @Test
+    void aResolutionTooLargeForMemoryIsRefusedBeforeAnythingIsAllocated() throws IOException {
+        Path png = dir.resolve("one.png");
+        ImageIO.write(new BufferedImage(8, 8, BufferedImage.TYPE_BYTE_GRAY), "png", png.toFile());
+        IOException e = assertThrows(IOException.class, () -> ImageSet.loadFiles(List.of(png), 3, 1 << 17, m -> { }));
+        assertTrue(e.getMessage().contains("131072x131072") && e.getMessage().contains("JAVA_OPTS=-Xmx"), e.getMessage());
+    }
 }

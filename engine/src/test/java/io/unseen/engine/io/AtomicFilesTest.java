@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class AtomicFilesTest {
     @TempDir
@@ -36,5 +37,17 @@ class AtomicFilesTest {
         try (var files = Files.list(dir)) {
             assertEquals(0, files.count());
         }
+    }
+
+    @Test
+    void theLeftoversOfAKilledWriteAreRemovedByTheNextWriteOfTheSameTarget() throws IOException {
+        // what a killed convert leaves: its temporary file, never renamed and never deleted
+        Path leftover = Files.write(dir.resolve(".model.safetensors.3f9a0c11d2e4b5a6.tmp"), new byte[]{9});
+        Path otherTarget = Files.write(dir.resolve(".other.safetensors.3f9a0c11d2e4b5a6.tmp"), new byte[]{9});
+        Path notOurs = Files.write(dir.resolve(".model.safetensors.notes.tmp"), new byte[]{9});
+        AtomicFiles.write(dir.resolve("model.safetensors"), new byte[]{1});
+        assertFalse(Files.exists(leftover));
+        assertTrue(Files.exists(otherTarget), "another target's temporary file may belong to a running write");
+        assertTrue(Files.exists(notOurs), "only names AtomicFiles makes are removed");
     }
 }

@@ -98,7 +98,7 @@ public final class Pickle {
             throw e;
         } catch (RuntimeException e) {
             throw new TensorFormatException(file, "corrupt pickle (started at byte " + start + ", failed at byte "
-                    + in.position() + "): " + e, e);
+                    + in.position() + "): " + plain(e) + " (re-save the checkpoint with torch.save)", e);
         }
     }
 
@@ -515,9 +515,51 @@ public final class Pickle {
         return new TensorFormatException(file, msg + " (pickle byte " + in.position() + ")");
     }
 
-    /** A short description of a value for messages: its type and an abbreviated rendering. */
+    /** A short description of a value for messages: its Python type and an abbreviated rendering. */
     public static String describe(Object o) {
-        return o == null ? "None" : o.getClass().getSimpleName() + " " + abbreviate(String.valueOf(o));
+        return o == null || o == NONE ? "None" : pythonType(o) + " " + abbreviate(String.valueOf(o));
+    }
+
+    /** Java classes of unpickled values and their Python names, most specific first. */
+    private static final Map<Class<?>, String> PYTHON_TYPES = orderedMap(Long.class, "int", BigInteger.class, "int",
+            Double.class, "float", String.class, "str", byte[].class, "bytes", Boolean.class, "bool",
+            Tuple.class, "tuple", List.class, "list", Map.class, "dict", Global.class, "global");
+
+    /** What a runtime failure on malformed input means, in words, so a message never shows a Java class name. */
+    private static final Map<Class<?>, String> FAILURES = orderedMap(
+            java.nio.BufferUnderflowException.class, "the data ends in the middle of a value",
+            IndexOutOfBoundsException.class, "a length or position points outside the data",
+            java.nio.BufferOverflowException.class, "a length or position points outside the data",
+            NumberFormatException.class, "a malformed number", ClassCastException.class, "a value of the wrong type",
+            NegativeArraySizeException.class, "a negative length", ArithmeticException.class, "a number out of range");
+
+    private static String pythonType(Object o) {
+        return nameOf(PYTHON_TYPES, o, "object");
+    }
+
+    /** A runtime failure on malformed input, in words (an IllegalArgumentException's own message is kept). */
+    public static String plain(RuntimeException e) {
+        if (e instanceof IllegalArgumentException && e.getMessage() != null) {
+            return e.getMessage();
+        }
+        return nameOf(FAILURES, e, "malformed data");
+    }
+
+    private static String nameOf(Map<Class<?>, String> names, Object o, String otherwise) {
+        for (Map.Entry<Class<?>, String> e : names.entrySet()) {
+            if (e.getKey().isInstance(o)) {
+                return e.getValue();
+            }
+        }
+        return otherwise;
+    }
+
+    private static Map<Class<?>, String> orderedMap(Object... classAndName) {
+        Map<Class<?>, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < classAndName.length; i += 2) {
+            m.put((Class<?>) classAndName[i], (String) classAndName[i + 1]);
+        }
+        return m;
     }
 
     private static String abbreviate(String s) {

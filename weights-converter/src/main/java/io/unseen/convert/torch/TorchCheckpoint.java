@@ -1,6 +1,7 @@
 package io.unseen.convert.torch;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.io.TensorFormatException;
 
 import java.io.IOException;
@@ -17,6 +18,8 @@ import java.util.Enumeration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
+import java.util.zip.CheckedInputStream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -31,6 +34,8 @@ public final class TorchCheckpoint implements AutoCloseable {
     /** First pickled value of a legacy checkpoint. */
     private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);
     private static final long MAX_PICKLE = 1L << 30;
+    /** A zip checkpoint's data.pkl is inflated into memory: a state_dict's pickle is kilobytes to a few megabytes. */
+    private static final long MAX_ZIP_PICKLE = 1L << 26;
 
     /** A storage: one typed buffer that tensors view. {@code key} names it in the file. */
     public record StorageRef(String key, TorchDtype dtype, long numel, long elementOffset) {
@@ -124,8 +129,13 @@ public final class TorchCheckpoint implements AutoCloseable {
         }
         try {
             String pkl = null;
+            java.util.Set<String> names = new java.util.HashSet<>();
             for (Enumeration<? extends ZipEntry> en = zip.entries(); en.hasMoreElements(); ) {
                 String name = en.nextElement().getName();
+                if (!names.add(name)) {
+                    throw new TensorFormatException(file, "zip checkpoint has two entries named '" + name + "' (which "
+                            + "one holds the data is ambiguous; re-save the checkpoint with torch.save)");
+                }
                 if (name.endsWith("data.pkl") && (name.equals("data.pkl") || name.endsWith("/data.pkl"))) {
                     if (pkl != null) {
                         throw new TensorFormatException(file, "zip checkpoint has two data.pkl entries: " + pkl
@@ -146,7 +156,7 @@ public final class TorchCheckpoint implements AutoCloseable {
                             + "'; only little-endian checkpoints are supported");
                 }
             }
-            byte[] pickle = readEntry(file, zip, zip.getEntry(pkl), MAX_PICKLE);
+            byte[] pickle = readEntry(file, zip, zip.getEntry(pkl), MAX_ZIP_PICKLE);
             Object root = Pickle.load(file, ByteBuffer.wrap(pickle), new Calls(file, false));
             return new TorchCheckpoint(file, "zip", root, zip, prefix, null, null);
         } catch (IOException | RuntimeException e) {
@@ -154,24 +164,55 @@ public final class TorchCheckpoint implements AutoCloseable {
             if (e instanceof TensorFormatException) {
                 throw e;
             }
-            throw new TensorFormatException(file, "corrupt zip checkpoint: " + e, e);
+            throw new TensorFormatException(file, "corrupt zip checkpoint: " + (e instanceof RuntimeException
+                    ? Pickle.plain((RuntimeException) e) : e.getMessage()) + " (re-save it with torch.save)", e);
         }
     }
 
+    /** A whole entry, of at most {@code limit} bytes. */
     private static byte[] readEntry(Path file, ZipFile zip, ZipEntry e, long limit) throws IOException {
+        return readEntry(file, zip, e, limit, limit);
+    }
+
+    /**
+     * The first {@code keep} bytes of an entry of at most {@code limit} bytes. Only those are held: the rest is
+     * streamed past (never inflated into memory) to check that the entry holds exactly its declared size, no more
+     * than the limit, and matches its CRC. So an entry that inflates into gigabytes costs time, not memory, and is
+     * refused.
+     */
+    private static byte[] readEntry(Path file, ZipFile zip, ZipEntry e, long keep, long limit) throws IOException {
         long size = e.getSize();
-        if (size > limit || size > Integer.MAX_VALUE - 8) {
-            throw new TensorFormatException(file, "zip entry " + e.getName() + " is " + size + " bytes, too large");
+        if (size > limit) {
+            throw new TensorFormatException(file, "zip entry " + e.getName() + " is " + size + " bytes, more than the "
+                    + limit + " it may hold (the checkpoint is corrupt or hostile)");
         }
-        try (InputStream in = zip.getInputStream(e)) {
-            byte[] b = in.readNBytes((int) Math.max(0, Math.min(limit, Integer.MAX_VALUE - 8)));
-            if (size >= 0 && b.length != size) {
-                throw new TensorFormatException(file, "zip entry " + e.getName() + " is truncated: " + b.length
+        long expected = size >= 0 ? size : limit;
+        CRC32 crc = new CRC32();
+        try (InputStream in = new CheckedInputStream(zip.getInputStream(e), crc)) {
+            byte[] head = in.readNBytes((int) Math.min(keep, expected));
+            long total = head.length;
+            byte[] skip = new byte[1 << 16];
+            for (int r; total <= expected && (r = in.read(skip, 0, (int) Math.min(skip.length, expected + 1 - total))) > 0; ) {
+                total += r;
+            }
+            if (total > expected) {
+                throw new TensorFormatException(file, "zip entry " + e.getName() + " holds more than "
+                        + (size >= 0 ? "its declared " + size : "the " + limit) + " bytes (the checkpoint is corrupt)");
+            }
+            if (size >= 0 && total != size) {
+                throw new TensorFormatException(file, "zip entry " + e.getName() + " is truncated: " + total
                         + " of " + size + " bytes");
             }
-            return b;
+            if (e.getCrc() != -1 && crc.getValue() != e.getCrc()) {
+                throw new TensorFormatException(file, "zip entry " + e.getName() + " fails its CRC check: the file is "
+                        + "damaged (download or copy it again)");
+            }
+            return head;
         } catch (ZipException ex) {
             throw new TensorFormatException(file, "corrupt zip entry " + e.getName() + ": " + ex.getMessage(), ex);
+        } catch (java.io.EOFException ex) {
+            throw new TensorFormatException(file, "zip entry " + e.getName() + " lies past the end of the file (the "
+                    + "file is truncated or damaged; copy it again)", ex);
         }
     }
 
@@ -241,7 +282,8 @@ public final class TorchCheckpoint implements AutoCloseable {
             if (e instanceof TensorFormatException) {
                 throw e;
             }
-            throw new TensorFormatException(file, "corrupt legacy checkpoint: " + e, e);
+            throw new TensorFormatException(file, "corrupt legacy checkpoint: " + (e instanceof RuntimeException
+                    ? Pickle.plain((RuntimeException) e) : e.getMessage()) + " (re-save it with torch.save)", e);
         }
     }
 
@@ -266,7 +308,8 @@ public final class TorchCheckpoint implements AutoCloseable {
                     + Arrays.toString(ref.stride()) + " reaches element " + maxIndex + " of storage '" + s.key()
                     + "' which has " + s.numel());
         }
-        ByteBuffer data = storage(s);
+        requireMemory(4 * n, "tensor " + ref);
+        ByteBuffer data = storage(s, n == 0 ? 0 : maxIndex + 1);
         float[] out = new float[(int) n];
         int rank = ref.shape().length;
         int[] idx = new int[rank];
@@ -287,10 +330,15 @@ public final class TorchCheckpoint implements AutoCloseable {
         return Tensor.of(out, ref.shape());
     }
 
-    private ByteBuffer storage(StorageRef s) throws IOException {
+    /**
+     * A storage's data, at least its first {@code elements} elements: a zip entry is held only as far as the tensor
+     * needs (a later tensor needing more reads it again), a legacy storage is mapped.
+     */
+    private ByteBuffer storage(StorageRef s, long elements) throws IOException {
         String cacheKey = s.key() + "@" + s.elementOffset() + "+" + s.numel();
+        long keep = elements * s.dtype().size;
         ByteBuffer cached = storageCache.get(cacheKey);
-        if (cached != null) {
+        if (cached != null && cached.capacity() >= keep) {
             return cached;
         }
         long bytes = s.numel() * s.dtype().size;
@@ -301,12 +349,12 @@ public final class TorchCheckpoint implements AutoCloseable {
                 throw new TensorFormatException(file, "zip checkpoint has no entry " + zipPrefix + "data/" + s.key()
                         + " for a storage the pickle refers to");
             }
-            byte[] raw = readEntry(file, zip, e, Integer.MAX_VALUE - 8);
-            if (raw.length < bytes) {
-                throw new TensorFormatException(file, "storage " + e.getName() + " has " + raw.length
+            if (e.getSize() >= 0 && e.getSize() < bytes) {
+                throw new TensorFormatException(file, "storage " + e.getName() + " has " + e.getSize()
                         + " bytes but " + bytes + " are needed");
             }
-            b = ByteBuffer.wrap(raw);
+            requireMemory(keep, "storage '" + s.key() + "'");
+            b = ByteBuffer.wrap(readEntry(file, zip, e, keep, bytes));
         } else {
             long at = legacyOffsets.get(s.key()) + s.elementOffset() * s.dtype().size;
             b = legacy.map(FileChannel.MapMode.READ_ONLY, at, s.numel() * s.dtype().size);
@@ -314,6 +362,17 @@ public final class TorchCheckpoint implements AutoCloseable {
         b.order(ByteOrder.LITTLE_ENDIAN);
         storageCache.put(cacheKey, b);
         return b;
+    }
+
+    /** Refuses, before allocating, what would not fit the heap budget or one Java array. */
+    private void requireMemory(long bytes, String what) throws TensorFormatException {
+        if (!HeapBudget.allows(bytes)) {
+            throw new TensorFormatException(file, what + " " + HeapBudget.exceeded(bytes));
+        }
+        if (bytes > Integer.MAX_VALUE - 8) {
+            throw new TensorFormatException(file, what + " needs " + (bytes >> 20) + " MiB, more than one Java array "
+                    + "holds (2 GiB)");
+        }
     }
 
     /** Forgets cached storages (call between tensors when memory matters). */
