@@ -110,6 +110,12 @@ public final class Ddim {
                 Tensor xb = state.slice(start, start + b);
                 backend.copy(xb, input.slice(0, b)); // rows past b keep the previous batch's values: ignored
                 Tensor out = model.forward(input, ts);
+                if (!backend.allFinite(out.slice(0, b))) {
+                    throw new IllegalStateException(String.format(java.util.Locale.ROOT, "the model's output holds NaN"
+                            + " or infinite values at %s step %d (t = %d), samples %d to %d: the model's weights or"
+                            + " the %s are not usable (check the model with `unseen info`)", tNext > t ? "inversion"
+                            : "decoding", stepIndex + 1, t, start, start + b - 1, tNext > t ? "images" : "latents"));
+                }
                 Tensor noise = eta > 0f ? noise(seed, noiseKeys, start, b, stepIndex) : null;
                 scheduler.step(backend, xb, out.slice(0, b), t, tNext, eta, noise, clip, xb);
                 if (noise != null) {

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -39,6 +40,27 @@ class DdimParityTest {
             }
             assertTrue(maxErr <= 1e-4 * maxRef, "step " + s + ": max error " + maxErr + " > 1e-4 * " + maxRef);
         }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.unseen.diffusion.DdimSchedulerTest#backends")
+    void aNonFiniteModelOutputIsReportedWithItsStepAndTimestep(String backend) throws Exception {
+        FrozenModel model = FrozenModel.load(resource("model.safetensors"), Backends.byName(backend));
+        TimestepGrid grid = TimestepGrid.of(300, 6, model.schedule());
+        Ddim ddim = new Ddim(model.unet(), model.schedule(), 2);
+        Tensor x0 = Npy.read(resource("x0.npy")).copy();
+        x0.data()[x0.numel() - 1] = Float.NaN; // in the last image: the second mini-batch
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> ddim.invert(x0, grid, Progress.NONE, null));
+        int n = x0.dim(0), lastBatchStart = (n - 1) / 2 * 2;
+        assertTrue(e.getMessage().contains("inversion step 1 (t = 0), samples " + lastBatchStart + " to " + (n - 1)),
+                e.getMessage());
+        Tensor latents = Npy.read(resource("x0.npy")).copy();
+        latents.data()[0] = Float.POSITIVE_INFINITY;
+        e = assertThrows(IllegalStateException.class,
+                () -> ddim.generate(latents, grid, 0f, false, 0L, null, Progress.NONE, null));
+        assertTrue(e.getMessage().contains("decoding step 1 (t = " + grid.at(grid.size() - 1) + "), samples 0 to 1"),
+                e.getMessage());
     }
 
     @ParameterizedTest

@@ -1,9 +1,11 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.ops.Backend;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -72,16 +74,40 @@ final class Activations {
                     return t;
                 }
             }
-            int n = Tensor.checkedNumel(shape);
+            long n = 1;
+            for (int d : shape) {
+                n *= d;
+            }
             if (backing == null || backing.numel() < n) {
                 drop(); // earlier views are dead: their users' blocks have finished
-                backing = backend.allocate(n);
+                backing = allocate(n, shape);
                 allocations++;
                 allocatedFloats += n;
             }
             Tensor t = Tensor.view(backing.storage(), backing.offset(), shape);
             views.add(t);
             return t;
+        }
+
+        /**
+         * The backing block, refused with one line naming the activation and the fix when it cannot be had: larger
+         * than one array or than an allocation may take, or out of memory.
+         */
+        private Tensor allocate(long n, int[] shape) {
+            String fix = "use a smaller --batch-size or smaller images";
+            // Host backends hold activations in the Java heap, and so does the OpenCL arena's host mirror.
+            if (n > Integer.MAX_VALUE - 8 || !HeapBudget.allows(4 * n)) {
+                throw new IllegalArgumentException("the model's activation " + Arrays.toString(shape) + " "
+                        + (n > Integer.MAX_VALUE - 8 ? "has more values than one array holds"
+                        : HeapBudget.exceeded(4 * n)) + "; " + fix);
+            }
+            try {
+                return backend.allocate((int) n);
+            } catch (OutOfMemoryError e) {
+                throw new IllegalArgumentException("the model's activation " + Arrays.toString(shape) + " ("
+                        + (4 * n >> 20) + " MiB) does not fit in memory; " + fix + ", or give Java more memory "
+                        + "(JAVA_OPTS=-Xmx)", e);
+            }
         }
 
         private void drop() {

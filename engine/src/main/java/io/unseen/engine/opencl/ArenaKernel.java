@@ -77,6 +77,7 @@ public final class ArenaKernel extends Kernel {
     private static final int OP_BROADCAST = 16;
     private static final int OP_TIMESTEP = 17;
     private static final int OP_DDIM = 18;
+    private static final int OP_NON_FINITE = 19;
 
     // ---- kernel arguments -------------------------------------------------------------------------------------
     // Scalars are shared between the ops (each op copies the ones it uses into named locals first): every field
@@ -451,6 +452,25 @@ public final class ArenaKernel extends Kernel {
     }
 
     /** out = x * sigmoid(x); out may equal x. */
+    /**
+     * True when every one of the {@code n} values at {@code x} is finite (no NaN, no infinity). {@code flag} is one
+     * float of scratch in the arena: cleared, set by any work-item that meets a non-finite value, then read back.
+     */
+    public synchronized boolean allFinite(int x, int n, int flag) {
+        if (n <= 0) {
+            return true;
+        }
+        checkMem("allFinite", x, n);
+        fill(flag, 1, 0f);
+        p0 = x;
+        p1 = n;
+        p2 = flag;
+        launch(OP_NON_FINITE, n, local);
+        float[] seen = new float[1];
+        download(flag, 1, seen, 0);
+        return seen[0] == 0f;
+    }
+
     public synchronized void silu(int x, int out, int n) {
         if (n <= 0) {
             return;
@@ -752,6 +772,8 @@ public final class ArenaKernel extends Kernel {
             broadcastOp();
         } else if (o == OP_SILU) {
             siluOp();
+        } else if (o == OP_NON_FINITE) {
+            nonFiniteOp();
         } else if (o == OP_GROUP_NORM) {
             groupNormOp();
         } else if (o == OP_SOFTMAX_ROWS) {
@@ -841,6 +863,20 @@ public final class ArenaKernel extends Kernel {
         int i = getGlobalId();
         if (i < n) {
             mem[dst + i] = mem[src + i];
+        }
+    }
+
+    private void nonFiniteOp() {
+        int x = p0;
+        int n = p1;
+        int flag = p2;
+        int i = getGlobalId();
+        float v = 0f;
+        if (i < n) {
+            v = mem[x + i];
+            if (v != v || abs(v) > 3.4028235e38f) {
+                mem[flag] = 1f; // every writer writes the same value: no race to lose
+            }
         }
     }
 

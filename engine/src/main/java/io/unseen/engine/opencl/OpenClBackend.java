@@ -33,6 +33,8 @@ public final class OpenClBackend extends Backend {
     private final Map<TimestepEmbeddingStyle, Map<Integer, Tensor>> frequencies =
             new EnumMap<>(TimestepEmbeddingStyle.class);
     private final Map<Long, Tensor> attentionScores = new HashMap<>();
+    /** One float of scratch for allFinite's flag. */
+    private Tensor finiteFlag;
     private boolean closed;
 
     /** Opens the device: builds the kernel and runs it once, failing with one clear line if OpenCL does not run. */
@@ -328,6 +330,14 @@ public final class OpenClBackend extends Backend {
         }
         kernel.timestepEmbedding(at(timesteps), timesteps.dim(0), at(f), dim,
                 style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, at(out));
+    }
+
+    @Override
+    protected boolean allFiniteKernel(Tensor t) {
+        if (finiteFlag == null || !isResident(finiteFlag)) {
+            finiteFlag = allocate(1);
+        }
+        return kernel.allFinite(at(t), t.numel(), at(finiteFlag));
     }
 
     @Override

@@ -349,6 +349,23 @@ public abstract class Backend implements AutoCloseable {
         ddimStepKernel(x, modelOut, k.c1() != 0f ? noise : null, k, clipX0, out);
     }
 
+    /** True when every value of {@code t} is finite: the cheap check of model outputs as they come. */
+    public final boolean allFinite(Tensor t) {
+        requireResident("allFinite", t);
+        return allFiniteKernel(t);
+    }
+
+    /** The host backends' scan; a device backend reduces on the device and reads back one flag. */
+    protected boolean allFiniteKernel(Tensor t) {
+        float[] a = t.hostArray();
+        for (int i = t.offset(), end = t.offset() + t.numel(); i < end; i++) {
+            if (!Float.isFinite(a[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** dst = src for tensors of the same element count; src may be a host tensor (an upload into this backend). */
     public final void copy(Tensor src, Tensor dst) {
         if (src.numel() != dst.numel()) {

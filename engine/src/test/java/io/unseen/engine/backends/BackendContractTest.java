@@ -17,6 +17,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -196,6 +197,25 @@ class BackendContractTest {
         assertSame(host, host.toHost(), "a host tensor is its own host copy");
         assertArrayEquals(new float[]{host.data()[10], host.data()[11]}, dev.reshape(20).slice(10, 12).copy().data(),
                 "download of a view reads only the view");
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void allFiniteSeesNaNAndInfinityInsideTheViewOnly(String name) {
+        Backend b = Backends.byName(name);
+        float[] values = new float[300];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = i - 150f;
+        }
+        assertTrue(b.allFinite(b.upload(Tensor.of(values.clone(), 3, 100)).slice(1, 2)));
+        for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] v = values.clone();
+            v[177] = bad;
+            Tensor t = b.upload(Tensor.of(v, 3, 100));
+            assertFalse(b.allFinite(t.slice(1, 2)), bad + " at 177, inside rows [100, 200)");
+            assertTrue(b.allFinite(t.slice(0, 1)), bad + " outside the view [0, 100)");
+            assertTrue(b.allFinite(t.slice(2, 3)), bad + " outside the view [200, 300)");
+        }
     }
 
     @Test
