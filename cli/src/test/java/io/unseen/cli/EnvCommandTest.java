@@ -16,10 +16,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EnvCommandTest {
     @Test
     void envReportsVectorWidthAndTheChosenDevice() {
-        String out = envOutput("env");
+        String out = stdoutOf("env");
         assertTrue(out.contains("floats per vector"), out);
         assertTrue(out.contains("device:      cpu (Java Vector API)"), out);
-        assertTrue(envOutput("env", "--device", "reference").contains("device:      reference (scalar Java)"));
+        assertTrue(stdoutOf("env", "--device", "reference").contains("device:      reference (scalar Java)"));
     }
 
     @Test
@@ -30,7 +30,7 @@ class EnvCommandTest {
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         String out;
         try {
-            out = envOutput("env", "--device", "auto");
+            out = stdoutOf("env", "--device", "auto");
         } finally {
             System.setErr(oldErr);
         }
@@ -93,7 +93,8 @@ class EnvCommandTest {
         return lines;
     }
 
-    private static String envOutput(String... args) {
+    /** What a command prints on stdout; it must exit 0. */
+    static String stdoutOf(String... args) {
         PrintStream old = System.out;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));

@@ -12,9 +12,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -137,31 +134,16 @@ class OpenClCommandsTest {
     void aDeviceThatDoesNotExistIsOneClearError() throws Exception {
         Path in = dir.resolve("one.npy");
         Npy.write(in, Tensor.zeros(1, 1, 8, 8));
-        PrintStream old = System.err;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(1, run("forward", "--model", model.toString(), "--input", in.toString(), "--timesteps", "1",
-                    "--output", dir.resolve("never.npy").toString(), "--device", "opencl:99"));
-        } finally {
-            System.setErr(old);
-        }
-        String err = buf.toString(StandardCharsets.UTF_8).trim();
+        String err = PipelineCommandsTest.runCapturingErr(1, "forward", "--model", model.toString(), "--input",
+                in.toString(), "--timesteps", "1", "--output", dir.resolve("never.npy").toString(), "--device",
+                "opencl:99").trim();
         assertTrue(err.startsWith("unseen: ") && err.contains("opencl:99") && !err.contains("\n"), err);
         assertTrue(Files.notExists(dir.resolve("never.npy")));
     }
 
     @Test
     void devicesListsADeviceWhereTheTestKernelRan() {
-        PrintStream old = System.out;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(0, run("devices"));
-        } finally {
-            System.setOut(old);
-        }
-        String out = buf.toString(StandardCharsets.UTF_8);
+        String out = EnvCommandTest.stdoutOf("devices");
         assertTrue(out.contains("opencl:0") && out.contains("test kernel ran"), out);
     }
 }
