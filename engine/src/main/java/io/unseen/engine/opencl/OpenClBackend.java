@@ -61,6 +61,11 @@ public final class OpenClBackend extends Backend {
         return device;
     }
 
+    /** The arena's capacity in floats. */
+    public int arenaFloats() {
+        return allocator.capacity();
+    }
+
     /** Floats allocated now and at most so far (the arena is at least this large). */
     public long usedFloats() {
         return allocator.used();
