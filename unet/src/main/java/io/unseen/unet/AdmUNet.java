@@ -76,7 +76,7 @@ public final class AdmUNet implements UNet {
         this.config = config;
         this.memory = new ModelMemory(backend);
         this.ops = memory.ops;
-        Layers l = new Layers(ops, weights, memory.activations, NORM_EPS);
+        Layers l = new Layers(memory, weights, NORM_EPS);
         modelChannels = config.modelChannels();
         qkvLayout = "new".equals(config.attentionOrder()) ? QkvLayout.NEW : QkvLayout.LEGACY;
         int[] channelMult = config.channelMult();
@@ -144,7 +144,6 @@ public final class AdmUNet implements UNet {
         out0 = l.norm("out.0", l.shared("out.norm"));
         out2 = l.conv("out.2", Layers.SAME_3X3, l.own());
         weights.requireAllTaken();
-        memory.ownWeights(l.prepared());
     }
 
     /** openai's {@code UNetModel.forward} (no class labels). */

@@ -60,7 +60,7 @@ public final class DdpmUNet implements UNet {
         this.config = config;
         this.memory = new ModelMemory(backend);
         this.ops = memory.ops;
-        Layers l = new Layers(ops, weights, memory.activations, NORM_EPS);
+        Layers l = new Layers(memory, weights, NORM_EPS);
         ch = config.ch();
         tembCh = 4 * ch;
         numResolutions = config.levels();
@@ -121,7 +121,6 @@ public final class DdpmUNet implements UNet {
         normOut = l.norm("norm_out", l.shared("norm_out"));
         convOut = l.conv("conv_out", Layers.SAME_3X3, l.own());
         weights.requireAllTaken();
-        memory.ownWeights(l.prepared());
     }
 
     /** The port's {@code Model.forward}. */

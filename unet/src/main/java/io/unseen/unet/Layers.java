@@ -3,9 +3,6 @@ package io.unseen.unet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
 
-import java.util.ArrayList;
-import java.util.List;
-
 /**
  * Builds layers from a checkpoint's tensors by state_dict prefix (e.g. "down.0.block.1.conv1"). Every weight goes
  * through the backend's prepare step here, once, when the model is built.
@@ -18,13 +15,14 @@ final class Layers {
     final Ops ops;
     final Weights weights;
     final Activations activations;
+    private final ModelMemory memory;
     private final float normEps;
-    private final List<Tensor> prepared = new ArrayList<>();
 
-    Layers(Ops ops, Weights weights, Activations activations, float normEps) {
-        this.ops = ops;
+    Layers(ModelMemory memory, Weights weights, float normEps) {
+        this.memory = memory;
+        this.ops = memory.ops;
         this.weights = weights;
-        this.activations = activations;
+        this.activations = memory.activations;
         this.normEps = normEps;
     }
 
@@ -54,16 +52,9 @@ final class Layers {
         return new Linear(ops.backend, prepare(weight), prepare(bias), out);
     }
 
-    /** The backend's form of a host weight, recorded so the model can give it back when closed. */
+    /** The backend's form of a host weight, owned by the model's memory (given back when the model is closed). */
     private Tensor prepare(Tensor host) {
-        Tensor t = ops.backend.prepareWeight(host);
-        prepared.add(t);
-        return t;
-    }
-
-    /** Every weight prepared so far. */
-    List<Tensor> prepared() {
-        return prepared;
+        return memory.ownWeight(ops.backend.prepareWeight(host));
     }
 
     Activations.Buffer own() {

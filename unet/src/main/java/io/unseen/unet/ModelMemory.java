@@ -27,9 +27,10 @@ final class ModelMemory {
         this.timesteps = activations.own();
     }
 
-    /** Takes ownership of the weights the model was built from (given back on close). */
-    void ownWeights(List<Tensor> prepared) {
-        weights.addAll(prepared);
+    /** Takes ownership of a prepared weight (given back on close). */
+    Tensor ownWeight(Tensor prepared) {
+        weights.add(prepared);
+        return prepared;
     }
 
     /** Checks that x lives in the backend's memory and, for a new input shape, frees the previous activations. */
