@@ -42,7 +42,11 @@ public final class OpenClBackend extends Backend {
         this.device = device;
         // The arena starts at 64 MiB unless -Dunseen.opencl.arenaMB says more (saves the doublings of a large model).
         int initial = ArenaAllocator.aligned(Integer.getInteger("unseen.opencl.arenaMB", 64) << 18);
-        this.maxFloats = Math.min(Integer.MAX_VALUE - 64L, device.globalMemoryBytes() / 4);
+        // One arena is one OpenCL buffer (plus a guard float): at most the device's largest allocation, often a
+        // quarter of its memory, and at most one Java array (the host mirror).
+        long maxAlloc = device.device().getMaxMemAllocSize() > 0 ? device.device().getMaxMemAllocSize()
+                : device.globalMemoryBytes();
+        this.maxFloats = Math.min(Integer.MAX_VALUE - 64L, maxAlloc / 4 - ArenaAllocator.ALIGN);
         this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
         this.allocator = new ArenaAllocator(kernel.arenaFloats());
     }
@@ -109,9 +113,8 @@ public final class OpenClBackend extends Backend {
         long wanted = Math.max(needed, 2 * capacity);
         if (needed > maxFloats) {
             throw new IllegalStateException("OpenCL device " + device.name() + ": out of memory (" + mib(needed)
-                    + " MiB needed, the device has " + device.globalMemoryBytes() / (1 << 20) + " MiB"
-                    + (maxFloats < device.globalMemoryBytes() / 4 ? ", one arena holds at most 8 GiB" : "")
-                    + "); use a smaller --batch-size");
+                    + " MiB needed in one buffer; the device allocates at most " + mib(maxFloats) + " MiB at once, of "
+                    + device.globalMemoryBytes() / (1 << 20) + " MiB); use a smaller --batch-size");
         }
         int grown = (int) Math.min(wanted, maxFloats);
         try {

@@ -44,6 +44,10 @@ class OpenClBackendTest {
             assertTrue(b.arenaFloats() > before, "arena grew from " + before);
             assertArrayEquals(first, kept.toHost().data(), "values stored before the growth");
             b.silu(big, big); // the new block is usable
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> b.allocate(Integer.MAX_VALUE - 100), "more than one device buffer can hold");
+            assertTrue(e.getMessage().contains("allocates at most") && e.getMessage().contains("--batch-size"),
+                    e.getMessage());
             b.release(big);
             assertEquals(ArenaAllocator.aligned(1000), b.usedFloats(), "release gives the block back");
         } finally {
