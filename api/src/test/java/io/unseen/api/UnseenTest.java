@@ -4,6 +4,8 @@ import io.unseen.convert.ConvertOptions;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -111,6 +113,28 @@ class UnseenTest {
         assertFalse(Files.exists(copy), copy + " was left behind");
         assertThrows(IllegalStateException.class, u::resolution);
         u.close(); // twice is harmless
+    }
+
+    /** Every backend of the registry runs through the facade, and inverts as the cpu backend does. */
+    @Test
+    void everyTestableDeviceInvertsLikeCpu() throws Exception {
+        Tensor three = Tensor.zeros(3, 1, 32, 32);
+        System.arraycopy(ImageSet.load(DEMO.resolve("references/pullover"), 1, 32, m -> { }).tensor().data(), 0,
+                three.data(), 0, three.numel());
+        Inversion twoSteps = Inversion.of(200, 2);
+        float[] cpu = unseen.invert(three, twoSteps, ProgressListener.NONE).latents().data();
+        for (String device : Backends.testable()) {
+            try (Unseen u = Unseen.load(unseen.model().file(), device)) {
+                assertTrue(u.device().startsWith(device), u.device());
+                float[] got = u.invert(three, twoSteps, ProgressListener.NONE).latents().data();
+                double maxDiff = 0, maxRef = 0;
+                for (int i = 0; i < cpu.length; i++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(got[i] - cpu[i]));
+                    maxRef = Math.max(maxRef, Math.abs(cpu[i]));
+                }
+                assertTrue(maxDiff <= 1e-4 * (1 + maxRef), device + ": max |diff| " + maxDiff);
+            }
+        }
     }
 
     @Test
