@@ -14,12 +14,17 @@ final class CliPaths {
     }
 
     /**
-     * A relative path to a bundled file (models/...): looked up in the working directory first, then in the
+     * A relative path to a bundled file (models/...): looked up in the working directory first, then under the
+     * distribution's folder (the system property {@code unseen.home}, which its bin/unseen sets), then in the
      * repository the jar was built in (cli/target/unseen.jar), so the demo and evaluation find it from anywhere.
      */
     static Path bundled(Path p) {
         if (p.isAbsolute() || Files.exists(p)) {
             return p;
+        }
+        String home = System.getProperty("unseen.home");
+        if (home != null && Files.exists(Path.of(home).resolve(p))) {
+            return Path.of(home).resolve(p);
         }
         try {
             // cli/target/unseen.jar or cli/target/classes: the repository is three levels up

@@ -17,11 +17,7 @@ final class CommandChecks {
     }
 
     static void priorMatchesModel(DomainPrior prior, Path priorFile, FrozenModel model) {
-        if (!prior.modelFingerprint().equals(model.fingerprint())) {
-            throw new IllegalArgumentException(priorFile + ": this prior was made with another model (fingerprint "
-                    + prior.modelFingerprint() + ", but " + model.file().getFileName() + " is " + model.fingerprint()
-                    + "); invert the references again with this model");
-        }
+        prior.requireMadeWith(model, priorFile);
     }
 
     /** A float flag that must be finite and within [min, max]. */

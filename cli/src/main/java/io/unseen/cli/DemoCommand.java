@@ -6,6 +6,7 @@ import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
+import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.analysis.AnalysisReport;
@@ -89,9 +90,7 @@ final class DemoCommand implements Callable<Integer> {
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(refs, 1, model.unet().resolution(), System.err::println);
         System.err.printf(Locale.ROOT, "inverting %d %s references to t0=%d (%d steps)%n", set.size(), className, t0, steps);
-        Ddim ddim = new Ddim(model.unet(), model.schedule(), 32);
-        Tensor latents = ddim.invert(set.tensor(), grid, progress, null);
-        DomainPrior prior = DomainPrior.fromLatents(latents, 10, seed, t0, steps, model.schedule().name(), model.fingerprint(), set.names());
+        DomainPrior prior = DomainPrior.invert(model, set.tensor(), set.names(), grid, 10, seed, 32, progress);
         Path priorFile = output.resolve("prior-" + className + ".safetensors");
         prior.save(priorFile);
 
@@ -104,12 +103,12 @@ final class DemoCommand implements Callable<Integer> {
 
         // 4. reconstruction of the references (invert, then decode)
         Path recon = output.resolve("reconstruction-" + className);
-        ReconstructCommand.Result r = ReconstructCommand.run(model, set, grid, false, 32, progress);
+        Reconstruction.Result r = Reconstruction.run(model, set.tensor(), grid, false, 32, progress);
         ReconstructCommand.writeFolder(recon, set, r);
 
         // 5. the report: unseen vs own domain latents, the grids, the numbers
         ImageSet ownSet = ImageSet.load(own, 1, model.unet().resolution(), System.err::println);
-        Tensor ownLatents = ddim.invert(ownSet.tensor(), grid, progress, null);
+        Tensor ownLatents = new Ddim(model.unet(), model.schedule(), 32).invert(ownSet.tensor(), grid, progress, null);
         AnalysisReport report = new AnalysisReport(output.resolve("report"));
         Map<String, String> rows = new LinkedHashMap<>();
         rows.put("model", "DDPM, footwear only (" + CHECKPOINT + ")");
@@ -127,7 +126,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         report.addImage("Reconstructions (references above, decoded inversions below)", "reconstruction.png",
                 ImageIO.read(recon.resolve("grid.png").toFile()));
-        report.addLatentComparison(className, latents, "sneaker (model's domain)", ownLatents);
+        report.addLatentComparison(className, prior.latents(), "sneaker (model's domain)", ownLatents);
         report.putNumber("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
         report.putNumber("reconstruction_psnr_db", r.meanPsnr());
         Path html = report.write("Unseen demo: " + className + " from a footwear-only DDPM");

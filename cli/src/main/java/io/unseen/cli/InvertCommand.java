@@ -5,7 +5,6 @@ import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.ImageSet;
-import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -55,13 +54,12 @@ final class InvertCommand implements Callable<Integer> {
             throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + set.size());
         }
         System.err.printf(Locale.ROOT, "inverting %d images to t0=%d in %d steps%n", set.size(), t0, steps);
-        Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize());
-        Tensor latents = ddim.invert(set.tensor(), grid, new CliProgress(System.err), null);
         if (npy) {
-            Npy.write(output, latents);
+            Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize());
+            Npy.write(output, ddim.invert(set.tensor(), grid, new CliProgress(System.err), null));
         } else {
-            DomainPrior prior = DomainPrior.fromLatents(latents, k, seed, t0, steps, model.schedule().name(),
-                    model.fingerprint(), set.names());
+            DomainPrior prior = DomainPrior.invert(model, set.tensor(), set.names(), grid, k, seed,
+                    modelOptions.batchSize(), new CliProgress(System.err));
             prior.save(output);
             var t = prior.targets();
             System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",

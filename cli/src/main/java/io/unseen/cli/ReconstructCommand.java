@@ -1,15 +1,12 @@
 package io.unseen.cli;
 
-import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.FrozenModel;
-import io.unseen.diffusion.Progress;
 import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.AtomicFiles;
-import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.Npy;
 import picocli.CommandLine.Command;
@@ -59,7 +56,8 @@ final class ReconstructCommand implements Callable<Integer> {
         FrozenModel model = modelOptions.load();
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
-        Result r = run(model, set, grid, clipX0, modelOptions.batchSize(), new CliProgress(System.err));
+        Reconstruction.Result r = Reconstruction.run(model, set.tensor(), grid, clipX0, modelOptions.batchSize(),
+                new CliProgress(System.err));
         if (npy) {
             Npy.write(output, r.decoded());
         } else {
@@ -70,29 +68,8 @@ final class ReconstructCommand implements Callable<Integer> {
         return 0;
     }
 
-    record Result(Tensor decoded, double[] mse, double meanMse, double meanPsnr) {
-    }
-
-    static Result run(FrozenModel model, ImageSet set, TimestepGrid grid, boolean clip, int batch, Progress progress) {
-        Ddim ddim = new Ddim(model.unet(), model.schedule(), batch);
-        Tensor latents = ddim.invert(set.tensor(), grid, progress, null);
-        Tensor decoded = ddim.generate(latents, grid, 0f, clip, 0L, null, progress, null);
-        int bad = Floats.firstNonFinite(decoded.data());
-        if (bad >= 0) {
-            throw new IllegalArgumentException(model.file() + ": the model gave non-finite outputs (" + decoded.data()[bad]
-                    + ") while inverting and decoding (check the model file with `unseen info`, or convert it again)");
-        }
-        double[] mse = Reconstruction.mse(set.tensor(), decoded);
-        double mean = 0, psnr = 0;
-        for (double m : mse) {
-            mean += m / mse.length;
-            psnr += Reconstruction.psnr(m) / mse.length;
-        }
-        return new Result(decoded, mse, mean, psnr);
-    }
-
     /** recon-NAME.png per image, grid.png (originals above reconstructions) and metrics.json. */
-    static void writeFolder(Path dir, ImageSet set, Result r) throws java.io.IOException {
+    static void writeFolder(Path dir, ImageSet set, Reconstruction.Result r) throws java.io.IOException {
         Files.createDirectories(dir);
         Map<String, Object> perImage = new LinkedHashMap<>();
         for (int i = 0; i < set.size(); i++) {

@@ -50,6 +50,33 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         return new DomainPrior(latents, g, t, t0, steps, schedule, modelFingerprint, imageNames);
     }
 
+    /**
+     * The paper's first step: inverts reference images [N, C, H, W] in [-1, 1] to the grid's t0 with deterministic
+     * DDIM and builds the prior from their latents ({@code k} references per geometry statistic, chosen with
+     * {@code seed}).
+     */
+    public static DomainPrior invert(FrozenModel model, Tensor images, List<String> imageNames, TimestepGrid grid, int k,
+                                     long seed, int batchSize, Progress progress) {
+        if (images.dim(0) < 3) {
+            throw new IllegalArgumentException("a domain prior needs at least 3 reference images, found " + images.dim(0));
+        }
+        Tensor latents = new Ddim(model.unet(), model.schedule(), batchSize).invert(images, grid, progress, null);
+        return fromLatents(latents, k, seed, grid.t0(), grid.size(), model.schedule().name(), model.fingerprint(),
+                imageNames);
+    }
+
+    /**
+     * Refuses a model other than the one this prior was made with (its latents mean nothing to another model);
+     * {@code source} names the prior in the message (its file, or a description).
+     */
+    public void requireMadeWith(FrozenModel model, Object source) {
+        if (!modelFingerprint.equals(model.fingerprint())) {
+            throw new IllegalArgumentException(source + ": this prior was made with another model (fingerprint "
+                    + modelFingerprint + ", but " + model.file().getFileName() + " is " + model.fingerprint()
+                    + "); invert the references again with this model");
+        }
+    }
+
     public int[] latentShape() {
         int[] s = latents.shape();
         return new int[]{s[1], s[2], s[3]};

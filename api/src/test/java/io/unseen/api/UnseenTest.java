@@ -1,0 +1,151 @@
+package io.unseen.api;
+
+import io.unseen.convert.ConvertOptions;
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.Reconstruction;
+import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The facade on the demo model: each call does what the library does, and resources are given back. */
+class UnseenTest {
+    static final Path DEMO = EmbeddingExampleTest.REPO.resolve("models/demo");
+    static final Path CKPT = DEMO.resolve("fashion-footwear-ddpm-ema.ckpt");
+    static final Inversion SHALLOW = Inversion.of(300, 4);
+    static Unseen unseen;
+
+    @BeforeAll
+    static void load() throws Exception {
+        unseen = Unseen.load(CKPT, "cpu", ConvertOptions.none().withImageSize(32), m -> { });
+    }
+
+    @AfterAll
+    static void close() throws Exception {
+        unseen.close();
+    }
+
+    @Test
+    void describesTheLoadedModel() {
+        assertEquals(32, unseen.resolution());
+        assertEquals(1, unseen.channels());
+        assertTrue(unseen.device().startsWith("cpu"), unseen.device());
+    }
+
+    @Test
+    void invertingATensorGivesTheSameLatentsAsTheFolder() throws Exception {
+        Path refs = DEMO.resolve("references/dress");
+        DomainPrior fromFolder = unseen.invert(refs, SHALLOW, ProgressListener.NONE);
+        ImageSet set = ImageSet.load(refs, 1, 32, m -> { });
+        DomainPrior fromTensor = unseen.invert(set.tensor(), SHALLOW, ProgressListener.NONE);
+        assertArrayEquals(fromFolder.latents().data(), fromTensor.latents().data());
+        assertEquals(set.names(), fromFolder.imageNames());
+        assertEquals("index-0", fromTensor.imageNames().get(0));
+    }
+
+    @Test
+    void progressCountsEveryModelEvaluationToTheEnd() throws Exception {
+        List<long[]> calls = new ArrayList<>();
+        unseen.invert(DEMO.resolve("references/bag"), SHALLOW, (task, done, total) -> calls.add(new long[]{done, total}));
+        long[] last = calls.get(calls.size() - 1);
+        assertTrue(last[1] > 0 && last[0] == last[1], "last report " + last[0] + "/" + last[1]);
+        assertEquals(0, calls.get(0)[0]);
+    }
+
+    @Test
+    void samplesAreWrittenAndListed(@TempDir Path out) throws Exception {
+        DomainPrior prior = unseen.invert(DEMO.resolve("references/trouser"), SHALLOW, ProgressListener.NONE);
+        Samples s = unseen.sample(prior, Sampling.of(3).withMethod("gaussian").withSeed(7), out, ProgressListener.NONE);
+        assertEquals(List.of(out.resolve("sample-00000.png"), out.resolve("sample-00001.png"),
+                out.resolve("sample-00002.png")), s.files());
+        assertEquals(3, s.summary().written());
+    }
+
+    @Test
+    void aPriorOfAnotherModelIsRefused(@TempDir Path out) throws Exception {
+        DomainPrior p = unseen.invert(DEMO.resolve("references/dress"), SHALLOW, ProgressListener.NONE);
+        DomainPrior other = new DomainPrior(p.latents(), p.gaussian(), p.targets(), p.t0(), p.steps(), p.schedule(),
+                "0123456789abcdef", p.imageNames());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> unseen.sample(other, Sampling.of(1), out, ProgressListener.NONE));
+        assertTrue(e.getMessage().contains("another model"), e.getMessage());
+    }
+
+    @Test
+    void reconstructionReportsPsnrPerImage() throws Exception {
+        Reconstruction.Result r = unseen.reconstruct(DEMO.resolve("references/sneaker"), SHALLOW, false,
+                ProgressListener.NONE);
+        assertEquals(32, r.mse().length);
+        assertTrue(r.meanPsnr() > 15, "mean PSNR " + r.meanPsnr());
+    }
+
+    @Test
+    void analysisComparesTheDomainsInOneReport(@TempDir Path out) throws Exception {
+        DomainPrior dress = unseen.invert(DEMO.resolve("references/dress"), SHALLOW, ProgressListener.NONE);
+        DomainPrior sneaker = unseen.invert(DEMO.resolve("references/sneaker"), SHALLOW, ProgressListener.NONE);
+        Analysis a = unseen.analyze(dress, sneaker, out);
+        assertTrue(Files.exists(a.report()));
+        assertTrue(a.numbers().containsKey("separable"), a.numbers().toString());
+        DomainPrior deeper = unseen.invert(DEMO.resolve("references/sneaker"), Inversion.of(400, 4), ProgressListener.NONE);
+        assertThrows(IllegalArgumentException.class, () -> unseen.analyze(dress, deeper, out));
+    }
+
+    @Test
+    void closingFreesTheModelAndDeletesTheConvertedCopy() throws Exception {
+        Unseen u = Unseen.load(CKPT, "cpu", ConvertOptions.none().withImageSize(32), m -> { });
+        Path copy = u.model().file();
+        assertTrue(Files.exists(copy));
+        u.close();
+        assertFalse(Files.exists(copy), copy + " was left behind");
+        assertThrows(IllegalStateException.class, u::resolution);
+        u.close(); // twice is harmless
+    }
+
+    /** Every backend of the registry runs through the facade, and inverts as the cpu backend does. */
+    @Test
+    void everyTestableDeviceInvertsLikeCpu() throws Exception {
+        Tensor three = Tensor.zeros(3, 1, 32, 32);
+        System.arraycopy(ImageSet.load(DEMO.resolve("references/pullover"), 1, 32, m -> { }).tensor().data(), 0,
+                three.data(), 0, three.numel());
+        Inversion twoSteps = Inversion.of(200, 2);
+        float[] cpu = unseen.invert(three, twoSteps, ProgressListener.NONE).latents().data();
+        for (String device : Backends.testable()) {
+            try (Unseen u = Unseen.load(unseen.model().file(), device)) {
+                assertTrue(u.device().startsWith(device), u.device());
+                float[] got = u.invert(three, twoSteps, ProgressListener.NONE).latents().data();
+                double maxDiff = 0, maxRef = 0;
+                for (int i = 0; i < cpu.length; i++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(got[i] - cpu[i]));
+                    maxRef = Math.max(maxRef, Math.abs(cpu[i]));
+                }
+                assertTrue(maxDiff <= 1e-4 * (1 + maxRef), device + ": max |diff| " + maxDiff);
+            }
+        }
+    }
+
+    @Test
+    void aConvertedModelIsLoadedAsIs(@TempDir Path dir) throws Exception {
+        Path converted;
+        try (Unseen u = Unseen.load(CKPT, "cpu", ConvertOptions.none().withImageSize(32), m -> { })) {
+            converted = Files.copy(u.model().file(), dir.resolve("demo.safetensors"));
+        }
+        try (Unseen u = Unseen.load(converted, "cpu")) {
+            assertEquals(converted, u.model().file());
+            assertEquals(unseen.model().fingerprint(), u.model().fingerprint());
+        }
+    }
+}
