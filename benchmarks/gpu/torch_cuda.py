@@ -51,23 +51,25 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(42)
-    dev = torch.device("cuda")
+    dev = torch.device(os.environ.get("TORCH_DEVICE", "cuda"))  # TORCH_DEVICE=cpu checks the script without a GPU
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     start = time.perf_counter()
     model, size, channels = build(name)
     model = model.to(dev).eval()
-    torch.cuda.synchronize()
-    print(json.dumps({"what": "build", "device": torch.cuda.get_device_name(0) + " (PyTorch " + torch.__version__
-                      + ", CUDA fp32, TF32 off)", "config": name, "seconds": time.perf_counter() - start}), flush=True)
+    sync()
+    where = torch.cuda.get_device_name(0) + ", CUDA fp32, TF32 off" if dev.type == "cuda" else "CPU"
+    print(json.dumps({"what": "build", "device": where + " (PyTorch " + torch.__version__ + ")", "config": name,
+                      "seconds": time.perf_counter() - start}), flush=True)
     with torch.no_grad():
         for batch in batches:
             x = torch.randn(batch, channels, size, size, device=dev).clamp(-1, 1)
             t = torch.full((batch,), 500.0, device=dev)
             times = []
             for i in range(-3, forwards):
-                torch.cuda.synchronize()
+                sync()
                 s = time.perf_counter()
                 model(x, t)
-                torch.cuda.synchronize()
+                sync()
                 if i >= 0:
                     times.append(time.perf_counter() - s)
             times.sort()
@@ -79,7 +81,7 @@ def main():
             seq = [int(s) for s in list(np.linspace(0, 1, steps) * 500)]
             images = torch.randn(8, channels, size, size, device=dev).clamp(-1, 1)
             ddim(model, ddim(model, images, [0, 500], abar, True, channels), [0, 500], abar, False, channels)  # warm
-            torch.cuda.synchronize()
+            sync()
             s = time.perf_counter()
             out = ddim(model, ddim(model, images, seq, abar, True, channels), seq, abar, False, channels)
             out.cpu()

@@ -24,6 +24,8 @@ import java.util.Map;
  */
 public final class OpenClBackend extends Backend {
     private static final Cleaner CLEANER = Cleaner.create();
+    /** The largest arena Aparapi can hand to OpenCL: 2 GiB less a margin for the guard float and alignment. */
+    static final long MAX_ARENA_FLOATS = Integer.MAX_VALUE / 4 - 1024;
 
     private final OpenClDevices.DeviceInfo device;
     private final ArenaKernel kernel;
@@ -43,10 +45,11 @@ public final class OpenClBackend extends Backend {
         // The arena starts at 64 MiB unless -Dunseen.opencl.arenaMB says more (saves the doublings of a large model).
         int initial = ArenaAllocator.aligned(Integer.getInteger("unseen.opencl.arenaMB", 64) << 18);
         // One arena is one OpenCL buffer (plus a guard float): at most the device's largest allocation, often a
-        // quarter of its memory, and at most one Java array (the host mirror).
+        // quarter of its memory, and below 2 GiB, since Aparapi passes a buffer's size in bytes as a 32-bit int
+        // (measured on PoCL: a 2,040 MiB arena works, 2,048 MiB fails with "invalid buffer size").
         long maxAlloc = device.device().getMaxMemAllocSize() > 0 ? device.device().getMaxMemAllocSize()
                 : device.globalMemoryBytes();
-        this.maxFloats = Math.min(Integer.MAX_VALUE - 64L, maxAlloc / 4 - ArenaAllocator.ALIGN);
+        this.maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
         this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
         this.allocator = new ArenaAllocator(kernel.arenaFloats());
     }
@@ -113,8 +116,8 @@ public final class OpenClBackend extends Backend {
         long wanted = Math.max(needed, 2 * capacity);
         if (needed > maxFloats) {
             throw new IllegalStateException("OpenCL device " + device.name() + ": out of memory (" + mib(needed)
-                    + " MiB needed in one buffer; the device allocates at most " + mib(maxFloats) + " MiB at once, of "
-                    + device.globalMemoryBytes() / (1 << 20) + " MiB); use a smaller --batch-size");
+                    + " MiB needed in one buffer; the device allocates at most " + mib(maxFloats) + " MiB at once"
+                    + (maxFloats == MAX_ARENA_FLOATS ? ", Aparapi's limit" : "") + "); use a smaller --batch-size");
         }
         int grown = (int) Math.min(wanted, maxFloats);
         try {
