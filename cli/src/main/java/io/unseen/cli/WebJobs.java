@@ -1,0 +1,354 @@
+package io.unseen.cli;
+
+import io.unseen.api.Inversion;
+import io.unseen.api.Sampling;
+import io.unseen.api.Unseen;
+import io.unseen.convert.ConvertOptions;
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.LatentSampler;
+import io.unseen.diffusion.Reconstruction;
+import io.unseen.diffusion.SampleRun;
+import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.io.AtomicFiles;
+import io.unseen.engine.io.Json;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * The web app's jobs: inversions of uploaded references (a prior, and its reconstruction grid) and sampling runs
+ * from a prior. Queued, run one at a time on one worker thread (the model's buffers are shared between calls), each
+ * in its own folder {@code DATA/jobs/ID/} with a {@code job.json} that a restarted server reads back.
+ */
+final class WebJobs implements AutoCloseable {
+    /** A model the page offers: a converted file, or the demo's checkpoint converted on load. */
+    record ModelSource(String name, Path file, ConvertOptions conversion) {
+    }
+
+    static final String INVERT = "invert", SAMPLE = "sample";
+    static final String QUEUED = "queued", RUNNING = "running", DONE = "done", FAILED = "failed", CANCELLED = "cancelled";
+
+    /** One job; its fields change under its own lock, and every change wakes the event streams waiting on it. */
+    static final class Job {
+        final String id, kind, model;
+        final Path dir;
+        final Map<String, Object> settings;
+        private String state, task = "", error;
+        private long done, total, version;
+        private volatile boolean cancelRequested;
+
+        Job(String id, String kind, String model, Path dir, Map<String, Object> settings, String state, String error) {
+            this.id = id;
+            this.kind = kind;
+            this.model = model;
+            this.dir = dir;
+            this.settings = settings;
+            this.state = state;
+            this.error = error;
+        }
+
+        synchronized String state() {
+            return state;
+        }
+
+        synchronized boolean finished() {
+            return state.equals(DONE) || state.equals(FAILED) || state.equals(CANCELLED);
+        }
+
+        synchronized long version() {
+            return version;
+        }
+
+        /** Waits until the job changes after {@code seen}, at most {@code millis}; returns whether it did. */
+        synchronized boolean awaitChange(long seen, long millis) throws InterruptedException {
+            long end = System.currentTimeMillis() + millis;
+            while (version == seen) {
+                long left = end - System.currentTimeMillis();
+                if (left <= 0) {
+                    return false;
+                }
+                wait(left);
+            }
+            return true;
+        }
+
+        synchronized void progress(String task, long done, long total) {
+            this.task = task;
+            this.done = done;
+            this.total = total;
+            changed();
+        }
+
+        synchronized void state(String state, String error) {
+            this.state = state;
+            this.error = error;
+            changed();
+        }
+
+        private void changed() {
+            version++;
+            notifyAll();
+        }
+
+        Path samples() {
+            return dir.resolve("samples");
+        }
+
+        /** The sample PNGs written so far, in index order (a sample whose candidates all failed has none). */
+        List<Integer> sampleIndices() {
+            List<Integer> found = new ArrayList<>();
+            if (!kind.equals(SAMPLE)) {
+                return found;
+            }
+            int count = ((Number) settings.get("count")).intValue();
+            for (int i = 0; i < count; i++) {
+                if (Files.exists(samples().resolve(SampleRun.sampleName(i)))) {
+                    found.add(i);
+                }
+            }
+            return found;
+        }
+
+        /** What the API and the event stream report. */
+        synchronized Map<String, Object> toJson() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("id", id);
+            m.put("kind", kind);
+            m.put("model", model);
+            m.put("state", state);
+            m.put("task", task);
+            m.put("done", done);
+            m.put("total", total);
+            m.put("settings", settings);
+            if (error != null) {
+                m.put("error", error);
+            }
+            if (kind.equals(SAMPLE)) {
+                m.put("samples", sampleIndices());
+            }
+            return m;
+        }
+
+        /** What survives a restart: no progress counts, they are only meaningful while it runs. */
+        private synchronized void save() throws IOException {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("id", id);
+            m.put("kind", kind);
+            m.put("model", model);
+            m.put("state", state);
+            m.put("settings", settings);
+            if (error != null) {
+                m.put("error", error);
+            }
+            AtomicFiles.write(dir.resolve("job.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final Path jobsDir;
+    private final String device;
+    private final Map<String, ModelSource> models;
+    private final Map<String, Job> jobs = new ConcurrentHashMap<>();
+    private final Map<String, Unseen> loaded = new LinkedHashMap<>(); // only the worker thread touches it
+    private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "unseen-serve-worker");
+        t.setDaemon(true);
+        return t;
+    });
+    private final Consumer<String> log;
+
+    /** Reads back the jobs of an earlier server: one that was queued or running is failed ("interrupted"). */
+    WebJobs(Path data, Map<String, ModelSource> models, String device, Consumer<String> log) throws IOException {
+        this.jobsDir = Files.createDirectories(data.resolve("jobs"));
+        this.models = Map.copyOf(models);
+        this.device = device;
+        this.log = log;
+        try (Stream<Path> dirs = Files.list(jobsDir)) {
+            for (Path dir : dirs.toList()) {
+                Job job = readBack(dir);
+                if (job != null) {
+                    jobs.put(job.id, job);
+                }
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private Job readBack(Path dir) {
+        Path file = dir.resolve("job.json");
+        try {
+            Map<String, Object> m = (Map<String, Object>) Json.parse(Files.readString(file), 1 << 20);
+            String id = dir.getFileName().toString();
+            String state = (String) m.get("state");
+            String error = (String) m.get("error");
+            if (state.equals(QUEUED) || state.equals(RUNNING)) {
+                state = FAILED;
+                error = "interrupted: the server stopped before this job finished; submit it again";
+            }
+            Job job = new Job(id, (String) m.get("kind"), (String) m.get("model"), dir,
+                    (Map<String, Object>) m.get("settings"), state, error);
+            job.save();
+            return job;
+        } catch (IOException | RuntimeException e) {
+            log.accept("serve: skipping " + file + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    Map<String, ModelSource> models() {
+        return models;
+    }
+
+    Job job(String id) {
+        return jobs.get(id);
+    }
+
+    List<Job> all() {
+        return jobs.values().stream().sorted((a, b) -> a.id.compareTo(b.id)).toList();
+    }
+
+    /** A new job's folder, named by a time-ordered random id. */
+    Path newFolder() throws IOException {
+        String id = String.format("%011x", System.currentTimeMillis()) + HexFormat.of().formatHex(RANDOM.generateSeed(3));
+        return Files.createDirectory(jobsDir.resolve(id));
+    }
+
+    /** Queues a job whose folder {@link #newFolder} made and the caller filled (the references of an inversion). */
+    Job submit(Path dir, String kind, String model, Map<String, Object> settings) throws IOException {
+        Job job = new Job(dir.getFileName().toString(), kind, model, dir, settings, QUEUED, null);
+        job.save();
+        jobs.put(job.id, job);
+        worker.execute(() -> run(job));
+        return job;
+    }
+
+    /** Cancels a queued job, or asks a running one to stop at its next progress report; false when it has finished. */
+    boolean cancel(Job job) throws IOException {
+        synchronized (job) {
+            if (job.finished()) {
+                return false;
+            }
+            job.cancelRequested = true;
+            if (job.state().equals(QUEUED)) {
+                job.state(CANCELLED, null);
+                job.save();
+            }
+            return true;
+        }
+    }
+
+    private void run(Job job) {
+        synchronized (job) {
+            if (job.cancelRequested) {
+                return;
+            }
+            job.state(RUNNING, null);
+        }
+        String end = DONE, error = null;
+        try {
+            job.save();
+            Unseen unseen = load(job.model);
+            if (job.kind.equals(INVERT)) {
+                invert(unseen, job);
+            } else {
+                sample(unseen, job);
+            }
+        } catch (CancellationException e) {
+            end = CANCELLED;
+        } catch (Exception e) {
+            end = FAILED;
+            error = UnseenCommand.oneLine(UnseenCommand.describe(e));
+            log.accept("serve: job " + job.id + " failed: " + error);
+        } catch (OutOfMemoryError e) {
+            end = FAILED;
+            error = UnseenCommand.outOfMemory(Runtime.getRuntime().maxMemory());
+            log.accept("serve: job " + job.id + " failed: " + error);
+        }
+        job.state(end, error);
+        try {
+            job.save();
+        } catch (IOException e) {
+            log.accept("serve: cannot record job " + job.id + ": " + e.getMessage());
+        }
+    }
+
+    private Unseen load(String name) throws IOException {
+        Unseen u = loaded.get(name);
+        if (u == null) {
+            ModelSource source = models.get(name);
+            log.accept("serve: loading model " + name + " (" + source.file() + ")");
+            u = Unseen.load(source.file(), device, source.conversion(), m -> log.accept("serve: " + m));
+            loaded.put(name, u);
+        }
+        return u;
+    }
+
+    private static int setting(Job job, String key) {
+        return ((Number) job.settings.get(key)).intValue();
+    }
+
+    /** References -> prior.safetensors, then their reconstruction grid (references above, decoded below). */
+    private void invert(Unseen unseen, Job job) throws IOException {
+        Path refs = job.dir.resolve("references");
+        Inversion settings = Inversion.of(setting(job, "t0"), setting(job, "steps"));
+        DomainPrior prior = unseen.invert(refs, settings, listener(job));
+        prior.save(job.dir.resolve("prior.safetensors"));
+        Reconstruction.Result r = unseen.reconstruct(refs, settings, true, listener(job));
+        ImageSet set = ImageSet.load(refs, unseen.channels(), unseen.resolution(), m -> { });
+        ReconstructCommand.writeFolder(job.dir.resolve("reconstruction"), set, r);
+    }
+
+    /** A prior -> samples/sample-NNNNN.png, one at a time so that the page shows each as it is decoded. */
+    private void sample(Unseen unseen, Job job) throws IOException {
+        Path priorFile = jobsDir.resolve((String) job.settings.get("prior")).resolve("prior.safetensors");
+        if (!Files.exists(priorFile)) {
+            throw new IllegalArgumentException("prior " + job.settings.get("prior") + " has no prior file: its "
+                    + "inversion failed or was cancelled; upload the references again");
+        }
+        DomainPrior prior = DomainPrior.load(priorFile);
+        Sampling settings = new Sampling(setting(job, "count"),
+                LatentSampler.Method.parse((String) job.settings.get("method")), ((Number) job.settings.get("seed")).longValue(), 0f,
+                setting(job, "steps"), true, 1.0, 2000, 1, false);
+        unseen.sample(prior, settings, job.samples(), listener(job));
+        SampleCommand.writeGrid(job.samples(), settings.count(), unseen.channels(), unseen.resolution());
+    }
+
+    private static io.unseen.api.ProgressListener listener(Job job) {
+        return (task, done, total) -> {
+            if (job.cancelRequested) {
+                throw new CancellationException("cancelled");
+            }
+            job.progress(task, done, total);
+        };
+    }
+
+    /** Stops the worker (a running job is interrupted at its next progress report) and frees the models. */
+    @Override
+    public void close() throws IOException {
+        jobs.values().forEach(j -> j.cancelRequested = true);
+        worker.shutdownNow();
+        try {
+            worker.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (Unseen u : loaded.values()) {
+            u.close();
+        }
+    }
+}
