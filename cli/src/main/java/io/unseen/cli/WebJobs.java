@@ -123,20 +123,12 @@ final class WebJobs implements AutoCloseable {
             return found;
         }
 
-        /** What the API and the event stream report. */
+        /** What the API and the event stream report: what {@link #save} keeps, and the progress. */
         synchronized Map<String, Object> toJson() {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("id", id);
-            m.put("kind", kind);
-            m.put("model", model);
-            m.put("state", state);
+            Map<String, Object> m = kept();
             m.put("task", task);
             m.put("done", done);
             m.put("total", total);
-            m.put("settings", settings);
-            if (error != null) {
-                m.put("error", error);
-            }
             if (kind.equals(SAMPLE)) {
                 m.put("samples", sampleIndices());
             }
@@ -144,7 +136,7 @@ final class WebJobs implements AutoCloseable {
         }
 
         /** What survives a restart: no progress counts, they are only meaningful while it runs. */
-        private synchronized void save() throws IOException {
+        private synchronized Map<String, Object> kept() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("id", id);
             m.put("kind", kind);
@@ -154,11 +146,17 @@ final class WebJobs implements AutoCloseable {
             if (error != null) {
                 m.put("error", error);
             }
+            return m;
+        }
+
+        private synchronized void save() throws IOException {
+            Map<String, Object> m = kept();
             AtomicFiles.write(dir.resolve("job.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
         }
     }
 
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final String INTERRUPTED = "interrupted: the server stopped before this job finished; submit it again";
 
     private final Path jobsDir;
     private final String device;
@@ -171,6 +169,7 @@ final class WebJobs implements AutoCloseable {
         return t;
     });
     private final Consumer<String> log;
+    private volatile boolean closing;
 
     /** Reads back the jobs of an earlier server: one that was queued or running is failed ("interrupted"). */
     WebJobs(Path data, Map<String, ModelSource> models, String device, Consumer<String> log) throws IOException {
@@ -198,7 +197,7 @@ final class WebJobs implements AutoCloseable {
             String error = (String) m.get("error");
             if (state.equals(QUEUED) || state.equals(RUNNING)) {
                 state = FAILED;
-                error = "interrupted: the server stopped before this job finished; submit it again";
+                error = INTERRUPTED;
             }
             Job job = new Job(id, (String) m.get("kind"), (String) m.get("model"), dir,
                     (Map<String, Object>) m.get("settings"), state, error);
@@ -269,7 +268,8 @@ final class WebJobs implements AutoCloseable {
                 sample(unseen, job);
             }
         } catch (CancellationException e) {
-            end = CANCELLED;
+            end = closing ? FAILED : CANCELLED;
+            error = closing ? INTERRUPTED : null;
         } catch (Exception e) {
             end = FAILED;
             error = UnseenCommand.oneLine(UnseenCommand.describe(e));
@@ -340,6 +340,7 @@ final class WebJobs implements AutoCloseable {
     /** Stops the worker (a running job is interrupted at its next progress report) and frees the models. */
     @Override
     public void close() throws IOException {
+        closing = true;
         jobs.values().forEach(j -> j.cancelRequested = true);
         worker.shutdownNow();
         try {

@@ -104,6 +104,8 @@ final class WebServer implements AutoCloseable {
             try {
                 route(ex);
             } catch (ApiError e) {
+                // the request body may be unread (a refused upload): the connection cannot carry another request
+                ex.getResponseHeaders().set("Connection", "close");
                 sendJson(ex, e.status, Map.of("error", e.getMessage()));
             } catch (IOException e) {
                 throw e; // the client went away: nothing to answer

@@ -289,6 +289,28 @@ class ServeApiTest {
     }
 
     @Test
+    void jobsUnfinishedAtShutdownAreMarkedInterruptedAfterARestart(@TempDir Path own) throws Exception {
+        WebServer s = start(own, null);
+        String running, queued;
+        try {
+            running = (String) json(upload(s, Map.of("t0", "900", "steps", "400"), files(refs))).get("id");
+            queued = (String) json(upload(s, Map.of("t0", "900", "steps", "400"), files(refs))).get("id");
+        } finally {
+            s.close();
+        }
+        WebServer again = start(own, null);
+        try {
+            for (String id : List.of(running, queued)) {
+                Map<String, Object> job = json(send(HttpRequest.newBuilder(uri(again, "/api/jobs/" + id))));
+                assertEquals("failed", job.get("state"), job.toString());
+                assertTrue(((String) job.get("error")).startsWith("interrupted"), job.toString());
+            }
+        } finally {
+            again.close();
+        }
+    }
+
+    @Test
     void aTokenIsRequiredWhenGiven(@TempDir Path own) throws Exception {
         WebServer s = start(own, "s3cret");
         try {
