@@ -9,10 +9,9 @@ import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.ops.Backend;
-import io.unseen.unet.AdmConfig;
-import io.unseen.unet.DdpmConfig;
 import io.unseen.unet.FlopCount;
 import io.unseen.unet.ModelConfig;
+import io.unseen.unet.PaperConfigs;
 import io.unseen.unet.RandomWeights;
 import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;
@@ -43,15 +42,6 @@ import java.util.concurrent.Callable;
                 "Random weights of a paper config unless --model is given; the input is uploaded to the device once"
                         + " and the output stays there."})
 final class BenchCommand implements Callable<Integer> {
-    /** The paper's configs by name. */
-    static final Map<String, ModelConfig> CONFIGS = new LinkedHashMap<>();
-
-    static {
-        CONFIGS.put("cifar10", DdpmConfig.cifar10());
-        CONFIGS.put("celebahq256", DdpmConfig.paper256());
-        CONFIGS.put("afhqdog256", AdmConfig.afhqDog256());
-    }
-
     static final int MAX_BATCH = 1024;
     static final int MAX_SIZE = 4096;
     static final int MAX_FORWARDS = 100_000;
@@ -89,15 +79,14 @@ final class BenchCommand implements Callable<Integer> {
                     + " config; give one of them)");
         }
         String configName = config == null ? "cifar10" : config.trim().toLowerCase(Locale.ROOT);
-        if (model == null && !CONFIGS.containsKey(configName)) {
+        if (model == null && !PaperConfigs.BY_NAME.containsKey(configName)) {
             throw new IllegalArgumentException("--config: '" + config + "' is not a config this command knows (give "
-                    + String.join(", ", CONFIGS.keySet()) + ", or --model M.safetensors)");
+                    + String.join(", ", PaperConfigs.BY_NAME.keySet()) + ", or --model M.safetensors)");
         }
         checkRange("--batch", batch, 1, MAX_BATCH, "images per forward");
         checkRange("--forwards", forwards, 1, MAX_FORWARDS, "timed forwards");
-        ModelConfig modelConfig = model == null ? CONFIGS.get(configName) : configOf(model);
-        int levels = modelConfig instanceof DdpmConfig ? ((DdpmConfig) modelConfig).levels()
-                : ((AdmConfig) modelConfig).levels();
+        ModelConfig modelConfig = model == null ? PaperConfigs.byName(configName) : configOf(model);
+        int levels = PaperConfigs.levels(modelConfig);
         int s = size == null ? modelConfig.resolution() : size;
         int multiple = 1 << (levels - 1);
         checkRange("--size", s, multiple, MAX_SIZE, "image height and width");
