@@ -12,28 +12,32 @@ import jdk.incubator.vector.VectorSpecies;
 public final class FmaPeak {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final int CHAINS = 16;
+    private static final long WARMUP_NANOS = 300_000_000L;
 
     private FmaPeak() {
     }
 
     /**
      * GFLOP/s (a multiply-add counts two): the best of {@code rounds} timed rounds of about {@code millisPerRound}
-     * each, after one untimed round that lets the JIT compile the loop.
+     * each, after a warm-up that lets the JIT compile the loop (interpreted, the Vector API is a hundred times slower).
      */
     public static double gflops(int rounds, int millisPerRound) {
         if (rounds < 1 || millisPerRound < 1) {
             throw new IllegalArgumentException("rounds and millisPerRound must be positive");
         }
         int threads = Parallel.threads();
-        long iterations = 1 << 14;
-        double seconds = time(threads, iterations); // JIT warm-up, and the first estimate of the speed
-        while (seconds < 0.02) {
+        long iterations = 1 << 12;
+        long warmUntil = System.nanoTime() + WARMUP_NANOS;
+        for (int calls = 0; calls < 20 || System.nanoTime() < warmUntil; calls++) {
+            time(threads, iterations);
+        }
+        double seconds = time(threads, iterations);
+        while (seconds < millisPerRound / 1e3) {
             iterations *= 2;
             seconds = time(threads, iterations);
         }
-        iterations = Math.max(1, (long) (iterations * (millisPerRound / 1e3) / seconds));
-        double best = Double.MAX_VALUE;
-        for (int r = 0; r < rounds; r++) {
+        double best = seconds;
+        for (int r = 1; r < rounds; r++) {
             best = Math.min(best, time(threads, iterations));
         }
         return 2.0 * CHAINS * SPECIES.length() * iterations * threads / best / 1e9;
