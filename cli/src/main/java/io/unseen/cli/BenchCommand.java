@@ -101,6 +101,9 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         Backend backend = device.backend();
+        // the peak first, before the JIT has seen the model's vector code: measured after batch-8 forwards it came out
+        // 6-17x too low in some runs (the loop compiled to slower code); measured first it is steady
+        double peak = FmaPeak.gflops(5, 200);
         long params;
         UNet unet;
         if (model == null) {
@@ -124,7 +127,6 @@ final class BenchCommand implements Callable<Integer> {
             java.util.Arrays.fill(t, 500f);
             timing = ForwardTiming.run(unet, backend.upload(x), t, forwards);
         }
-        double peak = FmaPeak.gflops(5, 200);
         long flops = FlopCount.forward(modelConfig, batch, s, s);
         double median = timing.median(), gflops = flops / median / 1e9;
 
