@@ -10,6 +10,7 @@ import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.ops.Backend;
 import io.unseen.unet.FlopCount;
+import io.unseen.unet.ForwardTiming;
 import io.unseen.unet.ModelConfig;
 import io.unseen.unet.PaperConfigs;
 import io.unseen.unet.RandomWeights;

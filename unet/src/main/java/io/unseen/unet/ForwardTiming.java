@@ -1,34 +1,33 @@
-package io.unseen.cli;
+package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
-import io.unseen.unet.UNet;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * Times forward passes of a model on one input already in its backend's memory, the output left there: warm-up
- * forwards until the time per forward settles (the last {@value #SETTLE_WINDOW} within {@value #SETTLE_SPREAD} of
- * each other), then {@code forwards} timed ones.
+ * Times forward passes of a model ({@code unseen bench}, the benchmarks' DeviceTiming) on one input already in its
+ * backend's memory, the output left there: warm-up forwards until the time per forward settles (the last
+ * {@value #SETTLE_WINDOW} within {@value #SETTLE_SPREAD} of each other), then {@code forwards} timed ones.
  */
-final class ForwardTiming {
-    static final int SETTLE_WINDOW = 3;
-    static final double SETTLE_SPREAD = 0.05;
+public final class ForwardTiming {
+    public static final int SETTLE_WINDOW = 3;
+    public static final double SETTLE_SPREAD = 0.05;
     /** Warm-up stops here even when unsettled: a forward a noisy machine never repeats within 5% ends somewhere. */
     static final int MAX_WARMUP = 30;
     static final double MAX_WARMUP_SECONDS = 120;
 
     /** What was measured; {@code times} in seconds, in the order run. */
-    record Result(int warmupForwards, boolean settled, double[] times) {
-        double median() {
+    public record Result(int warmupForwards, boolean settled, double[] times) {
+        public double median() {
             double[] s = times.clone();
             Arrays.sort(s);
             int n = s.length;
             return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
         }
 
-        double min() {
+        public double min() {
             return Arrays.stream(times).min().orElseThrow();
         }
     }
@@ -36,7 +35,7 @@ final class ForwardTiming {
     private ForwardTiming() {
     }
 
-    static Result run(UNet model, Tensor input, float[] timesteps, int forwards) {
+    public static Result run(UNet model, Tensor input, float[] timesteps, int forwards) {
         List<Double> warm = new ArrayList<>();
         double warmSeconds = 0;
         boolean settled = false;
