@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # On the device machine (run from the repository root with .gpu carried): points the carried OpenCL ICD loader at
 # the NVIDIA driver's OpenCL library, lists the devices, then times the same work with our opencl backend
-# (DeviceTiming) and with PyTorch CUDA (torch_cuda.py). JSON lines in $OUT (or /tmp). CONFIG (ddpm256), BATCHES
+# (DeviceTiming) and with PyTorch CUDA (torch_cuda.py). JSON lines in $OUT (or /tmp). CONFIG (celebahq256; cifar10, afhqdog256), BATCHES
 # (1: one OpenCL arena holds at most 2 GiB, which a 256x256 DDPM fills at batch 2 or 3), FORWARDS (10), STEPS (20) change the work; locally, ICD=libpocl.so.2 runs the same script on PoCL.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 g="$root/.gpu"
 out="${OUT:-/tmp}"
-config="${CONFIG:-ddpm256}" batches="${BATCHES:-1}" forwards="${FORWARDS:-10}" steps="${STEPS:-20}"
+config="${CONFIG:-celebahq256}" batches="${BATCHES:-1}" forwards="${FORWARDS:-10}" steps="${STEPS:-20}"
 lib="${ICD:-$(ls /usr/local/nvidia/lib64/libnvidia-opencl.so.1 /usr/lib/x86_64-linux-gnu/libnvidia-opencl.so.1 \
   2>/dev/null | head -1)}"
 mkdir -p /tmp/unseen-icd && echo "$lib" > /tmp/unseen-icd/device.icd

@@ -1,7 +1,7 @@
 """The PyTorch side of the device comparison (issue 10): the same work as io.unseen.bench.DeviceTiming, in PyTorch
 CUDA fp32 with TF32 off, one JSON line per measurement. Random weights (PyTorch's default initialization).
 
-  python3 benchmarks/gpu/torch_cuda.py ddpm256|adm256|cifar10 [batches=1,8] [forwards=10] [reconstruct_steps=20]
+  python3 benchmarks/gpu/torch_cuda.py cifar10|celebahq256|afhqdog256 [batches=1,8] [forwards=10] [reconstruct_steps=20]
 """
 import json
 import os
@@ -17,7 +17,7 @@ import ddpm_port  # noqa: E402
 
 
 def build(name):
-    if name == "adm256":
+    if name == "afhqdog256":
         return adm_port.UNetModel(256, 3, 128, 6, 1, (16,), channel_mult=(1, 1, 2, 2, 4, 4), num_heads=4,
                                   num_head_channels=64, use_scale_shift_norm=True, resblock_updown=True), 256, 3
     if name == "cifar10":
@@ -44,7 +44,7 @@ def ddim(model, x, seq, abar, invert, channels):
 
 
 def main():
-    name = sys.argv[1] if len(sys.argv) > 1 else "ddpm256"
+    name = sys.argv[1] if len(sys.argv) > 1 else "celebahq256"
     batches = [int(b) for b in (sys.argv[2] if len(sys.argv) > 2 else "1,8").split(",")]
     forwards = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 20

@@ -4,6 +4,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.unet.FlopCount;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -43,7 +44,12 @@ public class Conv2dBenchmark {
     /** Multiply-adds count two: 2 * C_out * C_in * 3 * 3 * H * W. */
     public static double flops(String shape) {
         int[] cs = parse(shape);
-        return 2.0 * cs[0] * cs[0] * 9 * cs[1] * cs[1];
+        return FlopCount.conv(cs[0], cs[0], 3, cs[1], cs[1]);
+    }
+
+    /** FLOPs of one call, for {@link Report}. */
+    public static double flops(java.util.Map<String, String> params) {
+        return flops(params.get("shape"));
     }
 
     static int[] parse(String shape) {

@@ -9,9 +9,9 @@ import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.opencl.OpenClDevices;
 import io.unseen.engine.ops.Backend;
-import io.unseen.unet.AdmConfig;
-import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.ForwardTiming;
 import io.unseen.unet.ModelConfig;
+import io.unseen.unet.PaperConfigs;
 import io.unseen.unet.RandomWeights;
 import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;
@@ -23,12 +23,12 @@ import java.util.SplittableRandom;
 
 /**
  * The device comparison of issue 10, one JSON line per measurement: a UNet forward at each batch size (median and
- * minimum of timed calls after warm-up, input already on the device, output left there) and a whole DDIM
+ * minimum of timed calls after {@link ForwardTiming}'s warm-up, input already on the device, output left there) and a whole DDIM
  * reconstruct (upload, invert, decode, download) on any backend. {@code benchmarks/gpu/torch_cuda.py} measures the
  * same work in PyTorch. Random weights: the values do not matter to the time.
  * <pre>
  * java --add-modules jdk.incubator.vector -Xmx8g -cp benchmarks/target/benchmarks.jar io.unseen.bench.DeviceTiming \
- *     DEVICE ddpm256|adm256|cifar10 [batches=1,8] [forwards=10] [reconstructSteps=20]
+ *     DEVICE cifar10|celebahq256|afhqdog256 [batches=1,8] [forwards=10] [reconstructSteps=20]
  * </pre>
  */
 public final class DeviceTiming {
@@ -37,7 +37,7 @@ public final class DeviceTiming {
 
     public static void main(String[] args) {
         if (args.length < 1 || (args.length < 2 && !args[0].equals("devices"))) {
-            System.err.println("usage: DeviceTiming DEVICE ddpm256|adm256|cifar10 [batches=1,8] [forwards=10]"
+            System.err.println("usage: DeviceTiming DEVICE cifar10|celebahq256|afhqdog256 [batches=1,8] [forwards=10]"
                     + " [reconstructSteps=20], or DeviceTiming devices");
             System.exit(2);
         }
@@ -54,9 +54,8 @@ public final class DeviceTiming {
                 .toArray();
         int forwards = args.length > 3 ? Integer.parseInt(args[3]) : 10;
         int steps = args.length > 4 ? Integer.parseInt(args[4]) : 20;
-        ModelConfig config = configName.equals("adm256") ? AdmConfig.afhqDog256()
-                : configName.equals("cifar10") ? DdpmConfig.cifar10() : DdpmConfig.paper256();
-        int size = configName.equals("cifar10") ? 32 : 256;
+        ModelConfig config = PaperConfigs.byName(configName);
+        int size = config.resolution();
         long t0 = System.nanoTime();
         UNet model = UNets.create(config, RandomWeights.of(config, 42), backend);
         Map<String, Object> built = new LinkedHashMap<>();
@@ -69,22 +68,15 @@ public final class DeviceTiming {
             Tensor x = backend.upload(random(batch, config.inChannels(), size));
             float[] t = new float[batch];
             Arrays.fill(t, 500f);
-            double[] times = new double[forwards];
-            for (int i = -3; i < forwards; i++) { // three warm-up calls: kernel builds, JIT, arena growth
-                long start = System.nanoTime();
-                model.forward(x, t); // every op of every backend returns when its result is there
-                if (i >= 0) {
-                    times[i] = (System.nanoTime() - start) / 1e9;
-                }
-            }
+            ForwardTiming.Result timing = ForwardTiming.run(model, x, t, forwards);
             backend.release(x);
-            Arrays.sort(times);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("what", "forward");
             m.put("config", configName);
             m.put("batch", (long) batch);
-            m.put("median_seconds", times[forwards / 2]);
-            m.put("min_seconds", times[0]);
+            m.put("median_seconds", timing.median());
+            m.put("min_seconds", timing.min());
+            m.put("warmup_forwards", (long) timing.warmupForwards());
             print(m);
         }
         if (steps >= 2) {

@@ -39,6 +39,11 @@ public class SgemmBenchmark {
         return 2.0 * size * size * size;
     }
 
+    /** FLOPs of one call, for {@link Report}. */
+    public static double flops(java.util.Map<String, String> params) {
+        return flops(Integer.parseInt(params.get("size")));
+    }
+
     @Setup
     public void setup() {
         ops = Backends.byName(backend);

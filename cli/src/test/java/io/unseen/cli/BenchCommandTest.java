@@ -1,0 +1,87 @@
+package io.unseen.cli;
+
+import io.unseen.engine.io.Json;
+import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.FlopCount;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static io.unseen.cli.HostileInputTest.refused;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code unseen bench}: the JSON a script reads, the text a person reads, and flags refused before any work. */
+class BenchCommandTest {
+    @TempDir
+    static Path dir;
+
+    @Test
+    void cifar10JsonHoldsTheMeasurementsAndTheirFlopCount() {
+        String out = stdout("bench", "--config", "cifar10", "--size", "32", "--forwards", "2", "--json");
+        List<String> lines = out.lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), "one JSON object, nothing else on stdout: " + out);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> m = (Map<String, Object>) Json.parse(lines.get(0), 1 << 20);
+        for (String key : List.of("median_seconds", "min_seconds", "gflops", "peak_fraction", "peak_rss_bytes",
+                "images_per_second", "peak_gflops", "flops_per_forward")) {
+            assertTrue(m.get(key) instanceof Number && ((Number) m.get(key)).doubleValue() > 0, key + " in " + out);
+        }
+        double median = ((Number) m.get("median_seconds")).doubleValue();
+        assertTrue(((Number) m.get("min_seconds")).doubleValue() <= median, out);
+        assertEquals(FlopCount.forward(DdpmConfig.cifar10(), 1, 32, 32),
+                ((Number) m.get("flops_per_forward")).longValue());
+        assertEquals(((Number) m.get("flops_per_forward")).doubleValue() / median / 1e9,
+                ((Number) m.get("gflops")).doubleValue(), 1e-9 * ((Number) m.get("gflops")).doubleValue());
+        assertEquals(2, ((List<?>) m.get("times_seconds")).size());
+        assertEquals("cpu (Java Vector API)", m.get("device"));
+        assertEquals("random", m.get("weights"));
+        assertEquals(35_746_307L, ((Number) m.get("parameters")).longValue());
+    }
+
+    @Test
+    void aConvertedModelGetsTheTextReport() throws Exception {
+        Path model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
+        String out = stdout("bench", "--model", model.toString(), "--batch", "2", "--forwards", "3");
+        assertTrue(out.contains("batch 2, 8x8, device cpu (Java Vector API)"), out);
+        for (String line : List.of("warm-up:", "forward:   median", "work:", "peak:", "memory:    peak resident")) {
+            assertTrue(out.contains(line), line + " in " + out);
+        }
+    }
+
+    @Test
+    void badFlagsAreOneLineAndExitOne() throws Exception {
+        refused(new String[]{"bench", "--batch", "0"}, "--batch: 0 is too small");
+        refused(new String[]{"bench", "--batch", "5000"}, "--batch: 5000 is too large");
+        refused(new String[]{"bench", "--forwards", "0"}, "--forwards: 0 is too small");
+        refused(new String[]{"bench", "--size", "30"}, "--size: 30 is not a multiple of 8", "give e.g. 32");
+        refused(new String[]{"bench", "--size", "-8"}, "--size: -8 is too small");
+        refused(new String[]{"bench", "--config", "imagenet"}, "--config: 'imagenet'", "cifar10, celebahq256,"
+                + " afhqdog256");
+        refused(new String[]{"bench", "--config", "cifar10", "--model", "m.safetensors"}, "--config: cannot be given"
+                + " with --model");
+        refused(new String[]{"bench", "--model", dir.resolve("missing.safetensors").toString()}, "no such file");
+        Path checkpoint = Files.write(dir.resolve("model.ckpt"), new byte[]{'P', 'K', 3, 4});
+        refused(new String[]{"bench", "--model", checkpoint.toString()}, "is a PyTorch checkpoint", "unseen convert");
+        refused(new String[]{"bench", "--device", "tpu"}, "unknown device 'tpu'");
+    }
+
+    private static String stdout(String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(0, UnseenCommand.commandLine().execute(args));
+        } finally {
+            System.setOut(old);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+}
