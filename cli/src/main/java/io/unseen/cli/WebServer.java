@@ -54,6 +54,7 @@ final class WebServer implements AutoCloseable {
 
     /** A refused request: its status and the message the client gets. */
     static final class ApiError extends RuntimeException {
+        private static final long serialVersionUID = 1L;
         final int status;
 
         ApiError(int status, String message) {

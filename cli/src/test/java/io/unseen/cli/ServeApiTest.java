@@ -126,6 +126,7 @@ class ServeApiTest {
     }
 
     /** Reads the job's event stream to its end; returns the last state it sent, and how many events came. */
+    @SuppressWarnings("unchecked")
     static Map<String, Object> followEvents(WebServer s, String id, int[] events) throws Exception {
         HttpResponse<Stream<String>> r = HTTP.send(HttpRequest.newBuilder(uri(s, "/api/jobs/" + id + "/events")).build(),
                 HttpResponse.BodyHandlers.ofLines());
