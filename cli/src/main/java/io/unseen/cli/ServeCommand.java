@@ -72,7 +72,9 @@ final class ServeCommand implements Callable<Integer> {
         Map<String, WebJobs.ModelSource> offered = new LinkedHashMap<>();
         Path demo = CliPaths.bundled(Path.of("models", "demo")).resolve(DemoCommand.CHECKPOINT);
         if (Files.isRegularFile(demo)) {
-            offered.put("demo", new WebJobs.ModelSource("demo", demo, ConvertOptions.none().withImageSize(32)));
+            Path sneakers = CliPaths.bundled(Path.of("models", "demo", "references", "sneaker"));
+            offered.put("demo", new WebJobs.ModelSource("demo", demo, ConvertOptions.none().withImageSize(32),
+                    Files.isDirectory(sneakers) ? sneakers : null));
         }
         if (models != null) {
             try (Stream<Path> files = Files.list(models)) {
@@ -80,7 +82,7 @@ final class ServeCommand implements Callable<Integer> {
                     String name = f.getFileName().toString();
                     if (name.endsWith(".safetensors")) {
                         name = name.substring(0, name.length() - ".safetensors".length());
-                        offered.put(name, new WebJobs.ModelSource(name, f, ConvertOptions.none()));
+                        offered.put(name, new WebJobs.ModelSource(name, f, ConvertOptions.none(), null));
                     }
                 }
             }

@@ -36,7 +36,11 @@ import java.util.stream.Stream;
  */
 final class WebJobs implements AutoCloseable {
     /** A model the page offers: a converted file, or the demo's checkpoint converted on load. */
-    record ModelSource(String name, Path file, ConvertOptions conversion) {
+    /**
+     * A model the page offers. {@code ownDomain}: a folder of images of the model's own domain (the bundled demo
+     * model's sneakers), against which an inversion's latents are analyzed; null when there is none.
+     */
+    record ModelSource(String name, Path file, ConvertOptions conversion, Path ownDomain) {
     }
 
     static final String INVERT = "invert", SAMPLE = "sample";
@@ -311,6 +315,11 @@ final class WebJobs implements AutoCloseable {
         Reconstruction.Result r = unseen.reconstruct(refs, settings, true, listener(job));
         ImageSet set = ImageSet.load(refs, unseen.channels(), unseen.resolution(), m -> { });
         ReconstructCommand.writeFolder(job.dir.resolve("reconstruction"), set, r);
+        Path own = models.get(job.model).ownDomain();
+        if (own != null) { // the paper's latent analysis: the uploaded domain against the model's own, same depth
+            DomainPrior ownPrior = unseen.invert(own, settings, listener(job));
+            unseen.analyze(prior, ownPrior, job.dir.resolve("analysis"));
+        }
     }
 
     /** A prior -> samples/sample-NNNNN.png, one at a time so that the page shows each as it is decoded. */

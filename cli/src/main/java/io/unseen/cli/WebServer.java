@@ -40,6 +40,9 @@ import java.util.zip.ZipOutputStream;
  * GET  /api/jobs/ID/samples/N.png        a sample; /api/jobs/ID/samples.zip all of them
  * GET  /api/jobs/ID/reconstruction.png   an inversion's references above their reconstructions
  * GET  /api/jobs/ID/prior.safetensors    an inversion's prior
+ * GET  /api/jobs/ID/analysis.html        an inversion's latents against the model's own domain (the paper's
+ *                                        analysis: KS, separability, distance and angle histograms), where the
+ *                                        model has own-domain references (the bundled demo model)
  * POST /api/jobs/ID/cancel
  * </pre>
  * Every refused request is a 4xx with {@code {"error": "..."}}. With a token, /api/ wants
@@ -64,7 +67,8 @@ final class WebServer implements AutoCloseable {
     }
 
     private static final Pattern JOB_PATH = Pattern.compile(
-            "/api/jobs/([0-9a-f]{1,32})(|/events|/cancel|/samples\\.zip|/reconstruction\\.png|/prior\\.safetensors|/samples/(\\d{1,6})\\.png)");
+            "/api/jobs/([0-9a-f]{1,32})(|/events|/cancel|/samples\\.zip|/reconstruction\\.png|/prior\\.safetensors"
+                    + "|/analysis\\.html|/samples/(\\d{1,6})\\.png)");
     private static final int MAX_JSON_CHARS = 4096;
 
     private final HttpServer server;
@@ -178,6 +182,8 @@ final class WebServer implements AutoCloseable {
                     "image/png", WebJobs.INVERT);
             case "/prior.safetensors" -> sendFile(ex, job, job.dir.resolve("prior.safetensors"),
                     "application/octet-stream", WebJobs.INVERT);
+            case "/analysis.html" -> sendFile(ex, job, job.dir.resolve("analysis").resolve("index.html"),
+                    "text/html; charset=utf-8", WebJobs.INVERT);
             default -> sendFile(ex, job, job.samples().resolve(io.unseen.diffusion.SampleRun.sampleName(
                     Integer.parseInt(sample))), "image/png", WebJobs.SAMPLE);
         }

@@ -44,7 +44,8 @@ class ServeApiTest {
     /** The demo model's stand-in and the first {@code n} bundled dress references. */
     static Map<String, WebJobs.ModelSource> standIn() throws Exception {
         Path ckpt = Path.of(ServeApiTest.class.getResource("/demo/" + DemoCommand.CHECKPOINT).toURI());
-        return Map.of("demo", new WebJobs.ModelSource("demo", ckpt, ConvertOptions.none().withImageSize(32)));
+        return Map.of("demo", new WebJobs.ModelSource("demo", ckpt, ConvertOptions.none().withImageSize(32),
+                Path.of("..", "models", "demo", "references", "sneaker")));
     }
 
     static List<Path> references(int n) throws IOException {
@@ -230,6 +231,11 @@ class ServeApiTest {
                     + "/reconstruction.png")).build(), HttpResponse.BodyHandlers.ofByteArray());
             assertEquals(200, recon.statusCode());
             assertTrue(javax.imageio.ImageIO.read(new ByteArrayInputStream(recon.body())).getHeight() > 32);
+            HttpResponse<String> analysis = send(HttpRequest.newBuilder(uri(first, "/api/jobs/" + prior
+                    + "/analysis.html")));
+            assertEquals(200, analysis.statusCode(), analysis.body());
+            assertTrue(analysis.body().contains("unseen domain") && analysis.body().contains("model's domain")
+                    && analysis.body().contains("data:image/png;base64,"), "the analysis report, plots embedded");
 
             HttpResponse<String> job = send(HttpRequest.newBuilder(uri(first, "/api/samples"))
                     .POST(HttpRequest.BodyPublishers.ofString("{\"prior\": \"" + prior + "\", \"count\": 2, \"method\": \"gaussian\"}")));

@@ -69,7 +69,8 @@ class ServeBrowserTest {
         requireBrowser();
         Path demo = CliPaths.bundled(Path.of("models", "demo"));
         Map<String, WebJobs.ModelSource> models = Map.of("demo", new WebJobs.ModelSource("demo",
-                demo.resolve(DemoCommand.CHECKPOINT), ConvertOptions.none().withImageSize(32)));
+                demo.resolve(DemoCommand.CHECKPOINT), ConvertOptions.none().withImageSize(32),
+                demo.resolve("references").resolve("sneaker")));
         List<Path> refs;
         try (Stream<Path> s = Files.list(demo.resolve("references").resolve("dress"))) {
             refs = s.sorted().limit(4).map(Path::toAbsolutePath).toList();
@@ -118,6 +119,8 @@ class ServeBrowserTest {
             }
             wait.until(b -> (Boolean) ((org.openqa.selenium.JavascriptExecutor) b).executeScript(
                     "const i = document.querySelector('#reconstruction img'); return i != null && i.complete && i.naturalWidth > 0"));
+            WebElement analysis = wait.until(b -> b.findElement(By.cssSelector("#analysis iframe")));
+            assertTrue(analysis.getAttribute("src").contains("/analysis.html"), analysis.getAttribute("src"));
             assertTrue(browser.findElement(By.id("status")).getText().startsWith("Done: 2 of 2"),
                     browser.findElement(By.id("status")).getText());
             shot(browser, "3-samples.png");
