@@ -1,6 +1,9 @@
 package io.unseen.cli;
 
 import io.unseen.convert.ConvertOptions;
+import io.unseen.engine.io.SafeTensors;
+import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.unet.UNets;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -67,8 +70,18 @@ final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Why {@code file} is not a converted model (its header and model config, read without the weights), or null. */
+    private static String notAConvertedModel(Path file) {
+        try (SafeTensorsFile st = SafeTensors.open(file)) {
+            UNets.readConfig(file, st.metadata());
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return UnseenCommand.describe(e);
+        }
+    }
+
     /** The bundled demo model (its checkpoint, converted on load) and every converted model in --models. */
-    private Map<String, WebJobs.ModelSource> offered() throws IOException {
+    Map<String, WebJobs.ModelSource> offered() throws IOException {
         Map<String, WebJobs.ModelSource> offered = new LinkedHashMap<>();
         Path demo = CliPaths.bundled(Path.of("models", "demo")).resolve(DemoCommand.CHECKPOINT);
         if (Files.isRegularFile(demo)) {
@@ -81,6 +94,11 @@ final class ServeCommand implements Callable<Integer> {
                 for (Path f : files.sorted().toList()) {
                     String name = f.getFileName().toString();
                     if (name.endsWith(".safetensors")) {
+                        String problem = notAConvertedModel(f);
+                        if (problem != null) {
+                            System.err.println("unseen serve: not offering " + UnseenCommand.oneLine(problem));
+                            continue;
+                        }
                         name = name.substring(0, name.length() - ".safetensors".length());
                         offered.put(name, new WebJobs.ModelSource(name, f, ConvertOptions.none(), null));
                     }

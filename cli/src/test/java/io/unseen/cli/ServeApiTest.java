@@ -70,6 +70,18 @@ class ServeApiTest {
         server.close();
     }
 
+    @Test
+    void modelsThatAreNotConvertedAreNotOffered(@TempDir Path dir) throws Exception {
+        TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
+        Files.writeString(dir.resolve("broken.safetensors"), "not a safetensors file");
+        Files.writeString(dir.resolve("notes.txt"), "ignored");
+        ServeCommand serve = new ServeCommand();
+        serve.models = dir;
+        Map<String, WebJobs.ModelSource> offered = serve.offered();
+        assertTrue(offered.containsKey("tiny"), offered.keySet().toString());
+        assertTrue(!offered.containsKey("broken") && !offered.containsKey("notes"), offered.keySet().toString());
+    }
+
     static URI uri(WebServer s, String path) {
         return URI.create("http://127.0.0.1:" + s.port() + path);
     }
