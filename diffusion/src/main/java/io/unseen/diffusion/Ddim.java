@@ -128,10 +128,9 @@ public final class Ddim {
         /** z for samples [start, start + b) at this step, uploaded. */
         private Tensor noise(long seed, int[] noiseKeys, int start, int b, int stepIndex) {
             int per = state.numel() / state.dim(0);
-            float[] z = new float[b * per], one = new float[per];
+            float[] z = new float[b * per];
             for (int i = 0; i < b; i++) {
-                fillNoise(one, seed, noiseKeys == null ? start + i : noiseKeys[start + i], stepIndex);
-                System.arraycopy(one, 0, z, i * per, per);
+                fillNoise(z, i * per, per, seed, noiseKeys == null ? start + i : noiseKeys[start + i], stepIndex);
             }
             int[] shape = state.shape();
             shape[0] = b;
@@ -149,10 +148,10 @@ public final class Ddim {
         }
     }
 
-    /** z for (sample, step): a per-sample generator, advanced deterministically per step. */
-    static void fillNoise(float[] z, long seed, int sample, int step) {
+    /** z[from, from + n) for (sample, step): a per-sample generator, advanced deterministically per step. */
+    static void fillNoise(float[] z, int from, int n, long seed, int sample, int step) {
         Random r = new Random(seed * 0x9E3779B97F4A7C15L + sample * 0xBF58476D1CE4E5B9L + step * 0x94D049BB133111EBL);
-        for (int i = 0; i < z.length; i++) {
+        for (int i = from; i < from + n; i++) {
             z[i] = (float) r.nextGaussian();
         }
     }

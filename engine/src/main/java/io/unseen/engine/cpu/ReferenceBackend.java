@@ -324,7 +324,7 @@ public final class ReferenceBackend extends Backend {
 
     @Override
     protected void copyKernel(Tensor src, Tensor dst) {
-        System.arraycopy(src.hostArray(), src.offset(), dst.hostArray(), dst.offset(), src.numel());
+        dst.copyFrom(src);
     }
 
     /** Element strides of {@code shape} aligned right to {@code rank} dimensions, 0 where a dimension broadcasts. */

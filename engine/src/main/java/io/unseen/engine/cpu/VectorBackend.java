@@ -144,6 +144,6 @@ public final class VectorBackend extends Backend {
 
     @Override
     protected void copyKernel(Tensor src, Tensor dst) {
-        System.arraycopy(src.hostArray(), src.offset(), dst.hostArray(), dst.offset(), src.numel());
+        dst.copyFrom(src);
     }
 }
