@@ -6,6 +6,7 @@ import io.unseen.engine.cpu.FmaPeak;
 import io.unseen.engine.cpu.Parallel;
 import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.io.Json;
+import io.unseen.engine.io.PeakMemory;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.ops.Backend;
@@ -146,12 +147,13 @@ final class BenchCommand implements Callable<Integer> {
         m.put("forwards", forwards);
         m.put("median_seconds", median);
         m.put("min_seconds", timing.min());
+        m.put("first_forward_seconds", timing.first());
         m.put("images_per_second", batch / median);
         m.put("flops_per_forward", flops);
         m.put("gflops", gflops);
         m.put("peak_gflops", peak);
         m.put("peak_fraction", gflops / peak);
-        long rss = peakResidentBytes();
+        long rss = PeakMemory.residentBytes();
         m.put("peak_rss_bytes", rss < 0 ? null : rss);
         m.put("java", System.getProperty("java.version"));
         m.put("vector_bits", FloatVector.SPECIES_PREFERRED.vectorBitSize());
@@ -184,33 +186,18 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** VmHWM of /proc/self/status in bytes: the most resident memory this process has held; -1 where unknown. */
-    static long peakResidentBytes() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    String[] parts = line.substring(6).trim().split("\\s+");
-                    return Long.parseLong(parts[0]) * 1024; // the kernel writes kB
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return -1;
-    }
-
     private static String report(Map<String, Object> m, ModelConfig config) {
         double median = (double) m.get("median_seconds");
         long rss = m.get("peak_rss_bytes") == null ? -1 : (long) m.get("peak_rss_bytes");
         return String.format(Locale.ROOT, "%s %s (%s weights, %.1fM parameters), batch %d, %dx%d, device %s, %d threads%n"
-                        + "warm-up:   %d forwards, %s%n"
+                        + "warm-up:   %d forwards (the first, JIT included, %.4f s), %s%n"
                         + "forward:   median %.4f s, min %.4f s over %d forwards; %.2f images/s%n"
                         + "work:      %.2f GFLOP per forward (conv, linear, attention; 2 per multiply-add), %.1f GFLOP/s%n"
                         + "peak:      %.1f GFLOP/s FP32 FMA (%d-bit vectors, %d threads, this process); %.1f%% of it%n"
                         + "memory:    peak resident %s (VmHWM)",
                 m.get("model"), config.arch(), m.get("weights"), (long) m.get("parameters") / 1e6, m.get("batch"),
                 m.get("height"), m.get("width"), m.get("device"), m.get("threads"),
-                m.get("warmup_forwards"), (boolean) m.get("settled") ? "settled (last " + ForwardTiming.SETTLE_WINDOW
+                m.get("warmup_forwards"), (double) m.get("first_forward_seconds"), (boolean) m.get("settled") ? "settled (last " + ForwardTiming.SETTLE_WINDOW
                         + " within " + Math.round(ForwardTiming.SETTLE_SPREAD * 100) + "%)" : "not settled (stopped at"
                         + " the cap; the times below swing)",
                 median, (double) m.get("min_seconds"), m.get("forwards"), (double) m.get("images_per_second"),

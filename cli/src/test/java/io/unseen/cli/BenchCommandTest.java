@@ -31,7 +31,7 @@ class BenchCommandTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> m = (Map<String, Object>) Json.parse(lines.get(0), 1 << 20);
         for (String key : List.of("median_seconds", "min_seconds", "gflops", "peak_fraction", "peak_rss_bytes",
-                "images_per_second", "peak_gflops", "flops_per_forward")) {
+                "images_per_second", "peak_gflops", "flops_per_forward", "first_forward_seconds")) {
             assertTrue(m.get(key) instanceof Number && ((Number) m.get(key)).doubleValue() > 0, key + " in " + out);
         }
         double median = ((Number) m.get("median_seconds")).doubleValue();

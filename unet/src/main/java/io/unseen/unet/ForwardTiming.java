@@ -7,7 +7,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Times forward passes of a model ({@code unseen bench}, the benchmarks' DeviceTiming) on one input already in its
+ * Times forward passes of a model ({@code unseen bench}, the benchmarks' DeviceTiming, and the peer engines'
+ * runners of the engine comparison, so that every engine is timed by the same rule) on one input already in its
  * backend's memory, the output left there: warm-up forwards until the time per forward settles (the last
  * {@value #SETTLE_WINDOW} within {@value #SETTLE_SPREAD} of each other), then {@code forwards} timed ones.
  */
@@ -18,8 +19,20 @@ public final class ForwardTiming {
     static final int MAX_WARMUP = 30;
     static final double MAX_WARMUP_SECONDS = 120;
 
-    /** What was measured; {@code times} in seconds, in the order run. */
-    public record Result(int warmupForwards, boolean settled, double[] times) {
+    /**
+     * What was measured, in seconds, in the order run: the warm-up forwards (the first one is the cold forward, JIT
+     * and first-touch allocation included) and the timed ones.
+     */
+    public record Result(double[] warmupTimes, boolean settled, double[] times) {
+        public int warmupForwards() {
+            return warmupTimes.length;
+        }
+
+        /** The process's first forward: what a user waiting for a first result pays. */
+        public double first() {
+            return warmupTimes.length > 0 ? warmupTimes[0] : times[0];
+        }
+
         public double median() {
             double[] s = times.clone();
             Arrays.sort(s);
@@ -36,20 +49,25 @@ public final class ForwardTiming {
     }
 
     public static Result run(UNet model, Tensor input, float[] timesteps, int forwards) {
+        return run(() -> model.forward(input, timesteps), forwards);
+    }
+
+    /** The same rule for any forward; {@code forward} returns when its result is there. */
+    public static Result run(Runnable forward, int forwards) {
         List<Double> warm = new ArrayList<>();
         double warmSeconds = 0;
         boolean settled = false;
         while (!settled && warm.size() < MAX_WARMUP && warmSeconds < MAX_WARMUP_SECONDS) {
-            double s = once(model, input, timesteps);
+            double s = once(forward);
             warm.add(s);
             warmSeconds += s;
             settled = settled(warm);
         }
         double[] times = new double[forwards];
         for (int i = 0; i < forwards; i++) {
-            times[i] = once(model, input, timesteps);
+            times[i] = once(forward);
         }
-        return new Result(warm.size(), settled, times);
+        return new Result(warm.stream().mapToDouble(Double::doubleValue).toArray(), settled, times);
     }
 
     /** Whether the last {@value #SETTLE_WINDOW} times lie within {@value #SETTLE_SPREAD} of their minimum. */
@@ -64,9 +82,9 @@ public final class ForwardTiming {
     }
 
     /** One forward, timed to its completion (every backend op returns when its result is there). */
-    private static double once(UNet model, Tensor input, float[] timesteps) {
+    private static double once(Runnable forward) {
         long start = System.nanoTime();
-        model.forward(input, timesteps);
+        forward.run();
         return (System.nanoTime() - start) / 1e9;
     }
 }
