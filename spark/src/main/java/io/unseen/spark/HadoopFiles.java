@@ -54,8 +54,16 @@ final class HadoopFiles {
         return new Path(java.nio.file.Path.of(given).toAbsolutePath().normalize().toUri());
     }
 
-    /** Writes {@code content} to {@code target} atomically; {@code tag} makes the temporary name unique per attempt. */
+    /** Writes {@code content} to {@code target} atomically, replacing it; {@code tag} makes the temporary name unique. */
     static void writeAtomically(FileSystem fs, Path target, byte[] content, String tag) throws IOException {
+        writeAtomically(fs, target, content, tag, true);
+    }
+
+    /**
+     * Writes {@code content} to {@code target} atomically. With {@code replace} false an existing target is kept:
+     * for a file whose bytes are fixed by its name (a sample), another attempt that got there first wrote the same.
+     */
+    static void writeAtomically(FileSystem fs, Path target, byte[] content, String tag, boolean replace) throws IOException {
         Path tmp = new Path(target.getParent(), "." + target.getName() + ".unseen-spark-" + tag + "-"
                 + Long.toHexString(RANDOM.nextLong() >>> 1) + ".tmp");
         try {
@@ -64,6 +72,9 @@ final class HadoopFiles {
             }
             // a rename onto an existing file fails on HDFS: replace it (a resumed or overwritten file)
             if (!fs.rename(tmp, target)) {
+                if (!replace && fs.exists(target)) {
+                    return;
+                }
                 if (fs.exists(target) && fs.delete(target, false) && fs.rename(tmp, target)) {
                     return;
                 }

@@ -122,7 +122,7 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
                         // PngWriter's own bytes, so a file is the one `unseen sample` writes
                         PngWriter.write(PngWriter.toImage(images, b), png);
                         HadoopFiles.writeAtomically(fs, new Path(dir, SampleRun.sampleName(batchIdx.get(b))),
-                                Files.readAllBytes(png), tag);
+                                Files.readAllBytes(png), tag, false);
                         written++;
                     }
                     batchIdx.clear();

@@ -48,14 +48,15 @@ class StandaloneClusterTest {
 
     /** What the driver saw, recorded by a listener Spark creates from its class name (spark.extraListeners). */
     public static final class TaskWatcher extends SparkListener {
-        static final Map<Long, String> RUNNING = new ConcurrentHashMap<>(); // task id to executor id
+        /** Running tasks: task id to (executor id, launch time in ms). */
+        static final Map<Long, Map.Entry<String, Long>> RUNNING = new ConcurrentHashMap<>();
         static final Map<String, Integer> STARTED_ON = new ConcurrentHashMap<>();
         static final List<String> REMOVED = java.util.Collections.synchronizedList(new ArrayList<>());
         static final List<String> FAILURES = java.util.Collections.synchronizedList(new ArrayList<>());
 
         @Override
         public void onTaskStart(SparkListenerTaskStart e) {
-            RUNNING.put(e.taskInfo().taskId(), e.taskInfo().executorId());
+            RUNNING.put(e.taskInfo().taskId(), Map.entry(e.taskInfo().executorId(), e.taskInfo().launchTime()));
             STARTED_ON.merge(e.taskInfo().executorId(), 1, Integer::sum);
         }
 
@@ -119,7 +120,9 @@ class StandaloneClusterTest {
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
         while (victim == null && !job.isDone() && System.nanoTime() < deadline) {
             if (TaskWatcher.STARTED_ON.size() == 2) {
-                victim = TaskWatcher.RUNNING.values().stream().findFirst().orElse(null);
+                // the executor of the task launched last: the furthest from its end
+                victim = TaskWatcher.RUNNING.values().stream().max(Map.Entry.comparingByValue())
+                        .map(Map.Entry::getKey).orElse(null);
             }
             if (victim == null) {
                 Thread.sleep(20);
