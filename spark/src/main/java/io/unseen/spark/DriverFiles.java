@@ -76,11 +76,20 @@ final class DriverFiles {
         }
     }
 
-    /** The same as {@link #createOutputFolder} for an output file's folder. */
-    static void createParentFolder(FileSystem fs, Path file, String given) {
+    /** The same as {@link #createOutputFolder} for an output file's folder; returns the folder it created, or null. */
+    static Path createParentFolder(FileSystem fs, Path file, String given) {
         Path parent = file.getParent();
-        if (parent != null) {
-            createOutputFolder(fs, parent, given);
+        return parent != null && createOutputFolder(fs, parent, given) ? parent : null;
+    }
+
+    /** Removes a folder this run created, when it is still empty (the run failed before writing anything). */
+    static void removeIfEmpty(FileSystem fs, Path createdFolder) {
+        try {
+            if (createdFolder != null && fs.listStatus(createdFolder).length == 0) {
+                fs.delete(createdFolder, false);
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // the run's own error is the one to report
         }
     }
 

@@ -81,7 +81,7 @@ final class SparkInvertCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + refs.size());
             }
             spark.check(refs.size(), "images");
-            DriverFiles.createParentFolder(outFs, out, output);
+            Path created = DriverFiles.createParentFolder(outFs, out, output);
             List<ImageTask.Result> results;
             try (JavaSparkContext sc = spark.start("unseen-spark invert")) {
                 sc.setLogLevel("WARN");
@@ -90,6 +90,9 @@ final class SparkInvertCommand implements Callable<Integer> {
                         refs.size(), t0, steps, parts, sc.master());
                 results = refs.run(sc, ImageTask.Work.INVERT, DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
                         modelOptions.device, t0, steps, false, modelOptions.batchSize(), parts);
+            } catch (RuntimeException | java.io.IOException e) {
+                DriverFiles.removeIfEmpty(outFs, created);
+                throw e;
             }
             Tensor latents = ReferenceImages.stack(results);
             java.nio.file.Path local = scratch.resolve(out.getName());

@@ -69,7 +69,33 @@ final class SparkOptions {
             c.set("spark.executor.extraJavaOptions", (opts + " --add-modules=jdk.incubator.vector").trim());
         }
         c.setIfMissing("spark.ui.showConsoleProgress", "false");
-        return new JavaSparkContext(c);
+        String m = c.get("spark.master");
+        if (m.startsWith("spark://")) {
+            requireReachable(m);
+        }
+        try {
+            return new JavaSparkContext(c);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("--master " + m + ": Spark did not start (" + e.getMessage()
+                    + "; check that the master runs and accepts this application)", e);
+        }
+    }
+
+    /**
+     * Fails fast, naming the flag, when no standalone master listens at the URL's first address: Spark itself
+     * would retry for a minute and then report only that it stopped.
+     */
+    static void requireReachable(String master) {
+        String first = master.substring("spark://".length()).split(",")[0];
+        int colon = first.lastIndexOf(':');
+        String host = first.substring(0, colon);
+        int port = Integer.parseInt(first.substring(colon + 1));
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.connect(new java.net.InetSocketAddress(host, port), 10_000);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--master " + master + ": no Spark master answers at " + first + " ("
+                    + e.getMessage() + "; start the master there, or give its URL as the master's log prints it)");
+        }
     }
 
     /** The partitions to use for {@code items} things: the flag, or Spark's default parallelism, at most one each. */

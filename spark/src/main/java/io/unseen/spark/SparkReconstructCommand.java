@@ -72,11 +72,8 @@ final class SparkReconstructCommand implements Callable<Integer> {
             String modelFingerprint = DomainPrior.fingerprint(localModel);
             ReferenceImages refs = ReferenceImages.find(images, conf, scratch);
             spark.check(refs.size(), "images");
-            if (npy) {
-                DriverFiles.createParentFolder(outFs, out, output);
-            } else {
-                DriverFiles.createOutputFolder(outFs, out, output);
-            }
+            Path created = npy ? DriverFiles.createParentFolder(outFs, out, output)
+                    : DriverFiles.createOutputFolder(outFs, out, output) ? out : null;
             List<ImageTask.Result> results;
             try (JavaSparkContext sc = spark.start("unseen-spark reconstruct")) {
                 sc.setLogLevel("WARN");
@@ -85,6 +82,9 @@ final class SparkReconstructCommand implements Callable<Integer> {
                         refs.size(), t0, steps, parts, sc.master());
                 results = refs.run(sc, ImageTask.Work.RECONSTRUCT, DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
                         modelOptions.device, t0, steps, clipX0, modelOptions.batchSize(), parts);
+            } catch (RuntimeException | java.io.IOException e) {
+                DriverFiles.removeIfEmpty(outFs, created);
+                throw e;
             }
             Tensor decoded = ReferenceImages.stack(results);
             double[] mse = results.stream().mapToDouble(ImageTask.Result::mse).toArray();

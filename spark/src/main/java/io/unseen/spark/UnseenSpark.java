@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
  * the same files. Run it with ./unseen-spark (local), or with spark-submit --class io.unseen.spark.UnseenSpark.
  */
 @Command(name = "unseen-spark", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
+        versionProvider = UnseenSpark.Version.class,
         description = "unseen sample, invert and reconstruct on Apache Spark: the same files as the `unseen` command.",
         subcommands = {SparkSampleCommand.class, SparkInvertCommand.class, SparkReconstructCommand.class,
                 CommandLine.HelpCommand.class})
@@ -42,5 +43,15 @@ public final class UnseenSpark implements Runnable {
 
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
+    }
+
+    /** Version from the jar manifest when packaged, and the Spark it runs on. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = UnseenSpark.class.getPackage().getImplementationVersion();
+            return new String[]{"unseen-spark " + (v == null ? "development build" : v) + " on Apache Spark "
+                    + org.apache.spark.package$.MODULE$.SPARK_VERSION()};
+        }
     }
 }

@@ -49,6 +49,26 @@ class SparkBadInputTest {
     }
 
     @Test
+    void aMasterNobodyListensAtIsNamed() throws Exception {
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort(); // free once closed: nothing listens there
+        }
+        Path out = dir.resolve("unreachable-master");
+        String m = refused(out.toString(), "--master", "spark://127.0.0.1:" + port);
+        assertTrue(m.contains("--master spark://127.0.0.1:" + port + ": no Spark master answers at 127.0.0.1:" + port), m);
+        assertTrue(m.contains("start the master there"), m);
+        assertFalse(Files.exists(out), "a refused run leaves no output folder");
+        Path recon = dir.resolve("unreachable-master-recon");
+        Outputs.Run r = Outputs.unseenSpark("reconstruct", "--model", model.toString(), "--images",
+                dir.resolve("refs").toString(), "--t0", "100", "--steps", "3", "--output", recon.toString(),
+                "--master", "spark://127.0.0.1:" + port);
+        assertEquals(1, r.exitCode(), r.stderr());
+        assertTrue(r.stderr().contains("no Spark master answers"), r.stderr());
+        assertFalse(Files.exists(recon), "the folder reconstruct created is removed again");
+    }
+
+    @Test
     void impossiblePartitionsAreNamedWithTheLimit() {
         Path out = dir.resolve("bad-partitions");
         String zero = refused(out.toString(), "--master", "local[1]", "--partitions", "0");
