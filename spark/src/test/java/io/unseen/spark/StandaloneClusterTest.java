@@ -74,11 +74,27 @@ class StandaloneClusterTest {
         }
     }
 
+    /** The job under test, run on another thread. */
+    private CompletableFuture<Outputs.Run> job;
+
     @AfterEach
-    void stopCluster() {
+    void stopCluster() throws Exception {
         for (Process p : daemons) {
             p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
+        }
+        // a job left running by a failed assertion would keep its SparkContext, and the next test in this JVM
+        // could not start one
+        if (job != null && !job.isDone()) {
+            scala.Option<org.apache.spark.SparkContext> active = org.apache.spark.SparkContext$.MODULE$.getActive();
+            if (active.isDefined()) {
+                active.get().stop();
+            }
+            try {
+                job.get(2, TimeUnit.MINUTES);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ignored) {
+                // the test has failed already; this only frees the JVM for the next one
+            }
         }
     }
 
@@ -113,7 +129,7 @@ class StandaloneClusterTest {
                 "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
                 "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=120s",
                 "--conf", "spark.extraListeners=" + TaskWatcher.class.getName());
-        CompletableFuture<Outputs.Run> job = CompletableFuture.supplyAsync(() -> Outputs.unseenSpark(args));
+        job = CompletableFuture.supplyAsync(() -> Outputs.unseenSpark(args));
 
         // kill the worker of an executor in the middle of its task, with the executor
         String victim = null;
