@@ -22,7 +22,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "reconstruct", description = "Invert images to t0 and decode them back; report MSE and PSNR per image.")
-final class ReconstructCommand implements Callable<Integer> {
+public final class ReconstructCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
@@ -69,7 +69,7 @@ final class ReconstructCommand implements Callable<Integer> {
     }
 
     /** recon-NAME.png per image, grid.png (originals above reconstructions) and metrics.json. */
-    static void writeFolder(Path dir, ImageSet set, Reconstruction.Result r) throws java.io.IOException {
+    public static void writeFolder(Path dir, ImageSet set, Reconstruction.Result r) throws java.io.IOException {
         Files.createDirectories(dir);
         Map<String, Object> perImage = new LinkedHashMap<>();
         for (int i = 0; i < set.size(); i++) {

@@ -17,7 +17,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "sample", description = "Sample new images of an unseen domain from its prior and decode them with DDIM.")
-final class SampleCommand implements Callable<Integer> {
+public final class SampleCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
@@ -81,10 +81,10 @@ final class SampleCommand implements Callable<Integer> {
     }
 
     /** Samples shown in grid.png at most: 16 x 16 (the grid is for a look; the files are the result). */
-    static final int GRID_MAX = 256;
+    public static final int GRID_MAX = 256;
 
     /** grid.png of the first {@link #GRID_MAX} sample-*.png files in the folder, in index order. */
-    static void writeGrid(Path dir, int count, int channels, int resolution) throws java.io.IOException {
+    public static void writeGrid(Path dir, int count, int channels, int resolution) throws java.io.IOException {
         java.util.List<Path> files = new java.util.ArrayList<>();
         for (int i = 0; i < count && files.size() < GRID_MAX; i++) {
             Path f = dir.resolve(SampleRun.sampleName(i));

@@ -41,7 +41,7 @@ public final class UnseenCommand implements Runnable {
     }
 
     /** One line for the user; the JDK's file exceptions carry only the path, so say what happened to it. */
-    static String describe(Exception ex) {
+    public static String describe(Exception ex) {
         if (ex instanceof java.nio.file.NoSuchFileException) {
             return ex.getMessage() + ": no such file or folder";
         }
@@ -62,7 +62,7 @@ public final class UnseenCommand implements Runnable {
      * The message on one line: control characters (a newline in a file or key name) escaped as Java writes them,
      * so a name cannot split the error or forge a line of output.
      */
-    static String oneLine(String message) {
+    public static String oneLine(String message) {
         StringBuilder sb = new StringBuilder(message.length());
         for (int i = 0; i < message.length(); i++) {
             char c = message.charAt(i);

@@ -178,7 +178,7 @@ public final class SampleRun {
     }
 
     /** What decides the samples: a folder resumed with other settings would mix two sets. */
-    static Map<String, Object> settings(DomainPrior prior, Options o) {
+    public static Map<String, Object> settings(DomainPrior prior, Options o) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("method", o.method().id());
         m.put("seed", o.seed());

@@ -1,0 +1,143 @@
+package io.unseen.spark;
+
+import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.LatentGeometry;
+import io.unseen.diffusion.LatentSampler;
+import io.unseen.diffusion.Progress;
+import io.unseen.diffusion.SampleRun;
+import io.unseen.diffusion.TimestepGrid;
+import io.unseen.diffusion.images.PngWriter;
+import io.unseen.engine.Tensor;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.deploy.SparkHadoopUtil;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * One partition of a sampling run, on an executor: the same draw and decode as {@link SampleRun} (sample i depends
+ * only on (seed, i)), for the partition's indices, each PNG written atomically to the output folder. An index whose
+ * file is already there (written by an earlier attempt of this task) is skipped.
+ */
+final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.Counts> {
+    private static final long serialVersionUID = 1L;
+
+    /** Everything a task needs, sent with it. */
+    record Job(ExecutorCache.ShippedFile model, ExecutorCache.ShippedFile prior, String device, String output,
+               int count, String method, long seed, float eta, int steps, boolean clipX0, double tolScale,
+               int maxDraws, int batchSize, boolean diagonal) implements Serializable {
+        SampleRun.Options options() {
+            return new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, eta, steps, clipX0, tolScale,
+                    maxDraws, batchSize, diagonal);
+        }
+    }
+
+    /** What one partition did. */
+    record Counts(int written, int alreadyThere, int failed, long candidates, int accepted) implements Serializable {
+        Counts plus(Counts o) {
+            return new Counts(written + o.written, alreadyThere + o.alreadyThere, failed + o.failed,
+                    candidates + o.candidates, accepted + o.accepted);
+        }
+    }
+
+    private final Job job;
+
+    SampleTask(Job job) {
+        this.job = job;
+    }
+
+    @Override
+    public Iterator<Counts> call(Iterator<Integer> indices) throws IOException {
+        Path dir = new Path(job.output());
+        FileSystem fs = HadoopFiles.fileSystem(dir, SparkHadoopUtil.get().newConfiguration(SparkEnv.get().conf()));
+        List<Integer> todo = new ArrayList<>();
+        int alreadyThere = 0;
+        while (indices.hasNext()) {
+            int i = indices.next();
+            if (fs.exists(new Path(dir, SampleRun.sampleName(i)))) {
+                alreadyThere++;
+            } else {
+                todo.add(i);
+            }
+        }
+        if (todo.isEmpty()) {
+            return List.of(new Counts(0, alreadyThere, 0, 0, 0)).iterator();
+        }
+        String device = TaskDevice.forThisTask(job.device());
+        FrozenModel model = ExecutorCache.borrowModel(job.model(), device);
+        try {
+            Counts c = sample(model, ExecutorCache.prior(job.prior()), job.options(), todo, fs, dir);
+            return List.of(c.plus(new Counts(0, alreadyThere, 0, 0, 0))).iterator();
+        } finally {
+            ExecutorCache.giveBack(model, job.model(), device);
+        }
+    }
+
+    /** SampleRun's loop over {@code todo}: draw each latent, decode in mini-batches, write each PNG. */
+    private static Counts sample(FrozenModel model, DomainPrior prior, SampleRun.Options o, List<Integer> todo,
+                                 FileSystem fs, Path dir) throws IOException {
+        int[] shape = prior.latentShape();
+        LatentGeometry geometry = new LatentGeometry(prior.latents());
+        LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
+                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()));
+        TimestepGrid grid = TimestepGrid.of(prior.t0(), o.steps(), model.schedule());
+        Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
+        String tag = attemptTag();
+        java.nio.file.Path png = Files.createTempFile("unseen-spark-", ".png");
+        long candidates = 0;
+        int accepted = 0, failed = 0, written = 0;
+        int d = prior.gaussian().dimension();
+        List<Integer> batchIdx = new ArrayList<>();
+        List<float[]> batchLat = new ArrayList<>();
+        try {
+            for (int p = 0; p < todo.size(); p++) {
+                int i = todo.get(p);
+                LatentSampler.Draw draw = sampler.draw(o.seed(), i);
+                candidates += draw.candidates();
+                if (draw.accepted()) {
+                    accepted++;
+                    batchIdx.add(i);
+                    batchLat.add(draw.latent());
+                } else {
+                    failed++;
+                }
+                if (batchIdx.size() == o.batchSize() || (p == todo.size() - 1 && !batchIdx.isEmpty())) {
+                    Tensor latents = Tensor.zeros(batchIdx.size(), shape[0], shape[1], shape[2]);
+                    for (int b = 0; b < batchIdx.size(); b++) {
+                        System.arraycopy(batchLat.get(b), 0, latents.data(), b * d, d);
+                    }
+                    int[] keys = batchIdx.stream().mapToInt(Integer::intValue).toArray();
+                    Tensor images = ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
+                    for (int b = 0; b < batchIdx.size(); b++) {
+                        // PngWriter's own bytes, so a file is the one `unseen sample` writes
+                        PngWriter.write(PngWriter.toImage(images, b), png);
+                        HadoopFiles.writeAtomically(fs, new Path(dir, SampleRun.sampleName(batchIdx.get(b))),
+                                Files.readAllBytes(png), tag, false);
+                        written++;
+                    }
+                    batchIdx.clear();
+                    batchLat.clear();
+                }
+            }
+        } finally {
+            Files.deleteIfExists(png);
+        }
+        return new Counts(written, 0, failed, candidates, accepted);
+    }
+
+    /** Names this task attempt in temporary file names (a retried or speculative attempt gets another). */
+    static String attemptTag() {
+        TaskContext tc = TaskContext.get();
+        return tc == null ? "driver" : Long.toString(tc.taskAttemptId(), 36);
+    }
+}

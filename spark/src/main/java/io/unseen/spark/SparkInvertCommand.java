@@ -1,0 +1,118 @@
+package io.unseen.spark;
+
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.NoiseSchedule;
+import io.unseen.diffusion.TimestepGrid;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Npy;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code unseen invert} on Spark: the images split into partitions and inverted on the executors, the latents
+ * gathered in image order, and the prior computed from them on the driver, as the CLI computes it.
+ */
+@Command(name = "invert", description = "Invert images of an unseen domain to t0 on Spark and save the domain prior "
+        + "(.safetensors) or the raw latents (.npy): the same file as `unseen invert`.")
+final class SparkInvertCommand implements Callable<Integer> {
+    @Mixin
+    SparkModelOptions modelOptions;
+
+    @Mixin
+    SparkOptions spark;
+
+    @Option(names = "--images", required = true, paramLabel = "DIR|X.npy", description = "Reference images: a folder of "
+            + "PNG/JPEG files or a float32 .npy [N,C,H,W] in [-1,1] (a local path or a URI).")
+    String images;
+
+    @Option(names = "--t0", required = true, paramLabel = "T", description = "Inversion depth (paper: 500).")
+    int t0;
+
+    @Option(names = "--steps", required = true, paramLabel = "N", description = "Grid points from 0 to t0 (paper: 40-80).")
+    int steps;
+
+    @Option(names = "--output", required = true, paramLabel = "PRIOR.safetensors|LATENTS.npy", description = "A local path or a URI.")
+    String output;
+
+    @Option(names = "--k", defaultValue = "10", description = "References per geometry statistic (paper: 10).")
+    int k;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for choosing references in the geometry targets.")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        String lower = output.toLowerCase(Locale.ROOT);
+        boolean npy = lower.endsWith(".npy");
+        if (!npy && !lower.endsWith(".safetensors")) {
+            throw new IllegalArgumentException("--output " + output + ": must end in .safetensors or .npy (a prior, or raw latents)");
+        }
+        if (k < 2) {
+            throw new IllegalArgumentException("--k: " + k + " is too small (give at least 2: the angle statistics need "
+                    + "pairs of references)");
+        }
+        modelOptions.check();
+        TimestepGrid.checkSteps(t0, steps);
+        java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
+        try {
+            Configuration conf = new Configuration();
+            Path out = HadoopFiles.parse(output);
+            FileSystem outFs = DriverFiles.outputFileSystem(output, out, conf);
+            if (outFs.exists(out) && outFs.getFileStatus(out).isDirectory()) {
+                throw new IllegalArgumentException("--output " + output + ": is a folder (give a file name)");
+            }
+            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch);
+            NoiseSchedule schedule = FrozenModel.schedule(localModel);
+            TimestepGrid grid = TimestepGrid.of(t0, steps, schedule);
+            String modelFingerprint = DomainPrior.fingerprint(localModel);
+            ReferenceImages refs = ReferenceImages.find(images, conf, scratch);
+            if (!npy && refs.size() < 3) {
+                throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + refs.size());
+            }
+            spark.check(refs.size(), "images");
+            Path created = DriverFiles.createParentFolder(outFs, out, output);
+            List<ImageTask.Result> results;
+            try (JavaSparkContext sc = spark.start("unseen-spark invert")) {
+                sc.setLogLevel("WARN");
+                int parts = spark.partitionsFor(sc, refs.size());
+                System.err.printf(Locale.ROOT, "inverting %d images to t0=%d in %d steps, %d partitions on %s%n",
+                        refs.size(), t0, steps, parts, sc.master());
+                results = refs.run(sc, ImageTask.Work.INVERT, DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
+                        modelOptions.device, t0, steps, false, modelOptions.batchSize(), parts);
+            } catch (RuntimeException | java.io.IOException e) {
+                DriverFiles.removeIfEmpty(outFs, created);
+                throw e;
+            }
+            Tensor latents = ReferenceImages.stack(results);
+            java.nio.file.Path local = scratch.resolve(out.getName());
+            if (npy) {
+                Npy.write(local, latents);
+            } else {
+                // DomainPrior.invert's own construction from the latents, so the prior is the CLI's bit for bit
+                DomainPrior prior = DomainPrior.fromLatents(latents, k, seed, grid.t0(), grid.size(), schedule.name(),
+                        modelFingerprint, refs.names);
+                prior.save(local);
+                var t = prior.targets();
+                System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",
+                        Math.sqrt(prior.gaussian().pooledVariance()), t.distance(), t.distanceSpread(), t.angleOrigin(),
+                        t.angleOriginSpread(), t.angleSubtended(), t.angleSubtendedSpread());
+            }
+            HadoopFiles.writeAtomically(outFs, out, Files.readAllBytes(local), "driver");
+            System.out.println(output);
+            return 0;
+        } finally {
+            SparkSampleCommand.deleteRecursively(scratch);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+package io.unseen.spark;
+
+import io.unseen.cli.ReconstructCommand;
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.Reconstruction;
+import io.unseen.diffusion.TimestepGrid;
+import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Npy;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code unseen reconstruct} on Spark: each partition of images inverted and decoded on an executor; the driver
+ * gathers the reconstructions and writes the CLI's folder (recon-*.png, grid.png, metrics.json) or .npy.
+ */
+@Command(name = "reconstruct", description = "Invert images to t0 and decode them back on Spark; the same files as `unseen reconstruct`.")
+final class SparkReconstructCommand implements Callable<Integer> {
+    @Mixin
+    SparkModelOptions modelOptions;
+
+    @Mixin
+    SparkOptions spark;
+
+    @Option(names = "--images", required = true, paramLabel = "DIR|X.npy", description = "A local path or a URI.")
+    String images;
+
+    @Option(names = "--t0", required = true, paramLabel = "T")
+    int t0;
+
+    @Option(names = "--steps", required = true, paramLabel = "N")
+    int steps;
+
+    @Option(names = "--output", required = true, paramLabel = "DIR|OUT.npy",
+            description = "A folder (reconstructions as PNG, a grid, metrics.json) or an .npy for the decoded tensor; "
+                    + "a local path or a URI.")
+    String output;
+
+    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] when decoding.")
+    boolean clipX0;
+
+    @Override
+    public Integer call() throws Exception {
+        boolean npy = output.toLowerCase(Locale.ROOT).endsWith(".npy");
+        modelOptions.check();
+        TimestepGrid.checkSteps(t0, steps);
+        java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
+        try {
+            Configuration conf = new Configuration();
+            Path out = HadoopFiles.parse(output);
+            FileSystem outFs = DriverFiles.outputFileSystem(output, out, conf);
+            if (npy && outFs.exists(out) && outFs.getFileStatus(out).isDirectory()) {
+                throw new IllegalArgumentException("--output " + output + ": is a folder (give a file name)");
+            }
+            if (!npy && outFs.exists(out) && !outFs.getFileStatus(out).isDirectory()) {
+                throw new IllegalArgumentException("--output " + output + ": exists and is not a folder (choose another output path)");
+            }
+            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch);
+            TimestepGrid.of(t0, steps, FrozenModel.schedule(localModel));
+            String modelFingerprint = DomainPrior.fingerprint(localModel);
+            ReferenceImages refs = ReferenceImages.find(images, conf, scratch);
+            spark.check(refs.size(), "images");
+            Path created = npy ? DriverFiles.createParentFolder(outFs, out, output)
+                    : DriverFiles.createOutputFolder(outFs, out, output) ? out : null;
+            List<ImageTask.Result> results;
+            try (JavaSparkContext sc = spark.start("unseen-spark reconstruct")) {
+                sc.setLogLevel("WARN");
+                int parts = spark.partitionsFor(sc, refs.size());
+                System.err.printf(Locale.ROOT, "reconstructing %d images from t0=%d in %d steps, %d partitions on %s%n",
+                        refs.size(), t0, steps, parts, sc.master());
+                results = refs.run(sc, ImageTask.Work.RECONSTRUCT, DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
+                        modelOptions.device, t0, steps, clipX0, modelOptions.batchSize(), parts);
+            } catch (RuntimeException | java.io.IOException e) {
+                DriverFiles.removeIfEmpty(outFs, created);
+                throw e;
+            }
+            Tensor decoded = ReferenceImages.stack(results);
+            double[] mse = results.stream().mapToDouble(ImageTask.Result::mse).toArray();
+            double mean = 0, meanPsnr = 0;
+            for (double m : mse) { // as Reconstruction.run averages, in image order
+                mean += m / mse.length;
+                meanPsnr += Reconstruction.psnr(m) / mse.length;
+            }
+            Reconstruction.Result r = new Reconstruction.Result(decoded, mse, mean, meanPsnr);
+            java.nio.file.Path staging = Files.createDirectories(scratch.resolve("output"));
+            if (npy) {
+                java.nio.file.Path local = staging.resolve(out.getName());
+                Npy.write(local, decoded);
+                HadoopFiles.writeAtomically(outFs, out, Files.readAllBytes(local), "driver");
+            } else {
+                ReconstructCommand.writeFolder(staging, originals(refs, outFs, conf, scratch, decoded), r);
+                try (var files = Files.list(staging)) {
+                    for (java.nio.file.Path f : files.sorted().toList()) {
+                        HadoopFiles.writeAtomically(outFs, new Path(out, f.getFileName().toString()),
+                                Files.readAllBytes(f), "driver");
+                    }
+                }
+            }
+            System.err.printf(Locale.ROOT, "mean MSE %.5f, mean PSNR %.2f dB over %d images%n", r.meanMse(), r.meanPsnr(),
+                    refs.size());
+            System.out.println(output);
+            return 0;
+        } finally {
+            SparkSampleCommand.deleteRecursively(scratch);
+        }
+    }
+
+    /** The original images, on the driver, for the grid (originals above reconstructions) and the file names. */
+    private static ImageSet originals(ReferenceImages refs, FileSystem outFs, Configuration conf, java.nio.file.Path scratch,
+                                      Tensor decoded) throws java.io.IOException {
+        int channels = decoded.dim(1), resolution = decoded.dim(2);
+        if (refs.npy != null) {
+            return ImageSet.load(refs.npy, channels, resolution, line -> { });
+        }
+        java.nio.file.Path local = Files.createDirectories(scratch.resolve("images"));
+        List<java.nio.file.Path> files = new ArrayList<>();
+        FileSystem fs = HadoopFiles.fileSystem(new Path(refs.files.get(0)), conf);
+        for (String f : refs.files) {
+            Path p = new Path(f);
+            java.nio.file.Path l = local.resolve(p.getName());
+            HadoopFiles.download(fs, p, l);
+            files.add(l);
+        }
+        return ImageSet.loadFiles(files, channels, resolution, System.err::println);
+    }
+}
