@@ -107,12 +107,20 @@ final class CommandChecks {
         if (!Files.isRegularFile(model)) {
             return; // the reader reports a missing file or a folder
         }
-        byte[] head = new byte[2];
+        byte[] head = new byte[9];
         int n;
         try (var in = Files.newInputStream(model)) {
-            n = in.readNBytes(head, 0, 2);
+            n = in.readNBytes(head, 0, head.length);
         }
-        boolean zip = n == 2 && head[0] == 'P' && head[1] == 'K', pickle = n >= 1 && (head[0] & 0xFF) == 0x80;
+        // safetensors: an 8-byte little-endian header length (far below 2^40) and the header's '{'. Its first byte
+        // is 0x80 whenever the length is 128 mod 256, so it is recognized first, not mistaken for a pickle.
+        boolean safetensors = n == 9 && head[5] == 0 && head[6] == 0 && head[7] == 0 && head[8] == '{';
+        // torch.save: a zip archive, or a pickle (PROTO opcode 0x80, protocol 2 to 5) in the legacy format
+        boolean zip = n >= 2 && head[0] == 'P' && head[1] == 'K';
+        boolean pickle = n >= 2 && (head[0] & 0xFF) == 0x80 && head[1] >= 2 && head[1] <= 5;
+        if (safetensors) {
+            return;
+        }
         if (zip || pickle) {
             String name = model.getFileName().toString();
             String out = name.replaceAll("\\.[^.]*$", "") + ".safetensors";
