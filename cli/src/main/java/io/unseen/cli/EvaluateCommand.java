@@ -90,9 +90,9 @@ final class EvaluateCommand implements Callable<Integer> {
             description = "Held-out images of the model's own classes for its latents (default: ${DEFAULT-VALUE}).")
     int domainCount;
 
-    @Option(names = "--t0", defaultValue = "500", split = ",", paramLabel = "T1,T2",
-            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}; the demo's sweep: "
-                    + "300,500,700,900).")
+    @Option(names = "--t0", defaultValue = "300,500,900", split = ",", paramLabel = "T1,T2",
+            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}, about 30 minutes on 2 "
+                    + "cores with the demo model; the README's sweep: 300,500,700,900).")
     List<Integer> t0;
 
     @Option(names = "--steps", defaultValue = "20", split = ",", paramLabel = "N1,N2",

@@ -187,6 +187,8 @@ class EvaluateCommandTest {
         assertTrue(on.clipX0);
         assertFalse(off.clipX0);
         assertEquals(64, on.count);
+        assertEquals(List.of(300, 500, 900), on.t0, "the default sweep");
+        assertEquals(List.of(20), on.steps);
         assertEquals(List.of("trouser", "pullover", "dress", "bag", "sneaker"), on.classes);
     }
 

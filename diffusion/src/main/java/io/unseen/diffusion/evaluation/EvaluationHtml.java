@@ -223,12 +223,29 @@ final class EvaluationHtml {
         return s.toString();
     }
 
-    /** A PNG file as an embedded image with its caption; nothing when the file does not exist (no images). */
+    /**
+     * A row's grid as an embedded image with its caption, drawn at one pixel per pixel from the row's .npy beside
+     * the PNG (the PNGs on disk are zoomed twice; at 1x every grid of a sweep fits in a few MB); a PNG without an
+     * .npy as it is; nothing when neither exists (a row without images).
+     */
     private static String image(Path png, String caption) throws IOException {
-        if (!Files.isRegularFile(png)) {
+        Path npy = png.resolveSibling(png.getFileName().toString().replaceAll("\\.png$", ".npy"));
+        byte[] bytes;
+        if (Files.isRegularFile(npy) && !png.getFileName().toString().startsWith("reconstruction")) {
+            io.unseen.engine.Tensor images = io.unseen.engine.io.Npy.read(npy);
+            if (images.dim(0) == 0) {
+                return "";
+            }
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            javax.imageio.ImageIO.write(io.unseen.diffusion.images.PngWriter.grid(images,
+                    (int) Math.ceil(Math.sqrt(images.dim(0))), 1), "png", out);
+            bytes = out.toByteArray();
+        } else if (Files.isRegularFile(png)) {
+            bytes = Files.readAllBytes(png);
+        } else {
             return "";
         }
-        String b64 = Base64.getEncoder().encodeToString(Files.readAllBytes(png));
+        String b64 = Base64.getEncoder().encodeToString(bytes);
         return f("<div class=\"grid\"><img src=\"data:image/png;base64,%s\" alt=\"%s\"/><br/>%s</div>", b64, esc(caption),
                 esc(caption));
     }
