@@ -3,8 +3,6 @@ package io.unseen.diffusion.evaluation;
 import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
-import io.unseen.diffusion.LatentGeometry;
-import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Progress;
 import io.unseen.diffusion.Seeds;
 import io.unseen.diffusion.TimestepGrid;
@@ -202,7 +200,7 @@ public final class Evaluation {
             lap("invert own domain", tt);
 
             InversionStage inversion = new InversionStage(model, ddim, o, cache, progress, log);
-            SamplingStage sampling = new SamplingStage(model, ddim, o, cache, progress, log);
+            SamplingStage sampling = new SamplingStage(ddim, o, cache, progress, log);
             List<ClassResult> results = new ArrayList<>();
             for (ClassInput in : classes) {
                 long ct = System.nanoTime();

@@ -283,6 +283,7 @@ public final class EvaluationReport {
                 g.put("best_setting", settingOf(r, a.best()));
                 g.put("target_fraction", num(a.best().row().targetFraction()));
                 g.put("kid", num(a.best().row().kid()));
+                g.put("kid_std", num(a.best().row().kidStd()));
                 g.put("kid_bound", num(a.best().kidBound()));
                 g.put("nn_to_ref_min", num(a.best().row().nnToRefMin()));
                 g.put("real_nn_to_ref_min", num(a.best().realNnMin()));

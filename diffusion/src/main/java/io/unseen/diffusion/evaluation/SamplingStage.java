@@ -3,7 +3,6 @@ package io.unseen.diffusion.evaluation;
 import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
-import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
 import io.unseen.diffusion.LatentGeometry;
 import io.unseen.diffusion.LatentSampler;
@@ -31,16 +30,13 @@ final class SamplingStage {
     record Row(Tensor images, long candidates, double acceptanceRate, double seconds, boolean resumed) {
     }
 
-    private final FrozenModel model;
     private final Ddim ddim;
     private final Evaluation.Options o;
     private final StageCache cache;
     private final Progress progress;
     private final Consumer<String> log;
 
-    SamplingStage(FrozenModel model, Ddim ddim, Evaluation.Options o, StageCache cache, Progress progress,
-                  Consumer<String> log) {
-        this.model = model;
+    SamplingStage(Ddim ddim, Evaluation.Options o, StageCache cache, Progress progress, Consumer<String> log) {
         this.ddim = ddim;
         this.o = o;
         this.cache = cache;
