@@ -1,6 +1,7 @@
 package io.unseen.diffusion.evaluation;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
 import io.unseen.diffusion.Progress;
@@ -106,6 +107,20 @@ public final class Evaluation {
     }
 
     /**
+     * What the inversion stage measured for a class at one setting ({@link InversionStage}).
+     *
+     * @param reconPsnr          held-out images inverted and decoded without clipping: the exact reverse (paper)
+     * @param reconPsnrClipped   decoded with x0 clipped, as the samples are (NaN without --clip-x0)
+     * @param neighbourCorrelation correlation of neighbouring latent values ({@link SetMetrics#neighbourCorrelation})
+     * @param taba               the prior of the TABA inversion (null with 0 forward-noised steps)
+     */
+    public record Inversion(DomainPrior prior, int reconImages, double reconPsnr, double reconPsnrClipped, double ks,
+                            double pooledSigma, LatentAnalysis.Separability separability, double separabilityNoise,
+                            double neighbourCorrelation, DomainPrior taba, double tabaKs,
+                            double tabaNeighbourCorrelation) {
+    }
+
+    /**
      * The metrics of one row: a set of images measured against a class. NaN where a value does not exist.
      * {@code resumed}: its images were read back from an earlier run in the same folder.
      */
@@ -117,7 +132,7 @@ public final class Evaluation {
 
     /** Everything measured for one class at one setting. */
     public record ClassResult(String name, int label, boolean inDomain, int references, int heldOut,
-                              InversionStage.Result inversion, List<SetResult> rows, List<String> heldOutNames,
+                              Inversion inversion, List<SetResult> rows, List<String> heldOutNames,
                               List<String> controlNames, double seconds) {
         public SetResult row(String method) {
             return rows.stream().filter(r -> r.method().equals(method)).findFirst().orElse(null);
@@ -210,7 +225,7 @@ public final class Evaluation {
                 classKey.put("t0", (long) setting.t0());
                 classKey.put("steps", (long) setting.steps());
                 classKey.put("references", StageCache.fingerprint(in.references()));
-                InversionStage.Result inv = inversion.run(in, grid, domainLatents, classKey, classDir);
+                Inversion inv = inversion.run(in, grid, domainLatents, classKey, classDir);
                 lap(in.name() + ": invert and reconstruct", ct);
 
                 RowMetrics m = metrics.get(in.name());

@@ -192,7 +192,7 @@ public final class EvaluationReport {
                 + "| neighbour corr. | neighbour corr., TABA | pooled sigma | dist(mu, mu_own) | d^(1/4) | noise floor |\n");
         s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Evaluation.ClassResult cr : sr.classes()) {
-            InversionStage.Result in = cr.inversion();
+            Evaluation.Inversion in = cr.inversion();
             s.append(f("| %s | %s | %d | %s dB (%d) | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", cr.name(),
                     role(cr.inDomain()), cr.references(), num(in.reconPsnr(), 2), in.reconImages(),
                     Double.isNaN(in.reconPsnrClipped()) ? "" : num(in.reconPsnrClipped(), 2) + " dB",
@@ -312,7 +312,7 @@ public final class EvaluationReport {
     private static List<Object> classes(Evaluation.SettingResult sr) {
         List<Object> classes = new ArrayList<>();
         for (Evaluation.ClassResult cr : sr.classes()) {
-            InversionStage.Result in = cr.inversion();
+            Evaluation.Inversion in = cr.inversion();
             Map<String, Object> cm = new LinkedHashMap<>();
             cm.put("class", cr.name());
             cm.put("label", (long) cr.label());

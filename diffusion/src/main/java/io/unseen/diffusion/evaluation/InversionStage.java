@@ -25,17 +25,6 @@ import java.util.function.Consumer;
  * neighbouring-pixel correlation.
  */
 final class InversionStage {
-    /**
-     * @param reconPsnr          held-out images inverted and decoded without clipping: the exact reverse (paper)
-     * @param reconPsnrClipped   decoded with x0 clipped, as the samples are (NaN without --clip-x0)
-     * @param neighbourCorrelation correlation of neighbouring latent values ({@link SetMetrics#neighbourCorrelation})
-     * @param taba               the prior of the TABA inversion (null with 0 forward-noised steps)
-     */
-    record Result(DomainPrior prior, int reconImages, double reconPsnr, double reconPsnrClipped, double ks,
-                  double pooledSigma, LatentAnalysis.Separability separability, double separabilityNoise,
-                  double neighbourCorrelation, DomainPrior taba, double tabaKs, double tabaNeighbourCorrelation) {
-    }
-
     private final FrozenModel model;
     private final Ddim ddim;
     private final Evaluation.Options o;
@@ -53,7 +42,7 @@ final class InversionStage {
         this.log = log;
     }
 
-    Result run(Evaluation.ClassInput in, TimestepGrid grid, Tensor domainLatents, Map<String, Object> classKey,
+    Evaluation.Inversion run(Evaluation.ClassInput in, TimestepGrid grid, Tensor domainLatents, Map<String, Object> classKey,
                Path dir) throws IOException {
         SamplingStage.writeGrid(in.references(), dir.resolve("references.png"));
         log.accept(String.format(Locale.ROOT, "%s: inverting %d references to t0=%d in %d steps", in.name(),
@@ -97,7 +86,7 @@ final class InversionStage {
             psnrClipped = meanPsnr(reconIn, clipped);
         }
         writeReconstructionGrid(reconIn, decoded, dir.resolve("reconstruction.png"));
-        return new Result(prior, reconIn.dim(0), meanPsnr(reconIn, decoded), psnrClipped, ks,
+        return new Evaluation.Inversion(prior, reconIn.dim(0), meanPsnr(reconIn, decoded), psnrClipped, ks,
                 Math.sqrt(prior.gaussian().pooledVariance()), sep, noise, SetMetrics.neighbourCorrelation(latents), taba,
                 tabaKs, tabaCorrelation);
     }

@@ -44,7 +44,7 @@ final class SamplingStage {
         this.log = log;
     }
 
-    Row run(SamplerRow row, Evaluation.ClassInput in, InversionStage.Result inv, GaussianPrior ownDomain,
+    Row run(SamplerRow row, Evaluation.ClassInput in, Evaluation.Inversion inv, GaussianPrior ownDomain,
             TimestepGrid grid, Map<String, Object> classKey, Path dir) throws IOException {
         DomainPrior prior = row.forwardNoised() ? inv.taba() : inv.prior();
         if (prior == null) {
