@@ -257,6 +257,7 @@ def finetune(name, args, weights, out_dir):
                 final_loss=log[-1]["loss"], final_loss_steps=f"{log[-1]['step'] - args.log_every + 1}..{log[-1]['step']}"
                 if len(log) > 0 and log[-1]["step"] % args.log_every == 0 else str(log[-1]["step"]),
                 loss_log=[(r["step"], round(r["loss"], 5)) for r in log],
+                interval_sec_per_step=[(r["step"], round(r["sec_per_step"], 3)) for r in log],
                 ddim_steps=args.ddim_steps, grid=seq, clip_x0=not args.no_clip_x0, count=args.count,
                 sample_seconds=sample_seconds, memorization=mem, torch=torch.__version__,
                 machine=args.machine, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -265,13 +266,33 @@ def finetune(name, args, weights, out_dir):
     save_npy(os.path.join(out_dir, f"{name}.npy"), samples)
 
 
+def last100(meta):
+    """The mean training loss over the last 100 steps, from the log's per-interval means (equal intervals)."""
+    log = meta["loss_log"]
+    tail = [l for s, l in log if s > meta["steps"] - 100]
+    return f"{np.mean(tail):.4f} (last 100 steps)" if tail else "-"
+
+
+def median_sps(meta):
+    iv = meta.get("interval_sec_per_step")
+    return f"{float(np.median([v for _, v in iv])):.2f}" if iv else "-"
+
+
 def write_readme(out_dir, args):
     metas = []
     for name in CLASS_LABELS:
         p = os.path.join(out_dir, f"{name}.json")
         if os.path.exists(p) and os.path.exists(os.path.join(out_dir, f"{name}.npy")):
             with open(p) as f:
-                metas.append(json.load(f))
+                m = json.load(f)
+            log_path = os.path.join(args.state_dir, name, "log.jsonl")
+            if "interval_sec_per_step" not in m and os.path.exists(log_path):
+                # records written before the field existed: fill it in from the training log
+                with open(log_path) as f:
+                    log = [json.loads(line) for line in f if line.strip()]
+                m["interval_sec_per_step"] = [(r["step"], round(r["sec_per_step"], 3)) for r in log]
+                save_json(p, m)
+            metas.append(m)
     lines = ["# Fine-tuning baseline (the demo model)", "",
              "The paper's fine-tuning baseline: the shipped footwear DDPM (`../../fashion-footwear-ddpm-ema.ckpt`) "
              "fine-tuned, per class, on that class's 32 bundled references (`../../references/<class>/`), then "
@@ -289,12 +310,14 @@ def write_readme(out_dir, args):
              "in the demo's training, Adam, gradient norm clipped at 1.0, each batch a random permutation of the 32 "
              "references; sampling from the fine-tuned EMA weights. Machine: " + args.machine + ".", ""]
     if metas:
-        lines += ["| class | steps | batch | lr | EMA | seed | threads | s / step | training time | final loss "
-                  "| DDIM steps | sampling time |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["*s / step* is wall time over all steps (it includes any time the process was stopped or "
+                  "starved by other jobs); *median s / step* is the median over the log's 10-step intervals.", "",
+                  "| class | steps | batch | lr | EMA | seed | threads | s / step | median s / step | training time "
+                  "| final loss | DDIM steps | sampling time |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for m in metas:
             lines.append(f"| {m['cls']} | {m['steps']} | {m['batch']} | {m['lr']:g} | {m['ema']} | {m['seed']} | "
-                         f"{m['threads']} | {m['sec_per_step']:.2f} | {m['train_seconds'] / 60:.1f} min | "
-                         f"{m['final_loss']:.4f} (mean over steps {m['final_loss_steps']}) | {m['ddim_steps']} | "
+                         f"{m['threads']} | {m['sec_per_step']:.2f} | {median_sps(m)} | {m['train_seconds'] / 60:.1f} min | "
+                         f"{m['final_loss']:.4f} (steps {m['final_loss_steps']}); {last100(m)} | {m['ddim_steps']} | "
                          f"{m['sample_seconds']:.0f} s |")
         lines += ["", "Training loss (mean over the steps ending at the step shown):", ""]
         for m in metas:
