@@ -135,18 +135,26 @@ def held_out_real(name, ref_names, count):
 
 def memorization(samples, refs, real):
     """Nearest-reference pixel L2 of each sample, against the same for held-out real images of the class (how far
-    new real images are from the 32 references) and for each reference to its nearest other reference."""
+    new real images are from the 32 references) and for each reference to its nearest other reference. The training
+    flips images, so the references are searched together with their mirror images."""
     flat = lambda x: x.reshape(len(x), -1).astype(np.float64)
     s, r = flat(samples), flat(refs)
-    ds, idx = nearest_l2(s, r)
-    dd = np.sqrt(((r[:, None] - r[None]) ** 2).sum(-1))
-    np.fill_diagonal(dd, np.inf)
+    rf = np.concatenate([r, flat(refs[..., ::-1])])
+    n = len(r)
+    ds, idx = nearest_l2(s, rf)
+    dd = np.sqrt(((r[:, None] - rf[None]) ** 2).sum(-1))
+    dd[np.arange(n), np.arange(n)] = np.inf
+    dd[np.arange(n), np.arange(n) + n] = np.inf
     rr = dd.min(1)
-    res = dict(sample_nn_mean=float(ds.mean()), sample_nn_median=float(np.median(ds)), sample_nn_min=float(ds.min()),
-               sample_nn_max=float(ds.max()), ref_to_other_ref_nn_mean=float(rr.mean()),
-               ref_to_other_ref_nn_min=float(rr.min()), distinct_nearest_refs=int(len(set(idx.tolist()))))
+    ss = np.sqrt(((s[:, None] - s[None]) ** 2).sum(-1))
+    np.fill_diagonal(ss, np.inf)
+    res = dict(flips_searched=True, sample_nn_mean=float(ds.mean()), sample_nn_median=float(np.median(ds)),
+               sample_nn_min=float(ds.min()), sample_nn_max=float(ds.max()),
+               sample_nn_is_mirrored=int((idx >= n).sum()), ref_to_other_ref_nn_mean=float(rr.mean()),
+               ref_to_other_ref_nn_min=float(rr.min()), distinct_nearest_refs=int(len(set((idx % n).tolist()))),
+               sample_to_other_sample_nn_mean=float(ss.min(1).mean()), sample_to_other_sample_nn_min=float(ss.min()))
     if real is not None:
-        dr, _ = nearest_l2(flat(real), r)
+        dr, _ = nearest_l2(flat(real), rf)
         res.update(real_held_out=len(real), real_nn_mean=float(dr.mean()), real_nn_median=float(np.median(dr)),
                    real_nn_min=float(dr.min()), real_nn_p05=float(np.percentile(dr, 5)),
                    samples_below_real_p05=int((ds < np.percentile(dr, 5)).sum()),
@@ -155,6 +163,13 @@ def memorization(samples, refs, real):
     pw = lambda x: float(np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))[np.triu_indices(len(x), 1)].mean())
     res.update(sample_pairwise_mean=pw(s), ref_pairwise_mean=pw(r))
     return res
+
+
+def check_samples(name, args):
+    """The memorization check of a class's written samples (also run again by --readme-only)."""
+    ref_names, refs = read_references(os.path.join(args.references, name))
+    samples = np.load(os.path.join(args.out, f"{name}.npy"))
+    return memorization(samples, refs, held_out_real(name, ref_names, 256))
 
 
 def finetune(name, args, weights, out_dir):
@@ -285,6 +300,9 @@ def write_readme(out_dir, args):
         if os.path.exists(p) and os.path.exists(os.path.join(out_dir, f"{name}.npy")):
             with open(p) as f:
                 m = json.load(f)
+            if not m["memorization"].get("flips_searched"):
+                m["memorization"] = check_samples(name, args)
+                save_json(p, m)
             log_path = os.path.join(args.state_dir, name, "log.jsonl")
             if "interval_sec_per_step" not in m and os.path.exists(log_path):
                 # records written before the field existed: fill it in from the training log
@@ -324,23 +342,28 @@ def write_readme(out_dir, args):
             lines.append(f"- {m['cls']}: " + ", ".join(f"{s}: {l:.4f}" for s, l in m["loss_log"]
                                                       if s % max(args.log_every, 50) == 0 or s == m["steps"]))
         lines += ["", "## Memorization check", "",
-                  "Pixel L2 distance (in [-1, 1] units, 1024 pixels) from each image to its nearest of the 32 "
-                  "references. *Samples*: the 64 fine-tuned samples. *Real*: 256 held-out Fashion-MNIST test images "
-                  "of the class (not the references), i.e. how close a genuinely new image of the class falls. "
-                  "*Ref-ref*: each reference to its nearest other reference. Samples much closer to a reference "
-                  "than real images ever are point to copies.", "",
+                  "Pixel L2 distance (in [-1, 1] units, over the 1024 pixels) from each image to its nearest "
+                  "reference, searching the 32 references and their mirror images (the fine-tuning flips them). "
+                  "*Samples*: the fine-tuned samples. *Real*: 256 held-out Fashion-MNIST test images of the class "
+                  "(not the references): how close a genuinely new image of the class falls. *Ref-ref*: each "
+                  "reference to its nearest other reference (or its mirror image). Samples much closer to a "
+                  "reference than real images are point to copies. *Sample-sample*: each sample to its nearest "
+                  "other sample (near-duplicates among the samples).", "",
                   "| class | samples: mean | median | min | real: mean | median | 5th pct | min | ref-ref: mean "
-                  "| samples below real's 5th pct | below real's min | distinct nearest refs | samples' pairwise "
-                  "mean | refs' pairwise mean |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| samples below real's 5th pct | below real's min | distinct nearest refs | sample-sample: mean "
+                  "| min | samples' pairwise mean | refs' pairwise mean |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for m in metas:
             x = m["memorization"]
             lines.append(f"| {m['cls']} | {x['sample_nn_mean']:.2f} | {x['sample_nn_median']:.2f} | "
                          f"{x['sample_nn_min']:.2f} | {x.get('real_nn_mean', float('nan')):.2f} | "
                          f"{x.get('real_nn_median', float('nan')):.2f} | {x.get('real_nn_p05', float('nan')):.2f} | "
                          f"{x.get('real_nn_min', float('nan')):.2f} | {x['ref_to_other_ref_nn_mean']:.2f} | "
-                         f"{x.get('samples_below_real_p05', '-')} / {m['count']} | {x.get('samples_below_real_min', '-')} / {m['count']} | "
-                         f"{x['distinct_nearest_refs']} / {m['references']} | {x['sample_pairwise_mean']:.2f} | "
-                         f"{x['ref_pairwise_mean']:.2f} |")
+                         f"{x.get('samples_below_real_p05', '-')} / {m['count']} | "
+                         f"{x.get('samples_below_real_min', '-')} / {m['count']} | "
+                         f"{x['distinct_nearest_refs']} / {m['references']} | "
+                         f"{x['sample_to_other_sample_nn_mean']:.2f} | {x['sample_to_other_sample_nn_min']:.2f} | "
+                         f"{x['sample_pairwise_mean']:.2f} | {x['ref_pairwise_mean']:.2f} |")
         lines.append("")
     readme = os.path.join(out_dir, "README.md")
     if os.path.exists(readme):
