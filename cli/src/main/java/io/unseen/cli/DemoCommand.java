@@ -43,7 +43,8 @@ final class DemoCommand implements Callable<Integer> {
     int count;
 
     @Option(names = "--method", defaultValue = "slerp",
-            description = "slerp (default: the paper's later proposals, then the geometry checks), rejection, projection, gaussian or pca.")
+            description = "slerp (default: the paper's later proposals, then the geometry checks), rejection, projection, "
+                    + "gaussian, pca, norm-aware or own-slerp (towards the model's own domain: the bundled sneakers).")
     String method;
 
     @Option(names = "--t0", defaultValue = "500")
@@ -98,7 +99,12 @@ final class DemoCommand implements Callable<Integer> {
         Path samples = output.resolve("samples-" + className);
         SampleRun.Options so = new SampleRun.Options(count, sampler, seed, 0f, steps, true, 1.0, 2000, 16, false);
         // the demo's own folder: samples of an earlier demo run with other settings are replaced
-        SampleRun.Summary s = SampleRun.run(model, prior, so, samples, true, progress, System.err::println);
+        DomainPrior ownPrior = null;
+        if (sampler.needsOwnDomain()) {
+            ImageSet ownRefs = ImageSet.load(own, 1, model.unet().resolution(), System.err::println);
+            ownPrior = DomainPrior.invert(model, ownRefs.tensor(), ownRefs.names(), grid, 10, seed, 32, progress);
+        }
+        SampleRun.Summary s = SampleRun.run(model, prior, ownPrior, so, samples, true, progress, System.err::println);
         SampleCommand.writeGrid(samples, count, 1, model.unet().resolution());
 
         // 4. reconstruction of the references (invert, then decode)
@@ -114,8 +120,9 @@ final class DemoCommand implements Callable<Integer> {
         rows.put("model", "DDPM, footwear only (" + CHECKPOINT + ")");
         rows.put("unseen class", className + " (" + set.size() + " references)");
         rows.put("inversion", "t0 = " + t0 + ", " + steps + " DDIM steps");
-        rows.put("sampling", method + ", " + s.written() + " samples written, acceptance rate "
-                + (Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * s.acceptanceRate())));
+        rows.put("sampling", method + ", " + samplesStatement(s) + ", acceptance rate "
+                + (Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * s.acceptanceRate()))
+                + (s.skippedExisting() > 0 ? " (of the samples made now)" : ""));
         rows.put("reconstruction", String.format(Locale.ROOT, "mean PSNR %.2f dB", r.meanPsnr()));
         report.addTable("Run", rows);
         if (Files.exists(samples.resolve("grid.png"))) {
@@ -131,10 +138,22 @@ final class DemoCommand implements Callable<Integer> {
         report.putNumber("reconstruction_psnr_db", r.meanPsnr());
         Path html = report.write("Unseen demo: " + className + " from a footwear-only DDPM");
 
-        System.err.printf(Locale.ROOT, "done in %.0f s%n", (System.nanoTime() - start) / 1e9);
+        System.err.printf(Locale.ROOT, "%s; done in %.0f s%n", samplesStatement(s), (System.nanoTime() - start) / 1e9);
         System.out.println("samples:         " + samples.resolve("grid.png"));
         System.out.println("reconstructions: " + recon.resolve("grid.png"));
         System.out.println("report:          " + html);
         return 0;
+    }
+
+    /** "16 samples (16 made now)", or, for a rerun in the same folder, how many were already there. */
+    static String samplesStatement(SampleRun.Summary s) {
+        int total = s.written() + s.skippedExisting();
+        if (s.skippedExisting() == 0) {
+            return total + " samples (" + s.written() + " made now" + (s.failed() > 0 ? ", " + s.failed()
+                    + " hit the candidate cap" : "") + ")";
+        }
+        return String.format(Locale.ROOT, "%d samples (%d from an earlier run in this folder with the same settings, "
+                + "%d made now%s)", total, s.skippedExisting(), s.written(), s.failed() > 0 ? ", " + s.failed()
+                + " hit the candidate cap" : "");
     }
 }

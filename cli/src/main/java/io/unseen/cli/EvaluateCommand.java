@@ -6,6 +6,8 @@ import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.evaluation.Evaluation;
 import io.unseen.diffusion.evaluation.EvaluationReport;
+import io.unseen.diffusion.evaluation.ExtraRow;
+import io.unseen.diffusion.evaluation.SamplerRow;
 import io.unseen.diffusion.evaluation.FashionClassifier;
 import io.unseen.diffusion.evaluation.FashionMnist;
 import io.unseen.diffusion.evaluation.HeldOutImages;
@@ -23,6 +25,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -31,10 +34,11 @@ import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
-@Command(name = "evaluate", description = "Fill the paper's results table on held-out Fashion-MNIST data: per class, "
-        + "reconstruction PSNR, KS, separability, and for ordinary generation and each sampler the classifier's "
-        + "target share, a Frechet distance in the classifier's feature space, diversity and the distance to the "
-        + "nearest reference. Writes results.md, results.json and sample grids.")
+@Command(name = "evaluate", description = "Fill the paper's results table on held-out Fashion-MNIST data, at each "
+        + "setting of a sweep (--t0, --steps): per class, reconstruction PSNR, KS, separability, and for ordinary "
+        + "generation, each sampler and each extra row the classifier's target share, Frechet and kernel (KID) "
+        + "distances in the classifier's feature space, diversity and the distance to the nearest reference. Writes "
+        + "results.md, results.json, report.html and sample grids; a rerun in the same folder resumes.")
 final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "M.safetensors|CKPT",
             description = "A 32x32 grayscale model: converted (.safetensors) or a PyTorch checkpoint, which is converted "
@@ -86,13 +90,30 @@ final class EvaluateCommand implements Callable<Integer> {
             description = "Held-out images of the model's own classes for its latents (default: ${DEFAULT-VALUE}).")
     int domainCount;
 
-    @Option(names = "--t0", defaultValue = "500", paramLabel = "T",
-            description = "Inversion depth (default: ${DEFAULT-VALUE}).")
-    int t0;
+    @Option(names = "--t0", defaultValue = "300,500,900", split = ",", paramLabel = "T1,T2",
+            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}, about 30 minutes on 2 "
+                    + "cores with the demo model; the README's sweep: 300,500,700,900).")
+    List<Integer> t0;
 
-    @Option(names = "--steps", defaultValue = "20", paramLabel = "N",
-            description = "DDIM steps for inversion, decoding and the baseline (default: ${DEFAULT-VALUE}).")
-    int steps;
+    @Option(names = "--steps", defaultValue = "20", split = ",", paramLabel = "N1,N2",
+            description = "DDIM steps for inversion, decoding and the baseline; several sweep them too, every t0 with "
+                    + "every step count (default: ${DEFAULT-VALUE}).")
+    List<Integer> steps;
+
+    @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
+            description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion (default: "
+                    + "every method and slerp+taba).")
+    List<String> methods;
+
+    @Option(names = "--forward-noise-steps", defaultValue = "2", paramLabel = "K",
+            description = "TABA's inversion for the +taba rows: the first K grid steps are forward diffusion, then DDIM "
+                    + "(default: ${DEFAULT-VALUE}, at most --steps minus 2; 0 leaves out the TABA inversion and its rows).")
+    int forwardNoiseSteps;
+
+    @Option(names = "--extra-row", paramLabel = "NAME=DIR",
+            description = "A row of images made elsewhere, scored like the samplers: DIR/<class>.npy per class, float32 "
+                    + "[N,1,32,32] in [-1,1] (e.g. finetune=models/demo/baselines/finetune); repeatable.")
+    List<String> extraRows = new ArrayList<>();
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed for everything random (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -130,16 +151,43 @@ final class EvaluateCommand implements Callable<Integer> {
         long start = System.nanoTime();
         int recon = reconCount == null ? Math.min(64, heldOut) : reconCount;
         CommandChecks.writableFolder("--output", output);
-        TimestepGrid.checkSteps(t0, steps);
+        List<Evaluation.Setting> settings = new ArrayList<>();
+        for (int t : new LinkedHashSet<>(t0)) {
+            for (int n : new LinkedHashSet<>(steps)) {
+                TimestepGrid.checkSteps(t, n);
+                settings.add(new Evaluation.Setting(t, n));
+            }
+        }
         CommandChecks.atLeast("--k", k, 2, "the angle statistics need pairs of references");
         CommandChecks.positive("--tol-scale", tolScale);
-        Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, t0, steps, seed, clipX0,
-                tolScale, maxDraws, k, batch.value());
+        List<SamplerRow> rows = new ArrayList<>();
+        for (String m : methods == null ? List.of(SamplerRow.defaultIds().split(",")) : methods) {
+            SamplerRow row = SamplerRow.parse(m);
+            if (row.forwardNoised() && (forwardNoiseSteps == 0 || Collections.min(steps) < 3)) {
+                if (methods != null) {
+                    throw new IllegalArgumentException("--methods " + m + ": the +taba rows need --forward-noise-steps 1 "
+                            + "or more and --steps 3 or more");
+                }
+                continue;
+            }
+            if (!rows.contains(row)) {
+                rows.add(row);
+            }
+        }
+        Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, settings, rows, seed, clipX0,
+                tolScale, maxDraws, k, batch.value(), forwardNoiseSteps);
+        List<String> names = normalized(classes);
+        List<ExtraRow> extras = new ArrayList<>();
+        List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());
+        for (String spec : extraRows) {
+            ExtraRow extra = ExtraRow.load(spec, names, taken);
+            extras.add(extra);
+            taken.add(extra.name());
+        }
         Files.createDirectories(output);
         FrozenModel frozen = FrozenModel.load(convertedModel(), device.backend());
         FashionClassifier clf = FashionClassifier.load(CliPaths.bundled(classifier), device.backend());
         Path refsDir = CliPaths.bundled(references);
-        List<String> names = normalized(classes);
         List<String> domain = normalized(domainClasses);
         Set<Integer> domainLabels = new TreeSet<>();
         for (String d : domain) {
@@ -163,16 +211,17 @@ final class EvaluateCommand implements Callable<Integer> {
         }
         Tensor domainImages = domainImages(heldOutImages, domain);
 
-        System.err.printf(Locale.ROOT, "evaluate: %d classes x (real, baseline, %d samplers), %d samples each; t0=%d, "
-                + "%d steps, clip-x0 %s, seed %d%n", names.size(), io.unseen.diffusion.LatentSampler.Method.values().length,
-                count, t0, steps, clipX0 ? "on" : "off", seed);
+        System.err.printf(Locale.ROOT, "evaluate: %d settings x %d classes x (real, baseline, %d sampler rows, %d extra "
+                + "rows), %d samples each; t0 %s, steps %s, clip-x0 %s, seed %d%n", settings.size(), names.size(),
+                rows.size(), extras.size(), count, t0, steps, clipX0 ? "on" : "off", seed);
         Evaluation eval = new Evaluation(frozen, clf, o, new CliProgress(System.err), System.err::println);
-        Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, output);
+        Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, extras, output);
         EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine(), frozen.file(), frozen.fingerprint(),
                 frozen.schedule().name(), clf, heldOutImages.description(), environment());
         EvaluationReport.write(output, r, ctx);
-        System.err.printf(Locale.ROOT, "evaluate: done in %.1f s (%.1f min); tables in %s%n",
-                (System.nanoTime() - start) / 1e9, (System.nanoTime() - start) / 60e9, output.resolve("results.md"));
+        System.err.printf(Locale.ROOT, "evaluate: done in %.1f s (%.1f min), %s; tables in %s, report in %s%n",
+                (System.nanoTime() - start) / 1e9, (System.nanoTime() - start) / 60e9, EvaluationReport.resumeStatement(r),
+                output.resolve("results.md"), output.resolve("report.html"));
         System.out.println(output.resolve("results.md"));
         return 0;
     }

@@ -38,6 +38,12 @@ final class InvertCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed for choosing references in the geometry targets.")
     long seed;
 
+    @Option(names = "--forward-noise-steps", defaultValue = "0", paramLabel = "K",
+            description = "TABA (arXiv 2410.23530): the first K grid steps are forward diffusion with noise from --seed, "
+                    + "then DDIM; decorrelates the latents of smooth regions, at the price of exact reconstruction "
+                    + "(default: 0, plain DDIM inversion).")
+    int forwardNoiseSteps;
+
     @Override
     public Integer call() throws Exception {
         boolean npy = CliPaths.hasExtension(output, ".npy");
@@ -47,6 +53,10 @@ final class InvertCommand implements Callable<Integer> {
         CommandChecks.notTheInput("--output", output, "--images", images);
         CommandChecks.atLeast("--k", k, 2, "the angle statistics need pairs of references");
         TimestepGrid.checkSteps(t0, steps);
+        if (forwardNoiseSteps < 0 || forwardNoiseSteps > steps - 2) {
+            throw new IllegalArgumentException("--forward-noise-steps " + forwardNoiseSteps + " is outside [0, "
+                    + Math.max(0, steps - 2) + "] (the last of the " + (steps - 1) + " inversion steps stays DDIM)");
+        }
         FrozenModel model = modelOptions.load();
         TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
         ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
@@ -56,10 +66,12 @@ final class InvertCommand implements Callable<Integer> {
         System.err.printf(Locale.ROOT, "inverting %d images to t0=%d in %d steps%n", set.size(), t0, steps);
         if (npy) {
             Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize());
-            Npy.write(output, ddim.invert(set.tensor(), grid, new CliProgress(System.err), null));
+            Npy.write(output, ddim.invert(set.tensor(), grid, forwardNoiseSteps, seed, new CliProgress(System.err), null));
         } else {
-            DomainPrior prior = DomainPrior.invert(model, set.tensor(), set.names(), grid, k, seed,
-                    modelOptions.batchSize(), new CliProgress(System.err));
+            Ddim ddim = new Ddim(model.unet(), model.schedule(), modelOptions.batchSize());
+            DomainPrior prior = DomainPrior.fromLatents(ddim.invert(set.tensor(), grid, forwardNoiseSteps, seed,
+                    new CliProgress(System.err), null), k, seed, t0, steps, model.schedule().name(), model.fingerprint(),
+                    set.names());
             prior.save(output);
             var t = prior.targets();
             System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",

@@ -30,8 +30,15 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, paramLabel = "DIR")
     Path output;
 
-    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp, projection or pca.")
+    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp, "
+            + "projection, pca, norm-aware (NAO/COG: interpolation on the prior's Gaussian shell) or own-slerp (the "
+            + "paper's newest variant: slerp towards the Gaussian of the model's own domain; needs --own-domain-prior).")
     String method;
+
+    @Option(names = "--own-domain-prior", paramLabel = "PRIOR.safetensors",
+            description = "For own-slerp: the prior of images of the model's own domain, inverted with the same model "
+                    + "to the same t0 (`unseen invert`).")
+    Path ownDomainPrior;
 
     @Option(names = "--seed", defaultValue = "0")
     long seed;
@@ -63,6 +70,13 @@ public final class SampleCommand implements Callable<Integer> {
         CommandChecks.writableFolder("--output", output);
         LatentSampler.Method m = LatentSampler.Method.parse(method);
         DomainPrior p = DomainPrior.load(prior);
+        if (m.needsOwnDomain() != (ownDomainPrior != null)) {
+            throw new IllegalArgumentException(m.needsOwnDomain()
+                    ? "--method own-slerp needs --own-domain-prior (invert images of the model's own domain to t0 = "
+                    + p.t0() + " with `unseen invert`)"
+                    : "--own-domain-prior is used only by --method own-slerp (drop it, or choose that method)");
+        }
+        DomainPrior own = ownDomainPrior == null ? null : DomainPrior.load(ownDomainPrior);
         if (steps != null) {
             TimestepGrid.checkSteps(p.t0(), steps);
         }
@@ -70,7 +84,11 @@ public final class SampleCommand implements Callable<Integer> {
                 tolScale, maxDraws, modelOptions.batchSize(), diagonal);
         FrozenModel model = modelOptions.load();
         CommandChecks.priorMatchesModel(p, prior, model);
-        SampleRun.Summary s = SampleRun.run(model, p, o, output, overwrite, new CliProgress(System.err), System.err::println);
+        if (own != null) {
+            CommandChecks.priorMatchesModel(own, ownDomainPrior, model);
+        }
+        SampleRun.Summary s = SampleRun.run(model, p, own, o, output, overwrite, new CliProgress(System.err),
+                System.err::println);
         writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
         System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
                 method, s.written(), s.skippedExisting(), s.failed(),

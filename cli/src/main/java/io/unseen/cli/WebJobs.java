@@ -276,7 +276,8 @@ final class WebJobs implements AutoCloseable {
             error = closing ? INTERRUPTED : null;
         } catch (Exception e) {
             end = FAILED;
-            error = UnseenCommand.oneLine(UnseenCommand.describe(e));
+            // the stop's interrupt can land in file I/O (ClosedByInterruptException) before a progress report sees it
+            error = closing ? INTERRUPTED : UnseenCommand.oneLine(UnseenCommand.describe(e));
             log.accept("serve: job " + job.id + " failed: " + error);
         } catch (OutOfMemoryError e) {
             end = FAILED;

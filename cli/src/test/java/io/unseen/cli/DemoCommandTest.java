@@ -48,6 +48,14 @@ class DemoCommandTest {
         assertTrue(html.contains("New dress samples") && html.contains("KS statistic"), "report sections");
         Map<?, ?> numbers = (Map<?, ?>) Json.parse(Files.readString(out.resolve("report").resolve("report.json")), 1 << 20);
         assertTrue(((Number) numbers.get("reconstruction_psnr_db")).doubleValue() > 0);
+        assertTrue(html.contains("3 samples (3 made now)"), "a fresh run");
+
+        // run again in the same folder: the samples are there already, and the report says so (not "0 written")
+        String err = PipelineCommandsTest.runCapturingErr(0, "demo", "--models-dir", models.toString(), "--output",
+                out.toString(), "--count", "3", "--steps", "3", "--method", "gaussian");
+        String again = "3 samples (3 from an earlier run in this folder with the same settings, 0 made now)";
+        assertTrue(err.contains(again), err);
+        assertTrue(Files.readString(out.resolve("report").resolve("index.html")).contains(again), "report");
     }
 
     @Test

@@ -106,7 +106,8 @@ class EvaluateCommandTest {
         assertTrue(md.contains("test accuracy"), md);
         assertTrue(md.contains("fc1 after SiLU"), "feature space stated");
         assertTrue(md.contains("clipped to [-1, 1]"), "clipping stated");
-        for (String row : new String[]{"real held-out", "N(0,I) baseline", "gaussian", "rejection", "slerp", "projection"}) {
+        for (String row : new String[]{"real held-out", "N(0,I) baseline", "gaussian", "rejection", "slerp", "projection",
+                "pca", "norm-aware", "own-slerp", "slerp+taba"}) {
             assertTrue(md.contains("| trouser | " + row + " |"), row);
             assertTrue(md.contains("| sneaker | " + row + " |"), row);
         }
@@ -116,7 +117,9 @@ class EvaluateCommandTest {
         Map<?, ?> cfg = (Map<?, ?>) json.get("config");
         assertEquals(Boolean.TRUE, cfg.get("clip_x0"));
         assertEquals(7L, cfg.get("seed"));
-        List<?> classes = (List<?>) json.get("classes");
+        List<?> settings = (List<?>) json.get("settings");
+        assertEquals(1, settings.size());
+        List<?> classes = (List<?>) ((Map<?, ?>) settings.get(0)).get("classes");
         assertEquals(2, classes.size());
         for (Object o : classes) {
             Map<?, ?> c = (Map<?, ?>) o;
@@ -126,7 +129,8 @@ class EvaluateCommandTest {
             assertTrue(ks > 0 && ks < 1, "ks " + ks);
             assertEquals(4L, c.get("held_out"));
             List<?> rows = (List<?>) c.get("rows");
-            assertEquals(2 + LatentSampler.Method.values().length, rows.size()); // real, baseline, one per method
+            // real, baseline, one per method, and slerp on TABA's inversion
+            assertEquals(2 + LatentSampler.Method.values().length + 1, rows.size());
             for (Object ro : rows) {
                 Map<?, ?> row = (Map<?, ?>) ro;
                 long images = (Long) row.get("images");
@@ -150,10 +154,10 @@ class EvaluateCommandTest {
             assertEquals("real held-out", real.get("row"));
             assertTrue(((Number) real.get("nn_to_ref_min")).doubleValue() > 0, "held-out images are not the references");
         }
-        assertTrue(Files.exists(out.resolve("baseline.png")));
-        assertTrue(Files.exists(out.resolve("trouser/gaussian.png")));
-        assertTrue(Files.exists(out.resolve("trouser/reconstruction.png")));
-        assertEquals(3, Npy.read(out.resolve("sneaker/gaussian.npy")).dim(0));
+        assertTrue(Files.exists(out.resolve("baseline-steps-3.png")));
+        assertTrue(Files.exists(out.resolve("t0-300_steps-3/trouser/gaussian.png")));
+        assertTrue(Files.exists(out.resolve("t0-300_steps-3/trouser/reconstruction.png")));
+        assertEquals(3, Npy.read(out.resolve("t0-300_steps-3/sneaker/gaussian.npy")).dim(0));
 
         Path again = dir.resolve("eval-b");
         assertEquals(0, PipelineCommandsTest.run(args(again)));
@@ -183,6 +187,8 @@ class EvaluateCommandTest {
         assertTrue(on.clipX0);
         assertFalse(off.clipX0);
         assertEquals(64, on.count);
+        assertEquals(List.of(300, 500, 900), on.t0, "the default sweep");
+        assertEquals(List.of(20), on.steps);
         assertEquals(List.of("trouser", "pullover", "dress", "bag", "sneaker"), on.classes);
     }
 
@@ -206,8 +212,116 @@ class EvaluateCommandTest {
         assertTrue(err.contains("--count"), err);
     }
 
+    @Test
+    void sweepsWriteCurvesAndAReportAndARerunResumes() throws Exception {
+        Path out = dir.resolve("eval-sweep");
+        String[] a = args(out, "--t0", "200,300", "--methods", "gaussian,slerp,norm-aware,own-slerp,slerp+taba");
+        assertEquals(0, PipelineCommandsTest.run(a));
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("## The sweep"), "sweep tables");
+        assertTrue(md.contains("### KID") && md.contains("| t0 200, 3 st. | t0 300, 3 st. |"), md);
+        assertTrue(md.contains("## The goal") && md.contains("## The paper's claims, here"), md);
+        assertTrue(md.contains("computed in full"), "a fresh run says so");
+        String html = Files.readString(out.resolve("report.html"));
+        // well-formed (XHTML), self-contained: no scripts, no external resources
+        javax.xml.parsers.DocumentBuilderFactory f = javax.xml.parsers.DocumentBuilderFactory.newInstance();
+        f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", false);
+        f.setFeature("http://apache.org/xml/features/nonvalidating/load-external-dtd", false);
+        org.w3c.dom.Document doc = f.newDocumentBuilder().parse(new java.io.ByteArrayInputStream(
+                html.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        assertEquals("html", doc.getDocumentElement().getLocalName() == null ? doc.getDocumentElement().getNodeName()
+                : doc.getDocumentElement().getLocalName());
+        assertEquals(0, doc.getElementsByTagName("script").getLength(), "no scripts");
+        assertFalse(html.contains("src=\"http") || html.contains("href=\"http"), "nothing fetched");
+        assertTrue(doc.getElementsByTagName("svg").getLength() >= 5 * 2 + 2, "a curve per metric and class, KID bars");
+        assertTrue(html.contains("data:image/png;base64,"), "sample grids embedded");
+        for (String v : new String[]{"t0 200", "t0 300", "t0 = 200, 3 steps", "t0 = 300, 3 steps"}) {
+            assertTrue(html.contains(v), v);
+        }
+        for (String m : new String[]{"gaussian", "slerp", "norm-aware", "own-slerp", "slerp+taba", "real held-out"}) {
+            assertTrue(html.contains(">" + m + "<"), m);
+        }
+        Map<?, ?> json = (Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24);
+        assertEquals(2, ((List<?>) json.get("settings")).size());
+        assertEquals(2, ((List<?>) json.get("goal")).size(), "an answer per class");
+
+        // the same command again: everything read back, the same tables, and the report says so
+        assertEquals(0, PipelineCommandsTest.run(a));
+        Map<?, ?> again = (Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24);
+        long reused = (Long) again.get("stages_reused");
+        assertTrue(reused > 0 && (Long) again.get("stages_computed") == 0, again.get("resume").toString());
+        assertTrue(Files.readString(out.resolve("results.md")).contains("resumed: " + reused + " of " + reused), "stated");
+        assertEquals(withoutTimes(Json.write(json.get("settings"))).replaceAll("\"resumed\":(true|false)", ""),
+                withoutTimes(Json.write(again.get("settings"))).replaceAll("\"resumed\":(true|false)", ""));
+        assertTrue(Json.write(again.get("settings")).contains("\"row\":\"slerp\",\"requested\":3"), "rows present");
+    }
+
+    @Test
+    void extraRowsAreScoredLikeTheSamplers() throws Exception {
+        Path rows = Files.createDirectory(dir.resolve("finetune"));
+        Npy.write(rows.resolve("trouser.npy"), images(5, 0, 40));
+        Npy.write(rows.resolve("sneaker.npy"), images(4, 1, 41));
+        Path out = dir.resolve("eval-extra");
+        assertEquals(0, PipelineCommandsTest.run(args(out, "--methods", "gaussian", "--extra-row", "finetune=" + rows)));
+        Map<?, ?> json = (Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24);
+        List<?> classes = (List<?>) ((Map<?, ?>) ((List<?>) json.get("settings")).get(0)).get("classes");
+        for (Object o : classes) {
+            List<?> r = (List<?>) ((Map<?, ?>) o).get("rows");
+            Map<?, ?> last = (Map<?, ?>) r.get(r.size() - 1);
+            assertEquals("finetune", last.get("row"));
+            long n = ((Map<?, ?>) o).get("class").equals("trouser") ? 5 : 4;
+            assertEquals(n, last.get("images"));
+            assertTrue(((Number) last.get("kid")).doubleValue() > -10, last.toString());
+            assertTrue(((Number) last.get("nn_to_ref_min")).doubleValue() > 0, last.toString());
+        }
+        assertTrue(Files.readString(out.resolve("results.md")).contains("| trouser | finetune | 5/5 |"));
+    }
+
+    @Test
+    void badExtraRowsAreRefusedBeforeAnyWork() throws Exception {
+        Path good = Files.createDirectory(dir.resolve("extra-good"));
+        Npy.write(good.resolve("trouser.npy"), images(3, 0, 50));
+        // no sneaker.npy: the missing class is named
+        String err = runBad("trouser,sneaker", good, "missing");
+        assertTrue(err.contains("sneaker.npy: missing") && err.contains("np.save"), err);
+
+        Path shape = Files.createDirectory(dir.resolve("extra-shape"));
+        Npy.write(shape.resolve("trouser.npy"), Tensor.zeros(3, 1, 28, 28));
+        err = runBad("trouser", shape, "shape");
+        assertTrue(err.contains("trouser.npy: shape [3, 1, 28, 28] is not [N, 1, 32, 32]"), err);
+
+        Path range = Files.createDirectory(dir.resolve("extra-range"));
+        Tensor big = images(3, 0, 51);
+        big.data()[7] = 1.5f;
+        Npy.write(range.resolve("trouser.npy"), big);
+        err = runBad("trouser", range, "range");
+        assertTrue(err.contains("trouser.npy: value 7 is 1.5, outside [-1, 1]"), err);
+
+        Path nan = Files.createDirectory(dir.resolve("extra-nan"));
+        Tensor withNan = images(3, 0, 52);
+        withNan.data()[2] = Float.NaN;
+        Npy.write(nan.resolve("trouser.npy"), withNan);
+        err = runBad("trouser", nan, "nan");
+        assertTrue(err.contains("trouser.npy: value 2 is NaN"), err);
+
+        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-bad-spec"), "--extra-row", "finetune"));
+        assertTrue(err.contains("--extra-row 'finetune': give NAME=DIR"), err);
+        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-bad-name"), "--extra-row", "slerp=" + good));
+        assertTrue(err.contains("a row is already called 'slerp'"), err);
+    }
+
+    /** Runs with --extra-row NAME=DIR for {@code classes}, expecting exit 1, one message and no output folder. */
+    private static String runBad(String classes, Path rows, String tag) throws Exception {
+        Path out = dir.resolve("eval-bad-" + tag);
+        String err = PipelineCommandsTest.runCapturingErr(1, args(out, "--extra-row", "finetune=" + rows, "--classes",
+                classes));
+        assertFalse(Files.exists(out), "nothing written: " + out);
+        assertEquals(1, err.lines().filter(l -> l.startsWith("unseen:")).count(), err);
+        return err;
+    }
+
     /** The JSON without the fields that measure time. */
     private static String withoutTimes(String json) {
-        return json.replaceAll("\"(seconds|phase_seconds)\":(\\{[^}]*\\}|[0-9.Ee+-]+)", "").replaceAll("Java [^,]*,", "");
+        return json.replaceAll("\"(seconds|phase_seconds)\":(\\{[^}]*\\}|[0-9.Ee+-]+),?", "").replaceAll("Java [^,]*,", "");
     }
 }

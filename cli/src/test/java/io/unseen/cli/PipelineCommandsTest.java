@@ -69,7 +69,7 @@ class PipelineCommandsTest {
 
     @Test
     void everySamplerWritesImagesGridAndSummaryAndResumes() throws Exception {
-        for (String method : new String[]{"gaussian", "rejection", "slerp", "projection", "pca"}) {
+        for (String method : new String[]{"gaussian", "rejection", "slerp", "projection", "pca", "norm-aware"}) {
             Path out = dir.resolve("samples-" + method);
             assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "3",
                     "--output", out.toString(), "--method", method, "--seed", "5", "--tol-scale", "3", "--max-draws", "2000"));
@@ -96,6 +96,44 @@ class PipelineCommandsTest {
                 assertEquals(1L, again.get("written"));
             }
         }
+    }
+
+    @Test
+    void ownSlerpSamplesTowardsTheOwnDomainPriorAndTABAInversionIsAnOption() throws Exception {
+        // the "own domain": other images inverted to the same t0, here with TABA's forward-noised first steps
+        Path ownImages = Files.createDirectory(dir.resolve("own-images"));
+        Tensor imgs = Tensor.zeros(5, 1, 8, 8);
+        java.util.Random r = new java.util.Random(8);
+        for (int i = 0; i < imgs.numel(); i++) {
+            imgs.data()[i] = (float) Math.tanh(0.5 + r.nextGaussian());
+        }
+        for (int i = 0; i < 5; i++) {
+            io.unseen.diffusion.images.PngWriter.write(io.unseen.diffusion.images.PngWriter.toImage(imgs, i),
+                    ownImages.resolve("own" + i + ".png"));
+        }
+        Path own = dir.resolve("own-prior.safetensors"), plain = dir.resolve("own-plain.safetensors");
+        assertEquals(0, run("invert", "--model", model.toString(), "--images", ownImages.toString(), "--t0", "400",
+                "--steps", "5", "--forward-noise-steps", "2", "--output", own.toString()));
+        assertEquals(0, run("invert", "--model", model.toString(), "--images", ownImages.toString(), "--t0", "400",
+                "--steps", "5", "--output", plain.toString()));
+        assertFalse(java.util.Arrays.equals(DomainPrior.load(own).latents().data(),
+                DomainPrior.load(plain).latents().data()), "the forward-noised steps change the latents");
+        String err = runCapturingErr(1, "invert", "--model", model.toString(), "--images", ownImages.toString(), "--t0",
+                "400", "--steps", "5", "--forward-noise-steps", "4", "--output", dir.resolve("x.safetensors").toString());
+        assertTrue(err.contains("--forward-noise-steps 4 is outside [0, 3]"), err);
+
+        Path out = dir.resolve("samples-own-slerp");
+        err = runCapturingErr(1, "sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "2",
+                "--output", out.toString(), "--method", "own-slerp");
+        assertTrue(err.contains("--method own-slerp needs --own-domain-prior"), err);
+        assertFalse(Files.exists(out));
+        assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "2",
+                "--output", out.toString(), "--method", "own-slerp", "--own-domain-prior", own.toString(),
+                "--tol-scale", "5", "--max-draws", "2000", "--seed", "3"));
+        Map<?, ?> summary = (Map<?, ?>) Json.parse(Files.readString(out.resolve("summary.json")), 1 << 20);
+        assertEquals("own-slerp", summary.get("method"));
+        assertEquals(DomainPrior.load(own).fingerprint(), summary.get("own_domain_prior_fingerprint"));
+        assertTrue((Long) summary.get("written") > 0, summary.toString());
     }
 
     @Test

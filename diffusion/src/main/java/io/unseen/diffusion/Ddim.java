@@ -44,10 +44,28 @@ public final class Ddim {
 
     /** Inverts images x0 [N,C,H,W] to latents at grid.t0(): steps seq[k] to seq[k+1] with eps evaluated at seq[k]. */
     public Tensor invert(Tensor x0, TimestepGrid grid, Progress progress, StepListener listener) {
+        return invert(x0, grid, 0, 0L, progress, listener);
+    }
+
+    /**
+     * Inverts with the first {@code forwardNoiseSteps} grid steps replaced by forward diffusion: x at seq[K] is
+     * sqrt(abar) x0 + sqrt(1 - abar) z, z from (seed, image index), then DDIM inversion from seq[K] to t0. This is
+     * TABA's remedy (Staniszewski et al., "There and Back Again: On the relation between noises, images, and their
+     * inversions in diffusion models", arXiv 2410.23530): the first DDIM inversion steps, at small t, barely add
+     * noise, so the latents of smooth image regions stay correlated and far from N(0, I). K = 0 is plain DDIM
+     * inversion; the result no longer decodes exactly back to x0 when K > 0.
+     */
+    public Tensor invert(Tensor x0, TimestepGrid grid, int forwardNoiseSteps, long seed, Progress progress,
+                         StepListener listener) {
         checkInput(x0);
-        Trajectory x = new Trajectory(x0);
-        progress.start("invert", (long) (grid.size() - 1) * x0.dim(0));
-        for (int k = 0; k < grid.size() - 1; k++) {
+        if (forwardNoiseSteps < 0 || forwardNoiseSteps > grid.size() - 1) {
+            throw new IllegalArgumentException("--forward-noise-steps " + forwardNoiseSteps + " is outside [0, "
+                    + (grid.size() - 1) + "] (the inversion has " + (grid.size() - 1) + " steps)");
+        }
+        Tensor start = forwardNoiseSteps == 0 ? x0 : forwardNoised(x0, grid.at(forwardNoiseSteps), seed);
+        Trajectory x = new Trajectory(start);
+        progress.start("invert", (long) (grid.size() - 1 - forwardNoiseSteps) * x0.dim(0));
+        for (int k = forwardNoiseSteps; k < grid.size() - 1; k++) {
             x.step(grid.at(k), grid.at(k + 1), 0f, false, 0L, null, k, progress);
             if (listener != null) {
                 listener.afterStep(k, grid.at(k + 1), x.state);
@@ -81,6 +99,23 @@ public final class Ddim {
         }
         progress.finish();
         return x.finish();
+    }
+
+    /** q(x_t | x_0) on the host: sqrt(abar_t) x0 + sqrt(1 - abar_t) z, image i's z from (seed, i). */
+    private Tensor forwardNoised(Tensor x0, int t, long seed) {
+        double abar = scheduler.schedule().alphaBar(t);
+        float a = (float) Math.sqrt(abar), b = (float) Math.sqrt(1 - abar);
+        Tensor host = x0.toHost();
+        Tensor out = Tensor.zeros(x0.shape());
+        int n = x0.dim(0), per = x0.numel() / n;
+        float[] src = host.data(), dst = out.data();
+        for (int i = 0; i < n; i++) {
+            Random r = Seeds.random(seed, Seeds.FORWARD_NOISE, i);
+            for (int j = i * per; j < (i + 1) * per; j++) {
+                dst[j] = a * src[j] + b * (float) r.nextGaussian();
+            }
+        }
+        return out;
     }
 
     private void checkInput(Tensor x) {
@@ -150,7 +185,7 @@ public final class Ddim {
 
     /** z[from, from + n) for (sample, step): a per-sample generator, advanced deterministically per step. */
     static void fillNoise(float[] z, int from, int n, long seed, int sample, int step) {
-        Random r = new Random(seed * 0x9E3779B97F4A7C15L + sample * 0xBF58476D1CE4E5B9L + step * 0x94D049BB133111EBL);
+        Random r = Seeds.random(seed, Seeds.DECODE_NOISE, sample, step);
         for (int i = from; i < from + n; i++) {
             z[i] = (float) r.nextGaussian();
         }

@@ -16,7 +16,6 @@ import java.security.NoSuchAlgorithmException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 
 /**
  * Everything sampling needs about an unseen domain, computed once by inversion and saved as a safetensors file:
@@ -46,7 +45,7 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
                     + "convert it again)");
         }
         GaussianPrior g = GaussianPrior.estimate(latents, true);
-        LatentGeometry.Targets t = new LatentGeometry(latents).targets(k, new Random(seed));
+        LatentGeometry.Targets t = new LatentGeometry(latents).targets(k, Seeds.random(seed, Seeds.GEOMETRY_TARGETS));
         return new DomainPrior(latents, g, t, t0, steps, schedule, modelFingerprint, imageNames);
     }
 

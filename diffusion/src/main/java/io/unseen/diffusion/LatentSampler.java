@@ -13,32 +13,63 @@ import java.util.Random;
  *       norm interpolated linearly), then the same checks (the paper's later version);</li>
  *   <li>{@code projection} (ours): a Gaussian candidate's deviation from mu is rescaled so that its mean distance to
  *       the k references equals D* exactly, then the angle checks apply;</li>
- *   <li>{@code pca} (ours): draws from a low-rank Gaussian ({@link LowRankPrior}), no filter.</li>
+ *   <li>{@code pca} (ours): draws from a low-rank Gaussian ({@link LowRankPrior}), no filter;</li>
+ *   <li>{@code norm-aware}: as slerp, but the interpolation keeps the candidate on the prior's Gaussian shell
+ *       ({@link #normAwareInterpolation}; NAO, Samuel et al., "Norm-guided latent space exploration for text-to-image
+ *       generation", NeurIPS 2023; COG/LOL, Bodin et al., "Linear combinations of latents in generative models:
+ *       subspaces and beyond", arXiv 2408.08558): slerp about the origin pulls candidates of a prior whose mean is
+ *       far from 0 inside the shell, off the norms the prior gives;</li>
+ *   <li>{@code own-slerp}: the paper's newest variant: slerp from a random unseen reference latent towards a draw
+ *       from the Gaussian fitted to the model's own domain (inverted to the same t0), then the same checks against
+ *       the unseen references. Needs that second prior ({@link #LatentSampler(GaussianPrior, LatentGeometry,
+ *       LatentGeometry.Targets, Options, GaussianPrior)}).</li>
  * </ul>
- * Each sample index has its own generator seeded from (seed, index), so sample i is the same whatever else is drawn.
+ * Each sample index has its own generator ({@link Seeds}: seed, index), so sample i is the same whatever else is drawn.
  */
 public final class LatentSampler {
 
     /** The sampling methods. */
     public enum Method {
-        GAUSSIAN, REJECTION, SLERP, PROJECTION, PCA;
+        GAUSSIAN("gaussian"), REJECTION("rejection"), SLERP("slerp"), PROJECTION("projection"), PCA("pca"),
+        NORM_AWARE("norm-aware"), OWN_SLERP("own-slerp");
+
+        private final String id;
+
+        Method(String id) {
+            this.id = id;
+        }
 
         public static Method parse(String s) {
-            try {
-                return valueOf(s.toUpperCase(Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("unknown --method '" + s
-                        + "': choose gaussian, rejection, slerp, projection or pca");
+            for (Method m : values()) {
+                if (m.id.equals(s.toLowerCase(Locale.ROOT).replace('_', '-'))) {
+                    return m;
+                }
             }
+            throw new IllegalArgumentException("unknown --method '" + s + "': choose " + choices());
+        }
+
+        /** "gaussian, rejection, ..., or own-slerp": for help texts and messages. */
+        public static String choices() {
+            StringBuilder b = new StringBuilder();
+            Method[] all = values();
+            for (int i = 0; i < all.length; i++) {
+                b.append(i == 0 ? "" : i == all.length - 1 ? " or " : ", ").append(all[i].id);
+            }
+            return b.toString();
         }
 
         /** Whether candidates must pass the geometry checks (so an acceptance rate means something). */
         public boolean filters() {
-            return this == REJECTION || this == SLERP || this == PROJECTION;
+            return this != GAUSSIAN && this != PCA;
+        }
+
+        /** Whether the method needs the Gaussian of the model's own domain. */
+        public boolean needsOwnDomain() {
+            return this == OWN_SLERP;
         }
 
         public String id() {
-            return name().toLowerCase(Locale.ROOT);
+            return id;
         }
     }
 
@@ -90,10 +121,27 @@ public final class LatentSampler {
     private final Options options;
     private LowRankPrior lowRank;
 
+    private final GaussianPrior ownDomain;
+
     public LatentSampler(GaussianPrior prior, LatentGeometry geometry, LatentGeometry.Targets targets, Options options) {
+        this(prior, geometry, targets, options, null);
+    }
+
+    /** @param ownDomain the Gaussian of the model's own domain at the same t0 ({@code own-slerp} only; else null) */
+    public LatentSampler(GaussianPrior prior, LatentGeometry geometry, LatentGeometry.Targets targets, Options options,
+                         GaussianPrior ownDomain) {
         if (geometry.size() < 3 && options.method() != Method.GAUSSIAN) {
             throw new IllegalArgumentException(options.method().id() + " needs at least 3 reference latents");
         }
+        if (options.method().needsOwnDomain() && ownDomain == null) {
+            throw new IllegalArgumentException("--method own-slerp needs the prior of the model's own domain (invert "
+                    + "images of the domain the model was trained on to the same t0 and give that prior)");
+        }
+        if (ownDomain != null && ownDomain.dimension() != prior.dimension()) {
+            throw new IllegalArgumentException("the own-domain prior has " + ownDomain.dimension()
+                    + " values per latent but this prior " + prior.dimension() + ": they were made with other models");
+        }
+        this.ownDomain = ownDomain;
         this.prior = prior;
         this.geometry = geometry;
         this.targets = targets;
@@ -106,7 +154,7 @@ public final class LatentSampler {
 
     /** Sample {@code index} for {@code seed}. */
     public Draw draw(long seed, int index) {
-        Random rng = new Random(seed * 0x9E3779B97F4A7C15L + (index + 1) * 0xD1B54A32D192ED03L);
+        Random rng = Seeds.random(seed, Seeds.DRAW, index);
         int d = prior.dimension();
         float[] x = new float[d];
         if (options.method() == Method.GAUSSIAN) {
@@ -127,6 +175,16 @@ public final class LatentSampler {
                     prior.sample(rng, options.diagonal(), x);
                     double w = options.slerpMin() + (options.slerpMax() - options.slerpMin()) * rng.nextDouble();
                     slerp(geometry.reference(rng.nextInt(geometry.size())), x, w, x);
+                    break;
+                case NORM_AWARE:
+                    prior.sample(rng, options.diagonal(), x);
+                    double v = options.slerpMin() + (options.slerpMax() - options.slerpMin()) * rng.nextDouble();
+                    normAwareInterpolation(geometry.reference(rng.nextInt(geometry.size())), x, v, prior.mean(), x);
+                    break;
+                case OWN_SLERP:
+                    ownDomain.sample(rng, options.diagonal() && ownDomain.diagonalVariance() != null, x);
+                    double u = options.slerpMin() + (options.slerpMax() - options.slerpMin()) * rng.nextDouble();
+                    slerp(geometry.reference(rng.nextInt(geometry.size())), x, u, x);
                     break;
                 case PROJECTION:
                     prior.sample(rng, options.diagonal(), x);
@@ -187,6 +245,21 @@ public final class LatentSampler {
         double scale = norm / Math.sqrt(dn);
         for (int j = 0; j < a.length; j++) {
             out[j] = (float) (dir[j] * scale);
+        }
+    }
+
+    /**
+     * The interpolation that keeps a latent's distribution (COG, arXiv 2408.08558; the norm argument of NAO,
+     * NeurIPS 2023): if a and b are independent draws of N(mu, S), then
+     * mu + ((1 - w)(a - mu) + w (b - mu)) / sqrt((1 - w)^2 + w^2) is again N(mu, S), so its distance from mu stays on
+     * the prior's shell (about sigma sqrt(d)) for every w, where slerp about the origin pulls it inside when mu is
+     * far from 0. From {@code a} (w = 0) to {@code b} (w = 1); {@code out} may be {@code b}.
+     */
+    public static void normAwareInterpolation(float[] a, float[] b, double w, float[] mean, float[] out) {
+        double scale = 1 / Math.sqrt((1 - w) * (1 - w) + w * w);
+        for (int j = 0; j < a.length; j++) {
+            double dev = (1 - w) * ((double) a[j] - mean[j]) + w * ((double) b[j] - mean[j]);
+            out[j] = (float) (mean[j] + scale * dev);
         }
     }
 

@@ -70,19 +70,34 @@ public final class SampleRun {
     /** Samples into {@code outDir}, resuming a run of the same settings; see the class comment for a folder of others. */
     public static Summary run(FrozenModel model, DomainPrior prior, Options o, Path outDir, boolean overwrite,
                               Progress progress, Consumer<String> log) throws IOException {
+        return run(model, prior, null, o, outDir, overwrite, progress, log);
+    }
+
+    /**
+     * As {@link #run(FrozenModel, DomainPrior, Options, Path, boolean, Progress, Consumer)}, with the prior of the
+     * model's own domain at the same t0 that {@code own-slerp} interpolates towards (null for the other methods).
+     */
+    public static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Options o, Path outDir,
+                              boolean overwrite, Progress progress, Consumer<String> log) throws IOException {
+        if (ownDomain != null && (ownDomain.t0() != prior.t0()
+                || !ownDomain.modelFingerprint().equals(prior.modelFingerprint()))) {
+            throw new IllegalArgumentException("the own-domain prior was inverted to t0 = " + ownDomain.t0() + " with model "
+                    + ownDomain.modelFingerprint() + ", the prior to t0 = " + prior.t0() + " with model "
+                    + prior.modelFingerprint() + ": invert both with the same model to the same t0");
+        }
         int[] shape = prior.latentShape();
         if (shape[0] != model.unet().inChannels()) {
             throw new IllegalArgumentException("the prior's latents have " + shape[0] + " channels but the model takes "
                     + model.unet().inChannels() + ": the prior was made with another model");
         }
         TimestepGrid.of(prior.t0(), o.steps(), model.schedule()); // a bad --steps fails before the folder is touched
-        Map<String, Object> settings = settings(prior, o);
+        Map<String, Object> settings = settings(prior, ownDomain, o);
         boolean fresh = !Files.exists(outDir);
         checkFolder(outDir, settings, overwrite, log);
         Files.createDirectories(outDir);
         try {
             writeSummary(outDir, settings, o.count(), null);
-            return runIn(model, prior, o, outDir, settings, progress, log);
+            return runIn(model, prior, ownDomain == null ? null : ownDomain.gaussian(), o, outDir, settings, progress, log);
         } catch (IOException | RuntimeException | Error e) {
             if (fresh) {
                 removeIfNoSamples(outDir);
@@ -91,15 +106,10 @@ public final class SampleRun {
         }
     }
 
-    private static Summary runIn(FrozenModel model, DomainPrior prior, Options o, Path outDir, Map<String, Object> settings,
-                                 Progress progress, Consumer<String> log) throws IOException {
+    private static Summary runIn(FrozenModel model, DomainPrior prior, GaussianPrior ownDomain, Options o, Path outDir,
+                                 Map<String, Object> settings, Progress progress, Consumer<String> log) throws IOException {
         long start = System.nanoTime();
-        int[] shape = prior.latentShape();
-        LatentGeometry geometry = new LatentGeometry(prior.latents());
-        LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
-                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()));
-        TimestepGrid grid = TimestepGrid.of(prior.t0(), o.steps(), model.schedule());
-        Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
+        LatentSampler sampler = sampler(prior, ownDomain, o);
 
         List<Integer> pending = new ArrayList<>();
         for (int i = 0; i < o.count(); i++) {
@@ -111,54 +121,37 @@ public final class SampleRun {
         if (skipped > 0) {
             log.accept("skipping " + skipped + " samples already in " + outDir);
         }
-        long candidates = 0;
-        int accepted = 0, failed = 0, written = 0;
-        int d = prior.gaussian().dimension();
-        List<Integer> batchIdx = new ArrayList<>();
-        List<float[]> batchLat = new ArrayList<>();
-        progress.start("draw+decode", pending.size());
-        for (int p = 0; p < pending.size(); p++) {
-            int i = pending.get(p);
-            LatentSampler.Draw draw = sampler.draw(o.seed(), i);
-            candidates += draw.candidates();
-            if (draw.accepted()) {
-                accepted++;
-                batchIdx.add(i);
-                batchLat.add(draw.latent());
-            } else {
-                failed++;
-                progress.advance(1);
-            }
-            if (batchIdx.size() == o.batchSize() || (p == pending.size() - 1 && !batchIdx.isEmpty())) {
-                Tensor latents = Tensor.zeros(batchIdx.size(), shape[0], shape[1], shape[2]);
-                for (int b = 0; b < batchIdx.size(); b++) {
-                    System.arraycopy(batchLat.get(b), 0, latents.data(), b * d, d);
-                }
-                Tensor images = decode(ddim, latents, grid, o, batchIdx);
-                for (int b = 0; b < batchIdx.size(); b++) {
-                    PngWriter.write(PngWriter.toImage(images, b), outDir.resolve(sampleName(batchIdx.get(b))));
-                    written++;
-                }
-                progress.advance(batchIdx.size());
-                batchIdx.clear();
-                batchLat.clear();
-            }
-        }
-        progress.finish();
-        double rate = candidates == 0 || !o.method().filters() ? Double.NaN : (double) accepted / candidates;
-        Summary s = new Summary(o.count(), written, skipped, failed, candidates, rate, (System.nanoTime() - start) / 1e9);
-        if (failed > 0) {
+        int[] written = {0};
+        DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, o.seed(), pending, decoding(model, prior, o), progress,
+                (indices, images) -> {
+                    for (int b = 0; b < indices.length; b++) {
+                        PngWriter.write(PngWriter.toImage(images, b), outDir.resolve(sampleName(indices[b])));
+                        written[0]++;
+                    }
+                });
+        Summary s = new Summary(o.count(), written[0], skipped, out.failed(), out.candidates(),
+                out.acceptanceRate(o.method()), (System.nanoTime() - start) / 1e9);
+        if (out.failed() > 0) {
             log.accept(String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
-                    + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", failed, pending.size(), o.maxDraws()));
+                    + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", out.failed(),
+                    pending.size(), o.maxDraws()));
         }
         writeSummary(outDir, settings, o.count(), s);
         return s;
     }
 
-    /** Decodes a mini-batch; with eta > 0 each sample's noise is keyed by its index, not its place in the batch. */
-    private static Tensor decode(Ddim ddim, Tensor latents, TimestepGrid grid, Options o, List<Integer> indices) {
-        int[] keys = indices.stream().mapToInt(Integer::intValue).toArray();
-        return ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
+    /** The sampler these options ask for ({@code ownDomain}: the own-domain Gaussian, or null). */
+    public static LatentSampler sampler(DomainPrior prior, GaussianPrior ownDomain, Options o) {
+        return new LatentSampler(prior.gaussian(), new LatentGeometry(prior.latents()), prior.targets(),
+                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()),
+                ownDomain);
+    }
+
+    /** How these options decode: DDIM from the prior's t0 in {@code o.steps()} steps, mini-batches of the batch size. */
+    public static DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior, Options o) {
+        return new DrawAndDecode.Decoding(new Ddim(model.unet(), model.schedule(), o.batchSize()),
+                TimestepGrid.of(prior.t0(), o.steps(), model.schedule()), o.eta(), o.clipX0(), o.batchSize(),
+                prior.latentShape());
     }
 
     /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
@@ -178,7 +171,7 @@ public final class SampleRun {
     }
 
     /** What decides the samples: a folder resumed with other settings would mix two sets. */
-    public static Map<String, Object> settings(DomainPrior prior, Options o) {
+    public static Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain, Options o) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("method", o.method().id());
         m.put("seed", o.seed());
@@ -191,6 +184,9 @@ public final class SampleRun {
         m.put("t0", (long) prior.t0());
         m.put("model_fingerprint", prior.modelFingerprint());
         m.put("prior_fingerprint", prior.fingerprint());
+        if (ownDomain != null) {
+            m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
+        }
         // as summary.json will read back (float eta widened, numbers as the parser gives them)
         @SuppressWarnings("unchecked")
         Map<String, Object> read = (Map<String, Object>) Json.parse(Json.write(m), 1 << 20);

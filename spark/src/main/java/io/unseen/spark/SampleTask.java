@@ -1,15 +1,12 @@
 package io.unseen.spark;
 
-import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
-import io.unseen.diffusion.LatentGeometry;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Progress;
 import io.unseen.diffusion.SampleRun;
-import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.PngWriter;
-import io.unseen.engine.Tensor;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.SparkEnv;
@@ -83,56 +80,27 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
         }
     }
 
-    /** SampleRun's loop over {@code todo}: draw each latent, decode in mini-batches, write each PNG. */
+    /** SampleRun's draw-and-decode over {@code todo} (the CLI's one path), each PNG written through Hadoop. */
     private static Counts sample(FrozenModel model, DomainPrior prior, SampleRun.Options o, List<Integer> todo,
                                  FileSystem fs, Path dir) throws IOException {
-        int[] shape = prior.latentShape();
-        LatentGeometry geometry = new LatentGeometry(prior.latents());
-        LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
-                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()));
-        TimestepGrid grid = TimestepGrid.of(prior.t0(), o.steps(), model.schedule());
-        Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
         String tag = attemptTag();
         java.nio.file.Path png = Files.createTempFile("unseen-spark-", ".png");
-        long candidates = 0;
-        int accepted = 0, failed = 0, written = 0;
-        int d = prior.gaussian().dimension();
-        List<Integer> batchIdx = new ArrayList<>();
-        List<float[]> batchLat = new ArrayList<>();
+        int[] written = {0};
         try {
-            for (int p = 0; p < todo.size(); p++) {
-                int i = todo.get(p);
-                LatentSampler.Draw draw = sampler.draw(o.seed(), i);
-                candidates += draw.candidates();
-                if (draw.accepted()) {
-                    accepted++;
-                    batchIdx.add(i);
-                    batchLat.add(draw.latent());
-                } else {
-                    failed++;
-                }
-                if (batchIdx.size() == o.batchSize() || (p == todo.size() - 1 && !batchIdx.isEmpty())) {
-                    Tensor latents = Tensor.zeros(batchIdx.size(), shape[0], shape[1], shape[2]);
-                    for (int b = 0; b < batchIdx.size(); b++) {
-                        System.arraycopy(batchLat.get(b), 0, latents.data(), b * d, d);
-                    }
-                    int[] keys = batchIdx.stream().mapToInt(Integer::intValue).toArray();
-                    Tensor images = ddim.generate(latents, grid, o.eta(), o.clipX0(), o.seed(), keys, Progress.NONE, null);
-                    for (int b = 0; b < batchIdx.size(); b++) {
-                        // PngWriter's own bytes, so a file is the one `unseen sample` writes
-                        PngWriter.write(PngWriter.toImage(images, b), png);
-                        HadoopFiles.writeAtomically(fs, new Path(dir, SampleRun.sampleName(batchIdx.get(b))),
-                                Files.readAllBytes(png), tag, false);
-                        written++;
-                    }
-                    batchIdx.clear();
-                    batchLat.clear();
-                }
-            }
+            DrawAndDecode.Outcome out = DrawAndDecode.run(SampleRun.sampler(prior, null, o), o.seed(), todo,
+                    SampleRun.decoding(model, prior, o), Progress.NONE, (indices, images) -> {
+                        for (int b = 0; b < indices.length; b++) {
+                            // PngWriter's own bytes, so a file is the one `unseen sample` writes
+                            PngWriter.write(PngWriter.toImage(images, b), png);
+                            HadoopFiles.writeAtomically(fs, new Path(dir, SampleRun.sampleName(indices[b])),
+                                    Files.readAllBytes(png), tag, false);
+                            written[0]++;
+                        }
+                    });
+            return new Counts(written[0], 0, out.failed(), out.candidates(), out.accepted());
         } finally {
             Files.deleteIfExists(png);
         }
-        return new Counts(written, 0, failed, candidates, accepted);
     }
 
     /** Names this task attempt in temporary file names (a retried or speculative attempt gets another). */

@@ -105,7 +105,7 @@ final class SparkSampleCommand implements Callable<Integer> {
 
             Path dir = HadoopFiles.parse(output);
             FileSystem fs = DriverFiles.outputFileSystem(output, dir, conf);
-            Map<String, Object> settings = SampleRun.settings(p, o);
+            Map<String, Object> settings = SampleRun.settings(p, null, o);
             SampleFolder folder = new SampleFolder(fs, dir, output);
             folder.prepare(settings, count, overwrite);
             SampleTask.Counts done;

@@ -4,20 +4,17 @@ import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
-import io.unseen.diffusion.LatentGeometry;
-import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Progress;
-import io.unseen.diffusion.Reconstruction;
+import io.unseen.diffusion.Seeds;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.analysis.LatentAnalysis;
-import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
-import io.unseen.engine.io.Npy;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -28,30 +25,45 @@ import java.util.function.Consumer;
 
 /**
  * The paper's results table on real held-out data, for each unseen class and for a class of the model's own domain
- * as a control. Per class: the references are inverted to t0 and give the prior; held-out images of the class give
- * the reconstruction PSNR (invert, then decode) and the real feature distribution; the latents give the KS
- * statistic and the separability from the model's own domain (held-out images of the training classes, inverted
- * the same way). Then one set of images per row, each measured the same way: real held-out images not used
- * elsewhere (what a perfect sampler would score), ordinary generation from N(0, I) at T-1 (the model's own domain:
- * the baseline), and the four samplers. Per row: the share the classifier assigns to the target class (and to the
- * model's own classes), the Frechet distance of classifier features to the held-out images of the class, the
- * diversity (mean pairwise feature distance, and pixel distance), and the pixel L2 distance from each image to its
- * nearest reference (the references must not be copied). Everything follows from the options' seed.
+ * as a control, at each setting (t0, steps) of a sweep. Per class and setting: the references are inverted to t0
+ * and give the prior ({@link InversionStage}: reconstruction PSNR, KS, separability from the model's own domain,
+ * neighbouring-pixel correlation, with and without TABA's forward-noised first steps); then one set of images per
+ * row, each measured the same way ({@link RowMetrics}): real held-out images not used elsewhere (what a perfect
+ * sampler would score), ordinary generation from N(0, I) at T-1 (the model's own domain: the baseline), each
+ * sampler ({@link SamplingStage}) and each extra row (images made elsewhere, e.g. the fine-tuned model's). Each
+ * expensive tensor is kept in the output folder with the settings it was made with ({@link StageCache}), so a
+ * rerun resumes. Everything follows from the options' seed.
  */
 public final class Evaluation {
     /** Row names besides the samplers' ids. */
     public static final String REAL = "real held-out", BASELINE = "N(0,I) baseline";
 
+    /** One point of a sweep: inversion depth and DDIM steps (for inversion, decoding and the baseline). */
+    public record Setting(int t0, int steps) {
+        /** The setting's folder under the output folder. */
+        public String dirName() {
+            return "t0-" + t0 + "_steps-" + steps;
+        }
+
+        public String label() {
+            return "t0 = " + t0 + ", " + steps + " steps";
+        }
+    }
+
     /**
-     * @param count       images per row (samples requested per method; real images in the control row)
-     * @param heldOut     held-out real images per class for the Frechet distance's reference statistics
-     * @param reconCount  of those, how many are inverted and decoded for the reconstruction PSNR
-     * @param domainCount held-out images of the model's own classes for the separability (split over the classes)
-     * @param tolScale    sampler tolerances as multiples of the references' own spreads
-     * @param k           references per geometry statistic
+     * @param count             images per row (samples requested per method; real images in the control row)
+     * @param heldOut           held-out real images per class for the Frechet and kernel distances' reference set
+     * @param reconCount        of those, how many are inverted and decoded for the reconstruction PSNR
+     * @param domainCount       held-out images of the model's own classes for its latents (split over the classes)
+     * @param settings          the sweep: every (t0, steps) evaluated
+     * @param samplers          the sampler rows, in order
+     * @param tolScale          sampler tolerances as multiples of the references' own spreads
+     * @param k                 references per geometry statistic
+     * @param forwardNoiseSteps TABA's forward-noised first inversion steps, for the rows that use that inversion
      */
-    public record Options(int count, int heldOut, int reconCount, int domainCount, int t0, int steps, long seed,
-                          boolean clipX0, double tolScale, int maxDraws, int k, int batchSize) {
+    public record Options(int count, int heldOut, int reconCount, int domainCount, List<Setting> settings,
+                          List<SamplerRow> samplers, long seed, boolean clipX0, double tolScale, int maxDraws, int k,
+                          int batchSize, int forwardNoiseSteps) {
         public Options {
             if (count < 2) {
                 throw new IllegalArgumentException("--count must be at least 2 (diversity and covariances need pairs), got "
@@ -70,7 +82,23 @@ public final class Evaluation {
             if (batchSize < 1) {
                 throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
             }
+            if (settings.isEmpty()) {
+                throw new IllegalArgumentException("--t0 and --steps: give at least one value each");
+            }
+            if (forwardNoiseSteps < 0) {
+                throw new IllegalArgumentException("--forward-noise-steps must be at least 0, got " + forwardNoiseSteps);
+            }
+            for (Setting s : settings) {
+                TimestepGrid.checkSteps(s.t0(), s.steps());
+            }
+            settings = List.copyOf(settings);
+            samplers = List.copyOf(samplers);
         }
+    }
+
+    /** TABA's forward-noised steps at a setting: the option, at most all but the last inversion step. */
+    static int forwardNoiseSteps(Options o, Setting s) {
+        return Math.min(o.forwardNoiseSteps(), s.steps() - 2);
     }
 
     /** One evaluated class: its references (the method's input) and two disjoint sets of held-out images. */
@@ -78,23 +106,48 @@ public final class Evaluation {
                              HeldOutImages.Taken heldOut, HeldOutImages.Taken control) {
     }
 
-    /** The metrics of one row: a set of images measured against a class. NaN where a value does not exist. */
+    /**
+     * What the inversion stage measured for a class at one setting ({@link InversionStage}).
+     *
+     * @param reconPsnr          held-out images inverted and decoded without clipping: the exact reverse (paper)
+     * @param reconPsnrClipped   decoded with x0 clipped, as the samples are (NaN without --clip-x0)
+     * @param neighbourCorrelation correlation of neighbouring latent values ({@link SetMetrics#neighbourCorrelation})
+     * @param taba               the prior of the TABA inversion (null with 0 forward-noised steps)
+     */
+    public record Inversion(DomainPrior prior, int reconImages, double reconPsnr, double reconPsnrClipped, double ks,
+                            double pooledSigma, LatentAnalysis.Separability separability, double separabilityNoise,
+                            double neighbourCorrelation, DomainPrior taba, double tabaKs,
+                            double tabaNeighbourCorrelation) {
+    }
+
+    /**
+     * The metrics of one row: a set of images measured against a class. NaN where a value does not exist.
+     * {@code resumed}: its images were read back from an earlier run in the same folder.
+     */
     public record SetResult(String method, int requested, int produced, long candidates, double acceptanceRate,
-                            double targetFraction, double domainFraction, double frechet, double featureDiversity,
-                            double pixelDiversity, double nnToRefMean, double nnToRefMin, double seconds) {
+                            double targetFraction, double domainFraction, double frechet, double kid, double kidStd,
+                            double featureDiversity, double clusterDiversity, double pixelDiversity, double nnToRefMean,
+                            double nnToRefMin, double seconds, boolean resumed) {
     }
 
-    /** Everything measured for one class. */
-    public record ClassResult(String name, int label, boolean inDomain, int references, int heldOut, int reconImages,
-                              double reconPsnr, double reconPsnrClipped, double ks, double pooledSigma,
-                              LatentAnalysis.Separability separability,
-                              double separabilityNoise, LatentGeometry.Targets targets, List<SetResult> rows,
-                              List<String> heldOutNames, List<String> controlNames, double seconds) {
+    /** Everything measured for one class at one setting. */
+    public record ClassResult(String name, int label, boolean inDomain, int references, int heldOut,
+                              Inversion inversion, List<SetResult> rows, List<String> heldOutNames,
+                              List<String> controlNames, double seconds) {
+        public SetResult row(String method) {
+            return rows.stream().filter(r -> r.method().equals(method)).findFirst().orElse(null);
+        }
     }
 
-    /** The whole table. */
-    public record Result(Options options, int numTimesteps, double domainKs, int domainImages, List<String> domainClasses,
-                         List<ClassResult> classes, Map<String, Double> phaseSeconds, double seconds) {
+    /** One setting of the sweep. */
+    public record SettingResult(Setting setting, double domainKs, double domainNeighbourCorrelation,
+                                List<ClassResult> classes, double seconds) {
+    }
+
+    /** The whole sweep. {@code stagesReused} of the stages were read back from an earlier run in the folder. */
+    public record Result(Options options, int numTimesteps, int domainImages, List<String> domainClasses,
+                         List<String> extraRows, List<SettingResult> settings, Map<String, Double> phaseSeconds,
+                         int stagesReused, int stagesComputed, double seconds) {
     }
 
     private final FrozenModel model;
@@ -103,6 +156,7 @@ public final class Evaluation {
     private final Progress progress;
     private final Consumer<String> log;
     private final Map<String, Double> phases = new LinkedHashMap<>();
+    private final StageCache cache = new StageCache();
 
     public Evaluation(FrozenModel model, FashionClassifier classifier, Options options, Progress progress,
                       Consumer<String> log) {
@@ -119,221 +173,141 @@ public final class Evaluation {
     }
 
     /**
-     * Runs the evaluation and writes the sample grids (and each row's images as .npy) under {@code outDir}.
+     * Runs the sweep and writes the sample grids (and each row's images as .npy) under {@code outDir}, one folder
+     * per setting.
      *
-     * @param domainImages  held-out images of the model's own classes {@code domainLabels}
+     * @param domainImages held-out images of the model's own classes {@code domainLabels}
+     * @param extraRows    rows of images made elsewhere, measured at every setting
      */
     public Result run(List<ClassInput> classes, Tensor domainImages, List<String> domainClasses, Set<Integer> domainLabels,
-                      Path outDir) throws IOException {
+                      List<ExtraRow> extraRows, Path outDir) throws IOException {
         long start = System.nanoTime();
         Files.createDirectories(outDir);
         Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
-        TimestepGrid grid = TimestepGrid.of(o.t0(), o.steps(), model.schedule());
+        Map<String, Object> runKey = runKey();
 
-        log.accept(String.format(Locale.ROOT, "own domain: inverting %d held-out images of %s to t0=%d",
-                domainImages.dim(0), domainClasses, o.t0()));
-        long t = System.nanoTime();
-        Tensor domainLatents = ddim.invert(domainImages, grid, progress, null);
-        double domainKs = LatentAnalysis.ksStatistic(domainLatents);
-        lap("invert own domain", t);
-
-        log.accept(String.format(Locale.ROOT, "baseline: %d samples from N(0, I) at t=%d, %d steps",
-                o.count(), model.schedule().numTimesteps() - 1, o.steps()));
-        t = System.nanoTime();
-        Tensor baseline = generateBaseline(ddim);
-        FashionClassifier.Output baselineOut = classifier.run(baseline, 64);
-        writeImages(outDir, "baseline", baseline);
-        double baselineSeconds = lap("baseline", t);
-
-        List<ClassResult> results = new ArrayList<>();
+        Map<String, RowMetrics> metrics = new LinkedHashMap<>();
         for (ClassInput in : classes) {
-            results.add(evaluateClass(in, ddim, grid, domainLatents, domainLabels, baseline, baselineOut,
-                    baselineSeconds, outDir));
+            metrics.put(in.name(), new RowMetrics(classifier, in, domainLabels, o.seed()));
         }
-        return new Result(o, model.schedule().numTimesteps(), domainKs, domainImages.dim(0), domainClasses, results,
-                phases, (System.nanoTime() - start) / 1e9);
+        Map<Integer, RowImages> baselines = new HashMap<>();
+        List<SettingResult> settings = new ArrayList<>();
+        for (Setting setting : o.settings()) {
+            long t = System.nanoTime();
+            Path dir = outDir.resolve(setting.dirName());
+            TimestepGrid grid = TimestepGrid.of(setting.t0(), setting.steps(), model.schedule());
+            RowImages baseline = baselines.get(setting.steps());
+            if (baseline == null) {
+                baseline = baseline(ddim, setting.steps(), runKey, outDir);
+                baselines.put(setting.steps(), baseline);
+            }
+            log.accept(String.format(Locale.ROOT, "%s: own domain: inverting %d held-out images of %s", setting.label(),
+                    domainImages.dim(0), domainClasses));
+            long tt = System.nanoTime();
+            Map<String, Object> domainKey = new LinkedHashMap<>(runKey);
+            domainKey.put("stage", "own-domain latents");
+            domainKey.put("t0", (long) setting.t0());
+            domainKey.put("steps", (long) setting.steps());
+            domainKey.put("images", StageCache.fingerprint(domainImages));
+            Tensor domainLatents = cache.get(dir.resolve("own-domain-latents"), domainKey,
+                    () -> new StageCache.Entry(ddim.invert(domainImages, grid, progress, null), Map.of())).tensor();
+            GaussianPrior ownDomain = GaussianPrior.estimate(domainLatents, true);
+            lap("invert own domain", tt);
+
+            InversionStage inversion = new InversionStage(model, ddim, o, cache, progress, log);
+            SamplingStage sampling = new SamplingStage(ddim, o, cache, progress, log);
+            List<ClassResult> results = new ArrayList<>();
+            for (ClassInput in : classes) {
+                long ct = System.nanoTime();
+                Path classDir = dir.resolve(in.name());
+                Files.createDirectories(classDir);
+                Map<String, Object> classKey = new LinkedHashMap<>(runKey);
+                classKey.put("t0", (long) setting.t0());
+                classKey.put("steps", (long) setting.steps());
+                classKey.put("references", StageCache.fingerprint(in.references()));
+                Inversion inv = inversion.run(in, grid, domainLatents, classKey, classDir);
+                lap(in.name() + ": invert and reconstruct", ct);
+
+                RowMetrics m = metrics.get(in.name());
+                List<SetResult> rows = new ArrayList<>();
+                rows.add(m.measure(REAL, in.control().images(), o.count(), 0, Double.NaN, 0, false));
+                rows.add(m.measure(BASELINE, baseline.images(), o.count(), 0, Double.NaN, baseline.seconds(),
+                        baseline.resumed()));
+                for (SamplerRow row : o.samplers()) {
+                    long st = System.nanoTime();
+                    SamplingStage.Row r = sampling.run(row, in, inv, ownDomain, grid, classKey, classDir);
+                    rows.add(m.measure(row.id(), r.images(), o.count(), r.candidates(), r.acceptanceRate(),
+                            r.seconds(), r.resumed()));
+                    lap(in.name() + ": " + row.id(), st);
+                }
+                for (ExtraRow extra : extraRows) {
+                    Tensor images = extra.images().get(in.name());
+                    SamplingStage.writeGrid(images, classDir.resolve(extra.name() + ".png"));
+                    rows.add(m.measure(extra.name(), images, images.dim(0), 0, Double.NaN, 0, false));
+                }
+                StringBuilder summary = new StringBuilder();
+                for (SetResult row : rows) {
+                    summary.append(String.format(Locale.ROOT, "; %s %.0f%% KID %.3f", row.method(),
+                            100 * row.targetFraction(), row.kid()));
+                }
+                log.accept(String.format(Locale.ROOT, "%s %s: recon %.2f dB, KS %.4f%s", setting.label(), in.name(),
+                        inv.reconPsnr(), inv.ks(), summary));
+                results.add(new ClassResult(in.name(), in.label(), in.inDomain(), in.references().dim(0),
+                        in.heldOut().images().dim(0), inv, rows, in.heldOut().names(), in.control().names(),
+                        (System.nanoTime() - ct) / 1e9));
+            }
+            settings.add(new SettingResult(setting, LatentAnalysis.ksStatistic(domainLatents),
+                    SetMetrics.neighbourCorrelation(domainLatents), results, (System.nanoTime() - t) / 1e9));
+        }
+        List<String> extraNames = extraRows.stream().map(ExtraRow::name).toList();
+        return new Result(o, model.schedule().numTimesteps(), domainImages.dim(0), domainClasses, extraNames, settings,
+                phases, cache.reused(), cache.computed(), (System.nanoTime() - start) / 1e9);
     }
 
-    private ClassResult evaluateClass(ClassInput in, Ddim ddim, TimestepGrid grid, Tensor domainLatents,
-                                      Set<Integer> domainLabels, Tensor baseline, FashionClassifier.Output baselineOut,
-                                      double baselineSeconds, Path outDir) throws IOException {
-        long start = System.nanoTime();
-        Path dir = outDir.resolve(in.name());
-        Files.createDirectories(dir);
-        writeGrid(in.references(), dir.resolve("references.png"));
-        Set<Integer> target = Set.of(in.label());
+    /** A row's images, how long they took, and whether they were read back from an earlier run. */
+    record RowImages(Tensor images, double seconds, boolean resumed) {
+    }
 
-        log.accept(String.format(Locale.ROOT, "%s: inverting %d references to t0=%d in %d steps", in.name(),
-                in.references().dim(0), o.t0(), o.steps()));
+    /** The key of everything a run's tensors depend on besides the stage's own settings. */
+    private Map<String, Object> runKey() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("format", 2L);
+        m.put("model_fingerprint", model.fingerprint());
+        m.put("seed", o.seed());
+        m.put("batch_size", (long) o.batchSize());
+        return m;
+    }
+
+    /** x_T ~ N(0, I) (sample i from its own generator) decoded from T-1 to 0 on a grid of {@code steps} points. */
+    private RowImages baseline(Ddim ddim, int steps, Map<String, Object> runKey, Path outDir) throws IOException {
+        log.accept(String.format(Locale.ROOT, "baseline: %d samples from N(0, I) at t=%d, %d steps",
+                o.count(), model.schedule().numTimesteps() - 1, steps));
         long t = System.nanoTime();
-        Tensor latents = ddim.invert(in.references(), grid, progress, null);
-        DomainPrior prior = DomainPrior.fromLatents(latents, o.k(), o.seed(), o.t0(), o.steps(),
-                model.schedule().name(), model.fingerprint(), in.referenceNames());
-        double ks = LatentAnalysis.ksStatistic(latents);
-        LatentAnalysis.Separability sep = LatentAnalysis.separability(latents, domainLatents);
-        double noise = separabilityNoise(prior.gaussian(), latents.dim(0), domainLatents);
-        lap(in.name() + ": invert references", t);
-
-        log.accept(String.format(Locale.ROOT, "%s: reconstructing %d held-out images", in.name(), o.reconCount()));
-        t = System.nanoTime();
-        Tensor reconIn = firstRows(in.heldOut().images(), o.reconCount());
-        Tensor reconLatents = ddim.invert(reconIn, grid, progress, null);
-        // Unclipped decoding is the exact reverse of the inversion (the paper's check); clipping x0 changes the
-        // trajectory, so with --clip-x0 the PSNR of the decoding the samplers use is reported as well.
-        Tensor decoded = ddim.generate(reconLatents, grid, 0f, false, 0L, null, progress, null);
-        double psnr = meanPsnr(reconIn, decoded);
-        double psnrClipped = Double.NaN;
-        if (o.clipX0()) {
-            psnrClipped = meanPsnr(reconIn, ddim.generate(reconLatents, grid, 0f, true, 0L, null, progress, null));
-        }
-        writeReconstructionGrid(reconIn, decoded, dir.resolve("reconstruction.png"));
-        lap(in.name() + ": reconstruct", t);
-
-        FrechetDistance.Gaussian real = FrechetDistance.fit(classifier.run(in.heldOut().images(), 64).features());
-        List<SetResult> rows = new ArrayList<>();
-        t = System.nanoTime();
-        rows.add(measure(REAL, in.control().images(), classifier.run(in.control().images(), 64), o.count(), 0, Double.NaN,
-                in, target, domainLabels, real, 0));
-        rows.add(measure(BASELINE, baseline, baselineOut, o.count(), 0, Double.NaN, in, target, domainLabels, real,
-                baselineSeconds));
-        lap(in.name() + ": real and baseline rows", t);
-
-        LatentGeometry geometry = new LatentGeometry(latents);
-        int[] shape = prior.latentShape();
-        for (LatentSampler.Method m : LatentSampler.Method.values()) {
-            t = System.nanoTime();
-            LatentSampler sampler = new LatentSampler(prior.gaussian(), geometry, prior.targets(),
-                    LatentSampler.Options.fromTargets(m, prior.targets(), o.tolScale(), o.maxDraws(), false));
-            // keyed by the class label, not its place in --classes: a class's samples do not depend on the others
-            long seed = mix(o.seed(), in.label() + 1, m.ordinal() + 1);
-            List<float[]> accepted = new ArrayList<>();
-            long candidates = 0;
-            progress.start(in.name() + " " + m.id() + " draws", o.count());
+        Map<String, Object> key = new LinkedHashMap<>(runKey);
+        key.put("stage", "baseline");
+        key.put("steps", (long) steps);
+        key.put("count", (long) o.count());
+        key.put("clip_x0", o.clipX0());
+        int reusedBefore = cache.reused();
+        StageCache.Entry e = cache.get(outDir.resolve("baseline-steps-" + steps), key, () -> {
+            int c = model.unet().inChannels(), r = model.unet().resolution(), per = c * r * r;
+            Tensor x = Tensor.zeros(o.count(), c, r, r);
             for (int i = 0; i < o.count(); i++) {
-                LatentSampler.Draw d = sampler.draw(seed, i);
-                candidates += d.candidates();
-                if (d.accepted()) {
-                    accepted.add(d.latent());
+                Random rng = Seeds.random(o.seed(), Seeds.BASELINE, i);
+                for (int j = 0; j < per; j++) {
+                    x.data()[i * per + j] = (float) rng.nextGaussian();
                 }
-                progress.advance(1);
             }
-            progress.finish();
-            Tensor images;
-            if (accepted.isEmpty()) {
-                images = Tensor.zeros(0, shape[0], shape[1], shape[2]);
-                log.accept(String.format(Locale.ROOT, "%s %s: no candidate met the tolerances in %d draws per sample",
-                        in.name(), m.id(), o.maxDraws()));
-            } else {
-                Tensor lat = Tensor.zeros(accepted.size(), shape[0], shape[1], shape[2]);
-                int d = lat.numel() / accepted.size();
-                for (int i = 0; i < accepted.size(); i++) {
-                    System.arraycopy(accepted.get(i), 0, lat.data(), i * d, d);
-                }
-                images = ddim.generate(lat, grid, 0f, o.clipX0(), seed, null, progress, null);
-                writeImages(dir, m.id(), images);
-            }
-            FashionClassifier.Output out = classifier.run(images, 64);
-            double rate = !m.filters() ? Double.NaN : (double) accepted.size() / candidates;
-            rows.add(measure(m.id(), images, out, o.count(), candidates, rate, in, target, domainLabels, real,
-                    (System.nanoTime() - t) / 1e9));
-            lap(in.name() + ": " + m.id(), t);
-        }
-        StringBuilder summary = new StringBuilder();
-        for (SetResult row : rows) {
-            summary.append(String.format(Locale.ROOT, "; %s %.0f%% FD %.1f", row.method(), 100 * row.targetFraction(),
-                    row.frechet()));
-        }
-        log.accept(String.format(Locale.ROOT, "%s: recon %.2f dB, KS %.4f, dist(mu, mu_own) %.2f (d^1/4 %.2f)%s",
-                in.name(), psnr, ks, sep.meanDistance(), sep.criterion(), summary));
-        return new ClassResult(in.name(), in.label(), in.inDomain(), in.references().dim(0), in.heldOut().images().dim(0),
-                reconIn.dim(0), psnr, psnrClipped, ks, Math.sqrt(prior.gaussian().pooledVariance()), sep, noise,
-                prior.targets(), rows, in.heldOut().names(), in.control().names(), (System.nanoTime() - start) / 1e9);
-    }
-
-    private SetResult measure(String method, Tensor images, FashionClassifier.Output out, int requested, long candidates,
-                              double rate, ClassInput in, Set<Integer> target, Set<Integer> domainLabels,
-                              FrechetDistance.Gaussian real, double seconds) {
-        int n = images.dim(0);
-        double fd = n >= 2 ? FrechetDistance.between(FrechetDistance.fit(out.features()), real) : Double.NaN;
-        double[] nn = n == 0 ? new double[0] : SetMetrics.nearestDistances(images, in.references());
-        return new SetResult(method, requested, n, candidates, rate, SetMetrics.fractionPredicted(out, target),
-                SetMetrics.fractionPredicted(out, domainLabels), fd, SetMetrics.meanPairwiseDistance(out.features()),
-                SetMetrics.meanPairwiseDistance(images), SetMetrics.mean(nn), SetMetrics.min(nn), seconds);
-    }
-
-    /** x_T ~ N(0, I) (sample i from its own generator) decoded from T-1 to 0 on a grid of the same step count. */
-    private Tensor generateBaseline(Ddim ddim) {
-        int c = model.unet().inChannels(), r = model.unet().resolution(), per = c * r * r;
-        Tensor x = Tensor.zeros(o.count(), c, r, r);
-        for (int i = 0; i < o.count(); i++) {
-            Random rng = new Random(mix(o.seed(), 0, i + 1));
-            for (int j = 0; j < per; j++) {
-                x.data()[i * per + j] = (float) rng.nextGaussian();
-            }
-        }
-        TimestepGrid full = TimestepGrid.of(model.schedule().numTimesteps() - 1, o.steps(), model.schedule());
-        return ddim.generate(x, full, 0f, o.clipX0(), o.seed(), null, progress, null);
-    }
-
-    /**
-     * sqrt(d (sigma_B^2 / N_B + sigma_A^2 / N_A)): the ||mu_B - mu_A|| that sampling noise alone gives when the two
-     * domains have the same mean, with each domain's pooled variance.
-     */
-    static double separabilityNoise(GaussianPrior b, int nb, Tensor domainLatents) {
-        GaussianPrior a = GaussianPrior.estimate(domainLatents, false);
-        return Math.sqrt(b.dimension() * (b.pooledVariance() / nb + a.pooledVariance() / domainLatents.dim(0)));
-    }
-
-    static long mix(long seed, long a, long b) {
-        long z = seed * 0x9E3779B97F4A7C15L + a * 0xC2B2AE3D27D4EB4FL + b * 0x165667B19E3779F9L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+            TimestepGrid full = TimestepGrid.of(model.schedule().numTimesteps() - 1, steps, model.schedule());
+            return new StageCache.Entry(ddim.generate(x, full, 0f, o.clipX0(), o.seed(), null, progress, null), Map.of());
+        });
+        SamplingStage.writeGrid(e.tensor(), outDir.resolve("baseline-steps-" + steps + ".png"));
+        return new RowImages(e.tensor(), lap("baseline", t), cache.reused() > reusedBefore);
     }
 
     private double lap(String phase, long startNanos) {
         double s = (System.nanoTime() - startNanos) / 1e9;
         phases.merge(phase, s, Double::sum);
         return s;
-    }
-
-    private static double meanPsnr(Tensor original, Tensor decoded) {
-        return SetMetrics.mean(java.util.Arrays.stream(Reconstruction.mse(original, decoded)).map(Reconstruction::psnr)
-                .toArray());
-    }
-
-    private static Tensor firstRows(Tensor t, int n) {
-        int per = t.numel() / t.dim(0);
-        Tensor out = Tensor.zeros(n, t.dim(1), t.dim(2), t.dim(3));
-        System.arraycopy(t.data(), 0, out.data(), 0, n * per);
-        return out;
-    }
-
-    /** NAME.png (a grid) and NAME.npy (the images, [-1, 1]). */
-    private static void writeImages(Path dir, String name, Tensor images) throws IOException {
-        writeGrid(images, dir.resolve(name + ".png"));
-        Npy.write(dir.resolve(name + ".npy"), images);
-    }
-
-    private static void writeGrid(Tensor images, Path file) throws IOException {
-        if (images.dim(0) == 0) {
-            return;
-        }
-        int cols = (int) Math.ceil(Math.sqrt(images.dim(0)));
-        PngWriter.write(PngWriter.grid(images, cols, 2), file);
-    }
-
-    /** Up to 16 originals (top row of each pair) over their reconstructions. */
-    private static void writeReconstructionGrid(Tensor original, Tensor decoded, Path file) throws IOException {
-        int n = Math.min(16, original.dim(0)), cols = Math.min(8, n), rows = (n + cols - 1) / cols;
-        int per = original.numel() / original.dim(0);
-        Tensor both = Tensor.zeros(2 * rows * cols, original.dim(1), original.dim(2), original.dim(3));
-        java.util.Arrays.fill(both.data(), -1f);
-        for (int i = 0; i < n; i++) {
-            int row = i / cols, col = i % cols;
-            System.arraycopy(original.data(), i * per, both.data(), ((2 * row) * cols + col) * per, per);
-            System.arraycopy(decoded.data(), i * per, both.data(), ((2 * row + 1) * cols + col) * per, per);
-        }
-        PngWriter.write(PngWriter.grid(both, cols, 2), file);
     }
 }

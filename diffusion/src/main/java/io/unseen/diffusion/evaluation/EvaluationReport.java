@@ -11,8 +11,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.ToDoubleFunction;
 
-/** Writes an {@link Evaluation.Result} as results.md (the tables, with everything needed to read them) and results.json. */
+/**
+ * Writes an {@link Evaluation.Result} as results.md (the tables, with everything needed to read them), results.json
+ * and report.html ({@link EvaluationHtml}).
+ */
 public final class EvaluationReport {
     /**
      * What the tables do not know by themselves.
@@ -25,12 +29,39 @@ public final class EvaluationReport {
                           FashionClassifier classifier, String heldOutSource, String environment) {
     }
 
+    /** A metric of a row, for the sweep tables and plots. */
+    public record Metric(String name, String unit, ToDoubleFunction<Evaluation.SetResult> value, boolean percent) {
+    }
+
+    /** The metrics whose curves against the setting are drawn. */
+    public static final List<Metric> CURVES = List.of(
+            new Metric("target share", "share classified as the class", Evaluation.SetResult::targetFraction, true),
+            new Metric("own-domain share", "share classified as the model's own classes",
+                    Evaluation.SetResult::domainFraction, true),
+            new Metric("KID", "kernel distance to held-out images (0: same distribution)", Evaluation.SetResult::kid,
+                    false),
+            new Metric("nn-to-ref min", "pixel L2 to the nearest reference, least over the row",
+                    Evaluation.SetResult::nnToRefMin, false),
+            new Metric("cluster diversity", "mean pairwise feature distance within each reference's cluster",
+                    Evaluation.SetResult::clusterDiversity, false));
+
     private EvaluationReport() {
     }
 
     public static void write(Path dir, Evaluation.Result r, Context c) throws IOException {
         AtomicFiles.write(dir.resolve("results.md"), markdown(r, c).getBytes(StandardCharsets.UTF_8));
         AtomicFiles.write(dir.resolve("results.json"), (Json.write(json(r, c)) + "\n").getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(dir.resolve("report.html"), EvaluationHtml.html(dir, r, c).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** "fresh run", or how much of the run was read back from an earlier one in the same folder. */
+    public static String resumeStatement(Evaluation.Result r) {
+        int all = r.stagesReused() + r.stagesComputed();
+        if (r.stagesReused() == 0) {
+            return f("computed in full (%d stages)", all);
+        }
+        return f("resumed: %d of %d stages (inversions, reconstructions, sample rows) read back from an earlier run in "
+                + "this folder with the same settings, %d computed now", r.stagesReused(), all, r.stagesComputed());
     }
 
     public static String markdown(Evaluation.Result r, Context c) {
@@ -40,82 +71,160 @@ public final class EvaluationReport {
         s.append("Reproduce with:\n\n    ").append(c.commandLine()).append("\n\n");
         s.append(f("- Model: `%s` (fingerprint %s), %s schedule, T = %d.%n", c.modelFile(), c.modelFingerprint(),
                 c.schedule(), r.numTimesteps()));
-        s.append(f("- DDIM, eta 0: references and held-out images inverted to t0 = %d and decoded back in %d steps on the "
-                + "grid floor(linspace(0, 1, %d) * t0); x0 %s at every decoding step. Baseline: x_T ~ N(0, I) decoded "
-                + "from t = %d in %d steps (grid from 0 to %d).%n", o.t0(), o.steps(), o.steps(),
-                o.clipX0() ? "clipped to [-1, 1] (`--clip-x0`)" : "not clipped", r.numTimesteps() - 1, o.steps(),
-                r.numTimesteps() - 1));
-        s.append(f("- Samplers: %d samples requested per method, seed %d; geometry over k = %d references with "
+        s.append(f("- Settings (t0, DDIM steps): %s. DDIM, eta 0: references and held-out images inverted to t0 and "
+                + "decoded back on the grid floor(linspace(0, 1, steps) * t0); x0 %s at every decoding step. Baseline: "
+                + "x_T ~ N(0, I) decoded from t = %d on a grid of the same step count.%n", settingList(r),
+                o.clipX0() ? "clipped to [-1, 1] (`--clip-x0`)" : "not clipped", r.numTimesteps() - 1));
+        s.append(f("- Samplers: %d samples requested per row, seed %d; geometry over k = %d references with "
                 + "tolerances of %s x the references' own spreads of D*, A0*, A1* (data-derived); at most %d candidates "
-                + "per sample.%n", o.count(), o.seed(), o.k(), num(o.tolScale(), 2), o.maxDraws()));
+                + "per sample. Rows `+taba` sample the prior of the inversion whose first %d steps (at most steps - 2) are "
+                + "forward diffusion (TABA, arXiv 2410.23530). `norm-aware`: interpolation that stays on the prior's Gaussian shell "
+                + "(NAO, NeurIPS 2023; COG, arXiv 2408.08558). `own-slerp`: slerp from a reference towards a draw from "
+                + "the Gaussian of the model's own domain (the paper's newest variant).%s%n", o.count(), o.seed(), o.k(),
+                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(),
+                r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every setting): "
+                        + String.join(", ", r.extraRows()) + "."));
         FashionClassifier clf = c.classifier();
         s.append(f("- Classifier and feature space: `%s`, a small CNN trained on the 60,000 Fashion-MNIST training "
                 + "images by reference/train_classifier.py and run by this engine; **test accuracy %s** on the 10,000 "
                 + "test images (%s). Features: its %d-d penultimate layer (fc1 after SiLU).%n", clf.file(),
                 pct(clf.testAccuracy()), perClassAccuracy(clf, r), clf.featureDim()));
-        s.append(f("- Held-out images: %s. Per class: %d for the Frechet reference statistics (the first %d of them "
-                + "also for the reconstruction PSNR) and %d others for the \"real held-out\" row; %d of the model's own "
-                + "classes (%s) for its latents.%n", c.heldOutSource(), o.heldOut(), o.reconCount(), o.count(),
-                r.domainImages(), String.join(", ", r.domainClasses())));
-        s.append(f("- Run: %s; %s in all.%n%n", c.environment(), duration(r.seconds())));
+        s.append(f("- Held-out images: %s. Per class: %d for the Frechet and kernel distances' reference set (the first "
+                + "%d of them also for the reconstruction PSNR) and %d others for the \"real held-out\" row; %d of the "
+                + "model's own classes (%s) for its latents.%n", c.heldOutSource(), o.heldOut(), o.reconCount(),
+                o.count(), r.domainImages(), String.join(", ", r.domainClasses())));
+        s.append(f("- KID: unbiased MMD^2 with the kernel (x.y/d + 1)^3 on classifier features (Binkowski et al. 2018), "
+                + "mean +- standard deviation over %d pairs of random subsets of %d images; unlike the Frechet distance "
+                + "it is about 0 for two samples of one distribution at any size.%n", KernelInceptionDistance.SUBSETS,
+                KernelInceptionDistance.MAX_SUBSET_SIZE));
+        s.append(f("- Run: %s; %s in all; %s.%n%n", c.environment(), duration(r.seconds()), resumeStatement(r)));
 
-        s.append("## Inversion\n\n");
-        s.append("Reconstruction PSNR: held-out images inverted to t0 and decoded back without clipping, the exact "
-                + "reverse of the inversion (images in [-1, 1], peak-to-peak 2; mean of the per-image PSNR)")
-                .append(o.clipX0() ? "; \"clipped\": decoded with x0 clipped, as the samples are. " : ". ")
-                .append("KS: Kolmogorov-Smirnov statistic of the references' inverted latents, standardized with their own "
-                + "prior (per-dimension mean, pooled sigma), against N(0, 1)")
-                .append(f(" (the model's own held-out classes: %s).", num(r.domainKs(), 4)))
-                .append(" Separability: dist(mu, mu_own) = ||mu_class - mu_own|| between the mean latents of the "
-                        + "references and of the model's own held-out classes, against the authors' criterion "
-                        + "d^(1/4); the noise floor "
-                        + "sqrt(d (sigma_B^2/N_B + sigma_A^2/N_A)) is what sampling noise alone gives for two domains "
-                        + "with the same mean.\n\n");
-        s.append("| class | role | references | recon PSNR (images) | recon PSNR, clipped | KS | pooled sigma "
-                + "| dist(mu, mu_own) | d^(1/4) | noise floor |\n");
-        s.append("|---|---|---|---|---|---|---|---|---|---|\n");
-        for (Evaluation.ClassResult cr : r.classes()) {
-            s.append(f("| %s | %s | %d | %s dB (%d) | %s | %s | %s | %s | %s | %s |%n", cr.name(), role(cr),
-                    cr.references(),
-                    num(cr.reconPsnr(), 2), cr.reconImages(),
-                    Double.isNaN(cr.reconPsnrClipped()) ? "" : num(cr.reconPsnrClipped(), 2) + " dB",
-                    num(cr.ks(), 4), num(cr.pooledSigma(), 3),
-                    num(cr.separability().meanDistance(), 2), num(cr.separability().criterion(), 2),
-                    num(cr.separabilityNoise(), 2)));
+        goal(s, r);
+        s.append("## The paper's claims, here\n\n");
+        for (Claims.Claim claim : Claims.of(r)) {
+            s.append(f("- **%s** (%s). %s%n", claim.claim(), claim.verdict(), claim.evidence()));
         }
-
-        s.append("\n## Samples\n\n");
-        s.append("Rows: \"real held-out\" = real test images of the class not used elsewhere (what a perfect sampler "
-                + "would score with this many images); \"N(0,I) baseline\" = ordinary generation (the model's own "
-                + "domain); then the samplers, decoding the latents drawn from the class's prior. Images: how many were "
-                + "produced of those requested (rejection, slerp and projection give up on a sample after the candidate "
-                + "cap). Acceptance: accepted / candidates. Target: share the classifier assigns to the class. Own: "
-                + "share it assigns to the model's own classes. FD: Frechet distance of classifier features to the "
-                + "held-out images of the class (lower is closer; compare with the real row, which is not 0 at this "
-                + "sample size). Diversity: mean pairwise distance between the row's images, in feature space / in pixel "
-                + "space. nn-to-ref: pixel L2 distance ([-1, 1], 32x32) from each image to its nearest reference, mean / "
-                + "min (a min near 0 would mean a reference was copied).\n\n");
-        s.append("| class | row | images | acceptance | target | own | FD | diversity feat / px "
-                + "| nn-to-ref mean / min |\n");
-        s.append("|---|---|---|---|---|---|---|---|---|\n");
-        for (Evaluation.ClassResult cr : r.classes()) {
-            for (Evaluation.SetResult row : cr.rows()) {
-                s.append(f("| %s | %s | %d/%d | %s | %s | %s | %s | %s / %s | %s / %s |%n", cr.name(), row.method(),
-                        row.produced(), row.requested(),
-                        Double.isNaN(row.acceptanceRate()) ? "" : pct(row.acceptanceRate()),
-                        pct(row.targetFraction()), pct(row.domainFraction()), num(row.frechet(), 2),
-                        num(row.featureDiversity(), 2), num(row.pixelDiversity(), 2), num(row.nnToRefMean(), 2),
-                        num(row.nnToRefMin(), 2)));
-            }
+        s.append('\n');
+        if (r.settings().size() > 1) {
+            sweep(s, r);
         }
-        s.append("\nSample grids: `<class>/<row>.png` (and the images as `<class>/<row>.npy`), `baseline.png`, "
-                + "`<class>/references.png`, `<class>/reconstruction.png` (originals above unclipped reconstructions).\n\n");
+        for (Evaluation.SettingResult sr : r.settings()) {
+            setting(s, r, sr);
+        }
         s.append("## Time\n\n| phase | seconds |\n|---|---|\n");
         for (Map.Entry<String, Double> e : r.phaseSeconds().entrySet()) {
             s.append(f("| %s | %.1f |%n", e.getKey(), e.getValue()));
         }
         s.append(f("| total | %.1f |%n", r.seconds()));
         return s.toString();
+    }
+
+    private static void goal(StringBuilder s, Evaluation.Result r) {
+        s.append("## The goal: at least 90% target, KID within twice the real-vs-real one, no copies\n\n");
+        s.append("Per class, the best setting over every sampler and extra row and every setting: the one that meets all "
+                + "three criteria with the highest target share, else the one with the highest target share. KID bound: "
+                + "twice the real held-out row's KID (or its standard deviation, when larger: the unbiased estimate can "
+                + "be about 0). No copies: the row's least distance to a reference is at least the real held-out "
+                + "images' least distance.\n\n");
+        s.append("| class | role | best row | setting | target | KID +- std (bound) | nn-to-ref min (real) | goal met "
+                + "| settings meeting it |\n|---|---|---|---|---|---|---|---|---|\n");
+        for (GoalCheck.Answer a : GoalCheck.answers(r)) {
+            GoalCheck.Candidate b = a.best();
+            if (b == null) {
+                s.append(f("| %s | %s | none | | | | | no | 0 of 0 |%n", a.className(), role(a.inDomain())));
+                continue;
+            }
+            s.append(f("| %s | %s | %s | %s | %s | %s +- %s (%s) | %s (%s) | %s | %d of %d |%n", a.className(),
+                    role(a.inDomain()), b.row().method(), settingOf(r, b), pct(b.row().targetFraction()),
+                    num(b.row().kid(), 3), num(b.row().kidStd(), 3), num(b.kidBound(), 3), num(b.row().nnToRefMin(), 2),
+                    num(b.realNnMin(), 2), b.passes() ? "**yes**" : "no: " + b.misses(), a.passing(), a.candidates()));
+        }
+        s.append('\n');
+    }
+
+    static String settingOf(Evaluation.Result r, GoalCheck.Candidate b) {
+        return r.extraRows().contains(b.row().method()) ? "(its own)" : f("t0 = %d, %d steps", b.setting().t0(),
+                b.setting().steps());
+    }
+
+    private static void sweep(StringBuilder s, Evaluation.Result r) {
+        s.append("## The sweep\n\nEach metric of each row against the setting (plots: `report.html`). The real "
+                + "held-out row and the extra rows do not depend on the setting.\n\n");
+        for (Metric m : CURVES) {
+            s.append("### ").append(m.name()).append(" (").append(m.unit()).append(")\n\n| class | row |");
+            for (Evaluation.SettingResult sr : r.settings()) {
+                s.append(f(" t0 %d, %d st. |", sr.setting().t0(), sr.setting().steps()));
+            }
+            s.append("\n|---|---|").append("---|".repeat(r.settings().size())).append('\n');
+            Evaluation.SettingResult first = r.settings().get(0);
+            for (int c = 0; c < first.classes().size(); c++) {
+                for (int row = 0; row < first.classes().get(c).rows().size(); row++) {
+                    String name = first.classes().get(c).rows().get(row).method();
+                    s.append(f("| %s | %s |", first.classes().get(c).name(), name));
+                    for (Evaluation.SettingResult sr : r.settings()) {
+                        double v = m.value().applyAsDouble(sr.classes().get(c).rows().get(row));
+                        s.append(' ').append(m.percent() ? pct(v) : num(v, m.name().equals("KID") ? 3 : 2)).append(" |");
+                    }
+                    s.append('\n');
+                }
+            }
+            s.append('\n');
+        }
+    }
+
+    private static void setting(StringBuilder s, Evaluation.Result r, Evaluation.SettingResult sr) {
+        Evaluation.Options o = r.options();
+        s.append("## ").append(sr.setting().label()).append("\n\n");
+        s.append("Reconstruction PSNR: held-out images inverted to t0 and decoded back without clipping, the exact "
+                + "reverse of the inversion (images in [-1, 1], peak-to-peak 2; mean of the per-image PSNR)")
+                .append(o.clipX0() ? "; \"clipped\": decoded with x0 clipped, as the samples are. " : ". ")
+                .append("KS: Kolmogorov-Smirnov statistic of the references' inverted latents, standardized with their own "
+                        + "prior (per-dimension mean, pooled sigma), against N(0, 1)")
+                .append(f(" (the model's own held-out classes: %s); TABA: the same for the inversion with %d "
+                        + "forward-noised first steps. Neighbour corr.: correlation of horizontally neighbouring latent "
+                        + "values (0 for white noise; own domain: %s).", num(sr.domainKs(), 4),
+                        Evaluation.forwardNoiseSteps(o, sr.setting()),
+                        num(sr.domainNeighbourCorrelation(), 3)))
+                .append(" Separability: dist(mu, mu_own) = ||mu_class - mu_own|| against the authors' criterion "
+                        + "d^(1/4); the noise floor sqrt(d (sigma_B^2/N_B + sigma_A^2/N_A)) is what sampling noise alone "
+                        + "gives for two domains with the same mean.\n\n");
+        s.append("| class | role | references | recon PSNR (images) | recon PSNR, clipped | KS | KS, TABA "
+                + "| neighbour corr. | neighbour corr., TABA | pooled sigma | dist(mu, mu_own) | d^(1/4) | noise floor |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (Evaluation.ClassResult cr : sr.classes()) {
+            Evaluation.Inversion in = cr.inversion();
+            s.append(f("| %s | %s | %d | %s dB (%d) | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", cr.name(),
+                    role(cr.inDomain()), cr.references(), num(in.reconPsnr(), 2), in.reconImages(),
+                    Double.isNaN(in.reconPsnrClipped()) ? "" : num(in.reconPsnrClipped(), 2) + " dB",
+                    num(in.ks(), 4), num(in.tabaKs(), 4), num(in.neighbourCorrelation(), 3),
+                    num(in.tabaNeighbourCorrelation(), 3), num(in.pooledSigma(), 3),
+                    num(in.separability().meanDistance(), 2), num(in.separability().criterion(), 2),
+                    num(in.separabilityNoise(), 2)));
+        }
+        s.append("\nRows: \"real held-out\" = real test images of the class not used elsewhere (what a perfect sampler "
+                + "would score with this many images); \"N(0,I) baseline\" = ordinary generation (the model's own "
+                + "domain); then the samplers and the extra rows. Images: produced of those requested. Acceptance: "
+                + "accepted / candidates. Target: share the classifier assigns to the class. Own: share it assigns to "
+                + "the model's own classes. FD: Frechet distance of classifier features to the held-out images (biased "
+                + "at this size: compare with the real row). KID: see above. Diversity: mean pairwise distance in "
+                + "feature / pixel space; cluster: intra-cluster feature diversity around the nearest references. "
+                + "nn-to-ref: pixel L2 distance ([-1, 1], 32x32) to the nearest reference, mean / min.\n\n");
+        s.append("| class | row | images | acceptance | target | own | FD | KID +- std | diversity feat / px | cluster "
+                + "div. | nn-to-ref mean / min |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (Evaluation.ClassResult cr : sr.classes()) {
+            for (Evaluation.SetResult row : cr.rows()) {
+                s.append(f("| %s | %s | %d/%d | %s | %s | %s | %s | %s +- %s | %s / %s | %s | %s / %s |%n", cr.name(),
+                        row.method(), row.produced(), row.requested(),
+                        Double.isNaN(row.acceptanceRate()) ? "" : pct(row.acceptanceRate()),
+                        pct(row.targetFraction()), pct(row.domainFraction()), num(row.frechet(), 2), num(row.kid(), 3),
+                        num(row.kidStd(), 3), num(row.featureDiversity(), 2), num(row.pixelDiversity(), 2),
+                        num(row.clusterDiversity(), 2), num(row.nnToRefMean(), 2), num(row.nnToRefMin(), 2)));
+            }
+        }
+        s.append(f("%nSample grids: `%s/<class>/<row>.png` (the images as `<row>.npy`), `baseline-steps-%d.png`, "
+                + "`<class>/references.png`, `<class>/reconstruction.png` (originals above unclipped "
+                + "reconstructions).%n%n", sr.setting().dirName(), sr.setting().steps()));
     }
 
     public static Map<String, Object> json(Evaluation.Result r, Context c) {
@@ -127,8 +236,14 @@ public final class EvaluationReport {
         cfg.put("model_fingerprint", c.modelFingerprint());
         cfg.put("schedule", c.schedule());
         cfg.put("num_timesteps", (long) r.numTimesteps());
-        cfg.put("t0", (long) o.t0());
-        cfg.put("steps", (long) o.steps());
+        List<Object> settings = new ArrayList<>();
+        for (Evaluation.Setting st : o.settings()) {
+            settings.add(Map.of("t0", (long) st.t0(), "steps", (long) st.steps()));
+        }
+        cfg.put("settings", settings);
+        cfg.put("samplers", o.samplers().stream().map(SamplerRow::id).toList());
+        cfg.put("extra_rows", r.extraRows());
+        cfg.put("forward_noise_steps", (long) o.forwardNoiseSteps());
         cfg.put("eta", 0.0);
         cfg.put("clip_x0", o.clipX0());
         cfg.put("seed", o.seed());
@@ -141,6 +256,8 @@ public final class EvaluationReport {
         cfg.put("max_draws", (long) o.maxDraws());
         cfg.put("k", (long) o.k());
         cfg.put("batch_size", (long) o.batchSize());
+        cfg.put("kid", "unbiased MMD^2, kernel (x.y/d + 1)^3, " + KernelInceptionDistance.SUBSETS + " subsets of "
+                + KernelInceptionDistance.MAX_SUBSET_SIZE);
         cfg.put("held_out_source", c.heldOutSource());
         cfg.put("environment", c.environment());
         m.put("config", cfg);
@@ -148,37 +265,72 @@ public final class EvaluationReport {
         clf.put("file", c.classifier().file().toString());
         clf.put("test_accuracy", c.classifier().testAccuracy());
         clf.put("feature_space", "classifier penultimate layer (fc1 after SiLU), " + c.classifier().featureDim() + "-d");
-        clf.put("diversity", "mean pairwise L2 distance: feature space and pixel space");
-        clf.put("nn_to_ref", "pixel L2 distance on [-1, 1] images to the nearest reference of the class");
         clf.put("metadata", c.classifier().metadata());
         m.put("classifier", clf);
-        m.put("domain_ks", num(r.domainKs()));
+        m.put("resume", resumeStatement(r));
+        m.put("stages_reused", (long) r.stagesReused());
+        m.put("stages_computed", (long) r.stagesComputed());
+        List<Object> goals = new ArrayList<>();
+        for (GoalCheck.Answer a : GoalCheck.answers(r)) {
+            Map<String, Object> g = new LinkedHashMap<>();
+            g.put("class", a.className());
+            g.put("role", role(a.inDomain()));
+            g.put("reached", a.reached());
+            g.put("passing", (long) a.passing());
+            g.put("candidates", (long) a.candidates());
+            if (a.best() != null) {
+                g.put("best_row", a.best().row().method());
+                g.put("best_setting", settingOf(r, a.best()));
+                g.put("target_fraction", num(a.best().row().targetFraction()));
+                g.put("kid", num(a.best().row().kid()));
+                g.put("kid_std", num(a.best().row().kidStd()));
+                g.put("kid_bound", num(a.best().kidBound()));
+                g.put("nn_to_ref_min", num(a.best().row().nnToRefMin()));
+                g.put("real_nn_to_ref_min", num(a.best().realNnMin()));
+                g.put("misses", a.best().misses());
+            }
+            goals.add(g);
+        }
+        m.put("goal", goals);
+        List<Object> out = new ArrayList<>();
+        for (Evaluation.SettingResult sr : r.settings()) {
+            Map<String, Object> sm = new LinkedHashMap<>();
+            sm.put("t0", (long) sr.setting().t0());
+            sm.put("steps", (long) sr.setting().steps());
+            sm.put("domain_ks", num(sr.domainKs()));
+            sm.put("domain_neighbour_correlation", num(sr.domainNeighbourCorrelation()));
+            sm.put("classes", classes(sr));
+            sm.put("seconds", sr.seconds());
+            out.add(sm);
+        }
+        m.put("settings", out);
+        m.put("phase_seconds", new LinkedHashMap<>(r.phaseSeconds()));
+        m.put("seconds", r.seconds());
+        return m;
+    }
+
+    private static List<Object> classes(Evaluation.SettingResult sr) {
         List<Object> classes = new ArrayList<>();
-        for (Evaluation.ClassResult cr : r.classes()) {
+        for (Evaluation.ClassResult cr : sr.classes()) {
+            Evaluation.Inversion in = cr.inversion();
             Map<String, Object> cm = new LinkedHashMap<>();
             cm.put("class", cr.name());
             cm.put("label", (long) cr.label());
-            cm.put("role", role(cr));
+            cm.put("role", role(cr.inDomain()));
             cm.put("references", (long) cr.references());
             cm.put("held_out", (long) cr.heldOut());
-            cm.put("recon_images", (long) cr.reconImages());
-            cm.put("recon_psnr_db", num(cr.reconPsnr()));
-            cm.put("recon_psnr_clipped_db", num(cr.reconPsnrClipped()));
-            cm.put("ks", num(cr.ks()));
-            cm.put("pooled_sigma", num(cr.pooledSigma()));
-            cm.put("mean_distance_to_own_domain", num(cr.separability().meanDistance()));
-            cm.put("separability_criterion", num(cr.separability().criterion()));
-            cm.put("separability_noise_floor", num(cr.separabilityNoise()));
-            cm.put("separable", cr.separability().separable());
-            Map<String, Object> g = new LinkedHashMap<>();
-            g.put("k", (long) cr.targets().k());
-            g.put("distance", cr.targets().distance());
-            g.put("distance_spread", cr.targets().distanceSpread());
-            g.put("angle_origin", cr.targets().angleOrigin());
-            g.put("angle_origin_spread", cr.targets().angleOriginSpread());
-            g.put("angle_subtended", cr.targets().angleSubtended());
-            g.put("angle_subtended_spread", cr.targets().angleSubtendedSpread());
-            cm.put("geometry_targets", g);
+            cm.put("recon_images", (long) in.reconImages());
+            cm.put("recon_psnr_db", num(in.reconPsnr()));
+            cm.put("recon_psnr_clipped_db", num(in.reconPsnrClipped()));
+            cm.put("ks", num(in.ks()));
+            cm.put("ks_taba", num(in.tabaKs()));
+            cm.put("neighbour_correlation", num(in.neighbourCorrelation()));
+            cm.put("neighbour_correlation_taba", num(in.tabaNeighbourCorrelation()));
+            cm.put("pooled_sigma", num(in.pooledSigma()));
+            cm.put("mean_distance_to_own_domain", num(in.separability().meanDistance()));
+            cm.put("separability_criterion", num(in.separability().criterion()));
+            cm.put("separability_noise_floor", num(in.separabilityNoise()));
+            cm.put("separable", in.separability().separable());
             List<Object> rows = new ArrayList<>();
             for (Evaluation.SetResult row : cr.rows()) {
                 Map<String, Object> rm = new LinkedHashMap<>();
@@ -190,10 +342,14 @@ public final class EvaluationReport {
                 rm.put("target_fraction", num(row.targetFraction()));
                 rm.put("own_domain_fraction", num(row.domainFraction()));
                 rm.put("frechet_distance", num(row.frechet()));
+                rm.put("kid", num(row.kid()));
+                rm.put("kid_std", num(row.kidStd()));
                 rm.put("diversity_feature", num(row.featureDiversity()));
+                rm.put("cluster_diversity", num(row.clusterDiversity()));
                 rm.put("diversity_pixel", num(row.pixelDiversity()));
                 rm.put("nn_to_ref_mean", num(row.nnToRefMean()));
                 rm.put("nn_to_ref_min", num(row.nnToRefMin()));
+                rm.put("resumed", row.resumed());
                 rm.put("seconds", row.seconds());
                 rows.add(rm);
             }
@@ -203,21 +359,26 @@ public final class EvaluationReport {
             cm.put("seconds", cr.seconds());
             classes.add(cm);
         }
-        m.put("classes", classes);
-        m.put("phase_seconds", new LinkedHashMap<>(r.phaseSeconds()));
-        m.put("seconds", r.seconds());
-        return m;
+        return classes;
     }
 
-    private static String role(Evaluation.ClassResult cr) {
-        return cr.inDomain() ? "control (model's domain)" : "unseen";
+    static String settingList(Evaluation.Result r) {
+        List<String> parts = new ArrayList<>();
+        for (Evaluation.Setting st : r.options().settings()) {
+            parts.add(f("(%d, %d)", st.t0(), st.steps()));
+        }
+        return String.join(", ", parts);
+    }
+
+    static String role(boolean inDomain) {
+        return inDomain ? "control (model's domain)" : "unseen";
     }
 
     private static String perClassAccuracy(FashionClassifier clf, Evaluation.Result r) {
         Object per = clf.metadata().get("per_class_test_accuracy");
         List<String> parts = new ArrayList<>();
-        if (per instanceof Map) {
-            for (Evaluation.ClassResult cr : r.classes()) {
+        if (per instanceof Map && !r.settings().isEmpty()) {
+            for (Evaluation.ClassResult cr : r.settings().get(0).classes()) {
                 Object a = ((Map<?, ?>) per).get(clf.classNames().get(cr.label()));
                 if (a instanceof Number) {
                     parts.add(cr.name() + " " + pct(((Number) a).doubleValue()));
@@ -231,19 +392,19 @@ public final class EvaluationReport {
         return Double.isFinite(v) ? v : null;
     }
 
-    private static String num(double v, int digits) {
+    static String num(double v, int digits) {
         return Double.isFinite(v) ? String.format(Locale.ROOT, "%." + digits + "f", v) : "n/a";
     }
 
-    private static String pct(double v) {
+    static String pct(double v) {
         return Double.isFinite(v) ? String.format(Locale.ROOT, "%.1f%%", 100 * v) : "n/a";
     }
 
-    private static String duration(double seconds) {
+    static String duration(double seconds) {
         return seconds < 120 ? f("%.1f s", seconds) : f("%.1f min", seconds / 60);
     }
 
-    private static String f(String format, Object... args) {
+    static String f(String format, Object... args) {
         return String.format(Locale.ROOT, format, args);
     }
 }

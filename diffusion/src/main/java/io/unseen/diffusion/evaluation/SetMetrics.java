@@ -49,6 +49,85 @@ public final class SetMetrics {
         return out;
     }
 
+    /**
+     * The few-shot literature's intra-cluster diversity (Ojha et al., "Few-shot image generation via cross-domain
+     * correspondence", CVPR 2021, there with LPIPS; here in our classifier's features): each sample joins the cluster
+     * of its nearest reference (rows of {@code samples} and {@code references}: feature vectors); the mean pairwise
+     * distance inside each cluster of at least 2 samples, averaged over those clusters. Low when the samples collapse
+     * onto copies of their references, even if they spread over many references. NaN when no cluster has 2 samples.
+     */
+    public static double clusterDiversity(Tensor samples, Tensor references) {
+        int n = samples.dim(0), m = references.dim(0);
+        if (n < 2) {
+            return Double.NaN;
+        }
+        int d = samples.numel() / n;
+        if (m < 1 || references.numel() / m != d) {
+            throw new IllegalArgumentException("samples " + samples + " and references " + references + " differ in size");
+        }
+        java.util.List<java.util.List<Integer>> clusters = new java.util.ArrayList<>();
+        for (int j = 0; j < m; j++) {
+            clusters.add(new java.util.ArrayList<>());
+        }
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            double bestDistance = Double.POSITIVE_INFINITY;
+            for (int j = 0; j < m; j++) {
+                double dist = distance(samples.data(), i * d, references.data(), j * d, d);
+                if (dist < bestDistance) {
+                    bestDistance = dist;
+                    best = j;
+                }
+            }
+            clusters.get(best).add(i);
+        }
+        double total = 0;
+        int counted = 0;
+        for (java.util.List<Integer> c : clusters) {
+            if (c.size() < 2) {
+                continue;
+            }
+            double sum = 0;
+            for (int a = 0; a < c.size(); a++) {
+                for (int b = a + 1; b < c.size(); b++) {
+                    sum += distance(samples.data(), c.get(a) * d, samples.data(), c.get(b) * d, d);
+                }
+            }
+            total += sum / (c.size() * (c.size() - 1) / 2.0);
+            counted++;
+        }
+        return counted == 0 ? Double.NaN : total / counted;
+    }
+
+    /**
+     * Pearson correlation between horizontally neighbouring values of latents [N, C, H, W], pooled over all
+     * images and channels: about 0 for N(0, I) noise, high where a latent still carries smooth image structure
+     * (what TABA, arXiv 2410.23530, finds DDIM inversion leaves in smooth regions).
+     */
+    public static double neighbourCorrelation(Tensor latents) {
+        int n = latents.dim(0), c = latents.dim(1), h = latents.dim(2), w = latents.dim(3);
+        float[] x = latents.data();
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+        long pairs = 0;
+        for (int plane = 0; plane < n * c; plane++) {
+            for (int y = 0; y < h; y++) {
+                int row = (plane * h + y) * w;
+                for (int col = 0; col + 1 < w; col++) {
+                    double a = x[row + col], b = x[row + col + 1];
+                    sa += a;
+                    sb += b;
+                    saa += a * a;
+                    sbb += b * b;
+                    sab += a * b;
+                    pairs++;
+                }
+            }
+        }
+        double cov = sab / pairs - (sa / pairs) * (sb / pairs);
+        double va = saa / pairs - (sa / pairs) * (sa / pairs), vb = sbb / pairs - (sb / pairs) * (sb / pairs);
+        return cov / Math.sqrt(va * vb);
+    }
+
     /** Share of rows whose predicted class is {@code label}; NaN for none. */
     public static double fractionPredicted(FashionClassifier.Output out, java.util.Set<Integer> labels) {
         int n = out.logits().dim(0);

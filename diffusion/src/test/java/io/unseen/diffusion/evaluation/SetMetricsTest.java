@@ -35,6 +35,35 @@ class SetMetricsTest {
     }
 
     @Test
+    void clusterDiversityAveragesWithinNearestReferenceClusters() {
+        // references at (0,0) and (10,0). Samples (0,1), (0,-1) join the first: one pair, distance 2.
+        // (10,2), (10,4), (10,6) join the second: distances 2, 4, 2, mean 8/3. The average: (2 + 8/3) / 2.
+        Tensor refs = Tensor.of(new float[]{0, 0, 10, 0}, 2, 2);
+        Tensor samples = Tensor.of(new float[]{0, 1, 0, -1, 10, 2, 10, 4, 10, 6}, 5, 2);
+        assertEquals((2 + 8.0 / 3) / 2, SetMetrics.clusterDiversity(samples, refs), 1e-12);
+        // a cluster of one sample has no pairs and is left out of the average
+        Tensor lonely = Tensor.of(new float[]{0, 1, 0, -1, 10, 2}, 3, 2);
+        assertEquals(2, SetMetrics.clusterDiversity(lonely, refs), 1e-12);
+        // samples collapsed onto copies of their references: 0, however many references they cover
+        Tensor copies = Tensor.of(new float[]{0, 0, 0, 0, 10, 0, 10, 0}, 4, 2);
+        assertEquals(0, SetMetrics.clusterDiversity(copies, refs), 0);
+        assertTrue(Double.isNaN(SetMetrics.clusterDiversity(Tensor.of(new float[]{0, 1, 10, 1}, 2, 2), refs)),
+                "no cluster with two samples");
+    }
+
+    @Test
+    void neighbourCorrelationOfNoiseAndOfARamp() {
+        java.util.Random r = new java.util.Random(4);
+        Tensor noise = Tensor.zeros(8, 1, 32, 32), ramp = Tensor.zeros(8, 1, 32, 32);
+        for (int i = 0; i < noise.numel(); i++) {
+            noise.data()[i] = (float) r.nextGaussian();
+            ramp.data()[i] = (i % 32) / 32f;
+        }
+        assertEquals(0, SetMetrics.neighbourCorrelation(noise), 0.05, "white noise");
+        assertEquals(1, SetMetrics.neighbourCorrelation(ramp), 1e-3, "a horizontal ramp");
+    }
+
+    @Test
     void sharesCountTheArgmax() {
         Tensor logits = Tensor.of(new float[]{
                 5, 1, 0,
