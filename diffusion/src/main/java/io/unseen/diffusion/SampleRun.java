@@ -156,6 +156,11 @@ public final class SampleRun {
 
     /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
     private static void writeSummary(Path outDir, Map<String, Object> settings, int count, Summary s) throws IOException {
+        AtomicFiles.write(outDir.resolve("summary.json"), summaryJson(settings, count, s));
+    }
+
+    /** The bytes of summary.json (also written by unseen-spark's driver, which must write the same file). */
+    public static byte[] summaryJson(Map<String, Object> settings, int count, Summary s) {
         Map<String, Object> m = new LinkedHashMap<>(settings);
         m.put("count", (long) count);
         m.put("finished", s != null);
@@ -167,7 +172,7 @@ public final class SampleRun {
             m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
             m.put("seconds", s.seconds());
         }
-        AtomicFiles.write(outDir.resolve("summary.json"), (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8));
+        return (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8);
     }
 
     /** What decides the samples: a folder resumed with other settings would mix two sets. */

@@ -20,7 +20,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -270,19 +269,8 @@ final class SparkSampleCommand implements Callable<Integer> {
 
         /** summary.json exactly as SampleRun writes it. */
         private void writeSummary(Map<String, Object> settings, int count, SampleRun.Summary s) throws IOException {
-            Map<String, Object> m = new LinkedHashMap<>(settings);
-            m.put("count", (long) count);
-            m.put("finished", s != null);
-            if (s != null) {
-                m.put("written", (long) s.written());
-                m.put("skipped_existing", (long) s.skippedExisting());
-                m.put("failed", (long) s.failed());
-                m.put("candidates", s.candidates());
-                m.put("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
-                m.put("seconds", s.seconds());
-            }
-            HadoopFiles.writeAtomically(fs, new Path(dir, "summary.json"),
-                    (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8), "driver");
+            HadoopFiles.writeAtomically(fs, new Path(dir, "summary.json"), SampleRun.summaryJson(settings, count, s),
+                    "driver");
         }
 
         private List<String> sampleNames() throws IOException {
