@@ -17,6 +17,15 @@ public final class Reconstruction {
      * @param meanPsnr the mean of the per-image PSNRs in dB
      */
     public record Result(Tensor decoded, double[] mse, double meanMse, double meanPsnr) {
+        /** The result of these decoded images and their errors: the means taken in image order. */
+        public static Result of(Tensor decoded, double[] mse) {
+            double mean = 0, meanPsnr = 0;
+            for (double m : mse) {
+                mean += m / mse.length;
+                meanPsnr += psnr(m) / mse.length;
+            }
+            return new Result(decoded, mse, mean, meanPsnr);
+        }
     }
 
     /** Inverts {@code images} [N, C, H, W] in [-1, 1] to the grid's t0, decodes them back (eta 0) and compares. */
@@ -30,13 +39,7 @@ public final class Reconstruction {
             throw new IllegalArgumentException(model.file() + ": the model gave non-finite outputs (" + decoded.data()[bad]
                     + ") while inverting and decoding (check the model file with `unseen info`, or convert it again)");
         }
-        double[] mse = mse(images, decoded);
-        double mean = 0, meanPsnr = 0;
-        for (double m : mse) {
-            mean += m / mse.length;
-            meanPsnr += psnr(m) / mse.length;
-        }
-        return new Result(decoded, mse, mean, meanPsnr);
+        return Result.of(decoded, mse(images, decoded));
     }
 
     /** Per-image mean squared error between two batches [N, ...]. */

@@ -73,6 +73,26 @@ final class ReferenceImages {
                 images.stream().map(s -> s.getPath().getName()).toList());
     }
 
+    /**
+     * Starts Spark, runs {@code work} over the images (the model shipped to the executors) and stops it; if that
+     * fails, the output folder this run {@code created} (null: none) is removed when it is still empty.
+     * {@code doing} begins the line that says what runs where.
+     */
+    List<ImageTask.Result> runOnSpark(SparkOptions spark, String appName, String doing, ImageTask.Work work,
+                                      SparkModelOptions model, String modelFingerprint, int t0, int steps,
+                                      boolean clipX0, FileSystem outFs, Path created) throws IOException {
+        try (JavaSparkContext sc = spark.start(appName)) {
+            sc.setLogLevel("WARN");
+            int parts = spark.partitionsFor(sc, size());
+            System.err.printf(Locale.ROOT, "%s in %d steps, %d partitions on %s%n", doing, steps, parts, sc.master());
+            return run(sc, work, DriverFiles.ship(sc, model.model, modelFingerprint), model.device, t0, steps, clipX0,
+                    model.batchSize(), parts);
+        } catch (RuntimeException | IOException e) {
+            DriverFiles.removeIfEmpty(outFs, created);
+            throw e;
+        }
+    }
+
     /** Runs {@code work} over the images in {@code partitions} pieces; the results in image order. */
     List<ImageTask.Result> run(JavaSparkContext sc, ImageTask.Work work, ExecutorCache.ShippedFile model, String device,
                                int t0, int steps, boolean clipX0, int batchSize, int partitions) throws IOException {

@@ -9,7 +9,6 @@ import io.unseen.engine.io.Npy;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.api.java.JavaSparkContext;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -82,18 +81,9 @@ final class SparkInvertCommand implements Callable<Integer> {
             }
             spark.check(refs.size(), "images");
             Path created = DriverFiles.createParentFolder(outFs, out, output);
-            List<ImageTask.Result> results;
-            try (JavaSparkContext sc = spark.start("unseen-spark invert")) {
-                sc.setLogLevel("WARN");
-                int parts = spark.partitionsFor(sc, refs.size());
-                System.err.printf(Locale.ROOT, "inverting %d images to t0=%d in %d steps, %d partitions on %s%n",
-                        refs.size(), t0, steps, parts, sc.master());
-                results = refs.run(sc, ImageTask.Work.INVERT, DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
-                        modelOptions.device, t0, steps, false, modelOptions.batchSize(), parts);
-            } catch (RuntimeException | java.io.IOException e) {
-                DriverFiles.removeIfEmpty(outFs, created);
-                throw e;
-            }
+            List<ImageTask.Result> results = refs.runOnSpark(spark, "unseen-spark invert",
+                    String.format(Locale.ROOT, "inverting %d images to t0=%d", refs.size(), t0), ImageTask.Work.INVERT,
+                    modelOptions, modelFingerprint, t0, steps, false, outFs, created);
             Tensor latents = ReferenceImages.stack(results);
             java.nio.file.Path local = scratch.resolve(out.getName());
             if (npy) {

@@ -11,7 +11,6 @@ import io.unseen.engine.io.Npy;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.api.java.JavaSparkContext;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -74,26 +73,12 @@ final class SparkReconstructCommand implements Callable<Integer> {
             spark.check(refs.size(), "images");
             Path created = npy ? DriverFiles.createParentFolder(outFs, out, output)
                     : DriverFiles.createOutputFolder(outFs, out, output) ? out : null;
-            List<ImageTask.Result> results;
-            try (JavaSparkContext sc = spark.start("unseen-spark reconstruct")) {
-                sc.setLogLevel("WARN");
-                int parts = spark.partitionsFor(sc, refs.size());
-                System.err.printf(Locale.ROOT, "reconstructing %d images from t0=%d in %d steps, %d partitions on %s%n",
-                        refs.size(), t0, steps, parts, sc.master());
-                results = refs.run(sc, ImageTask.Work.RECONSTRUCT, DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
-                        modelOptions.device, t0, steps, clipX0, modelOptions.batchSize(), parts);
-            } catch (RuntimeException | java.io.IOException e) {
-                DriverFiles.removeIfEmpty(outFs, created);
-                throw e;
-            }
+            List<ImageTask.Result> results = refs.runOnSpark(spark, "unseen-spark reconstruct",
+                    String.format(Locale.ROOT, "reconstructing %d images from t0=%d", refs.size(), t0),
+                    ImageTask.Work.RECONSTRUCT, modelOptions, modelFingerprint, t0, steps, clipX0, outFs, created);
             Tensor decoded = ReferenceImages.stack(results);
-            double[] mse = results.stream().mapToDouble(ImageTask.Result::mse).toArray();
-            double mean = 0, meanPsnr = 0;
-            for (double m : mse) { // as Reconstruction.run averages, in image order
-                mean += m / mse.length;
-                meanPsnr += Reconstruction.psnr(m) / mse.length;
-            }
-            Reconstruction.Result r = new Reconstruction.Result(decoded, mse, mean, meanPsnr);
+            Reconstruction.Result r = Reconstruction.Result.of(decoded,
+                    results.stream().mapToDouble(ImageTask.Result::mse).toArray());
             java.nio.file.Path staging = Files.createDirectories(scratch.resolve("output"));
             if (npy) {
                 java.nio.file.Path local = staging.resolve(out.getName());
