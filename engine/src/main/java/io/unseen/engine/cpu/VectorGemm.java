@@ -228,7 +228,7 @@ public final class VectorGemm {
                             CLayout c, float[] bias, int biasOff, long maxSharedPack) {
         int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
         int threads = Parallel.threads();
-        boolean splitColumns = nPanels >= mPanels || nPanels >= 4 * threads;
+        boolean splitColumns = splitColumns(m, n, mPanels, nPanels, threads);
         // A prepared weight on either side comes packed already (packed now if this is its first product).
         float[] packedA = a instanceof PackedWeight ? ((PackedWeight) a).packed(MR) : null;
         float[] packedB = b instanceof PackedWeight ? ((PackedWeight) b).packed(NR) : null;
@@ -251,17 +251,34 @@ public final class VectorGemm {
         }
     }
 
-    /** Packs a whole operand, k block by k block, panels laid out as the driver expects (in parallel). */
+    /**
+     * Whether to split a product's columns (each thread then packs and reads only its own columns of B, and all of
+     * A) rather than its rows. The larger operand is the one worth splitting: each task streams all of the other,
+     * shared one. A convolution at 8x8 (run transposed: 64 rows of image, 256 columns of weights) split by rows made
+     * every task stream all 2.4 MB of weights, and ran slower on two threads than on one. Ties, and a larger side
+     * with too few panels to share out, go to the side with more panels.
+     */
+    static boolean splitColumns(int m, int n, int mPanels, int nPanels, int threads) {
+        if (n > m && nPanels >= 2 * threads) {
+            return true;
+        }
+        if (m > n && mPanels >= 2 * threads) {
+            return false;
+        }
+        return nPanels >= mPanels || nPanels >= 4 * threads;
+    }
+
+    /**
+     * Packs a whole operand, panels laid out as the driver expects, in parallel over (k block, panel) pairs: an
+     * operand of a few panels (a convolution at 16x16 has 6 column panels) still splits over every thread.
+     */
     static void packWhole(PanelSource src, int extent, int k, int width, float[] dst) {
         int panels = (extent + width - 1) / width;
-        int rounded = panels * width;
-        Parallel.forRange(panels, 4, (from, to) -> {
-            for (int pc = 0, step = kStep(k); pc < k; pc += step) {
-                int kc = Math.min(step, k - pc);
-                for (int q = from; q < to; q++) {
-                    int start = q * width;
-                    src.pack(start, Math.min(width, extent - start), pc, kc, width, dst, rounded * pc + start * kc);
-                }
+        int rounded = panels * width, step = kStep(k), blocks = (k + step - 1) / step;
+        Parallel.forRange(blocks * panels, Math.max(1, (1 << 14) / (width * step)), (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int pc = item / panels * step, kc = Math.min(step, k - pc), start = item % panels * width;
+                src.pack(start, Math.min(width, extent - start), pc, kc, width, dst, rounded * pc + start * kc);
             }
         });
     }

@@ -93,6 +93,31 @@ class VectorGemmTest {
     }
 
     @Test
+    void theLargerOperandIsSplitWhenItHasPanelsEnoughForEveryThread() {
+        // A 3x3 convolution at 8x8, 256 -> 256, run transposed: 64 image rows (8 panels) x 256 weight columns (6).
+        assertTrue(VectorGemm.splitColumns(64, 256, 8, 6, 2));
+        assertEquals(false, VectorGemm.splitColumns(256, 64, 32, 2, 2));
+        // Too few panels on the larger side to share out over 4 threads: the side with more panels.
+        assertEquals(true, VectorGemm.splitColumns(16, 150, 2, 3, 4));
+        assertEquals(false, VectorGemm.splitColumns(150, 140, 19, 3, 4));
+        // A tie keeps the old preference for more panels.
+        assertEquals(false, VectorGemm.splitColumns(256, 256, 32, 6, 2));
+    }
+
+    @Test
+    void productsOfEitherSplitMatchTheReference() {
+        // Shapes where the larger operand has fewer panels than the other side: each split direction is taken.
+        Random r = new Random(11L);
+        int mr = VectorGemm.MR, nr = VectorGemm.NR;
+        for (int[] s : new int[][]{{8 * mr, 6 * nr - 16, 300}, {6 * nr - 16, 8 * mr, 300}, {2 * mr, 5 * nr, 700},
+                {5 * nr + 3, 2 * mr - 1, 129}}) {
+            for (int t = 0; t < 4; t++) {
+                check(Case.random(r, t % 2 == 1, t / 2 == 1, s[0], s[1], s[2]), r);
+            }
+        }
+    }
+
+    @Test
     void zeroInnerDimensionScalesC() {
         float[] c = {1f, 2f, 3f, 4f};
         VectorGemm.gemm(false, false, 2, 2, 0, 1f, new float[0], 0, 1, new float[0], 0, 2, 0.5f, c, 0, 2);
