@@ -408,7 +408,7 @@ public final class VectorGemm {
                         for (int jr = 0; jr < nc; jr += NR) {
                             int cols = Math.min(NR, nc - jr);
                             for (int ir = 0; ir < mc; ir += MR) {
-                                kernel(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, ws.tile);
+                                kernel(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, ws.tile, cols);
                                 c.store(ws.tile, ic + ir, jc + jr, Math.min(MR, mc - ir), cols, alpha, betaNow,
                                         biasNow, biasOff);
                             }
@@ -420,14 +420,23 @@ public final class VectorGemm {
     }
 
     /**
-     * The micro-kernel: tile[MR][NR] = A panel (MR x kc) x B panel (kc x NR). It only accumulates and stores;
-     * {@link #update} and friends apply alpha, beta and bias. Keeping the kernel small and branch-free keeps it
-     * compilable by every JIT tier: a kernel that the C1 tier fails on may never be promoted to C2, and then runs
-     * in the interpreter, a hundred times slower.
+     * The micro-kernel: tile[MR][NR] = A panel (MR x kc) x B panel (kc x NR), of which the first {@code cols}
+     * columns are wanted. It only accumulates and stores; {@link #update} and friends apply alpha, beta and bias.
+     * Keeping the kernel small and branch-free keeps it compilable by every JIT tier: a kernel that the C1 tier fails
+     * on may never be promoted to C2, and then runs in the interpreter, a hundred times slower.
+     *
+     * <p>A B panel with one or two vectors' worth of real columns (the last panel of a 16x16 image: 256 = 5 x 48 +
+     * 16, or of 256 channels) goes to a narrower kernel, which skips the zero padding instead of multiplying it.
      */
-    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int cols) {
         if (MR == 8 && NV == 3) {
-            kernel8x3(a, aOff, b, bOff, kc, tile);
+            if (cols > 2 * L) {
+                kernel8x3(a, aOff, b, bOff, kc, tile);
+            } else if (cols > L) {
+                kernel8x2(a, aOff, b, bOff, kc, tile);
+            } else {
+                kernel8x1(a, aOff, b, bOff, kc, tile);
+            }
         } else if (MR == 12 && NV == 2) {
             kernel12x2(a, aOff, b, bOff, kc, tile);
         } else if (MR == 6 && NV == 2) {
@@ -435,6 +444,81 @@ public final class VectorGemm {
         } else {
             throw new IllegalStateException("no micro-kernel for tile " + TILE);
         }
+    }
+
+    /** The first two vectors of each row of an 8 x 3L tile, from a B panel 3L wide (16 accumulators). */
+    static void kernel8x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00;
+        FloatVector c70 = c00, c71 = c00;
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 8, bi += 3 * L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector x = FloatVector.broadcast(S, a[ai]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, a[ai + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, a[ai + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, a[ai + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, a[ai + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, a[ai + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(S, a[ai + 6]);
+            c60 = x.fma(b0, c60);
+            c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(S, a[ai + 7]);
+            c70 = x.fma(b0, c70);
+            c71 = x.fma(b1, c71);
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c10.intoArray(tile, 3 * L);
+        c11.intoArray(tile, 4 * L);
+        c20.intoArray(tile, 6 * L);
+        c21.intoArray(tile, 7 * L);
+        c30.intoArray(tile, 9 * L);
+        c31.intoArray(tile, 10 * L);
+        c40.intoArray(tile, 12 * L);
+        c41.intoArray(tile, 13 * L);
+        c50.intoArray(tile, 15 * L);
+        c51.intoArray(tile, 16 * L);
+        c60.intoArray(tile, 18 * L);
+        c61.intoArray(tile, 19 * L);
+        c70.intoArray(tile, 21 * L);
+        c71.intoArray(tile, 22 * L);
+    }
+
+    /** The first vector of each row of an 8 x 3L tile, from a B panel 3L wide (8 accumulators). */
+    static void kernel8x1(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 8, bi += 3 * L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            c0 = FloatVector.broadcast(S, a[ai]).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, a[ai + 1]).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, a[ai + 2]).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, a[ai + 3]).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, a[ai + 4]).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, a[ai + 5]).fma(b0, c5);
+            c6 = FloatVector.broadcast(S, a[ai + 6]).fma(b0, c6);
+            c7 = FloatVector.broadcast(S, a[ai + 7]).fma(b0, c7);
+        }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, 3 * L);
+        c2.intoArray(tile, 6 * L);
+        c3.intoArray(tile, 9 * L);
+        c4.intoArray(tile, 12 * L);
+        c5.intoArray(tile, 15 * L);
+        c6.intoArray(tile, 18 * L);
+        c7.intoArray(tile, 21 * L);
     }
 
     /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], for a full MR x NR tile. */

@@ -118,6 +118,21 @@ class VectorGemmTest {
     }
 
     @Test
+    void lastPanelsOfOneOrTwoVectorsGoThroughTheNarrowKernels() {
+        // A last B panel with 1, L, L + 1 or 2L real columns (kernel8x1, kernel8x2 on the 8x3 tile), also when the
+        // product runs transposed (few rows) and over more than one k block.
+        Random r = new Random(12L);
+        int nr = VectorGemm.NR, l = VectorGemm.L, kc = VectorGemm.KC;
+        for (int extra : new int[]{1, l, l + 1, 2 * l}) {
+            for (int[] s : new int[][]{{64, 5 * nr + extra, 300}, {8, 2 * nr + extra, kc + 7}, {5 * nr + extra, 16, 90}}) {
+                for (int t = 0; t < 4; t++) {
+                    check(Case.random(r, t % 2 == 1, t / 2 == 1, s[0], s[1], s[2]), r);
+                }
+            }
+        }
+    }
+
+    @Test
     void zeroInnerDimensionScalesC() {
         float[] c = {1f, 2f, 3f, 4f};
         VectorGemm.gemm(false, false, 2, 2, 0, 1f, new float[0], 0, 1, new float[0], 0, 2, 0.5f, c, 0, 2);
