@@ -26,7 +26,8 @@ import java.util.SplittableRandom;
  * Runtime's Java API, the engine a Java team would otherwise pick, timed by the rule {@code unseen bench} uses
  * ({@link ForwardTiming}), one JSON object on stdout. The model is {@code export_models.py}'s ONNX file (inputs
  * {@code x} [N,C,H,W] and {@code t} [N], output {@code out}); the session runs sequentially on {@code --threads}
- * intra-op threads with every graph optimization on, as ONNX Runtime's documentation recommends for CPU latency.
+ * intra-op threads with every graph optimization on, as ONNX Runtime's documentation recommends for CPU latency
+ * ({@code --opt-level extended} leaves out the layout optimizations, NCHWc among them, to see what they add).
  * With {@code --input X.npy --output OUT.npy} it instead runs one forward on that input (timestep {@code --t}) and
  * writes the output, for the comparison's check that the engines compute the same function ({@code --t} may give
  * one timestep per image, comma-separated).
@@ -54,7 +55,7 @@ public final class OnnxForward {
             options.setIntraOpNumThreads(threads);
             options.setInterOpNumThreads(1);
             options.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
-            options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            options.setOptimizationLevel(optLevel(a.getOrDefault("opt-level", "all")));
             try (OrtSession session = env.createSession(onnx.toString(), options)) {
                 double sessionSeconds = (System.nanoTime() - start) / 1e9;
                 if (a.containsKey("input")) {
@@ -145,6 +146,25 @@ public final class OnnxForward {
             m.put(args[i].substring(2), args[i + 1]);
         }
         return m;
+    }
+
+    /**
+     * ONNX Runtime's graph optimization level: all (the default, as a Java team would run it: it includes the NCHWc
+     * layout transformer, blocked direct convolutions on AVX-512), extended, basic or none (to see what each adds).
+     */
+    static OrtSession.SessionOptions.OptLevel optLevel(String name) {
+        switch (name) {
+            case "all":
+                return OrtSession.SessionOptions.OptLevel.ALL_OPT;
+            case "extended":
+                return OrtSession.SessionOptions.OptLevel.EXTENDED_OPT;
+            case "basic":
+                return OrtSession.SessionOptions.OptLevel.BASIC_OPT;
+            case "none":
+                return OrtSession.SessionOptions.OptLevel.NO_OPT;
+            default:
+                throw new IllegalArgumentException("--opt-level " + name + ": choose all, extended, basic or none");
+        }
     }
 
     private static String require(Map<String, String> a, String name) {

@@ -87,5 +87,26 @@ class OnnxForwardTest {
                 new String[]{"--onnx", ONNX.toString(), "--input", CASE.resolve("x.npy").toString(), "--t", "1,2,3",
                         "--output", dir.resolve("o.npy").toString()}));
         assertTrue(timesteps.getMessage().contains("3 timesteps for a batch of 2"), timesteps.getMessage());
+        IllegalArgumentException level = assertThrows(IllegalArgumentException.class, () -> OnnxForward.main(
+                new String[]{"--onnx", ONNX.toString(), "--batch", "1", "--size", "16", "--opt-level", "fast"}));
+        assertTrue(level.getMessage().contains("--opt-level fast") && level.getMessage().contains("extended"),
+                level.getMessage());
+    }
+
+    @Test
+    void everyOptimizationLevelRunsTheSameFunction(@TempDir Path dir) throws Exception {
+        float[] all = null;
+        for (String level : new String[]{"all", "extended", "basic", "none"}) {
+            Path out = dir.resolve(level + ".npy");
+            OnnxForward.main(new String[]{"--onnx", ONNX.toString(), "--input", CASE.resolve("x.npy").toString(),
+                    "--t", "10,500", "--output", out.toString(), "--opt-level", level});
+            float[] got = Npy.read(out).data();
+            if (all == null) {
+                all = got;
+            }
+            for (int i = 0; i < got.length; i++) {
+                assertEquals(all[i], got[i], 1e-4f, level + " at " + i);
+            }
+        }
     }
 }
