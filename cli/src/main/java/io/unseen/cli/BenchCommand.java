@@ -10,6 +10,7 @@ import io.unseen.engine.io.PeakMemory;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.OpProfile;
 import io.unseen.unet.FlopCount;
 import io.unseen.unet.ForwardTiming;
 import io.unseen.unet.ModelConfig;
@@ -70,6 +71,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of the text report.")
     boolean json;
 
+    @Option(names = "--profile", description = "Then run the timed forwards once more with every op timed, and"
+            + " report where the time goes: each op and shape, its calls and seconds per forward, its share of the"
+            + " forward, GFLOP/s and share of the FMA peak (convolutions, linear layers, attention).")
+    boolean profile;
+
     @Mixin
     DeviceOption device;
 
@@ -118,6 +124,7 @@ final class BenchCommand implements Callable<Integer> {
             unet = UNets.load(model, backend);
         }
         ForwardTiming.Result timing;
+        List<Object> ops = null;
         try (unet) {
             Tensor x = Tensor.zeros(batch, modelConfig.inChannels(), s, s);
             SplittableRandom r = new SplittableRandom(7);
@@ -127,7 +134,11 @@ final class BenchCommand implements Callable<Integer> {
             }
             float[] t = new float[batch];
             java.util.Arrays.fill(t, 500f);
-            timing = ForwardTiming.run(unet, backend.upload(x), t, forwards);
+            Tensor input = backend.upload(x);
+            timing = ForwardTiming.run(unet, input, t, forwards);
+            if (profile) {
+                ops = profileOps(backend, () -> unet.forward(input, t), forwards, peak);
+            }
         }
         long flops = FlopCount.forward(modelConfig, batch, s, s);
         double median = timing.median(), gflops = flops / median / 1e9;
@@ -162,8 +173,66 @@ final class BenchCommand implements Callable<Integer> {
             times.add(v);
         }
         m.put("times_seconds", times);
-        System.out.println(json ? Json.write(m) : report(m, modelConfig));
+        if (ops != null) {
+            m.put("ops", ops);
+        }
+        System.out.println(json ? Json.write(m) : report(m, modelConfig) + (ops == null ? "" : opsReport(ops)));
         return 0;
+    }
+
+    /**
+     * Runs {@code forwards} more forwards with every op timed (after the timed ones, so that the clock reads do not
+     * touch the measurement): per op and shape, calls and seconds per forward, the share of the forward's wall time,
+     * and GFLOP/s with the share of {@code peak} where FLOPs are counted. The last entry is what no op accounts for.
+     */
+    private static List<Object> profileOps(Backend backend, Runnable forward, int forwards, double peak) {
+        OpProfile p = new OpProfile();
+        long start = System.nanoTime();
+        backend.profile(p);
+        try {
+            for (int i = 0; i < forwards; i++) {
+                forward.run();
+            }
+        } finally {
+            backend.profile(null);
+        }
+        double perForward = (System.nanoTime() - start) / 1e9 / forwards;
+        List<Object> out = new ArrayList<>();
+        for (OpProfile.Entry e : p.entries()) {
+            Map<String, Object> op = new LinkedHashMap<>();
+            double seconds = e.nanos() / 1e9 / forwards;
+            op.put("op", e.op());
+            op.put("calls_per_forward", (double) e.calls() / forwards);
+            op.put("seconds_per_forward", seconds);
+            op.put("share", seconds / perForward);
+            op.put("flops_per_forward", e.flops() / forwards);
+            op.put("gflops", e.flops() > 0 ? e.flops() / (e.nanos() / 1e9) / 1e9 : null);
+            op.put("peak_fraction", e.flops() > 0 ? e.flops() / (e.nanos() / 1e9) / 1e9 / peak : null);
+            out.add(op);
+        }
+        Map<String, Object> rest = new LinkedHashMap<>();
+        double between = Math.max(0, perForward - p.totalNanos() / 1e9 / forwards);
+        rest.put("op", "(between ops: the model's own code, allocation)");
+        rest.put("seconds_per_forward", between);
+        rest.put("share", between / perForward);
+        out.add(rest);
+        return out;
+    }
+
+    private static String opsReport(List<Object> ops) {
+        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%nops (one more pass of the timed forwards,"
+                + " every op timed; the most time first):%n  share  ms/forward  calls  GFLOP/s  of peak  op%n"));
+        for (Object o : ops) {
+            Map<?, ?> op = (Map<?, ?>) o;
+            Object calls = op.get("calls_per_forward"), gflops = op.get("gflops");
+            b.append(String.format(Locale.ROOT, "  %4.1f%%  %10.3f  %5s  %7s  %7s  %s%n",
+                    100 * (double) op.get("share"), 1e3 * (double) op.get("seconds_per_forward"),
+                    calls == null ? "" : String.format(Locale.ROOT, "%.0f", (double) calls),
+                    gflops == null ? "" : String.format(Locale.ROOT, "%.1f", (double) gflops),
+                    gflops == null ? "" : String.format(Locale.ROOT, "%.0f%%", 100 * (double) op.get("peak_fraction")),
+                    op.get("op")));
+        }
+        return b.toString().stripTrailing();
     }
 
     private static void checkRange(String flag, long value, long min, long max, String what) {

@@ -47,6 +47,37 @@ class BenchCommandTest {
     }
 
     @Test
+    void theProfileAccountsForEveryFlopAndNamesEachOp() {
+        String out = stdout("bench", "--config", "afhqdog256", "--size", "32", "--batch", "2", "--forwards", "2",
+                "--profile", "--json");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> m = (Map<String, Object>) Json.parse(out.trim(), 1 << 22);
+        List<?> ops = (List<?>) m.get("ops");
+        long flops = 0;
+        double share = 0;
+        boolean conv = false, attention = false;
+        for (Object o : ops) {
+            Map<?, ?> op = (Map<?, ?>) o;
+            String name = (String) op.get("op");
+            conv |= name.startsWith("conv2d 3x3 ") && name.endsWith(", batch 2");
+            attention |= name.startsWith("attention 8 heads, 512 channels");
+            if (op.get("flops_per_forward") != null) {
+                flops += ((Number) op.get("flops_per_forward")).longValue();
+            }
+            share += ((Number) op.get("share")).doubleValue();
+        }
+        assertTrue(conv && attention, "a 3x3 convolution and the ADM's 8-head attention by shape: " + ops);
+        // the ops' FLOPs are the forward's, counted the same way (OpFlops), whatever the device did
+        assertEquals(FlopCount.forward(io.unseen.unet.PaperConfigs.byName("afhqdog256"), 2, 32, 32), flops);
+        assertEquals(1.0, share, 0.05, "the ops and the time between them make up the forward: " + ops);
+        assertTrue(((String) ((Map<?, ?>) ops.get(ops.size() - 1)).get("op")).startsWith("(between ops"), out);
+        String text = stdout("bench", "--config", "cifar10", "--size", "16", "--forwards", "1", "--profile");
+        assertTrue(text.contains("share  ms/forward  calls  GFLOP/s  of peak  op")
+                && text.contains("conv2d 3x3 128->128 at 16x16, batch 1") && text.contains("groupNorm [1,128,16,16]"),
+                text);
+    }
+
+    @Test
     void aConvertedModelGetsTheTextReport() throws Exception {
         Path model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
         String out = stdout("bench", "--model", model.toString(), "--batch", "2", "--forwards", "3");

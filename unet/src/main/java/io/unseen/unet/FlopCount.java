@@ -1,8 +1,10 @@
 package io.unseen.unet;
 
+import io.unseen.engine.ops.OpFlops;
+
 /**
- * Floating-point operations of one UNet forward pass, counted in one place for every report of GFLOP/s
- * ({@code unseen bench}, the JMH benchmarks). A multiply-add counts two. Counted: every convolution (including the
+ * Floating-point operations of one UNet forward pass, summed in one place from the per-op counts of {@link OpFlops}
+ * for every report of GFLOP/s ({@code unseen bench}, the JMH benchmarks). A multiply-add counts two. Counted: every convolution (including the
  * 1x1 ones: shortcuts, qkv, proj_out), every linear layer (time embedding, the per-block embedding projections) and
  * the two matrix products of each attention (q^T k and v p^T). Not counted: group norm, SiLU, softmax, bias and
  * residual additions, resampling without weights: a few percent of the work, and memory-bound.
@@ -25,19 +27,19 @@ public final class FlopCount {
         return batch * perImage;
     }
 
-    /** 2 * in * out * k * k per output pixel. */
+    /** A square-kernel convolution of one image ({@link OpFlops#conv}). */
     public static long conv(int in, int out, int kernel, int outHeight, int outWidth) {
-        return 2L * in * out * kernel * kernel * outHeight * outWidth;
+        return OpFlops.conv(in, out, kernel, kernel, outHeight, outWidth);
     }
 
-    /** 2 * in * out for one row. */
+    /** One row of a linear layer ({@link OpFlops#linear}). */
     public static long linear(int in, int out) {
-        return 2L * in * out;
+        return OpFlops.linear(in, out);
     }
 
-    /** q^T k ([T, c] x [c, T]) and v p^T ([c, T] x [T, T]) over all heads together: 4 T^2 C, whatever the heads. */
+    /** One image's attention, all heads ({@link OpFlops#attention}). */
     public static long attention(int channels, int positions) {
-        return 4L * positions * positions * channels;
+        return OpFlops.attention(channels, positions);
     }
 
     /** The port's Model.forward, for one image. */

@@ -112,6 +112,24 @@ public abstract class Backend implements AutoCloseable {
     public enum BinaryOp { ADD, MUL }
 
     // ---------------------------------------------------------------------------------------------------------
+    // Profiling.
+
+    private volatile OpProfile profile;
+
+    /**
+     * Adds every op's time and FLOPs to {@code p} from now on, or stops when {@code p} is null. One profile per
+     * backend at a time; the backend is shared process-wide, so this is for a tool that owns the process
+     * ({@code unseen bench --profile}).
+     */
+    public final void profile(OpProfile p) {
+        profile = p;
+    }
+
+    private static String dims(Tensor t) {
+        return java.util.Arrays.toString(t.shape()).replace(" ", "");
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
     // Checked entry points.
 
     /** Convolution: x [N,C,H,W], weight [O,C,kh,kw], bias [O] or null, out [N,O,Ho,Wo]. */
@@ -133,7 +151,15 @@ public abstract class Backend implements AutoCloseable {
         requireShape("conv2d output", out, x.dim(0), weight.dim(0), ho, wo);
         requireResident("conv2d", x, weight, bias, out);
         requireDistinct("conv2d", out, x, weight, bias);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         conv2dKernel(x, weight, bias, spec, out);
+        if (profiling != null) {
+            String stride = spec.stride() > 1 ? " stride " + spec.stride() : "";
+            profiling.record("conv2d " + weight.dim(2) + "x" + weight.dim(3) + stride + " " + x.dim(1) + "->"
+                    + weight.dim(0) + " at " + x.dim(2) + "x" + x.dim(3) + ", batch " + x.dim(0), t0,
+                    x.dim(0) * OpFlops.conv(x.dim(1), weight.dim(0), weight.dim(2), weight.dim(3), ho, wo));
+        }
     }
 
     /** Fully connected layer: x [N,in], weight [out,in] (PyTorch layout), bias [out] or null, out [N,out]. */
@@ -149,7 +175,13 @@ public abstract class Backend implements AutoCloseable {
         requireShape("linear output", out, x.dim(0), weight.dim(0));
         requireResident("linear", x, weight, bias, out);
         requireDistinct("linear", out, x, weight, bias);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         linearKernel(x, weight, bias, out);
+        if (profiling != null) {
+            profiling.record("linear " + x.dim(1) + "->" + weight.dim(0) + ", " + x.dim(0) + " rows",
+                    t0, x.dim(0) * OpFlops.linear(x.dim(1), weight.dim(0)));
+        }
     }
 
     /**
@@ -177,7 +209,13 @@ public abstract class Backend implements AutoCloseable {
         }
         requireResident("matmul", a, b, out);
         requireDistinct("matmul", out, a, b);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         matmulKernel(batch, m, n, ka, a, transA, b, transB, alpha, out);
+        if (profiling != null) {
+            profiling.record("matmul " + batch + " x " + m + "x" + ka + " * " + ka + "x" + n,
+                    t0, batch * OpFlops.matmul(m, n, ka));
+        }
     }
 
     /** Group normalization over [N,C,*]: groups must divide C; gamma, beta [C] or null (no affine). */
@@ -199,7 +237,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("groupNorm output", out, x.shape());
         requireResident("groupNorm", x, gamma, beta, out);
         requireSameOrDistinct("groupNorm", out, x);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         groupNormKernel(x, groups, eps, gamma, beta, out);
+        if (profiling != null) {
+            profiling.record("groupNorm " + dims(x), t0, 0);
+        }
     }
 
     /** SiLU (swish): x * sigmoid(x). out may be x. */
@@ -207,7 +250,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("silu output", out, x.shape());
         requireResident("silu", x, out);
         requireSameOrDistinct("silu", out, x);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         siluKernel(x, out);
+        if (profiling != null) {
+            profiling.record("silu " + dims(x), t0, 0);
+        }
     }
 
     /** Softmax along {@code axis} (negative counts from the end), stable for large logits. */
@@ -226,7 +274,12 @@ public abstract class Backend implements AutoCloseable {
         for (int i = ax + 1; i < x.rank(); i++) {
             inner *= x.dim(i);
         }
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         softmaxKernel(x, outer, x.dim(ax), inner, out);
+        if (profiling != null) {
+            profiling.record("softmax " + dims(x), t0, 0);
+        }
     }
 
     /**
@@ -246,7 +299,14 @@ public abstract class Backend implements AutoCloseable {
         requireShape("attention output", out, qkv.dim(0), c, qkv.dim(2));
         requireResident("attention", qkv, out);
         requireDistinct("attention", out, qkv);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         attentionKernel(qkv, heads, layout, out);
+        if (profiling != null) {
+            profiling.record("attention " + heads + (heads == 1 ? " head, " : " heads, ") + c + " channels, "
+                    + qkv.dim(2) + " positions, batch " + qkv.dim(0), t0,
+                    qkv.dim(0) * OpFlops.attention(c, qkv.dim(2)));
+        }
     }
 
     /** Nearest-neighbour 2x upsampling: [N,C,H,W] to [N,C,2H,2W]. */
@@ -255,7 +315,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("upsample output", out, x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3));
         requireResident("upsample", x, out);
         requireDistinct("upsample", out, x);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         upsampleNearest2xKernel(x, out);
+        if (profiling != null) {
+            profiling.record("upsample " + dims(x), t0, 0);
+        }
     }
 
     /** 2x2 average pooling, stride 2: [N,C,H,W] to [N,C,H/2,W/2] (odd trailing row/column dropped, as PyTorch). */
@@ -264,7 +329,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("avgPool output", out, x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2);
         requireResident("avgPool", x, out);
         requireDistinct("avgPool", out, x);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         avgPool2x2Kernel(x, out);
+        if (profiling != null) {
+            profiling.record("avgPool " + dims(x), t0, 0);
+        }
     }
 
     /** Concatenation along channels: a [N,Ca,*], b [N,Cb,*] to out [N,Ca+Cb,*]. */
@@ -282,7 +352,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("concat output", out, s);
         requireResident("concatChannels", a, b, out);
         requireDistinct("concatChannels", out, a, b);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         concatChannelsKernel(a, b, out);
+        if (profiling != null) {
+            profiling.record("concat " + dims(a) + " " + dims(b), t0, 0);
+        }
     }
 
     /** out = a + b with numpy broadcasting. out may be a or b when it has the broadcast shape. */
@@ -301,7 +376,12 @@ public abstract class Backend implements AutoCloseable {
         requireResident(name, a, b, out);
         requireSameOrDistinct(name, out, a);
         requireSameOrDistinct(name, out, b);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         broadcastKernel(op, a, b, out);
+        if (profiling != null) {
+            profiling.record(name + " " + dims(a) + " " + dims(b), t0, 0);
+        }
     }
 
     /**
@@ -316,7 +396,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("timestep embedding output", out, timesteps.dim(0), dim);
         requireResident("timestepEmbedding", timesteps, out);
         requireDistinct("timestepEmbedding", out, timesteps);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         timestepEmbeddingKernel(timesteps, dim, style, out);
+        if (profiling != null) {
+            profiling.record("timestepEmbedding " + dims(out), t0, 0);
+        }
     }
 
     /**
@@ -346,7 +431,12 @@ public abstract class Backend implements AutoCloseable {
         requireResident("ddimStep", x, modelOut, noise, out);
         requireSameOrDistinct("ddimStep", out, x);
         requireDistinct("ddimStep", out, modelOut, noise);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         ddimStepKernel(x, modelOut, k.c1() != 0f ? noise : null, k, clipX0, out);
+        if (profiling != null) {
+            profiling.record("ddimStep " + dims(x), t0, 0);
+        }
     }
 
     /** True when every value of {@code t} is finite: the cheap check of model outputs as they come. */
@@ -376,7 +466,12 @@ public abstract class Backend implements AutoCloseable {
         }
         requireResident("copy", dst);
         requireDistinct("copy", dst, src);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
         copyKernel(src, dst);
+        if (profiling != null) {
+            profiling.record("copy " + dims(src), t0, 0);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------

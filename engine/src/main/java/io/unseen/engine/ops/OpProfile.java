@@ -1,0 +1,52 @@
+package io.unseen.engine.ops;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where a backend's time goes, op by op: while it is given to {@link Backend#profile}, every checked op adds its
+ * wall time (it returns when its result is there) and FLOPs ({@link OpFlops}) under its name and shapes, e.g.
+ * {@code conv2d 3x3 128->128 at 32x32, batch 1}. For {@code unseen bench --profile}: a clock read and a map update
+ * per op, nothing when off.
+ */
+public final class OpProfile {
+    /** One op at one shape: how often it ran, for how long, and its FLOPs in all (0 where none are counted). */
+    public record Entry(String op, long calls, long nanos, long flops) {
+    }
+
+    private final Map<String, long[]> entries = new LinkedHashMap<>();
+
+    /** The clock now when profiling ({@code p} not null), else 0 without reading it. */
+    static long start(OpProfile p) {
+        return p == null ? 0L : System.nanoTime();
+    }
+
+    /** One call of {@code op} that started at {@code startNanos} ({@link #start}) and has just finished. */
+    synchronized void record(String op, long startNanos, long flops) {
+        long nanos = System.nanoTime() - startNanos;
+        long[] e = entries.computeIfAbsent(op, k -> new long[3]);
+        e[0]++;
+        e[1] += nanos;
+        e[2] += flops;
+    }
+
+    /** Every op seen so far, the most time first. */
+    public synchronized List<Entry> entries() {
+        List<Entry> out = new ArrayList<>();
+        entries.forEach((op, e) -> out.add(new Entry(op, e[0], e[1], e[2])));
+        out.sort(Comparator.comparingLong(Entry::nanos).reversed());
+        return out;
+    }
+
+    /** The time of every op together, in nanoseconds. */
+    public synchronized long totalNanos() {
+        long sum = 0;
+        for (long[] e : entries.values()) {
+            sum += e[1];
+        }
+        return sum;
+    }
+}
