@@ -280,10 +280,15 @@ final class WebServer implements AutoCloseable {
         int steps = number(request, "steps", 0, 0, 1001);
         long seed = number(request, "seed", 0, 0, Integer.MAX_VALUE);
         Object method = request.containsKey("method") ? request.get("method") : "slerp";
+        io.unseen.diffusion.LatentSampler.Method sampler;
         try {
-            io.unseen.diffusion.LatentSampler.Method.parse(method instanceof String s ? s : "");
+            sampler = io.unseen.diffusion.LatentSampler.Method.parse(method instanceof String s ? s : "");
         } catch (IllegalArgumentException e) {
             throw new ApiError(400, "\"method\": " + e.getMessage());
+        }
+        if (sampler.needsOwnDomain()) { // refused now rather than failing the job after it has queued
+            throw new ApiError(400, "\"method\": " + method + " needs a prior of the model's own domain, which the web"
+                    + " app does not build; use `unseen sample --own-domain-prior`, or choose another method");
         }
         int priorSteps = ((Number) prior.settings.get("steps")).intValue();
         int t0 = ((Number) prior.settings.get("t0")).intValue();

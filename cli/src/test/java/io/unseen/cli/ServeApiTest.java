@@ -212,6 +212,9 @@ class ServeApiTest {
         assertError(400, postJson("/api/samples", "{\"prior\": \"" + prior + "\", \"count\": 9}"));
         assertError(400, postJson("/api/samples", "{\"prior\": \"" + prior + "\", \"count\": 1.5}"));
         assertError(400, postJson("/api/samples", "{\"prior\": \"" + prior + "\", \"method\": \"magic\"}"));
+        HttpResponse<String> own = postJson("/api/samples", "{\"prior\": \"" + prior + "\", \"method\": \"own-slerp\"}");
+        assertError(400, own);
+        assertTrue(own.body().contains("own domain") && own.body().contains("--own-domain-prior"), own.body());
         assertError(400, postJson("/api/samples", "{\"prior\": \"" + prior + "\", \"steps\": 1}"));
         assertError(400, postJson("/api/samples", "{\"prior\": \"" + prior + "\", \"steps\": 102}"));
         assertError(413, postJson("/api/samples", "{\"prior\": \"" + "x".repeat(5000) + "\"}"));
