@@ -4,7 +4,6 @@ import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.SampleRun;
-import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.diffusion.images.PngWriter;
 import picocli.CommandLine.Command;
@@ -30,45 +29,18 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, paramLabel = "DIR")
     Path output;
 
-    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp, "
-            + "projection, pca, norm-aware (NAO/COG: interpolation on the prior's Gaussian shell) or own-slerp (the "
-            + "paper's newest variant: slerp towards the Gaussian of the model's own domain; needs --own-domain-prior).")
-    String method;
+    @Mixin
+    SamplingFlags flags;
 
     @Option(names = "--own-domain-prior", paramLabel = "PRIOR.safetensors",
             description = "For own-slerp: the prior of images of the model's own domain, inverted with the same model "
                     + "to the same t0 (`unseen invert`).")
     Path ownDomainPrior;
 
-    @Option(names = "--seed", defaultValue = "0")
-    long seed;
-
-    @Option(names = "--eta", defaultValue = "0", description = "DDIM eta for decoding (0: deterministic).")
-    float eta;
-
-    @Option(names = "--steps", description = "Decoding steps (default: the prior's inversion steps).")
-    Integer steps;
-
-    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] at each step (off reproduces the authors' code).")
-    boolean clipX0;
-
-    @Option(names = "--tol-scale", defaultValue = "1.0", description = "Geometry tolerances as multiples of the references' own spreads.")
-    double tolScale;
-
-    @Option(names = "--max-draws", defaultValue = "1000", description = "Cap on candidates per sample.")
-    int maxDraws;
-
-    @Option(names = "--diagonal-variance", description = "Draw with the prior's per-dimension variance instead of the pooled one (ours; the paper pools).")
-    boolean diagonal;
-
-    @Option(names = "--overwrite", description = "If --output holds samples of other settings, remove them first "
-            + "(without it such a folder is refused; a folder of the same settings is always resumed).")
-    boolean overwrite;
-
     @Override
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
-        LatentSampler.Method m = LatentSampler.Method.parse(method);
+        LatentSampler.Method m = flags.method();
         DomainPrior p = DomainPrior.load(prior);
         if (m.needsOwnDomain() != (ownDomainPrior != null)) {
             throw new IllegalArgumentException(m.needsOwnDomain()
@@ -77,21 +49,17 @@ public final class SampleCommand implements Callable<Integer> {
                     : "--own-domain-prior is used only by --method own-slerp (drop it, or choose that method)");
         }
         DomainPrior own = ownDomainPrior == null ? null : DomainPrior.load(ownDomainPrior);
-        if (steps != null) {
-            TimestepGrid.checkSteps(p.t0(), steps);
-        }
-        SampleRun.Options o = new SampleRun.Options(count, m, seed, eta, steps == null ? p.steps() : steps, clipX0,
-                tolScale, maxDraws, modelOptions.batchSize(), diagonal);
+        SampleRun.Options o = flags.options(count, p, modelOptions.batchSize());
         FrozenModel model = modelOptions.load();
         CommandChecks.priorMatchesModel(p, prior, model);
         if (own != null) {
             CommandChecks.priorMatchesModel(own, ownDomainPrior, model);
         }
-        SampleRun.Summary s = SampleRun.run(model, p, own, o, output, overwrite, new CliProgress(System.err),
+        SampleRun.Summary s = SampleRun.run(model, p, own, o, output, flags.overwrite(), new CliProgress(System.err),
                 System.err::println);
         writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
         System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
-                method, s.written(), s.skippedExisting(), s.failed(),
+                flags.methodName(), s.written(), s.skippedExisting(), s.failed(),
                 Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%% (%d candidates)",
                         100 * s.acceptanceRate(), s.candidates()), s.seconds());
         System.out.println(output);

@@ -1,6 +1,7 @@
 package io.unseen.spark;
 
 import io.unseen.cli.SampleCommand;
+import io.unseen.cli.SamplingFlags;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
@@ -48,38 +49,17 @@ final class SparkSampleCommand implements Callable<Integer> {
             description = "Folder for the samples: a local path, file://, hdfs:// or s3a://.")
     String output;
 
-    @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp, projection or pca.")
-    String method;
-
-    @Option(names = "--seed", defaultValue = "0")
-    long seed;
-
-    @Option(names = "--eta", defaultValue = "0", description = "DDIM eta for decoding (0: deterministic).")
-    float eta;
-
-    @Option(names = "--steps", description = "Decoding steps (default: the prior's inversion steps).")
-    Integer steps;
-
-    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] at each step (off reproduces the authors' code).")
-    boolean clipX0;
-
-    @Option(names = "--tol-scale", defaultValue = "1.0", description = "Geometry tolerances as multiples of the references' own spreads.")
-    double tolScale;
-
-    @Option(names = "--max-draws", defaultValue = "1000", description = "Cap on candidates per sample.")
-    int maxDraws;
-
-    @Option(names = "--diagonal-variance", description = "Draw with the prior's per-dimension variance instead of the pooled one (ours; the paper pools).")
-    boolean diagonal;
-
-    @Option(names = "--overwrite", description = "If --output holds samples of other settings, remove them first "
-            + "(without it such a folder is refused; a folder of the same settings is always resumed).")
-    boolean overwrite;
+    @Mixin
+    SamplingFlags flags;
 
     @Override
     public Integer call() throws Exception {
         long start = System.nanoTime();
-        LatentSampler.Method m = LatentSampler.Method.parse(method);
+        LatentSampler.Method m = flags.method();
+        if (m.needsOwnDomain()) {
+            throw new IllegalArgumentException("--method " + flags.methodName() + ": not on Spark yet (it needs the"
+                    + " own-domain prior on every executor); use `unseen sample --own-domain-prior`");
+        }
         modelOptions.check();
         spark.check(Math.max(count, 1), "samples");
         java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
@@ -88,11 +68,7 @@ final class SparkSampleCommand implements Callable<Integer> {
             java.nio.file.Path localPrior = DriverFiles.localInput("--prior", prior, conf, scratch);
             java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch);
             DomainPrior p = DomainPrior.load(localPrior);
-            if (steps != null) {
-                TimestepGrid.checkSteps(p.t0(), steps);
-            }
-            SampleRun.Options o = new SampleRun.Options(count, m, seed, eta, steps == null ? p.steps() : steps, clipX0,
-                    tolScale, maxDraws, modelOptions.batchSize(), diagonal);
+            SampleRun.Options o = flags.options(count, p, modelOptions.batchSize());
             String modelFingerprint = DomainPrior.fingerprint(localModel);
             NoiseSchedule schedule = FrozenModel.schedule(localModel);
             if (!p.modelFingerprint().equals(modelFingerprint)) {
@@ -106,7 +82,7 @@ final class SparkSampleCommand implements Callable<Integer> {
             FileSystem fs = DriverFiles.outputFileSystem(output, dir, conf);
             Map<String, Object> settings = SampleRun.settings(p, null, o);
             SampleFolder folder = new SampleFolder(fs, dir, output);
-            folder.prepare(settings, count, overwrite);
+            folder.prepare(settings, count, flags.overwrite());
             SampleTask.Counts done;
             List<Integer> pending;
             try (JavaSparkContext sc = spark.start("unseen-spark sample")) {
@@ -120,7 +96,8 @@ final class SparkSampleCommand implements Callable<Integer> {
                     int parts = spark.partitionsFor(sc, pending.size());
                     SampleTask.Job job = new SampleTask.Job(DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
                             DriverFiles.ship(sc, prior, p.fingerprint()), modelOptions.device, dir.toString(), count,
-                            method, seed, eta, o.steps(), clipX0, tolScale, maxDraws, o.batchSize(), diagonal);
+                            flags.methodName(), o.seed(), o.eta(), o.steps(), o.clipX0(), o.tolScale(), o.maxDraws(),
+                            o.batchSize(), o.diagonal());
                     System.err.printf(Locale.ROOT, "sampling %d in %d partitions on %s%n", pending.size(), parts, sc.master());
                     try {
                         for (SampleTask.Counts c : sc.parallelize(pending, parts).mapPartitions(new SampleTask(job)).collect()) {
@@ -141,11 +118,11 @@ final class SparkSampleCommand implements Callable<Integer> {
             if (done.failed() > 0) {
                 System.err.printf(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
                         + "tolerances; loosen them (--tol-scale) or use --method projection or slerp%n", done.failed(),
-                        pending.size(), maxDraws);
+                        pending.size(), o.maxDraws());
             }
             folder.finish(settings, s, scratch, p.latentShape());
             System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
-                    method, s.written(), s.skippedExisting(), s.failed(),
+                    flags.methodName(), s.written(), s.skippedExisting(), s.failed(),
                     Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%% (%d candidates)",
                             100 * s.acceptanceRate(), s.candidates()), s.seconds());
             System.out.println(output);

@@ -79,6 +79,18 @@ class SparkBadInputTest {
     }
 
     @Test
+    void ownSlerpIsNamedAsCliOnly() {
+        Path out = dir.resolve("own-slerp");
+        Outputs.Run r = Outputs.unseenSpark("sample", "--model", model.toString(), "--prior", prior.toString(),
+                "--count", "3", "--output", out.toString(), "--method", "own-slerp", "--master", "local[1]");
+        assertNotEquals(0, r.exitCode(), r.stderr());
+        String m = r.stderr().strip();
+        assertTrue(m.contains("--method own-slerp: not on Spark yet") && m.contains("unseen sample --own-domain-prior"),
+                m);
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
     void anOutputWithoutAFileSystemIsNamed() {
         String m = refused("nosuchscheme://bucket/samples", "--master", "local[1]");
         assertTrue(m.contains("--output nosuchscheme://bucket/samples: cannot write there"), m);
