@@ -51,6 +51,11 @@ public final class VectorGemm {
     private static final long SMALL = 16 * 16 * 16;
     /** The operand shared by all tasks is packed once up front unless it would exceed this many floats. */
     private static final int MAX_SHARED_PACK = 16 << 20;
+    /** Eight lanes, for stores along a C row in a transposed product. */
+    private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
+    /** Offsets of one tile column's 8 rows ({@link #updateTransposed}); null where 8-lane vectors are emulated. */
+    private static final int[] TILE_COLUMN = MR >= 8 && S.vectorBitSize() >= 256
+            ? new int[]{0, NR, 2 * NR, 3 * NR, 4 * NR, 5 * NR, 6 * NR, 7 * NR} : null;
 
     private VectorGemm() {
     }
@@ -553,10 +558,26 @@ public final class VectorGemm {
 
     /**
      * C[q * ldc + r] = alpha * t[r0 + r][q] + beta * C (C not read when beta is 0) + bias[q], for r < rows, q < cols:
-     * a piece of the tile of a transposed product.
+     * a piece of the tile of a transposed product. Eight rows at once (a whole tile of the 8 x 3L kernel) go as one
+     * 8-lane gather down a tile column and one store along a C row per column: the scalar loop was 4% of a CIFAR-10
+     * forward at batch 1, whose 8x8 and 4x4 convolutions run transposed. The same operations in the same order as the
+     * scalar loop (no fused multiply-add), so the bits do not depend on the path.
      */
     private static void updateTransposed(float[] t, int r0, int rows, int cols, float[] c, int cOff, int ldc,
                                          float alpha, float beta, float[] bias, int biasOff) {
+        if (rows == 8 && TILE_COLUMN != null) {
+            FloatVector va = FloatVector.broadcast(S8, alpha), vb = FloatVector.broadcast(S8, beta);
+            for (int q = 0; q < cols; q++) {
+                int ci = cOff + q * ldc;
+                FloatVector x = FloatVector.fromArray(S8, t, r0 * NR + q, TILE_COLUMN, 0).mul(va)
+                        .add(bias == null ? 0f : bias[biasOff + q]);
+                if (beta != 0f) {
+                    x = x.add(FloatVector.fromArray(S8, c, ci).mul(vb));
+                }
+                x.intoArray(c, ci);
+            }
+            return;
+        }
         for (int q = 0; q < cols; q++) {
             float add = bias == null ? 0f : bias[biasOff + q];
             int ci = cOff + q * ldc, ti = r0 * NR + q;
