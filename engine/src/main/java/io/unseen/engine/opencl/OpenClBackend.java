@@ -42,6 +42,7 @@ public final class OpenClBackend extends Backend {
     /** Opens the device: builds the kernel and runs it once, failing with one clear line if OpenCL does not run. */
     public OpenClBackend(OpenClDevices.DeviceInfo device) {
         this.device = device;
+        SignalChaining.warnIfMissing(device.platform());
         // The arena starts at 64 MiB unless -Dunseen.opencl.arenaMB says more (saves the doublings of a large model).
         int initial = ArenaAllocator.aligned(Integer.getInteger("unseen.opencl.arenaMB", 64) << 18);
         // One arena is one OpenCL buffer (plus a guard float): at most the device's largest allocation, often a

@@ -55,6 +55,7 @@ public final class OpenClDevices {
      * line saying why not (Aparapi's fallback to Java threads counts as a failure).
      */
     public static String probe(DeviceInfo info) {
+        SignalChaining.warnIfMissing(info.platform());
         int n = 64;
         int local = Math.max(1, Math.min(n, Integer.highestOneBit(Math.max(1, info.maxWorkGroupSize()))));
         List<String> warnings = new ArrayList<>();
