@@ -58,8 +58,16 @@ public final class SampleCommand implements Callable<Integer> {
         SampleRun.Summary s = SampleRun.run(model, p, own, o, output, flags.overwrite(), new CliProgress(System.err),
                 System.err::println);
         writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
+        return report(flags.methodName(), s, output.toString());
+    }
+
+    /**
+     * The end of a sampling run, for this command and unseen-spark's: the counts and acceptance rate on stderr, the
+     * output on stdout, and the exit code (2 when every sample failed, else 0).
+     */
+    public static int report(String method, SampleRun.Summary s, String output) {
         System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
-                flags.methodName(), s.written(), s.skippedExisting(), s.failed(),
+                method, s.written(), s.skippedExisting(), s.failed(),
                 Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%% (%d candidates)",
                         100 * s.acceptanceRate(), s.candidates()), s.seconds());
         System.out.println(output);

@@ -55,6 +55,12 @@ public final class SampleRun {
         }
     }
 
+    /** The line for samples that hit the candidate cap (the CLI's run and unseen-spark's driver both print it). */
+    public static String capMessage(int failed, int pending, int maxDraws) {
+        return String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
+                + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", failed, pending, maxDraws);
+    }
+
     /** What a run did. */
     public record Summary(int requested, int written, int skippedExisting, int failed, long candidates,
                           double acceptanceRate, double seconds) {
@@ -132,9 +138,7 @@ public final class SampleRun {
         Summary s = new Summary(o.count(), written[0], skipped, out.failed(), out.candidates(),
                 out.acceptanceRate(o.method()), (System.nanoTime() - start) / 1e9);
         if (out.failed() > 0) {
-            log.accept(String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
-                    + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", out.failed(),
-                    pending.size(), o.maxDraws()));
+            log.accept(capMessage(out.failed(), pending.size(), o.maxDraws()));
         }
         writeSummary(outDir, settings, o.count(), s);
         return s;

@@ -116,17 +116,10 @@ final class SparkSampleCommand implements Callable<Integer> {
             SampleRun.Summary s = new SampleRun.Summary(count, written, count - pending.size(), done.failed(),
                     done.candidates(), rate, (System.nanoTime() - start) / 1e9);
             if (done.failed() > 0) {
-                System.err.printf(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
-                        + "tolerances; loosen them (--tol-scale) or use --method projection or slerp%n", done.failed(),
-                        pending.size(), o.maxDraws());
+                System.err.println(SampleRun.capMessage(done.failed(), pending.size(), o.maxDraws()));
             }
             folder.finish(settings, s, scratch, p.latentShape());
-            System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
-                    flags.methodName(), s.written(), s.skippedExisting(), s.failed(),
-                    Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%% (%d candidates)",
-                            100 * s.acceptanceRate(), s.candidates()), s.seconds());
-            System.out.println(output);
-            return s.failed() > 0 && s.written() + s.skippedExisting() == 0 ? 2 : 0;
+            return SampleCommand.report(flags.methodName(), s, output);
         } finally {
             deleteRecursively(scratch);
         }
