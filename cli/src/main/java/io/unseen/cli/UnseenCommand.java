@@ -22,16 +22,23 @@ public final class UnseenCommand implements Runnable {
 
     /** Builds the command line with the project's error handling: one clear message and a non-zero exit. */
     public static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new UnseenCommand());
-        // a usage error (unknown or missing option, a value that does not parse) is one line too, exit code 2
+        return withErrorHandling(new CommandLine(new UnseenCommand()), "unseen");
+    }
+
+    /**
+     * The project's error handling on a command line (this one, and unseen-spark's): a failure is one line after
+     * {@code name}, exit code 1; a usage error (unknown or missing option, a value that does not parse) is one line
+     * too, with the command's help to see, exit code 2.
+     */
+    public static CommandLine withErrorHandling(CommandLine cl, String name) {
         cl.setParameterExceptionHandler((ex, args) -> {
             CommandLine cmd = ex.getCommandLine();
-            cmd.getErr().println("unseen: " + oneLine(ex.getMessage()) + " (see `"
+            cmd.getErr().println(name + ": " + oneLine(ex.getMessage()) + " (see `"
                     + cmd.getCommandSpec().qualifiedName() + " --help`)");
             return cmd.getCommandSpec().exitCodeOnInvalidInput();
         });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("unseen: " + oneLine(describe(ex)));
+            cmd.getErr().println(name + ": " + oneLine(describe(ex)));
             if (Boolean.getBoolean("unseen.debug")) {
                 ex.printStackTrace(cmd.getErr());
             }

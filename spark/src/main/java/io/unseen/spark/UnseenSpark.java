@@ -24,21 +24,7 @@ public final class UnseenSpark implements Runnable {
 
     /** The command line with the CLI's error handling: one clear message and a non-zero exit. */
     public static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new UnseenSpark());
-        cl.setParameterExceptionHandler((ex, args) -> {
-            CommandLine cmd = ex.getCommandLine();
-            cmd.getErr().println("unseen-spark: " + UnseenCommand.oneLine(ex.getMessage()) + " (see `"
-                    + cmd.getCommandSpec().qualifiedName() + " --help`)");
-            return cmd.getCommandSpec().exitCodeOnInvalidInput();
-        });
-        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("unseen-spark: " + UnseenCommand.oneLine(UnseenCommand.describe(ex)));
-            if (Boolean.getBoolean("unseen.debug")) {
-                ex.printStackTrace(cmd.getErr());
-            }
-            return 1;
-        });
-        return cl;
+        return UnseenCommand.withErrorHandling(new CommandLine(new UnseenSpark()), "unseen-spark");
     }
 
     public static void main(String[] args) {
