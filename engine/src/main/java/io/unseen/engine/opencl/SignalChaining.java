@@ -24,15 +24,26 @@ final class SignalChaining {
         if (WARNED.get() || !System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux")) {
             return;
         }
-        String maps;
-        try {
-            maps = Files.readString(Path.of("/proc/self/maps"));
-        } catch (IOException | RuntimeException e) {
+        String maps = Maps.TEXT;
+        if (maps == null) {
             return;
         }
         String warning = warning(platform, maps, System.getProperty("java.home"));
         if (warning != null && WARNED.compareAndSet(false, true)) {
             System.err.println(warning);
+        }
+    }
+
+    /** The process's memory maps, read once: whether libjsig is loaded is settled at start-up (LD_PRELOAD). */
+    private static final class Maps {
+        static final String TEXT = read();
+
+        private static String read() {
+            try {
+                return Files.readString(Path.of("/proc/self/maps"));
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
         }
     }
 
