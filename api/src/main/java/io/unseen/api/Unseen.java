@@ -37,13 +37,11 @@ import java.util.function.Consumer;
  */
 public final class Unseen implements AutoCloseable {
     private final FrozenModel model;
-    private final Path convertedTemporary;
     private final Consumer<String> log;
     private boolean closed;
 
-    private Unseen(FrozenModel model, Path convertedTemporary, Consumer<String> log) {
+    private Unseen(FrozenModel model, Consumer<String> log) {
         this.model = model;
-        this.convertedTemporary = convertedTemporary;
         this.log = log;
     }
 
@@ -62,8 +60,8 @@ public final class Unseen implements AutoCloseable {
 
     /**
      * Loads a model on a device, converting a checkpoint with the given options when it is not a converted model.
-     * A converted copy lives in a temporary file until {@link #close}; convert once with {@code unseen convert} to
-     * load faster.
+     * The converted copy is a temporary file only while it loads (the weights are then in memory), so a process that
+     * is killed later leaves nothing behind; convert once with {@code unseen convert} to load faster.
      *
      * @param model      a converted model (.safetensors), or any checkpoint the converter reads
      * @param device     {@code cpu}, {@code reference}, {@code opencl}, {@code opencl:N} or {@code auto}
@@ -76,20 +74,28 @@ public final class Unseen implements AutoCloseable {
             throws IOException {
         var backend = Backends.byName(device);
         if (isConverted(model)) {
-            return new Unseen(FrozenModel.load(model, backend), null, log);
+            return new Unseen(FrozenModel.load(model, backend), log);
         }
         Path converted = Files.createTempFile("unseen-model-", ".safetensors");
         try {
             Converter.convert(model, converted, conversion, log);
-            return new Unseen(FrozenModel.load(converted, backend), converted, log);
-        } catch (IOException | RuntimeException | Error e) {
+            FrozenModel loaded = FrozenModel.load(converted, backend);
+            // messages name the user's checkpoint, not the temporary copy deleted below
+            return new Unseen(new FrozenModel(loaded.unet(), loaded.schedule(), loaded.fingerprint(), model), log);
+        } finally {
             Files.deleteIfExists(converted);
-            throw e;
         }
     }
 
-    /** A safetensors file written by our converter (its metadata names our format). */
-    private static boolean isConverted(Path file) throws IOException {
+    /**
+     * Whether a file is a model converted by {@code unseen convert} (a safetensors file whose metadata names our
+     * format), as opposed to a checkpoint that {@link #load} converts first.
+     *
+     * @param file any file
+     * @return true for a converted model
+     * @throws IOException when a .safetensors file cannot be read
+     */
+    public static boolean isConverted(Path file) throws IOException {
         if (!Files.isRegularFile(file) || !file.getFileName().toString().endsWith(".safetensors")) {
             return false;
         }
@@ -238,20 +244,14 @@ public final class Unseen implements AutoCloseable {
         return new Analysis(report.write("Unseen: latent analysis at t0 = " + unseen.t0()), Map.copyOf(numbers));
     }
 
-    /** Frees the model's memory on its device and deletes a converted temporary copy. Closing twice does nothing. */
+    /** Frees the model's memory on its device. Closing twice does nothing. */
     @Override
     public void close() throws IOException {
         if (closed) {
             return;
         }
         closed = true;
-        try {
-            model.unet().close();
-        } finally {
-            if (convertedTemporary != null) {
-                Files.deleteIfExists(convertedTemporary);
-            }
-        }
+        model.unet().close();
     }
 
     private FrozenModel open() {

@@ -104,15 +104,24 @@ class UnseenTest {
         assertThrows(IllegalArgumentException.class, () -> unseen.analyze(dress, deeper, out));
     }
 
+    /** The converted copy of a checkpoint lives only while it loads: a process killed later leaves nothing behind. */
     @Test
-    void closingFreesTheModelAndDeletesTheConvertedCopy() throws Exception {
+    void aCheckpointLoadsWithoutLeavingAConvertedCopyAndClosingFreesIt() throws Exception {
+        Path temp = Path.of(System.getProperty("java.io.tmpdir"));
+        List<Path> before = convertedCopies(temp);
         Unseen u = Unseen.load(CKPT, "cpu", ConvertOptions.none().withImageSize(32), m -> { });
-        Path copy = u.model().file();
-        assertTrue(Files.exists(copy));
+        assertEquals(before, convertedCopies(temp), "a converted copy in the temp folder while the model is loaded");
+        assertEquals(CKPT, u.model().file(), "messages name the user's checkpoint");
+        assertEquals(32, u.resolution());
         u.close();
-        assertFalse(Files.exists(copy), copy + " was left behind");
         assertThrows(IllegalStateException.class, u::resolution);
         u.close(); // twice is harmless
+    }
+
+    static List<Path> convertedCopies(Path temp) throws java.io.IOException {
+        try (var s = Files.list(temp)) {
+            return s.filter(p -> p.getFileName().toString().startsWith("unseen-model-")).sorted().toList();
+        }
     }
 
     /** Every backend of the registry runs through the facade, and inverts as the cpu backend does. */
@@ -124,7 +133,7 @@ class UnseenTest {
         Inversion twoSteps = Inversion.of(200, 2);
         float[] cpu = unseen.invert(three, twoSteps, ProgressListener.NONE).latents().data();
         for (String device : Backends.testable()) {
-            try (Unseen u = Unseen.load(unseen.model().file(), device)) {
+            try (Unseen u = Unseen.load(CKPT, device, ConvertOptions.none().withImageSize(32), m -> { })) {
                 assertTrue(u.device().startsWith(device), u.device());
                 float[] got = u.invert(three, twoSteps, ProgressListener.NONE).latents().data();
                 double maxDiff = 0, maxRef = 0;
@@ -139,10 +148,10 @@ class UnseenTest {
 
     @Test
     void aConvertedModelIsLoadedAsIs(@TempDir Path dir) throws Exception {
-        Path converted;
-        try (Unseen u = Unseen.load(CKPT, "cpu", ConvertOptions.none().withImageSize(32), m -> { })) {
-            converted = Files.copy(u.model().file(), dir.resolve("demo.safetensors"));
-        }
+        Path converted = dir.resolve("demo.safetensors");
+        io.unseen.convert.Converter.convert(CKPT, converted, ConvertOptions.none().withImageSize(32), m -> { });
+        assertTrue(Unseen.isConverted(converted));
+        assertFalse(Unseen.isConverted(CKPT));
         try (Unseen u = Unseen.load(converted, "cpu")) {
             assertEquals(converted, u.model().file());
             assertEquals(unseen.model().fingerprint(), u.model().fingerprint());

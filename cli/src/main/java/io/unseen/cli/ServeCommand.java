@@ -13,7 +13,9 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -41,6 +43,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "Required by every API call (Authorization: Bearer TOKEN, or ?token=TOKEN; open the page as /?token=TOKEN).")
     String token;
 
+    @Option(names = "--allow-host", paramLabel = "NAME", split = ",",
+            description = "A name besides 127.0.0.1, localhost and the --bind address by which browsers reach this "
+                    + "server (requests naming any other Host are refused: DNS rebinding). Repeatable.")
+    List<String> allowHosts = new ArrayList<>();
+
     @Mixin
     DeviceOption device;
 
@@ -53,7 +60,8 @@ final class ServeCommand implements Callable<Integer> {
         CommandChecks.writableFolder("--data", data);
         Files.createDirectories(data);
         WebJobs jobs = new WebJobs(data, offered(), device.device, System.err::println);
-        WebServer server = new WebServer(new InetSocketAddress(address, port), jobs, WebServer.Limits.DEFAULT, token);
+        WebServer server = new WebServer(new InetSocketAddress(address, port), jobs, WebServer.Limits.DEFAULT, token,
+                allowHosts);
         String host = address.isAnyLocalAddress() ? "localhost" : address.getHostAddress();
         System.out.println("unseen serve: http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port()
                 + "/" + (token == null ? "" : "?token=TOKEN") + " (data in " + data + "; Ctrl-C stops)");

@@ -4,7 +4,9 @@ import io.unseen.api.Inversion;
 import io.unseen.api.Sampling;
 import io.unseen.api.Unseen;
 import io.unseen.convert.ConvertOptions;
+import io.unseen.convert.Converter;
 import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.SampleRun;
@@ -13,9 +15,14 @@ import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -27,6 +34,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -35,9 +44,9 @@ import java.util.stream.Stream;
  * in its own folder {@code DATA/jobs/ID/} with a {@code job.json} that a restarted server reads back.
  */
 final class WebJobs implements AutoCloseable {
-    /** A model the page offers: a converted file, or the demo's checkpoint converted on load. */
     /**
-     * A model the page offers. {@code ownDomain}: a folder of images of the model's own domain (the bundled demo
+     * A model the page offers: a converted file, or a checkpoint (the demo's) converted at start into
+     * {@code DATA/models/}. {@code ownDomain}: a folder of images of the model's own domain (the bundled demo
      * model's sneakers), against which an inversion's latents are analyzed; null when there is none.
      */
     record ModelSource(String name, Path file, ConvertOptions conversion, Path ownDomain) {
@@ -162,9 +171,17 @@ final class WebJobs implements AutoCloseable {
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final String INTERRUPTED = "interrupted: the server stopped before this job finished; submit it again";
 
+    /** An absolute path in a message; group 1 is its last part, all that a client is shown of it. */
+    private static final Pattern ABSOLUTE_PATH = Pattern.compile("(?<![\\w.~-])/(?:[^/\\s:,;'\"()]+/)+([^/\\s:,;'\"()]+)");
+
+    private final Path data;
     private final Path jobsDir;
     private final String device;
     private final Map<String, ModelSource> models;
+    /** The converted file of each model, and the largest t0 its schedule allows. */
+    private final Map<String, Path> files = new LinkedHashMap<>();
+    private final Map<String, Integer> maxT0 = new LinkedHashMap<>();
+    private final FileChannel lockFile; // its lock on the data folder lasts until it is closed
     private final Map<String, Job> jobs = new ConcurrentHashMap<>();
     private final Map<String, Unseen> loaded = new LinkedHashMap<>(); // only the worker thread touches it
     private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
@@ -175,20 +192,64 @@ final class WebJobs implements AutoCloseable {
     private final Consumer<String> log;
     private volatile boolean closing;
 
-    /** Reads back the jobs of an earlier server: one that was queued or running is failed ("interrupted"). */
+    /**
+     * Takes the data folder (one server at a time: a second one is refused, so that it cannot mark the first one's
+     * running jobs as interrupted), converts the checkpoints among {@code models} into it, and reads back the jobs
+     * of an earlier server: one that was queued or running is failed ("interrupted").
+     */
     WebJobs(Path data, Map<String, ModelSource> models, String device, Consumer<String> log) throws IOException {
+        this.data = data;
         this.jobsDir = Files.createDirectories(data.resolve("jobs"));
         this.models = Map.copyOf(models);
         this.device = device;
         this.log = log;
-        try (Stream<Path> dirs = Files.list(jobsDir)) {
-            for (Path dir : dirs.toList()) {
-                Job job = readBack(dir);
-                if (job != null) {
-                    jobs.put(job.id, job);
+        this.lockFile = FileChannel.open(data.resolve(".serve.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock held;
+        try {
+            held = lockFile.tryLock();
+        } catch (OverlappingFileLockException e) {
+            held = null; // this process holds it already
+        }
+        if (held == null) {
+            lockFile.close();
+            throw new IllegalArgumentException("--data " + data + ": another unseen serve is using this folder (stop "
+                    + "it, or give this one another --data)");
+        }
+        try {
+            Path converted = Files.createDirectories(data.resolve("models"));
+            for (ModelSource m : models.values()) {
+                Path file = converted(converted, m);
+                files.put(m.name(), file);
+                maxT0.put(m.name(), FrozenModel.schedule(file).numTimesteps() - 1);
+            }
+            try (Stream<Path> dirs = Files.list(jobsDir)) {
+                for (Path dir : dirs.toList()) {
+                    Job job = readBack(dir);
+                    if (job != null) {
+                        jobs.put(job.id, job);
+                    }
                 }
             }
+        } catch (IOException | RuntimeException e) {
+            lockFile.close();
+            throw e;
         }
+    }
+
+    /**
+     * The model's converted file: itself, or a checkpoint converted into {@code dir} (replaced at every start, so a
+     * new bundled checkpoint is picked up) rather than into the temp folder, where a killed server would leave it.
+     */
+    private Path converted(Path dir, ModelSource m) throws IOException {
+        if (Unseen.isConverted(m.file())) {
+            return m.file();
+        }
+        Path out = dir.resolve(m.name() + ".safetensors");
+        Path partial = dir.resolve("." + m.name() + ".converting"); // a killed conversion's leftover is replaced
+        log.accept("serve: converting " + m.name() + " (" + m.file() + ") into " + out);
+        Converter.convert(m.file(), partial, m.conversion(), line -> log.accept("serve: " + line));
+        Files.move(partial, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        return out;
     }
 
     @SuppressWarnings("unchecked")
@@ -217,6 +278,43 @@ final class WebJobs implements AutoCloseable {
         return models;
     }
 
+    /** The largest t0 the model's noise schedule allows. */
+    int maxT0(String model) {
+        return maxT0.get(model);
+    }
+
+    /** The jobs queued or running now. */
+    long unfinished() {
+        return jobs.values().stream().filter(j -> !j.finished()).count();
+    }
+
+    /** Refuses (503) a new job while {@code max} are queued or running. */
+    void requireRoom(int max) {
+        if (unfinished() >= max) {
+            throw new WebServer.ApiError(503, max + " jobs are queued or running, the limit: wait for one to finish, "
+                    + "or cancel one");
+        }
+    }
+
+    /**
+     * A message as a client may see it: the data folder's path cut off, and any other absolute path shortened to
+     * its last part, so that the server's layout stays on the server.
+     */
+    String forClient(String message) {
+        String m = message.replace(data.toAbsolutePath().normalize() + java.io.File.separator, "")
+                .replace(data + java.io.File.separator, "");
+        return ABSOLUTE_PATH.matcher(m).replaceAll(r -> Matcher.quoteReplacement(r.group(1)));
+    }
+
+    /** Deletes a folder that {@link #newFolder} made for a job that was then refused. */
+    static void deleteFolder(Path dir) throws IOException {
+        try (Stream<Path> all = Files.walk(dir)) {
+            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
     Job job(String id) {
         return jobs.get(id);
     }
@@ -231,8 +329,13 @@ final class WebJobs implements AutoCloseable {
         return Files.createDirectory(jobsDir.resolve(id));
     }
 
-    /** Queues a job whose folder {@link #newFolder} made and the caller filled (the references of an inversion). */
-    Job submit(Path dir, String kind, String model, Map<String, Object> settings) throws IOException {
+    /**
+     * Queues a job whose folder {@link #newFolder} made and the caller filled (the references of an inversion);
+     * refused (503) while {@code maxUnfinished} jobs are queued or running.
+     */
+    synchronized Job submit(Path dir, String kind, String model, Map<String, Object> settings, int maxUnfinished)
+            throws IOException {
+        requireRoom(maxUnfinished);
         Job job = new Job(dir.getFileName().toString(), kind, model, dir, settings, QUEUED, null);
         job.save();
         jobs.put(job.id, job);
@@ -277,8 +380,9 @@ final class WebJobs implements AutoCloseable {
         } catch (Exception e) {
             end = FAILED;
             // the stop's interrupt can land in file I/O (ClosedByInterruptException) before a progress report sees it
-            error = closing ? INTERRUPTED : UnseenCommand.oneLine(UnseenCommand.describe(e));
-            log.accept("serve: job " + job.id + " failed: " + error);
+            String message = UnseenCommand.oneLine(UnseenCommand.describe(e));
+            error = closing ? INTERRUPTED : forClient(message);
+            log.accept("serve: job " + job.id + " failed: " + message);
         } catch (OutOfMemoryError e) {
             end = FAILED;
             error = UnseenCommand.outOfMemory(Runtime.getRuntime().maxMemory());
@@ -295,9 +399,8 @@ final class WebJobs implements AutoCloseable {
     private Unseen load(String name) throws IOException {
         Unseen u = loaded.get(name);
         if (u == null) {
-            ModelSource source = models.get(name);
-            log.accept("serve: loading model " + name + " (" + source.file() + ")");
-            u = Unseen.load(source.file(), device, source.conversion(), m -> log.accept("serve: " + m));
+            log.accept("serve: loading model " + name + " (" + files.get(name) + ")");
+            u = Unseen.load(files.get(name), device);
             loaded.put(name, u);
         }
         return u;
@@ -358,8 +461,12 @@ final class WebJobs implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        for (Unseen u : loaded.values()) {
-            u.close();
+        try {
+            for (Unseen u : loaded.values()) {
+                u.close();
+            }
+        } finally {
+            lockFile.close(); // releases the data folder
         }
     }
 }

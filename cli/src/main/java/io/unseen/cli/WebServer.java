@@ -1,13 +1,12 @@
 package io.unseen.cli;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -17,22 +16,35 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 
 /**
- * {@code unseen serve}: the JDK's HTTP server, one page ({@code /}) and a JSON API under {@code /api/}:
+ * {@code unseen serve}: one page ({@code /}) and a JSON API under {@code /api/}, on {@link LocalHttpServer}:
  * <pre>
  * GET  /api/models                       the models the page offers
+ * GET  /api/session                      {"csrf": TOKEN}: the header value an upload or a cancel must send
  * POST /api/priors                       multipart: model, t0, steps, files (the references) -> an inversion job
  * POST /api/samples                      JSON {prior, count, method, steps, seed} -> a sampling job
  * GET  /api/jobs, /api/jobs/ID           job status
@@ -45,14 +57,31 @@ import java.util.zip.ZipOutputStream;
  *                                        model has own-domain references (the bundled demo model)
  * POST /api/jobs/ID/cancel
  * </pre>
- * Every refused request is a 4xx with {@code {"error": "..."}}. With a token, /api/ wants
- * {@code Authorization: Bearer TOKEN} or {@code ?token=TOKEN} (the page's images and event streams cannot set
- * headers).
+ * Every refused request is a 4xx or 503 with {@code {"error": "..."}}, and no error names a path of the server.
+ * With a token, /api/ wants {@code Authorization: Bearer TOKEN} or {@code ?token=TOKEN} (the page's images and
+ * event streams cannot set headers).
+ *
+ * <p>Other pages in the user's browser are the threat (the server binds 127.0.0.1, so other machines are not):
+ * <ul>
+ * <li>DNS rebinding: a request whose Host is not a name of this server (127.0.0.1, localhost, [::1], the bound
+ * address, an {@code --allow-host}) is refused 403, so a page served from another name cannot read the API;</li>
+ * <li>cross-site requests: an API request that a browser marks as coming from another site or origin
+ * ({@code Sec-Fetch-Site}, {@code Origin}) is refused 403; a POST must be JSON (a form cannot send that type
+ * without a CORS preflight, which this server never grants) or carry the per-server {@code X-Unseen-Csrf} token
+ * that the page receives in its HTML, which another origin cannot read;</li>
+ * <li>every answer carries a Content-Security-Policy, {@code X-Frame-Options}, {@code X-Content-Type-Options:
+ * nosniff} and {@code Referrer-Policy: no-referrer}.</li>
+ * </ul>
+ * Uploads are checked before they are decoded (file count and size, then each image's dimensions from its header),
+ * then decoded one at a time on one thread; the jobs waiting, the connections and the uploads received at once are
+ * bounded.
  */
 final class WebServer implements AutoCloseable {
-    /** Bounds on what a client may send. */
-    record Limits(int maxFiles, int maxFileBytes, int maxBodyBytes, int maxCount) {
-        static final Limits DEFAULT = new Limits(64, 4 << 20, 64 << 20, 64);
+    /** Bounds on what clients may send and hold. */
+    record Limits(int maxFiles, int maxFileBytes, int maxBodyBytes, int maxCount, long maxPixels, int maxUnfinishedJobs,
+                  int maxUploadsAtOnce, LocalHttpServer.Limits http) {
+        static final Limits DEFAULT = new Limits(64, 4 << 20, 64 << 20, 64, 4096L * 4096, 16, 2,
+                LocalHttpServer.Limits.DEFAULT);
     }
 
     /** A refused request: its status and the message the client gets. */
@@ -66,74 +95,162 @@ final class WebServer implements AutoCloseable {
         }
     }
 
+    static final String CSRF_HEADER = "X-Unseen-Csrf";
     private static final Pattern JOB_PATH = Pattern.compile(
             "/api/jobs/([0-9a-f]{1,32})(|/events|/cancel|/samples\\.zip|/reconstruction\\.png|/prior\\.safetensors"
                     + "|/analysis\\.html|/samples/(\\d{1,6})\\.png)");
     private static final int MAX_JSON_CHARS = 4096;
+    private static final String JSON = "application/json; charset=utf-8";
+    /** What every answer carries; the page and the analysis report widen the policy for themselves. */
+    private static final Map<String, String> SECURITY_HEADERS = Map.of(
+            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            "X-Frame-Options", "DENY",
+            "X-Content-Type-Options", "nosniff",
+            "Referrer-Policy", "no-referrer",
+            "Cross-Origin-Resource-Policy", "same-origin",
+            "Cache-Control", "no-store");
+    /** The analysis report: its own inline style and data: plots, framed only by the page, no script at all. */
+    private static final String ANALYSIS_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+            + "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox";
 
-    private final HttpServer server;
-    private final ExecutorService handlers;
+    private final LocalHttpServer server;
     private final WebJobs jobs;
     private final Limits limits;
     private final byte[] token;
+    private final String csrf = HexFormat.of().formatHex(new SecureRandom().generateSeed(16));
+    private final Set<String> hosts;
+    private final byte[] page;
+    private final String pagePolicy;
+    private final Semaphore uploads;
+    /** Decodes uploaded images one at a time, off the request threads; a few uploads may wait, more are refused. */
+    private final ThreadPoolExecutor decoder = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(4), r -> {
+        Thread t = new Thread(r, "unseen-serve-decoder");
+        t.setDaemon(true);
+        return t;
+    });
 
-    WebServer(InetSocketAddress address, WebJobs jobs, Limits limits, String token) throws IOException {
+    /**
+     * @param allowHosts names besides 127.0.0.1, localhost, [::1] and the bound address that the Host header may
+     *                   carry (the name other machines reach a non-loopback --bind by)
+     */
+    WebServer(InetSocketAddress address, WebJobs jobs, Limits limits, String token, List<String> allowHosts)
+            throws IOException {
         this.jobs = jobs;
         this.limits = limits;
         this.token = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
-        this.server = HttpServer.create(address, 0);
-        // event streams hold their thread while a job runs: a pool that grows with them
-        this.handlers = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "unseen-serve-http");
-            t.setDaemon(true);
-            return t;
-        });
-        server.setExecutor(handlers);
-        server.createContext("/", this::handle);
-        server.start();
+        this.uploads = new Semaphore(limits.maxUploadsAtOnce());
+        Set<String> names = new HashSet<>(List.of("127.0.0.1", "localhost", hostName("[::1]")));
+        names.add(hostName(address.getAddress().getHostAddress()));
+        allowHosts.forEach(h -> names.add(hostName(h)));
+        this.hosts = Set.copyOf(names);
+        String html;
+        try (InputStream in = WebServer.class.getResourceAsStream("serve/index.html")) {
+            html = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+        // the inline script and style are allowed by their hashes: nothing injected into the page could run
+        this.pagePolicy = "default-src 'none'; script-src " + inlineHash(html, "script") + "; style-src "
+                + inlineHash(html, "style") + "; img-src 'self' blob:; connect-src 'self'; frame-src 'self'; "
+                + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+        this.page = html.replace("<meta name=\"unseen-csrf\" content=\"\">",
+                "<meta name=\"unseen-csrf\" content=\"" + csrf + "\">").getBytes(StandardCharsets.UTF_8);
+        this.server = new LocalHttpServer(address, limits.http(), SECURITY_HEADERS, this::handle);
     }
 
     int port() {
-        return server.getAddress().getPort();
+        return server.port();
     }
 
     @Override
     public void close() throws IOException {
-        server.stop(0);
-        handlers.shutdownNow();
+        server.close();
+        decoder.shutdownNow();
         jobs.close();
     }
 
-    private void handle(HttpExchange ex) throws IOException {
-        try (ex) {
+    /** 'sha256-...' of the one inline element {@code tag} of the page, for its Content-Security-Policy. */
+    private static String inlineHash(String html, String tag) {
+        Matcher m = Pattern.compile("<" + tag + ">(.*?)</" + tag + ">", Pattern.DOTALL).matcher(html);
+        if (!m.find()) {
+            throw new IllegalStateException("the page has no inline <" + tag + ">");
+        }
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(m.group(1).getBytes(StandardCharsets.UTF_8));
+            return "'sha256-" + Base64.getEncoder().encodeToString(digest) + "'";
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A Host header's name without its port, lower case; an IPv6 literal in its canonical form. */
+    static String hostName(String host) {
+        String name = host.strip().toLowerCase(Locale.ROOT);
+        if (name.startsWith("[")) {
+            int end = name.indexOf(']');
+            name = end < 0 ? name : name.substring(1, end);
+        } else if (name.indexOf(':') == name.lastIndexOf(':') && name.indexOf(':') >= 0) {
+            name = name.substring(0, name.indexOf(':')); // name:port (an IPv6 literal has several colons)
+        }
+        if (name.contains(":") && name.matches("[0-9a-f:.]+")) {
             try {
-                route(ex);
-            } catch (ApiError e) {
-                // the request body may be unread (a refused upload): the connection cannot carry another request
-                ex.getResponseHeaders().set("Connection", "close");
-                sendJson(ex, e.status, Map.of("error", e.getMessage()));
-            } catch (IOException e) {
-                throw e; // the client went away: nothing to answer
-            } catch (RuntimeException e) {
-                sendJson(ex, 500, Map.of("error", UnseenCommand.oneLine(UnseenCommand.describe(e))));
+                name = java.net.InetAddress.getByName(name).getHostAddress(); // a literal: no lookup
+            } catch (java.net.UnknownHostException e) {
+                return name;
+            }
+        }
+        return name;
+    }
+
+    private void handle(LocalHttpServer.Exchange ex) throws IOException {
+        try {
+            route(ex);
+        } catch (ApiError e) {
+            sendJson(ex, e.status, Map.of("error", e.getMessage()));
+        } catch (IOException e) {
+            throw e; // the client went away: nothing to answer
+        } catch (RuntimeException e) {
+            String message = jobs.forClient(UnseenCommand.oneLine(UnseenCommand.describe(e)));
+            if (!ex.answered()) {
+                sendJson(ex, 500, Map.of("error", message));
             }
         }
     }
 
-    private void route(HttpExchange ex) throws IOException {
-        String path = ex.getRequestURI().getPath();
-        String method = ex.getRequestMethod();
+    /**
+     * Refuses what another page in the user's browser could send: a Host that is not this server's (DNS
+     * rebinding), and an API request from another site or origin.
+     */
+    private void checkSameOrigin(LocalHttpServer.Exchange ex, String path) {
+        String host = ex.header("Host");
+        if (host == null || !hosts.contains(hostName(host))) {
+            throw new ApiError(403, "Host \"" + UnseenCommand.oneLine(String.valueOf(host)) + "\" is not a name of "
+                    + "this server (open it as http://127.0.0.1:PORT/, or start it with --allow-host NAME)");
+        }
+        String site = ex.header("Sec-Fetch-Site");
+        boolean navigation = ex.method.equals("GET") && path.equals("/");
+        if (!navigation && site != null && !site.equals("same-origin") && !site.equals("none")) {
+            throw new ApiError(403, "a request from another site (" + UnseenCommand.oneLine(site) + ") is refused: "
+                    + "use the app's own page");
+        }
+        String origin = ex.header("Origin");
+        if (origin != null && !origin.equalsIgnoreCase("http://" + host)) {
+            throw new ApiError(403, "a request from origin " + UnseenCommand.oneLine(origin) + " is refused: use the "
+                    + "app's own page");
+        }
+    }
+
+    private void route(LocalHttpServer.Exchange ex) throws IOException {
+        String path = ex.uri.getPath();
+        String method = ex.method;
+        checkSameOrigin(ex, path);
         if (path.equals("/") || path.equals("/index.html")) {
             requireMethod(method, "GET");
-            byte[] page;
-            try (InputStream in = WebServer.class.getResourceAsStream("serve/index.html")) {
-                page = in.readAllBytes();
-            }
-            send(ex, 200, "text/html; charset=utf-8", page);
+            ex.setHeader("Content-Security-Policy", pagePolicy);
+            ex.send(200, "text/html; charset=utf-8", page);
             return;
         }
         if (!path.startsWith("/api/")) {
-            throw new ApiError(404, "no page " + path + " (the app is at /, its API under /api/)");
+            throw new ApiError(404, "no page " + UnseenCommand.oneLine(path) + " (the app is at /, its API under /api/)");
         }
         checkToken(ex);
         if (path.equals("/api/models")) {
@@ -142,6 +259,9 @@ final class WebServer implements AutoCloseable {
             jobs.models().keySet().stream().sorted((a, b) -> a.equals("demo") ? -1 : b.equals("demo") ? 1
                     : a.compareTo(b)).forEach(name -> list.add(Map.of("name", name)));
             sendJson(ex, 200, Map.of("models", list));
+        } else if (path.equals("/api/session")) {
+            requireMethod(method, "GET");
+            sendJson(ex, 200, Map.of("csrf", csrf));
         } else if (path.equals("/api/priors")) {
             requireMethod(method, "POST");
             sendJson(ex, 202, upload(ex).toJson());
@@ -154,7 +274,7 @@ final class WebServer implements AutoCloseable {
         } else {
             Matcher m = JOB_PATH.matcher(path);
             if (!m.matches()) {
-                throw new ApiError(404, "no API endpoint " + path);
+                throw new ApiError(404, "no API endpoint " + UnseenCommand.oneLine(path));
             }
             WebJobs.Job job = jobs.job(m.group(1));
             if (job == null) {
@@ -164,9 +284,13 @@ final class WebServer implements AutoCloseable {
         }
     }
 
-    private void jobRoute(HttpExchange ex, String method, WebJobs.Job job, String what, String sample) throws IOException {
+    private void jobRoute(LocalHttpServer.Exchange ex, String method, WebJobs.Job job, String what, String sample)
+            throws IOException {
         if (what.equals("/cancel")) {
             requireMethod(method, "POST");
+            if (!isJson(ex)) {
+                requireCsrf(ex);
+            }
             if (!jobs.cancel(job)) {
                 throw new ApiError(409, "job " + job.id + " has already finished (" + job.state() + ")");
             }
@@ -182,29 +306,41 @@ final class WebServer implements AutoCloseable {
                     "image/png", WebJobs.INVERT);
             case "/prior.safetensors" -> sendFile(ex, job, job.dir.resolve("prior.safetensors"),
                     "application/octet-stream", WebJobs.INVERT);
-            case "/analysis.html" -> sendFile(ex, job, job.dir.resolve("analysis").resolve("index.html"),
-                    "text/html; charset=utf-8", WebJobs.INVERT);
+            case "/analysis.html" -> {
+                ex.setHeader("Content-Security-Policy", ANALYSIS_POLICY);
+                ex.setHeader("X-Frame-Options", "SAMEORIGIN");
+                sendFile(ex, job, job.dir.resolve("analysis").resolve("index.html"), "text/html; charset=utf-8",
+                        WebJobs.INVERT);
+            }
             default -> sendFile(ex, job, job.samples().resolve(io.unseen.diffusion.SampleRun.sampleName(
                     Integer.parseInt(sample))), "image/png", WebJobs.SAMPLE);
         }
     }
 
     /** The references and settings of a multipart upload, checked and stored, queued for inversion. */
-    private WebJobs.Job upload(HttpExchange ex) throws IOException {
+    private WebJobs.Job upload(LocalHttpServer.Exchange ex) throws IOException {
         String boundary;
         try {
-            boundary = Multipart.boundary(ex.getRequestHeaders().getFirst("Content-Type"));
+            boundary = Multipart.boundary(ex.header("Content-Type"));
         } catch (IllegalArgumentException e) {
             throw new ApiError(400, e.getMessage());
         }
         if (boundary == null) {
             throw new ApiError(415, "upload references as multipart/form-data (fields model, t0, steps; files)");
         }
+        requireCsrf(ex);
+        jobs.requireRoom(limits.maxUnfinishedJobs()); // before receiving what could not be queued
+        if (!uploads.tryAcquire()) {
+            throw new ApiError(503, limits.maxUploadsAtOnce() + " uploads are being received, the limit; try again"
+                    + " in a moment");
+        }
         List<Multipart.Part> parts;
         try {
             parts = Multipart.parse(body(ex, limits.maxBodyBytes()), boundary);
         } catch (IllegalArgumentException e) {
             throw new ApiError(400, e.getMessage());
+        } finally {
+            uploads.release();
         }
         Map<String, String> fields = new LinkedHashMap<>();
         List<Multipart.Part> files = new ArrayList<>();
@@ -216,7 +352,7 @@ final class WebServer implements AutoCloseable {
             }
         }
         String model = model(fields.getOrDefault("model", "demo"));
-        int t0 = integer("t0", fields.getOrDefault("t0", "500"), 1, 100_000);
+        int t0 = integer("t0", fields.getOrDefault("t0", "500"), 1, jobs.maxT0(model));
         int steps = integer("steps", fields.getOrDefault("steps", "10"), 2, 1001);
         if (steps > t0 + 1) {
             throw new ApiError(400, "steps " + steps + " is more than t0 + 1 = " + (t0 + 1) + " grid points");
@@ -228,14 +364,9 @@ final class WebServer implements AutoCloseable {
             throw new ApiError(413, files.size() + " files: at most " + limits.maxFiles() + " references per upload");
         }
         for (Multipart.Part f : files) {
-            if (f.content().length > limits.maxFileBytes()) {
-                throw new ApiError(413, "file " + UnseenCommand.oneLine(f.filename()) + " is " + f.content().length
-                        + " bytes: at most " + limits.maxFileBytes() + " per image");
-            }
-            if (extension(f.content()) == null || !decodes(f.content())) {
-                throw new ApiError(400, "file " + UnseenCommand.oneLine(f.filename()) + " is not a readable PNG or JPEG image");
-            }
+            checkBeforeDecoding(f);
         }
+        decodeAll(files);
         Path dir = jobs.newFolder();
         Path refs = Files.createDirectory(dir.resolve("references"));
         for (int i = 0; i < files.size(); i++) {
@@ -246,11 +377,95 @@ final class WebServer implements AutoCloseable {
         settings.put("t0", t0);
         settings.put("steps", steps);
         settings.put("references", files.size());
-        return jobs.submit(dir, WebJobs.INVERT, model, settings);
+        return submit(dir, WebJobs.INVERT, model, settings);
+    }
+
+    private WebJobs.Job submit(Path dir, String kind, String model, Map<String, Object> settings) throws IOException {
+        try {
+            return jobs.submit(dir, kind, model, settings, limits.maxUnfinishedJobs());
+        } catch (ApiError e) {
+            WebJobs.deleteFolder(dir);
+            throw e;
+        }
+    }
+
+    /** The file's size, type and dimensions, from its bytes and its header: no pixel is decoded. */
+    private void checkBeforeDecoding(Multipart.Part f) {
+        String name = UnseenCommand.oneLine(f.filename());
+        if (f.content().length > limits.maxFileBytes()) {
+            throw new ApiError(413, "file " + name + " is " + f.content().length + " bytes: at most "
+                    + limits.maxFileBytes() + " per image");
+        }
+        if (extension(f.content()) == null) {
+            throw new ApiError(400, "file " + name + " is not a readable PNG or JPEG image");
+        }
+        long[] size = dimensions(f.content());
+        if (size == null) {
+            throw new ApiError(400, "file " + name + " is not a readable PNG or JPEG image (its header is damaged)");
+        }
+        if (size[0] * size[1] > limits.maxPixels()) {
+            throw new ApiError(413, "file " + name + " is " + size[0] + " x " + size[1] + " pixels: at most "
+                    + limits.maxPixels() + " pixels per image (scale it down; the model sees it at its own size)");
+        }
+    }
+
+    /** Width and height from the image's header (ImageIO's PNG and JPEG readers read no pixels for them), or null. */
+    static long[] dimensions(byte[] image) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(image))) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                return null;
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                return new long[]{reader.getWidth(0), reader.getHeight(0)};
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Decodes every file on the decoder thread (one image in memory at a time); the first that fails is a 400. */
+    private void decodeAll(List<Multipart.Part> files) {
+        Future<String> undecodable;
+        try {
+            undecodable = decoder.submit(() -> {
+                for (Multipart.Part f : files) {
+                    if (!decodes(f.content())) {
+                        return f.filename();
+                    }
+                }
+                return null;
+            });
+        } catch (RejectedExecutionException e) {
+            throw new ApiError(503, "the server is checking other uploads; try again in a moment");
+        }
+        String bad;
+        try {
+            bad = undecodable.get(60, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            undecodable.cancel(true);
+            throw new ApiError(503, "checking the images took over 60 s; try again with fewer or smaller images");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ApiError(503, "the server is stopping");
+        } catch (ExecutionException e) {
+            throw new ApiError(400, "an image could not be decoded");
+        }
+        if (bad != null) {
+            throw new ApiError(400, "file " + UnseenCommand.oneLine(bad) + " is not a readable PNG or JPEG image");
+        }
     }
 
     /** A JSON request for samples of a prior (an inversion job's id), checked and queued. */
-    private WebJobs.Job sample(HttpExchange ex) throws IOException {
+    private WebJobs.Job sample(LocalHttpServer.Exchange ex) throws IOException {
+        if (!isJson(ex)) {
+            throw new ApiError(415, "send the request as Content-Type: application/json");
+        }
+        jobs.requireRoom(limits.maxUnfinishedJobs());
         Object parsed;
         try {
             parsed = Json.parse(new String(body(ex, MAX_JSON_CHARS), StandardCharsets.UTF_8), MAX_JSON_CHARS);
@@ -301,15 +516,12 @@ final class WebServer implements AutoCloseable {
         settings.put("method", method);
         settings.put("steps", steps);
         settings.put("seed", seed);
-        return jobs.submit(jobs.newFolder(), WebJobs.SAMPLE, prior.model, settings);
+        return submit(jobs.newFolder(), WebJobs.SAMPLE, prior.model, settings);
     }
 
     /** The job's state as server-sent events: one now, one per change, a comment every 15 s; ends when it finishes. */
-    private void events(HttpExchange ex, WebJobs.Job job) throws IOException {
-        ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
-        ex.getResponseHeaders().set("Cache-Control", "no-cache");
-        ex.sendResponseHeaders(200, 0);
-        OutputStream out = ex.getResponseBody();
+    private void events(LocalHttpServer.Exchange ex, WebJobs.Job job) throws IOException {
+        OutputStream out = ex.stream(200, "text/event-stream; charset=utf-8");
         try {
             while (true) {
                 long seen = job.version();
@@ -329,16 +541,14 @@ final class WebServer implements AutoCloseable {
         }
     }
 
-    private void zip(HttpExchange ex, WebJobs.Job job) throws IOException {
+    private void zip(LocalHttpServer.Exchange ex, WebJobs.Job job) throws IOException {
         requireKind(job, WebJobs.SAMPLE);
         List<Integer> samples = job.sampleIndices();
         if (samples.isEmpty()) {
             throw new ApiError(409, "job " + job.id + " has no samples yet (" + job.state() + ")");
         }
-        ex.getResponseHeaders().set("Content-Type", "application/zip");
-        ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"unseen-samples-" + job.id + ".zip\"");
-        ex.sendResponseHeaders(200, 0);
-        try (ZipOutputStream zip = new ZipOutputStream(ex.getResponseBody())) {
+        ex.setHeader("Content-Disposition", "attachment; filename=\"unseen-samples-" + job.id + ".zip\"");
+        try (ZipOutputStream zip = new ZipOutputStream(ex.stream(200, "application/zip"))) {
             for (int i : samples) {
                 String name = io.unseen.diffusion.SampleRun.sampleName(i);
                 zip.putNextEntry(new ZipEntry(name));
@@ -348,12 +558,13 @@ final class WebServer implements AutoCloseable {
         }
     }
 
-    private void sendFile(HttpExchange ex, WebJobs.Job job, Path file, String type, String kind) throws IOException {
+    private void sendFile(LocalHttpServer.Exchange ex, WebJobs.Job job, Path file, String type, String kind)
+            throws IOException {
         requireKind(job, kind);
         if (!Files.isRegularFile(file)) {
             throw new ApiError(404, "job " + job.id + " has no " + file.getFileName() + " (" + job.state() + ")");
         }
-        send(ex, 200, type, Files.readAllBytes(file));
+        ex.send(200, type, Files.readAllBytes(file));
     }
 
     private static void requireKind(WebJobs.Job job, String kind) {
@@ -362,16 +573,16 @@ final class WebServer implements AutoCloseable {
         }
     }
 
-    private void checkToken(HttpExchange ex) {
+    private void checkToken(LocalHttpServer.Exchange ex) {
         if (token == null) {
             return;
         }
         String given = null;
-        String auth = ex.getRequestHeaders().getFirst("Authorization");
+        String auth = ex.header("Authorization");
         if (auth != null && auth.startsWith("Bearer ")) {
             given = auth.substring("Bearer ".length());
         } else {
-            String query = ex.getRequestURI().getRawQuery();
+            String query = ex.uri.getRawQuery();
             for (String pair : query == null ? new String[0] : query.split("&")) {
                 if (pair.startsWith("token=")) {
                     given = URLDecoder.decode(pair.substring("token=".length()), StandardCharsets.UTF_8);
@@ -382,6 +593,21 @@ final class WebServer implements AutoCloseable {
             throw new ApiError(401, given == null ? "this server wants its token: Authorization: Bearer TOKEN, or ?token=TOKEN"
                     : "wrong token");
         }
+    }
+
+    /** A request a cross-origin form could send (multipart, or no type) must carry the page's token. */
+    private void requireCsrf(LocalHttpServer.Exchange ex) {
+        String given = ex.header(CSRF_HEADER);
+        if (given == null || !MessageDigest.isEqual(csrf.getBytes(StandardCharsets.UTF_8),
+                given.getBytes(StandardCharsets.UTF_8))) {
+            throw new ApiError(403, "send the header " + CSRF_HEADER + " with the token the page holds (a script "
+                    + "gets it from GET /api/session)");
+        }
+    }
+
+    private static boolean isJson(LocalHttpServer.Exchange ex) {
+        String type = ex.header("Content-Type");
+        return type != null && type.toLowerCase(Locale.ROOT).matches("application/json\\s*(;.*)?");
     }
 
     private String model(String name) {
@@ -429,27 +655,17 @@ final class WebServer implements AutoCloseable {
     private static boolean decodes(byte[] image) {
         try {
             return ImageIO.read(new ByteArrayInputStream(image)) != null;
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             return false; // truncated or corrupt
         }
     }
 
     /** The request body, refused with 413 past {@code max} bytes (before reading it when its length says so). */
-    private static byte[] body(HttpExchange ex, int max) throws IOException {
-        String length = ex.getRequestHeaders().getFirst("Content-Length");
-        if (length != null && length.matches("\\d{1,18}") && Long.parseLong(length) > max) {
-            throw new ApiError(413, "the request is " + length + " bytes: at most " + max);
+    private static byte[] body(LocalHttpServer.Exchange ex, int max) throws IOException {
+        if (ex.contentLength() > max) {
+            throw new ApiError(413, "the request is " + ex.contentLength() + " bytes: at most " + max);
         }
-        InputStream in = ex.getRequestBody();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buf = new byte[65536];
-        for (int n; (n = in.read(buf)) > 0; ) {
-            out.write(buf, 0, n);
-            if (out.size() > max) {
-                throw new ApiError(413, "the request is over " + max + " bytes");
-            }
-        }
-        return out.toByteArray();
+        return ex.body().readAllBytes();
     }
 
     private static void requireMethod(String method, String wanted) {
@@ -458,13 +674,7 @@ final class WebServer implements AutoCloseable {
         }
     }
 
-    private static void sendJson(HttpExchange ex, int status, Object value) throws IOException {
-        send(ex, status, "application/json; charset=utf-8", (Json.write(value) + "\n").getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static void send(HttpExchange ex, int status, String type, byte[] body) throws IOException {
-        ex.getResponseHeaders().set("Content-Type", type);
-        ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
-        ex.getResponseBody().write(body);
+    private static void sendJson(LocalHttpServer.Exchange ex, int status, Object value) throws IOException {
+        ex.send(status, JSON, (Json.write(value) + "\n").getBytes(StandardCharsets.UTF_8));
     }
 }

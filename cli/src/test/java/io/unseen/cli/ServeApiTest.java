@@ -33,7 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * survives a restart; queued and running jobs cancel; the token is enforced.
  */
 class ServeApiTest {
-    static final WebServer.Limits LIMITS = new WebServer.Limits(6, 20_000, 200_000, 8);
+    static final WebServer.Limits LIMITS = new WebServer.Limits(6, 20_000, 200_000, 8, 64L * 64, 16, 2,
+            LocalHttpServer.Limits.DEFAULT);
     static final HttpClient HTTP = HttpClient.newHttpClient();
 
     @TempDir
@@ -56,7 +57,7 @@ class ServeApiTest {
 
     static WebServer start(Path data, String token) throws Exception {
         WebJobs jobs = new WebJobs(data, standIn(), "cpu", m -> { });
-        return new WebServer(new InetSocketAddress("127.0.0.1", 0), jobs, LIMITS, token);
+        return new WebServer(new InetSocketAddress("127.0.0.1", 0), jobs, LIMITS, token, List.of());
     }
 
     @BeforeAll
@@ -130,7 +131,23 @@ class ServeApiTest {
             throws Exception {
         return send(HttpRequest.newBuilder(uri(s, "/api/priors"))
                 .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .header(WebServer.CSRF_HEADER, csrf(s))
                 .POST(HttpRequest.BodyPublishers.ofByteArray(multipart(fields, files))));
+    }
+
+    /** The server's upload token, as a script gets it. */
+    static String csrf(WebServer s) throws Exception {
+        return (String) json(send(HttpRequest.newBuilder(uri(s, "/api/session")))).get("csrf");
+    }
+
+    static HttpResponse<String> postJson(WebServer s, String path, String json) throws Exception {
+        return send(HttpRequest.newBuilder(uri(s, path)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json)));
+    }
+
+    static HttpResponse<String> cancel(WebServer s, String id) throws Exception {
+        return send(HttpRequest.newBuilder(uri(s, "/api/jobs/" + id + "/cancel")).header(WebServer.CSRF_HEADER, csrf(s))
+                .POST(HttpRequest.BodyPublishers.noBody()));
     }
 
     @SuppressWarnings("unchecked")
@@ -176,7 +193,7 @@ class ServeApiTest {
         assertError(400, send(HttpRequest.newBuilder(uri(server, "/api/priors")).header("Content-Type", "multipart/form-data")
                 .POST(HttpRequest.BodyPublishers.ofString("x"))));
         assertError(400, send(HttpRequest.newBuilder(uri(server, "/api/priors"))
-                .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY).header(WebServer.CSRF_HEADER, csrf(server))
                 .POST(HttpRequest.BodyPublishers.ofString("--" + BOUNDARY + "\r\nno end"))));
         assertError(400, upload(server, ok, files(refs.subList(0, 2))));
         assertError(400, upload(server, Map.of("model", "nope"), files(refs.subList(0, 3))));
@@ -197,7 +214,7 @@ class ServeApiTest {
         big.set(0, Map.entry("big.png", java.util.Arrays.copyOf(png, LIMITS.maxFileBytes() + 1)));
         assertError(413, upload(server, ok, big));
         assertError(413, send(HttpRequest.newBuilder(uri(server, "/api/priors"))
-                .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY).header(WebServer.CSRF_HEADER, csrf(server))
                 .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[LIMITS.maxBodyBytes() + 1]))));
         // sampling requests
         HttpResponse<String> inversion = upload(server, ok, files(refs.subList(0, 3)));
@@ -226,8 +243,7 @@ class ServeApiTest {
         assertError(405, get("/api/jobs/" + prior + "/cancel"));
         Map<String, Object> end = followEvents(server, prior, new int[1]);
         assertEquals("done", end.get("state"), end.toString());
-        assertError(409, send(HttpRequest.newBuilder(uri(server, "/api/jobs/" + prior + "/cancel"))
-                .POST(HttpRequest.BodyPublishers.noBody())));
+        assertError(409, cancel(server, prior));
     }
 
     @Test
@@ -252,8 +268,8 @@ class ServeApiTest {
             assertTrue(analysis.body().contains("unseen domain") && analysis.body().contains("model's domain")
                     && analysis.body().contains("data:image/png;base64,"), "the analysis report, plots embedded");
 
-            HttpResponse<String> job = send(HttpRequest.newBuilder(uri(first, "/api/samples"))
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"prior\": \"" + prior + "\", \"count\": 2, \"method\": \"gaussian\"}")));
+            HttpResponse<String> job = postJson(first, "/api/samples",
+                    "{\"prior\": \"" + prior + "\", \"count\": 2, \"method\": \"gaussian\"}");
             assertEquals(202, job.statusCode(), job.body());
             sampleJob = (String) json(job).get("id");
             Map<String, Object> sampled = followEvents(first, sampleJob, new int[1]);
@@ -292,19 +308,16 @@ class ServeApiTest {
             // a long inversion (many steps), and a sampling job queued behind it
             HttpResponse<String> up = upload(s, Map.of("t0", "900", "steps", "400"), files(refs));
             String prior = (String) json(up).get("id");
-            HttpResponse<String> queued = send(HttpRequest.newBuilder(uri(s, "/api/samples"))
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"prior\": \"" + prior + "\", \"count\": 2}")));
+            HttpResponse<String> queued = postJson(s, "/api/samples", "{\"prior\": \"" + prior + "\", \"count\": 2}");
             String sampleJob = (String) json(queued).get("id");
             assertEquals("queued", json(queued).get("state"));
             for (String id : List.of(sampleJob, prior)) {
-                HttpResponse<String> cancel = send(HttpRequest.newBuilder(uri(s, "/api/jobs/" + id + "/cancel"))
-                        .POST(HttpRequest.BodyPublishers.noBody()));
-                assertEquals(202, cancel.statusCode(), cancel.body());
+                HttpResponse<String> cancelled = cancel(s, id);
+                assertEquals(202, cancelled.statusCode(), cancelled.body());
             }
             assertEquals("cancelled", followEvents(s, sampleJob, new int[1]).get("state"));
             assertEquals("cancelled", followEvents(s, prior, new int[1]).get("state"));
-            assertError(409, send(HttpRequest.newBuilder(uri(s, "/api/samples"))
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"prior\": \"" + prior + "\"}"))));
+            assertError(409, postJson(s, "/api/samples", "{\"prior\": \"" + prior + "\"}"));
         } finally {
             s.close();
         }

@@ -79,7 +79,7 @@ class ServeBrowserTest {
         Files.deleteIfExists(SHOTS.resolve("failure.png"));
         Path downloads = Files.createDirectories(tmp.resolve("downloads"));
         WebServer server = new WebServer(new InetSocketAddress("127.0.0.1", 0),
-                new WebJobs(tmp.resolve("data"), models, "cpu", System.err::println), WebServer.Limits.DEFAULT, null);
+                new WebJobs(tmp.resolve("data"), models, "cpu", System.err::println), WebServer.Limits.DEFAULT, null, List.of());
         ChromeOptions options = new ChromeOptions();
         options.setBinary(CHROMIUM.toFile());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
