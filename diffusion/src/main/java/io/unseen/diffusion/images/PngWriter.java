@@ -62,7 +62,7 @@ public final class PngWriter {
      * exit closes it again and prints a NullPointerException. A failure of {@code out} is thrown as it is (the
      * encoder's "I/O error writing PNG file!" wraps it).
      */
-    static void encode(BufferedImage img, OutputStream out) throws IOException {
+    public static void encode(BufferedImage img, OutputStream out) throws IOException {
         Iterator<ImageWriter> writers = ImageIO.getImageWritersByFormatName("png");
         if (!writers.hasNext()) {
             throw new IOException("this Java runtime has no PNG encoder (javax.imageio; use a full JDK or JRE)");
