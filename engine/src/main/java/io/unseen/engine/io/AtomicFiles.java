@@ -161,7 +161,11 @@ public final class AtomicFiles {
         return new WriteFailure(file, file + ": cannot write it: " + reason + " (" + fix + ")", e);
     }
 
-    private static String reason(Throwable e) {
+    /**
+     * What happened, as the system words it, from the innermost I/O cause: "no space left on device", "permission
+     * denied" (a JDK file exception's bare path becomes its reason).
+     */
+    public static String reason(Throwable e) {
         Throwable t = e;
         while (t.getCause() instanceof IOException c && c != t) {
             t = c;
