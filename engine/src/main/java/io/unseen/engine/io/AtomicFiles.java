@@ -6,6 +6,9 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Writes files so that a reader never sees half of one: into a temporary file beside the target, then a rename.
@@ -57,7 +60,7 @@ public final class AtomicFiles {
      * happened and what to do ({@link #failure}).
      */
     public static void write(Path target, Writer writer) throws IOException {
-        writeAll(target.toAbsolutePath().getParent(), java.util.Map.of(target, writer));
+        writeAll(target.toAbsolutePath().getParent(), Map.of(target, writer));
     }
 
     /**
@@ -67,12 +70,12 @@ public final class AtomicFiles {
      * messages as given, so a user's relative path stays relative), in {@code folder}, to their writers, in the
      * order to write them.
      */
-    public static void writeAll(Path folder, java.util.Map<Path, Writer> files) throws IOException {
+    public static void writeAll(Path folder, Map<Path, Writer> files) throws IOException {
         Path created = firstMissing(folder == null ? null : folder.toAbsolutePath());
-        java.util.Map<Path, Path> written = new java.util.LinkedHashMap<>(); // temporary file -> target
+        Map<Path, Path> written = new LinkedHashMap<>(); // temporary file -> target
         Path current = null;
         try {
-            for (java.util.Map.Entry<Path, Writer> f : files.entrySet()) {
+            for (Map.Entry<Path, Writer> f : files.entrySet()) {
                 current = f.getKey();
                 Path abs = current.toAbsolutePath();
                 Files.createDirectories(abs.getParent());
@@ -86,8 +89,8 @@ public final class AtomicFiles {
                     f.getValue().writeTo(out);
                 }
             }
-            java.util.Iterator<Path> targets = files.keySet().iterator();
-            for (java.util.Map.Entry<Path, Path> w : written.entrySet()) {
+            Iterator<Path> targets = files.keySet().iterator();
+            for (Map.Entry<Path, Path> w : written.entrySet()) {
                 current = targets.next();
                 try {
                     Files.move(w.getKey(), w.getValue(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
