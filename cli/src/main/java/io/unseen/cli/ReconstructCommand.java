@@ -14,7 +14,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -68,13 +67,24 @@ public final class ReconstructCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** recon-NAME.png per image, grid.png (originals above reconstructions) and metrics.json. */
+    /**
+     * recon-NAME.png per image, grid.png (originals above reconstructions) and metrics.json, all or none: a failure
+     * (a full disk) leaves the folder as it was, and no folder when it did not exist.
+     */
     public static void writeFolder(Path dir, ImageSet set, Reconstruction.Result r) throws java.io.IOException {
-        Files.createDirectories(dir);
+        Map<Path, AtomicFiles.Writer> files = new LinkedHashMap<>();
+        folderFiles(set, r).forEach((name, writer) -> files.put(dir.resolve(name), writer));
+        AtomicFiles.writeAll(dir, files);
+    }
+
+    /** The files of the output folder, by name, in the order to write them (the CLI's, and unseen-spark's). */
+    public static Map<String, AtomicFiles.Writer> folderFiles(ImageSet set, Reconstruction.Result r) {
+        Map<String, AtomicFiles.Writer> files = new LinkedHashMap<>();
         Map<String, Object> perImage = new LinkedHashMap<>();
         for (int i = 0; i < set.size(); i++) {
             String name = set.names().get(i).replaceAll("\\.(png|jpe?g)$", "");
-            PngWriter.write(PngWriter.toImage(r.decoded(), i), dir.resolve("recon-" + name + ".png"));
+            int index = i;
+            files.put("recon-" + name + ".png", out -> PngWriter.encode(PngWriter.toImage(r.decoded(), index), out));
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("mse", r.mse()[i]);
             m.put("psnr_db", Reconstruction.psnr(r.mse()[i]));
@@ -91,11 +101,13 @@ public final class ReconstructCommand implements Callable<Integer> {
             System.arraycopy(r.decoded().data(), i * per, both.data(), ((2 * row + 1) * cols + col) * per, per);
         }
         int zoom = set.tensor().dim(2) < 64 ? 2 : 1;
-        PngWriter.write(PngWriter.grid(both, cols, zoom), dir.resolve("grid.png"));
+        files.put("grid.png", out -> PngWriter.encode(PngWriter.grid(both, cols, zoom), out));
         Map<String, Object> all = new LinkedHashMap<>();
         all.put("mean_mse", r.meanMse());
         all.put("mean_psnr_db", r.meanPsnr());
         all.put("images", perImage);
-        AtomicFiles.write(dir.resolve("metrics.json"), (Json.write(all) + "\n").getBytes(StandardCharsets.UTF_8));
+        byte[] metrics = (Json.write(all) + "\n").getBytes(StandardCharsets.UTF_8);
+        files.put("metrics.json", out -> out.write(metrics));
+        return files;
     }
 }

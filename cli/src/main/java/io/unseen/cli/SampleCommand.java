@@ -86,11 +86,16 @@ public final class SampleCommand implements Callable<Integer> {
                 files.add(f);
             }
         }
-        if (files.isEmpty()) {
-            return;
+        if (!files.isEmpty()) {
+            PngWriter.write(grid(files, channels, resolution), dir.resolve("grid.png"));
         }
+    }
+
+    /** The image of grid.png for these sample files (at most {@link #GRID_MAX}; unseen-spark's driver fetches them). */
+    public static java.awt.image.BufferedImage grid(java.util.List<Path> files, int channels, int resolution)
+            throws java.io.IOException {
         ImageSet all = ImageSet.loadFiles(files, channels, resolution, m -> { });
         int cols = (int) Math.ceil(Math.sqrt(files.size()));
-        PngWriter.write(PngWriter.grid(all.tensor(), cols, resolution < 64 ? 2 : 1), dir.resolve("grid.png"));
+        return PngWriter.grid(all.tensor(), cols, resolution < 64 ? 2 : 1);
     }
 }

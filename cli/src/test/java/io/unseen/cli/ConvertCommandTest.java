@@ -133,6 +133,22 @@ class ConvertCommandTest {
     }
 
     @Test
+    void aDiskThatFillsDuringTheWriteFailsWithOneLineAndNoFile() throws IOException {
+        Path model = dir.resolve("model.safetensors");
+        int rc;
+        try (var full = io.unseen.engine.io.SimulatedFullDisk.start(n -> n.equals("model.safetensors"), 4096)) {
+            rc = run("convert", FIXTURES.resolve("ddpm_legacy.ckpt"), "-o", model, "--image-size", 16);
+        }
+        // the "convert: ..." progress lines, then the one error line
+        assertEquals(1, rc, err);
+        String[] lines = err.strip().split("\n");
+        assertEquals(model + ": cannot write it: no space left on device (free space on that disk, or choose another "
+                + "--output)", lines[lines.length - 1].substring("unseen: ".length()), err);
+        assertTrue(Arrays.stream(lines).limit(lines.length - 1).allMatch(l -> l.startsWith("convert: ")), err);
+        assertEquals(List.of(), files(), "no model file and no temporary file");
+    }
+
+    @Test
     void presetThatDoesNotFitTheWeightsFails() throws IOException {
         int rc = run("convert", FIXTURES.resolve("ddpm_legacy.ckpt"), "-o", dir.resolve("x.safetensors"),
                 "--preset", "ddpm-cifar10-32");

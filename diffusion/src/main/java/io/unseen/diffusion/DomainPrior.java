@@ -82,6 +82,11 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
     }
 
     public void save(Path file) throws IOException {
+        io.unseen.engine.io.AtomicFiles.write(file, writer(file));
+    }
+
+    /** What {@link #save} writes, for a writer that is not a local file; {@code file} names it in messages. */
+    public io.unseen.engine.io.AtomicFiles.Writer writer(Object file) {
         int[] s = latentShape();
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         tensors.put("latents", latents);
@@ -106,7 +111,7 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         Map<String, String> md = new LinkedHashMap<>();
         md.put("unseen.format", "1");
         md.put(META_KEY, Json.write(meta));
-        SafeTensors.write(file, tensors, md);
+        return SafeTensors.writer(file, tensors, md);
     }
 
     public static DomainPrior load(Path file) throws IOException {

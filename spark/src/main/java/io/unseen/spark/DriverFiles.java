@@ -15,10 +15,10 @@ final class DriverFiles {
 
     /**
      * An input file as a local path for the driver to read: a local file as it is, a remote one (hdfs://, s3a://)
-     * copied into {@code scratch}.
+     * copied into {@code scratch}; {@code copies} learns the copy's path and the user's name for it (for messages).
      */
-    static java.nio.file.Path localInput(String flag, String given, Configuration conf, java.nio.file.Path scratch)
-            throws IOException {
+    static java.nio.file.Path localInput(String flag, String given, Configuration conf, java.nio.file.Path scratch,
+                                         java.util.Map<String, String> copies) throws IOException {
         Path p = HadoopFiles.parse(given);
         FileSystem fs = inputFileSystem(flag, given, p, conf);
         if (!fs.exists(p) || !fs.getFileStatus(p).isFile()) {
@@ -29,7 +29,8 @@ final class DriverFiles {
             return java.nio.file.Path.of(p.toUri());
         }
         java.nio.file.Path local = Files.createDirectories(scratch.resolve(flag.replace("-", ""))).resolve(p.getName());
-        HadoopFiles.download(fs, p, local);
+        HadoopFiles.download(fs, p, given, local, HadoopFiles.DRIVER_TMP);
+        copies.put(local.toString(), given);
         return local;
     }
 
@@ -95,9 +96,14 @@ final class DriverFiles {
 
     /** Ships a file to every executor; returns how tasks find it. */
     static ExecutorCache.ShippedFile ship(JavaSparkContext sc, String given, String fingerprint) {
-        Path p = HadoopFiles.parse(given);
+        return ship(sc, given, given, fingerprint);
+    }
+
+    /** As {@link #ship(JavaSparkContext, String, String)}, for a file (a copy) that the user calls {@code shown}. */
+    static ExecutorCache.ShippedFile ship(JavaSparkContext sc, String path, String shown, String fingerprint) {
+        Path p = HadoopFiles.parse(path);
         sc.addFile(p.toUri().toString());
-        return new ExecutorCache.ShippedFile(p.getName(), fingerprint);
+        return new ExecutorCache.ShippedFile(p.getName(), fingerprint, shown);
     }
 
     /** Spark wraps a task's failure in its own; the innermost message is the one the user can act on. */

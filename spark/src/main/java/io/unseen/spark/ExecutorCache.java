@@ -60,8 +60,9 @@ final class ExecutorCache {
      *
      * @param name        its file name, which SparkFiles finds it by
      * @param fingerprint what the cache keys it by
+     * @param shown       the user's name for it (the flag's value), for messages
      */
-    record ShippedFile(String name, String fingerprint) implements java.io.Serializable {
+    record ShippedFile(String name, String fingerprint, String shown) implements java.io.Serializable {
         Path local() {
             return Path.of(SparkFiles.get(name));
         }

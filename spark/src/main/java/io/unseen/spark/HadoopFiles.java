@@ -1,7 +1,8 @@
 package io.unseen.spark;
 
+import io.unseen.engine.io.AtomicFiles;
+import io.unseen.engine.io.SimulatedFullDisk;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocalFileSystem;
@@ -9,6 +10,7 @@ import org.apache.hadoop.fs.Path;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.URI;
 import java.nio.file.Files;
 import java.util.ArrayList;
@@ -54,21 +56,27 @@ final class HadoopFiles {
         return new Path(java.nio.file.Path.of(given).toAbsolutePath().normalize().toUri());
     }
 
-    /** Writes {@code content} to {@code target} atomically, replacing it; {@code tag} makes the temporary name unique. */
-    static void writeAtomically(FileSystem fs, Path target, byte[] content, String tag) throws IOException {
-        writeAtomically(fs, target, content, tag, true);
+    /**
+     * Writes {@code content} to {@code target} atomically, replacing it; {@code shown} names it in a failure (the
+     * user's spelling), {@code tag} makes the temporary name unique.
+     */
+    static void writeAtomically(FileSystem fs, Path target, String shown, byte[] content, String tag) throws IOException {
+        writeAtomically(fs, target, shown, out -> out.write(content), tag, true);
     }
 
     /**
-     * Writes {@code content} to {@code target} atomically. With {@code replace} false an existing target is kept:
-     * for a file whose bytes are fixed by its name (a sample), another attempt that got there first wrote the same.
+     * Writes what {@code writer} produces to {@code target} atomically. With {@code replace} false an existing target
+     * is kept: for a file whose bytes are fixed by its name (a sample), another attempt that got there first wrote
+     * the same. A failure is one line naming {@code shown}, as the CLI's writes word it ({@link AtomicFiles#failure}),
+     * and leaves no temporary file.
      */
-    static void writeAtomically(FileSystem fs, Path target, byte[] content, String tag, boolean replace) throws IOException {
+    static void writeAtomically(FileSystem fs, Path target, String shown, AtomicFiles.Writer writer, String tag,
+                                boolean replace) throws IOException {
         Path tmp = new Path(target.getParent(), "." + target.getName() + ".unseen-spark-" + tag + "-"
                 + Long.toHexString(RANDOM.nextLong() >>> 1) + ".tmp");
         try {
-            try (FSDataOutputStream out = fs.create(tmp, true)) {
-                out.write(content);
+            try (OutputStream out = SimulatedFullDisk.wrap(fs.create(tmp, true), target.getName())) {
+                writer.writeTo(out);
             }
             // a rename onto an existing file fails on HDFS: replace it (a resumed or overwritten file)
             if (!fs.rename(tmp, target)) {
@@ -78,13 +86,24 @@ final class HadoopFiles {
                 if (fs.exists(target) && fs.delete(target, false) && fs.rename(tmp, target)) {
                     return;
                 }
-                throw new IOException(target + ": could not rename " + tmp.getName() + " to it");
+                throw new IOException("could not rename " + tmp.getName() + " to it");
             }
+        } catch (IOException e) {
+            throw AtomicFiles.failure(shown, e);
         } finally {
-            if (fs.exists(tmp)) {
-                fs.delete(tmp, false);
+            try {
+                if (fs.exists(tmp)) {
+                    fs.delete(tmp, false);
+                }
+            } catch (IOException ignored) {
+                // the driver removes leftovers (removeLeftovers); the write's own error is the one to report
             }
         }
+    }
+
+    /** How a user names the file {@code name} in the folder they gave as {@code givenFolder}. */
+    static String child(String givenFolder, String name) {
+        return givenFolder.endsWith("/") ? givenFolder + name : givenFolder + "/" + name;
     }
 
     static byte[] read(FileSystem fs, Path file) throws IOException {
@@ -93,10 +112,40 @@ final class HadoopFiles {
         }
     }
 
-    /** Copies {@code file} to {@code local} (a java.nio path). */
-    static void download(FileSystem fs, Path file, java.nio.file.Path local) throws IOException {
+    /** Where a JVM's temporary copies go, and how to move them (a full /tmp): the driver's and an executor's. */
+    static final String DRIVER_TMP = "free space there, or give the driver another folder: "
+            + "JAVA_OPTS=-Djava.io.tmpdir=DIR";
+    static final String EXECUTOR_TMP = "free space there, or give the executors another folder: "
+            + "--conf spark.executor.extraJavaOptions=-Djava.io.tmpdir=DIR";
+
+    /**
+     * Copies {@code file} (which the user calls {@code shown}) to {@code local}, a temporary copy. A failure says
+     * which side failed: reading the user's file, or writing the copy (then {@code tmpFix} says what to do).
+     */
+    static void download(FileSystem fs, Path file, String shown, java.nio.file.Path local, String tmpFix)
+            throws IOException {
+        boolean reading = true;
         try (InputStream in = fs.open(file)) {
-            Files.copy(in, local, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            reading = false;
+            try (OutputStream out = Files.newOutputStream(local)) {
+                byte[] buf = new byte[1 << 16];
+                while (true) {
+                    reading = true;
+                    int n = in.read(buf);
+                    reading = false;
+                    if (n < 0) {
+                        break;
+                    }
+                    out.write(buf, 0, n);
+                }
+            }
+        } catch (IOException e) {
+            if (reading) {
+                throw new IOException(shown + ": cannot read it: " + AtomicFiles.reason(e), e);
+            }
+            // the JVM's temporary folder, which the user can free or move (not this run's folder in it)
+            throw new IOException("the temporary folder " + System.getProperty("java.io.tmpdir") + ": cannot copy "
+                    + shown + " into it: " + AtomicFiles.reason(e) + " (" + tmpFix + ")", e);
         }
     }
 

@@ -38,7 +38,9 @@ final class ReferenceImages {
         return names.size();
     }
 
-    static ReferenceImages find(String given, Configuration conf, java.nio.file.Path scratch) throws IOException {
+    /** The --images {@code given}; {@code copies} learns the driver's copy of a remote .npy (see DriverFiles.localInput). */
+    static ReferenceImages find(String given, Configuration conf, java.nio.file.Path scratch,
+                                java.util.Map<String, String> copies) throws IOException {
         Path p = HadoopFiles.parse(given);
         FileSystem fs = DriverFiles.inputFileSystem("--images", given, p, conf);
         if (!fs.exists(p)) {
@@ -46,7 +48,7 @@ final class ReferenceImages {
                     + "PNG/JPEG images or an .npy tensor");
         }
         if (fs.getFileStatus(p).isFile() && p.getName().toLowerCase(Locale.ROOT).endsWith(".npy")) {
-            java.nio.file.Path local = DriverFiles.localInput("--images", given, conf, scratch);
+            java.nio.file.Path local = DriverFiles.localInput("--images", given, conf, scratch, copies);
             Tensor t = Npy.read(local);
             if (t.rank() != 4) {
                 throw new IllegalArgumentException("--images " + given + ": expected a tensor [N, C, H, W], got "
@@ -97,15 +99,20 @@ final class ReferenceImages {
     List<ImageTask.Result> run(JavaSparkContext sc, ImageTask.Work work, ExecutorCache.ShippedFile model, String device,
                                int t0, int steps, boolean clipX0, int batchSize, int partitions) throws IOException {
         ExecutorCache.ShippedFile shippedNpy = npy == null ? null
-                : DriverFiles.ship(sc, npy.toString(), io.unseen.diffusion.DomainPrior.fingerprint(npy));
-        ImageTask.Job job = new ImageTask.Job(work, model, device, npy == null ? files : null, shippedNpy, t0, steps,
-                clipX0, batchSize);
+                : DriverFiles.ship(sc, npy.toString(), given, io.unseen.diffusion.DomainPrior.fingerprint(npy));
+        ImageTask.Job job = new ImageTask.Job(work, model, device, npy == null ? files : null, shippedNpy, given, t0,
+                steps, clipX0, batchSize);
         List<Integer> indices = IntStream.range(0, size()).boxed().toList();
         List<ImageTask.Result> results;
         try {
             results = new ArrayList<>(sc.parallelize(indices, partitions).mapPartitions(new ImageTask(job)).collect());
         } catch (RuntimeException e) {
             throw DriverFiles.rootCause(e);
+        }
+        for (ImageTask.Result r : results) {
+            if (r.error() != null) {
+                throw new IllegalArgumentException(r.error()); // the first partition's failure, in image order
+            }
         }
         results.sort(Comparator.comparingInt(ImageTask.Result::index));
         return results;

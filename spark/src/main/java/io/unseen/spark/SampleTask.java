@@ -16,10 +16,11 @@ import org.apache.spark.deploy.SparkHadoopUtil;
 
 import java.io.IOException;
 import java.io.Serializable;
-import java.nio.file.Files;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One partition of a sampling run, on an executor: the same draw and decode as {@link SampleRun} (sample i depends
@@ -29,9 +30,9 @@ import java.util.List;
 final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.Counts> {
     private static final long serialVersionUID = 1L;
 
-    /** Everything a task needs, sent with it. */
+    /** Everything a task needs, sent with it ({@code outputShown}: the user's --output, for messages). */
     record Job(ExecutorCache.ShippedFile model, ExecutorCache.ShippedFile prior, String device, String output,
-               int count, String method, long seed, float eta, int steps, boolean clipX0, double tolScale,
+               String outputShown, int count, String method, long seed, float eta, int steps, boolean clipX0, double tolScale,
                int maxDraws, int batchSize, boolean diagonal) implements Serializable {
         SampleRun.Options options() {
             return new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, eta, steps, clipX0, tolScale,
@@ -39,11 +40,12 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
         }
     }
 
-    /** What one partition did. */
-    record Counts(int written, int alreadyThere, int failed, long candidates, int accepted) implements Serializable {
+    /** What one partition did; {@code error}: null, or its failure as the one line the driver prints. */
+    record Counts(int written, int alreadyThere, int failed, long candidates, int accepted, String error)
+            implements Serializable {
         Counts plus(Counts o) {
             return new Counts(written + o.written, alreadyThere + o.alreadyThere, failed + o.failed,
-                    candidates + o.candidates, accepted + o.accepted);
+                    candidates + o.candidates, accepted + o.accepted, error != null ? error : o.error);
         }
     }
 
@@ -54,7 +56,18 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
     }
 
     @Override
-    public Iterator<Counts> call(Iterator<Integer> indices) throws IOException {
+    public Iterator<Counts> call(Iterator<Integer> indices) {
+        Map<String, String> copies = new HashMap<>(); // the executor's copies and URIs -> the user's names for them
+        copies.put(job.output(), TaskFailure.folder(job.outputShown()));
+        try {
+            return List.of(run(indices, copies)).iterator();
+        } catch (Exception | OutOfMemoryError e) {
+            // the samples written before stay: they are whole, and a rerun resumes from them
+            return List.of(new Counts(0, 0, 0, 0, 0, TaskFailure.message(e, copies))).iterator();
+        }
+    }
+
+    private Counts run(Iterator<Integer> indices, Map<String, String> copies) throws IOException {
         Path dir = new Path(job.output());
         FileSystem fs = HadoopFiles.fileSystem(dir, SparkHadoopUtil.get().newConfiguration(SparkEnv.get().conf()));
         List<Integer> todo = new ArrayList<>();
@@ -68,13 +81,15 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
             }
         }
         if (todo.isEmpty()) {
-            return List.of(new Counts(0, alreadyThere, 0, 0, 0)).iterator();
+            return new Counts(0, alreadyThere, 0, 0, 0, null);
         }
+        copies.put(job.model().local().toString(), job.model().shown());
+        copies.put(job.prior().local().toString(), job.prior().shown());
         String device = TaskDevice.forThisTask(job.device());
         FrozenModel model = ExecutorCache.borrowModel(job.model(), device);
         try {
-            Counts c = sample(model, ExecutorCache.prior(job.prior()), job.options(), todo, fs, dir);
-            return List.of(c.plus(new Counts(0, alreadyThere, 0, 0, 0))).iterator();
+            Counts c = sample(model, ExecutorCache.prior(job.prior()), job.options(), todo, fs, dir, job.outputShown());
+            return c.plus(new Counts(0, alreadyThere, 0, 0, 0, null));
         } finally {
             ExecutorCache.giveBack(model, job.model(), device);
         }
@@ -82,25 +97,21 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
 
     /** SampleRun's draw-and-decode over {@code todo} (the CLI's one path), each PNG written through Hadoop. */
     private static Counts sample(FrozenModel model, DomainPrior prior, SampleRun.Options o, List<Integer> todo,
-                                 FileSystem fs, Path dir) throws IOException {
+                                 FileSystem fs, Path dir, String shown) throws IOException {
         String tag = attemptTag();
-        java.nio.file.Path png = Files.createTempFile("unseen-spark-", ".png");
         int[] written = {0};
-        try {
-            DrawAndDecode.Outcome out = DrawAndDecode.run(SampleRun.sampler(prior, null, o), o.seed(), todo,
-                    SampleRun.decoding(model, prior, o), Progress.NONE, (indices, images) -> {
-                        for (int b = 0; b < indices.length; b++) {
-                            // PngWriter's own bytes, so a file is the one `unseen sample` writes
-                            PngWriter.write(PngWriter.toImage(images, b), png);
-                            HadoopFiles.writeAtomically(fs, new Path(dir, SampleRun.sampleName(indices[b])),
-                                    Files.readAllBytes(png), tag, false);
-                            written[0]++;
-                        }
-                    });
-            return new Counts(written[0], 0, out.failed(), out.candidates(), out.accepted());
-        } finally {
-            Files.deleteIfExists(png);
-        }
+        DrawAndDecode.Outcome out = DrawAndDecode.run(SampleRun.sampler(prior, null, o), o.seed(), todo,
+                SampleRun.decoding(model, prior, o), Progress.NONE, (indices, images) -> {
+                    for (int b = 0; b < indices.length; b++) {
+                        String name = SampleRun.sampleName(indices[b]);
+                        // PngWriter's own bytes, so a file is the one `unseen sample` writes
+                        java.awt.image.BufferedImage img = PngWriter.toImage(images, b);
+                        HadoopFiles.writeAtomically(fs, new Path(dir, name), HadoopFiles.child(shown, name),
+                                stream -> PngWriter.encode(img, stream), tag, false);
+                        written[0]++;
+                    }
+                });
+        return new Counts(written[0], 0, out.failed(), out.candidates(), out.accepted(), null);
     }
 
     /** Names this task attempt in temporary file names (a retried or speculative attempt gets another). */

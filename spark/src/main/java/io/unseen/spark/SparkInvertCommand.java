@@ -13,8 +13,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.nio.file.Files;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -64,6 +67,7 @@ final class SparkInvertCommand implements Callable<Integer> {
         modelOptions.check();
         TimestepGrid.checkSteps(t0, steps);
         java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
+        Map<String, String> copies = new HashMap<>(); // the driver's copies of remote inputs -> the flags' values
         try {
             Configuration conf = new Configuration();
             Path out = HadoopFiles.parse(output);
@@ -71,11 +75,11 @@ final class SparkInvertCommand implements Callable<Integer> {
             if (outFs.exists(out) && outFs.getFileStatus(out).isDirectory()) {
                 throw new IllegalArgumentException("--output " + output + ": is a folder (give a file name)");
             }
-            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch);
+            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch, copies);
             NoiseSchedule schedule = FrozenModel.schedule(localModel);
             TimestepGrid grid = TimestepGrid.of(t0, steps, schedule);
             String modelFingerprint = DomainPrior.fingerprint(localModel);
-            ReferenceImages refs = ReferenceImages.find(images, conf, scratch);
+            ReferenceImages refs = ReferenceImages.find(images, conf, scratch, copies);
             if (!npy && refs.size() < 3) {
                 throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + refs.size());
             }
@@ -85,24 +89,35 @@ final class SparkInvertCommand implements Callable<Integer> {
                     String.format(Locale.ROOT, "inverting %d images to t0=%d", refs.size(), t0), ImageTask.Work.INVERT,
                     modelOptions, modelFingerprint, t0, steps, false, outFs, created);
             Tensor latents = ReferenceImages.stack(results);
-            java.nio.file.Path local = scratch.resolve(out.getName());
-            if (npy) {
-                Npy.write(local, latents);
-            } else {
-                // DomainPrior.invert's own construction from the latents, so the prior is the CLI's bit for bit
-                DomainPrior prior = DomainPrior.fromLatents(latents, k, seed, grid.t0(), grid.size(), schedule.name(),
-                        modelFingerprint, refs.names);
-                prior.save(local);
-                var t = prior.targets();
-                System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",
-                        Math.sqrt(prior.gaussian().pooledVariance()), t.distance(), t.distanceSpread(), t.angleOrigin(),
-                        t.angleOriginSpread(), t.angleSubtended(), t.angleSubtendedSpread());
+            try {
+                write(outFs, out, latents, npy, grid, schedule, modelFingerprint, refs);
+            } catch (IOException | RuntimeException e) {
+                DriverFiles.removeIfEmpty(outFs, created);
+                throw e;
             }
-            HadoopFiles.writeAtomically(outFs, out, Files.readAllBytes(local), "driver");
             System.out.println(output);
             return 0;
+        } catch (Exception e) {
+            throw TaskFailure.renamed(e, copies);
         } finally {
             SparkSampleCommand.deleteRecursively(scratch);
+        }
+    }
+
+    /** The latents (.npy) or the prior made from them, written to --output as the CLI writes them. */
+    private void write(FileSystem outFs, Path out, Tensor latents, boolean npy, TimestepGrid grid, NoiseSchedule schedule,
+                       String modelFingerprint, ReferenceImages refs) throws java.io.IOException {
+        if (npy) {
+            HadoopFiles.writeAtomically(outFs, out, output, Npy.bytes(latents), "driver");
+        } else {
+            // DomainPrior.invert's own construction from the latents, so the prior is the CLI's bit for bit
+            DomainPrior prior = DomainPrior.fromLatents(latents, k, seed, grid.t0(), grid.size(), schedule.name(),
+                    modelFingerprint, refs.names);
+            HadoopFiles.writeAtomically(outFs, out, output, prior.writer(output), "driver", true);
+            var t = prior.targets();
+            System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",
+                    Math.sqrt(prior.gaussian().pooledVariance()), t.distance(), t.distanceSpread(), t.angleOrigin(),
+                    t.angleOriginSpread(), t.angleSubtended(), t.angleSubtendedSpread());
         }
     }
 }

@@ -7,6 +7,7 @@ import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Npy;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
@@ -17,7 +18,9 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -56,6 +59,7 @@ final class SparkReconstructCommand implements Callable<Integer> {
         modelOptions.check();
         TimestepGrid.checkSteps(t0, steps);
         java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
+        Map<String, String> copies = new HashMap<>(); // the driver's copies of remote inputs -> the flags' values
         try {
             Configuration conf = new Configuration();
             Path out = HadoopFiles.parse(output);
@@ -66,10 +70,10 @@ final class SparkReconstructCommand implements Callable<Integer> {
             if (!npy && outFs.exists(out) && !outFs.getFileStatus(out).isDirectory()) {
                 throw new IllegalArgumentException("--output " + output + ": exists and is not a folder (choose another output path)");
             }
-            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch);
+            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch, copies);
             TimestepGrid.of(t0, steps, FrozenModel.schedule(localModel));
             String modelFingerprint = DomainPrior.fingerprint(localModel);
-            ReferenceImages refs = ReferenceImages.find(images, conf, scratch);
+            ReferenceImages refs = ReferenceImages.find(images, conf, scratch, copies);
             spark.check(refs.size(), "images");
             Path created = npy ? DriverFiles.createParentFolder(outFs, out, output)
                     : DriverFiles.createOutputFolder(outFs, out, output) ? out : null;
@@ -79,31 +83,50 @@ final class SparkReconstructCommand implements Callable<Integer> {
             Tensor decoded = ReferenceImages.stack(results);
             Reconstruction.Result r = Reconstruction.Result.of(decoded,
                     results.stream().mapToDouble(ImageTask.Result::mse).toArray());
-            java.nio.file.Path staging = Files.createDirectories(scratch.resolve("output"));
             if (npy) {
-                java.nio.file.Path local = staging.resolve(out.getName());
-                Npy.write(local, decoded);
-                HadoopFiles.writeAtomically(outFs, out, Files.readAllBytes(local), "driver");
+                HadoopFiles.writeAtomically(outFs, out, output, Npy.bytes(decoded), "driver");
             } else {
-                ReconstructCommand.writeFolder(staging, originals(refs, outFs, conf, scratch, decoded), r);
-                try (var files = Files.list(staging)) {
-                    for (java.nio.file.Path f : files.sorted().toList()) {
-                        HadoopFiles.writeAtomically(outFs, new Path(out, f.getFileName().toString()),
-                                Files.readAllBytes(f), "driver");
-                    }
-                }
+                writeFolder(outFs, out, created, ReconstructCommand.folderFiles(originals(refs, conf, scratch, decoded), r));
             }
             System.err.printf(Locale.ROOT, "mean MSE %.5f, mean PSNR %.2f dB over %d images%n", r.meanMse(), r.meanPsnr(),
                     refs.size());
             System.out.println(output);
             return 0;
+        } catch (Exception e) {
+            throw TaskFailure.renamed(e, copies);
         } finally {
             SparkSampleCommand.deleteRecursively(scratch);
         }
     }
 
+    /**
+     * The CLI's folder files, each written atomically; when one fails, the ones this run wrote are removed again, and
+     * the folder when this run {@code created} it (null: it did not), so that no partial set is left.
+     */
+    private void writeFolder(FileSystem fs, Path out, Path created, Map<String, AtomicFiles.Writer> files)
+            throws java.io.IOException {
+        List<Path> written = new ArrayList<>();
+        try {
+            for (Map.Entry<String, AtomicFiles.Writer> f : files.entrySet()) {
+                Path target = new Path(out, f.getKey());
+                HadoopFiles.writeAtomically(fs, target, HadoopFiles.child(output, f.getKey()), f.getValue(), "driver", true);
+                written.add(target);
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            for (Path w : written) {
+                try {
+                    fs.delete(w, false);
+                } catch (java.io.IOException ignored) {
+                    // the write's own error is the one to report
+                }
+            }
+            DriverFiles.removeIfEmpty(fs, created);
+            throw e;
+        }
+    }
+
     /** The original images, on the driver, for the grid (originals above reconstructions) and the file names. */
-    private static ImageSet originals(ReferenceImages refs, FileSystem outFs, Configuration conf, java.nio.file.Path scratch,
+    private static ImageSet originals(ReferenceImages refs, Configuration conf, java.nio.file.Path scratch,
                                       Tensor decoded) throws java.io.IOException {
         int channels = decoded.dim(1), resolution = decoded.dim(2);
         if (refs.npy != null) {
@@ -115,7 +138,7 @@ final class SparkReconstructCommand implements Callable<Integer> {
         for (String f : refs.files) {
             Path p = new Path(f);
             java.nio.file.Path l = local.resolve(p.getName());
-            HadoopFiles.download(fs, p, l);
+            HadoopFiles.download(fs, p, HadoopFiles.child(refs.given, p.getName()), l, HadoopFiles.DRIVER_TMP);
             files.add(l);
         }
         return ImageSet.loadFiles(files, channels, resolution, System.err::println);

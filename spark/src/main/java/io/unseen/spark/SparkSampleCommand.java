@@ -8,6 +8,7 @@ import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.NoiseSchedule;
 import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.TimestepGrid;
+import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.io.Json;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
@@ -63,10 +64,11 @@ final class SparkSampleCommand implements Callable<Integer> {
         modelOptions.check();
         spark.check(Math.max(count, 1), "samples");
         java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
+        Map<String, String> copies = new java.util.HashMap<>(); // the driver's copies of remote inputs -> the flags' values
         try {
             Configuration conf = new Configuration();
-            java.nio.file.Path localPrior = DriverFiles.localInput("--prior", prior, conf, scratch);
-            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch);
+            java.nio.file.Path localPrior = DriverFiles.localInput("--prior", prior, conf, scratch, copies);
+            java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch, copies);
             DomainPrior p = DomainPrior.load(localPrior);
             SampleRun.Options o = flags.options(count, p, modelOptions.batchSize());
             String modelFingerprint = DomainPrior.fingerprint(localModel);
@@ -91,11 +93,12 @@ final class SparkSampleCommand implements Callable<Integer> {
                 if (count - pending.size() > 0) {
                     System.err.println("skipping " + (count - pending.size()) + " samples already in " + output);
                 }
-                done = new SampleTask.Counts(0, 0, 0, 0, 0);
+                done = new SampleTask.Counts(0, 0, 0, 0, 0, null);
                 if (!pending.isEmpty()) {
                     int parts = spark.partitionsFor(sc, pending.size());
                     SampleTask.Job job = new SampleTask.Job(DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
-                            DriverFiles.ship(sc, prior, p.fingerprint()), modelOptions.device, dir.toString(), count,
+                            DriverFiles.ship(sc, prior, p.fingerprint()), modelOptions.device, dir.toString(), output,
+                            count,
                             flags.methodName(), o.seed(), o.eta(), o.steps(), o.clipX0(), o.tolScale(), o.maxDraws(),
                             o.batchSize(), o.diagonal());
                     System.err.printf(Locale.ROOT, "sampling %d in %d partitions on %s%n", pending.size(), parts, sc.master());
@@ -105,6 +108,9 @@ final class SparkSampleCommand implements Callable<Integer> {
                         }
                     } catch (RuntimeException e) {
                         throw DriverFiles.rootCause(e);
+                    }
+                    if (done.error() != null) {
+                        throw new IllegalArgumentException(done.error());
                     }
                 }
             } catch (RuntimeException | IOException e) {
@@ -120,6 +126,8 @@ final class SparkSampleCommand implements Callable<Integer> {
             }
             folder.finish(settings, s, scratch, p.latentShape());
             return SampleCommand.report(flags.methodName(), s, output);
+        } catch (Exception e) {
+            throw TaskFailure.renamed(e, copies);
         } finally {
             deleteRecursively(scratch);
         }
@@ -180,11 +188,16 @@ final class SparkSampleCommand implements Callable<Integer> {
             created = DriverFiles.createOutputFolder(fs, dir, given);
             try {
                 HadoopFiles.removeLeftovers(fs, dir);
-                writeSummary(settings, count, null);
             } catch (IOException e) {
                 abandon();
                 throw new IllegalArgumentException("--output " + given + ": cannot write there (" + e.getMessage()
                         + "; choose a folder you can write to)", e);
+            }
+            try {
+                writeSummary(settings, count, null);
+            } catch (IOException e) {
+                abandon();
+                throw e; // names summary.json, what happened and what to do
             }
         }
 
@@ -221,26 +234,27 @@ final class SparkSampleCommand implements Callable<Integer> {
             HadoopFiles.removeLeftovers(fs, dir);
             java.nio.file.Path local = Files.createDirectories(scratch.resolve("grid"));
             java.util.Set<String> there = new java.util.HashSet<>(HadoopFiles.fileNames(fs, dir));
-            int fetched = 0;
-            for (int i = 0; i < s.requested() && fetched < SampleCommand.GRID_MAX; i++) {
+            List<java.nio.file.Path> fetched = new ArrayList<>();
+            for (int i = 0; i < s.requested() && fetched.size() < SampleCommand.GRID_MAX; i++) {
                 String name = SampleRun.sampleName(i);
                 if (there.contains(name)) {
-                    HadoopFiles.download(fs, new Path(dir, name), local.resolve(name));
-                    fetched++;
+                    HadoopFiles.download(fs, new Path(dir, name), HadoopFiles.child(given, name), local.resolve(name),
+                            HadoopFiles.DRIVER_TMP);
+                    fetched.add(local.resolve(name));
                 }
             }
-            SampleCommand.writeGrid(local, s.requested(), shape[0], shape[1]);
-            java.nio.file.Path grid = local.resolve("grid.png");
-            if (Files.exists(grid)) {
-                HadoopFiles.writeAtomically(fs, new Path(dir, "grid.png"), Files.readAllBytes(grid), "driver");
+            if (!fetched.isEmpty()) {
+                java.awt.image.BufferedImage grid = SampleCommand.grid(fetched, shape[0], shape[1]);
+                HadoopFiles.writeAtomically(fs, new Path(dir, "grid.png"), HadoopFiles.child(given, "grid.png"),
+                        out -> PngWriter.encode(grid, out), "driver", true);
             }
             writeSummary(settings, s.requested(), s);
         }
 
         /** summary.json exactly as SampleRun writes it. */
         private void writeSummary(Map<String, Object> settings, int count, SampleRun.Summary s) throws IOException {
-            HadoopFiles.writeAtomically(fs, new Path(dir, "summary.json"), SampleRun.summaryJson(settings, count, s),
-                    "driver");
+            HadoopFiles.writeAtomically(fs, new Path(dir, "summary.json"), HadoopFiles.child(given, "summary.json"),
+                    SampleRun.summaryJson(settings, count, s), "driver");
         }
 
         private List<String> sampleNames() throws IOException {

@@ -5,9 +5,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 
-import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -103,11 +101,10 @@ public final class AnalysisReport {
     }
 
     private void addPlot(String fileName, BufferedImage img) throws IOException {
-        PngWriter.write(img, dir.resolve(fileName));
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        ImageIO.write(img, "png", buf);
+        byte[] png = PngWriter.encode(img);
+        AtomicFiles.write(dir.resolve(fileName), png);
         sections.add("<p><img alt=\"" + esc(fileName) + "\" src=\"data:image/png;base64,"
-                + Base64.getEncoder().encodeToString(buf.toByteArray()) + "\"></p>\n");
+                + Base64.getEncoder().encodeToString(png) + "\"></p>\n");
     }
 
     private static double[] norms(Tensor t) {

@@ -236,10 +236,8 @@ final class EvaluationHtml {
             if (images.dim(0) == 0) {
                 return "";
             }
-            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-            javax.imageio.ImageIO.write(io.unseen.diffusion.images.PngWriter.grid(images,
-                    (int) Math.ceil(Math.sqrt(images.dim(0))), 1), "png", out);
-            bytes = out.toByteArray();
+            bytes = io.unseen.diffusion.images.PngWriter.encode(io.unseen.diffusion.images.PngWriter.grid(images,
+                    (int) Math.ceil(Math.sqrt(images.dim(0))), 1));
         } else if (Files.isRegularFile(png)) {
             bytes = Files.readAllBytes(png);
         } else {

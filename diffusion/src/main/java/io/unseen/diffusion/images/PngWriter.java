@@ -3,10 +3,16 @@ package io.unseen.diffusion.images;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.AtomicFiles;
 
+import javax.imageio.IIOException;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageWriter;
+import javax.imageio.stream.ImageOutputStream;
+import javax.imageio.stream.MemoryCacheImageOutputStream;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.file.Path;
+import java.util.Iterator;
 
 /** Writes model-space images ([-1, 1], C = 1 or 3) as PNG files and grids, atomically. */
 public final class PngWriter {
@@ -38,12 +44,41 @@ public final class PngWriter {
         return (int) Math.max(0, Math.min(255, Math.floor(s)));
     }
 
+    /** Writes {@code img} as a PNG file, atomically; a failure is AtomicFiles' one line naming {@code file}. */
     public static void write(BufferedImage img, Path file) throws IOException {
-        AtomicFiles.write(file, out -> {
-            if (!ImageIO.write(img, "png", out)) {
-                throw new IOException("no PNG writer available");
+        AtomicFiles.write(file, out -> encode(img, out));
+    }
+
+    /** The PNG file's bytes, the same as {@link #write} writes (for a writer that is not a local file). */
+    public static byte[] encode(BufferedImage img) throws IOException {
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        encode(img, buf);
+        return buf.toByteArray();
+    }
+
+    /**
+     * Encodes {@code img} as PNG onto {@code out}, through a memory cache: {@code ImageIO.write(img, "png", out)}
+     * caches through a file in java.io.tmpdir, and when the disk fills its close fails halfway, so that the JVM's
+     * exit closes it again and prints a NullPointerException. A failure of {@code out} is thrown as it is (the
+     * encoder's "I/O error writing PNG file!" wraps it).
+     */
+    public static void encode(BufferedImage img, OutputStream out) throws IOException {
+        Iterator<ImageWriter> writers = ImageIO.getImageWritersByFormatName("png");
+        if (!writers.hasNext()) {
+            throw new IOException("this Java runtime has no PNG encoder (javax.imageio; use a full JDK or JRE)");
+        }
+        ImageWriter writer = writers.next();
+        try (ImageOutputStream stream = new MemoryCacheImageOutputStream(out)) {
+            writer.setOutput(stream);
+            writer.write(img);
+        } catch (IIOException e) {
+            if (e.getCause() instanceof IOException cause) {
+                throw cause;
             }
-        });
+            throw new IOException("the PNG encoder failed (" + e.getMessage() + ")", e);
+        } finally {
+            writer.dispose();
+        }
     }
 
     /** A grid of a batch, {@code cols} per row, 2-pixel gaps, optional upscaling by an integer {@code zoom}. */

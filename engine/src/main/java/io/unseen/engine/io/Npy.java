@@ -95,6 +95,11 @@ public final class Npy {
 
     /** Writes {@code t} as a v1 .npy file, atomically (temporary file, then rename). */
     public static void write(Path file, Tensor t) throws IOException {
+        AtomicFiles.write(file, bytes(t));
+    }
+
+    /** The bytes of {@link #write}'s file, for a writer that is not a local file. */
+    public static byte[] bytes(Tensor t) {
         StringBuilder shape = new StringBuilder();
         for (int d : t.shape()) {
             shape.append(d).append(", ");
@@ -116,7 +121,7 @@ public final class Npy {
         buf.put(header.toString().getBytes(StandardCharsets.ISO_8859_1));
         Tensor host = t.toHost(); // a device tensor is downloaded; a view writes only its values
         buf.asFloatBuffer().put(host.hostArray(), host.offset(), host.numel());
-        AtomicFiles.write(file, buf.array());
+        return buf.array();
     }
 
     private static String find(Pattern p, String header, Path file, String field) throws TensorFormatException {

@@ -268,6 +268,11 @@ public final class SafeTensors {
      */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata)
             throws IOException {
+        AtomicFiles.write(file, writer(file, tensors, metadata));
+    }
+
+    /** What {@link #write} writes, for a writer that is not a local file; {@code file} names it in messages. */
+    public static AtomicFiles.Writer writer(Object file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         Map<String, Object> header = new LinkedHashMap<>();
         if (metadata != null && !metadata.isEmpty()) {
             for (Map.Entry<String, String> m : metadata.entrySet()) {
@@ -301,7 +306,7 @@ public final class SafeTensors {
         int padded = (json.length + 7) / 8 * 8;
         byte[] headerBytes = Arrays.copyOf(json, padded);
         Arrays.fill(headerBytes, json.length, padded, (byte) ' ');
-        AtomicFiles.write(file, out -> {
+        return out -> {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
             out.write(len.array());
             out.write(headerBytes);
@@ -310,7 +315,7 @@ public final class SafeTensors {
                 Tensor host = t.toHost();
                 writeFloats(out, host.hostArray(), host.offset(), host.numel(), chunk);
             }
-        });
+        };
     }
 
     private static void writeFloats(OutputStream out, float[] data, int offset, int length, ByteBuffer chunk)
