@@ -368,6 +368,7 @@ final class LocalHttpServer implements AutoCloseable {
             case 431 -> "Request Header Fields Too Large";
             case 503 -> "Service Unavailable";
             case 505 -> "HTTP Version Not Supported";
+            case 507 -> "Insufficient Storage";
             default -> status >= 500 ? "Server Error" : "Error";
         };
     }

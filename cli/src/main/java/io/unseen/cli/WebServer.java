@@ -1,5 +1,6 @@
 package io.unseen.cli;
 
+import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
 
@@ -367,17 +368,36 @@ final class WebServer implements AutoCloseable {
             checkBeforeDecoding(f);
         }
         decodeAll(files);
-        Path dir = jobs.newFolder();
-        Path refs = Files.createDirectory(dir.resolve("references"));
-        for (int i = 0; i < files.size(); i++) {
-            byte[] content = files.get(i).content();
-            Files.write(refs.resolve(String.format(Locale.ROOT, "ref-%03d.%s", i, extension(content))), content);
-        }
+        Path dir = store(files);
         Map<String, Object> settings = new LinkedHashMap<>();
         settings.put("t0", t0);
         settings.put("steps", steps);
         settings.put("references", files.size());
         return submit(dir, WebJobs.INVERT, model, settings);
+    }
+
+    /** The references in a new job folder; a failed write (a full disk) is a 507, with no folder left behind. */
+    private Path store(List<Multipart.Part> files) {
+        Path dir = null;
+        try {
+            dir = jobs.newFolder();
+            Path refs = Files.createDirectory(dir.resolve("references"));
+            for (int i = 0; i < files.size(); i++) {
+                byte[] content = files.get(i).content();
+                AtomicFiles.write(refs.resolve(String.format(Locale.ROOT, "ref-%03d.%s", i, extension(content))), content);
+            }
+            return dir;
+        } catch (IOException e) {
+            try {
+                if (dir != null) {
+                    WebJobs.deleteFolder(dir);
+                }
+            } catch (IOException ignored) {
+                // the error below says what to do
+            }
+            throw new ApiError(507, "the server could not store the upload: " + jobs.forClient(UnseenCommand.oneLine(
+                    AtomicFiles.reason(e))) + " (free space in the server's --data folder, then upload again)");
+        }
     }
 
     private WebJobs.Job submit(Path dir, String kind, String model, Map<String, Object> settings) throws IOException {

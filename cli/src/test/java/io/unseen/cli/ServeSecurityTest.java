@@ -469,6 +469,22 @@ class ServeSecurityTest {
     }
 
     @Test
+    void aDiskThatFillsDuringAnUploadIsA507WithNothingLeftBehind(@TempDir Path own) throws Exception {
+        WebServer s = new WebServer(new InetSocketAddress("127.0.0.1", 0), new WebJobs(own, ServeApiTest.standIn(),
+                "cpu", m -> { }), ServeApiTest.LIMITS, null, List.of());
+        try (var disk = io.unseen.engine.io.SimulatedFullDisk.start(name -> name.startsWith("ref-"), 500)) {
+            var r = ServeApiTest.upload(s, Map.of("t0", "100", "steps", "3"), ServeApiTest.files(refs.subList(0, 3)));
+            ServeApiTest.assertError(507, r);
+            String error = (String) ServeApiTest.json(r).get("error");
+            assertTrue(error.contains("no space left on device") && error.contains("--data"), error);
+            assertFalse(error.contains(own.toString()), error);
+            assertEquals(0, jobFolders(own), "a half-stored upload was left behind");
+        } finally {
+            s.close();
+        }
+    }
+
+    @Test
     void oneServerPerDataFolderAndNoConvertedModelInTheTempFolder(@TempDir Path own) throws Exception {
         Path temp = Path.of(System.getProperty("java.io.tmpdir"));
         List<Path> before = convertedInTemp(temp);
