@@ -13,6 +13,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.unet.FileFormat;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -73,7 +74,7 @@ public final class Unseen implements AutoCloseable {
     public static Unseen load(Path model, String device, ConvertOptions conversion, Consumer<String> log)
             throws IOException {
         var backend = Backends.byName(device);
-        if (isConverted(model)) {
+        if (isUnseenFile(model)) { // a converted model, or a prior that the loader refuses by name
             return new Unseen(FrozenModel.load(model, backend), log);
         }
         Path converted = Files.createTempFile("unseen-model-", ".safetensors");
@@ -96,11 +97,19 @@ public final class Unseen implements AutoCloseable {
      * @throws IOException when a .safetensors file cannot be read
      */
     public static boolean isConverted(Path file) throws IOException {
+        return kind(file) == FileFormat.Kind.MODEL;
+    }
+
+    private static boolean isUnseenFile(Path file) throws IOException {
+        return kind(file) != FileFormat.Kind.OTHER;
+    }
+
+    private static FileFormat.Kind kind(Path file) throws IOException {
         if (!Files.isRegularFile(file) || !file.getFileName().toString().endsWith(".safetensors")) {
-            return false;
+            return FileFormat.Kind.OTHER;
         }
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            return f.metadata().containsKey(Converter.FORMAT_KEY);
+            return FileFormat.kind(f.metadata());
         }
     }
 

@@ -238,7 +238,7 @@ final class EvaluateCommand implements Callable<Integer> {
         }
         if (CliPaths.hasExtension(src, ".safetensors")) {
             try (SafeTensorsFile f = SafeTensors.open(src)) {
-                if (f.metadata().containsKey("unseen.model")) {
+                if (io.unseen.unet.FileFormat.kind(f.metadata()) == io.unseen.unet.FileFormat.Kind.MODEL) {
                     return src;
                 }
             }

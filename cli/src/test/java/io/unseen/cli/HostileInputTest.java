@@ -307,6 +307,22 @@ class HostileInputTest {
         assertFalse(Files.exists(dir.resolve("m.npy")));
     }
 
+    /** Priors and models are both .safetensors files: each given where the other is expected is named for what it is. */
+    @Test
+    void aPriorGivenAsAModelAndAModelGivenAsAPriorAreRefusedByName() throws Exception {
+        Path out = dir.resolve("swapped");
+        for (String command : new String[]{"invert", "reconstruct"}) {
+            refused(args(command, "--model", prior.toString(), "--images", refs.toString(), "--t0", "400", "--steps", "3",
+                    "--output", out.resolve("m.npy").toString()), "prior.safetensors", "is a domain prior", "--model");
+        }
+        refused(args("sample", "--model", prior.toString(), "--prior", prior.toString(), "--count", "1",
+                "--output", out.toString()), "prior.safetensors", "is a domain prior", "--prior");
+        refused(args("sample", "--model", model.toString(), "--prior", model.toString(), "--count", "1",
+                "--output", out.toString()), "tiny.safetensors", "is a model, not a domain prior", "unseen invert");
+        refused(args("info", prior.toString()), "prior.safetensors", "is a domain prior");
+        assertFalse(Files.exists(out), "nothing written");
+    }
+
     @Test
     void aUsageErrorIsOneLineWithExitCodeTwo() {
         PrintStream old = System.err;

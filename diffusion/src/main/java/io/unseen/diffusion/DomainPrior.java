@@ -6,6 +6,7 @@ import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
+import io.unseen.unet.FileFormat;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,7 +26,6 @@ import java.util.Map;
 public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry.Targets targets, int t0, int steps,
                           String schedule, String modelFingerprint, List<String> imageNames) {
 
-    static final String META_KEY = "unseen.prior";
     /** Far above the variance of any inverted latent (about 1 at the depths the method uses). */
     static final double MAX_VARIANCE = 1e4;
 
@@ -109,16 +109,17 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         meta.put("model_fingerprint", modelFingerprint);
         meta.put("images", imageNames);
         Map<String, String> md = new LinkedHashMap<>();
-        md.put("unseen.format", "1");
-        md.put(META_KEY, Json.write(meta));
+        md.put(FileFormat.PRIOR_FORMAT_KEY, FileFormat.PRIOR_FORMAT_VERSION);
+        md.put(FileFormat.PRIOR_KEY, Json.write(meta));
         return SafeTensors.writer(file, tensors, md);
     }
 
     public static DomainPrior load(Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            String json = f.metadata().get(META_KEY);
+            FileFormat.refuseModel(file, f.metadata());
+            String json = f.metadata().get(FileFormat.PRIOR_KEY);
             if (json == null) {
-                throw new TensorFormatException(file, "metadata has no '" + META_KEY
+                throw new TensorFormatException(file, "metadata has no '" + FileFormat.PRIOR_KEY
                         + "' entry: this is not a prior file; make one with `unseen invert --output PRIOR.safetensors`");
             }
             try {
@@ -164,7 +165,7 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
             } catch (ClassCastException | NullPointerException | IllegalArgumentException e) {
                 // our own messages name the field; a cast or null failure would only name Java classes
                 String what = e instanceof IllegalArgumentException ? e.getMessage() : "a field has the wrong type";
-                throw new TensorFormatException(file, "metadata '" + META_KEY + "' is malformed: " + what
+                throw new TensorFormatException(file, "metadata '" + FileFormat.PRIOR_KEY + "' is malformed: " + what
                         + " (re-create the prior with `unseen invert`)", e);
             }
         }
@@ -233,7 +234,7 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         }
     }
 
-    private static MessageDigest sha256() {
+    static MessageDigest sha256() {
         try {
             return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
@@ -241,7 +242,7 @@ public record DomainPrior(Tensor latents, GaussianPrior gaussian, LatentGeometry
         }
     }
 
-    private static String hex16(byte[] digest) {
+    static String hex16(byte[] digest) {
         StringBuilder sb = new StringBuilder();
         for (byte b : digest) {
             sb.append(String.format("%02x", b));

@@ -6,29 +6,39 @@ import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
 import io.unseen.engine.ops.Backend;
+import io.unseen.unet.FileFormat;
 import io.unseen.unet.UNet;
 import io.unseen.unet.UNets;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.Map;
 
 /**
- * A converted model ready for the algorithms: the UNet, its noise schedule (from the file's "unseen.schedule"
- * metadata) and a fingerprint that ties priors to the model that made them.
+ * A converted model ready for the algorithms: the UNet, its noise schedule (from the file's schedule metadata) and a
+ * fingerprint that ties priors to the model that made them. {@link #load} reads the file once: header, weights and
+ * fingerprint in one pass.
  */
 public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint, Path file) {
 
+    /**
+     * Loads a converted model; every weight must be a finite number (a NaN would turn every output into NaN: black
+     * images, exit code 0). A domain prior given instead is refused by name.
+     */
     public static FrozenModel load(Path file, Backend backend) throws IOException {
-        NoiseSchedule schedule = schedule(file);
-        requireFiniteWeights(file);
-        UNet unet = UNets.load(file, backend);
-        return new FrozenModel(unet, schedule, DomainPrior.fingerprint(file), file);
+        try (SafeTensorsFile f = SafeTensors.open(file)) {
+            FileFormat.refusePrior(file, f.metadata());
+            NoiseSchedule schedule = schedule(file, f.metadata());
+            MessageDigest digest = DomainPrior.sha256();
+            UNet unet = UNets.load(f, backend, digest);
+            return new FrozenModel(unet, schedule, DomainPrior.hex16(digest.digest()), file);
+        }
     }
 
     /**
-     * Every weight is a finite number: a NaN or infinite weight would turn every output into NaN (black images,
-     * exit code 0). One pass over the file, one tensor in memory at a time.
+     * Every weight is a finite number, checked without building the model: one pass over the file, one tensor in
+     * memory at a time.
      */
     public static void requireFiniteWeights(Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
@@ -49,20 +59,25 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
     /** The noise schedule of a converted model file, from its header alone (no weights are read). */
     public static NoiseSchedule schedule(Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            String json = f.metadata().get("unseen.schedule");
-            if (json == null) {
-                throw new TensorFormatException(file, "metadata has no 'unseen.schedule': convert the checkpoint with "
-                        + "`unseen convert` (add --schedule if the source does not say)");
+            FileFormat.refusePrior(file, f.metadata());
+            return schedule(file, f.metadata());
+        }
+    }
+
+    private static NoiseSchedule schedule(Path file, Map<String, String> metadata) throws TensorFormatException {
+        String json = metadata.get(FileFormat.SCHEDULE_KEY);
+        if (json == null) {
+            throw new TensorFormatException(file, "metadata has no '" + FileFormat.SCHEDULE_KEY + "': convert the "
+                    + "checkpoint with `unseen convert` (add --schedule if the source does not say)");
+        }
+        try {
+            if (!(Json.parse(json, 1 << 20) instanceof Map<?, ?> m)) {
+                throw new IllegalArgumentException("it is not a JSON object");
             }
-            try {
-                if (!(Json.parse(json, 1 << 20) instanceof Map<?, ?> m)) {
-                    throw new IllegalArgumentException("it is not a JSON object");
-                }
-                return NoiseSchedule.fromMap(m);
-            } catch (IllegalArgumentException e) {
-                throw new TensorFormatException(file, "metadata 'unseen.schedule' is invalid: " + e.getMessage()
-                        + " (convert the checkpoint again)", e);
-            }
+            return NoiseSchedule.fromMap(m);
+        } catch (IllegalArgumentException e) {
+            throw new TensorFormatException(file, "metadata '" + FileFormat.SCHEDULE_KEY + "' is invalid: "
+                    + e.getMessage() + " (convert the checkpoint again)", e);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.io.TensorFormatException;
@@ -8,6 +9,7 @@ import io.unseen.engine.ops.Backend;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -17,64 +19,77 @@ import java.util.Map;
 /** Building UNets from configs and weights, and the parameter tables checkpoints are validated against. */
 public final class UNets {
 
-    /** Metadata key of the model config JSON in a converted safetensors file. */
-    public static final String MODEL_KEY = "unseen.model";
-    /** Metadata key of the file format version; this code reads version {@value #FORMAT_VERSION}. */
-    public static final String FORMAT_KEY = "unseen.format";
-    public static final String FORMAT_VERSION = "1";
-
     private UNets() {
     }
 
     /**
-     * Loads a converted model: reads the config from the file's "unseen.model" metadata, checks every tensor against
-     * the config's parameter table (names and shapes, before reading any data), then loads the weights and builds the
+     * Loads a converted model: reads the config from the file's model metadata, checks every tensor against the
+     * config's parameter table (names and shapes, before reading any data), then loads the weights and builds the
      * model.
      *
-     * @throws TensorFormatException when the file is not a converted model, its config is invalid, or its tensors do
-     *                               not match the config; the message names the file, the key, and the fix
+     * @throws TensorFormatException when the file is not a converted model (a domain prior is named as one), its
+     *                               config is invalid, its tensors do not match the config or a weight is not finite;
+     *                               the message names the file, the key, and the fix
      */
     public static UNet load(Path file, Backend backend) throws IOException {
         try (SafeTensorsFile st = SafeTensors.open(file)) {
-            ModelConfig config = readConfig(file, st.metadata());
-            Map<String, int[]> shapes = new LinkedHashMap<>();
-            for (String name : st.names()) {
-                long[] s = st.entry(name).shape();
-                int[] shape = new int[s.length];
-                for (int i = 0; i < s.length; i++) {
-                    shape[i] = (int) Math.min(s[i], Integer.MAX_VALUE);
-                }
-                shapes.put(name, shape);
-            }
-            String mismatch = parameterMismatch(config, shapes);
-            if (mismatch != null) {
-                throw new TensorFormatException(file, mismatch);
-            }
-            Map<String, Tensor> tensors = new LinkedHashMap<>();
-            for (String name : st.names()) {
-                tensors.put(name, st.load(name));
-            }
-            return create(config, tensors, backend, file.toString());
+            return load(st, backend, null);
         }
     }
 
-    /** The model config of a converted file, from its metadata. */
+    /**
+     * {@link #load(Path, Backend)} from an open file, reading each of its bytes once and feeding them all to
+     * {@code digest} when it is not null (the model's fingerprint comes from the same read).
+     */
+    public static UNet load(SafeTensorsFile st, Backend backend, MessageDigest digest) throws IOException {
+        Path file = st.path();
+        ModelConfig config = readConfig(file, st.metadata());
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        for (String name : st.names()) {
+            long[] s = st.entry(name).shape();
+            int[] shape = new int[s.length];
+            for (int i = 0; i < s.length; i++) {
+                shape[i] = (int) Math.min(s[i], Integer.MAX_VALUE);
+            }
+            shapes.put(name, shape);
+        }
+        String mismatch = parameterMismatch(config, shapes);
+        if (mismatch != null) {
+            throw new TensorFormatException(file, mismatch);
+        }
+        Map<String, Tensor> tensors = st.loadAll(digest);
+        for (Map.Entry<String, Tensor> t : tensors.entrySet()) {
+            // a NaN or infinite weight would turn every output into NaN: black images, exit code 0
+            float[] w = t.getValue().data();
+            int i = Floats.firstNonFinite(w);
+            if (i >= 0) {
+                throw new TensorFormatException(file, "tensor '" + t.getKey() + "' value " + i + " is " + w[i]
+                        + " (the weights are damaged; convert the checkpoint again)");
+            }
+        }
+        return create(config, tensors, backend, file.toString());
+    }
+
+    /** The model config of a converted file, from its metadata; a domain prior is refused by name. */
     public static ModelConfig readConfig(Path file, Map<String, String> metadata) throws TensorFormatException {
-        String format = metadata.get(FORMAT_KEY);
-        String json = metadata.get(MODEL_KEY);
+        FileFormat.refusePrior(file, metadata);
+        String format = metadata.get(FileFormat.MODEL_FORMAT_KEY);
+        String json = metadata.get(FileFormat.MODEL_KEY);
         if (json == null || format == null) {
-            throw new TensorFormatException(file, "no '" + (json == null ? MODEL_KEY : FORMAT_KEY) + "' metadata:"
+            throw new TensorFormatException(file, "no '" + (json == null ? FileFormat.MODEL_KEY
+                    : FileFormat.MODEL_FORMAT_KEY) + "' metadata:"
                     + " this is not a converted Unseen model file; convert the checkpoint with the weights-converter"
                     + " first");
         }
-        if (!FORMAT_VERSION.equals(format)) {
-            throw new TensorFormatException(file, "metadata '" + FORMAT_KEY + "' is \"" + format + "\", but this"
-                    + " version reads format \"" + FORMAT_VERSION + "\"; reconvert the checkpoint with this version");
+        if (!FileFormat.MODEL_FORMAT_VERSION.equals(format)) {
+            throw new TensorFormatException(file, "metadata '" + FileFormat.MODEL_FORMAT_KEY + "' is \"" + format
+                    + "\", but this version reads format \"" + FileFormat.MODEL_FORMAT_VERSION + "\"; reconvert the"
+                    + " checkpoint with this version");
         }
         try {
             return ModelConfig.fromJson(json);
         } catch (IllegalArgumentException e) {
-            throw new TensorFormatException(file, "metadata '" + MODEL_KEY + "': " + e.getMessage(), e);
+            throw new TensorFormatException(file, "metadata '" + FileFormat.MODEL_KEY + "': " + e.getMessage(), e);
         }
     }
 

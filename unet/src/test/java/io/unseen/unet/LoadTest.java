@@ -76,7 +76,7 @@ class LoadTest {
     @Test
     void configThatDoesNotFitTheWeights() throws IOException {
         readFixture("adm_plain_heads_conv");
-        metadata.put(UNets.MODEL_KEY, metadata.get(UNets.MODEL_KEY).replace("\"numResBlocks\":1",
+        metadata.put(FileFormat.MODEL_KEY, metadata.get(FileFormat.MODEL_KEY).replace("\"numResBlocks\":1",
                 "\"numResBlocks\":2"));
         String m = loadFailure();
         assertTrue(m.contains("missing tensor 'input_blocks.2.0.in_layers.0.weight'"), m);
@@ -93,7 +93,7 @@ class LoadTest {
     @Test
     void invalidConfig() throws IOException {
         readFixture("ddpm");
-        metadata.put(UNets.MODEL_KEY, metadata.get(UNets.MODEL_KEY).replace("\"ch\":32", "\"channels\":32"));
+        metadata.put(FileFormat.MODEL_KEY, metadata.get(FileFormat.MODEL_KEY).replace("\"ch\":32", "\"channels\":32"));
         String m = loadFailure();
         assertTrue(m.contains("metadata 'unseen.model'") && m.contains("missing field 'ch'"), m);
     }
@@ -101,7 +101,7 @@ class LoadTest {
     @Test
     void otherFormatVersion() throws IOException {
         readFixture("ddpm");
-        metadata.put(UNets.FORMAT_KEY, "2");
+        metadata.put(FileFormat.MODEL_FORMAT_KEY, "2");
         String m = loadFailure();
         assertTrue(m.contains("'unseen.format' is \"2\""), m);
     }

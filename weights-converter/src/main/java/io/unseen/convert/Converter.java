@@ -1,5 +1,6 @@
 package io.unseen.convert;
 
+import io.unseen.unet.FileFormat;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
@@ -35,10 +36,6 @@ import java.util.function.Consumer;
  */
 public final class Converter {
 
-    /** Metadata keys of a converted file (the unet loader reads them). */
-    public static final String FORMAT_KEY = "unseen.format", MODEL_KEY = "unseen.model",
-            SCHEDULE_KEY = "unseen.schedule", SOURCE_KEY = "unseen.source", PRESET_KEY = "unseen.preset",
-            ENTRY_KEY = "unseen.source_entry";
     private static final int MAX_CONFIG_CHARS = 1 << 20;
 
     private Converter() {
@@ -95,18 +92,18 @@ public final class Converter {
         }
     }
 
-    /** The metadata of a converted file. */
+    /** The metadata of a converted file (its keys: {@link FileFormat}). */
     public static Map<String, String> metadata(Conversion c) {
         Map<String, String> md = new LinkedHashMap<>();
-        md.put(FORMAT_KEY, "1");
-        md.put(MODEL_KEY, Json.write(c.config().toMap()));
-        md.put(SCHEDULE_KEY, Json.write(c.schedule().toMap()));
-        md.put(SOURCE_KEY, String.valueOf(c.source().getFileName()));
+        md.put(FileFormat.MODEL_FORMAT_KEY, FileFormat.MODEL_FORMAT_VERSION);
+        md.put(FileFormat.MODEL_KEY, Json.write(c.config().toMap()));
+        md.put(FileFormat.SCHEDULE_KEY, Json.write(c.schedule().toMap()));
+        md.put(FileFormat.SOURCE_KEY, String.valueOf(c.source().getFileName()));
         if (c.preset() != null) {
-            md.put(PRESET_KEY, c.preset());
+            md.put(FileFormat.PRESET_KEY, c.preset());
         }
         if (c.sourceEntry() != null && !c.sourceEntry().isEmpty()) {
-            md.put(ENTRY_KEY, c.sourceEntry());
+            md.put(FileFormat.SOURCE_ENTRY_KEY, c.sourceEntry());
         }
         return md;
     }

@@ -1,5 +1,6 @@
 package io.unseen.convert;
 
+import io.unseen.unet.FileFormat;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
 import io.unseen.engine.io.SafeTensors;
@@ -40,7 +41,7 @@ public final class Info {
             return false;
         }
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            return f.metadata().containsKey(Converter.FORMAT_KEY);
+            return FileFormat.kind(f.metadata()) != FileFormat.Kind.OTHER;
         }
     }
 
@@ -48,16 +49,17 @@ public final class Info {
         List<String> out = new ArrayList<>();
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             Map<String, String> md = f.metadata();
-            String format = md.get(Converter.FORMAT_KEY);
-            if (!"1".equals(format)) {
-                throw new TensorFormatException(file, "metadata '" + Converter.FORMAT_KEY + "' is " + format
-                        + "; this version reads format 1");
+            FileFormat.refusePrior(file, md);
+            String format = md.get(FileFormat.MODEL_FORMAT_KEY);
+            if (!FileFormat.MODEL_FORMAT_VERSION.equals(format)) {
+                throw new TensorFormatException(file, "metadata '" + FileFormat.MODEL_FORMAT_KEY + "' is " + format
+                        + "; this version reads format " + FileFormat.MODEL_FORMAT_VERSION);
             }
             ModelConfig config;
             Schedule schedule;
             try {
-                config = ModelConfig.fromMap(jsonObject(file, md, Converter.MODEL_KEY));
-                schedule = Schedule.fromMap(jsonObject(file, md, Converter.SCHEDULE_KEY));
+                config = ModelConfig.fromMap(jsonObject(file, md, FileFormat.MODEL_KEY));
+                schedule = Schedule.fromMap(jsonObject(file, md, FileFormat.SCHEDULE_KEY));
             } catch (IllegalArgumentException e) {
                 throw new TensorFormatException(file, "metadata: " + e.getMessage()
                         + " (reconvert the checkpoint with `unseen convert`)");
@@ -66,12 +68,12 @@ public final class Info {
             out.add("arch:       " + config.arch());
             addConfig(out, config);
             out.add("schedule:   " + schedule);
-            if (md.containsKey(Converter.PRESET_KEY)) {
-                out.add("preset:     " + md.get(Converter.PRESET_KEY));
+            if (md.containsKey(FileFormat.PRESET_KEY)) {
+                out.add("preset:     " + md.get(FileFormat.PRESET_KEY));
             }
-            if (md.containsKey(Converter.SOURCE_KEY)) {
-                out.add("source:     " + md.get(Converter.SOURCE_KEY) + (md.containsKey(Converter.ENTRY_KEY)
-                        ? " (entry '" + md.get(Converter.ENTRY_KEY) + "')" : ""));
+            if (md.containsKey(FileFormat.SOURCE_KEY)) {
+                out.add("source:     " + md.get(FileFormat.SOURCE_KEY) + (md.containsKey(FileFormat.SOURCE_ENTRY_KEY)
+                        ? " (entry '" + md.get(FileFormat.SOURCE_ENTRY_KEY) + "')" : ""));
             }
             Map<String, int[]> shapes = new java.util.LinkedHashMap<>();
             TreeMap<String, Integer> dtypes = new TreeMap<>();

@@ -39,6 +39,18 @@ public final class SafeTensors {
     private static final String SHAPE = "shape";
     private static final String OFFSETS = "data_offsets";
 
+    /** Tensor data bytes read from files since the JVM started (what shows a model is read once). */
+    static final java.util.concurrent.atomic.LongAdder TENSOR_BYTES_READ = new java.util.concurrent.atomic.LongAdder();
+
+    /**
+     * Tensor data bytes read from safetensors files by this JVM so far: loading a model reads each of its bytes once.
+     *
+     * @return the count since start
+     */
+    public static long tensorBytesRead() {
+        return TENSOR_BYTES_READ.sum();
+    }
+
     private SafeTensors() {
     }
 

@@ -8,9 +8,13 @@ import java.nio.MappedByteBuffer;
 import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -134,7 +138,42 @@ public final class SafeTensorsFile implements AutoCloseable {
      *                               than one Java array holds, or the file changed size since it was opened
      */
     public Tensor load(String name) throws IOException {
-        Entry e = entry(name);
+        return load(entry(name), null);
+    }
+
+    /**
+     * Loads every tensor (by name, in the header's order) in one pass over the file in its own order, feeding
+     * {@code digest} (when not null) with every byte of the file, header and padding included: a model's weights
+     * and its fingerprint from one read.
+     */
+    public Map<String, Tensor> loadAll(MessageDigest digest) throws IOException {
+        List<Entry> inFileOrder = new ArrayList<>(entries.values());
+        inFileOrder.sort(Comparator.comparingLong(Entry::begin));
+        Map<String, Tensor> loaded = new HashMap<>();
+        long position = 0;
+        for (Entry e : inFileOrder) {
+            position = digestUpTo(digest, position, dataStart + e.begin());
+            loaded.put(e.name(), load(e, digest));
+            position = Math.max(position, dataStart + e.end());
+        }
+        digestUpTo(digest, position, fileSize);
+        Map<String, Tensor> inHeaderOrder = new LinkedHashMap<>();
+        for (String name : names) {
+            inHeaderOrder.put(name, loaded.get(name));
+        }
+        return inHeaderOrder;
+    }
+
+    /** Feeds the file's bytes from {@code from} to {@code to} (what no tensor holds) to the digest; returns {@code to}. */
+    private long digestUpTo(MessageDigest digest, long from, long to) throws IOException {
+        for (long at = from; digest != null && at < to; at += MAP_CHUNK) {
+            digest.update(channel.map(FileChannel.MapMode.READ_ONLY, at, Math.min(MAP_CHUNK, to - at)));
+        }
+        return Math.max(from, to);
+    }
+
+    private Tensor load(Entry e, MessageDigest digest) throws IOException {
+        String name = e.name();
         if (!e.dtype().loadable()) {
             throw new TensorFormatException(path, "tensor '" + name + "' has dtype " + e.dtype()
                     + ", which is recognized but cannot be loaded as float32; convert it to F32, F16 or BF16"
@@ -162,7 +201,11 @@ public final class SafeTensorsFile implements AutoCloseable {
             MappedByteBuffer region = channel.map(FileChannel.MapMode.READ_ONLY,
                     dataStart + e.begin() + first * elementBytes, (long) count * elementBytes);
             region.order(ByteOrder.LITTLE_ENDIAN);
+            if (digest != null) {
+                digest.update(region.duplicate());
+            }
             convert(e.dtype(), region, values, (int) first, count);
+            SafeTensors.TENSOR_BYTES_READ.add((long) count * elementBytes);
         }
         return Tensor.of(values, shape);
     }
