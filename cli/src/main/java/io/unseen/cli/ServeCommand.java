@@ -52,7 +52,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         CommandChecks.writableFolder("--data", data);
         Files.createDirectories(data);
-        WebJobs jobs = new WebJobs(data, offered(), device.device, System.err::println);
+        WebJobs jobs = new WebJobs(data, offered(), device.name(), System.err::println);
         WebServer server = new WebServer(new InetSocketAddress(address, port), jobs, WebServer.Limits.DEFAULT, token);
         String host = address.isAnyLocalAddress() ? "localhost" : address.getHostAddress();
         System.out.println("unseen serve: http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port()

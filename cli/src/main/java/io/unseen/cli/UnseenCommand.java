@@ -3,6 +3,8 @@ package io.unseen.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.List;
+
 /** The {@code unseen} command: wires the engine, models and algorithms to the command line; no logic of its own. */
 @Command(name = "unseen", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT, versionProvider = UnseenCommand.Version.class,
         description = "Unseen-domain image synthesis with a frozen diffusion model, in pure Java.",
@@ -20,9 +22,25 @@ public final class UnseenCommand implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
-    /** Builds the command line with the project's error handling: one clear message and a non-zero exit. */
+    /**
+     * Builds the command line with the project's error handling: one clear message and a non-zero exit. A command
+     * with --device checks its default (UNSEEN_BACKEND) before it runs.
+     */
     public static CommandLine commandLine() {
-        return withErrorHandling(new CommandLine(new UnseenCommand()), "unseen");
+        CommandLine cl = withErrorHandling(new CommandLine(new UnseenCommand()), "unseen");
+        cl.setExecutionStrategy(parsed -> {
+            List<CommandLine> chain = parsed.asCommandLineList();
+            CommandLine last = chain.get(chain.size() - 1);
+            if (chain.stream().noneMatch(c -> c.isUsageHelpRequested() || c.isVersionHelpRequested())) {
+                try {
+                    DeviceOption.checkDefaults(last.getCommandSpec());
+                } catch (IllegalArgumentException e) {
+                    throw new CommandLine.ExecutionException(last, e.getMessage(), e);
+                }
+            }
+            return new CommandLine.RunLast().execute(parsed);
+        });
+        return cl;
     }
 
     /**
