@@ -281,7 +281,7 @@ final class WebJobs implements AutoCloseable {
             log.accept("serve: job " + job.id + " failed: " + error);
         } catch (OutOfMemoryError e) {
             end = FAILED;
-            error = UnseenCommand.outOfMemory(Runtime.getRuntime().maxMemory());
+            error = UnseenCommand.outOfMemory();
             log.accept("serve: job " + job.id + " failed: " + error);
         }
         job.state(end, error);
