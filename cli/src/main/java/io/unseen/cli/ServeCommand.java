@@ -64,6 +64,7 @@ final class ServeCommand implements Callable<Integer> {
             } catch (IOException e) {
                 System.err.println("unseen serve: " + e.getMessage());
             }
+            System.err.println("unseen serve: stopped");
             stop.countDown();
         }));
         stop.await();
