@@ -33,6 +33,7 @@ rm -rf "$unpacked"
 cp -r "$repo/models/demo" "$stage/models/demo"
 rm -rf "$stage/models/demo/results"  # the README's pictures
 cp "$repo/dist/src/unseen" "$stage/bin/unseen"
+cp "$repo/cli/src/main/sh/launch.sh" "$stage/lib/launch.sh"
 chmod +x "$stage/bin/unseen"
 cp "$repo/README.md" "$stage/README.md"
 

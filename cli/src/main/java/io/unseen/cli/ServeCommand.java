@@ -59,7 +59,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         CommandChecks.writableFolder("--data", data);
         Files.createDirectories(data);
-        WebJobs jobs = new WebJobs(data, offered(), device.device, System.err::println);
+        WebJobs jobs = new WebJobs(data, offered(), device.name(), System.err::println);
         WebServer server = new WebServer(new InetSocketAddress(address, port), jobs, WebServer.Limits.DEFAULT, token,
                 allowHosts);
         String host = address.isAnyLocalAddress() ? "localhost" : address.getHostAddress();
@@ -72,6 +72,7 @@ final class ServeCommand implements Callable<Integer> {
             } catch (IOException e) {
                 System.err.println("unseen serve: " + e.getMessage());
             }
+            System.err.println("unseen serve: stopped");
             stop.countDown();
         }));
         stop.await();

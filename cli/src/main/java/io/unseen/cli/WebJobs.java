@@ -385,7 +385,7 @@ final class WebJobs implements AutoCloseable {
             log.accept("serve: job " + job.id + " failed: " + message);
         } catch (OutOfMemoryError e) {
             end = FAILED;
-            error = UnseenCommand.outOfMemory(Runtime.getRuntime().maxMemory());
+            error = UnseenCommand.outOfMemory();
             log.accept("serve: job " + job.id + " failed: " + error);
         }
         job.state(end, error);

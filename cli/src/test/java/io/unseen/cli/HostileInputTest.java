@@ -140,7 +140,7 @@ class HostileInputTest {
                 "--output", out.toString()), "s.png", "2000000 x 1");
         assertFalse(Files.exists(out));
         assertFalse(Files.exists(dir.resolve("never")));
-        assertTrue(UnseenCommand.outOfMemory(4L << 30).matches("unseen: out of memory: .*4 GiB .*JAVA_OPTS=-Xmx8g.*"));
+        assertTrue(UnseenCommand.outOfMemory(null, 4L << 30).matches("unseen: out of memory: .*4 GiB .*JAVA_OPTS=-Xmx8g.*"));
     }
 
     @Test

@@ -12,18 +12,25 @@ final class SparkModelOptions {
                     + "executor fetches it once.")
     String model;
 
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
-            description = "Backend on every executor: cpu (Vector API, default), reference, opencl (with Spark GPU "
-                    + "scheduling: the device Spark assigned the task), opencl:N or auto.")
+    @Option(names = "--device", paramLabel = "DEVICE",
+            description = "Backend on every executor: cpu (Vector API), reference, opencl (with Spark GPU "
+                    + "scheduling: the device Spark assigned the task), opencl:N or auto. Default: the driver's "
+                    + "-Dunseen.backend, else UNSEEN_BACKEND, else cpu.")
     String device;
 
     @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B",
             description = "Images evaluated together by the model (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    /** Checks the flags before any work (the device itself is opened on the executors, where it is). */
+    /**
+     * Checks the flags before any work (the device itself is opened on the executors, where it is); without
+     * --device, the driver's default device (checked) is the one the executors get.
+     */
     void check() {
         batchSize();
+        if (device == null) {
+            device = Backends.defaultName();
+        }
         String d = device.trim().toLowerCase(Locale.ROOT);
         if (!(Backends.NAMES.contains(d) || d.equals("auto") || d.matches("opencl(:\\d+)?"))) {
             throw new IllegalArgumentException("--device " + device + ": unknown device (give one of "

@@ -72,6 +72,20 @@ class SparkBadInputTest {
     }
 
     @Test
+    void aBogusDefaultDeviceIsNamedWithWhereItCameFrom() {
+        Path out = dir.resolve("bogus-default-device");
+        System.setProperty("unseen.backend", "gpu");
+        try {
+            String m = refused(out.toString(), "--master", "local[1]");
+            assertEquals("unseen-spark: -Dunseen.backend: unknown backend \"gpu\" (choose cpu, reference, opencl,"
+                    + " opencl:N or auto)", m);
+        } finally {
+            System.clearProperty("unseen.backend");
+        }
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
     void impossiblePartitionsAreNamedWithTheLimit() {
         Path out = dir.resolve("bad-partitions");
         String zero = refused(out.toString(), "--master", "local[1]", "--partitions", "0");

@@ -16,8 +16,8 @@ import java.util.Map;
  * The one place where a backend is chosen; it sits above the backends' packages so that {@code ops} names none.
  * Model and algorithm code receive a {@link Backend} and never ask which. Names: {@code cpu} (Vector API, the
  * default), {@code reference} (scalar), {@code opencl} (the first OpenCL GPU, else the first OpenCL device),
- * {@code opencl:N} (device N of {@code unseen devices}) and {@code auto} (the first OpenCL GPU, else cpu). Default:
- * the system property {@code unseen.backend}, else the environment variable {@code UNSEEN_BACKEND}, else cpu.
+ * {@code opencl:N} (device N of {@code unseen devices}) and {@code auto} (the first OpenCL GPU, else cpu), in any
+ * case. Default: {@link #defaultName}.
  *
  * <p>An OpenCL backend is opened once per device and process (its kernel is compiled once) and shared; closing it
  * removes it, and a later request opens it again.
@@ -111,11 +111,34 @@ public final class Backends {
         return null;
     }
 
+    /** The backend {@link #defaultName} names. */
     public static Backend defaultBackend() {
-        String name = System.getProperty("unseen.backend");
-        if (name == null) {
-            name = System.getenv("UNSEEN_BACKEND");
+        return byName(defaultName());
+    }
+
+    /**
+     * The backend to use when none is asked for: the system property {@code unseen.backend}, else the environment
+     * variable {@code UNSEEN_BACKEND} (either in any case; blank counts as unset), else cpu. A name no backend has
+     * is refused with one line naming where it came from, never ignored.
+     */
+    public static String defaultName() {
+        String property = System.getProperty("unseen.backend");
+        if (property != null && !property.isBlank()) {
+            return checkedName(property, "-Dunseen.backend");
         }
-        return byName(name == null ? "cpu" : name);
+        String env = System.getenv("UNSEEN_BACKEND");
+        if (env != null && !env.isBlank()) {
+            return checkedName(env, "UNSEEN_BACKEND");
+        }
+        return "cpu";
+    }
+
+    private static String checkedName(String name, String source) {
+        String n = name.toLowerCase(Locale.ROOT).trim();
+        if (NAMES.contains(n) || n.equals("auto") || n.equals("opencl") || n.matches("opencl:[0-9]+")) {
+            return n;
+        }
+        throw new IllegalArgumentException(source + ": unknown backend \"" + name + "\" (choose cpu, reference, opencl,"
+                + " opencl:N or auto)");
     }
 }
