@@ -1,5 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.commands.SampleOutputs;
+import io.unseen.commands.ReconstructionFolder;
 import io.unseen.convert.ConvertOptions;
 import io.unseen.convert.Converter;
 import io.unseen.diffusion.Ddim;
@@ -105,12 +107,12 @@ final class DemoCommand implements Callable<Integer> {
             ownPrior = DomainPrior.invert(model, ownRefs.tensor(), ownRefs.names(), grid, 10, seed, 32, progress);
         }
         SampleRun.Summary s = SampleRun.run(model, prior, ownPrior, so, samples, true, progress, System.err::println);
-        SampleCommand.writeGrid(samples, count, 1, model.unet().resolution());
+        SampleOutputs.writeGrid(samples, count, 1, model.unet().resolution());
 
         // 4. reconstruction of the references (invert, then decode)
         Path recon = output.resolve("reconstruction-" + className);
         Reconstruction.Result r = Reconstruction.run(model, set.tensor(), grid, false, 32, progress);
-        ReconstructCommand.writeFolder(recon, set, r);
+        ReconstructionFolder.writeFolder(recon, set, r);
 
         // 5. the report: unseen vs own domain latents, the grids, the numbers
         ImageSet ownSet = ImageSet.load(own, 1, model.unet().resolution(), System.err::println);

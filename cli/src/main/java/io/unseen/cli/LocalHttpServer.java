@@ -1,5 +1,6 @@
 package io.unseen.cli;
 
+import io.unseen.commands.Errors;
 import io.unseen.engine.io.Json;
 
 import java.io.BufferedInputStream;
@@ -286,7 +287,7 @@ final class LocalHttpServer implements AutoCloseable {
             throw new BadRequest(400, "malformed request line (send METHOD /path HTTP/1.1)");
         }
         if (!parts[2].equals("HTTP/1.1") && !parts[2].equals("HTTP/1.0")) {
-            throw new BadRequest(505, "HTTP version " + UnseenCommand.oneLine(parts[2]) + " is not served (use HTTP/1.1)");
+            throw new BadRequest(505, "HTTP version " + Errors.oneLine(parts[2]) + " is not served (use HTTP/1.1)");
         }
         URI uri;
         try {
@@ -322,7 +323,7 @@ final class LocalHttpServer implements AutoCloseable {
         }
         String length = headers.get("content-length");
         if (length != null && !DIGITS.matcher(length).matches()) {
-            throw new BadRequest(400, "Content-Length \"" + UnseenCommand.oneLine(length) + "\" is not a byte count");
+            throw new BadRequest(400, "Content-Length \"" + Errors.oneLine(length) + "\" is not a byte count");
         }
         long n = length == null ? 0 : Long.parseLong(length);
         return new Exchange(parts[0], uri, headers, new LimitedInput(in, n), out, defaultHeaders);

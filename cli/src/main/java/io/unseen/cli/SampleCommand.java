@@ -1,5 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.commands.SamplingFlags;
+import io.unseen.commands.SampleOutputs;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
@@ -57,45 +59,7 @@ public final class SampleCommand implements Callable<Integer> {
         }
         SampleRun.Summary s = SampleRun.run(model, p, own, o, output, flags.overwrite(), new CliProgress(System.err),
                 System.err::println);
-        writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
-        return report(flags.methodName(), s, output.toString());
-    }
-
-    /**
-     * The end of a sampling run, for this command and unseen-spark's: the counts and acceptance rate on stderr, the
-     * output on stdout, and the exit code (2 when every sample failed, else 0).
-     */
-    public static int report(String method, SampleRun.Summary s, String output) {
-        System.err.printf(Locale.ROOT, "%s: %d written, %d already there, %d failed; acceptance rate %s; %.1f s%n",
-                method, s.written(), s.skippedExisting(), s.failed(),
-                Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%% (%d candidates)",
-                        100 * s.acceptanceRate(), s.candidates()), s.seconds());
-        System.out.println(output);
-        return s.failed() > 0 && s.written() + s.skippedExisting() == 0 ? 2 : 0;
-    }
-
-    /** Samples shown in grid.png at most: 16 x 16 (the grid is for a look; the files are the result). */
-    public static final int GRID_MAX = 256;
-
-    /** grid.png of the first {@link #GRID_MAX} sample-*.png files in the folder, in index order. */
-    public static void writeGrid(Path dir, int count, int channels, int resolution) throws java.io.IOException {
-        java.util.List<Path> files = new java.util.ArrayList<>();
-        for (int i = 0; i < count && files.size() < GRID_MAX; i++) {
-            Path f = dir.resolve(SampleRun.sampleName(i));
-            if (Files.exists(f)) {
-                files.add(f);
-            }
-        }
-        if (!files.isEmpty()) {
-            PngWriter.write(grid(files, channels, resolution), dir.resolve("grid.png"));
-        }
-    }
-
-    /** The image of grid.png for these sample files (at most {@link #GRID_MAX}; unseen-spark's driver fetches them). */
-    public static java.awt.image.BufferedImage grid(java.util.List<Path> files, int channels, int resolution)
-            throws java.io.IOException {
-        ImageSet all = ImageSet.loadFiles(files, channels, resolution, m -> { });
-        int cols = (int) Math.ceil(Math.sqrt(files.size()));
-        return PngWriter.grid(all.tensor(), cols, resolution < 64 ? 2 : 1);
+        SampleOutputs.writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
+        return SampleOutputs.report(flags.methodName(), s, output.toString());
     }
 }

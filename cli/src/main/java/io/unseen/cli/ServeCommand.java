@@ -1,5 +1,6 @@
 package io.unseen.cli;
 
+import io.unseen.commands.Errors;
 import io.unseen.convert.ConvertOptions;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
@@ -85,7 +86,7 @@ final class ServeCommand implements Callable<Integer> {
             UNets.readConfig(file, st.metadata());
             return null;
         } catch (IOException | RuntimeException e) {
-            return UnseenCommand.describe(e);
+            return Errors.describe(e);
         }
     }
 
@@ -105,7 +106,7 @@ final class ServeCommand implements Callable<Integer> {
                     if (name.endsWith(".safetensors")) {
                         String problem = notAConvertedModel(f);
                         if (problem != null) {
-                            System.err.println("unseen serve: not offering " + UnseenCommand.oneLine(problem));
+                            System.err.println("unseen serve: not offering " + Errors.oneLine(problem));
                             continue;
                         }
                         name = name.substring(0, name.length() - ".safetensors".length());

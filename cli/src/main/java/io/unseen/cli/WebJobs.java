@@ -1,5 +1,8 @@
 package io.unseen.cli;
 
+import io.unseen.commands.SampleOutputs;
+import io.unseen.commands.ReconstructionFolder;
+import io.unseen.commands.Errors;
 import io.unseen.api.Inversion;
 import io.unseen.api.Sampling;
 import io.unseen.api.Unseen;
@@ -380,7 +383,7 @@ final class WebJobs implements AutoCloseable {
         } catch (Exception e) {
             end = FAILED;
             // the stop's interrupt can land in file I/O (ClosedByInterruptException) before a progress report sees it
-            String message = UnseenCommand.oneLine(UnseenCommand.describe(e));
+            String message = Errors.oneLine(Errors.describe(e));
             error = closing ? INTERRUPTED : forClient(message);
             log.accept("serve: job " + job.id + " failed: " + message);
         } catch (OutOfMemoryError e) {
@@ -418,7 +421,7 @@ final class WebJobs implements AutoCloseable {
         prior.save(job.dir.resolve("prior.safetensors"));
         Reconstruction.Result r = unseen.reconstruct(refs, settings, true, listener(job));
         ImageSet set = ImageSet.load(refs, unseen.channels(), unseen.resolution(), m -> { });
-        ReconstructCommand.writeFolder(job.dir.resolve("reconstruction"), set, r);
+        ReconstructionFolder.writeFolder(job.dir.resolve("reconstruction"), set, r);
         Path own = models.get(job.model).ownDomain();
         if (own != null) { // the paper's latent analysis: the uploaded domain against the model's own, same depth
             DomainPrior ownPrior = unseen.invert(own, settings, listener(job));
@@ -438,7 +441,7 @@ final class WebJobs implements AutoCloseable {
                 LatentSampler.Method.parse((String) job.settings.get("method")), ((Number) job.settings.get("seed")).longValue(), 0f,
                 setting(job, "steps"), true, 1.0, 2000, 1, false);
         unseen.sample(prior, settings, job.samples(), listener(job));
-        SampleCommand.writeGrid(job.samples(), settings.count(), unseen.channels(), unseen.resolution());
+        SampleOutputs.writeGrid(job.samples(), settings.count(), unseen.channels(), unseen.resolution());
     }
 
     private static io.unseen.api.ProgressListener listener(Job job) {

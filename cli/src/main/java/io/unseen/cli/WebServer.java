@@ -1,5 +1,6 @@
 package io.unseen.cli;
 
+import io.unseen.commands.Errors;
 import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.JsonException;
@@ -210,7 +211,7 @@ final class WebServer implements AutoCloseable {
         } catch (IOException e) {
             throw e; // the client went away: nothing to answer
         } catch (RuntimeException e) {
-            String message = jobs.forClient(UnseenCommand.oneLine(UnseenCommand.describe(e)));
+            String message = jobs.forClient(Errors.oneLine(Errors.describe(e)));
             if (!ex.answered()) {
                 sendJson(ex, 500, Map.of("error", message));
             }
@@ -224,18 +225,18 @@ final class WebServer implements AutoCloseable {
     private void checkSameOrigin(LocalHttpServer.Exchange ex, String path) {
         String host = ex.header("Host");
         if (host == null || !hosts.contains(hostName(host))) {
-            throw new ApiError(403, "Host \"" + UnseenCommand.oneLine(String.valueOf(host)) + "\" is not a name of "
+            throw new ApiError(403, "Host \"" + Errors.oneLine(String.valueOf(host)) + "\" is not a name of "
                     + "this server (open it as http://127.0.0.1:PORT/, or start it with --allow-host NAME)");
         }
         String site = ex.header("Sec-Fetch-Site");
         boolean navigation = ex.method.equals("GET") && path.equals("/");
         if (!navigation && site != null && !site.equals("same-origin") && !site.equals("none")) {
-            throw new ApiError(403, "a request from another site (" + UnseenCommand.oneLine(site) + ") is refused: "
+            throw new ApiError(403, "a request from another site (" + Errors.oneLine(site) + ") is refused: "
                     + "use the app's own page");
         }
         String origin = ex.header("Origin");
         if (origin != null && !origin.equalsIgnoreCase("http://" + host)) {
-            throw new ApiError(403, "a request from origin " + UnseenCommand.oneLine(origin) + " is refused: use the "
+            throw new ApiError(403, "a request from origin " + Errors.oneLine(origin) + " is refused: use the "
                     + "app's own page");
         }
     }
@@ -251,7 +252,7 @@ final class WebServer implements AutoCloseable {
             return;
         }
         if (!path.startsWith("/api/")) {
-            throw new ApiError(404, "no page " + UnseenCommand.oneLine(path) + " (the app is at /, its API under /api/)");
+            throw new ApiError(404, "no page " + Errors.oneLine(path) + " (the app is at /, its API under /api/)");
         }
         checkToken(ex);
         if (path.equals("/api/models")) {
@@ -275,7 +276,7 @@ final class WebServer implements AutoCloseable {
         } else {
             Matcher m = JOB_PATH.matcher(path);
             if (!m.matches()) {
-                throw new ApiError(404, "no API endpoint " + UnseenCommand.oneLine(path));
+                throw new ApiError(404, "no API endpoint " + Errors.oneLine(path));
             }
             WebJobs.Job job = jobs.job(m.group(1));
             if (job == null) {
@@ -395,7 +396,7 @@ final class WebServer implements AutoCloseable {
             } catch (IOException ignored) {
                 // the error below says what to do
             }
-            throw new ApiError(507, "the server could not store the upload: " + jobs.forClient(UnseenCommand.oneLine(
+            throw new ApiError(507, "the server could not store the upload: " + jobs.forClient(Errors.oneLine(
                     AtomicFiles.reason(e))) + " (free space in the server's --data folder, then upload again)");
         }
     }
@@ -411,7 +412,7 @@ final class WebServer implements AutoCloseable {
 
     /** The file's size, type and dimensions, from its bytes and its header: no pixel is decoded. */
     private void checkBeforeDecoding(Multipart.Part f) {
-        String name = UnseenCommand.oneLine(f.filename());
+        String name = Errors.oneLine(f.filename());
         if (f.content().length > limits.maxFileBytes()) {
             throw new ApiError(413, "file " + name + " is " + f.content().length + " bytes: at most "
                     + limits.maxFileBytes() + " per image");
@@ -476,7 +477,7 @@ final class WebServer implements AutoCloseable {
             throw new ApiError(400, "an image could not be decoded");
         }
         if (bad != null) {
-            throw new ApiError(400, "file " + UnseenCommand.oneLine(bad) + " is not a readable PNG or JPEG image");
+            throw new ApiError(400, "file " + Errors.oneLine(bad) + " is not a readable PNG or JPEG image");
         }
     }
 
@@ -497,7 +498,7 @@ final class WebServer implements AutoCloseable {
         }
         for (Object key : request.keySet()) {
             if (!List.of("prior", "count", "method", "steps", "seed").contains(key)) {
-                throw new ApiError(400, "unknown field \"" + UnseenCommand.oneLine((String) key)
+                throw new ApiError(400, "unknown field \"" + Errors.oneLine((String) key)
                         + "\" (give prior, count, method, steps, seed)");
             }
         }
@@ -506,7 +507,7 @@ final class WebServer implements AutoCloseable {
         }
         WebJobs.Job prior = jobs.job(priorId);
         if (prior == null || !prior.kind.equals(WebJobs.INVERT)) {
-            throw new ApiError(404, "no prior " + UnseenCommand.oneLine(priorId) + " (the id of an inversion job)");
+            throw new ApiError(404, "no prior " + Errors.oneLine(priorId) + " (the id of an inversion job)");
         }
         if (prior.state().equals(WebJobs.FAILED) || prior.state().equals(WebJobs.CANCELLED)) {
             throw new ApiError(409, "prior " + priorId + " has no result: its inversion " + prior.state());
@@ -632,7 +633,7 @@ final class WebServer implements AutoCloseable {
 
     private String model(String name) {
         if (!jobs.models().containsKey(name)) {
-            throw new ApiError(400, "unknown model \"" + UnseenCommand.oneLine(name) + "\" (choose one of "
+            throw new ApiError(400, "unknown model \"" + Errors.oneLine(name) + "\" (choose one of "
                     + String.join(", ", jobs.models().keySet().stream().sorted().toList()) + ")");
         }
         return name;
@@ -647,7 +648,7 @@ final class WebServer implements AutoCloseable {
         } catch (NumberFormatException ignored) {
             // the message below
         }
-        throw new ApiError(400, field + " \"" + UnseenCommand.oneLine(value) + "\" must be a whole number from " + min + " to " + max);
+        throw new ApiError(400, field + " \"" + Errors.oneLine(value) + "\" must be a whole number from " + min + " to " + max);
     }
 
     private static int number(Map<?, ?> request, String field, int absent, int min, int max) {

@@ -36,7 +36,7 @@ class DiskFullTest {
     @BeforeAll
     static void setUp() throws Exception {
         model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
-        refs = TinyModels.references(dir, 4, 8);
+        refs = TinyModels.references(dir.resolve("refs"), 4, 8);
         prior = dir.resolve("prior.safetensors");
         assertEquals(0, PipelineCommandsTest.run("invert", "--model", model.toString(), "--images", refs.toString(),
                 "--t0", "400", "--steps", "3", "--output", prior.toString(), "--k", "2"));

@@ -1,5 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.commands.SampleOutputs;
+import io.unseen.commands.Errors;
 import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Json;
@@ -44,7 +46,7 @@ class HostileInputTest {
     @BeforeAll
     static void setUp() throws Exception {
         model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
-        refs = TinyModels.references(dir, 4, 8);
+        refs = TinyModels.references(dir.resolve("refs"), 4, 8);
         latents = dir.resolve("x.npy");
         Npy.write(latents, io.unseen.diffusion.images.ImageSet.load(refs, 1, 8, line -> { }).tensor());
         prior = dir.resolve("prior.safetensors");
@@ -150,11 +152,11 @@ class HostileInputTest {
         byte[] png;
         PngWriter.write(PngWriter.toImage(one, 0), many.resolve("sample-00000.png"));
         png = Files.readAllBytes(many.resolve("sample-00000.png"));
-        int count = SampleCommand.GRID_MAX + 44;
+        int count = SampleOutputs.GRID_MAX + 44;
         for (int i = 1; i < count; i++) {
             Files.write(many.resolve(io.unseen.diffusion.SampleRun.sampleName(i)), png);
         }
-        SampleCommand.writeGrid(many, count, 1, 8);
+        SampleOutputs.writeGrid(many, count, 1, 8);
         BufferedImage grid = ImageIO.read(many.resolve("grid.png").toFile());
         int cell = 8 * 2 + 2; // zoom 2 below 64 pixels, 2-pixel gaps
         assertEquals(16 * cell + 2, grid.getWidth());
@@ -252,7 +254,7 @@ class HostileInputTest {
 
     @Test
     void anExceptionWithoutAMessageIsStillOneLineThatSaysWhatToDo() {
-        String line = UnseenCommand.describe(new java.io.EOFException());
+        String line = Errors.describe(new java.io.EOFException());
         assertTrue(line.contains("unseen.debug") && !line.contains("java."), line);
     }
 
@@ -297,7 +299,7 @@ class HostileInputTest {
         String line = refused(args("invert", "--model", model.toString(), "--images", dir.resolve("no\nsuch").toString(),
                 "--t0", "400", "--steps", "3", "--output", dir.resolve("m.npy").toString()), "no\\nsuch");
         assertFalse(line.contains("\n"));
-        assertEquals("a\\nb\\r\\tc\\u0007", UnseenCommand.oneLine("a\nb\r\tc\u0007"));
+        assertEquals("a\\nb\\r\\tc\\u0007", Errors.oneLine("a\nb\r\tc\u0007"));
         refused(args("forward", "--model", model.toString(), "--input", latents.toString(), "--timesteps", "10",
                 "--output", dir.resolve("f.png").toString()), "f.png", "must end in .npy");
         refused(args("forward", "--model", model.toString(), "--input", latents.toString(), "--timesteps", "1000",

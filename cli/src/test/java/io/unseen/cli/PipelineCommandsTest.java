@@ -31,7 +31,7 @@ class PipelineCommandsTest {
     static void setUp() throws Exception {
         model = TinyModels.write(dir.resolve("tiny.safetensors"), 8, 1);
         otherModel = TinyModels.write(dir.resolve("other.safetensors"), 8, 2);
-        refs = TinyModels.references(dir, 6, 8);
+        refs = TinyModels.references(dir.resolve("refs"), 6, 8);
         prior = dir.resolve("prior.safetensors");
         assertEquals(0, run("invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
                 "--steps", "5", "--output", prior.toString(), "--k", "4"));

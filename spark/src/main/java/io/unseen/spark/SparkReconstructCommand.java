@@ -1,6 +1,6 @@
 package io.unseen.spark;
 
-import io.unseen.cli.ReconstructCommand;
+import io.unseen.commands.ReconstructionFolder;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.Reconstruction;
@@ -86,7 +86,7 @@ final class SparkReconstructCommand implements Callable<Integer> {
             if (npy) {
                 HadoopFiles.writeAtomically(outFs, out, output, Npy.bytes(decoded), "driver");
             } else {
-                writeFolder(outFs, out, created, ReconstructCommand.folderFiles(originals(refs, conf, scratch, decoded), r));
+                writeFolder(outFs, out, created, ReconstructionFolder.folderFiles(originals(refs, conf, scratch, decoded), r));
             }
             System.err.printf(Locale.ROOT, "mean MSE %.5f, mean PSNR %.2f dB over %d images%n", r.meanMse(), r.meanPsnr(),
                     refs.size());
@@ -100,7 +100,7 @@ final class SparkReconstructCommand implements Callable<Integer> {
     }
 
     /**
-     * The CLI's folder files, each written atomically; when one fails, the ones this run wrote are removed again, and
+     * The reconstruction folder's files (the CLI's), each written atomically; when one fails, the ones this run wrote are removed again, and
      * the folder when this run {@code created} it (null: it did not), so that no partial set is left.
      */
     private void writeFolder(FileSystem fs, Path out, Path created, Map<String, AtomicFiles.Writer> files)

@@ -1,7 +1,7 @@
 package io.unseen.spark;
 
-import io.unseen.cli.SampleCommand;
-import io.unseen.cli.SamplingFlags;
+import io.unseen.commands.SampleOutputs;
+import io.unseen.commands.SamplingFlags;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
@@ -125,7 +125,7 @@ final class SparkSampleCommand implements Callable<Integer> {
                 System.err.println(SampleRun.capMessage(done.failed(), pending.size(), o.maxDraws()));
             }
             folder.finish(settings, s, scratch, p.latentShape());
-            return SampleCommand.report(flags.methodName(), s, output);
+            return SampleOutputs.report(flags.methodName(), s, output);
         } catch (Exception e) {
             throw TaskFailure.renamed(e, copies);
         } finally {
@@ -235,7 +235,7 @@ final class SparkSampleCommand implements Callable<Integer> {
             java.nio.file.Path local = Files.createDirectories(scratch.resolve("grid"));
             java.util.Set<String> there = new java.util.HashSet<>(HadoopFiles.fileNames(fs, dir));
             List<java.nio.file.Path> fetched = new ArrayList<>();
-            for (int i = 0; i < s.requested() && fetched.size() < SampleCommand.GRID_MAX; i++) {
+            for (int i = 0; i < s.requested() && fetched.size() < SampleOutputs.GRID_MAX; i++) {
                 String name = SampleRun.sampleName(i);
                 if (there.contains(name)) {
                     HadoopFiles.download(fs, new Path(dir, name), HadoopFiles.child(given, name), local.resolve(name),
@@ -244,7 +244,7 @@ final class SparkSampleCommand implements Callable<Integer> {
                 }
             }
             if (!fetched.isEmpty()) {
-                java.awt.image.BufferedImage grid = SampleCommand.grid(fetched, shape[0], shape[1]);
+                java.awt.image.BufferedImage grid = SampleOutputs.grid(fetched, shape[0], shape[1]);
                 HadoopFiles.writeAtomically(fs, new Path(dir, "grid.png"), HadoopFiles.child(given, "grid.png"),
                         out -> PngWriter.encode(grid, out), "driver", true);
             }

@@ -1,7 +1,7 @@
 package io.unseen.spark;
 
-import io.unseen.cli.UnseenCommand;
 
+import io.unseen.commands.Errors;
 import java.util.Comparator;
 import java.util.Map;
 
@@ -28,10 +28,10 @@ final class TaskFailure {
         if (Boolean.getBoolean("unseen.debug")) {
             e.printStackTrace(); // to the executor's log
         }
-        String m = e instanceof Exception ex ? UnseenCommand.describe(ex)
+        String m = e instanceof Exception ex ? Errors.describe(ex)
                 : "out of memory on an executor (give executors more, e.g. --conf spark.executor.memory=8g, or lower "
                 + "--batch-size)";
-        return UnseenCommand.oneLine(rename(m, copies));
+        return Errors.oneLine(rename(m, copies));
     }
 
     /**
@@ -43,7 +43,7 @@ final class TaskFailure {
         if (m == null || copies.keySet().stream().noneMatch(m::contains)) {
             return e;
         }
-        return new IllegalArgumentException(rename(UnseenCommand.describe(e), copies), e);
+        return new IllegalArgumentException(rename(Errors.describe(e), copies), e);
     }
 
     private static String rename(String m, Map<String, String> copies) {

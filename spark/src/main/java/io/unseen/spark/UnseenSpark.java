@@ -1,6 +1,6 @@
 package io.unseen.spark;
 
-import io.unseen.cli.UnseenCommand;
+import io.unseen.commands.Errors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -24,7 +24,7 @@ public final class UnseenSpark implements Runnable {
 
     /** The command line with the CLI's error handling: one clear message and a non-zero exit. */
     public static CommandLine commandLine() {
-        return UnseenCommand.withErrorHandling(new CommandLine(new UnseenSpark()), "unseen-spark");
+        return Errors.withErrorHandling(new CommandLine(new UnseenSpark()), "unseen-spark");
     }
 
     public static void main(String[] args) {

@@ -1,5 +1,6 @@
 package io.unseen.spark;
 
+import io.unseen.cli.TinyModels;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

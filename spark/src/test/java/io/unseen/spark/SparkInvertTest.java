@@ -1,5 +1,6 @@
 package io.unseen.spark;
 
+import io.unseen.cli.TinyModels;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 import org.junit.jupiter.api.BeforeAll;

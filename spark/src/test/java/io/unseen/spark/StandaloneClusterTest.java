@@ -1,5 +1,6 @@
 package io.unseen.spark;
 
+import io.unseen.cli.TinyModels;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerExecutorRemoved;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;

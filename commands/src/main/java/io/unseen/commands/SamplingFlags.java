@@ -1,4 +1,4 @@
-package io.unseen.cli;
+package io.unseen.commands;
 
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.LatentSampler;
