@@ -1,16 +1,30 @@
 package io.unseen.api;
 
+import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.DrawAndDecode;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.LatentGeometry;
 import io.unseen.diffusion.LatentSampler;
-import io.unseen.diffusion.SampleRun;
+import io.unseen.diffusion.TimestepGrid;
+import io.unseen.engine.io.Json;
+
+import java.io.Serializable;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
- * How new latents are drawn from a prior and decoded: the settings of {@code unseen sample}. {@link #of} gives the
- * command's defaults; the {@code with} methods change one value.
+ * How new latents are drawn from a prior and decoded: the settings of {@code unseen sample}, and the only place
+ * they are declared. Every front end builds this record (the command lines' flags, the web app's form, a JVM
+ * program); it checks the values, records them in {@code summary.json} ({@link #settings}) and turns them into the
+ * library's sampler and decoding ({@link #sampler}, {@link #decoding}). {@link #of} gives the command's defaults;
+ * the {@code with} methods change one value. Serializable, so that unseen-spark sends it to its executors (its
+ * serialized form is no public contract).
  *
  * @param count     samples wanted (at least 1)
  * @param method    how latents are drawn: the plain Gaussian, the paper's rejection (geometric optimization), its later
- *                  slerp proposals, or our projection and low-rank pca priors
+ *                  slerp proposals, our projection and low-rank pca priors, norm-aware interpolation, or slerp
+ *                  towards the model's own domain
  * @param seed      sample i depends only on (seed, i)
  * @param eta       DDIM eta when decoding, in [0, 1] (0: deterministic)
  * @param steps     decoding grid points from t0 to 0; 0 means the prior's own inversion steps
@@ -20,12 +34,13 @@ import io.unseen.diffusion.SampleRun;
  * @param maxDraws  cap on candidates per sample
  * @param batchSize samples decoded together
  * @param diagonal  draw with the prior's per-dimension variance instead of the pooled one
+ * @serial exclude
  */
 public record Sampling(int count, LatentSampler.Method method, long seed, float eta, int steps, boolean clipX0,
-                       double tolScale, int maxDraws, int batchSize, boolean diagonal) {
+                       double tolScale, int maxDraws, int batchSize, boolean diagonal) implements Serializable {
 
     /**
-     * Checks the values as {@code unseen sample} does.
+     * Checks the values as {@code unseen sample} does (the messages name its flags).
      *
      * @param count     samples wanted
      * @param method    how latents are drawn
@@ -37,20 +52,36 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
      * @param maxDraws  cap on candidates per sample
      * @param batchSize samples decoded together
      * @param diagonal  draw with the per-dimension variance
-     * @throws IllegalArgumentException for a count, draw cap or batch size below 1, steps below 0, an eta outside
-     *                                  [0, 1] or a tolerance scale that is not a finite number above 0
+     * @throws IllegalArgumentException for a count, draw cap or batch size below 1, steps below 0, no method, an eta
+     *                                  outside [0, 1] or a tolerance scale that is not a finite number above 0
      */
     public Sampling {
         if (steps < 0) {
             throw new IllegalArgumentException("steps " + steps + " is negative (give 0 for the prior's own steps)");
         }
         if (method == null) {
-            throw new IllegalArgumentException("no sampling method given (choose gaussian, rejection, slerp, projection or pca)");
+            throw new IllegalArgumentException("no sampling method given (choose " + METHODS + ")");
         }
-        // the library's checks, with any valid step count standing in for "the prior's"
-        new SampleRun.Options(count, method, seed, eta, steps == 0 ? 2 : steps, clipX0, tolScale, maxDraws, batchSize,
-                diagonal);
+        if (count < 1) {
+            throw new IllegalArgumentException("--count must be at least 1, got " + count);
+        }
+        if (!(tolScale > 0) || Double.isInfinite(tolScale)) {
+            throw new IllegalArgumentException("--tol-scale: " + tolScale + " is not a finite number > 0 (give e.g. 1, "
+                    + "the references' own spread)");
+        }
+        if (!(eta >= 0 && eta <= 1)) {
+            throw new IllegalArgumentException("--eta: " + eta + " is outside [0, 1] (0: deterministic DDIM, 1: DDPM-like)");
+        }
+        if (maxDraws < 1) {
+            throw new IllegalArgumentException("--max-draws: " + maxDraws + " is too small (give at least 1)");
+        }
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
+        }
     }
+
+    private static final long serialVersionUID = 1L;
+    private static final String METHODS = "gaussian, rejection, slerp, projection, pca, norm-aware or own-slerp";
 
     /**
      * {@code count} samples with the command's defaults: rejection, seed 0, eta 0, the prior's steps, no clipping,
@@ -66,7 +97,7 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
     /**
      * The same settings with another method.
      *
-     * @param method gaussian, rejection, slerp, projection or pca (any case)
+     * @param method gaussian, rejection, slerp, projection, pca, norm-aware or own-slerp (any case)
      * @return the changed settings
      * @throws IllegalArgumentException for an unknown name
      */
@@ -115,9 +146,85 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
         return new Sampling(count, method, seed, eta, steps, clipX0, tolScale, maxDraws, batchSize, diagonal);
     }
 
-    /** The library's options for sampling {@code prior}, whose inversion steps are the default decoding steps. */
-    SampleRun.Options toOptions(DomainPrior prior) {
-        return new SampleRun.Options(count, method, seed, eta, steps == 0 ? prior.steps() : steps, clipX0, tolScale,
-                maxDraws, batchSize, diagonal);
+    /**
+     * The same settings with another batch size.
+     *
+     * @param batchSize samples decoded together
+     * @return the changed settings
+     */
+    public Sampling withBatchSize(int batchSize) {
+        return new Sampling(count, method, seed, eta, steps, clipX0, tolScale, maxDraws, batchSize, diagonal);
+    }
+
+    /**
+     * The decoding grid points for {@code prior}: its own inversion steps when {@link #steps} is 0.
+     *
+     * @param prior the prior the samples are drawn from
+     * @return grid points from the prior's t0 to 0
+     * @throws IllegalArgumentException for a number of steps the prior's t0 cannot take (outside [2, t0 + 1])
+     */
+    public int stepsFor(DomainPrior prior) {
+        int n = steps == 0 ? prior.steps() : steps;
+        TimestepGrid.checkSteps(prior.t0(), n);
+        return n;
+    }
+
+    /**
+     * What decides the samples, as {@code summary.json} records it: a folder resumed with other settings would mix
+     * two sets, so a run compares these with the folder's before it adds to it.
+     *
+     * @param prior     the prior the samples are drawn from
+     * @param ownDomain the prior of the model's own domain ({@code own-slerp}), or null
+     * @return the settings by their summary.json keys, as the JSON reader gives them back
+     */
+    public Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("method", method.id());
+        m.put("seed", seed);
+        m.put("eta", (double) eta);
+        m.put("steps", (long) stepsFor(prior));
+        m.put("clip_x0", clipX0);
+        m.put("tol_scale", tolScale);
+        m.put("max_draws", (long) maxDraws);
+        m.put("diagonal_variance", diagonal);
+        m.put("t0", (long) prior.t0());
+        m.put("model_fingerprint", prior.modelFingerprint());
+        m.put("prior_fingerprint", prior.fingerprint());
+        if (ownDomain != null) {
+            m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
+        }
+        // as summary.json will read back (float eta widened, numbers as the parser gives them)
+        @SuppressWarnings("unchecked")
+        Map<String, Object> read = (Map<String, Object>) Json.parse(Json.write(m), 1 << 20);
+        return read;
+    }
+
+    /**
+     * The library's sampler these settings ask for. For front ends that drive the library's loop themselves
+     * (unseen-spark's executors, each drawing its share of the indices); {@link Unseen#sample} uses it too.
+     *
+     * @param prior     the prior the samples are drawn from
+     * @param ownDomain the prior of the model's own domain for {@code own-slerp}, or null
+     * @return the sampler: sample i is {@code sampler.draw(seed, i)}
+     */
+    public LatentSampler sampler(DomainPrior prior, DomainPrior ownDomain) {
+        return new LatentSampler(prior.gaussian(), new LatentGeometry(prior.latents()), prior.targets(),
+                LatentSampler.Options.fromTargets(method, prior.targets(), tolScale, maxDraws, diagonal),
+                ownDomain == null ? null : ownDomain.gaussian());
+    }
+
+    /**
+     * How these settings decode: DDIM from the prior's t0 in {@link #stepsFor} steps, mini-batches of the batch
+     * size. For the same front ends as {@link #sampler}.
+     *
+     * @param model the model the prior was made with
+     * @param prior the prior the samples are drawn from
+     * @return the decoding
+     * @throws IllegalArgumentException for steps or a t0 the model's schedule cannot take
+     */
+    public DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior) {
+        return new DrawAndDecode.Decoding(new Ddim(model.unet(), model.schedule(), batchSize),
+                TimestepGrid.of(prior.t0(), stepsFor(prior), model.schedule()), eta, clipX0, batchSize,
+                prior.latentShape());
     }
 }

@@ -2,31 +2,38 @@ package io.unseen.api;
 
 import io.unseen.convert.ConvertOptions;
 import io.unseen.convert.Converter;
+import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.Reconstruction;
-import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.analysis.AnalysisReport;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
+import io.unseen.engine.io.Npy;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.engine.ops.Backend;
 import io.unseen.unet.FileFormat;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
 
 /**
  * A frozen diffusion model loaded on a device, and the method's steps on it: {@link #invert} a few images of an
  * unseen domain to its prior, {@link #sample} new images from the prior, {@link #reconstruct} images to see how well
- * the model represents them, {@link #analyze} how the domain's latents compare with the model's own.
+ * the model represents them, {@link #analyze} how the domain's latents compare with the model's own; and
+ * {@link #convert} for checkpoints. The one layer every front end stands on: {@code unseen}'s model commands, its
+ * web app ({@code unseen serve}) and unseen-spark's driver call it, so the same settings give the same files.
  *
  * <p>The model holds its weights and activations in the device's memory until {@link #close}: use it in a
  * try-with-resources block. One call at a time: the model's activation buffers are shared between calls, so
@@ -73,7 +80,7 @@ public final class Unseen implements AutoCloseable {
      */
     public static Unseen load(Path model, String device, ConvertOptions conversion, Consumer<String> log)
             throws IOException {
-        var backend = Backends.byName(device);
+        Backend backend = backend(device, log);
         if (isUnseenFile(model)) { // a converted model, or a prior that the loader refuses by name
             return new Unseen(FrozenModel.load(model, backend), log);
         }
@@ -86,6 +93,46 @@ public final class Unseen implements AutoCloseable {
         } finally {
             Files.deleteIfExists(converted);
         }
+    }
+
+    /**
+     * Loads a model converted by {@code unseen convert}, and nothing else: a checkpoint is refused rather than
+     * converted on the fly (the command line asks for a converted model, so that a run never converts silently).
+     *
+     * @param model  a converted model (.safetensors)
+     * @param device {@code cpu}, {@code reference}, {@code opencl}, {@code opencl:N} or {@code auto}
+     * @param log    receives one line per note: the device {@code auto} chose, how images were resized
+     * @return the loaded model; close it
+     * @throws IOException when the file is missing, unreadable, not a converted model, or holds non-finite weights
+     */
+    public static Unseen loadConverted(Path model, String device, Consumer<String> log) throws IOException {
+        return new Unseen(FrozenModel.load(model, backend(device, log)), log);
+    }
+
+    /** The backend a device name asks for; {@code auto} says which it took. */
+    private static Backend backend(String device, Consumer<String> log) {
+        Backend backend = Backends.byName(device);
+        if ("auto".equalsIgnoreCase(device.trim())) {
+            log.accept("device: " + Backends.describe(backend));
+        }
+        return backend;
+    }
+
+    /**
+     * Converts a DDPM or ADM checkpoint (torch .ckpt/.pt/.pth/.bin, .safetensors, or a diffusers folder) to a model
+     * file that {@link #loadConverted} reads: F32 tensors with the model config and noise schedule in the metadata.
+     * The file is written whole or not at all.
+     *
+     * @param checkpoint the checkpoint file or diffusers folder
+     * @param output     the file to write
+     * @param options    what the checkpoint cannot say (image size, heads, schedule, preset)
+     * @param log        receives one line per note: what the converter inferred
+     * @throws IOException when the checkpoint cannot be read or is not a model the converter knows, or the output
+     *                     cannot be written
+     */
+    public static void convert(Path checkpoint, Path output, ConvertOptions options, Consumer<String> log)
+            throws IOException {
+        Converter.convert(checkpoint, output, options, log);
     }
 
     /**
@@ -154,40 +201,107 @@ public final class Unseen implements AutoCloseable {
      * the domain's prior. Save it with {@link DomainPrior#save} to sample from it later.
      *
      * @param images   a folder of at least 3 images, or an .npy file
-     * @param settings the inversion depth and steps
+     * @param settings the inversion depth and steps, k, seed, batch size and forward-noised steps
      * @param progress told after each model evaluation; {@link ProgressListener#NONE} for nothing
      * @return the prior: the latents, the Gaussian, the geometry targets
      * @throws IOException when the folder is missing, empty or holds an unreadable image
+     * @throws IllegalArgumentException for fewer than 3 images, or a t0 the model's schedule cannot take
      */
     public DomainPrior invert(Path images, Inversion settings, ProgressListener progress) throws IOException {
-        ImageSet set = ImageSet.load(images, channels(), resolution(), log);
-        return invert(set.tensor(), set.names(), settings, progress);
+        TimestepGrid grid = grid(settings); // a t0 the schedule cannot take fails before the images are read
+        ImageSet set = references(images, true);
+        return settings.prior(latents(set, settings, grid, progress), model.schedule().name(), model.fingerprint(),
+                set.names());
     }
 
     /**
      * Inverts reference images given as a tensor to the domain's prior.
      *
      * @param images   [N, C, H, W] on the host, N at least 3, C the model's {@link #channels}, values in [-1, 1]
-     * @param settings the inversion depth and steps
+     * @param settings the inversion depth and steps, k, seed, batch size and forward-noised steps
      * @param progress told after each model evaluation
      * @return the prior
      */
     public DomainPrior invert(Tensor images, Inversion settings, ProgressListener progress) {
+        checkImages(images);
+        if (images.dim(0) < 3) {
+            throw new IllegalArgumentException("a domain prior needs at least 3 reference images, found " + images.dim(0));
+        }
         List<String> names = new ArrayList<>();
         for (int i = 0; i < images.dim(0); i++) {
             names.add("index-" + i);
         }
-        return invert(checkImages(images), names, settings, progress);
+        return settings.prior(latents(images, settings, grid(settings), progress), model.schedule().name(),
+                model.fingerprint(), names);
     }
 
-    private DomainPrior invert(Tensor images, List<String> names, Inversion s, ProgressListener progress) {
-        return DomainPrior.invert(open(), images, names, grid(s), s.k(), s.seed(), s.batchSize(), progress.asProgress());
+    /**
+     * Inverts a folder of reference images and writes the result: the domain's prior (an {@code output} ending in
+     * .safetensors, from at least 3 images; its statistics are logged) or the raw latents (.npy, float32
+     * [N, C, H, W], from any number). What {@code unseen invert} does; the file is written whole or not at all.
+     *
+     * @param images   a folder of images, or an .npy file
+     * @param settings the inversion depth and steps, k, seed, batch size and forward-noised steps
+     * @param output   PRIOR.safetensors or LATENTS.npy
+     * @param progress told after each model evaluation
+     * @throws IOException when the images cannot be read or the output written
+     * @throws IllegalArgumentException for fewer than 3 images for a prior, or another output extension
+     */
+    public void invert(Path images, Inversion settings, Path output, ProgressListener progress) throws IOException {
+        boolean npy = hasExtension(output, ".npy");
+        if (!npy && !hasExtension(output, ".safetensors")) {
+            throw new IllegalArgumentException(output + ": must end in .safetensors or .npy (a prior, or raw latents)");
+        }
+        TimestepGrid grid = grid(settings);
+        ImageSet set = references(images, !npy);
+        Tensor latents = latents(set, settings, grid, progress);
+        if (npy) {
+            Npy.write(output, latents);
+            return;
+        }
+        DomainPrior prior = settings.prior(latents, model.schedule().name(), model.fingerprint(), set.names());
+        prior.save(output);
+        log.accept(describe(prior));
+    }
+
+    /**
+     * One line on a prior for a log: the pooled standard deviation and the geometry targets (distance D*, angles
+     * A0* to the origin and A1* subtended, each with its spread).
+     *
+     * @param prior a prior
+     * @return the line, starting "prior: "
+     */
+    public static String describe(DomainPrior prior) {
+        var t = prior.targets();
+        return String.format(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, "
+                        + "A1* %.2f +- %.2f deg", Math.sqrt(prior.gaussian().pooledVariance()), t.distance(),
+                t.distanceSpread(), t.angleOrigin(), t.angleOriginSpread(), t.angleSubtended(), t.angleSubtendedSpread());
+    }
+
+    /** The images of a folder or .npy; a prior needs at least 3. */
+    private ImageSet references(Path images, boolean forPrior) throws IOException {
+        ImageSet set = ImageSet.load(images, channels(), resolution(), log);
+        if (forPrior && set.size() < 3) {
+            throw new IllegalArgumentException(images + ": a prior needs at least 3 reference images, found " + set.size());
+        }
+        return set;
+    }
+
+    private Tensor latents(ImageSet set, Inversion s, TimestepGrid grid, ProgressListener progress) {
+        log.accept(String.format(Locale.ROOT, "inverting %d images to t0=%d in %d steps", set.size(), s.t0(), s.steps()));
+        return latents(set.tensor(), s, grid, progress);
+    }
+
+    private Tensor latents(Tensor images, Inversion s, TimestepGrid grid, ProgressListener progress) {
+        return new Ddim(open().unet(), model.schedule(), s.batchSize()).invert(images, grid, s.forwardNoiseSteps(),
+                s.seed(), progress.asProgress(), null);
     }
 
     /**
      * Samples new images of the prior's domain into a folder: {@code sample-NNNNN.png} as each batch is decoded,
-     * then {@code summary.json}. A folder holding samples of the same settings is resumed (sample i depends only on
-     * the seed and i); one holding samples of other settings is refused.
+     * then {@code summary.json} and {@code grid.png} ({@link SampleRun}). A folder holding samples of the same
+     * settings is resumed (sample i depends only on the seed and i); one holding samples of other settings is
+     * refused.
      *
      * @param prior    a prior made with this model
      * @param settings the method, count, seed and decoding settings
@@ -199,8 +313,33 @@ public final class Unseen implements AutoCloseable {
      */
     public Samples sample(DomainPrior prior, Sampling settings, Path folder, ProgressListener progress)
             throws IOException {
+        return sample(prior, null, settings, folder, false, progress);
+    }
+
+    /**
+     * Samples as {@link #sample(DomainPrior, Sampling, Path, ProgressListener)}, with the prior of the model's own
+     * domain that {@code own-slerp} interpolates towards, and optionally replacing samples of other settings. What
+     * {@code unseen sample} does.
+     *
+     * @param prior     a prior made with this model
+     * @param ownDomain for {@code own-slerp}: a prior of images of the model's own domain, made with this model at
+     *                  the same t0; null for the other methods
+     * @param settings  the method, count, seed and decoding settings
+     * @param folder    where the samples go (created if missing)
+     * @param overwrite remove the samples of other settings the folder holds (without it, such a folder is refused)
+     * @param progress  told after each sample
+     * @return the sample files and what the run did
+     * @throws IOException when the folder cannot be written
+     * @throws IllegalArgumentException when a prior was made with another model, the priors' depths differ, or the
+     *                                  folder holds other samples and {@code overwrite} is off
+     */
+    public Samples sample(DomainPrior prior, DomainPrior ownDomain, Sampling settings, Path folder, boolean overwrite,
+                          ProgressListener progress) throws IOException {
         prior.requireMadeWith(open(), "the prior");
-        SampleRun.Summary summary = SampleRun.run(model, prior, settings.toOptions(prior), folder, false,
+        if (ownDomain != null) {
+            ownDomain.requireMadeWith(model, "the own domain's prior");
+        }
+        SampleRun.Summary summary = SampleRun.run(model, prior, ownDomain, settings, folder, overwrite,
                 progress.asProgress(), log);
         List<Path> files = new ArrayList<>();
         for (int i = 0; i < settings.count(); i++) {
@@ -216,7 +355,7 @@ public final class Unseen implements AutoCloseable {
      * Inverts images and decodes them back (deterministic DDIM both ways): how well the model represents them.
      *
      * @param images   a folder of images, or an .npy file, as for {@link #invert(Path, Inversion, ProgressListener)}
-     * @param settings the inversion depth and steps (the decoding uses the same grid)
+     * @param settings the inversion depth, steps and batch size (the decoding uses the same grid)
      * @param clipX0   clamp the predicted x0 to [-1, 1] when decoding
      * @param progress told after each model evaluation
      * @return the decoded images, and MSE and PSNR per image
@@ -224,9 +363,40 @@ public final class Unseen implements AutoCloseable {
      */
     public Reconstruction.Result reconstruct(Path images, Inversion settings, boolean clipX0, ProgressListener progress)
             throws IOException {
+        TimestepGrid grid = grid(settings);
+        return reconstruct(ImageSet.load(images, channels(), resolution(), log), grid, settings, clipX0, progress);
+    }
+
+    /**
+     * Reconstructs as {@link #reconstruct(Path, Inversion, boolean, ProgressListener)} and writes the result: a
+     * folder ({@link ReconstructionFolder}: the reconstructions as PNG, a grid of originals above reconstructions,
+     * metrics.json; all or none) or, for an {@code output} ending in .npy, the decoded tensor. What
+     * {@code unseen reconstruct} does.
+     *
+     * @param images   a folder of images, or an .npy file
+     * @param settings the inversion depth, steps and batch size
+     * @param clipX0   clamp the predicted x0 to [-1, 1] when decoding
+     * @param output   a folder, or OUT.npy
+     * @param progress told after each model evaluation
+     * @return the decoded images, and MSE and PSNR per image
+     * @throws IOException when the images cannot be read or the output written
+     */
+    public Reconstruction.Result reconstruct(Path images, Inversion settings, boolean clipX0, Path output,
+                                             ProgressListener progress) throws IOException {
+        TimestepGrid grid = grid(settings);
         ImageSet set = ImageSet.load(images, channels(), resolution(), log);
-        return Reconstruction.run(open(), set.tensor(), grid(settings), clipX0, settings.batchSize(),
-                progress.asProgress());
+        Reconstruction.Result r = reconstruct(set, grid, settings, clipX0, progress);
+        if (hasExtension(output, ".npy")) {
+            Npy.write(output, r.decoded());
+        } else {
+            ReconstructionFolder.writeFolder(output, set, r);
+        }
+        return r;
+    }
+
+    private Reconstruction.Result reconstruct(ImageSet set, TimestepGrid grid, Inversion settings, boolean clipX0,
+                                              ProgressListener progress) {
+        return Reconstruction.run(open(), set.tensor(), grid, clipX0, settings.batchSize(), progress.asProgress());
     }
 
     /**
@@ -247,10 +417,37 @@ public final class Unseen implements AutoCloseable {
             throw new IllegalArgumentException("the priors were inverted to different depths (t0 = " + unseen.t0()
                     + " and " + own.t0() + "); compare latents at the same depth");
         }
+        return analyze(unseen, own.latents(), folder);
+    }
+
+    /**
+     * Compares as {@link #analyze(DomainPrior, DomainPrior, Path)}, with the model's own domain given as images:
+     * they are inverted with the unseen prior's t0 and steps (any number of them; no prior is made).
+     *
+     * @param unseen    the unseen domain's prior
+     * @param ownImages a folder of images of the model's own domain, or an .npy file
+     * @param batchSize images the model evaluates together
+     * @param folder    where the report goes (created if missing)
+     * @param progress  told after each model evaluation
+     * @return the report's path and its numbers
+     * @throws IOException when the images cannot be read or the folder written
+     * @throws IllegalArgumentException when the prior was made with another model
+     */
+    public Analysis analyze(DomainPrior unseen, Path ownImages, int batchSize, Path folder, ProgressListener progress)
+            throws IOException {
+        unseen.requireMadeWith(open(), "the unseen domain's prior");
+        Inversion settings = new Inversion(unseen.t0(), unseen.steps(), 10, 0L, batchSize, 0);
+        TimestepGrid grid = grid(settings);
+        ImageSet set = ImageSet.load(ownImages, channels(), resolution(), log);
+        return analyze(unseen, latents(set.tensor(), settings, grid, progress), folder);
+    }
+
+    private Analysis analyze(DomainPrior unseen, Tensor ownLatents, Path folder) throws IOException {
         AnalysisReport report = new AnalysisReport(folder);
         Map<String, Object> numbers = report.addLatentComparison("unseen domain", unseen.latents(), "model's domain",
-                own.latents());
-        return new Analysis(report.write("Unseen: latent analysis at t0 = " + unseen.t0()), Map.copyOf(numbers));
+                ownLatents);
+        return new Analysis(report.write("Unseen: latent analysis at t0 = " + unseen.t0()),
+                Collections.unmodifiableMap(new LinkedHashMap<>(numbers)));
     }
 
     /** Frees the model's memory on its device. Closing twice does nothing. */
@@ -272,6 +469,11 @@ public final class Unseen implements AutoCloseable {
 
     private TimestepGrid grid(Inversion s) {
         return TimestepGrid.of(s.t0(), s.steps(), open().schedule());
+    }
+
+    private static boolean hasExtension(Path file, String extension) {
+        return file.getFileName() != null
+                && file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(extension);
     }
 
     private Tensor checkImages(Tensor images) {

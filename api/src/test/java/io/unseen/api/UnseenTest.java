@@ -6,6 +6,7 @@ import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
+import io.unseen.engine.io.Npy;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -73,6 +74,43 @@ class UnseenTest {
         assertEquals(List.of(out.resolve("sample-00000.png"), out.resolve("sample-00001.png"),
                 out.resolve("sample-00002.png")), s.files());
         assertEquals(3, s.summary().written());
+        assertTrue(Files.exists(out.resolve("grid.png")), "the run writes the grid, for every front end");
+        assertTrue(Files.exists(out.resolve("summary.json")));
+    }
+
+    @Test
+    void aFolderOfOtherSettingsIsRefusedUnlessOverwrittenAndOneOfTheSameIsResumed(@TempDir Path out) throws Exception {
+        DomainPrior prior = unseen.invert(DEMO.resolve("references/trouser"), SHALLOW, ProgressListener.NONE);
+        Sampling first = Sampling.of(2).withMethod("gaussian").withSeed(1);
+        unseen.sample(prior, first, out, ProgressListener.NONE);
+        byte[] sample0 = Files.readAllBytes(out.resolve("sample-00000.png"));
+        Samples resumed = unseen.sample(prior, null, first, out, false, ProgressListener.NONE);
+        assertEquals(2, resumed.summary().skippedExisting());
+        Sampling other = first.withSeed(2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> unseen.sample(prior, other, out, ProgressListener.NONE));
+        assertTrue(e.getMessage().contains("seed 1 (now 2)"), e.getMessage());
+        Samples replaced = unseen.sample(prior, null, other, out, true, ProgressListener.NONE);
+        assertEquals(2, replaced.summary().written());
+        assertFalse(java.util.Arrays.equals(sample0, Files.readAllBytes(out.resolve("sample-00000.png"))));
+    }
+
+    @Test
+    void invertWritesAPriorOrRawLatentsWithTheSettingsOfTheRecord(@TempDir Path out) throws Exception {
+        Path refs = DEMO.resolve("references/bag");
+        Inversion settings = SHALLOW.withK(4).withSeed(3);
+        DomainPrior prior = unseen.invert(refs, settings, ProgressListener.NONE);
+        unseen.invert(refs, settings, out.resolve("bag.safetensors"), ProgressListener.NONE);
+        DomainPrior written = DomainPrior.load(out.resolve("bag.safetensors"));
+        assertEquals(prior.fingerprint(), written.fingerprint());
+        assertEquals(4, written.targets().k());
+        unseen.invert(refs, settings, out.resolve("bag.npy"), ProgressListener.NONE);
+        assertArrayEquals(prior.latents().data(), Npy.read(out.resolve("bag.npy")).data());
+
+        float[] taba = unseen.invert(refs, settings.withForwardNoiseSteps(1), ProgressListener.NONE).latents().data();
+        assertFalse(java.util.Arrays.equals(prior.latents().data(), taba), "TABA's forward-noised step changes the latents");
+        assertThrows(IllegalArgumentException.class,
+                () -> unseen.invert(refs, settings, out.resolve("bag.txt"), ProgressListener.NONE));
     }
 
     @Test
@@ -94,6 +132,16 @@ class UnseenTest {
     }
 
     @Test
+    void reconstructionWritesAFolderOrTheDecodedTensor(@TempDir Path out) throws Exception {
+        Path refs = DEMO.resolve("references/pullover");
+        Reconstruction.Result r = unseen.reconstruct(refs, SHALLOW, true, out.resolve("recon"), ProgressListener.NONE);
+        assertTrue(Files.exists(out.resolve("recon").resolve("grid.png")));
+        assertTrue(Files.readString(out.resolve("recon").resolve("metrics.json")).contains("mean_psnr_db"));
+        unseen.reconstruct(refs, SHALLOW, true, out.resolve("recon.npy"), ProgressListener.NONE);
+        assertArrayEquals(r.decoded().data(), Npy.read(out.resolve("recon.npy")).data());
+    }
+
+    @Test
     void analysisComparesTheDomainsInOneReport(@TempDir Path out) throws Exception {
         DomainPrior dress = unseen.invert(DEMO.resolve("references/dress"), SHALLOW, ProgressListener.NONE);
         DomainPrior sneaker = unseen.invert(DEMO.resolve("references/sneaker"), SHALLOW, ProgressListener.NONE);
@@ -102,6 +150,22 @@ class UnseenTest {
         assertTrue(a.numbers().containsKey("separable"), a.numbers().toString());
         DomainPrior deeper = unseen.invert(DEMO.resolve("references/sneaker"), Inversion.of(400, 4), ProgressListener.NONE);
         assertThrows(IllegalArgumentException.class, () -> unseen.analyze(dress, deeper, out));
+
+        // the own domain as images: inverted at the prior's depth, the same latents as the sneaker prior's
+        Analysis fromImages = unseen.analyze(dress, DEMO.resolve("references/sneaker"), 8, out.resolve("images"),
+                ProgressListener.NONE);
+        assertEquals(a.numbers(), fromImages.numbers());
+        assertEquals(List.copyOf(a.numbers().keySet()), List.copyOf(fromImages.numbers().keySet()), "in report order");
+    }
+
+    @Test
+    void loadConvertedTakesOnlyAConvertedModel(@TempDir Path dir) throws Exception {
+        Path converted = dir.resolve("demo.safetensors");
+        Unseen.convert(CKPT, converted, ConvertOptions.none().withImageSize(32), m -> { });
+        try (Unseen u = Unseen.loadConverted(converted, "cpu", m -> { })) {
+            assertEquals(unseen.model().fingerprint(), u.model().fingerprint());
+        }
+        assertThrows(java.io.IOException.class, () -> Unseen.loadConverted(CKPT, "cpu", m -> { }));
     }
 
     /** The converted copy of a checkpoint lives only while it loads: a process killed later leaves nothing behind. */

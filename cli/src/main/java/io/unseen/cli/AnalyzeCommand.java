@@ -1,18 +1,13 @@
 package io.unseen.cli;
 
-import io.unseen.diffusion.Ddim;
+import io.unseen.api.Analysis;
+import io.unseen.api.Unseen;
 import io.unseen.diffusion.DomainPrior;
-import io.unseen.diffusion.FrozenModel;
-import io.unseen.diffusion.TimestepGrid;
-import io.unseen.diffusion.analysis.AnalysisReport;
-import io.unseen.diffusion.images.ImageSet;
-import io.unseen.engine.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "analyze", description = "Compare an unseen domain's inverted latents with the model's own domain: "
@@ -35,31 +30,24 @@ final class AnalyzeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
         CommandChecks.notTheInput("--output", output, "--in-domain", inDomain);
-        FrozenModel model = modelOptions.load();
-        DomainPrior unseen = DomainPrior.load(prior);
-        CommandChecks.priorMatchesModel(unseen, prior, model);
-        Tensor own = ownLatents(model, unseen);
-        AnalysisReport report = new AnalysisReport(output);
-        Map<String, Object> m = report.addLatentComparison("unseen domain", unseen.latents(), "model's domain", own);
-        Path html = report.write("Unseen: latent analysis at t0 = " + unseen.t0());
-        System.err.println("analysis: " + m);
-        System.out.println(html);
-        return 0;
-    }
-
-    private Tensor ownLatents(FrozenModel model, DomainPrior unseen) throws java.io.IOException {
-        if (CliPaths.hasExtension(inDomain, ".safetensors")) {
-            DomainPrior p = DomainPrior.load(inDomain);
-            CommandChecks.priorMatchesModel(p, inDomain, model);
-            if (p.t0() != unseen.t0()) {
-                throw new IllegalArgumentException(inDomain + ": inverted to t0 = " + p.t0() + " but " + prior + " to t0 = "
-                        + unseen.t0() + "; compare latents at the same depth");
+        try (Unseen model = modelOptions.open()) {
+            DomainPrior unseen = DomainPrior.load(prior);
+            CommandChecks.priorMatchesModel(unseen, prior, model);
+            Analysis a;
+            if (CliPaths.hasExtension(inDomain, ".safetensors")) {
+                DomainPrior own = DomainPrior.load(inDomain);
+                CommandChecks.priorMatchesModel(own, inDomain, model);
+                if (own.t0() != unseen.t0()) {
+                    throw new IllegalArgumentException(inDomain + ": inverted to t0 = " + own.t0() + " but " + prior
+                            + " to t0 = " + unseen.t0() + "; compare latents at the same depth");
+                }
+                a = model.analyze(unseen, own, output);
+            } else {
+                a = model.analyze(unseen, inDomain, modelOptions.batchSize(), output, new CliProgress(System.err));
             }
-            return p.latents();
+            System.err.println("analysis: " + a.numbers());
+            System.out.println(a.report());
         }
-        ImageSet set = ImageSet.load(inDomain, model.unet().inChannels(), model.unet().resolution(), System.err::println);
-        TimestepGrid grid = TimestepGrid.of(unseen.t0(), unseen.steps(), model.schedule());
-        return new Ddim(model.unet(), model.schedule(), modelOptions.batchSize()).invert(set.tensor(), grid,
-                new CliProgress(System.err), null);
+        return 0;
     }
 }

@@ -1,5 +1,6 @@
 package io.unseen.cli;
 
+import io.unseen.api.ProgressListener;
 import io.unseen.diffusion.Progress;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -9,9 +10,10 @@ import java.io.PrintStream;
 
 /**
  * Progress for the terminal: a progress bar with ETA when stderr is a terminal, plain lines (every 10%) otherwise,
- * so logs of batch jobs stay readable.
+ * so logs of batch jobs stay readable. The API's listener for the model commands (the library's loops report to it
+ * directly, unit by unit), and the library's progress for the commands that call the library themselves.
  */
-final class CliProgress implements Progress {
+final class CliProgress implements Progress, ProgressListener {
     private final PrintStream err;
     private final boolean terminal;
     private ProgressBar bar;
@@ -21,6 +23,21 @@ final class CliProgress implements Progress {
     CliProgress(PrintStream err) {
         this.err = err;
         this.terminal = System.console() != null && !"dumb".equals(System.getenv("TERM"));
+    }
+
+    /** The library's loops report to this directly, as when a command calls them itself. */
+    @Override
+    public Progress asProgress() {
+        return this;
+    }
+
+    @Override
+    public void progress(String task, long done, long total) {
+        if (done == 0) {
+            start(task, total);
+        } else {
+            advance(done - this.done);
+        }
     }
 
     @Override

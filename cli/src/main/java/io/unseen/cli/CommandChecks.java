@@ -1,7 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.api.Unseen;
 import io.unseen.diffusion.DomainPrior;
-import io.unseen.diffusion.FrozenModel;
 import io.unseen.engine.io.Floats;
 
 import java.io.IOException;
@@ -16,8 +16,9 @@ final class CommandChecks {
     private CommandChecks() {
     }
 
-    static void priorMatchesModel(DomainPrior prior, Path priorFile, FrozenModel model) {
-        prior.requireMadeWith(model, priorFile);
+    /** A prior made with the loaded model; the message names the prior's file. */
+    static void priorMatchesModel(DomainPrior prior, Path priorFile, Unseen model) {
+        prior.requireMadeWith(model.model(), priorFile);
     }
 
     /** A float flag that must be finite and within [min, max]. */

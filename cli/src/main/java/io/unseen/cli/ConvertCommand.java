@@ -1,7 +1,7 @@
 package io.unseen.cli;
 
+import io.unseen.api.Unseen;
 import io.unseen.convert.ConvertOptions;
-import io.unseen.convert.Converter;
 import io.unseen.convert.Presets;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -88,7 +88,7 @@ final class ConvertCommand implements Callable<Integer> {
                 numHeadsUpsample, attentionOrder, schedule, numTimesteps, rescaleTimesteps, imageSize, select);
         CommandChecks.writableFile("--output", output);
         PrintWriter err = spec.commandLine().getErr();
-        Converter.convert(source, output, options, line -> {
+        Unseen.convert(source, output, options, line -> {
             err.println("convert: " + line);
             err.flush();
         });

@@ -1,19 +1,15 @@
 package io.unseen.cli;
 
-import io.unseen.commands.SampleOutputs;
-import io.unseen.commands.ReconstructionFolder;
+import io.unseen.api.Inversion;
+import io.unseen.api.SampleRun;
+import io.unseen.api.Samples;
+import io.unseen.api.Sampling;
+import io.unseen.api.Unseen;
 import io.unseen.convert.ConvertOptions;
-import io.unseen.convert.Converter;
-import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
-import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Reconstruction;
-import io.unseen.diffusion.SampleRun;
-import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.analysis.AnalysisReport;
-import io.unseen.diffusion.images.ImageSet;
-import io.unseen.engine.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -76,8 +72,10 @@ final class DemoCommand implements Callable<Integer> {
         }
         CommandChecks.writableFolder("--output", output);
         CommandChecks.atLeast("--count", count, 1, "the number of samples to make");
-        TimestepGrid.checkSteps(t0, steps);
-        LatentSampler.Method sampler = LatentSampler.Method.parse(method);
+        Inversion inversion = new Inversion(t0, steps, 10, seed, 32, 0);
+        // decoding with x0 clipping (see README: the small model needs it)
+        Sampling sampling = new Sampling(count, LatentSampler.Method.parse(method), seed, 0f, steps, true, 1.0, 2000,
+                16, false);
         Files.createDirectories(output);
         long start = System.nanoTime();
         CliProgress progress = new CliProgress(System.err);
@@ -85,42 +83,38 @@ final class DemoCommand implements Callable<Integer> {
         // 1. the shipped PyTorch checkpoint through the normal converter path
         Path converted = output.resolve("model.safetensors");
         if (!Files.exists(converted) || Files.getLastModifiedTime(converted).compareTo(Files.getLastModifiedTime(ckpt)) < 0) {
-            Converter.convert(ckpt, converted, ConvertOptions.none().withImageSize(32), m -> System.err.println("convert: " + m));
+            Unseen.convert(ckpt, converted, ConvertOptions.none().withImageSize(32), m -> System.err.println("convert: " + m));
         }
-        FrozenModel model = FrozenModel.load(converted, device.backend());
+        try (Unseen model = Unseen.loadConverted(converted, device.name(), System.err::println)) {
+            return run(model, inversion, sampling, refs, own, progress, start);
+        }
+    }
 
+    /** Steps 2 to 5 on the loaded model: invert, sample, reconstruct, report. */
+    private int run(Unseen model, Inversion inversion, Sampling sampling, Path refs, Path own, CliProgress progress,
+                    long start) throws java.io.IOException {
         // 2. invert the references of the unseen class: the domain prior
-        TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
-        ImageSet set = ImageSet.load(refs, 1, model.unet().resolution(), System.err::println);
-        System.err.printf(Locale.ROOT, "inverting %d %s references to t0=%d (%d steps)%n", set.size(), className, t0, steps);
-        DomainPrior prior = DomainPrior.invert(model, set.tensor(), set.names(), grid, 10, seed, 32, progress);
-        Path priorFile = output.resolve("prior-" + className + ".safetensors");
-        prior.save(priorFile);
+        DomainPrior prior = model.invert(refs, inversion, progress);
+        prior.save(output.resolve("prior-" + className + ".safetensors"));
+        // the latents of the model's own domain: own-slerp samples towards them, and the report compares with them
+        DomainPrior ownPrior = model.invert(own, inversion, progress);
 
-        // 3. sample with geometric optimization, decoding with x0 clipping (see README: the small model needs it)
+        // 3. sample with geometric optimization; the demo's own folder: samples of an earlier demo run with other
+        // settings are replaced
         Path samples = output.resolve("samples-" + className);
-        SampleRun.Options so = new SampleRun.Options(count, sampler, seed, 0f, steps, true, 1.0, 2000, 16, false);
-        // the demo's own folder: samples of an earlier demo run with other settings are replaced
-        DomainPrior ownPrior = null;
-        if (sampler.needsOwnDomain()) {
-            ImageSet ownRefs = ImageSet.load(own, 1, model.unet().resolution(), System.err::println);
-            ownPrior = DomainPrior.invert(model, ownRefs.tensor(), ownRefs.names(), grid, 10, seed, 32, progress);
-        }
-        SampleRun.Summary s = SampleRun.run(model, prior, ownPrior, so, samples, true, progress, System.err::println);
-        SampleOutputs.writeGrid(samples, count, 1, model.unet().resolution());
+        Samples made = model.sample(prior, sampling.method().needsOwnDomain() ? ownPrior : null, sampling, samples,
+                true, progress);
+        SampleRun.Summary s = made.summary();
 
         // 4. reconstruction of the references (invert, then decode)
         Path recon = output.resolve("reconstruction-" + className);
-        Reconstruction.Result r = Reconstruction.run(model, set.tensor(), grid, false, 32, progress);
-        ReconstructionFolder.writeFolder(recon, set, r);
+        Reconstruction.Result r = model.reconstruct(refs, inversion, false, recon, progress);
 
         // 5. the report: unseen vs own domain latents, the grids, the numbers
-        ImageSet ownSet = ImageSet.load(own, 1, model.unet().resolution(), System.err::println);
-        Tensor ownLatents = new Ddim(model.unet(), model.schedule(), 32).invert(ownSet.tensor(), grid, progress, null);
         AnalysisReport report = new AnalysisReport(output.resolve("report"));
         Map<String, String> rows = new LinkedHashMap<>();
         rows.put("model", "DDPM, footwear only (" + CHECKPOINT + ")");
-        rows.put("unseen class", className + " (" + set.size() + " references)");
+        rows.put("unseen class", className + " (" + prior.latents().dim(0) + " references)");
         rows.put("inversion", "t0 = " + t0 + ", " + steps + " DDIM steps");
         rows.put("sampling", method + ", " + samplesStatement(s) + ", acceptance rate "
                 + (Double.isNaN(s.acceptanceRate()) ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100 * s.acceptanceRate()))
@@ -135,7 +129,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         report.addImage("Reconstructions (references above, decoded inversions below)", "reconstruction.png",
                 ImageIO.read(recon.resolve("grid.png").toFile()));
-        report.addLatentComparison(className, prior.latents(), "sneaker (model's domain)", ownLatents);
+        report.addLatentComparison(className, prior.latents(), "sneaker (model's domain)", ownPrior.latents());
         report.putNumber("acceptance_rate", Double.isNaN(s.acceptanceRate()) ? null : s.acceptanceRate());
         report.putNumber("reconstruction_psnr_db", r.meanPsnr());
         Path html = report.write("Unseen demo: " + className + " from a footwear-only DDPM");

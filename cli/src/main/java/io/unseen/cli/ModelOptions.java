@@ -1,6 +1,6 @@
 package io.unseen.cli;
 
-import io.unseen.diffusion.FrozenModel;
+import io.unseen.api.Unseen;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -25,9 +25,10 @@ final class ModelOptions {
         CommandChecks.convertedModel("--model", model);
     }
 
-    FrozenModel load() throws IOException {
+    /** The model on its device, through the API; notes (the device auto chose, resized images) go to stderr. */
+    Unseen open() throws IOException {
         check(); // a bad --batch-size or a checkpoint given as --model fails before the model is read
-        return FrozenModel.load(model, device.backend());
+        return Unseen.loadConverted(model, device.name(), System.err::println);
     }
 
     int batchSize() {

@@ -1,24 +1,14 @@
 package io.unseen.cli;
 
-import io.unseen.commands.ReconstructionFolder;
-import io.unseen.diffusion.FrozenModel;
+import io.unseen.api.Inversion;
+import io.unseen.api.Unseen;
 import io.unseen.diffusion.Reconstruction;
-import io.unseen.diffusion.TimestepGrid;
-import io.unseen.diffusion.images.ImageSet;
-import io.unseen.diffusion.images.PngWriter;
-import io.unseen.engine.Tensor;
-import io.unseen.engine.io.AtomicFiles;
-import io.unseen.engine.io.Json;
-import io.unseen.engine.io.Npy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "reconstruct", description = "Invert images to t0 and decode them back; report MSE and PSNR per image.")
@@ -52,18 +42,13 @@ public final class ReconstructCommand implements Callable<Integer> {
         }
         CommandChecks.notTheInput("--output", output, "--model", modelOptions.model);
         CommandChecks.notTheInput("--output", output, "--images", images);
-        TimestepGrid.checkSteps(t0, steps);
-        FrozenModel model = modelOptions.load();
-        TimestepGrid grid = TimestepGrid.of(t0, steps, model.schedule());
-        ImageSet set = ImageSet.load(images, model.unet().inChannels(), model.unet().resolution(), System.err::println);
-        Reconstruction.Result r = Reconstruction.run(model, set.tensor(), grid, clipX0, modelOptions.batchSize(),
-                new CliProgress(System.err));
-        if (npy) {
-            Npy.write(output, r.decoded());
-        } else {
-            ReconstructionFolder.writeFolder(output, set, r);
+        Inversion settings = Inversion.of(t0, steps).withBatchSize(modelOptions.batchSize());
+        Reconstruction.Result r;
+        try (Unseen unseen = modelOptions.open()) {
+            r = unseen.reconstruct(images, settings, clipX0, output, new CliProgress(System.err));
         }
-        System.err.printf(Locale.ROOT, "mean MSE %.5f, mean PSNR %.2f dB over %d images%n", r.meanMse(), r.meanPsnr(), set.size());
+        System.err.printf(Locale.ROOT, "mean MSE %.5f, mean PSNR %.2f dB over %d images%n", r.meanMse(), r.meanPsnr(),
+                r.mse().length);
         System.out.println(output);
         return 0;
     }

@@ -1,20 +1,17 @@
 package io.unseen.cli;
 
-import io.unseen.commands.SamplingFlags;
+import io.unseen.api.Samples;
+import io.unseen.api.Sampling;
+import io.unseen.api.Unseen;
 import io.unseen.commands.SampleOutputs;
+import io.unseen.commands.SamplingFlags;
 import io.unseen.diffusion.DomainPrior;
-import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
-import io.unseen.diffusion.SampleRun;
-import io.unseen.diffusion.images.ImageSet;
-import io.unseen.diffusion.images.PngWriter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "sample", description = "Sample new images of an unseen domain from its prior and decode them with DDIM.")
@@ -51,15 +48,14 @@ public final class SampleCommand implements Callable<Integer> {
                     : "--own-domain-prior is used only by --method own-slerp (drop it, or choose that method)");
         }
         DomainPrior own = ownDomainPrior == null ? null : DomainPrior.load(ownDomainPrior);
-        SampleRun.Options o = flags.options(count, p, modelOptions.batchSize());
-        FrozenModel model = modelOptions.load();
-        CommandChecks.priorMatchesModel(p, prior, model);
-        if (own != null) {
-            CommandChecks.priorMatchesModel(own, ownDomainPrior, model);
+        Sampling settings = flags.sampling(count, p, modelOptions.batchSize());
+        try (Unseen unseen = modelOptions.open()) {
+            CommandChecks.priorMatchesModel(p, prior, unseen);
+            if (own != null) {
+                CommandChecks.priorMatchesModel(own, ownDomainPrior, unseen);
+            }
+            Samples s = unseen.sample(p, own, settings, output, flags.overwrite(), new CliProgress(System.err));
+            return SampleOutputs.report(flags.methodName(), s.summary(), output.toString());
         }
-        SampleRun.Summary s = SampleRun.run(model, p, own, o, output, flags.overwrite(), new CliProgress(System.err),
-                System.err::println);
-        SampleOutputs.writeGrid(output, count, model.unet().inChannels(), model.unet().resolution());
-        return SampleOutputs.report(flags.methodName(), s, output.toString());
     }
 }

@@ -1,19 +1,14 @@
 package io.unseen.cli;
 
-import io.unseen.commands.SampleOutputs;
-import io.unseen.commands.ReconstructionFolder;
-import io.unseen.commands.Errors;
 import io.unseen.api.Inversion;
+import io.unseen.api.SampleRun;
 import io.unseen.api.Sampling;
 import io.unseen.api.Unseen;
+import io.unseen.commands.Errors;
 import io.unseen.convert.ConvertOptions;
-import io.unseen.convert.Converter;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
-import io.unseen.diffusion.Reconstruction;
-import io.unseen.diffusion.SampleRun;
-import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 
@@ -250,7 +245,7 @@ final class WebJobs implements AutoCloseable {
         Path out = dir.resolve(m.name() + ".safetensors");
         Path partial = dir.resolve("." + m.name() + ".converting"); // a killed conversion's leftover is replaced
         log.accept("serve: converting " + m.name() + " (" + m.file() + ") into " + out);
-        Converter.convert(m.file(), partial, m.conversion(), line -> log.accept("serve: " + line));
+        Unseen.convert(m.file(), partial, m.conversion(), line -> log.accept("serve: " + line));
         Files.move(partial, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         return out;
     }
@@ -419,9 +414,7 @@ final class WebJobs implements AutoCloseable {
         Inversion settings = Inversion.of(setting(job, "t0"), setting(job, "steps"));
         DomainPrior prior = unseen.invert(refs, settings, listener(job));
         prior.save(job.dir.resolve("prior.safetensors"));
-        Reconstruction.Result r = unseen.reconstruct(refs, settings, true, listener(job));
-        ImageSet set = ImageSet.load(refs, unseen.channels(), unseen.resolution(), m -> { });
-        ReconstructionFolder.writeFolder(job.dir.resolve("reconstruction"), set, r);
+        unseen.reconstruct(refs, settings, true, job.dir.resolve("reconstruction"), listener(job));
         Path own = models.get(job.model).ownDomain();
         if (own != null) { // the paper's latent analysis: the uploaded domain against the model's own, same depth
             DomainPrior ownPrior = unseen.invert(own, settings, listener(job));
@@ -440,8 +433,7 @@ final class WebJobs implements AutoCloseable {
         Sampling settings = new Sampling(setting(job, "count"),
                 LatentSampler.Method.parse((String) job.settings.get("method")), ((Number) job.settings.get("seed")).longValue(), 0f,
                 setting(job, "steps"), true, 1.0, 2000, 1, false);
-        unseen.sample(prior, settings, job.samples(), listener(job));
-        SampleOutputs.writeGrid(job.samples(), settings.count(), unseen.channels(), unseen.resolution());
+        unseen.sample(prior, settings, job.samples(), listener(job)); // the samples, summary.json and grid.png
     }
 
     private static io.unseen.api.ProgressListener listener(Job job) {

@@ -314,7 +314,7 @@ final class WebServer implements AutoCloseable {
                 sendFile(ex, job, job.dir.resolve("analysis").resolve("index.html"), "text/html; charset=utf-8",
                         WebJobs.INVERT);
             }
-            default -> sendFile(ex, job, job.samples().resolve(io.unseen.diffusion.SampleRun.sampleName(
+            default -> sendFile(ex, job, job.samples().resolve(io.unseen.api.SampleRun.sampleName(
                     Integer.parseInt(sample))), "image/png", WebJobs.SAMPLE);
         }
     }
@@ -571,7 +571,7 @@ final class WebServer implements AutoCloseable {
         ex.setHeader("Content-Disposition", "attachment; filename=\"unseen-samples-" + job.id + ".zip\"");
         try (ZipOutputStream zip = new ZipOutputStream(ex.stream(200, "application/zip"))) {
             for (int i : samples) {
-                String name = io.unseen.diffusion.SampleRun.sampleName(i);
+                String name = io.unseen.api.SampleRun.sampleName(i);
                 zip.putNextEntry(new ZipEntry(name));
                 Files.copy(job.samples().resolve(name), zip);
                 zip.closeEntry();

@@ -1,6 +1,5 @@
 package io.unseen.cli;
 
-import io.unseen.diffusion.SampleRun;
 import io.unseen.engine.io.SimulatedFullDisk;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package io.unseen.cli;
 
-import io.unseen.commands.SampleOutputs;
+import io.unseen.api.SampleRun;
 import io.unseen.commands.Errors;
 import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.Tensor;
@@ -152,11 +152,11 @@ class HostileInputTest {
         byte[] png;
         PngWriter.write(PngWriter.toImage(one, 0), many.resolve("sample-00000.png"));
         png = Files.readAllBytes(many.resolve("sample-00000.png"));
-        int count = SampleOutputs.GRID_MAX + 44;
+        int count = SampleRun.GRID_MAX + 44;
         for (int i = 1; i < count; i++) {
-            Files.write(many.resolve(io.unseen.diffusion.SampleRun.sampleName(i)), png);
+            Files.write(many.resolve(SampleRun.sampleName(i)), png);
         }
-        SampleOutputs.writeGrid(many, count, 1, 8);
+        SampleRun.writeGrid(many, count, 1, 8);
         BufferedImage grid = ImageIO.read(many.resolve("grid.png").toFile());
         int cell = 8 * 2 + 2; // zoom 2 below 64 pixels, 2-pixel gaps
         assertEquals(16 * cell + 2, grid.getWidth());

@@ -1,14 +1,15 @@
 package io.unseen.commands;
 
+import io.unseen.api.Sampling;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.LatentSampler;
-import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.TimestepGrid;
 import picocli.CommandLine.Option;
 
 /**
  * The drawing and decoding flags of {@code unseen sample}, shared with {@code unseen-spark sample} (a picocli
- * mixin): both commands take the same settings and record them the same way, so either resumes the other's folder.
+ * mixin): they build the API's {@link Sampling}, the one declaration of these settings, so both commands check and
+ * record them the same way and either resumes the other's folder.
  */
 public final class SamplingFlags {
     @Option(names = "--method", defaultValue = "rejection", description = "gaussian, rejection (default), slerp, "
@@ -59,12 +60,15 @@ public final class SamplingFlags {
         return overwrite;
     }
 
-    /** The run's options for {@code count} samples from {@code prior}; a --steps its t0 cannot take is refused. */
-    public SampleRun.Options options(int count, DomainPrior prior, int batchSize) {
+    /**
+     * The API's settings for {@code count} samples from {@code prior}; every value is checked, and a --steps its t0
+     * cannot take is refused, before any work.
+     */
+    public Sampling sampling(int count, DomainPrior prior, int batchSize) {
         if (steps != null) {
-            TimestepGrid.checkSteps(prior.t0(), steps);
+            TimestepGrid.checkSteps(prior.t0(), steps); // a given 0 too, which the record would read as "the prior's"
         }
-        return new SampleRun.Options(count, method(), seed, eta, steps == null ? prior.steps() : steps, clipX0,
-                tolScale, maxDraws, batchSize, diagonal);
+        return new Sampling(count, method(), seed, eta, steps == null ? 0 : steps, clipX0, tolScale, maxDraws,
+                batchSize, diagonal);
     }
 }

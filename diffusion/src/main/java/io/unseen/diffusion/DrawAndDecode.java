@@ -7,10 +7,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The one path from a sampler to images, shared by {@link SampleRun} and the evaluation: sample i's latent is
- * {@code sampler.draw(seed, i)}; accepted latents are decoded with DDIM in mini-batches of {@code batchSize}, each
- * sample's decoding noise (eta > 0) keyed by its index, so an image depends only on (seed, i), not on which others
- * are drawn or decoded with it.
+ * The one path from a sampler to images, shared by the API's {@code SampleRun} (and unseen-spark's executors) and
+ * the evaluation: sample i's latent is {@code sampler.draw(seed, i)}; accepted latents are decoded with DDIM in
+ * mini-batches of {@code batchSize}, each sample's decoding noise (eta > 0) keyed by its index, so an image depends
+ * only on (seed, i), not on which others are drawn or decoded with it.
  */
 public final class DrawAndDecode {
     /** Receives each decoded mini-batch: the sample indices and their images [b, C, H, W], in index order. */

@@ -1,11 +1,11 @@
 package io.unseen.spark;
 
-import io.unseen.diffusion.DrawAndDecode;
+import io.unseen.api.SampleRun;
+import io.unseen.api.Sampling;
 import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.FrozenModel;
-import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Progress;
-import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.images.PngWriter;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -23,21 +23,19 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One partition of a sampling run, on an executor: the same draw and decode as {@link SampleRun} (sample i depends
- * only on (seed, i)), for the partition's indices, each PNG written atomically to the output folder. An index whose
- * file is already there (written by an earlier attempt of this task) is skipped.
+ * One partition of a sampling run, on an executor: the same draw and decode as the API's {@link SampleRun} (sample i
+ * depends only on (seed, i)), for the partition's indices, each PNG written atomically to the output folder. An index
+ * whose file is already there (written by an earlier attempt of this task) is skipped. Executors call the library's
+ * loop ({@link DrawAndDecode}) directly, on a model their cache keeps between tasks, rather than the API's
+ * {@code Unseen.sample}, which runs a whole folder; the sampler and decoding are the ones the API's {@link Sampling}
+ * makes for {@code Unseen.sample}, so each file is the CLI's byte for byte.
  */
 final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.Counts> {
     private static final long serialVersionUID = 1L;
 
     /** Everything a task needs, sent with it ({@code outputShown}: the user's --output, for messages). */
     record Job(ExecutorCache.ShippedFile model, ExecutorCache.ShippedFile prior, String device, String output,
-               String outputShown, int count, String method, long seed, float eta, int steps, boolean clipX0, double tolScale,
-               int maxDraws, int batchSize, boolean diagonal) implements Serializable {
-        SampleRun.Options options() {
-            return new SampleRun.Options(count, LatentSampler.Method.parse(method), seed, eta, steps, clipX0, tolScale,
-                    maxDraws, batchSize, diagonal);
-        }
+               String outputShown, Sampling sampling) implements Serializable {
     }
 
     /** What one partition did; {@code error}: null, or its failure as the one line the driver prints. */
@@ -88,20 +86,20 @@ final class SampleTask implements FlatMapFunction<Iterator<Integer>, SampleTask.
         String device = TaskDevice.forThisTask(job.device());
         FrozenModel model = ExecutorCache.borrowModel(job.model(), device);
         try {
-            Counts c = sample(model, ExecutorCache.prior(job.prior()), job.options(), todo, fs, dir, job.outputShown());
+            Counts c = sample(model, ExecutorCache.prior(job.prior()), job.sampling(), todo, fs, dir, job.outputShown());
             return c.plus(new Counts(0, alreadyThere, 0, 0, 0, null));
         } finally {
             ExecutorCache.giveBack(model, job.model(), device);
         }
     }
 
-    /** SampleRun's draw-and-decode over {@code todo} (the CLI's one path), each PNG written through Hadoop. */
-    private static Counts sample(FrozenModel model, DomainPrior prior, SampleRun.Options o, List<Integer> todo,
+    /** The API's draw-and-decode over {@code todo} (the CLI's one path), each PNG written through Hadoop. */
+    private static Counts sample(FrozenModel model, DomainPrior prior, Sampling o, List<Integer> todo,
                                  FileSystem fs, Path dir, String shown) throws IOException {
         String tag = attemptTag();
         int[] written = {0};
-        DrawAndDecode.Outcome out = DrawAndDecode.run(SampleRun.sampler(prior, null, o), o.seed(), todo,
-                SampleRun.decoding(model, prior, o), Progress.NONE, (indices, images) -> {
+        DrawAndDecode.Outcome out = DrawAndDecode.run(o.sampler(prior, null), o.seed(), todo, o.decoding(model, prior),
+                Progress.NONE, (indices, images) -> {
                     for (int b = 0; b < indices.length; b++) {
                         String name = SampleRun.sampleName(indices[b]);
                         // PngWriter's own bytes, so a file is the one `unseen sample` writes

@@ -1,5 +1,7 @@
 package io.unseen.spark;
 
+import io.unseen.api.Inversion;
+import io.unseen.api.Unseen;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.NoiseSchedule;
@@ -23,7 +25,9 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code unseen invert} on Spark: the images split into partitions and inverted on the executors, the latents
- * gathered in image order, and the prior computed from them on the driver, as the CLI computes it.
+ * gathered in image order, and the prior computed from them on the driver by the API's {@link Inversion}, as
+ * {@code Unseen.invert} computes it for the CLI. The executors invert with the library's DDIM directly, on the model
+ * their cache keeps between tasks.
  */
 @Command(name = "invert", description = "Invert images of an unseen domain to t0 on Spark and save the domain prior "
         + "(.safetensors) or the raw latents (.npy): the same file as `unseen invert`.")
@@ -60,12 +64,8 @@ final class SparkInvertCommand implements Callable<Integer> {
         if (!npy && !lower.endsWith(".safetensors")) {
             throw new IllegalArgumentException("--output " + output + ": must end in .safetensors or .npy (a prior, or raw latents)");
         }
-        if (k < 2) {
-            throw new IllegalArgumentException("--k: " + k + " is too small (give at least 2: the angle statistics need "
-                    + "pairs of references)");
-        }
+        Inversion settings = new Inversion(t0, steps, k, seed, modelOptions.batchSize, 0);
         modelOptions.check();
-        TimestepGrid.checkSteps(t0, steps);
         java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
         Map<String, String> copies = new HashMap<>(); // the driver's copies of remote inputs -> the flags' values
         try {
@@ -77,7 +77,7 @@ final class SparkInvertCommand implements Callable<Integer> {
             }
             java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch, copies);
             NoiseSchedule schedule = FrozenModel.schedule(localModel);
-            TimestepGrid grid = TimestepGrid.of(t0, steps, schedule);
+            TimestepGrid.of(t0, steps, schedule); // a t0 the model's schedule cannot take fails before any work
             String modelFingerprint = DomainPrior.fingerprint(localModel);
             ReferenceImages refs = ReferenceImages.find(images, conf, scratch, copies);
             if (!npy && refs.size() < 3) {
@@ -90,7 +90,7 @@ final class SparkInvertCommand implements Callable<Integer> {
                     modelOptions, modelFingerprint, t0, steps, false, outFs, created);
             Tensor latents = ReferenceImages.stack(results);
             try {
-                write(outFs, out, latents, npy, grid, schedule, modelFingerprint, refs);
+                write(outFs, out, latents, npy, settings, schedule, modelFingerprint, refs);
             } catch (IOException | RuntimeException e) {
                 DriverFiles.removeIfEmpty(outFs, created);
                 throw e;
@@ -105,19 +105,15 @@ final class SparkInvertCommand implements Callable<Integer> {
     }
 
     /** The latents (.npy) or the prior made from them, written to --output as the CLI writes them. */
-    private void write(FileSystem outFs, Path out, Tensor latents, boolean npy, TimestepGrid grid, NoiseSchedule schedule,
-                       String modelFingerprint, ReferenceImages refs) throws java.io.IOException {
+    private void write(FileSystem outFs, Path out, Tensor latents, boolean npy, Inversion settings,
+                       NoiseSchedule schedule, String modelFingerprint, ReferenceImages refs) throws java.io.IOException {
         if (npy) {
             HadoopFiles.writeAtomically(outFs, out, output, Npy.bytes(latents), "driver");
         } else {
-            // DomainPrior.invert's own construction from the latents, so the prior is the CLI's bit for bit
-            DomainPrior prior = DomainPrior.fromLatents(latents, k, seed, grid.t0(), grid.size(), schedule.name(),
-                    modelFingerprint, refs.names);
+            // the API's construction from the latents, so the prior is the CLI's bit for bit
+            DomainPrior prior = settings.prior(latents, schedule.name(), modelFingerprint, refs.names);
             HadoopFiles.writeAtomically(outFs, out, output, prior.writer(output), "driver", true);
-            var t = prior.targets();
-            System.err.printf(Locale.ROOT, "prior: pooled sigma %.4f; D* %.2f +- %.2f, A0* %.2f +- %.2f deg, A1* %.2f +- %.2f deg%n",
-                    Math.sqrt(prior.gaussian().pooledVariance()), t.distance(), t.distanceSpread(), t.angleOrigin(),
-                    t.angleOriginSpread(), t.angleSubtended(), t.angleSubtendedSpread());
+            System.err.println(Unseen.describe(prior));
         }
     }
 }

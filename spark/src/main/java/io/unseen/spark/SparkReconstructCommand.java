@@ -1,6 +1,7 @@
 package io.unseen.spark;
 
-import io.unseen.commands.ReconstructionFolder;
+import io.unseen.api.Inversion;
+import io.unseen.api.ReconstructionFolder;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.Reconstruction;
@@ -25,8 +26,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * {@code unseen reconstruct} on Spark: each partition of images inverted and decoded on an executor; the driver
- * gathers the reconstructions and writes the CLI's folder (recon-*.png, grid.png, metrics.json) or .npy.
+ * {@code unseen reconstruct} on Spark: each partition of images inverted and decoded on an executor (the library's
+ * reconstruction, called directly on the model the executor's cache keeps); the driver gathers the reconstructions
+ * and writes the API's folder ({@link ReconstructionFolder}: recon-*.png, grid.png, metrics.json) or .npy.
  */
 @Command(name = "reconstruct", description = "Invert images to t0 and decode them back on Spark; the same files as `unseen reconstruct`.")
 final class SparkReconstructCommand implements Callable<Integer> {
@@ -56,8 +58,8 @@ final class SparkReconstructCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         boolean npy = output.toLowerCase(Locale.ROOT).endsWith(".npy");
+        Inversion.of(t0, steps).withBatchSize(modelOptions.batchSize); // the API's checks of --t0, --steps, --batch-size
         modelOptions.check();
-        TimestepGrid.checkSteps(t0, steps);
         java.nio.file.Path scratch = Files.createTempDirectory("unseen-spark-driver-");
         Map<String, String> copies = new HashMap<>(); // the driver's copies of remote inputs -> the flags' values
         try {

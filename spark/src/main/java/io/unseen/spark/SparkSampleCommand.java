@@ -1,12 +1,13 @@
 package io.unseen.spark;
 
+import io.unseen.api.SampleRun;
+import io.unseen.api.Sampling;
 import io.unseen.commands.SampleOutputs;
 import io.unseen.commands.SamplingFlags;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.NoiseSchedule;
-import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.images.PngWriter;
 import io.unseen.engine.io.Json;
@@ -30,7 +31,10 @@ import java.util.concurrent.Callable;
 /**
  * {@code unseen sample} on Spark: the pending indices split into partitions, each executor drawing and decoding its
  * own and writing the PNGs; the driver checks and records the settings first (summary.json, as the CLI does, so
- * either command resumes the other's folder) and writes grid.png and the final summary.json at the end.
+ * either command resumes the other's folder) and writes grid.png and the final summary.json at the end. The driver
+ * stands on the API as the CLI does: the flags build its {@link Sampling}, which records the settings and goes to the
+ * executors, and the folder's names, bytes and messages are its {@link SampleRun}'s. It never loads the model (the
+ * executors do), so it reads the model file's fingerprint and schedule from the library directly.
  */
 @Command(name = "sample", description = "Sample new images of an unseen domain on Spark: the same files as `unseen sample`.")
 final class SparkSampleCommand implements Callable<Integer> {
@@ -70,7 +74,7 @@ final class SparkSampleCommand implements Callable<Integer> {
             java.nio.file.Path localPrior = DriverFiles.localInput("--prior", prior, conf, scratch, copies);
             java.nio.file.Path localModel = DriverFiles.localInput("--model", modelOptions.model, conf, scratch, copies);
             DomainPrior p = DomainPrior.load(localPrior);
-            SampleRun.Options o = flags.options(count, p, modelOptions.batchSize());
+            Sampling o = flags.sampling(count, p, modelOptions.batchSize());
             String modelFingerprint = DomainPrior.fingerprint(localModel);
             NoiseSchedule schedule = FrozenModel.schedule(localModel);
             if (!p.modelFingerprint().equals(modelFingerprint)) {
@@ -78,11 +82,11 @@ final class SparkSampleCommand implements Callable<Integer> {
                         + p.modelFingerprint() + ", but " + localModel.getFileName() + " is " + modelFingerprint
                         + "); invert the references again with this model");
             }
-            TimestepGrid.of(p.t0(), o.steps(), schedule); // a bad --steps fails before the folder is touched
+            TimestepGrid.of(p.t0(), o.stepsFor(p), schedule); // a bad --steps fails before the folder is touched
 
             Path dir = HadoopFiles.parse(output);
             FileSystem fs = DriverFiles.outputFileSystem(output, dir, conf);
-            Map<String, Object> settings = SampleRun.settings(p, null, o);
+            Map<String, Object> settings = o.settings(p, null);
             SampleFolder folder = new SampleFolder(fs, dir, output);
             folder.prepare(settings, count, flags.overwrite());
             SampleTask.Counts done;
@@ -97,10 +101,7 @@ final class SparkSampleCommand implements Callable<Integer> {
                 if (!pending.isEmpty()) {
                     int parts = spark.partitionsFor(sc, pending.size());
                     SampleTask.Job job = new SampleTask.Job(DriverFiles.ship(sc, modelOptions.model, modelFingerprint),
-                            DriverFiles.ship(sc, prior, p.fingerprint()), modelOptions.device, dir.toString(), output,
-                            count,
-                            flags.methodName(), o.seed(), o.eta(), o.steps(), o.clipX0(), o.tolScale(), o.maxDraws(),
-                            o.batchSize(), o.diagonal());
+                            DriverFiles.ship(sc, prior, p.fingerprint()), modelOptions.device, dir.toString(), output, o);
                     System.err.printf(Locale.ROOT, "sampling %d in %d partitions on %s%n", pending.size(), parts, sc.master());
                     try {
                         for (SampleTask.Counts c : sc.parallelize(pending, parts).mapPartitions(new SampleTask(job)).collect()) {
@@ -235,7 +236,7 @@ final class SparkSampleCommand implements Callable<Integer> {
             java.nio.file.Path local = Files.createDirectories(scratch.resolve("grid"));
             java.util.Set<String> there = new java.util.HashSet<>(HadoopFiles.fileNames(fs, dir));
             List<java.nio.file.Path> fetched = new ArrayList<>();
-            for (int i = 0; i < s.requested() && fetched.size() < SampleOutputs.GRID_MAX; i++) {
+            for (int i = 0; i < s.requested() && fetched.size() < SampleRun.GRID_MAX; i++) {
                 String name = SampleRun.sampleName(i);
                 if (there.contains(name)) {
                     HadoopFiles.download(fs, new Path(dir, name), HadoopFiles.child(given, name), local.resolve(name),
@@ -244,7 +245,7 @@ final class SparkSampleCommand implements Callable<Integer> {
                 }
             }
             if (!fetched.isEmpty()) {
-                java.awt.image.BufferedImage grid = SampleOutputs.grid(fetched, shape[0], shape[1]);
+                java.awt.image.BufferedImage grid = SampleRun.grid(fetched, shape[0], shape[1]);
                 HadoopFiles.writeAtomically(fs, new Path(dir, "grid.png"), HadoopFiles.child(given, "grid.png"),
                         out -> PngWriter.encode(grid, out), "driver", true);
             }

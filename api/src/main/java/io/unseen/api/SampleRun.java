@@ -1,10 +1,16 @@
-package io.unseen.diffusion;
+package io.unseen.api;
 
+import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.DrawAndDecode;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.LatentSampler;
+import io.unseen.diffusion.Progress;
+import io.unseen.diffusion.images.ImageSet;
 import io.unseen.diffusion.images.PngWriter;
-import io.unseen.engine.Tensor;
 import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,51 +23,29 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Samples new images of an unseen domain: draws latents from its prior (with the chosen geometric method) and
- * decodes them with DDIM. Writes sample-NNNNN.png as each mini-batch is decoded, then grid.png and summary.json.
- * Run again with the same arguments, it skips samples whose PNG exists: sample i depends only on (seed, i), so the
- * finished set is the same as an uninterrupted run's. The settings are written to summary.json before the first
- * sample; a folder holding samples of other settings (or of unknown ones) is refused, naming them, unless the
- * caller asks to overwrite, which removes the old samples first.
+ * The folder a sampling run writes, the same for every front end: {@code sample-NNNNN.png} as each mini-batch is
+ * decoded, then {@code summary.json} and {@code grid.png}. Run again with the same settings, {@link Unseen#sample}
+ * skips samples whose PNG exists: sample i depends only on (seed, i), so the finished set is the same as an
+ * uninterrupted run's. The settings ({@link Sampling#settings}) are written to summary.json before the first sample;
+ * a folder holding samples of other settings (or of unknown ones) is refused, naming them, unless the caller asks to
+ * overwrite, which removes the old samples first. unseen-spark's driver writes the same files through Hadoop with
+ * the names, bytes and messages defined here.
  */
 public final class SampleRun {
+    /** Samples shown in grid.png at most: 16 x 16 (the grid is for a look; the files are the result). */
+    public static final int GRID_MAX = 256;
 
     /**
-     * @param count      samples wanted
-     * @param steps      DDIM decoding steps (grid points from t0 to 0)
-     * @param tolScale   tolerances as multiples of the references' own spreads
-     * @param batchSize  samples decoded together
-     * @param diagonal   draw with the prior's per-dimension variance instead of the pooled one (ours)
+     * What a run did.
+     *
+     * @param requested       samples asked for
+     * @param written         samples written by this run
+     * @param skippedExisting samples already in the folder (an earlier run of the same settings)
+     * @param failed          samples whose candidates all failed the geometry checks (no file)
+     * @param candidates      latents drawn in all
+     * @param acceptanceRate  accepted / candidates for a method that filters; NaN otherwise
+     * @param seconds         the run's time
      */
-    public record Options(int count, LatentSampler.Method method, long seed, float eta, int steps, boolean clipX0,
-                          double tolScale, int maxDraws, int batchSize, boolean diagonal) {
-        public Options {
-            if (count < 1) {
-                throw new IllegalArgumentException("--count must be at least 1, got " + count);
-            }
-            if (!(tolScale > 0) || Double.isInfinite(tolScale)) {
-                throw new IllegalArgumentException("--tol-scale: " + tolScale + " is not a finite number > 0 (give e.g. 1, "
-                        + "the references' own spread)");
-            }
-            if (!(eta >= 0 && eta <= 1)) {
-                throw new IllegalArgumentException("--eta: " + eta + " is outside [0, 1] (0: deterministic DDIM, 1: DDPM-like)");
-            }
-            if (maxDraws < 1) {
-                throw new IllegalArgumentException("--max-draws: " + maxDraws + " is too small (give at least 1)");
-            }
-            if (batchSize < 1) {
-                throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
-            }
-        }
-    }
-
-    /** The line for samples that hit the candidate cap (the CLI's run and unseen-spark's driver both print it). */
-    public static String capMessage(int failed, int pending, int maxDraws) {
-        return String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
-                + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", failed, pending, maxDraws);
-    }
-
-    /** What a run did. */
     public record Summary(int requested, int written, int skippedExisting, int failed, long candidates,
                           double acceptanceRate, double seconds) {
     }
@@ -69,22 +53,36 @@ public final class SampleRun {
     private SampleRun() {
     }
 
+    /**
+     * The file name of sample i.
+     *
+     * @param i the sample's index
+     * @return {@code sample-NNNNN.png}
+     */
     public static String sampleName(int i) {
         return String.format(Locale.ROOT, "sample-%05d.png", i);
     }
 
-    /** Samples into {@code outDir}, resuming a run of the same settings; see the class comment for a folder of others. */
-    public static Summary run(FrozenModel model, DomainPrior prior, Options o, Path outDir, boolean overwrite,
-                              Progress progress, Consumer<String> log) throws IOException {
-        return run(model, prior, null, o, outDir, overwrite, progress, log);
+    /**
+     * The line for samples that hit the candidate cap (the run logs it; unseen-spark's driver prints it).
+     *
+     * @param failed   samples that hit the cap
+     * @param pending  samples the run drew
+     * @param maxDraws the cap
+     * @return one line, with what to do
+     */
+    public static String capMessage(int failed, int pending, int maxDraws) {
+        return String.format(Locale.ROOT, "%d of %d samples hit the cap of %d candidates without meeting the "
+                + "tolerances; loosen them (--tol-scale) or use --method projection or slerp", failed, pending, maxDraws);
     }
 
     /**
-     * As {@link #run(FrozenModel, DomainPrior, Options, Path, boolean, Progress, Consumer)}, with the prior of the
-     * model's own domain at the same t0 that {@code own-slerp} interpolates towards (null for the other methods).
+     * Samples into {@code outDir}, resuming a run of the same settings; see the class comment for a folder of others.
+     * {@code ownDomain}: the prior of the model's own domain at the same t0 that {@code own-slerp} interpolates
+     * towards (null for the other methods).
      */
-    public static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Options o, Path outDir,
-                              boolean overwrite, Progress progress, Consumer<String> log) throws IOException {
+    static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Sampling o, Path outDir,
+                       boolean overwrite, Progress progress, Consumer<String> log) throws IOException {
         if (ownDomain != null && (ownDomain.t0() != prior.t0()
                 || !ownDomain.modelFingerprint().equals(prior.modelFingerprint()))) {
             throw new IllegalArgumentException("the own-domain prior was inverted to t0 = " + ownDomain.t0() + " with model "
@@ -96,14 +94,16 @@ public final class SampleRun {
             throw new IllegalArgumentException("the prior's latents have " + shape[0] + " channels but the model takes "
                     + model.unet().inChannels() + ": the prior was made with another model");
         }
-        TimestepGrid.of(prior.t0(), o.steps(), model.schedule()); // a bad --steps fails before the folder is touched
-        Map<String, Object> settings = settings(prior, ownDomain, o);
+        DrawAndDecode.Decoding decoding = o.decoding(model, prior); // a bad --steps fails before the folder is touched
+        Map<String, Object> settings = o.settings(prior, ownDomain);
         boolean fresh = !Files.exists(outDir);
         checkFolder(outDir, settings, overwrite, log);
         Files.createDirectories(outDir);
         try {
             writeSummary(outDir, settings, o.count(), null);
-            return runIn(model, prior, ownDomain == null ? null : ownDomain.gaussian(), o, outDir, settings, progress, log);
+            Summary s = runIn(o.sampler(prior, ownDomain), decoding, o, outDir, settings, progress, log);
+            writeGrid(outDir, o.count(), model.unet().inChannels(), model.unet().resolution());
+            return s;
         } catch (IOException | RuntimeException | Error e) {
             if (fresh) {
                 removeIfNoSamples(outDir);
@@ -112,11 +112,9 @@ public final class SampleRun {
         }
     }
 
-    private static Summary runIn(FrozenModel model, DomainPrior prior, GaussianPrior ownDomain, Options o, Path outDir,
+    private static Summary runIn(LatentSampler sampler, DrawAndDecode.Decoding decoding, Sampling o, Path outDir,
                                  Map<String, Object> settings, Progress progress, Consumer<String> log) throws IOException {
         long start = System.nanoTime();
-        LatentSampler sampler = sampler(prior, ownDomain, o);
-
         List<Integer> pending = new ArrayList<>();
         for (int i = 0; i < o.count(); i++) {
             if (!Files.exists(outDir.resolve(sampleName(i)))) {
@@ -128,7 +126,7 @@ public final class SampleRun {
             log.accept("skipping " + skipped + " samples already in " + outDir);
         }
         int[] written = {0};
-        DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, o.seed(), pending, decoding(model, prior, o), progress,
+        DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, o.seed(), pending, decoding, progress,
                 (indices, images) -> {
                     for (int b = 0; b < indices.length; b++) {
                         PngWriter.write(PngWriter.toImage(images, b), outDir.resolve(sampleName(indices[b])));
@@ -144,18 +142,42 @@ public final class SampleRun {
         return s;
     }
 
-    /** The sampler these options ask for ({@code ownDomain}: the own-domain Gaussian, or null). */
-    public static LatentSampler sampler(DomainPrior prior, GaussianPrior ownDomain, Options o) {
-        return new LatentSampler(prior.gaussian(), new LatentGeometry(prior.latents()), prior.targets(),
-                LatentSampler.Options.fromTargets(o.method(), prior.targets(), o.tolScale(), o.maxDraws(), o.diagonal()),
-                ownDomain);
+    /**
+     * Writes grid.png of the first {@link #GRID_MAX} sample files in the folder, in index order (none when there is
+     * no sample).
+     *
+     * @param dir        the samples' folder
+     * @param count      samples the run asked for
+     * @param channels   the images' channels
+     * @param resolution the images' side in pixels
+     * @throws IOException when a sample cannot be read or the grid written
+     */
+    public static void writeGrid(Path dir, int count, int channels, int resolution) throws IOException {
+        List<Path> files = new ArrayList<>();
+        for (int i = 0; i < count && files.size() < GRID_MAX; i++) {
+            Path f = dir.resolve(sampleName(i));
+            if (Files.exists(f)) {
+                files.add(f);
+            }
+        }
+        if (!files.isEmpty()) {
+            PngWriter.write(grid(files, channels, resolution), dir.resolve("grid.png"));
+        }
     }
 
-    /** How these options decode: DDIM from the prior's t0 in {@code o.steps()} steps, mini-batches of the batch size. */
-    public static DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior, Options o) {
-        return new DrawAndDecode.Decoding(new Ddim(model.unet(), model.schedule(), o.batchSize()),
-                TimestepGrid.of(prior.t0(), o.steps(), model.schedule()), o.eta(), o.clipX0(), o.batchSize(),
-                prior.latentShape());
+    /**
+     * The image of grid.png for these sample files (unseen-spark's driver fetches them, then writes it).
+     *
+     * @param files      at most {@link #GRID_MAX} sample files, in index order
+     * @param channels   the images' channels
+     * @param resolution the images' side in pixels
+     * @return the grid: a square of samples, zoomed 2x below 64 pixels
+     * @throws IOException when a sample cannot be read
+     */
+    public static BufferedImage grid(List<Path> files, int channels, int resolution) throws IOException {
+        ImageSet all = ImageSet.loadFiles(files, channels, resolution, m -> { });
+        int cols = (int) Math.ceil(Math.sqrt(files.size()));
+        return PngWriter.grid(all.tensor(), cols, resolution < 64 ? 2 : 1);
     }
 
     /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
@@ -163,7 +185,14 @@ public final class SampleRun {
         AtomicFiles.write(outDir.resolve("summary.json"), summaryJson(settings, count, s));
     }
 
-    /** The bytes of summary.json (also written by unseen-spark's driver, which must write the same file). */
+    /**
+     * The bytes of summary.json (unseen-spark's driver writes the same file).
+     *
+     * @param settings what decides the samples ({@link Sampling#settings})
+     * @param count    samples asked for
+     * @param s        what the run did, or null: the run has started, not finished
+     * @return the file's bytes
+     */
     public static byte[] summaryJson(Map<String, Object> settings, int count, Summary s) {
         Map<String, Object> m = new LinkedHashMap<>(settings);
         m.put("count", (long) count);
@@ -177,29 +206,6 @@ public final class SampleRun {
             m.put("seconds", s.seconds());
         }
         return (Json.write(m) + "\n").getBytes(StandardCharsets.UTF_8);
-    }
-
-    /** What decides the samples: a folder resumed with other settings would mix two sets. */
-    public static Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain, Options o) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("method", o.method().id());
-        m.put("seed", o.seed());
-        m.put("eta", (double) o.eta());
-        m.put("steps", (long) o.steps());
-        m.put("clip_x0", o.clipX0());
-        m.put("tol_scale", o.tolScale());
-        m.put("max_draws", (long) o.maxDraws());
-        m.put("diagonal_variance", o.diagonal());
-        m.put("t0", (long) prior.t0());
-        m.put("model_fingerprint", prior.modelFingerprint());
-        m.put("prior_fingerprint", prior.fingerprint());
-        if (ownDomain != null) {
-            m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
-        }
-        // as summary.json will read back (float eta widened, numbers as the parser gives them)
-        @SuppressWarnings("unchecked")
-        Map<String, Object> read = (Map<String, Object>) Json.parse(Json.write(m), 1 << 20);
-        return read;
     }
 
     /**

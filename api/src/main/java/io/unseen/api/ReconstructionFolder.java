@@ -1,4 +1,4 @@
-package io.unseen.commands;
+package io.unseen.api;
 
 import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.images.ImageSet;
@@ -12,14 +12,22 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** The output folder of a reconstruction, the same for {@code unseen reconstruct} and {@code unseen-spark reconstruct}. */
+/**
+ * The output folder of a reconstruction, the same for every front end: {@link Unseen#reconstruct} writes it, and
+ * unseen-spark's driver writes the same files through Hadoop.
+ */
 public final class ReconstructionFolder {
     private ReconstructionFolder() {
     }
 
     /**
-     * recon-NAME.png per image, grid.png (originals above reconstructions) and metrics.json, all or none: a failure
-     * (a full disk) leaves the folder as it was, and no folder when it did not exist.
+     * Writes recon-NAME.png per image, grid.png (originals above reconstructions) and metrics.json, all or none: a
+     * failure (a full disk) leaves the folder as it was, and no folder when it did not exist.
+     *
+     * @param dir the folder (created if missing)
+     * @param set the original images and their names
+     * @param r   their reconstructions and errors
+     * @throws java.io.IOException when a file cannot be written (the message names it)
      */
     public static void writeFolder(Path dir, ImageSet set, Reconstruction.Result r) throws java.io.IOException {
         Map<Path, AtomicFiles.Writer> files = new LinkedHashMap<>();
@@ -27,7 +35,13 @@ public final class ReconstructionFolder {
         AtomicFiles.writeAll(dir, files);
     }
 
-    /** The files of the output folder, by name, in the order to write them. */
+    /**
+     * The files of the output folder, by name, in the order to write them.
+     *
+     * @param set the original images and their names
+     * @param r   their reconstructions and errors
+     * @return each file's name and what writes its bytes
+     */
     public static Map<String, AtomicFiles.Writer> folderFiles(ImageSet set, Reconstruction.Result r) {
         Map<String, AtomicFiles.Writer> files = new LinkedHashMap<>();
         Map<String, Object> perImage = new LinkedHashMap<>();
