@@ -75,11 +75,14 @@ final class EvaluateCommand implements Callable<Integer> {
     List<String> domainClasses;
 
     @Option(names = "--count", defaultValue = "64", paramLabel = "N",
-            description = "Samples per method (default: ${DEFAULT-VALUE}).")
+            description = "Samples per row (default: ${DEFAULT-VALUE}); the first half chooses the best setting per "
+                    + "class, the second half is reported. The goal's tests need about 256 for power (results.md "
+                    + "computes it).")
     int count;
 
     @Option(names = "--held-out", defaultValue = "256", paramLabel = "N",
-            description = "Held-out real images per class for the Frechet statistics (default: ${DEFAULT-VALUE}).")
+            description = "Held-out real images per class in each of the two splits the rows are measured against "
+                    + "(selection and report; default: ${DEFAULT-VALUE}).")
     int heldOut;
 
     @Option(names = "--recon-count", paramLabel = "N",
@@ -91,7 +94,7 @@ final class EvaluateCommand implements Callable<Integer> {
     int domainCount;
 
     @Option(names = "--t0", defaultValue = "300,500,900", split = ",", paramLabel = "T1,T2",
-            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}, about 30 minutes on 2 "
+            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}, an estimated 30 minutes on 2 "
                     + "cores with the demo model; the README's sweep: 300,500,700,900).")
     List<Integer> t0;
 
@@ -206,8 +209,9 @@ final class EvaluateCommand implements Callable<Integer> {
             }
             HeldOutImages.Taken held = heldOutImages.take(name, heldOut);
             HeldOutImages.Taken control = heldOutImages.take(name, count);
+            HeldOutImages.Taken selection = heldOutImages.take(name, heldOut);
             inputs.add(new Evaluation.ClassInput(name, label, domainLabels.contains(label), refs.tensor(), refs.names(),
-                    held, control));
+                    held, control, selection));
         }
         Tensor domainImages = domainImages(heldOutImages, domain);
 
@@ -250,7 +254,7 @@ final class EvaluateCommand implements Callable<Integer> {
 
     private HeldOutImages heldOutSource(Path refsDir) throws IOException {
         if (heldOutFrom != null) {
-            return HeldOutImages.fromDirectory(heldOutFrom);
+            return HeldOutImages.fromDirectory(heldOutFrom).shuffled(seed);
         }
         Set<Integer> exclude = new TreeSet<>();
         List<String> unnamed = new ArrayList<>();
@@ -271,7 +275,7 @@ final class EvaluateCommand implements Callable<Integer> {
                     + "testNNNNN.png (their Fashion-MNIST test index), so they cannot be excluded from the held-out "
                     + "images; make sure they are not Fashion-MNIST test images");
         }
-        return HeldOutImages.fromFashionMnist(FashionMnist.load(fashionMnist, "t10k"), "t10k", exclude);
+        return HeldOutImages.fromFashionMnist(FashionMnist.load(fashionMnist, "t10k"), "t10k", exclude).shuffled(seed);
     }
 
     /** domainCount images split over the model's own classes (the first classes get the remainder). */
