@@ -68,7 +68,8 @@ public final class HeldOutImages {
      * name (fresh: nothing taken yet).
      */
     public HeldOutImages shuffled(long seed) {
-        return new HeldOutImages(description + ", in a random order (seed " + seed + ")", loader, seed);
+        return new HeldOutImages(description.replace(" in index order", "") + ", in a random order (seed " + seed
+                + ")", loader, seed);
     }
 
     /** Where the images come from, for the results. */
