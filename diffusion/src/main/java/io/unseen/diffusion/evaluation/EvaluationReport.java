@@ -115,7 +115,12 @@ public final class EvaluationReport {
         for (Evaluation.SettingResult sr : r.settings()) {
             setting(s, r, sr);
         }
-        s.append("## Time\n\n| phase | seconds |\n|---|---|\n");
+        s.append("## Time\n\n");
+        if (r.stagesReused() > 0) {
+            s.append("This run's own time: the stages read back from an earlier run took no time here; the time each row "
+                    + "took when it was drawn is its `seconds` in results.json.\n\n");
+        }
+        s.append("| phase | seconds |\n|---|---|\n");
         for (Map.Entry<String, Double> e : r.phaseSeconds().entrySet()) {
             s.append(f("| %s | %.1f |%n", e.getKey(), e.getValue()));
         }
