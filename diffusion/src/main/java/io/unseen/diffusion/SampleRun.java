@@ -32,9 +32,22 @@ public final class SampleRun {
      * @param tolScale   tolerances as multiples of the references' own spreads
      * @param batchSize  samples decoded together
      * @param diagonal   draw with the prior's per-dimension variance instead of the pooled one (ours)
+     * @param ilvr       reference-conditioned decoding ({@link Ilvr}), or null
      */
     public record Options(int count, LatentSampler.Method method, long seed, float eta, int steps, boolean clipX0,
-                          double tolScale, int maxDraws, int batchSize, boolean diagonal) {
+                          double tolScale, int maxDraws, int batchSize, boolean diagonal, Ilvr ilvr) {
+        /** Without reference conditioning. */
+        public Options(int count, LatentSampler.Method method, long seed, float eta, int steps, boolean clipX0,
+                       double tolScale, int maxDraws, int batchSize, boolean diagonal) {
+            this(count, method, seed, eta, steps, clipX0, tolScale, maxDraws, batchSize, diagonal, null);
+        }
+
+        /** The same options, decoding with {@link Ilvr} reference conditioning (null: none). */
+        public Options withIlvr(Ilvr conditioning) {
+            return new Options(count, method, seed, eta, steps, clipX0, tolScale, maxDraws, batchSize, diagonal,
+                    conditioning);
+        }
+
         public Options {
             if (count < 1) {
                 throw new IllegalArgumentException("--count must be at least 1, got " + count);
@@ -155,7 +168,7 @@ public final class SampleRun {
     public static DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior, Options o) {
         return new DrawAndDecode.Decoding(new Ddim(model.unet(), model.schedule(), o.batchSize()),
                 TimestepGrid.of(prior.t0(), o.steps(), model.schedule()), o.eta(), o.clipX0(), o.batchSize(),
-                prior.latentShape());
+                prior.latentShape(), o.ilvr());
     }
 
     /** summary.json: the settings, and what the run did ({@code s} null: the run has started, not finished). */
@@ -195,6 +208,12 @@ public final class SampleRun {
         m.put("prior_fingerprint", prior.fingerprint());
         if (ownDomain != null) {
             m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
+        }
+        if (o.ilvr() != null) {
+            m.put("ilvr_factor", (long) o.ilvr().factor());
+            m.put("ilvr_stop", (long) o.ilvr().stopT());
+            m.put("ilvr_references", (long) o.ilvr().references().dim(0));
+            m.put("ilvr_references_hash", Integer.toHexString(java.util.Arrays.hashCode(o.ilvr().references().data())));
         }
         // as summary.json will read back (float eta widened, numbers as the parser gives them)
         @SuppressWarnings("unchecked")
