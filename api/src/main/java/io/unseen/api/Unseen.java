@@ -4,6 +4,7 @@ import io.unseen.convert.ConvertOptions;
 import io.unseen.convert.Converter;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.TimestepGrid;
@@ -190,9 +191,29 @@ public final class Unseen implements AutoCloseable {
      */
     public Samples sample(DomainPrior prior, Sampling settings, Path folder, ProgressListener progress)
             throws IOException {
+        return sample(prior, settings, null, folder, progress);
+    }
+
+    /**
+     * Samples as {@link #sample(DomainPrior, Sampling, Path, ProgressListener)}, decoding with ILVR reference
+     * conditioning ({@link #ilvr}; null: none). The guide is part of the folder's settings: a folder of samples made
+     * without it, or with another, is refused.
+     *
+     * @param prior    a prior made with this model
+     * @param settings the method, count, seed and decoding settings
+     * @param guide    the references and knobs of the conditioning, or null
+     * @param folder   where the samples go (created if missing)
+     * @param progress told after each sample
+     * @return the sample files and what the run did
+     * @throws IOException when the folder cannot be written
+     * @throws IllegalArgumentException when the prior was made with another model, the guide's images are not of
+     *                                  the model's size, or the folder holds other samples
+     */
+    public Samples sample(DomainPrior prior, Sampling settings, Ilvr guide, Path folder, ProgressListener progress)
+            throws IOException {
         prior.requireMadeWith(open(), "the prior");
-        SampleRun.Summary summary = SampleRun.run(model, prior, settings.toOptions(prior), folder, false,
-                progress.asProgress(), log);
+        SampleRun.Summary summary = SampleRun.run(model, prior, settings.toOptions(prior).withIlvr(guide), folder,
+                false, progress.asProgress(), log);
         List<Path> files = new ArrayList<>();
         for (int i = 0; i < settings.count(); i++) {
             Path f = folder.resolve(SampleRun.sampleName(i));
@@ -201,6 +222,24 @@ public final class Unseen implements AutoCloseable {
             }
         }
         return new Samples(folder, List.copyOf(files), summary);
+    }
+
+    /**
+     * ILVR (Choi et al. 2021) guides for {@link #sample(DomainPrior, Sampling, Ilvr, Path, ProgressListener)}: after
+     * each decoding step to t' at or after {@code stopT}, a sample's means over {@code factor} x {@code factor} blocks
+     * are replaced by those of its reference (sample i: image i mod R) noised to t'.
+     *
+     * @param referenceImages a folder of images or an .npy [R, C, H, W] in [-1, 1], read at the model's size
+     * @param factor          the block side: divides the image side; larger keeps less of the references
+     * @param stopT           the last target timestep conditioned (0: every step but the last; -1: also the image)
+     * @param seed            seeds the references' noise (with the sample's index and the step)
+     * @return the guide
+     * @throws IOException when the images cannot be read
+     */
+    public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed) throws IOException {
+        FrozenModel m = open();
+        ImageSet refs = ImageSet.load(referenceImages, m.unet().inChannels(), m.unet().resolution(), log);
+        return new Ilvr(refs.tensor(), factor, stopT, seed);
     }
 
     /**

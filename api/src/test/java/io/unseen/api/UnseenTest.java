@@ -76,6 +76,20 @@ class UnseenTest {
     }
 
     @Test
+    void samplesCanBeDecodedWithIlvr(@TempDir Path out) throws Exception {
+        DomainPrior prior = unseen.invert(DEMO.resolve("references/trouser"), SHALLOW, ProgressListener.NONE);
+        io.unseen.diffusion.Ilvr guide = unseen.ilvr(DEMO.resolve("references/trouser"), 8, 0, 7);
+        assertEquals(32, guide.references().dim(0));
+        Samples s = unseen.sample(prior, Sampling.of(2).withMethod("gaussian").withSeed(7), guide, out,
+                ProgressListener.NONE);
+        assertEquals(2, s.summary().written());
+        assertTrue(Files.readString(out.resolve("summary.json")).contains("\"ilvr_factor\":8"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> unseen.ilvr(DEMO.resolve("references/trouser"), 3, 0, 7));
+        assertTrue(e.getMessage().contains("divide the image side"), e.getMessage());
+    }
+
+    @Test
     void aPriorOfAnotherModelIsRefused(@TempDir Path out) throws Exception {
         DomainPrior p = unseen.invert(DEMO.resolve("references/dress"), SHALLOW, ProgressListener.NONE);
         DomainPrior other = new DomainPrior(p.latents(), p.gaussian(), p.targets(), p.t0(), p.steps(), p.schedule(),

@@ -104,14 +104,21 @@ final class EvaluateCommand implements Callable<Integer> {
     List<Integer> steps;
 
     @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
-            description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion (default: "
-                    + "every method and slerp+taba).")
+            description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion, then "
+                    + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks (default: every "
+                    + "method and slerp+taba).")
     List<String> methods;
 
     @Option(names = "--forward-noise-steps", defaultValue = "2", paramLabel = "K",
             description = "TABA's inversion for the +taba rows: the first K grid steps are forward diffusion, then DDIM "
                     + "(default: ${DEFAULT-VALUE}, at most --steps minus 2; 0 leaves out the TABA inversion and its rows).")
     int forwardNoiseSteps;
+
+    @Option(names = "--ilvr-stop", defaultValue = "0", paramLabel = "T",
+            description = "The +ilvrN rows (e.g. --methods slerp,slerp+ilvr4,slerp+ilvr8: decoded with ILVR on the "
+                    + "class's references, N x N blocks) condition the decoding steps that end at timestep T or later "
+                    + "(default: ${DEFAULT-VALUE}, every step but the last).")
+    int ilvrStop;
 
     @Option(names = "--extra-row", paramLabel = "NAME=DIR",
             description = "A row of images made elsewhere, scored like the samplers: DIR/<class>.npy per class, float32 "
@@ -173,12 +180,16 @@ final class EvaluateCommand implements Callable<Integer> {
                 }
                 continue;
             }
+            if (row.ilvrFactor() > 0 && FashionMnist.PADDED % row.ilvrFactor() != 0) {
+                throw new IllegalArgumentException("--methods " + m + ": the ILVR factor must divide the image side "
+                        + FashionMnist.PADDED + " (2, 4, 8, 16 or 32)");
+            }
             if (!rows.contains(row)) {
                 rows.add(row);
             }
         }
         Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, settings, rows, seed, clipX0,
-                tolScale, maxDraws, k, batch.value(), forwardNoiseSteps);
+                tolScale, maxDraws, k, batch.value(), forwardNoiseSteps, ilvrStop);
         List<String> names = normalized(classes);
         List<ExtraRow> extras = new ArrayList<>();
         List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());

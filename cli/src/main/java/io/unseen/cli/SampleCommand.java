@@ -2,6 +2,7 @@ package io.unseen.cli;
 
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.SampleRun;
 import io.unseen.diffusion.images.ImageSet;
@@ -37,6 +38,22 @@ public final class SampleCommand implements Callable<Integer> {
                     + "to the same t0 (`unseen invert`).")
     Path ownDomainPrior;
 
+    @Option(names = "--ilvr-references", paramLabel = "DIR|FILES",
+            description = "Decode with ILVR (Choi et al. 2021): after each step, replace the sample's low frequencies "
+                    + "by those of a reference image noised to the same step; sample i follows reference i mod R of "
+                    + "these images (a folder, or a .npy [R,C,H,W] in [-1,1]).")
+    Path ilvrReferences;
+
+    @Option(names = "--ilvr-factor", defaultValue = "4", paramLabel = "N",
+            description = "ILVR's low-pass: means over N x N blocks (default: ${DEFAULT-VALUE}; larger keeps less of "
+                    + "the reference). N divides the image side.")
+    int ilvrFactor;
+
+    @Option(names = "--ilvr-stop", defaultValue = "0", paramLabel = "T",
+            description = "ILVR acts on the decoding steps that end at timestep T or later (default: ${DEFAULT-VALUE}:"
+                    + " every step but the last; -1: the final image too; larger: only the noisier steps).")
+    int ilvrStop;
+
     @Override
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
@@ -52,6 +69,11 @@ public final class SampleCommand implements Callable<Integer> {
         SampleRun.Options o = flags.options(count, p, modelOptions.batchSize());
         FrozenModel model = modelOptions.load();
         CommandChecks.priorMatchesModel(p, prior, model);
+        if (ilvrReferences != null) {
+            ImageSet refs = ImageSet.load(ilvrReferences, model.unet().inChannels(), model.unet().resolution(),
+                    System.err::println);
+            o = o.withIlvr(new Ilvr(refs.tensor(), ilvrFactor, ilvrStop, o.seed()));
+        }
         if (own != null) {
             CommandChecks.priorMatchesModel(own, ownDomainPrior, model);
         }

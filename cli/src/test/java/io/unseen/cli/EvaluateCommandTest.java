@@ -298,6 +298,21 @@ class EvaluateCommandTest {
     }
 
     @Test
+    void ilvrRowsDecodeTheSameDrawsWithReferenceConditioning() throws Exception {
+        Path out = dir.resolve("eval-ilvr");
+        assertEquals(0, PipelineCommandsTest.run(args(out, "--methods", "gaussian,gaussian+ilvr8", "--ilvr-stop", "-1")));
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("| trouser | gaussian+ilvr8 |") && md.contains("Rows `+ilvrN`"), md);
+        Tensor plain = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian.npy")),
+                guided = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian+ilvr8.npy"));
+        assertEquals(plain.dim(0), guided.dim(0));
+        assertFalse(java.util.Arrays.equals(plain.data(), guided.data()), "ILVR changes the decoding");
+        String err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-ilvr-bad"), "--methods",
+                "gaussian+ilvr5"));
+        assertTrue(err.contains("divide the image side"), err);
+    }
+
+    @Test
     void badExtraRowsAreRefusedBeforeAnyWork() throws Exception {
         Path good = Files.createDirectory(dir.resolve("extra-good"));
         Npy.write(good.resolve("trouser.npy"), images(3, 0, 50));

@@ -272,6 +272,11 @@ public final class SampleRun {
                 diffs.add(e.getKey() + " " + old.get(e.getKey()) + " (now " + e.getValue() + ")");
             }
         }
+        // ILVR is recorded only when on: its absence on one side is a difference, not an older version
+        if (old.containsKey("ilvr_factor") != now.containsKey("ilvr_factor")) {
+            diffs.add("ilvr_factor " + (old.containsKey("ilvr_factor") ? old.get("ilvr_factor") : "none") + " (now "
+                    + (now.containsKey("ilvr_factor") ? now.get("ilvr_factor") : "none") + ")");
+        }
         return String.join(", ", diffs);
     }
 

@@ -62,11 +62,15 @@ public final class Evaluation {
      * @param tolScale          sampler tolerances as multiples of the references' own spreads
      * @param k                 references per geometry statistic
      * @param forwardNoiseSteps TABA's forward-noised first inversion steps, for the rows that use that inversion
+     * @param ilvrStop          the last target timestep the +ilvr rows condition ({@link io.unseen.diffusion.Ilvr})
      */
     public record Options(int count, int heldOut, int reconCount, int domainCount, List<Setting> settings,
                           List<SamplerRow> samplers, long seed, boolean clipX0, double tolScale, int maxDraws, int k,
-                          int batchSize, int forwardNoiseSteps) {
+                          int batchSize, int forwardNoiseSteps, int ilvrStop) {
         public Options {
+            if (ilvrStop < -1) {
+                throw new IllegalArgumentException("--ilvr-stop must be -1 or a timestep, got " + ilvrStop);
+            }
             if (count < 4) {
                 throw new IllegalArgumentException("--count must be at least 4 (each row is halved, one half to choose "
                         + "the best setting and one to report, and each half's diversity needs pairs), got " + count);

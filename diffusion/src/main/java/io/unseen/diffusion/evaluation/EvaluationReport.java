@@ -80,8 +80,10 @@ public final class EvaluationReport {
                 + "per sample. Rows `+taba` sample the prior of the inversion whose first %d steps (at most steps - 2) are "
                 + "forward diffusion (TABA, arXiv 2410.23530). `norm-aware`: interpolation that stays on the prior's Gaussian shell "
                 + "(NAO, NeurIPS 2023; COG, arXiv 2408.08558). `own-slerp`: slerp from a reference towards a draw from "
-                + "the Gaussian of the model's own domain (the paper's newest variant).%s%n", o.count(), o.seed(), o.k(),
-                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(),
+                + "the Gaussian of the model's own domain (the paper's newest variant). Rows `+ilvrN`: the same draws decoded with "
+                + "ILVR (Choi et al. 2021) on the class's references (sample i: reference i mod R), N x N block means "
+                + "replaced after each step that ends at t >= %d.%s%n", o.count(), o.seed(), o.k(),
+                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(), o.ilvrStop(),
                 r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every setting): "
                         + String.join(", ", r.extraRows()) + "."));
         FashionClassifier clf = c.classifier();
@@ -327,6 +329,7 @@ public final class EvaluationReport {
         cfg.put("samplers", o.samplers().stream().map(SamplerRow::id).toList());
         cfg.put("extra_rows", r.extraRows());
         cfg.put("forward_noise_steps", (long) o.forwardNoiseSteps());
+        cfg.put("ilvr_stop", (long) o.ilvrStop());
         cfg.put("eta", 0.0);
         cfg.put("clip_x0", o.clipX0());
         cfg.put("seed", o.seed());
