@@ -3,6 +3,7 @@ package io.unseen.api;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Progress;
 import io.unseen.diffusion.images.ImageSet;
@@ -79,9 +80,9 @@ public final class SampleRun {
     /**
      * Samples into {@code outDir}, resuming a run of the same settings; see the class comment for a folder of others.
      * {@code ownDomain}: the prior of the model's own domain at the same t0 that {@code own-slerp} interpolates
-     * towards (null for the other methods).
+     * towards (null for the other methods); {@code guide}: ILVR reference conditioning while decoding (null: none).
      */
-    static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Sampling o, Path outDir,
+    static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Ilvr guide, Sampling o, Path outDir,
                        boolean overwrite, Progress progress, Consumer<String> log) throws IOException {
         if (ownDomain != null && (ownDomain.t0() != prior.t0()
                 || !ownDomain.modelFingerprint().equals(prior.modelFingerprint()))) {
@@ -94,8 +95,8 @@ public final class SampleRun {
             throw new IllegalArgumentException("the prior's latents have " + shape[0] + " channels but the model takes "
                     + model.unet().inChannels() + ": the prior was made with another model");
         }
-        DrawAndDecode.Decoding decoding = o.decoding(model, prior); // a bad --steps fails before the folder is touched
-        Map<String, Object> settings = o.settings(prior, ownDomain);
+        DrawAndDecode.Decoding decoding = o.decoding(model, prior, guide); // a bad --steps fails before the folder is touched
+        Map<String, Object> settings = o.settings(prior, ownDomain, guide);
         boolean fresh = !Files.exists(outDir);
         checkFolder(outDir, settings, overwrite, log);
         Files.createDirectories(outDir);
@@ -258,6 +259,11 @@ public final class SampleRun {
             if (old.containsKey(e.getKey()) && !java.util.Objects.equals(old.get(e.getKey()), e.getValue())) {
                 diffs.add(e.getKey() + " " + old.get(e.getKey()) + " (now " + e.getValue() + ")");
             }
+        }
+        // ILVR is recorded only when on: its absence on one side is a difference, not an older version
+        if (old.containsKey("ilvr_factor") != now.containsKey("ilvr_factor")) {
+            diffs.add("ilvr_factor " + (old.containsKey("ilvr_factor") ? old.get("ilvr_factor") : "none") + " (now "
+                    + (now.containsKey("ilvr_factor") ? now.get("ilvr_factor") : "none") + ")");
         }
         return String.join(", ", diffs);
     }

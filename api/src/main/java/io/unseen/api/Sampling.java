@@ -4,6 +4,7 @@ import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentGeometry;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.TimestepGrid;
@@ -178,6 +179,19 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
      * @return the settings by their summary.json keys, as the JSON reader gives them back
      */
     public Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain) {
+        return settings(prior, ownDomain, null);
+    }
+
+    /**
+     * {@link #settings(DomainPrior, DomainPrior)} of a run that decodes with ILVR reference conditioning: its factor,
+     * stop, reference count and a hash of the references are part of what decides the samples.
+     *
+     * @param prior     the prior the samples are drawn from
+     * @param ownDomain the prior of the model's own domain ({@code own-slerp}), or null
+     * @param guide     the ILVR conditioning, or null
+     * @return the settings by their summary.json keys, as the JSON reader gives them back
+     */
+    public Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain, Ilvr guide) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("method", method.id());
         m.put("seed", seed);
@@ -192,6 +206,12 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
         m.put("prior_fingerprint", prior.fingerprint());
         if (ownDomain != null) {
             m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
+        }
+        if (guide != null) {
+            m.put("ilvr_factor", (long) guide.factor());
+            m.put("ilvr_stop", (long) guide.stopT());
+            m.put("ilvr_references", (long) guide.references().dim(0));
+            m.put("ilvr_references_hash", Integer.toHexString(java.util.Arrays.hashCode(guide.references().data())));
         }
         // as summary.json will read back (float eta widened, numbers as the parser gives them)
         @SuppressWarnings("unchecked")
@@ -223,8 +243,21 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
      * @throws IllegalArgumentException for steps or a t0 the model's schedule cannot take
      */
     public DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior) {
+        return decoding(model, prior, null);
+    }
+
+    /**
+     * {@link #decoding(FrozenModel, DomainPrior)} with ILVR reference conditioning after each step.
+     *
+     * @param model the model the prior was made with
+     * @param prior the prior the samples are drawn from
+     * @param guide the ILVR conditioning, or null
+     * @return the decoding
+     * @throws IllegalArgumentException for steps or a t0 the model's schedule cannot take
+     */
+    public DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior, Ilvr guide) {
         return new DrawAndDecode.Decoding(new Ddim(model.unet(), model.schedule(), batchSize),
                 TimestepGrid.of(prior.t0(), stepsFor(prior), model.schedule()), eta, clipX0, batchSize,
-                prior.latentShape());
+                prior.latentShape(), guide);
     }
 }

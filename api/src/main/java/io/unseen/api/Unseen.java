@@ -5,6 +5,7 @@ import io.unseen.convert.Converter;
 import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.Reconstruction;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.analysis.AnalysisReport;
@@ -313,18 +314,20 @@ public final class Unseen implements AutoCloseable {
      */
     public Samples sample(DomainPrior prior, Sampling settings, Path folder, ProgressListener progress)
             throws IOException {
-        return sample(prior, null, settings, folder, false, progress);
+        return sample(prior, null, settings, null, folder, false, progress);
     }
 
     /**
      * Samples as {@link #sample(DomainPrior, Sampling, Path, ProgressListener)}, with the prior of the model's own
-     * domain that {@code own-slerp} interpolates towards, and optionally replacing samples of other settings. What
-     * {@code unseen sample} does.
+     * domain that {@code own-slerp} interpolates towards, ILVR reference conditioning ({@link #ilvr}), and optionally
+     * replacing samples of other settings. What {@code unseen sample} does. The guide is part of the folder's
+     * settings: a folder of samples made without it, or with another, is refused like one of other settings.
      *
      * @param prior     a prior made with this model
      * @param ownDomain for {@code own-slerp}: a prior of images of the model's own domain, made with this model at
      *                  the same t0; null for the other methods
      * @param settings  the method, count, seed and decoding settings
+     * @param guide     ILVR conditioning while decoding ({@link #ilvr}), or null
      * @param folder    where the samples go (created if missing)
      * @param overwrite remove the samples of other settings the folder holds (without it, such a folder is refused)
      * @param progress  told after each sample
@@ -333,13 +336,13 @@ public final class Unseen implements AutoCloseable {
      * @throws IllegalArgumentException when a prior was made with another model, the priors' depths differ, or the
      *                                  folder holds other samples and {@code overwrite} is off
      */
-    public Samples sample(DomainPrior prior, DomainPrior ownDomain, Sampling settings, Path folder, boolean overwrite,
-                          ProgressListener progress) throws IOException {
+    public Samples sample(DomainPrior prior, DomainPrior ownDomain, Sampling settings, Ilvr guide, Path folder,
+                          boolean overwrite, ProgressListener progress) throws IOException {
         prior.requireMadeWith(open(), "the prior");
         if (ownDomain != null) {
             ownDomain.requireMadeWith(model, "the own domain's prior");
         }
-        SampleRun.Summary summary = SampleRun.run(model, prior, ownDomain, settings, folder, overwrite,
+        SampleRun.Summary summary = SampleRun.run(model, prior, ownDomain, guide, settings, folder, overwrite,
                 progress.asProgress(), log);
         List<Path> files = new ArrayList<>();
         for (int i = 0; i < settings.count(); i++) {
@@ -349,6 +352,24 @@ public final class Unseen implements AutoCloseable {
             }
         }
         return new Samples(folder, List.copyOf(files), summary);
+    }
+
+    /**
+     * ILVR (Choi et al. 2021) guides for {@link #sample(DomainPrior, DomainPrior, Sampling, Ilvr, Path, boolean, ProgressListener)}: after
+     * each decoding step to t' at or after {@code stopT}, a sample's means over {@code factor} x {@code factor} blocks
+     * are replaced by those of its reference (sample i: image i mod R) noised to t'.
+     *
+     * @param referenceImages a folder of images or an .npy [R, C, H, W] in [-1, 1], read at the model's size
+     * @param factor          the block side: divides the image side; larger keeps less of the references
+     * @param stopT           the last target timestep conditioned (0: every step but the last; -1: also the image)
+     * @param seed            seeds the references' noise (with the sample's index and the step)
+     * @return the guide
+     * @throws IOException when the images cannot be read
+     */
+    public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed) throws IOException {
+        FrozenModel m = open();
+        ImageSet refs = ImageSet.load(referenceImages, m.unet().inChannels(), m.unet().resolution(), log);
+        return new Ilvr(refs.tensor(), factor, stopT, seed);
     }
 
     /**

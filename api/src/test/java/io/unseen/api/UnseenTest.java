@@ -84,13 +84,13 @@ class UnseenTest {
         Sampling first = Sampling.of(2).withMethod("gaussian").withSeed(1);
         unseen.sample(prior, first, out, ProgressListener.NONE);
         byte[] sample0 = Files.readAllBytes(out.resolve("sample-00000.png"));
-        Samples resumed = unseen.sample(prior, null, first, out, false, ProgressListener.NONE);
+        Samples resumed = unseen.sample(prior, null, first, null, out, false, ProgressListener.NONE);
         assertEquals(2, resumed.summary().skippedExisting());
         Sampling other = first.withSeed(2);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> unseen.sample(prior, other, out, ProgressListener.NONE));
         assertTrue(e.getMessage().contains("seed 1 (now 2)"), e.getMessage());
-        Samples replaced = unseen.sample(prior, null, other, out, true, ProgressListener.NONE);
+        Samples replaced = unseen.sample(prior, null, other, null, out, true, ProgressListener.NONE);
         assertEquals(2, replaced.summary().written());
         assertFalse(java.util.Arrays.equals(sample0, Files.readAllBytes(out.resolve("sample-00000.png"))));
     }
@@ -111,6 +111,20 @@ class UnseenTest {
         assertFalse(java.util.Arrays.equals(prior.latents().data(), taba), "TABA's forward-noised step changes the latents");
         assertThrows(IllegalArgumentException.class,
                 () -> unseen.invert(refs, settings, out.resolve("bag.txt"), ProgressListener.NONE));
+    }
+
+    @Test
+    void samplesCanBeDecodedWithIlvr(@TempDir Path out) throws Exception {
+        DomainPrior prior = unseen.invert(DEMO.resolve("references/trouser"), SHALLOW, ProgressListener.NONE);
+        io.unseen.diffusion.Ilvr guide = unseen.ilvr(DEMO.resolve("references/trouser"), 8, 0, 7);
+        assertEquals(32, guide.references().dim(0));
+        Samples s = unseen.sample(prior, null, Sampling.of(2).withMethod("gaussian").withSeed(7), guide, out, false,
+                ProgressListener.NONE);
+        assertEquals(2, s.summary().written());
+        assertTrue(Files.readString(out.resolve("summary.json")).contains("\"ilvr_factor\":8"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> unseen.ilvr(DEMO.resolve("references/trouser"), 3, 0, 7));
+        assertTrue(e.getMessage().contains("divide the image side"), e.getMessage());
     }
 
     @Test

@@ -102,8 +102,8 @@ final class DemoCommand implements Callable<Integer> {
         // 3. sample with geometric optimization; the demo's own folder: samples of an earlier demo run with other
         // settings are replaced
         Path samples = output.resolve("samples-" + className);
-        Samples made = model.sample(prior, sampling.method().needsOwnDomain() ? ownPrior : null, sampling, samples,
-                true, progress);
+        Samples made = model.sample(prior, sampling.method().needsOwnDomain() ? ownPrior : null, sampling, null,
+                samples, true, progress);
         SampleRun.Summary s = made.summary();
 
         // 4. reconstruction of the references (invert, then decode)

@@ -75,11 +75,14 @@ final class EvaluateCommand implements Callable<Integer> {
     List<String> domainClasses;
 
     @Option(names = "--count", defaultValue = "64", paramLabel = "N",
-            description = "Samples per method (default: ${DEFAULT-VALUE}).")
+            description = "Samples per row (default: ${DEFAULT-VALUE}); the first half chooses the best setting per "
+                    + "class, the second half is reported. The goal's tests need about 256 for power (results.md "
+                    + "computes it).")
     int count;
 
     @Option(names = "--held-out", defaultValue = "256", paramLabel = "N",
-            description = "Held-out real images per class for the Frechet statistics (default: ${DEFAULT-VALUE}).")
+            description = "Held-out real images per class in each of the two splits the rows are measured against "
+                    + "(selection and report; default: ${DEFAULT-VALUE}).")
     int heldOut;
 
     @Option(names = "--recon-count", paramLabel = "N",
@@ -91,7 +94,7 @@ final class EvaluateCommand implements Callable<Integer> {
     int domainCount;
 
     @Option(names = "--t0", defaultValue = "300,500,900", split = ",", paramLabel = "T1,T2",
-            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}, about 30 minutes on 2 "
+            description = "Inversion depths; several make a sweep (default: ${DEFAULT-VALUE}, an estimated 30 minutes on 2 "
                     + "cores with the demo model; the README's sweep: 300,500,700,900).")
     List<Integer> t0;
 
@@ -101,14 +104,21 @@ final class EvaluateCommand implements Callable<Integer> {
     List<Integer> steps;
 
     @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
-            description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion (default: "
-                    + "every method and slerp+taba).")
+            description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion, then "
+                    + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks (default: every "
+                    + "method and slerp+taba).")
     List<String> methods;
 
     @Option(names = "--forward-noise-steps", defaultValue = "2", paramLabel = "K",
             description = "TABA's inversion for the +taba rows: the first K grid steps are forward diffusion, then DDIM "
                     + "(default: ${DEFAULT-VALUE}, at most --steps minus 2; 0 leaves out the TABA inversion and its rows).")
     int forwardNoiseSteps;
+
+    @Option(names = "--ilvr-stop", defaultValue = "0", paramLabel = "T",
+            description = "The +ilvrN rows (e.g. --methods slerp,slerp+ilvr4,slerp+ilvr8: decoded with ILVR on the "
+                    + "class's references, N x N blocks) condition the decoding steps that end at timestep T or later "
+                    + "(default: ${DEFAULT-VALUE}, every step but the last).")
+    int ilvrStop;
 
     @Option(names = "--extra-row", paramLabel = "NAME=DIR",
             description = "A row of images made elsewhere, scored like the samplers: DIR/<class>.npy per class, float32 "
@@ -170,12 +180,16 @@ final class EvaluateCommand implements Callable<Integer> {
                 }
                 continue;
             }
+            if (row.ilvrFactor() > 0 && FashionMnist.PADDED % row.ilvrFactor() != 0) {
+                throw new IllegalArgumentException("--methods " + m + ": the ILVR factor must divide the image side "
+                        + FashionMnist.PADDED + " (2, 4, 8, 16 or 32)");
+            }
             if (!rows.contains(row)) {
                 rows.add(row);
             }
         }
         Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, settings, rows, seed, clipX0,
-                tolScale, maxDraws, k, batch.value(), forwardNoiseSteps);
+                tolScale, maxDraws, k, batch.value(), forwardNoiseSteps, ilvrStop);
         List<String> names = normalized(classes);
         List<ExtraRow> extras = new ArrayList<>();
         List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());
@@ -206,8 +220,9 @@ final class EvaluateCommand implements Callable<Integer> {
             }
             HeldOutImages.Taken held = heldOutImages.take(name, heldOut);
             HeldOutImages.Taken control = heldOutImages.take(name, count);
+            HeldOutImages.Taken selection = heldOutImages.take(name, heldOut);
             inputs.add(new Evaluation.ClassInput(name, label, domainLabels.contains(label), refs.tensor(), refs.names(),
-                    held, control));
+                    held, control, selection));
         }
         Tensor domainImages = domainImages(heldOutImages, domain);
 
@@ -250,7 +265,7 @@ final class EvaluateCommand implements Callable<Integer> {
 
     private HeldOutImages heldOutSource(Path refsDir) throws IOException {
         if (heldOutFrom != null) {
-            return HeldOutImages.fromDirectory(heldOutFrom);
+            return HeldOutImages.fromDirectory(heldOutFrom).shuffled(seed);
         }
         Set<Integer> exclude = new TreeSet<>();
         List<String> unnamed = new ArrayList<>();
@@ -271,7 +286,7 @@ final class EvaluateCommand implements Callable<Integer> {
                     + "testNNNNN.png (their Fashion-MNIST test index), so they cannot be excluded from the held-out "
                     + "images; make sure they are not Fashion-MNIST test images");
         }
-        return HeldOutImages.fromFashionMnist(FashionMnist.load(fashionMnist, "t10k"), "t10k", exclude);
+        return HeldOutImages.fromFashionMnist(FashionMnist.load(fashionMnist, "t10k"), "t10k", exclude).shuffled(seed);
     }
 
     /** domainCount images split over the model's own classes (the first classes get the remainder). */

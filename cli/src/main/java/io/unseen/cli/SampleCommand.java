@@ -6,6 +6,7 @@ import io.unseen.api.Unseen;
 import io.unseen.commands.SampleOutputs;
 import io.unseen.commands.SamplingFlags;
 import io.unseen.diffusion.DomainPrior;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentSampler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -36,6 +37,22 @@ public final class SampleCommand implements Callable<Integer> {
                     + "to the same t0 (`unseen invert`).")
     Path ownDomainPrior;
 
+    @Option(names = "--ilvr-references", paramLabel = "DIR|FILES",
+            description = "Decode with ILVR (Choi et al. 2021): after each step, replace the sample's low frequencies "
+                    + "by those of a reference image noised to the same step; sample i follows reference i mod R of "
+                    + "these images (a folder, or a .npy [R,C,H,W] in [-1,1]).")
+    Path ilvrReferences;
+
+    @Option(names = "--ilvr-factor", defaultValue = "4", paramLabel = "N",
+            description = "ILVR's low-pass: means over N x N blocks (default: ${DEFAULT-VALUE}; larger keeps less of "
+                    + "the reference). N divides the image side.")
+    int ilvrFactor;
+
+    @Option(names = "--ilvr-stop", defaultValue = "0", paramLabel = "T",
+            description = "ILVR acts on the decoding steps that end at timestep T or later (default: ${DEFAULT-VALUE}:"
+                    + " every step but the last; -1: the final image too; larger: only the noisier steps).")
+    int ilvrStop;
+
     @Override
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
@@ -54,7 +71,8 @@ public final class SampleCommand implements Callable<Integer> {
             if (own != null) {
                 CommandChecks.priorMatchesModel(own, ownDomainPrior, unseen);
             }
-            Samples s = unseen.sample(p, own, settings, output, flags.overwrite(), new CliProgress(System.err));
+            Ilvr guide = ilvrReferences == null ? null : unseen.ilvr(ilvrReferences, ilvrFactor, ilvrStop, settings.seed());
+            Samples s = unseen.sample(p, own, settings, guide, output, flags.overwrite(), new CliProgress(System.err));
             return SampleOutputs.report(flags.methodName(), s.summary(), output.toString());
         }
     }

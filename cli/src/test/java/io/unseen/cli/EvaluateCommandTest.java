@@ -71,7 +71,7 @@ class EvaluateCommandTest {
             for (int i = 0; i < 4; i++) {
                 PngWriter.write(PngWriter.toImage(ref, i), d.resolve(String.format("test%05d.png", 100 * c + i)));
             }
-            Npy.write(heldOut.resolve(classes[c] + ".npy"), images(12, c, 20 + c));
+            Npy.write(heldOut.resolve(classes[c] + ".npy"), images(16, c, 20 + c));
         }
         Path dress = Files.createDirectory(refs.resolve("dress")); // references but no held-out images
         Tensor d = images(3, 1, 30);
@@ -83,7 +83,7 @@ class EvaluateCommandTest {
     static String[] args(Path out, String... extra) {
         List<String> a = new java.util.ArrayList<>(List.of("evaluate", "--model", model.toString(),
                 "--classifier", classifier.toString(), "--references", refs.toString(), "--held-out-from",
-                heldOut.toString(), "--classes", "trouser,sneaker", "--domain-classes", "sneaker", "--count", "3",
+                heldOut.toString(), "--classes", "trouser,sneaker", "--domain-classes", "sneaker", "--count", "4",
                 "--held-out", "4", "--recon-count", "2", "--domain-count", "3", "--t0", "300", "--steps", "3",
                 "--seed", "7", "--max-draws", "40", "--tol-scale", "3", "--batch-size", "4", "--output", out.toString()));
         for (int i = 0; i < extra.length; i += 2) { // overrides: replace the value of an option given above
@@ -134,30 +134,49 @@ class EvaluateCommandTest {
             for (Object ro : rows) {
                 Map<?, ?> row = (Map<?, ?>) ro;
                 long images = (Long) row.get("images");
-                assertTrue(images >= 0 && images <= 3, row.toString());
-                if (images > 0) {
-                    double target = ((Number) row.get("target_fraction")).doubleValue();
+                assertTrue(images >= 0 && images <= 4, row.toString());
+                Map<?, ?> report = (Map<?, ?>) row.get("report"), selection = (Map<?, ?>) row.get("selection");
+                // halved: the first half chooses, the second is reported
+                assertEquals(images / 2, selection.get("images"), row.toString());
+                assertEquals(images - images / 2, report.get("images"), row.toString());
+                if (images - images / 2 > 0) {
+                    double target = ((Number) report.get("target_fraction")).doubleValue();
                     assertTrue(target >= 0 && target <= 1, row.toString());
-                    assertTrue(((Number) row.get("nn_to_ref_mean")).doubleValue() >= 0, row.toString());
+                    assertTrue(((Number) report.get("nn_to_ref_mean")).doubleValue() >= 0, row.toString());
+                    List<?> ci = (List<?>) report.get("target_interval");
+                    double lo = ((Number) ci.get(0)).doubleValue(), hi = ((Number) ci.get(1)).doubleValue();
+                    assertTrue(lo <= target && target <= hi, "Wilson interval around the share: " + row);
+                    assertEquals(4L, report.get("real_images"), "measured against the report split");
                 }
-                if (images >= 2) {
-                    assertTrue(((Number) row.get("frechet_distance")).doubleValue() >= 0, row.toString());
-                    assertTrue(((Number) row.get("diversity_pixel")).doubleValue() > 0, row.toString());
+                if (images - images / 2 >= 2) {
+                    assertTrue(((Number) report.get("frechet_distance")).doubleValue() >= 0, row.toString());
+                    assertTrue(((Number) report.get("diversity_pixel")).doubleValue() > 0, row.toString());
+                    double p = ((Number) report.get("kid_p")).doubleValue();
+                    assertTrue(p > 0 && p <= 1, row.toString());
+                    assertTrue(((Number) report.get("copy_p")).doubleValue() > 0, row.toString());
+                    assertTrue(report.get("kid_interval") instanceof List, row.toString());
                 }
                 String name = (String) row.get("row");
                 if (name.equals("gaussian") || name.equals("real held-out") || name.equals("N(0,I) baseline")) {
-                    assertEquals(3L, images, name);
+                    assertEquals(4L, images, name);
                     assertNull(row.get("acceptance_rate"), name);
                 }
             }
             Map<?, ?> real = (Map<?, ?>) rows.get(0);
             assertEquals("real held-out", real.get("row"));
-            assertTrue(((Number) real.get("nn_to_ref_min")).doubleValue() > 0, "held-out images are not the references");
+            assertTrue(((Number) ((Map<?, ?>) real.get("report")).get("nn_to_ref_min")).doubleValue() > 0,
+                    "held-out images are not the references");
+            List<?> held = (List<?>) c.get("held_out_images"), control = (List<?>) c.get("real_row_images"),
+                    selection = (List<?>) c.get("selection_split_images");
+            java.util.Set<Object> all = new java.util.HashSet<>(held);
+            all.addAll(control);
+            all.addAll(selection);
+            assertEquals(held.size() + control.size() + selection.size(), all.size(), "three disjoint sets");
         }
         assertTrue(Files.exists(out.resolve("baseline-steps-3.png")));
         assertTrue(Files.exists(out.resolve("t0-300_steps-3/trouser/gaussian.png")));
         assertTrue(Files.exists(out.resolve("t0-300_steps-3/trouser/reconstruction.png")));
-        assertEquals(3, Npy.read(out.resolve("t0-300_steps-3/sneaker/gaussian.npy")).dim(0));
+        assertEquals(4, Npy.read(out.resolve("t0-300_steps-3/sneaker/gaussian.npy")).dim(0));
 
         Path again = dir.resolve("eval-b");
         assertEquals(0, PipelineCommandsTest.run(args(again)));
@@ -170,7 +189,7 @@ class EvaluateCommandTest {
         Path ckpt = Path.of(EvaluateCommandTest.class.getResource("/demo/" + DemoCommand.CHECKPOINT).toURI());
         Path out = dir.resolve("eval-ckpt");
         assertEquals(0, PipelineCommandsTest.run(args(out, "--model", ckpt.toString(), "--classes", "trouser",
-                "--count", "2", "--steps", "2")));
+                "--count", "4", "--steps", "2")));
         Path converted = out.resolve("model.safetensors");
         assertTrue(Files.exists(converted), "converted through the normal converter");
         String md = Files.readString(out.resolve("results.md"));
@@ -208,8 +227,8 @@ class EvaluateCommandTest {
         err = PipelineCommandsTest.runCapturingErr(1, a.toArray(new String[0]));
         assertTrue(err.contains("apt-get install dataset-fashion-mnist"), err);
 
-        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-n"), "--count", "1"));
-        assertTrue(err.contains("--count"), err);
+        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-n"), "--count", "3"));
+        assertTrue(err.contains("--count must be at least 4"), err);
     }
 
     @Test
@@ -253,7 +272,7 @@ class EvaluateCommandTest {
         assertTrue(Files.readString(out.resolve("results.md")).contains("resumed: " + reused + " of " + reused), "stated");
         assertEquals(withoutTimes(Json.write(json.get("settings"))).replaceAll("\"resumed\":(true|false)", ""),
                 withoutTimes(Json.write(again.get("settings"))).replaceAll("\"resumed\":(true|false)", ""));
-        assertTrue(Json.write(again.get("settings")).contains("\"row\":\"slerp\",\"requested\":3"), "rows present");
+        assertTrue(Json.write(again.get("settings")).contains("\"row\":\"slerp\",\"requested\":4"), "rows present");
     }
 
     @Test
@@ -271,10 +290,26 @@ class EvaluateCommandTest {
             assertEquals("finetune", last.get("row"));
             long n = ((Map<?, ?>) o).get("class").equals("trouser") ? 5 : 4;
             assertEquals(n, last.get("images"));
-            assertTrue(((Number) last.get("kid")).doubleValue() > -10, last.toString());
-            assertTrue(((Number) last.get("nn_to_ref_min")).doubleValue() > 0, last.toString());
+            Map<?, ?> report = (Map<?, ?>) last.get("report");
+            assertTrue(((Number) report.get("kid")).doubleValue() > -10, last.toString());
+            assertTrue(((Number) report.get("nn_to_ref_min")).doubleValue() > 0, last.toString());
         }
         assertTrue(Files.readString(out.resolve("results.md")).contains("| trouser | finetune | 5/5 |"));
+    }
+
+    @Test
+    void ilvrRowsDecodeTheSameDrawsWithReferenceConditioning() throws Exception {
+        Path out = dir.resolve("eval-ilvr");
+        assertEquals(0, PipelineCommandsTest.run(args(out, "--methods", "gaussian,gaussian+ilvr8", "--ilvr-stop", "-1")));
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("| trouser | gaussian+ilvr8 |") && md.contains("Rows `+ilvrN`"), md);
+        Tensor plain = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian.npy")),
+                guided = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian+ilvr8.npy"));
+        assertEquals(plain.dim(0), guided.dim(0));
+        assertFalse(java.util.Arrays.equals(plain.data(), guided.data()), "ILVR changes the decoding");
+        String err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-ilvr-bad"), "--methods",
+                "gaussian+ilvr5"));
+        assertTrue(err.contains("divide the image side"), err);
     }
 
     @Test

@@ -13,6 +13,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -65,6 +66,42 @@ class PipelineCommandsTest {
         assertEquals(0, run("invert", "--model", model.toString(), "--images", refs.toString(), "--t0", "400",
                 "--steps", "5", "--output", npy.toString()));
         assertArrayEquals(p.latents().data(), Npy.read(npy).data());
+    }
+
+    @Test
+    void sampleDecodesWithIlvrOnReferenceImages() throws Exception {
+        Path plain = dir.resolve("samples-ilvr-off"), guided = dir.resolve("samples-ilvr"), exact = dir.resolve("samples-ilvr-1");
+        String[] base = {"sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "3",
+                "--method", "gaussian", "--seed", "5"};
+        assertEquals(0, run(concat(base, "--output", plain.toString())));
+        assertEquals(0, run(concat(base, "--output", guided.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "4")));
+        Map<?, ?> summary = (Map<?, ?>) Json.parse(Files.readString(guided.resolve("summary.json")), 1 << 20);
+        assertEquals(4L, summary.get("ilvr_factor"), summary.toString());
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(plain.resolve("sample-00000.png")),
+                Files.readAllBytes(guided.resolve("sample-00000.png"))), "ILVR changes the decoding");
+        // factor 1 on every step, the last included: each sample is its reference (sample i: reference i mod 6)
+        assertEquals(0, run(concat(base, "--output", exact.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "1", "--ilvr-stop", "-1")));
+        io.unseen.diffusion.images.ImageSet r = io.unseen.diffusion.images.ImageSet.load(refs, 1, 8, m -> { });
+        io.unseen.diffusion.images.ImageSet out = io.unseen.diffusion.images.ImageSet.loadFiles(
+                List.of(exact.resolve("sample-00001.png")), 1, 8, m -> { });
+        for (int j = 0; j < 64; j++) {
+            assertEquals(r.tensor().data()[64 + j], out.tensor().data()[j], 1.5 / 255, "pixel " + j);
+        }
+        // the folder of plain samples is not resumed with ILVR: other settings
+        String err = runCapturingErr(1, concat(base, "--output", plain.toString(), "--ilvr-references",
+                refs.toString()));
+        assertTrue(err.contains("ilvr"), err);
+        err = runCapturingErr(1, concat(base, "--output", dir.resolve("samples-ilvr-bad").toString(),
+                "--ilvr-references", refs.toString(), "--ilvr-factor", "3"));
+        assertTrue(err.contains("divide the image side"), err);
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     @Test

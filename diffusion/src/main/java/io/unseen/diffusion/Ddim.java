@@ -82,7 +82,22 @@ public final class Ddim {
      */
     public Tensor generate(Tensor latents, TimestepGrid grid, float eta, boolean clipX0, long seed, int[] noiseKeys,
                            Progress progress, StepListener listener) {
+        return generate(latents, grid, eta, clipX0, seed, noiseKeys, null, progress, listener);
+    }
+
+    /**
+     * Decodes as {@link #generate(Tensor, TimestepGrid, float, boolean, long, int[], Progress, StepListener)}, each
+     * step followed by {@link Ilvr} reference conditioning where {@code ilvr} acts (null: none); sample i's reference
+     * and noise follow its key.
+     */
+    public Tensor generate(Tensor latents, TimestepGrid grid, float eta, boolean clipX0, long seed, int[] noiseKeys,
+                           Ilvr ilvr, Progress progress, StepListener listener) {
         checkInput(latents);
+        if (ilvr != null && (ilvr.references().dim(1) != latents.dim(1) || ilvr.references().dim(2) != latents.dim(2)
+                || ilvr.references().dim(3) != latents.dim(3))) {
+            throw new IllegalArgumentException("ILVR references " + ilvr.references() + " do not match the latents "
+                    + latents + " (give reference images of the model's size and channels)");
+        }
         if (noiseKeys != null && noiseKeys.length != latents.dim(0)) {
             throw new IllegalArgumentException("noiseKeys must have one key per latent");
         }
@@ -93,6 +108,9 @@ public final class Ddim {
         progress.start("decode", (long) grid.size() * latents.dim(0));
         for (int k = grid.size() - 1; k >= 0; k--) {
             x.step(grid.at(k), grid.at(k - 1), eta, clipX0, seed, noiseKeys, grid.size() - 1 - k, progress);
+            if (ilvr != null && ilvr.actsAt(grid.at(k - 1))) {
+                x.condition(ilvr, grid.at(k - 1), noiseKeys);
+            }
             if (listener != null) {
                 listener.afterStep(grid.size() - 1 - k, grid.at(k - 1), x.state);
             }
@@ -157,6 +175,22 @@ public final class Ddim {
                     backend.release(noise);
                 }
                 progress.advance(b);
+            }
+        }
+
+        /** ILVR after a step to {@code tNext}, on the host (the state downloaded and uploaded back off the host). */
+        void condition(Ilvr ilvr, int tNext, int[] noiseKeys) {
+            int n = state.dim(0);
+            int[] keys = new int[n];
+            for (int i = 0; i < n; i++) {
+                keys[i] = noiseKeys == null ? i : noiseKeys[i];
+            }
+            Tensor host = state.toHost();
+            ilvr.condition(host.hostArray(), host.offset(), n, keys, tNext, scheduler.schedule());
+            if (host != state) {
+                Tensor up = backend.upload(host);
+                backend.copy(up, state);
+                backend.release(up);
             }
         }
 

@@ -26,8 +26,15 @@ public final class DrawAndDecode {
         }
     }
 
-    /** The decoding settings: DDIM on {@code grid} (t0 to 0), with eta and x0 clipping; latents [C, H, W]. */
-    public record Decoding(Ddim ddim, TimestepGrid grid, float eta, boolean clipX0, int batchSize, int[] latentShape) {
+    /**
+     * The decoding settings: DDIM on {@code grid} (t0 to 0), with eta and x0 clipping, and {@link Ilvr} reference
+     * conditioning ({@code ilvr} null: none); latents [C, H, W].
+     */
+    public record Decoding(Ddim ddim, TimestepGrid grid, float eta, boolean clipX0, int batchSize, int[] latentShape,
+                           Ilvr ilvr) {
+        public Decoding(Ddim ddim, TimestepGrid grid, float eta, boolean clipX0, int batchSize, int[] latentShape) {
+            this(ddim, grid, eta, clipX0, batchSize, latentShape, null);
+        }
     }
 
     private DrawAndDecode() {
@@ -57,7 +64,7 @@ public final class DrawAndDecode {
             if (batchIdx.size() == decoding.batchSize() || (last && !batchIdx.isEmpty())) {
                 int[] keys = batchIdx.stream().mapToInt(Integer::intValue).toArray();
                 Tensor images = decoding.ddim().generate(stack(batchLat, decoding.latentShape()), decoding.grid(), decoding.eta(),
-                        decoding.clipX0(), seed, keys, Progress.NONE, null);
+                        decoding.clipX0(), seed, keys, decoding.ilvr(), Progress.NONE, null);
                 sink.accept(keys, images);
                 progress.advance(keys.length);
                 batchIdx.clear();

@@ -51,8 +51,10 @@ public final class Evaluation {
     }
 
     /**
-     * @param count             images per row (samples requested per method; real images in the control row)
-     * @param heldOut           held-out real images per class for the Frechet and kernel distances' reference set
+     * @param count             images per row (samples requested per method; real images in the control row); the
+     *                          first half chooses the best setting, the second half is reported
+     * @param heldOut           held-out real images per class in each of the two splits (selection, report) that
+     *                          the rows are measured against
      * @param reconCount        of those, how many are inverted and decoded for the reconstruction PSNR
      * @param domainCount       held-out images of the model's own classes for its latents (split over the classes)
      * @param settings          the sweep: every (t0, steps) evaluated
@@ -60,14 +62,18 @@ public final class Evaluation {
      * @param tolScale          sampler tolerances as multiples of the references' own spreads
      * @param k                 references per geometry statistic
      * @param forwardNoiseSteps TABA's forward-noised first inversion steps, for the rows that use that inversion
+     * @param ilvrStop          the last target timestep the +ilvr rows condition ({@link io.unseen.diffusion.Ilvr})
      */
     public record Options(int count, int heldOut, int reconCount, int domainCount, List<Setting> settings,
                           List<SamplerRow> samplers, long seed, boolean clipX0, double tolScale, int maxDraws, int k,
-                          int batchSize, int forwardNoiseSteps) {
+                          int batchSize, int forwardNoiseSteps, int ilvrStop) {
         public Options {
-            if (count < 2) {
-                throw new IllegalArgumentException("--count must be at least 2 (diversity and covariances need pairs), got "
-                        + count);
+            if (ilvrStop < -1) {
+                throw new IllegalArgumentException("--ilvr-stop must be -1 or a timestep, got " + ilvrStop);
+            }
+            if (count < 4) {
+                throw new IllegalArgumentException("--count must be at least 4 (each row is halved, one half to choose "
+                        + "the best setting and one to report, and each half's diversity needs pairs), got " + count);
             }
             if (heldOut < 2) {
                 throw new IllegalArgumentException("--held-out must be at least 2, got " + heldOut);
@@ -101,9 +107,13 @@ public final class Evaluation {
         return Math.min(o.forwardNoiseSteps(), s.steps() - 2);
     }
 
-    /** One evaluated class: its references (the method's input) and two disjoint sets of held-out images. */
+    /**
+     * One evaluated class: its references (the method's input) and three disjoint sets of held-out images: the
+     * report split (the real images every reported number is measured against; its first images are also
+     * reconstructed), the real row's images, and the selection split (what the best setting per class is chosen on).
+     */
     public record ClassInput(String name, int label, boolean inDomain, Tensor references, List<String> referenceNames,
-                             HeldOutImages.Taken heldOut, HeldOutImages.Taken control) {
+                             HeldOutImages.Taken heldOut, HeldOutImages.Taken control, HeldOutImages.Taken selection) {
     }
 
     /**
@@ -121,19 +131,59 @@ public final class Evaluation {
     }
 
     /**
-     * The metrics of one row: a set of images measured against a class. NaN where a value does not exist.
-     * {@code resumed}: its images were read back from an earlier run in the same folder.
+     * The metrics of one row: a set of images measured against a class ({@link RowMetrics}): its first half against
+     * the selection split ({@code selection}: chooses the best setting), its second half against the report split
+     * ({@code report}: what the tables show). {@code resumed}: its images were read back from an earlier run in the
+     * same folder.
      */
     public record SetResult(String method, int requested, int produced, long candidates, double acceptanceRate,
-                            double targetFraction, double domainFraction, double frechet, double kid, double kidStd,
-                            double featureDiversity, double clusterDiversity, double pixelDiversity, double nnToRefMean,
-                            double nnToRefMin, double seconds, boolean resumed) {
+                            Measure selection, Measure report, double seconds, boolean resumed) {
+        /** The report half's numbers, which the tables show. */
+        public double targetFraction() {
+            return report.targetShare();
+        }
+
+        public double domainFraction() {
+            return report.domainShare();
+        }
+
+        public double frechet() {
+            return report.frechet();
+        }
+
+        public double kid() {
+            return report.kid().kid();
+        }
+
+        public double featureDiversity() {
+            return report.diversity();
+        }
+
+        public double clusterDiversity() {
+            return report.clusterDiversity();
+        }
+
+        public double pixelDiversity() {
+            return report.pixelDiversity();
+        }
+
+        public double nnToRefMean() {
+            return report.nnToRefMean();
+        }
+
+        public double nnToRefMin() {
+            return report.nnToRefMin();
+        }
+
+        public double nearCopyShare() {
+            return report.copies().n() == 0 ? Double.NaN : (double) report.copies().nearCopies() / report.copies().n();
+        }
     }
 
     /** Everything measured for one class at one setting. */
     public record ClassResult(String name, int label, boolean inDomain, int references, int heldOut,
                               Inversion inversion, List<SetResult> rows, List<String> heldOutNames,
-                              List<String> controlNames, double seconds) {
+                              List<String> controlNames, List<String> selectionNames, double seconds) {
         public SetResult row(String method) {
             return rows.stream().filter(r -> r.method().equals(method)).findFirst().orElse(null);
         }
@@ -254,7 +304,7 @@ public final class Evaluation {
                         inv.reconPsnr(), inv.ks(), summary));
                 results.add(new ClassResult(in.name(), in.label(), in.inDomain(), in.references().dim(0),
                         in.heldOut().images().dim(0), inv, rows, in.heldOut().names(), in.control().names(),
-                        (System.nanoTime() - ct) / 1e9));
+                        in.selection().names(), (System.nanoTime() - ct) / 1e9));
             }
             settings.add(new SettingResult(setting, LatentAnalysis.ksStatistic(domainLatents),
                     SetMetrics.neighbourCorrelation(domainLatents), results, (System.nanoTime() - t) / 1e9));

@@ -40,8 +40,8 @@ public final class EvaluationReport {
                     Evaluation.SetResult::domainFraction, true),
             new Metric("KID", "kernel distance to held-out images (0: same distribution)", Evaluation.SetResult::kid,
                     false),
-            new Metric("nn-to-ref min", "pixel L2 to the nearest reference, least over the row",
-                    Evaluation.SetResult::nnToRefMin, false),
+            new Metric("near-copy share", "share of the row nearer to a reference than 95% of real images come",
+                    Evaluation.SetResult::nearCopyShare, true),
             new Metric("cluster diversity", "mean pairwise feature distance within each reference's cluster",
                     Evaluation.SetResult::clusterDiversity, false));
 
@@ -80,8 +80,10 @@ public final class EvaluationReport {
                 + "per sample. Rows `+taba` sample the prior of the inversion whose first %d steps (at most steps - 2) are "
                 + "forward diffusion (TABA, arXiv 2410.23530). `norm-aware`: interpolation that stays on the prior's Gaussian shell "
                 + "(NAO, NeurIPS 2023; COG, arXiv 2408.08558). `own-slerp`: slerp from a reference towards a draw from "
-                + "the Gaussian of the model's own domain (the paper's newest variant).%s%n", o.count(), o.seed(), o.k(),
-                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(),
+                + "the Gaussian of the model's own domain (the paper's newest variant). Rows `+ilvrN`: the same draws decoded with "
+                + "ILVR (Choi et al. 2021) on the class's references (sample i: reference i mod R), N x N block means "
+                + "replaced after each step that ends at t >= %d.%s%n", o.count(), o.seed(), o.k(),
+                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(), o.ilvrStop(),
                 r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every setting): "
                         + String.join(", ", r.extraRows()) + "."));
         FashionClassifier clf = c.classifier();
@@ -89,14 +91,18 @@ public final class EvaluationReport {
                 + "images by reference/train_classifier.py and run by this engine; **test accuracy %s** on the 10,000 "
                 + "test images (%s). Features: its %d-d penultimate layer (fc1 after SiLU).%n", clf.file(),
                 pct(clf.testAccuracy()), perClassAccuracy(clf, r), clf.featureDim()));
-        s.append(f("- Held-out images: %s. Per class: %d for the Frechet and kernel distances' reference set (the first "
-                + "%d of them also for the reconstruction PSNR) and %d others for the \"real held-out\" row; %d of the "
-                + "model's own classes (%s) for its latents.%n", c.heldOutSource(), o.heldOut(), o.reconCount(),
-                o.count(), r.domainImages(), String.join(", ", r.domainClasses())));
+        s.append(f("- Held-out images: %s. Per class, three disjoint sets: the report split (%d images; the first %d "
+                + "also for the reconstruction PSNR), %d for the \"real held-out\" row, and the selection split (%d); "
+                + "%d of the model's own classes (%s) for its latents.%n", c.heldOutSource(), o.heldOut(),
+                o.reconCount(), o.count(), o.heldOut(), r.domainImages(), String.join(", ", r.domainClasses())));
+        s.append(f("- Every row is halved: its first %d images against the selection split choose the best setting per "
+                + "class; its other %d images against the report split are what every table shows, so no reported "
+                + "number took part in the choice.%n", o.count() / 2, o.count() - o.count() / 2));
         s.append(f("- KID: unbiased MMD^2 with the kernel (x.y/d + 1)^3 on classifier features (Binkowski et al. 2018), "
-                + "mean +- standard deviation over %d pairs of random subsets of %d images; unlike the Frechet distance "
-                + "it is about 0 for two samples of one distribution at any size.%n", KernelInceptionDistance.SUBSETS,
-                KernelInceptionDistance.MAX_SUBSET_SIZE));
+                + "over all images of the half and of the split; about 0 for two samples of one distribution at any "
+                + "size. Its interval: %d-replicate percentile bootstrap over both sets' images. Shares carry Wilson "
+                + "intervals; the diversity a bootstrap interval; all at %.0f%%.%n", BootstrapInterval.REPLICATES,
+                100 * Measure.CONFIDENCE));
         s.append(f("- Run: %s; %s in all; %s.%n%n", c.environment(), duration(r.seconds()), resumeStatement(r)));
 
         goal(s, r);
@@ -111,7 +117,12 @@ public final class EvaluationReport {
         for (Evaluation.SettingResult sr : r.settings()) {
             setting(s, r, sr);
         }
-        s.append("## Time\n\n| phase | seconds |\n|---|---|\n");
+        s.append("## Time\n\n");
+        if (r.stagesReused() > 0) {
+            s.append("This run's own time: the stages read back from an earlier run took no time here; the time each row "
+                    + "took when it was drawn is its `seconds` in results.json.\n\n");
+        }
+        s.append("| phase | seconds |\n|---|---|\n");
         for (Map.Entry<String, Double> e : r.phaseSeconds().entrySet()) {
             s.append(f("| %s | %.1f |%n", e.getKey(), e.getValue()));
         }
@@ -120,26 +131,93 @@ public final class EvaluationReport {
     }
 
     private static void goal(StringBuilder s, Evaluation.Result r) {
-        s.append("## The goal: at least 90% target, KID within twice the real-vs-real one, no copies\n\n");
-        s.append("Per class, the best setting over every sampler and extra row and every setting: the one that meets all "
-                + "three criteria with the highest target share, else the one with the highest target share. KID bound: "
-                + "twice the real held-out row's KID (or its standard deviation, when larger: the unbiased estimate can "
-                + "be about 0). No copies: the row's least distance to a reference is at least the real held-out "
-                + "images' least distance.\n\n");
-        s.append("| class | role | best row | setting | target | KID +- std (bound) | nn-to-ref min (real) | goal met "
-                + "| settings meeting it |\n|---|---|---|---|---|---|---|---|---|\n");
+        Evaluation.Options o = r.options();
+        s.append("## The goal: images that pass for real ones, at a stated rate\n\n");
+        s.append(f("Three criteria, each a one-sided test at level %.2f that real images pass in at least %.0f%% of "
+                + "draws: **target**: the share classified as the class is not significantly below the report split's "
+                + "own (Fisher's exact test); **KID**: the KID to the report split is at or below the %.0f%% quantile "
+                + "of its permutation null (%d relabellings of the pooled features: what two sets of one distribution "
+                + "give at these sizes); **copies**: the number of images nearer to a reference (or its mirror image) "
+                + "than the report split's 5th percentile of nearest-reference distance is not significantly above "
+                + "what real images give (exact precedence test, which counts the threshold's own sampling error). A set of real images meets all three in at least %.0f%% of draws (union "
+                + "bound); `RealDataGoalTest` checks it on disjoint sets of real held-out images. The best setting per "
+                + "class is chosen on the selection halves (most criteria met, then lowest KID) and reported on the "
+                + "report halves; \"passing\" counts every candidate (each sampler and extra row at each setting).%n%n",
+                Measure.ALPHA, 100 * (1 - Measure.ALPHA), 100 * (1 - Measure.ALPHA), KidPermutationTest.PERMUTATIONS,
+                100 * (1 - 3 * Measure.ALPHA)));
+        s.append("| class | role | best row (chosen on selection) | setting | target [95% CI] (real) | KID [95% CI] "
+                + "(bound) | near copies [95% CI] | diversity [95% CI] (real) | goal met (report half) | passing: "
+                + "selection / report |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for (GoalCheck.Answer a : GoalCheck.answers(r)) {
             GoalCheck.Candidate b = a.best();
             if (b == null) {
-                s.append(f("| %s | %s | none | | | | | no | 0 of 0 |%n", a.className(), role(a.inDomain())));
+                s.append(f("| %s | %s | none | | | | | | no | 0 / 0 of 0 |%n", a.className(), role(a.inDomain())));
                 continue;
             }
-            s.append(f("| %s | %s | %s | %s | %s | %s +- %s (%s) | %s (%s) | %s | %d of %d |%n", a.className(),
-                    role(a.inDomain()), b.row().method(), settingOf(r, b), pct(b.row().targetFraction()),
-                    num(b.row().kid(), 3), num(b.row().kidStd(), 3), num(b.kidBound(), 3), num(b.row().nnToRefMin(), 2),
-                    num(b.realNnMin(), 2), b.passes() ? "**yes**" : "no: " + b.misses(), a.passing(), a.candidates()));
+            Measure m = b.row().report();
+            s.append(f("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d / %d of %d |%n", a.className(),
+                    role(a.inDomain()), b.row().method(), settingOf(r, b), target(m), kid(m), copies(m),
+                    diversity(m, a.real() == null ? null : a.real().report()),
+                    b.passes() ? "**yes**" : "no: " + m.misses(), a.passingSelection(), a.passingReport(),
+                    a.candidates()));
+        }
+        s.append("\nThe real held-out row (real images, halved like every row), which should pass:\n\n");
+        s.append("| class | target [95% CI] (real) | KID [95% CI] (bound) | near copies [95% CI] | passes |\n"
+                + "|---|---|---|---|---|\n");
+        for (GoalCheck.Answer a : GoalCheck.answers(r)) {
+            if (a.real() == null) {
+                continue;
+            }
+            Measure m = a.real().report();
+            s.append(f("| %s | %s | %s | %s | %s |%n", a.className(), target(m), kid(m), copies(m),
+                    m.passes() ? "yes" : "no: " + m.misses()));
         }
         s.append('\n');
+        power(s, r, o);
+    }
+
+    /** What the tests can detect at this run's sizes. */
+    private static void power(StringBuilder s, Evaluation.Result r, Evaluation.Options o) {
+        int n = o.count() - o.count() / 2, real = o.heldOut();
+        s.append(f("Power at these sizes (%d images per report half, %d real images per split, level %.2f; exact "
+                + "binomial sums): ", n, real, Measure.ALPHA));
+        List<String> parts = new ArrayList<>();
+        for (GoalCheck.Answer a : GoalCheck.answers(r)) {
+            if (a.real() == null) {
+                continue;
+            }
+            double p = a.real().report().realTargetShare();
+            GoalPower.Target t = GoalPower.target(p, n, real, Measure.ALPHA);
+            parts.add(f("%s (real %s) %s", a.className(), pct(p), pct(t.power())));
+        }
+        s.append(f("the target test finds a share %.0f points below the real one with probability %s; ",
+                100 * GoalPower.TARGET_DROP, String.join(", ", parts)));
+        s.append(f("the copy test finds a near-copy rate of %.0f%% (three times the real images') with probability %s, "
+                + "%.0f%% with %s. ", 100 * GoalPower.COPY_RATE, pct(GoalPower.copy(n, real, GoalPower.COPY_RATE,
+                Measure.ALPHA)), 100 * GoalPower.COPY_RATE_SMALL, pct(GoalPower.copy(n, real, GoalPower.COPY_RATE_SMALL,
+                Measure.ALPHA))));
+        s.append(f("For %.0f%% power a report half needs %s images for the target test (a real share of 86%%, as "
+                + "pullovers) and %d for the copy test (%.0f%% near copies; 2049: more than 2048); `--count` is twice "
+                + "the half.%n%n",
+                100 * GoalPower.POWER, GoalPower.targetSamplesNeeded(0.86, real, Measure.ALPHA),
+                GoalPower.copySamplesNeeded(GoalPower.COPY_RATE, real, Measure.ALPHA), 100 * GoalPower.COPY_RATE));
+    }
+
+    static String target(Measure m) {
+        return f("%s %s (%s)", pct(m.targetShare()), m.targetInterval().format(1, true), pct(m.realTargetShare()));
+    }
+
+    static String kid(Measure m) {
+        return f("%s %s (%s)", num(m.kid().kid(), 2), m.kidInterval().format(2, false), num(m.kid().bound(), 2));
+    }
+
+    static String copies(Measure m) {
+        return f("%d/%d %s", m.copies().nearCopies(), m.copies().n(), m.copies().share().format(1, true));
+    }
+
+    static String diversity(Measure m, Measure real) {
+        return f("%s %s%s", num(m.diversity(), 1), m.diversityInterval().format(1, false),
+                real == null ? "" : " (" + num(real.diversity(), 1) + ")");
     }
 
     static String settingOf(Evaluation.Result r, GoalCheck.Candidate b) {
@@ -203,23 +281,30 @@ public final class EvaluationReport {
         }
         s.append("\nRows: \"real held-out\" = real test images of the class not used elsewhere (what a perfect sampler "
                 + "would score with this many images); \"N(0,I) baseline\" = ordinary generation (the model's own "
-                + "domain); then the samplers and the extra rows. Images: produced of those requested. Acceptance: "
-                + "accepted / candidates. Target: share the classifier assigns to the class. Own: share it assigns to "
-                + "the model's own classes. FD: Frechet distance of classifier features to the held-out images (biased "
-                + "at this size: compare with the real row). KID: see above. Diversity: mean pairwise distance in "
-                + "feature / pixel space; cluster: intra-cluster feature diversity around the nearest references. "
-                + "nn-to-ref: pixel L2 distance ([-1, 1], 32x32) to the nearest reference, mean / min.\n\n");
-        s.append("| class | row | images | acceptance | target | own | FD | KID +- std | diversity feat / px | cluster "
-                + "div. | nn-to-ref mean / min |\n");
-        s.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+                + "domain); then the samplers and the extra rows. Every number is the report half's (the row's second "
+                + "half against the report split). Images: produced of those requested. Acceptance: accepted / "
+                + "candidates. Target: share the classifier assigns to the class, Wilson 95% interval. Own: share it "
+                + "assigns to the model's own classes. FD: Frechet distance of classifier features to the report split "
+                + "(biased at this size: compare with the real row). KID: bootstrap 95% interval; p: its permutation "
+                + "p-value. Diversity: mean pairwise distance in feature space (bootstrap 95% interval) / pixel space; "
+                + "cluster: intra-cluster feature diversity around the nearest references. nn-to-ref: pixel L2 distance "
+                + "([-1, 1], 32x32) to the nearest reference or its mirror image, mean / min. Near copies: images nearer "
+                + "than the report split's 5th percentile, precedence-test p. Goal: the three criteria met (T, K, C).\n\n");
+        s.append("| class | row | images | acceptance | target | own | FD | KID (p) | diversity feat / px | cluster "
+                + "div. | nn-to-ref mean / min | near copies (p) | goal |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Evaluation.ClassResult cr : sr.classes()) {
             for (Evaluation.SetResult row : cr.rows()) {
-                s.append(f("| %s | %s | %d/%d | %s | %s | %s | %s | %s +- %s | %s / %s | %s | %s / %s |%n", cr.name(),
-                        row.method(), row.produced(), row.requested(),
+                Measure m = row.report();
+                s.append(f("| %s | %s | %d/%d | %s | %s %s | %s | %s | %s %s (%s) | %s %s / %s | %s | %s / %s | %d/%d (%s) "
+                                + "| %s |%n", cr.name(), row.method(), row.produced(), row.requested(),
                         Double.isNaN(row.acceptanceRate()) ? "" : pct(row.acceptanceRate()),
-                        pct(row.targetFraction()), pct(row.domainFraction()), num(row.frechet(), 2), num(row.kid(), 3),
-                        num(row.kidStd(), 3), num(row.featureDiversity(), 2), num(row.pixelDiversity(), 2),
-                        num(row.clusterDiversity(), 2), num(row.nnToRefMean(), 2), num(row.nnToRefMin(), 2)));
+                        pct(m.targetShare()), m.targetInterval().format(1, true), pct(m.domainShare()),
+                        num(m.frechet(), 2), num(m.kid().kid(), 2), m.kidInterval().format(2, false),
+                        Measure.p(m.kid().p()), num(m.diversity(), 2), m.diversityInterval().format(1, false),
+                        num(m.pixelDiversity(), 2), num(m.clusterDiversity(), 2), num(m.nnToRefMean(), 2),
+                        num(m.nnToRefMin(), 2), m.copies().nearCopies(), m.copies().n(), Measure.p(m.copies().p()),
+                        criteria(m)));
             }
         }
         s.append(f("%nSample grids: `%s/<class>/<row>.png` (the images as `<row>.npy`), `baseline-steps-%d.png`, "
@@ -244,6 +329,7 @@ public final class EvaluationReport {
         cfg.put("samplers", o.samplers().stream().map(SamplerRow::id).toList());
         cfg.put("extra_rows", r.extraRows());
         cfg.put("forward_noise_steps", (long) o.forwardNoiseSteps());
+        cfg.put("ilvr_stop", (long) o.ilvrStop());
         cfg.put("eta", 0.0);
         cfg.put("clip_x0", o.clipX0());
         cfg.put("seed", o.seed());
@@ -256,8 +342,13 @@ public final class EvaluationReport {
         cfg.put("max_draws", (long) o.maxDraws());
         cfg.put("k", (long) o.k());
         cfg.put("batch_size", (long) o.batchSize());
-        cfg.put("kid", "unbiased MMD^2, kernel (x.y/d + 1)^3, " + KernelInceptionDistance.SUBSETS + " subsets of "
-                + KernelInceptionDistance.MAX_SUBSET_SIZE);
+        cfg.put("kid", "unbiased MMD^2, kernel (x.y/d + 1)^3, all images; permutation test with "
+                + KidPermutationTest.PERMUTATIONS + " relabellings; percentile bootstrap interval, "
+                + BootstrapInterval.REPLICATES + " replicates");
+        cfg.put("alpha", Measure.ALPHA);
+        cfg.put("confidence", Measure.CONFIDENCE);
+        cfg.put("selection", "each row's first half against the selection split chooses the best setting; its "
+                + "second half against the report split is reported");
         cfg.put("held_out_source", c.heldOutSource());
         cfg.put("environment", c.environment());
         m.put("config", cfg);
@@ -276,18 +367,18 @@ public final class EvaluationReport {
             g.put("class", a.className());
             g.put("role", role(a.inDomain()));
             g.put("reached", a.reached());
-            g.put("passing", (long) a.passing());
+            g.put("passing_selection", (long) a.passingSelection());
+            g.put("passing_report", (long) a.passingReport());
             g.put("candidates", (long) a.candidates());
             if (a.best() != null) {
                 g.put("best_row", a.best().row().method());
                 g.put("best_setting", settingOf(r, a.best()));
-                g.put("target_fraction", num(a.best().row().targetFraction()));
-                g.put("kid", num(a.best().row().kid()));
-                g.put("kid_std", num(a.best().row().kidStd()));
-                g.put("kid_bound", num(a.best().kidBound()));
-                g.put("nn_to_ref_min", num(a.best().row().nnToRefMin()));
-                g.put("real_nn_to_ref_min", num(a.best().realNnMin()));
-                g.put("misses", a.best().misses());
+                g.put("report", measure(a.best().row().report()));
+                g.put("selection", measure(a.best().row().selection()));
+                g.put("misses", a.best().row().report().misses());
+            }
+            if (a.real() != null) {
+                g.put("real_row_report", measure(a.real().report()));
             }
             goals.add(g);
         }
@@ -339,16 +430,8 @@ public final class EvaluationReport {
                 rm.put("images", (long) row.produced());
                 rm.put("candidates", row.candidates());
                 rm.put("acceptance_rate", num(row.acceptanceRate()));
-                rm.put("target_fraction", num(row.targetFraction()));
-                rm.put("own_domain_fraction", num(row.domainFraction()));
-                rm.put("frechet_distance", num(row.frechet()));
-                rm.put("kid", num(row.kid()));
-                rm.put("kid_std", num(row.kidStd()));
-                rm.put("diversity_feature", num(row.featureDiversity()));
-                rm.put("cluster_diversity", num(row.clusterDiversity()));
-                rm.put("diversity_pixel", num(row.pixelDiversity()));
-                rm.put("nn_to_ref_mean", num(row.nnToRefMean()));
-                rm.put("nn_to_ref_min", num(row.nnToRefMin()));
+                rm.put("report", measure(row.report()));
+                rm.put("selection", measure(row.selection()));
                 rm.put("resumed", row.resumed());
                 rm.put("seconds", row.seconds());
                 rows.add(rm);
@@ -356,10 +439,55 @@ public final class EvaluationReport {
             cm.put("rows", rows);
             cm.put("held_out_images", cr.heldOutNames());
             cm.put("real_row_images", cr.controlNames());
+            cm.put("selection_split_images", cr.selectionNames());
             cm.put("seconds", cr.seconds());
             classes.add(cm);
         }
         return classes;
+    }
+
+    /** A measure as JSON: every number with its interval and test. */
+    static Map<String, Object> measure(Measure m) {
+        Map<String, Object> j = new LinkedHashMap<>();
+        j.put("images", (long) m.images());
+        j.put("target", (long) m.target());
+        j.put("target_fraction", num(m.targetShare()));
+        j.put("target_interval", interval(m.targetInterval()));
+        j.put("real_target", (long) m.realTarget());
+        j.put("real_images", (long) m.realImages());
+        j.put("target_p", num(m.targetP()));
+        j.put("own_domain_fraction", num(m.domainShare()));
+        j.put("frechet_distance", num(m.frechet()));
+        j.put("kid", num(m.kid().kid()));
+        j.put("kid_interval", interval(m.kidInterval()));
+        j.put("kid_p", num(m.kid().p()));
+        j.put("kid_bound", num(m.kid().bound()));
+        j.put("kid_null_mean", num(m.kid().nullMean()));
+        j.put("kid_null_std", num(m.kid().nullStd()));
+        j.put("diversity_feature", num(m.diversity()));
+        j.put("diversity_interval", interval(m.diversityInterval()));
+        j.put("cluster_diversity", num(m.clusterDiversity()));
+        j.put("diversity_pixel", num(m.pixelDiversity()));
+        j.put("nn_to_ref_mean", num(m.nnToRefMean()));
+        j.put("nn_to_ref_min", num(m.nnToRefMin()));
+        j.put("copy_threshold", num(m.copies().threshold()));
+        j.put("near_copies", (long) m.copies().nearCopies());
+        j.put("near_copy_interval", interval(m.copies().share()));
+        j.put("copy_p", num(m.copies().p()));
+        j.put("target_ok", m.targetOk());
+        j.put("kid_ok", m.kidOk());
+        j.put("copy_ok", m.copyOk());
+        j.put("passes", m.passes());
+        return j;
+    }
+
+    private static Object interval(Interval i) {
+        return i.exists() ? List.of(i.lo(), i.hi()) : null;
+    }
+
+    /** "T K C" for the criteria met, "-" for each missed. */
+    static String criteria(Measure m) {
+        return (m.targetOk() ? "T" : "-") + (m.kidOk() ? "K" : "-") + (m.copyOk() ? "C" : "-");
     }
 
     static String settingList(Evaluation.Result r) {

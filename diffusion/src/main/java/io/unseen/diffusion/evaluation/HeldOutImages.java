@@ -1,5 +1,6 @@
 package io.unseen.diffusion.evaluation;
 
+import io.unseen.diffusion.Seeds;
 import io.unseen.diffusion.images.ImageSet;
 import io.unseen.engine.Tensor;
 
@@ -20,6 +21,9 @@ import java.util.regex.Pattern;
  * {@link #take} calls for a class return disjoint sets. Two sources: the Fashion-MNIST test split (images of the
  * class in index order, minus the given excluded indices, i.e. the bundled references), or a folder holding
  * {@code <class>.npy} (float32 [N, 1, 32, 32] in [-1, 1]) or a {@code <class>/} folder of images per class.
+ * {@link #shuffled} hands them out in a seeded random order instead: the evaluation's splits are then random draws
+ * of the class, as its tests assume (in index order they are not: the first 256 sneakers of the test split are
+ * classified right 98.8% of the time, the rest 94.8%).
  */
 public final class HeldOutImages {
     private static final Pattern TEST_INDEX = Pattern.compile("test(\\d+)\\.png", Pattern.CASE_INSENSITIVE);
@@ -47,10 +51,25 @@ public final class HeldOutImages {
     private final String description;
     private final Loader loader;
     private final Map<String, Pool> pools = new HashMap<>();
+    private final Long seed;
 
-    private HeldOutImages(String description, Loader loader) {
+    private HeldOutImages(String description, Loader loader, Long seed) {
         this.description = description;
         this.loader = loader;
+        this.seed = seed;
+    }
+
+    private HeldOutImages(String description, Loader loader) {
+        this(description, loader, null);
+    }
+
+    /**
+     * The same images handed out in a random order per class, a permutation drawn from {@code seed} and the class
+     * name (fresh: nothing taken yet).
+     */
+    public HeldOutImages shuffled(long seed) {
+        return new HeldOutImages(description.replace(" in index order", "") + ", in a random order (seed " + seed
+                + ")", loader, seed);
     }
 
     /** Where the images come from, for the results. */
@@ -103,6 +122,9 @@ public final class HeldOutImages {
         Pool p = pools.get(className);
         if (p == null) {
             p = loader.load(className);
+            if (seed != null) {
+                p = shuffle(p, Seeds.random(seed, Seeds.HELD_OUT, className.hashCode()));
+            }
             pools.put(className, p);
         }
         int n = p.images.dim(0), left = n - p.next;
@@ -117,6 +139,27 @@ public final class HeldOutImages {
         List<String> names = List.copyOf(p.names.subList(p.next, p.next + count));
         p.next += count;
         return new Taken(t, names);
+    }
+
+    /** The pool's images and names in a random order (Fisher-Yates). */
+    private static Pool shuffle(Pool p, java.util.Random rng) {
+        int n = p.images.dim(0), per = p.images.numel() / Math.max(1, n);
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        Tensor t = Tensor.zeros(p.images.shape());
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(p.images.data(), order[i] * per, t.data(), i * per, per);
+            names.add(p.names.get(order[i]));
+        }
+        return new Pool(t, names);
     }
 
     /**

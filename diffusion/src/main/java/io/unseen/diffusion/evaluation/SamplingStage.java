@@ -4,6 +4,7 @@ import io.unseen.diffusion.Ddim;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.GaussianPrior;
+import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentGeometry;
 import io.unseen.diffusion.LatentSampler;
 import io.unseen.diffusion.Progress;
@@ -64,6 +65,10 @@ final class SamplingStage {
             key.put("forward_noise_steps", (long) Evaluation.forwardNoiseSteps(o,
                     new Evaluation.Setting(grid.t0(), grid.size())));
         }
+        if (row.ilvrFactor() > 0) {
+            key.put("ilvr_factor", (long) row.ilvrFactor());
+            key.put("ilvr_stop", (long) o.ilvrStop());
+        }
         if (m.needsOwnDomain()) {
             key.put("own_domain_mean", StageCache.fingerprint(Tensor.of(ownDomain.mean(), ownDomain.dimension())));
         }
@@ -101,7 +106,8 @@ final class SamplingStage {
         int[] shape = prior.latentShape();
         progress.start(in.name() + " " + row.id(), o.count());
         DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, seed, indices,
-                new DrawAndDecode.Decoding(ddim, grid, 0f, o.clipX0(), o.batchSize(), shape), progress,
+                new DrawAndDecode.Decoding(ddim, grid, 0f, o.clipX0(), o.batchSize(), shape, row.ilvrFactor() == 0 ? null
+                        : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed)), progress,
                 (idx, images) -> batches.add(images));
         Tensor all = Tensor.zeros(out.accepted(), shape[0], shape[1], shape[2]);
         int off = 0;

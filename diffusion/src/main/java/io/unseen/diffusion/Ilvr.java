@@ -1,0 +1,100 @@
+package io.unseen.diffusion;
+
+import io.unseen.engine.Tensor;
+
+import java.util.Random;
+
+/**
+ * Iterative latent variable refinement (ILVR; Choi et al., "ILVR: Conditioning method for denoising diffusion
+ * probabilistic models", ICCV 2021): decoding conditioned on a reference image. After each decoding step to t', the
+ * sample's low frequencies are replaced by those of its reference noised to the same step:
+ * <pre>
+ *     y_t' = sqrt(abar_t') y0 + sqrt(1 - abar_t') z,   z ~ N(0, I)
+ *     x_t' = x_t' - phi_N(x_t') + phi_N(y_t')
+ * </pre>
+ * phi_N is a low-pass filter: the mean over N x N blocks (downsampling by N), spread back over each block (nearest
+ * upsampling). N = the image side keeps only each channel's mean; a small N keeps the reference's outline. It acts on
+ * the steps whose target t' is at least {@code stopT} ({@code stopT} = -1: also the last step, to the image itself,
+ * whose low frequencies are then exactly the reference's). Sample {@code key} is guided by reference
+ * {@code key mod R}, and its z by (seed, key, t'), so a sample depends only on its own key.
+ *
+ * @param references the guides [R, C, H, W] in [-1, 1], on the host
+ * @param factor     N: the block side; it divides H and W
+ * @param stopT      the last target timestep conditioned (-1 to 999)
+ */
+public record Ilvr(Tensor references, int factor, int stopT, long seed) {
+    public Ilvr {
+        if (references.rank() != 4 || references.dim(0) < 1) {
+            throw new IllegalArgumentException("ILVR needs reference images [R, C, H, W], got " + references);
+        }
+        int h = references.dim(2), w = references.dim(3);
+        if (factor < 1 || h % factor != 0 || w % factor != 0) {
+            throw new IllegalArgumentException("--ilvr-factor " + factor + " must be at least 1 and divide the image "
+                    + "side (" + h + "x" + w + "): e.g. 2, 4, 8");
+        }
+        if (stopT < -1) {
+            throw new IllegalArgumentException("--ilvr-stop " + stopT + " must be -1 (condition the final image too) or "
+                    + "a timestep (0: every step but the last)");
+        }
+        references = references.toHost();
+    }
+
+    /** Whether it conditions the step that ends at timestep {@code tNext} (-1: the image). */
+    public boolean actsAt(int tNext) {
+        return tNext >= stopT;
+    }
+
+    /**
+     * Conditions samples [0, n) of {@code x} (host values from {@code offset}, [n, C, H, W] of the references' shape)
+     * at timestep {@code tNext}; sample i's key is {@code keys[i]}.
+     */
+    public void condition(float[] x, int offset, int n, int[] keys, int tNext, NoiseSchedule schedule) {
+        int c = references.dim(1), h = references.dim(2), w = references.dim(3), per = c * h * w;
+        double abar = tNext < 0 ? 1 : schedule.alphaBar(tNext);
+        float a = (float) Math.sqrt(abar), b = (float) Math.sqrt(1 - abar);
+        float[] ref = references.data(), y = new float[per], lowX = new float[per], lowY = new float[per];
+        for (int i = 0; i < n; i++) {
+            int key = keys[i], r = Math.floorMod(key, references.dim(0));
+            Random z = Seeds.random(seed, Seeds.ILVR_NOISE, key, tNext);
+            for (int j = 0; j < per; j++) {
+                y[j] = a * ref[r * per + j] + (b == 0 ? 0 : b * (float) z.nextGaussian());
+            }
+            lowPass(x, offset + i * per, c, h, w, factor, lowX, 0);
+            lowPass(y, 0, c, h, w, factor, lowY, 0);
+            for (int j = 0; j < per; j++) {
+                x[offset + i * per + j] += lowY[j] - lowX[j];
+            }
+        }
+    }
+
+    /**
+     * phi_N of one image [C, H, W] at {@code src[from]}: each N x N block's mean written over the block, into
+     * {@code dst[to]}.
+     */
+    public static void lowPass(float[] src, int from, int c, int h, int w, int factor, float[] dst, int to) {
+        for (int ch = 0; ch < c; ch++) {
+            int plane = ch * h * w;
+            for (int by = 0; by < h; by += factor) {
+                for (int bx = 0; bx < w; bx += factor) {
+                    double sum = 0;
+                    for (int y = by; y < by + factor; y++) {
+                        for (int x = bx; x < bx + factor; x++) {
+                            sum += src[from + plane + y * w + x];
+                        }
+                    }
+                    float mean = (float) (sum / (factor * factor));
+                    for (int y = by; y < by + factor; y++) {
+                        for (int x = bx; x < bx + factor; x++) {
+                            dst[to + plane + y * w + x] = mean;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** "ILVR x4 (t' >= 0)" for logs and results. */
+    public String describe() {
+        return "ILVR x" + factor + " (t' >= " + stopT + ")";
+    }
+}
