@@ -85,7 +85,7 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
 
     /** The row-major values, unpacked from the panels (k blocks as the GEMM steps through them). */
     @Override
-    protected Tensor download(int offset, int[] shape) {
+    protected void download(int offset, float[] dst, int dstOffset, int count) {
         float[] values = new float[m * k];
         for (int pc = 0, step = VectorGemm.kStep(k); pc < k; pc += step) {
             int kc = Math.min(step, k - pc);
@@ -97,9 +97,6 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
                 }
             }
         }
-        int n = Tensor.checkedNumel(shape);
-        float[] out = new float[n];
-        System.arraycopy(values, offset, out, 0, n);
-        return Tensor.of(out, shape);
+        System.arraycopy(values, offset, dst, dstOffset, count);
     }
 }

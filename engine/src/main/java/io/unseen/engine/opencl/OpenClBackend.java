@@ -7,7 +7,6 @@ import io.unseen.engine.ops.DdimCoefficients;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
-import java.lang.ref.Cleaner;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
@@ -23,21 +22,18 @@ import java.util.Map;
  * one op at a time, like the models that use it.
  */
 public final class OpenClBackend extends Backend {
-    private static final Cleaner CLEANER = Cleaner.create();
     /** The largest arena Aparapi can hand to OpenCL: 2 GiB less a margin for the guard float and alignment. */
     static final long MAX_ARENA_FLOATS = Integer.MAX_VALUE / 4 - 1024;
 
     private final OpenClDevices.DeviceInfo device;
     private final ArenaKernel kernel;
-    private final ArenaAllocator allocator;
-    private final long maxFloats;
+    private final DeviceArena arena;
     /** Timestep-embedding frequencies per (style, half), computed on the host so they match the cpu bit for bit. */
     private final Map<TimestepEmbeddingStyle, Map<Integer, Tensor>> frequencies =
             new EnumMap<>(TimestepEmbeddingStyle.class);
     private final Map<Long, Tensor> attentionScores = new HashMap<>();
     /** One float of scratch for allFinite's flag. */
     private Tensor finiteFlag;
-    private boolean closed;
 
     /** Opens the device: builds the kernel and runs it once, failing with one clear line if OpenCL does not run. */
     public OpenClBackend(OpenClDevices.DeviceInfo device) {
@@ -50,9 +46,9 @@ public final class OpenClBackend extends Backend {
         // (measured on PoCL: a 2,040 MiB arena works, 2,048 MiB fails with "invalid buffer size").
         long maxAlloc = device.device().getMaxMemAllocSize() > 0 ? device.device().getMaxMemAllocSize()
                 : device.globalMemoryBytes();
-        this.maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
+        long maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
         this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
-        this.allocator = new ArenaAllocator(kernel.arenaFloats());
+        this.arena = new DeviceArena(kernel, device.name(), maxFloats, maxFloats == MAX_ARENA_FLOATS);
     }
 
     @Override
@@ -71,16 +67,21 @@ public final class OpenClBackend extends Backend {
 
     /** The arena's capacity in floats. */
     public int arenaFloats() {
-        return allocator.capacity();
+        return arena.capacity();
     }
 
     /** Floats allocated now and at most so far (the arena is at least this large). */
     public long usedFloats() {
-        return allocator.used();
+        return arena.used();
     }
 
     public long peakFloats() {
-        return allocator.peak();
+        return arena.peak();
+    }
+
+    /** How many times the arena has grown (each growth copies it through the host). */
+    public long arenaGrowths() {
+        return arena.growths();
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -89,49 +90,11 @@ public final class OpenClBackend extends Backend {
     @Override
     public Tensor allocate(int... shape) {
         int n = Tensor.checkedNumel(shape);
-        Tensor t = Tensor.view(newStorage(n), 0, shape);
+        Tensor t = Tensor.view(arena.allocate(n), 0, shape);
         if (n > 0) {
             kernel.fill(at(t), n, 0f);
         }
         return t;
-    }
-
-    private DeviceStorage newStorage(int floats) {
-        requireOpen();
-        int size = ArenaAllocator.aligned(floats);
-        int start = allocator.allocate(size);
-        if (start < 0) {
-            growFor(size);
-            start = allocator.allocate(size);
-        }
-        DeviceStorage.Block block = new DeviceStorage.Block(allocator, start, size);
-        DeviceStorage storage = new DeviceStorage(this, block);
-        CLEANER.register(storage, block);
-        return storage;
-    }
-
-    /** Doubles the arena (at least) so that a block of {@code size} fits at its end. */
-    private void growFor(int size) {
-        long capacity = allocator.capacity();
-        long needed = capacity + size - allocator.freeTail();
-        long wanted = Math.max(needed, 2 * capacity);
-        if (needed > maxFloats) {
-            throw new IllegalStateException("OpenCL device " + device.name() + ": out of memory (" + mib(needed)
-                    + " MiB needed in one buffer; the device allocates at most " + mib(maxFloats) + " MiB at once"
-                    + (maxFloats == MAX_ARENA_FLOATS ? ", Aparapi's limit" : "") + "); use a smaller --batch-size");
-        }
-        int grown = (int) Math.min(wanted, maxFloats);
-        try {
-            kernel.growArena(grown);
-        } catch (OutOfMemoryError e) {
-            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(grown) + " MiB) does not "
-                    + "fit in the Java heap; raise it (JAVA_OPTS=-Xmx...) or use a smaller --batch-size", e);
-        }
-        allocator.grow(grown);
-    }
-
-    private static long mib(long floats) {
-        return floats * 4 / (1 << 20);
     }
 
     @Override
@@ -141,26 +104,15 @@ public final class OpenClBackend extends Backend {
 
     @Override
     public void release(Tensor t) {
-        if (t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).owner == this) {
+        if (t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).arena == arena) {
             ((DeviceStorage) t.storage()).block.run();
         }
     }
 
     @Override
     public boolean isResident(Tensor t) {
-        return t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).owner == this
+        return t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).arena == arena
                 && !((DeviceStorage) t.storage()).block.freed();
-    }
-
-    /** The host copy of a view of one of this backend's storages. */
-    Tensor download(DeviceStorage storage, int offset, int[] shape) {
-        requireOpen();
-        if (storage.block.freed()) {
-            throw new IllegalStateException("the tensor's OpenCL memory was released; it has no values to read");
-        }
-        float[] values = new float[Tensor.checkedNumel(shape)];
-        kernel.download(storage.block.start + offset, values.length, values, 0);
-        return Tensor.of(values, shape);
     }
 
     @Override
@@ -175,20 +127,16 @@ public final class OpenClBackend extends Backend {
     /** Frees the device memory and the kernel's threads; the backend cannot be used afterwards. */
     @Override
     public void close() {
-        if (!closed) {
-            closed = true;
-            kernel.dispose();
+        synchronized (arena) {
+            if (!arena.isClosed()) {
+                arena.close();
+                kernel.dispose();
+            }
         }
     }
 
     public boolean isClosed() {
-        return closed;
-    }
-
-    private void requireOpen() {
-        if (closed) {
-            throw new IllegalStateException("the OpenCL backend on " + device.name() + " was closed");
-        }
+        return arena.isClosed();
     }
 
     /** The arena index of a resident tensor's first value. */
