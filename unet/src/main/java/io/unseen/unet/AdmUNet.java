@@ -38,6 +38,7 @@ public final class AdmUNet implements UNet {
     private final GroupNorm out0;
     private final Conv2d out2;
 
+    private final Tensor frequencies;
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
@@ -81,6 +82,7 @@ public final class AdmUNet implements UNet {
         qkvLayout = "new".equals(config.attentionOrder()) ? QkvLayout.NEW : QkvLayout.LEGACY;
         int[] channelMult = config.channelMult();
         int numResBlocks = config.numResBlocks();
+        frequencies = l.constant(TimestepEmbeddingStyle.COS_SIN_HALF.frequencies(modelChannels / 2));
         timestepBuffer = l.own();
         concatBuffer = l.shared("cat");
 
@@ -170,7 +172,7 @@ public final class AdmUNet implements UNet {
     /** timestep_embedding(timesteps, model_channels): [cos, sin], frequencies exp(-ln(10000) k / half). */
     private Tensor timestepEmbedding(float[] timesteps) {
         Tensor emb = timestepBuffer.get(timesteps.length, modelChannels);
-        ops.backend.timestepEmbedding(memory.timesteps(timesteps), modelChannels, TimestepEmbeddingStyle.COS_SIN_HALF,
+        ops.backend.timestepEmbedding(memory.timesteps(timesteps), frequencies, TimestepEmbeddingStyle.COS_SIN_HALF,
                 emb);
         return emb;
     }
@@ -284,6 +286,7 @@ public final class AdmUNet implements UNet {
         final GroupNorm norm;
         final Conv2d qkv;
         final Conv2d projOut;
+        final Activations.Buffer scores;
         final Activations.Buffer attention;
         final Activations.Buffer result;
 
@@ -292,6 +295,7 @@ public final class AdmUNet implements UNet {
             norm = l.norm(p + ".norm", l.shared("attn.norm"));
             qkv = l.conv(p + ".qkv", Layers.POINTWISE, l.shared("attn.qkv"));
             projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
+            scores = l.shared("attn.scores");
             attention = l.shared("attn.attention");
             result = l.own();
         }
@@ -299,7 +303,7 @@ public final class AdmUNet implements UNet {
         @Override
         public Tensor forward(Tensor x, Tensor emb) {
             Tensor qkvOut = qkv.forward(norm.forward(x));                     // qkv = self.qkv(self.norm(x))
-            Tensor h = ops.attention(qkvOut, numHeads, qkvLayout, attention); // h = self.attention(qkv)
+            Tensor h = ops.attention(qkvOut, numHeads, qkvLayout, scores, attention); // h = self.attention(qkv)
             h = projOut.forward(h);                                           // h = self.proj_out(h)
             return ops.add(x, h, result);                                     // x + h
         }

@@ -40,6 +40,7 @@ public final class DdpmUNet implements UNet {
     private final GroupNorm normOut;
     private final Conv2d convOut;
 
+    private final Tensor frequencies;
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
@@ -66,6 +67,7 @@ public final class DdpmUNet implements UNet {
         numResolutions = config.levels();
         numResBlocks = config.numResBlocks();
         int[] chMult = config.chMult();
+        frequencies = l.constant(TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE.frequencies(ch / 2));
         timestepBuffer = l.own();
         concatBuffer = l.shared("cat");
 
@@ -179,7 +181,8 @@ public final class DdpmUNet implements UNet {
     /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */
     private Tensor timestepEmbedding(float[] t) {
         Tensor emb = timestepBuffer.get(t.length, ch);
-        ops.backend.timestepEmbedding(memory.timesteps(t), ch, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, emb);
+        ops.backend.timestepEmbedding(memory.timesteps(t), frequencies, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE,
+                emb);
         return emb;
     }
 
@@ -239,6 +242,7 @@ public final class DdpmUNet implements UNet {
         final GroupNorm norm;
         final Conv2d qkv;
         final Conv2d projOut;
+        final Activations.Buffer scores;
         final Activations.Buffer attention;
         final Activations.Buffer result;
 
@@ -252,6 +256,7 @@ public final class DdpmUNet implements UNet {
                     l.weights.take(p + ".v.bias"));
             qkv = l.conv(weight, bias, Layers.POINTWISE, l.shared("attn.qkv"));
             projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
+            scores = l.shared("attn.scores");
             attention = l.shared("attn.attention");
             result = l.own();
         }
@@ -259,7 +264,7 @@ public final class DdpmUNet implements UNet {
         Tensor forward(Tensor x) {
             Tensor h = norm.forward(x);
             Tensor qkvOut = qkv.forward(h);                                 // q, k, v = self.q(h_), self.k(h_), ...
-            h = ops.attention(qkvOut, 1, QkvLayout.NEW, attention);         // softmax(q^T k / sqrt(c)) applied to v
+            h = ops.attention(qkvOut, 1, QkvLayout.NEW, scores, attention); // softmax(q^T k / sqrt(c)) applied to v
             h = projOut.forward(h);
             return ops.add(x, h, result);
         }

@@ -52,6 +52,11 @@ final class Layers {
         return new Linear(ops.backend, prepare(weight), prepare(bias), out);
     }
 
+    /** A constant the model computes itself (a frequency table), prepared and owned like a weight. */
+    Tensor constant(Tensor host) {
+        return prepare(host);
+    }
+
     /** The backend's form of a host weight, owned by the model's memory (given back when the model is closed). */
     private Tensor prepare(Tensor host) {
         return memory.ownWeight(ops.backend.prepareWeight(host));

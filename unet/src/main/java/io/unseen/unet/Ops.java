@@ -69,12 +69,19 @@ final class Ops {
 
     /**
      * Softmax attention of every position over all positions: qkv [N, 3C, H, W] laid out as {@code layout} says,
-     * result [N, C, H, W] (the qkv tensor viewed as [N, 3C, H*W], as openai's 1-d attention sees it).
+     * result [N, C, H, W] (the qkv tensor viewed as [N, 3C, H*W], as openai's 1-d attention sees it). The scores
+     * live in {@code scores} when the backend needs scratch for them.
      */
-    Tensor attention(Tensor qkv, int heads, QkvLayout layout, Activations.Buffer out) {
+    Tensor attention(Tensor qkv, int heads, QkvLayout layout, Activations.Buffer scores, Activations.Buffer out) {
         int n = qkv.dim(0), c = qkv.dim(1) / 3, h = qkv.dim(2), w = qkv.dim(3);
         Tensor y = out.get(n, c, h, w);
-        backend.attention(qkv.reshape(n, 3 * c, h * w), heads, layout, y.reshape(n, c, h * w));
+        long need = backend.attentionScratchFloats(n, c, h * w, heads);
+        if (need > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("the model's attention scores at " + h + "x" + w + " for " + n
+                    + " images have more values than one array holds; use a smaller --batch-size or smaller images");
+        }
+        Tensor scratch = need == 0 ? null : scores.get((int) need);
+        backend.attention(qkv.reshape(n, 3 * c, h * w), heads, layout, scratch, y.reshape(n, c, h * w));
         return y;
     }
 

@@ -27,7 +27,7 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    public Tensor allocate(int... shape) {
+    protected Tensor allocateMemory(int[] shape) {
         return Tensor.zeros(shape);
     }
 
@@ -98,7 +98,7 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
         VectorOps.attention(qkv.hostArray(), qkv.offset(), qkv.dim(0), qkv.dim(1) / 3, qkv.dim(2), heads, layout,
                 out.hostArray(), out.offset());
     }
@@ -131,8 +131,9 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
-        ReferenceBackend.embedTimesteps(timesteps, dim, style, out);
+    protected void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                           Tensor out) {
+        ReferenceBackend.embedTimesteps(timesteps, frequencies, style, out);
     }
 
     @Override

@@ -7,19 +7,18 @@ import io.unseen.engine.ops.DdimCoefficients;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
-import java.util.EnumMap;
-import java.util.HashMap;
-import java.util.Map;
 
 /**
- * The OpenCL backend (Aparapi): every tensor it allocates is a block of one device arena, the array field of one
- * {@link ArenaKernel} that runs every op, so weights are uploaded once when a model is built and a whole forward
- * pass, and a whole DDIM trajectory, stay on the device. Values cross to and from the host only through
+ * The OpenCL backend (Aparapi): every tensor it allocates is a block of one device arena ({@link DeviceArena}), the
+ * array field of one {@link ArenaKernel} that runs every op, so weights are uploaded once when a model is built and a
+ * whole forward pass, and a whole DDIM trajectory, stay on the device. Values cross to and from the host only through
  * {@link #upload}/{@link #copy} from a host tensor and {@link Tensor#toHost()}.
  *
- * <p>The arena starts small and doubles when an allocation does not fit (the device copy is carried over); its size
- * is bounded by the device's global memory and by one Java array (the host mirror Aparapi keeps). Not thread-safe:
- * one op at a time, like the models that use it.
+ * <p>Thread-safe, so that one backend per device serves the whole process (the web app's and the API's threads
+ * included): the arena hands out blocks under its lock, the kernel runs one launch at a time, and the backend keeps
+ * no scratch of its own on a caller's behalf (attention's scores live in the caller's scratch, the timestep
+ * frequencies in the model's weights). Each caller needs its own model: a model's activations serve one forward at a
+ * time.
  */
 public final class OpenClBackend extends Backend {
     /** The largest arena Aparapi can hand to OpenCL: 2 GiB less a margin for the guard float and alignment. */
@@ -28,12 +27,8 @@ public final class OpenClBackend extends Backend {
     private final OpenClDevices.DeviceInfo device;
     private final ArenaKernel kernel;
     private final DeviceArena arena;
-    /** Timestep-embedding frequencies per (style, half), computed on the host so they match the cpu bit for bit. */
-    private final Map<TimestepEmbeddingStyle, Map<Integer, Tensor>> frequencies =
-            new EnumMap<>(TimestepEmbeddingStyle.class);
-    private final Map<Long, Tensor> attentionScores = new HashMap<>();
-    /** One float of scratch for allFinite's flag. */
-    private Tensor finiteFlag;
+    /** One float for allFinite's flag: the kernel writes and reads it back in one synchronized call. */
+    private final Tensor finiteFlag;
 
     /** Opens the device: builds the kernel and runs it once, failing with one clear line if OpenCL does not run. */
     public OpenClBackend(OpenClDevices.DeviceInfo device) {
@@ -49,6 +44,7 @@ public final class OpenClBackend extends Backend {
         long maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
         this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
         this.arena = new DeviceArena(kernel, device.name(), maxFloats, maxFloats == MAX_ARENA_FLOATS);
+        this.finiteFlag = allocate(1);
     }
 
     @Override
@@ -88,7 +84,7 @@ public final class OpenClBackend extends Backend {
     // Memory
 
     @Override
-    public Tensor allocate(int... shape) {
+    protected Tensor allocateMemory(int[] shape) {
         int n = Tensor.checkedNumel(shape);
         Tensor t = Tensor.view(arena.allocate(n), 0, shape);
         if (n > 0) {
@@ -190,41 +186,35 @@ public final class OpenClBackend extends Backend {
         kernel.softmax(at(x), at(out), outer, axisLen, inner);
     }
 
+    /** The scores of every (sample, head): n * heads matrices of t x t. */
+    @Override
+    public long attentionScratchFloats(int n, int channels, int t, int heads) {
+        return (long) n * heads * t * t;
+    }
+
     /**
      * scores = q^T k / sqrt(c) for every (sample, head) at once, softmax over the keys, out = v p^T: two batched
      * GEMMs whose two batch levels are the samples and the heads (the head stride differs by layout), reading q, k
-     * and v in place.
+     * and v in place; the scores live in the caller's scratch.
      */
     @Override
-    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
         int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
         if (n == 0 || t == 0 || c == 0) {
             return;
         }
-        Tensor scores = attentionScores(n * heads, t);
         int sampleStride = 3 * channels * t;
         int headStride = (layout.channelOffset(0, 1, heads, channels) - layout.channelOffset(0, 0, heads, channels)) * t;
         int q = at(qkv) + layout.channelOffset(0, 0, heads, channels) * t;
         int k = at(qkv) + layout.channelOffset(1, 0, heads, channels) * t;
         int v = at(qkv) + layout.channelOffset(2, 0, heads, channels) * t;
-        int s = at(scores);
+        int s = at(scratch);
         float scale = (float) (1.0 / Math.sqrt(c));
         kernel.gemm(n, heads, true, false, t, t, c, scale, q, t, sampleStride, headStride, k, t, sampleStride,
                 headStride, 0f, -1, s, t, heads * t * t, t * t);
         kernel.softmax(s, s, n * heads * t, t, 1);
         kernel.gemm(n, heads, false, true, c, t, t, 1f, v, t, sampleStride, headStride, s, t, heads * t * t, t * t,
                 0f, -1, at(out), t, channels * t, c * t);
-    }
-
-    /** The score scratch for a shape, kept for the next call of the same shape (attention runs at few shapes). */
-    private Tensor attentionScores(int matrices, int t) {
-        long key = ((long) matrices << 32) | t;
-        Tensor s = attentionScores.get(key);
-        if (s == null || !isResident(s)) {
-            s = allocate(matrices, t, t);
-            attentionScores.put(key, s);
-        }
-        return s;
     }
 
     @Override
@@ -277,26 +267,14 @@ public final class OpenClBackend extends Backend {
     }
 
     @Override
-    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
-        int half = dim / 2;
-        Tensor f = frequencies.computeIfAbsent(style, s -> new HashMap<>()).get(half);
-        if (f == null || !isResident(f)) {
-            float[] values = new float[half];
-            for (int k = 0; k < half; k++) {
-                values[k] = style.frequency(k, half);
-            }
-            f = upload(Tensor.of(values, half));
-            frequencies.get(style).put(half, f);
-        }
-        kernel.timestepEmbedding(at(timesteps), timesteps.dim(0), at(f), dim,
+    protected void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                           Tensor out) {
+        kernel.timestepEmbedding(at(timesteps), timesteps.dim(0), at(frequencies), out.dim(1),
                 style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, at(out));
     }
 
     @Override
     protected boolean allFiniteKernel(Tensor t) {
-        if (finiteFlag == null || !isResident(finiteFlag)) {
-            finiteFlag = allocate(1);
-        }
         return kernel.allFinite(at(t), t.numel(), at(finiteFlag));
     }
 
