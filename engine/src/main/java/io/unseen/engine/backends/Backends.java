@@ -20,8 +20,8 @@ import java.util.Map;
  * the system property {@code unseen.backend}, else the environment variable {@code UNSEEN_BACKEND}, else cpu.
  *
  * <p>An OpenCL backend is opened once per device and process (its kernel is compiled once) and shared by every
- * thread (it is thread-safe; each thread needs its own model); closing it
- * removes it, and a later request opens it again.
+ * thread (it is thread-safe; each thread needs its own model); closing it removes it, and a later request opens it
+ * again.
  */
 public final class Backends {
     /** The host backends, always present. */
