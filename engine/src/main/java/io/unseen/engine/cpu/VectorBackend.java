@@ -32,17 +32,18 @@ public final class VectorBackend extends Backend {
     }
 
     /**
-     * A convolution weight [O, C, kh, kw] becomes a {@link PackedWeight}: packed for the GEMM once, on first use,
-     * instead of on every call, and held only in that form. Other weights are used as they are.
+     * A convolution weight [O, C, kh, kw] or a linear weight [O, in] becomes a {@link PackedWeight}: packed for the
+     * GEMM once, on first use, instead of on every call, and held only in that form. Other weights (biases, norms)
+     * are used as they are.
      */
     @Override
     public Tensor prepareWeight(Tensor t) {
         requireResident("prepareWeight", t);
-        if (t.rank() != 4 || t.storage() instanceof PackedWeight) {
+        if ((t.rank() != 4 && t.rank() != 2) || t.storage() instanceof PackedWeight || t.numel() == 0) {
             return t;
         }
         float[] rows = t.offset() == 0 && t.hostArray().length == t.numel() ? t.hostArray() : t.copy().data();
-        return Tensor.view(new PackedWeight(rows, t.dim(0), t.numel() / Math.max(1, t.dim(0))), 0, t.shape());
+        return Tensor.view(new PackedWeight(rows, t.dim(0), t.numel() / t.dim(0)), 0, t.shape());
     }
 
     @Override
@@ -64,8 +65,18 @@ public final class VectorBackend extends Backend {
                 System.arraycopy(bias.hostArray(), bias.offset(), od, out.offset() + r * o, o);
             }
         }
-        VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(), weight.offset(),
-                in, bias == null ? 0f : 1f, od, out.offset(), o);
+        float beta = bias == null ? 0f : 1f;
+        if (weight.storage() instanceof PackedWeight) {
+            // out = x W^T: W's rows are the columns of the product's B, packed once as its panels (a prepared
+            // weight has in > 0 and o > 0)
+            if (n > 0) {
+                VectorGemm.multiply(n, o, in, 1f, VectorGemm.Lines.rowsOf(x.hostArray(), x.offset(), in, false),
+                        (PackedWeight) weight.storage(), beta, od, out.offset(), o, null, 0);
+            }
+        } else {
+            VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(),
+                    weight.offset(), in, beta, od, out.offset(), o);
+        }
     }
 
     @Override
