@@ -15,15 +15,14 @@ import java.util.List;
  * reference/ddpm_port.py): the same modules under the same names, and one {@link #forward} that reads like the port's.
  * GroupNorm(32, eps 1e-6), swish, single-head attention; the q, k, v 1x1 convolutions are fused at load into one.
  *
- * <p>Activations are allocated on the first call for an input shape and reused by later calls of that shape; the
- * returned tensor is overwritten by the next call. Not thread-safe: one forward at a time.
+ * <p>Memory, the checks of {@link #forward} and the accessors are {@link UNetBase}'s: activations are reserved for an
+ * input shape before any op runs and reused by every call of that shape; the returned tensor is overwritten by the
+ * next call. One forward at a time.
  */
-public final class DdpmUNet implements UNet {
+public final class DdpmUNet extends UNetBase {
     static final float NORM_EPS = 1e-6f;
 
     private final DdpmConfig config;
-    private final ModelMemory memory;
-    private final Ops ops;
     private final int ch;
     private final int tembCh;
     private final int numResolutions;
@@ -58,9 +57,8 @@ public final class DdpmUNet implements UNet {
      * {@link #expectedParameters}; use {@link UNets#create} to have them checked with a clear message.
      */
     DdpmUNet(DdpmConfig config, Weights weights, Backend backend) {
+        super(config, backend);
         this.config = config;
-        this.memory = new ModelMemory(backend);
-        this.ops = memory.ops;
         Layers l = new Layers(memory, weights, NORM_EPS);
         ch = config.ch();
         tembCh = 4 * ch;
@@ -127,9 +125,7 @@ public final class DdpmUNet implements UNet {
 
     /** The port's {@code Model.forward}. */
     @Override
-    public Tensor forward(Tensor x, float[] t) {
-        UNets.checkInput("ddpm", x, t, config.inChannels(), numResolutions);
-        memory.beginForward("ddpm", x);
+    Tensor pass(Tensor x, float[] t) {
         // timestep embedding
         Tensor temb = timestepEmbedding(t);
         temb = tembDense0.forward(temb);
@@ -180,10 +176,8 @@ public final class DdpmUNet implements UNet {
 
     /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */
     private Tensor timestepEmbedding(float[] t) {
-        Tensor emb = timestepBuffer.get(t.length, ch);
-        ops.backend.timestepEmbedding(memory.timesteps(t), frequencies, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE,
-                emb);
-        return emb;
+        return ops.timestepEmbedding(memory.timesteps(t), frequencies, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE,
+                ch, timestepBuffer);
     }
 
     private static Tensor last(List<Tensor> list) {
@@ -285,43 +279,8 @@ public final class DdpmUNet implements UNet {
         }
     }
 
-    @Override
-    public Backend backend() {
-        return ops.backend;
-    }
-
-    @Override
-    public void close() {
-        memory.close();
-    }
-
-    @Override
-    public int inChannels() {
-        return config.inChannels();
-    }
-
-    @Override
-    public int outChannels() {
-        return config.outChannels();
-    }
-
-    @Override
-    public int resolution() {
-        return config.resolution();
-    }
-
     public DdpmConfig config() {
         return config;
-    }
-
-    /** Arrays allocated for activations so far (steady after the first call of a shape). */
-    long activationAllocations() {
-        return memory.activations.allocations();
-    }
-
-    /** Bytes of activation memory held for the current input shape. */
-    public long activationBytes() {
-        return 4 * memory.activations.allocatedFloats();
     }
 
     /**

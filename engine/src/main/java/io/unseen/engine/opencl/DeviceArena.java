@@ -1,5 +1,7 @@
 package io.unseen.engine.opencl;
 
+import io.unseen.engine.io.HeapBudget;
+
 import java.lang.ref.Cleaner;
 
 /**
@@ -73,6 +75,36 @@ final class DeviceArena {
 
     static long mib(long floats) {
         return floats * 4 / (1 << 20);
+    }
+
+    /** Floats that blocks could still take, the arena grown to its limit (and its host mirror within the heap budget). */
+    synchronized long available() {
+        return Math.max(0, Math.min(maxFloats, HeapBudget.bytes() / 4) - allocator.used());
+    }
+
+    /**
+     * Grows the arena once, if needed, so that {@code floats} more fit at its end: a model's reservation is then
+     * allocated without a growth per block (each growth copies the arena through the host). Past the limit it grows
+     * to the limit; the allocation that does not fit then fails with the message of {@link #allocate}.
+     */
+    synchronized void makeRoom(long floats) {
+        requireOpen();
+        long needed = (long) allocator.capacity() - allocator.freeTail() + floats;
+        if (needed <= allocator.capacity()) {
+            return;
+        }
+        int grown = (int) Math.min(needed, maxFloats);
+        if (grown <= allocator.capacity()) {
+            return;
+        }
+        try {
+            kernel.growArena(grown);
+        } catch (OutOfMemoryError e) {
+            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(grown) + " MiB) does not "
+                    + "fit in the Java heap; raise it (JAVA_OPTS=-Xmx...) or use a smaller --batch-size", e);
+        }
+        allocator.grow(grown);
+        growths++;
     }
 
     /** Copies {@code count} values of a block from {@code offset} to {@code dst[dstOffset..]}. */

@@ -42,6 +42,11 @@ public final class OpenClBackend extends Backend {
         long maxAlloc = device.device().getMaxMemAllocSize() > 0 ? device.device().getMaxMemAllocSize()
                 : device.globalMemoryBytes();
         long maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
+        // A smaller cap for tests of the batch split (-Dunseen.opencl.maxArenaMB): PoCL in CI, a small GPU.
+        Integer capMB = Integer.getInteger("unseen.opencl.maxArenaMB");
+        if (capMB != null && capMB > 0) {
+            maxFloats = Math.min(maxFloats, (long) capMB << 18);
+        }
         this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
         this.arena = new DeviceArena(kernel, device.name(), maxFloats, maxFloats == MAX_ARENA_FLOATS);
         this.finiteFlag = allocate(1);
@@ -91,6 +96,21 @@ public final class OpenClBackend extends Backend {
             kernel.fill(at(t), n, 0f);
         }
         return t;
+    }
+
+    /** The arena's room left, grown to its limit (the device's largest buffer, Aparapi's 2 GiB, the heap budget). */
+    @Override
+    public long availableFloats() {
+        return arena.available();
+    }
+
+    @Override
+    public void reserveRoom(long[] blocks) {
+        long floats = 0;
+        for (long b : blocks) {
+            floats += ArenaAllocator.aligned((int) Math.min(b, Integer.MAX_VALUE - ArenaAllocator.ALIGN));
+        }
+        arena.makeRoom(floats);
     }
 
     @Override

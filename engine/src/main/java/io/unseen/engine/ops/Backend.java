@@ -1,6 +1,7 @@
 package io.unseen.engine.ops;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.HeapBudget;
 
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
@@ -44,6 +45,24 @@ public abstract class Backend implements AutoCloseable {
      */
     public final long allocations() {
         return allocations.get();
+    }
+
+    /**
+     * Floats a model may still reserve on this backend: what allocations could take now beside everything it holds,
+     * the device memory grown as far as it may. Asked before memory is taken, to choose a batch that fits. A host
+     * backend answers with half of Java's maximum heap ({@link HeapBudget}: the rest is left to the weights, images
+     * and the JIT).
+     */
+    public long availableFloats() {
+        return HeapBudget.bytes() / 4;
+    }
+
+    /**
+     * Makes room at once for blocks of these sizes (floats each), before a model allocates its reservation block by
+     * block: the OpenCL arena grows once instead of doubling, and copying itself, per block. Host backends need
+     * nothing.
+     */
+    public void reserveRoom(long[] blocks) {
     }
 
     /** The zero-filled tensor {@link #allocate} hands out; the shape is already checked. */
