@@ -51,6 +51,12 @@ final class CliProgress implements Progress {
     }
 
     @Override
+    public void note(String line) {
+        finish();
+        err.println("unseen: " + line);
+    }
+
+    @Override
     public void finish() {
         if (bar != null) {
             bar.close();
