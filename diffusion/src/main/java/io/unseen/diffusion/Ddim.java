@@ -13,10 +13,11 @@ import java.util.Random;
  * Deterministic DDIM through a frozen UNet, both ways: {@link #invert} takes images (x0 in [-1, 1]) to latents at
  * t0, {@link #generate} takes latents at t0 back to images. The whole batch is uploaded to the model's backend once
  * and stays there for every step (x_t and eps never leave a device backend); it is copied back once at the end. The
- * model runs on mini-batches of one fixed shape (the last one padded): the batch size asked for, or the largest that
- * fits the backend's memory when it does not (said through {@link Progress#note}), its memory reserved
- * ({@link UNet#reserve}) before the first step, so nothing is allocated inside the loop; every sample of a
- * mini-batch is at the same timestep. A sample's result does not depend on the mini-batch it runs in.
+ * model runs on mini-batches of one fixed shape (the last one padded): the batch size asked for, or when that does not
+ * fit the backend's memory, as few as the largest that fits would take, evened out (said through
+ * {@link Progress#note}); its memory is reserved ({@link UNet#reserve}) before the first step, so nothing is
+ * allocated inside the loop. Every sample of a mini-batch is at the same timestep; a sample's result does not depend
+ * on the mini-batch it runs in.
  */
 public final class Ddim {
     private final UNet model;
@@ -142,13 +143,17 @@ public final class Ddim {
             int n = start.dim(0), c = start.dim(1), h = start.dim(2), w = start.dim(3);
             int wanted = Math.max(1, Math.min(batchSize, n));
             long perImage = (long) c * h * w * (withNoise ? 2 : 1);
-            int rows = model.largestBatchThatFits(wanted, h, w, perImage);
-            if (rows < wanted) {
+            int fit = model.largestBatchThatFits(wanted, h, w, perImage);
+            int rows = wanted;
+            if (fit < wanted) {
+                // as few mini-batches as the largest that fits would take, evened out: less padding in the last
+                int batches = (n + fit - 1) / fit;
+                rows = (n + batches - 1) / batches;
                 MemoryPlan whole = model.plan(wanted, h, w);
                 progress.note(String.format(Locale.ROOT, "%d images at %dx%d do not fit the %s backend's memory at"
                         + " once (their activations and scratch need %,d MiB beside %,d MiB of weights): running"
-                        + " mini-batches of %d", wanted, h, w, backend.name(), whole.activationBytes() >> 20,
-                        whole.weightBytes() >> 20, rows));
+                        + " %d mini-batches of %d", wanted, h, w, backend.name(), whole.activationBytes() >> 20,
+                        whole.weightBytes() >> 20, batches, rows));
             }
             input = backend.allocate(rows, c, h, w);
             noise = withNoise ? backend.allocate(rows, c, h, w) : null;

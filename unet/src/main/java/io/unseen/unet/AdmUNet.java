@@ -14,9 +14,9 @@ import java.util.List;
 
 /**
  * The ADM UNet of improved-diffusion / guided-diffusion, following openai's {@code UNetModel} (reference/adm_port.py):
- * the same modules under the same names, and one {@link #forward} that reads like openai's. GroupNorm(32, eps 1e-5),
- * SiLU, multi-head attention over a fused qkv convolution in either qkv order, optional scale-shift norm and
- * res-block up/downsampling, and a learned-sigma output (epsilon channels, then the variance channels).
+ * the same modules under the same names, and one forward pass ({@code pass}) that reads like openai's. GroupNorm(32,
+ * eps 1e-5), SiLU, multi-head attention over a fused qkv convolution in either qkv order, optional scale-shift norm
+ * and res-block up/downsampling, and a learned-sigma output (epsilon channels, then the variance channels).
  *
  * <p>Memory, the checks of {@link #forward} and the accessors are {@link UNetBase}'s: activations are reserved for an
  * input shape before any op runs and reused by every call of that shape; the returned tensor is overwritten by the

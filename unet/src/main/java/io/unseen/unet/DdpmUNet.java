@@ -12,8 +12,9 @@ import java.util.List;
 
 /**
  * The DDPM UNet of Ho et al., following {@code Model} of the PyTorch port (pesser/pytorch_diffusion,
- * reference/ddpm_port.py): the same modules under the same names, and one {@link #forward} that reads like the port's.
- * GroupNorm(32, eps 1e-6), swish, single-head attention; the q, k, v 1x1 convolutions are fused at load into one.
+ * reference/ddpm_port.py): the same modules under the same names, and one forward pass ({@code pass}) that reads like
+ * the port's. GroupNorm(32, eps 1e-6), swish, single-head attention; the q, k, v 1x1 convolutions are fused at load
+ * into one.
  *
  * <p>Memory, the checks of {@link #forward} and the accessors are {@link UNetBase}'s: activations are reserved for an
  * input shape before any op runs and reused by every call of that shape; the returned tensor is overwritten by the
