@@ -69,9 +69,13 @@ public final class VectorBackend extends Backend {
         if (weight.storage() instanceof PackedWeight) {
             // out = x W^T: W's rows are the columns of the product's B, packed once as its panels (a prepared
             // weight has in > 0 and o > 0)
-            if (n > 0) {
-                VectorGemm.multiply(n, o, in, 1f, VectorGemm.Lines.rowsOf(x.hostArray(), x.offset(), in, false),
-                        (PackedWeight) weight.storage(), beta, od, out.offset(), o, null, 0);
+            PackedWeight w = (PackedWeight) weight.storage();
+            float[] panels = n > 0 && n < VectorGemm.MR ? w.packed(VectorGemm.NR) : null;
+            if (panels != null) {
+                VectorGemm.rowsTimesPanels(n, o, in, x.hostArray(), x.offset(), in, panels, beta, od, out.offset(), o);
+            } else if (n > 0) {
+                VectorGemm.multiply(n, o, in, 1f, VectorGemm.Lines.rowsOf(x.hostArray(), x.offset(), in, false), w,
+                        beta, od, out.offset(), o, null, 0);
             }
         } else {
             VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(),

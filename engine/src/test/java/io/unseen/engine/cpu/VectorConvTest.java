@@ -97,27 +97,34 @@ class VectorConvTest {
     /**
      * A linear weight [O, in] is prepared like a convolution's: packed once by its first product (as the B panels
      * whose columns are its rows) and reused as it is by every later call; results agree with the reference, and a
-     * sample gets the same bits in a batch of one as in a batch of five.
+     * sample gets the same bits alone (a few rows stream the panels) as in a batch of tiles ({@code MR + 1} rows).
      */
     @Test
     void preparedLinearWeightsArePackedOnceAndAgreeWithTheReference() {
         Random r = new Random(12L);
-        int in = 300, o = 70;
+        int in = 300, o = 70, rows = VectorGemm.MR + 1;
         Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * in), o, in);
         Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, o), o);
         Tensor prepared = VectorBackend.INSTANCE.prepareWeight(weight);
         PackedWeight packed = assertInstanceOf(PackedWeight.class, prepared.storage());
-        Tensor x = Tensor.of(VectorGemmTest.randomArray(r, 5 * in), 5, in);
-        Tensor want = Tensor.zeros(5, o), got = Tensor.zeros(5, o), one = Tensor.zeros(1, o);
+        Tensor x = Tensor.of(VectorGemmTest.randomArray(r, rows * in), rows, in);
+        Tensor want = Tensor.zeros(rows, o), got = Tensor.zeros(rows, o);
         ReferenceBackend.INSTANCE.linear(x, weight, bias, want);
         VectorBackend.INSTANCE.linear(x, prepared, bias, got);
         float[] panels = packed.packed(VectorGemm.NR);
         assertTrue(panels != null, "the first product packed the weight as B panels");
         VectorGemmTest.assertClose(want.data(), got.data(), in, "linear with a prepared weight");
-        VectorBackend.INSTANCE.linear(x.slice(3, 4), prepared, bias, one);
+        for (int[] part : new int[][]{{3, 4}, {1, 3}}) {
+            Tensor some = Tensor.zeros(part[1] - part[0], o), noBias = Tensor.zeros(part[1] - part[0], o);
+            VectorBackend.INSTANCE.linear(x.slice(part[0], part[1]), prepared, bias, some);
+            assertArrayEquals(java.util.Arrays.copyOfRange(got.data(), part[0] * o, part[1] * o), some.data(),
+                    "rows " + part[0] + ".." + part[1] + " alone: the bits they have in the batch of " + rows);
+            VectorBackend.INSTANCE.linear(x.slice(part[0], part[1]), prepared, null, noBias);
+            Tensor wantNoBias = Tensor.zeros(part[1] - part[0], o);
+            ReferenceBackend.INSTANCE.linear(x.slice(part[0], part[1]), weight, null, wantNoBias);
+            VectorGemmTest.assertClose(wantNoBias.data(), noBias.data(), in, "without bias");
+        }
         assertSame(panels, packed.packed(VectorGemm.NR), "later calls reuse the panels: no repacking");
-        assertArrayEquals(java.util.Arrays.copyOfRange(got.data(), 3 * o, 4 * o), one.data(),
-                "sample 3 alone: the bits it has in the batch of five");
         assertArrayEquals(weight.data(), prepared.toHost().data(), "a prepared linear weight unpacks to its values");
     }
 
