@@ -145,7 +145,9 @@ public final class Ddim {
             long perImage = (long) c * h * w * (withNoise ? 2 : 1);
             int fit = model.largestBatchThatFits(wanted, h, w, perImage);
             int rows = wanted;
-            if (fit < wanted) {
+            if (fit == 0) {
+                rows = 1; // the reservation below says why not even one image fits
+            } else if (fit < wanted) {
                 // as few mini-batches as the largest that fits would take, evened out: less padding in the last
                 int batches = (n + fit - 1) / fit;
                 rows = (n + batches - 1) / batches;

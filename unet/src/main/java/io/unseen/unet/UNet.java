@@ -37,8 +37,8 @@ public interface UNet extends AutoCloseable {
     /**
      * The largest batch, at most {@code wanted}, whose reservation at {@code height} x {@code width} fits the
      * backend's memory now, beside what it holds (this model's own reservation given back) and the
-     * {@code extraFloatsPerImage} the caller keeps per image (its input, noise); 1 when none fits, whose reservation
-     * then fails with the backend's message.
+     * {@code extraFloatsPerImage} the caller keeps per image (its input, noise); 0 when not even one image fits (a
+     * reservation may still be tried: it fails with the backend's message).
      */
     int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage);
 

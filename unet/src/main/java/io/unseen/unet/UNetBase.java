@@ -51,12 +51,15 @@ abstract class UNetBase implements UNet {
 
     @Override
     public final int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage) {
-        if (wanted <= 1 || fits(wanted, height, width, extraFloatsPerImage)) {
-            return Math.max(1, wanted);
+        if (wanted < 1) {
+            throw new IllegalArgumentException("a batch of " + wanted + " images");
+        }
+        if (fits(wanted, height, width, extraFloatsPerImage)) {
+            return wanted;
         }
         int lo = 1, hi = wanted - 1; // the answer is in [lo, hi] when anything fits
         if (!fits(lo, height, width, extraFloatsPerImage)) {
-            return 1;
+            return 0;
         }
         while (lo < hi) {
             int mid = (lo + hi + 1) >>> 1;

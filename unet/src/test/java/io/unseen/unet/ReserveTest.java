@@ -86,6 +86,7 @@ class ReserveTest {
             long perImage = Backends.byName("cpu").availableFloats() / 3;
             assertEquals(2, model.largestBatchThatFits(8, 16, 16, perImage),
                     "with a third of the memory per image kept by the caller, two images fit");
+            assertEquals(0, model.largestBatchThatFits(8, 16, 16, 3 * perImage + 3), "and none with all of it kept");
             assertThrows(IllegalArgumentException.class, () -> model.plan(1, 15, 16));
         }
     }
