@@ -62,14 +62,18 @@ final class DeviceArena {
                     + " MiB needed in one buffer; the device allocates at most " + mib(maxFloats) + " MiB at once"
                     + (aparapiLimit ? ", Aparapi's limit" : "") + "); use a smaller --batch-size");
         }
-        int grown = (int) Math.min(wanted, maxFloats);
+        growTo((int) Math.min(wanted, maxFloats));
+    }
+
+    /** Replaces the arena by one of {@code floats} floats holding the old contents (a copy through the host). */
+    private void growTo(int floats) {
         try {
-            kernel.growArena(grown);
+            kernel.growArena(floats);
         } catch (OutOfMemoryError e) {
-            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(grown) + " MiB) does not "
+            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(floats) + " MiB) does not "
                     + "fit in the Java heap; raise it (JAVA_OPTS=-Xmx...) or use a smaller --batch-size", e);
         }
-        allocator.grow(grown);
+        allocator.grow(floats);
         growths++;
     }
 
@@ -77,7 +81,7 @@ final class DeviceArena {
         return floats * 4 / (1 << 20);
     }
 
-    /** Floats that blocks could still take, the arena grown to its limit (and its host mirror within the heap budget). */
+    /** Floats blocks could still take, the arena grown to its limit (its host mirror within the heap budget). */
     synchronized long available() {
         return Math.max(0, Math.min(maxFloats, HeapBudget.bytes() / 4) - allocator.used());
     }
@@ -94,17 +98,9 @@ final class DeviceArena {
             return;
         }
         int grown = (int) Math.min(needed, maxFloats);
-        if (grown <= allocator.capacity()) {
-            return;
+        if (grown > allocator.capacity()) {
+            growTo(grown);
         }
-        try {
-            kernel.growArena(grown);
-        } catch (OutOfMemoryError e) {
-            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(grown) + " MiB) does not "
-                    + "fit in the Java heap; raise it (JAVA_OPTS=-Xmx...) or use a smaller --batch-size", e);
-        }
-        allocator.grow(grown);
-        growths++;
     }
 
     /** Copies {@code count} values of a block from {@code offset} to {@code dst[dstOffset..]}. */

@@ -7,7 +7,6 @@ import io.unseen.engine.ops.DdimCoefficients;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
-
 /**
  * The OpenCL backend (Aparapi): every tensor it allocates is a block of one device arena ({@link DeviceArena}), the
  * array field of one {@link ArenaKernel} that runs every op, so weights are uploaded once when a model is built and a

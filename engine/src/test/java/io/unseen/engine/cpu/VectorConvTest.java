@@ -91,7 +91,8 @@ class VectorConvTest {
             assertThrows(IllegalStateException.class, prepared::hostArray, "its storage is not a row-major array");
         }
         Tensor vector = Tensor.of(new float[]{1, 2, 3, 4}, 4);
-        assertSame(vector, VectorBackend.INSTANCE.prepareWeight(vector), "only convolution and linear weights are packed");
+        assertSame(vector, VectorBackend.INSTANCE.prepareWeight(vector),
+                "only convolution and linear weights are packed");
     }
 
     /**
