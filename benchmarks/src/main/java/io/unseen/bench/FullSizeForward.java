@@ -4,9 +4,8 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.backends.Backends;
 import io.unseen.unet.AdmConfig;
-import io.unseen.unet.AdmUNet;
 import io.unseen.unet.DdpmConfig;
-import io.unseen.unet.DdpmUNet;
+import io.unseen.unet.MemoryPlan;
 import io.unseen.unet.ModelConfig;
 import io.unseen.unet.RandomWeights;
 import io.unseen.unet.UNet;
@@ -61,6 +60,8 @@ public final class FullSizeForward {
             x.data()[i] = (float) r.nextGaussian();
         }
         Tensor input = backend.upload(x);
+        MemoryPlan plan = model.reserve(1, size, size);
+        System.out.println("reserved: " + plan.describe());
         for (int i = 0; i < forwards; i++) {
             long start = System.nanoTime();
             Tensor out = model.forward(input, new float[]{500}).toHost();
@@ -68,8 +69,7 @@ public final class FullSizeForward {
             System.out.printf("forward %d: %dx%d batch 1 in %.4f s; output %s, mean |out| %.4f%n", i + 1, size, size,
                     seconds, out, meanAbs(out));
         }
-        long activations = model instanceof DdpmUNet ? ((DdpmUNet) model).activationBytes()
-                : ((AdmUNet) model).activationBytes();
+        long activations = plan.activationBytes();
         sampler.finish();
         System.gc();
         long live = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();

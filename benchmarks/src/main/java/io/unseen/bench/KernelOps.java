@@ -75,8 +75,10 @@ record KernelOps(String op, int channels, int size, boolean adm) {
                 int heads = adm ? c / 64 : 1;
                 QkvLayout layout = adm ? QkvLayout.LEGACY : QkvLayout.NEW;
                 Tensor qkv = Workloads.uniform(b, 1, 1, 3 * c, s * s), out = b.allocate(1, c, s * s);
+                long scores = b.attentionScratchFloats(1, c, s * s, heads);
+                Tensor scratch = scores == 0 ? null : b.allocate((int) scores);
                 return () -> {
-                    b.attention(qkv, heads, layout, out);
+                    b.attention(qkv, heads, layout, scratch, out);
                     return out;
                 };
             }

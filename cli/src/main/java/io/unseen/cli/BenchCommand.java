@@ -13,6 +13,7 @@ import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.OpProfile;
 import io.unseen.unet.FlopCount;
 import io.unseen.unet.ForwardTiming;
+import io.unseen.unet.MemoryPlan;
 import io.unseen.unet.ModelConfig;
 import io.unseen.unet.PaperConfigs;
 import io.unseen.unet.RandomWeights;
@@ -124,8 +125,10 @@ final class BenchCommand implements Callable<Integer> {
             unet = UNets.load(model, backend);
         }
         ForwardTiming.Result timing;
+        MemoryPlan plan;
         List<Object> ops = null;
         try (unet) {
+            plan = unet.reserve(batch, s, s); // every activation, before any work
             Tensor x = Tensor.zeros(batch, modelConfig.inChannels(), s, s);
             SplittableRandom r = new SplittableRandom(7);
             float[] d = x.data();
@@ -166,6 +169,8 @@ final class BenchCommand implements Callable<Integer> {
         m.put("peak_fraction", gflops / peak);
         long rss = PeakMemory.residentBytes();
         m.put("peak_rss_bytes", rss < 0 ? null : rss);
+        m.put("weight_bytes", plan.weightBytes());
+        m.put("activation_bytes", plan.activationBytes());
         m.put("java", System.getProperty("java.version"));
         m.put("vector_bits", FloatVector.SPECIES_PREFERRED.vectorBitSize());
         List<Object> times = new ArrayList<>();
@@ -176,7 +181,7 @@ final class BenchCommand implements Callable<Integer> {
         if (ops != null) {
             m.put("ops", ops);
         }
-        System.out.println(json ? Json.write(m) : report(m, modelConfig) + (ops == null ? "" : opsReport(ops)));
+        System.out.println(json ? Json.write(m) : report(m, modelConfig, plan) + (ops == null ? "" : opsReport(ops)));
         return 0;
     }
 
@@ -255,7 +260,7 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private static String report(Map<String, Object> m, ModelConfig config) {
+    private static String report(Map<String, Object> m, ModelConfig config, MemoryPlan plan) {
         double median = (double) m.get("median_seconds");
         long rss = m.get("peak_rss_bytes") == null ? -1 : (long) m.get("peak_rss_bytes");
         return String.format(Locale.ROOT, "%s %s (%s weights, %.1fM parameters), batch %d, %dx%d, device %s, %d threads%n"
@@ -263,7 +268,7 @@ final class BenchCommand implements Callable<Integer> {
                         + "forward:   median %.4f s, min %.4f s over %d forwards; %.2f images/s%n"
                         + "work:      %.2f GFLOP per forward (conv, linear, attention; 2 per multiply-add), %.1f GFLOP/s%n"
                         + "peak:      %.1f GFLOP/s FP32 FMA (%d-bit vectors, %d threads, this process); %.1f%% of it%n"
-                        + "memory:    peak resident %s (VmHWM)",
+                        + "memory:    peak resident %s (VmHWM); the model reserved %s",
                 m.get("model"), config.arch(), m.get("weights"), (long) m.get("parameters") / 1e6, m.get("batch"),
                 m.get("height"), m.get("width"), m.get("device"), m.get("threads"),
                 m.get("warmup_forwards"), (double) m.get("first_forward_seconds"), (boolean) m.get("settled") ? "settled (last " + ForwardTiming.SETTLE_WINDOW
@@ -273,6 +278,7 @@ final class BenchCommand implements Callable<Integer> {
                 (long) m.get("flops_per_forward") / 1e9, (double) m.get("gflops"),
                 (double) m.get("peak_gflops"), m.get("vector_bits"), m.get("threads"),
                 100 * (double) m.get("peak_fraction"),
-                rss < 0 ? "unknown (no /proc/self/status)" : String.format(Locale.ROOT, "%.2f GB", rss / 1e9));
+                rss < 0 ? "unknown (no /proc/self/status)" : String.format(Locale.ROOT, "%.2f GB", rss / 1e9),
+                plan.describe());
     }
 }

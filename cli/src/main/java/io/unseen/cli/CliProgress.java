@@ -68,6 +68,12 @@ final class CliProgress implements Progress, ProgressListener {
     }
 
     @Override
+    public void note(String line) {
+        finish();
+        err.println("unseen: " + line);
+    }
+
+    @Override
     public void finish() {
         if (bar != null) {
             bar.close();

@@ -2,17 +2,22 @@ package io.unseen.diffusion;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
+import io.unseen.unet.MemoryPlan;
 import io.unseen.unet.UNet;
 
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Random;
 
 /**
  * Deterministic DDIM through a frozen UNet, both ways: {@link #invert} takes images (x0 in [-1, 1]) to latents at
  * t0, {@link #generate} takes latents at t0 back to images. The whole batch is uploaded to the model's backend once
  * and stays there for every step (x_t and eps never leave a device backend); it is copied back once at the end. The
- * model runs on mini-batches of one fixed shape (the last one padded), so memory stays bounded and no activation is
- * reallocated; every sample of a mini-batch is at the same timestep.
+ * model runs on mini-batches of one fixed shape (the last one padded): the batch size asked for, or when that does not
+ * fit the backend's memory, as few as the largest that fits would take, evened out (said through
+ * {@link Progress#note}); its memory is reserved ({@link UNet#reserve}) before the first step, so nothing is
+ * allocated inside the loop. Every sample of a mini-batch is at the same timestep; a sample's result does not depend
+ * on the mini-batch it runs in.
  */
 public final class Ddim {
     private final UNet model;
@@ -63,7 +68,7 @@ public final class Ddim {
                     + (grid.size() - 1) + "] (the inversion has " + (grid.size() - 1) + " steps)");
         }
         Tensor start = forwardNoiseSteps == 0 ? x0 : forwardNoised(x0, grid.at(forwardNoiseSteps), seed);
-        Trajectory x = new Trajectory(start);
+        Trajectory x = new Trajectory(start, false, progress);
         progress.start("invert", (long) (grid.size() - 1 - forwardNoiseSteps) * x0.dim(0));
         for (int k = forwardNoiseSteps; k < grid.size() - 1; k++) {
             x.step(grid.at(k), grid.at(k + 1), 0f, false, 0L, null, k, progress);
@@ -104,7 +109,7 @@ public final class Ddim {
         if (!(eta >= 0f && eta <= 1f)) {
             throw new IllegalArgumentException("--eta must be in [0, 1], got " + eta);
         }
-        Trajectory x = new Trajectory(latents);
+        Trajectory x = new Trajectory(latents, eta > 0f, progress);
         progress.start("decode", (long) grid.size() * latents.dim(0));
         for (int k = grid.size() - 1; k >= 0; k--) {
             x.step(grid.at(k), grid.at(k - 1), eta, clipX0, seed, noiseKeys, grid.size() - 1 - k, progress);
@@ -142,15 +147,37 @@ public final class Ddim {
         }
     }
 
-    /** The batch being stepped, in the backend's memory, with the fixed-shape model input it is fed through. */
+    /**
+     * The batch being stepped, in the backend's memory, with the fixed-shape model input it is fed through (and the
+     * noise buffer of a stochastic decode), the model's memory reserved for that shape.
+     */
     private final class Trajectory {
         final Tensor state;
         final Tensor input;
+        final Tensor noise;
 
-        Trajectory(Tensor start) {
+        Trajectory(Tensor start, boolean withNoise, Progress progress) {
             state = backend.upload(start);
-            int n = start.dim(0);
-            input = backend.allocate(Math.max(1, Math.min(batchSize, n)), start.dim(1), start.dim(2), start.dim(3));
+            int n = start.dim(0), c = start.dim(1), h = start.dim(2), w = start.dim(3);
+            int wanted = Math.max(1, Math.min(batchSize, n));
+            long perImage = (long) c * h * w * (withNoise ? 2 : 1);
+            int fit = model.largestBatchThatFits(wanted, h, w, perImage);
+            int rows = wanted;
+            if (fit == 0) {
+                rows = 1; // the reservation below says why not even one image fits
+            } else if (fit < wanted) {
+                // as few mini-batches as the largest that fits would take, evened out: less padding in the last
+                int batches = (n + fit - 1) / fit;
+                rows = (n + batches - 1) / batches;
+                MemoryPlan whole = model.plan(wanted, h, w);
+                progress.note(String.format(Locale.ROOT, "%d images at %dx%d do not fit the %s backend's memory at"
+                        + " once (their activations and scratch need %,d MiB beside %,d MiB of weights): running"
+                        + " %d mini-batches of %d", wanted, h, w, backend.name(), whole.activationBytes() >> 20,
+                        whole.weightBytes() >> 20, batches, rows));
+            }
+            input = backend.allocate(rows, c, h, w);
+            noise = withNoise ? backend.allocate(rows, c, h, w) : null;
+            model.reserve(rows, h, w);
         }
 
         void step(int t, int tNext, float eta, boolean clip, long seed, int[] noiseKeys, int stepIndex,
@@ -164,16 +191,13 @@ public final class Ddim {
                 backend.copy(xb, input.slice(0, b)); // rows past b keep the previous batch's values: ignored
                 Tensor out = model.forward(input, ts);
                 if (!backend.allFinite(out.slice(0, b))) {
-                    throw new IllegalStateException(String.format(java.util.Locale.ROOT, "the model's output holds NaN"
+                    throw new IllegalStateException(String.format(Locale.ROOT, "the model's output holds NaN"
                             + " or infinite values at %s step %d (t = %d), samples %d to %d: the model's weights or"
                             + " the %s are not usable (check the model with `unseen info`)", tNext > t ? "inversion"
                             : "decoding", stepIndex + 1, t, start, start + b - 1, tNext > t ? "images" : "latents"));
                 }
-                Tensor noise = eta > 0f ? noise(seed, noiseKeys, start, b, stepIndex) : null;
-                scheduler.step(backend, xb, out.slice(0, b), t, tNext, eta, noise, clip, xb);
-                if (noise != null) {
-                    backend.release(noise);
-                }
+                Tensor z = eta > 0f ? noise(seed, noiseKeys, start, b, stepIndex) : null;
+                scheduler.step(backend, xb, out.slice(0, b), t, tNext, eta, z, clip, xb);
                 progress.advance(b);
             }
         }
@@ -194,7 +218,7 @@ public final class Ddim {
             }
         }
 
-        /** z for samples [start, start + b) at this step, uploaded. */
+        /** z for samples [start, start + b) at this step, copied into the noise buffer. */
         private Tensor noise(long seed, int[] noiseKeys, int start, int b, int stepIndex) {
             int per = state.numel() / state.dim(0);
             float[] z = new float[b * per];
@@ -203,12 +227,17 @@ public final class Ddim {
             }
             int[] shape = state.shape();
             shape[0] = b;
-            return backend.upload(Tensor.of(z, shape));
+            Tensor dst = noise.slice(0, b);
+            backend.copy(Tensor.of(z, shape), dst);
+            return dst;
         }
 
         /** The final state on the host (one download), the backend's memory given back. */
         Tensor finish() {
             backend.release(input);
+            if (noise != null) {
+                backend.release(noise);
+            }
             Tensor host = state.toHost();
             if (host != state) {
                 backend.release(state);

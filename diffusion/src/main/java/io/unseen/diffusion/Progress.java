@@ -11,6 +11,10 @@ public interface Progress {
     /** The current task is over. */
     void finish();
 
+    /** A line worth telling the user about how the work runs (e.g. a batch split to fit the device); ignored here. */
+    default void note(String line) {
+    }
+
     /** Reports nothing. */
     Progress NONE = new Progress() {
         @Override

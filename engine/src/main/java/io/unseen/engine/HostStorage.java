@@ -29,10 +29,7 @@ public final class HostStorage extends Storage {
     }
 
     @Override
-    protected Tensor download(int offset, int[] shape) {
-        int n = Tensor.checkedNumel(shape);
-        float[] copy = new float[n];
-        System.arraycopy(array, offset, copy, 0, n);
-        return Tensor.of(copy, shape);
+    protected void download(int offset, float[] dst, int dstOffset, int count) {
+        System.arraycopy(array, offset, dst, dstOffset, count);
     }
 }

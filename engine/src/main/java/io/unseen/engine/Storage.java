@@ -3,8 +3,8 @@ package io.unseen.engine;
 /**
  * Where a tensor's values live: a host array ({@link HostStorage}, read by the {@code cpu} and {@code reference}
  * backends and by host-only code), or memory a device backend owns. Values cross between the two only through the
- * owning backend's {@code upload} and {@code download} ({@link Tensor#toHost()}); reading a device tensor's values any
- * other way is an error, never a silent transfer.
+ * owning backend's {@code upload} and {@link #download} ({@link Tensor#toHost()} calls it); reading a device tensor's
+ * values any other way is an error, never a silent transfer. A leaf: a storage knows floats, not tensors or backends.
  */
 public abstract class Storage {
 
@@ -21,8 +21,8 @@ public abstract class Storage {
     public abstract String location();
 
     /**
-     * The values of {@code count} floats from {@code offset} as a new host tensor of {@code shape}: a copy for
-     * device storage (the one explicit door from device to host).
+     * Copies {@code count} floats from {@code offset} into {@code dst[dstOffset..]}: the one explicit door from device
+     * memory to the host (a transfer for device storage).
      */
-    protected abstract Tensor download(int offset, int[] shape);
+    protected abstract void download(int offset, float[] dst, int dstOffset, int count);
 }

@@ -111,7 +111,12 @@ public final class Tensor {
 
     /** This tensor's values on the host: itself when it is a host tensor, else a downloaded copy. */
     public Tensor toHost() {
-        return storage.isHost() ? this : storage.download(offset, shape);
+        if (storage.isHost()) {
+            return this;
+        }
+        float[] values = new float[numel];
+        storage.download(offset, values, 0, numel);
+        return new Tensor(shape.clone(), new HostStorage(values), 0);
     }
 
     /** The same values under another shape with the same element count (a view). */

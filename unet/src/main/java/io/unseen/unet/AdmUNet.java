@@ -14,19 +14,18 @@ import java.util.List;
 
 /**
  * The ADM UNet of improved-diffusion / guided-diffusion, following openai's {@code UNetModel} (reference/adm_port.py):
- * the same modules under the same names, and one {@link #forward} that reads like openai's. GroupNorm(32, eps 1e-5),
- * SiLU, multi-head attention over a fused qkv convolution in either qkv order, optional scale-shift norm and
- * res-block up/downsampling, and a learned-sigma output (epsilon channels, then the variance channels).
+ * the same modules under the same names, and one forward pass ({@code pass}) that reads like openai's. GroupNorm(32,
+ * eps 1e-5), SiLU, multi-head attention over a fused qkv convolution in either qkv order, optional scale-shift norm
+ * and res-block up/downsampling, and a learned-sigma output (epsilon channels, then the variance channels).
  *
- * <p>Activations are allocated on the first call for an input shape and reused by later calls of that shape; the
- * returned tensor is overwritten by the next call. Not thread-safe: one forward at a time.
+ * <p>Memory, the checks of {@link #forward} and the accessors are {@link UNetBase}'s: activations are reserved for an
+ * input shape before any op runs and reused by every call of that shape; the returned tensor is overwritten by the
+ * next call. One forward at a time.
  */
-public final class AdmUNet implements UNet {
+public final class AdmUNet extends UNetBase {
     static final float NORM_EPS = 1e-5f;
 
     private final AdmConfig config;
-    private final ModelMemory memory;
-    private final Ops ops;
     private final int modelChannels;
     private final QkvLayout qkvLayout;
 
@@ -38,6 +37,7 @@ public final class AdmUNet implements UNet {
     private final GroupNorm out0;
     private final Conv2d out2;
 
+    private final Tensor frequencies;
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
@@ -73,14 +73,14 @@ public final class AdmUNet implements UNet {
      * use {@link UNets#create} to have them checked with a clear message.
      */
     AdmUNet(AdmConfig config, Weights weights, Backend backend) {
+        super(config, backend);
         this.config = config;
-        this.memory = new ModelMemory(backend);
-        this.ops = memory.ops;
         Layers l = new Layers(memory, weights, NORM_EPS);
         modelChannels = config.modelChannels();
         qkvLayout = "new".equals(config.attentionOrder()) ? QkvLayout.NEW : QkvLayout.LEGACY;
         int[] channelMult = config.channelMult();
         int numResBlocks = config.numResBlocks();
+        frequencies = l.constant(TimestepEmbeddingStyle.COS_SIN_HALF.frequencies(modelChannels / 2));
         timestepBuffer = l.own();
         concatBuffer = l.shared("cat");
 
@@ -148,9 +148,7 @@ public final class AdmUNet implements UNet {
 
     /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
-    public Tensor forward(Tensor x, float[] timesteps) {
-        UNets.checkInput("adm", x, timesteps, config.inChannels(), config.levels());
-        memory.beginForward("adm", x);
+    Tensor pass(Tensor x, float[] timesteps) {
         Tensor emb = timeEmbed(timestepEmbedding(timesteps));
 
         hs.clear();
@@ -169,10 +167,8 @@ public final class AdmUNet implements UNet {
 
     /** timestep_embedding(timesteps, model_channels): [cos, sin], frequencies exp(-ln(10000) k / half). */
     private Tensor timestepEmbedding(float[] timesteps) {
-        Tensor emb = timestepBuffer.get(timesteps.length, modelChannels);
-        ops.backend.timestepEmbedding(memory.timesteps(timesteps), modelChannels, TimestepEmbeddingStyle.COS_SIN_HALF,
-                emb);
-        return emb;
+        return ops.timestepEmbedding(memory.timesteps(timesteps), frequencies, TimestepEmbeddingStyle.COS_SIN_HALF,
+                modelChannels, timestepBuffer);
     }
 
     /** self.time_embed: Linear, SiLU, Linear. */
@@ -284,6 +280,7 @@ public final class AdmUNet implements UNet {
         final GroupNorm norm;
         final Conv2d qkv;
         final Conv2d projOut;
+        final Activations.Buffer scores;
         final Activations.Buffer attention;
         final Activations.Buffer result;
 
@@ -292,6 +289,7 @@ public final class AdmUNet implements UNet {
             norm = l.norm(p + ".norm", l.shared("attn.norm"));
             qkv = l.conv(p + ".qkv", Layers.POINTWISE, l.shared("attn.qkv"));
             projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
+            scores = l.shared("attn.scores");
             attention = l.shared("attn.attention");
             result = l.own();
         }
@@ -299,7 +297,7 @@ public final class AdmUNet implements UNet {
         @Override
         public Tensor forward(Tensor x, Tensor emb) {
             Tensor qkvOut = qkv.forward(norm.forward(x));                     // qkv = self.qkv(self.norm(x))
-            Tensor h = ops.attention(qkvOut, numHeads, qkvLayout, attention); // h = self.attention(qkv)
+            Tensor h = ops.attention(qkvOut, numHeads, qkvLayout, scores, attention); // h = self.attention(qkv)
             h = projOut.forward(h);                                           // h = self.proj_out(h)
             return ops.add(x, h, result);                                     // x + h
         }
@@ -322,47 +320,12 @@ public final class AdmUNet implements UNet {
     }
 
     @Override
-    public Backend backend() {
-        return ops.backend;
-    }
-
-    @Override
-    public void close() {
-        memory.close();
-    }
-
-    @Override
-    public int inChannels() {
-        return config.inChannels();
-    }
-
-    @Override
-    public int outChannels() {
-        return config.outChannels();
-    }
-
-    @Override
-    public int resolution() {
-        return config.imageSize();
-    }
-
-    @Override
     public boolean learnSigma() {
         return config.learnSigma();
     }
 
     public AdmConfig config() {
         return config;
-    }
-
-    /** Arrays allocated for activations so far (steady after the first call of a shape). */
-    long activationAllocations() {
-        return memory.activations.allocations();
-    }
-
-    /** Bytes of activation memory held for the current input shape. */
-    public long activationBytes() {
-        return 4 * memory.activations.allocatedFloats();
     }
 
     /**

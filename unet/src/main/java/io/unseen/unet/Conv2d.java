@@ -1,19 +1,18 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
-import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.Conv2dSpec;
 
 /** nn.Conv2d (a 1x1 nn.Conv1d is the same layer with a [O, C, 1, 1] weight): weight [O, C, kh, kw], bias [O]. */
 final class Conv2d {
-    private final Backend backend;
+    private final Ops ops;
     private final Tensor weight;
     private final Tensor bias;
     private final Conv2dSpec spec;
     private final Activations.Buffer out;
 
-    Conv2d(Backend backend, Tensor weight, Tensor bias, Conv2dSpec spec, Activations.Buffer out) {
-        this.backend = backend;
+    Conv2d(Ops ops, Tensor weight, Tensor bias, Conv2dSpec spec, Activations.Buffer out) {
+        this.ops = ops;
         this.weight = weight;
         this.bias = bias;
         this.spec = spec;
@@ -27,7 +26,7 @@ final class Conv2d {
     Tensor forward(Tensor x) {
         Tensor y = out.get(x.dim(0), weight.dim(0), spec.outHeight(x.dim(2), weight.dim(2)),
                 spec.outWidth(x.dim(3), weight.dim(3)));
-        backend.conv2d(x, weight, bias, spec, y);
+        ops.run().conv2d(x, weight, bias, spec, y);
         return y;
     }
 }

@@ -12,18 +12,18 @@ import java.util.List;
 
 /**
  * The DDPM UNet of Ho et al., following {@code Model} of the PyTorch port (pesser/pytorch_diffusion,
- * reference/ddpm_port.py): the same modules under the same names, and one {@link #forward} that reads like the port's.
- * GroupNorm(32, eps 1e-6), swish, single-head attention; the q, k, v 1x1 convolutions are fused at load into one.
+ * reference/ddpm_port.py): the same modules under the same names, and one forward pass ({@code pass}) that reads like
+ * the port's. GroupNorm(32, eps 1e-6), swish, single-head attention; the q, k, v 1x1 convolutions are fused at load
+ * into one.
  *
- * <p>Activations are allocated on the first call for an input shape and reused by later calls of that shape; the
- * returned tensor is overwritten by the next call. Not thread-safe: one forward at a time.
+ * <p>Memory, the checks of {@link #forward} and the accessors are {@link UNetBase}'s: activations are reserved for an
+ * input shape before any op runs and reused by every call of that shape; the returned tensor is overwritten by the
+ * next call. One forward at a time.
  */
-public final class DdpmUNet implements UNet {
+public final class DdpmUNet extends UNetBase {
     static final float NORM_EPS = 1e-6f;
 
     private final DdpmConfig config;
-    private final ModelMemory memory;
-    private final Ops ops;
     private final int ch;
     private final int tembCh;
     private final int numResolutions;
@@ -40,6 +40,7 @@ public final class DdpmUNet implements UNet {
     private final GroupNorm normOut;
     private final Conv2d convOut;
 
+    private final Tensor frequencies;
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
@@ -57,15 +58,15 @@ public final class DdpmUNet implements UNet {
      * {@link #expectedParameters}; use {@link UNets#create} to have them checked with a clear message.
      */
     DdpmUNet(DdpmConfig config, Weights weights, Backend backend) {
+        super(config, backend);
         this.config = config;
-        this.memory = new ModelMemory(backend);
-        this.ops = memory.ops;
         Layers l = new Layers(memory, weights, NORM_EPS);
         ch = config.ch();
         tembCh = 4 * ch;
         numResolutions = config.levels();
         numResBlocks = config.numResBlocks();
         int[] chMult = config.chMult();
+        frequencies = l.constant(TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE.frequencies(ch / 2));
         timestepBuffer = l.own();
         concatBuffer = l.shared("cat");
 
@@ -125,9 +126,7 @@ public final class DdpmUNet implements UNet {
 
     /** The port's {@code Model.forward}. */
     @Override
-    public Tensor forward(Tensor x, float[] t) {
-        UNets.checkInput("ddpm", x, t, config.inChannels(), numResolutions);
-        memory.beginForward("ddpm", x);
+    Tensor pass(Tensor x, float[] t) {
         // timestep embedding
         Tensor temb = timestepEmbedding(t);
         temb = tembDense0.forward(temb);
@@ -178,9 +177,8 @@ public final class DdpmUNet implements UNet {
 
     /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */
     private Tensor timestepEmbedding(float[] t) {
-        Tensor emb = timestepBuffer.get(t.length, ch);
-        ops.backend.timestepEmbedding(memory.timesteps(t), ch, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, emb);
-        return emb;
+        return ops.timestepEmbedding(memory.timesteps(t), frequencies, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE,
+                ch, timestepBuffer);
     }
 
     private static Tensor last(List<Tensor> list) {
@@ -239,6 +237,7 @@ public final class DdpmUNet implements UNet {
         final GroupNorm norm;
         final Conv2d qkv;
         final Conv2d projOut;
+        final Activations.Buffer scores;
         final Activations.Buffer attention;
         final Activations.Buffer result;
 
@@ -252,6 +251,7 @@ public final class DdpmUNet implements UNet {
                     l.weights.take(p + ".v.bias"));
             qkv = l.conv(weight, bias, Layers.POINTWISE, l.shared("attn.qkv"));
             projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
+            scores = l.shared("attn.scores");
             attention = l.shared("attn.attention");
             result = l.own();
         }
@@ -259,7 +259,7 @@ public final class DdpmUNet implements UNet {
         Tensor forward(Tensor x) {
             Tensor h = norm.forward(x);
             Tensor qkvOut = qkv.forward(h);                                 // q, k, v = self.q(h_), self.k(h_), ...
-            h = ops.attention(qkvOut, 1, QkvLayout.NEW, attention);         // softmax(q^T k / sqrt(c)) applied to v
+            h = ops.attention(qkvOut, 1, QkvLayout.NEW, scores, attention); // softmax(q^T k / sqrt(c)) applied to v
             h = projOut.forward(h);
             return ops.add(x, h, result);
         }
@@ -280,43 +280,8 @@ public final class DdpmUNet implements UNet {
         }
     }
 
-    @Override
-    public Backend backend() {
-        return ops.backend;
-    }
-
-    @Override
-    public void close() {
-        memory.close();
-    }
-
-    @Override
-    public int inChannels() {
-        return config.inChannels();
-    }
-
-    @Override
-    public int outChannels() {
-        return config.outChannels();
-    }
-
-    @Override
-    public int resolution() {
-        return config.resolution();
-    }
-
     public DdpmConfig config() {
         return config;
-    }
-
-    /** Arrays allocated for activations so far (steady after the first call of a shape). */
-    long activationAllocations() {
-        return memory.activations.allocations();
-    }
-
-    /** Bytes of activation memory held for the current input shape. */
-    public long activationBytes() {
-        return 4 * memory.activations.allocatedFloats();
     }
 
     /**

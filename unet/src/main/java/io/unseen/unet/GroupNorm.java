@@ -1,20 +1,19 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
-import io.unseen.engine.ops.Backend;
 
 /** nn.GroupNorm(32, C, eps) with its affine weight and bias [C]. */
 final class GroupNorm {
     static final int GROUPS = 32;
 
-    private final Backend backend;
+    private final Ops ops;
     private final Tensor weight;
     private final Tensor bias;
     private final float eps;
     private final Activations.Buffer out;
 
-    GroupNorm(Backend backend, Tensor weight, Tensor bias, float eps, Activations.Buffer out) {
-        this.backend = backend;
+    GroupNorm(Ops ops, Tensor weight, Tensor bias, float eps, Activations.Buffer out) {
+        this.ops = ops;
         this.weight = weight;
         this.bias = bias;
         this.eps = eps;
@@ -23,7 +22,7 @@ final class GroupNorm {
 
     Tensor forward(Tensor x) {
         Tensor y = out.get(x.shape());
-        backend.groupNorm(x, GROUPS, eps, weight, bias, y);
+        ops.run().groupNorm(x, GROUPS, eps, weight, bias, y);
         return y;
     }
 }

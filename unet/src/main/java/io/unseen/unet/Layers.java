@@ -36,11 +36,11 @@ final class Layers {
      */
     Conv2d conv(Tensor weight, Tensor bias, Conv2dSpec spec, Activations.Buffer out) {
         Tensor w = weight.rank() == 3 ? weight.reshape(weight.dim(0), weight.dim(1), weight.dim(2), 1) : weight;
-        return new Conv2d(ops.backend, prepare(w), prepare(bias), spec, out);
+        return new Conv2d(ops, prepare(w), prepare(bias), spec, out);
     }
 
     GroupNorm norm(String prefix, Activations.Buffer out) {
-        return new GroupNorm(ops.backend, prepare(weights.take(prefix + ".weight")),
+        return new GroupNorm(ops, prepare(weights.take(prefix + ".weight")),
                 prepare(weights.take(prefix + ".bias")), normEps, out);
     }
 
@@ -49,7 +49,12 @@ final class Layers {
     }
 
     Linear linear(Tensor weight, Tensor bias, Activations.Buffer out) {
-        return new Linear(ops.backend, prepare(weight), prepare(bias), out);
+        return new Linear(ops, prepare(weight), prepare(bias), out);
+    }
+
+    /** A constant the model computes itself (a frequency table), prepared and owned like a weight. */
+    Tensor constant(Tensor host) {
+        return prepare(host);
     }
 
     /** The backend's form of a host weight, owned by the model's memory (given back when the model is closed). */

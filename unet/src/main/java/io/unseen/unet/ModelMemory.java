@@ -7,18 +7,17 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What a UNet holds in its backend's memory, and the bookkeeping both UNets share: the prepared weights, the
- * activations (freed when the input shape changes), the timesteps of the current call, and giving it all back on
- * {@link #close}.
+ * What a UNet holds in its backend's memory, weights apart from compute (ggml's split): the prepared weights, held
+ * from construction to {@link #close}; the activations and scratch, planned by a pass that runs no op and allocated
+ * all at once for one input shape ({@link #reserve}); and the timesteps of the current call.
  */
 final class ModelMemory {
     final Ops ops;
     final Activations activations;
     private final Activations.Buffer timesteps;
     private final List<Tensor> weights = new ArrayList<>();
-    private int lastN = -1;
-    private int lastH = -1;
-    private int lastW = -1;
+    private long weightFloats;
+    private MemoryPlan reserved;
     private boolean closed;
 
     ModelMemory(Backend backend) {
@@ -29,12 +28,59 @@ final class ModelMemory {
 
     /** Takes ownership of a prepared weight (given back on close). */
     Tensor ownWeight(Tensor prepared) {
-        weights.add(prepared);
+        if (prepared != null) {
+            weights.add(prepared);
+            weightFloats += prepared.numel();
+        }
         return prepared;
     }
 
-    /** Checks that x lives in the backend's memory and, for a new input shape, frees the previous activations. */
-    void beginForward(String arch, Tensor x) {
+    /**
+     * The memory a pass of {@code batch} images of {@code height} x {@code width} needs, found by running
+     * {@code pass} with the ops checking shapes only; nothing is allocated and the current reservation stays.
+     */
+    MemoryPlan plan(int batch, int height, int width, Runnable pass) {
+        requireOpen();
+        activations.startPlan();
+        ops.planning(true);
+        long[] planned;
+        try {
+            pass.run();
+        } finally {
+            ops.planning(false);
+            planned = activations.endPlan();
+        }
+        return new MemoryPlan(batch, height, width, 4 * weightFloats, 4 * planned[0], planned[1]);
+    }
+
+    /**
+     * Plans and allocates the memory of passes of this shape (nothing to do when it is already reserved), giving
+     * back the previous reservation first.
+     */
+    MemoryPlan reserve(int batch, int height, int width, Runnable pass) {
+        if (reserved != null && reserved.batch() == batch && reserved.height() == height
+                && reserved.width() == width) {
+            return reserved;
+        }
+        MemoryPlan plan = plan(batch, height, width, pass);
+        reserved = null;
+        try {
+            activations.allocatePlan();
+        } catch (RuntimeException e) {
+            activations.release();
+            throw e;
+        }
+        reserved = plan;
+        return plan;
+    }
+
+    /** The current reservation, or null. */
+    MemoryPlan reserved() {
+        return reserved;
+    }
+
+    /** Fails unless the model is open and x lives in the backend's memory. */
+    void checkForward(String arch, Tensor x) {
         if (closed) {
             throw new IllegalStateException(arch + " UNet: the model was closed");
         }
@@ -42,19 +88,19 @@ final class ModelMemory {
             throw new IllegalArgumentException(arch + " UNet: input " + x + " is not in the " + ops.backend.name()
                     + " backend's memory; upload it first (Backend.upload)");
         }
-        if (x.dim(0) != lastN || x.dim(2) != lastH || x.dim(3) != lastW) {
-            activations.reset();
-            lastN = x.dim(0);
-            lastH = x.dim(2);
-            lastW = x.dim(3);
-        }
     }
 
     /** The call's timesteps [N] in the backend's memory (the one small upload of a forward pass). */
     Tensor timesteps(float[] t) {
         Tensor dev = timesteps.get(t.length);
-        ops.backend.copy(Tensor.of(t, t.length), dev);
+        ops.run().copy(Tensor.of(t, t.length), dev);
         return dev;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the model was closed");
+        }
     }
 
     void close() {
@@ -62,7 +108,8 @@ final class ModelMemory {
             return;
         }
         closed = true;
-        activations.reset();
+        activations.release();
+        reserved = null;
         for (Tensor w : weights) {
             ops.backend.release(w);
         }

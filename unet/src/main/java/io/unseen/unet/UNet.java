@@ -5,17 +5,42 @@ import io.unseen.engine.ops.Backend;
 
 /**
  * A diffusion UNet: the frozen model the algorithms call. Implementations: the DDPM of Ho et al. and the ADM of
- * improved/guided-diffusion. Its weights and activations live in its backend's memory; {@link #close} gives them
- * back.
+ * improved/guided-diffusion. Its weights and activations live in its backend's memory, weights apart from compute:
+ * the weights are prepared once when the model is built, the activations and scratch of one input shape are planned
+ * and allocated at once by {@link #reserve} before any work; {@link #close} gives them all back. One forward at a
+ * time: a model is not shared between threads (its backend may be).
  */
 public interface UNet extends AutoCloseable {
     /**
      * The raw model output [N, outChannels, H, W] for x [N, inChannels, H, W] (in the backend's memory: upload host
      * tensors first) and one timestep per sample (model timesteps, before any rescaling the checkpoint needs, which
      * the model applies itself). The returned tensor is in the backend's memory, belongs to the model and is
-     * overwritten by the next call: copy what you keep ({@link Tensor#toHost()} for a device backend).
+     * overwritten by the next call: copy what you keep ({@link Tensor#toHost()} for a device backend). A forward of
+     * the reserved shape allocates nothing; one of another shape first {@link #reserve}s for its own.
      */
     Tensor forward(Tensor x, float[] timesteps);
+
+    /**
+     * Plans and allocates, before any work, every activation and scratch buffer of forwards of {@code batch} images
+     * of {@code height} x {@code width}, each buffer once at its largest use, and says what the model then holds. The
+     * previous reservation is given back first; the reserved shape again costs nothing.
+     *
+     * @throws IllegalArgumentException for a shape the model cannot take, or an activation larger than an
+     *                                  allocation may take (one line with the fix)
+     * @throws IllegalStateException    when the backend's memory cannot hold it (one line with the fix)
+     */
+    MemoryPlan reserve(int batch, int height, int width);
+
+    /** What {@link #reserve} would hold for this shape, planned without allocating anything. */
+    MemoryPlan plan(int batch, int height, int width);
+
+    /**
+     * The largest batch, at most {@code wanted}, whose reservation at {@code height} x {@code width} fits the
+     * backend's memory now, beside what it holds (this model's own reservation given back) and the
+     * {@code extraFloatsPerImage} the caller keeps per image (its input, noise); 0 when not even one image fits (a
+     * reservation may still be tried: it fails with the backend's message).
+     */
+    int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage);
 
     /** The backend the model computes on; its inputs must live in this backend's memory. */
     Backend backend();

@@ -87,7 +87,7 @@ class FlopCountTest {
         }
 
         @Override
-        public Tensor allocate(int... shape) {
+        protected Tensor allocateMemory(int[] shape) {
             return Tensor.zeros(shape);
         }
 
@@ -108,7 +108,7 @@ class FlopCountTest {
         }
 
         @Override
-        protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+        protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
             long t = qkv.dim(2);
             flops += 4L * qkv.dim(0) * t * t * out.dim(1);
         }
@@ -142,7 +142,8 @@ class FlopCountTest {
         }
 
         @Override
-        protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
+        protected void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                               Tensor out) {
         }
 
         @Override

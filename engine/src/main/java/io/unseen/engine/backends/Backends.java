@@ -19,8 +19,9 @@ import java.util.Map;
  * {@code opencl:N} (device N of {@code unseen devices}) and {@code auto} (the first OpenCL GPU, else cpu), in any
  * case. Default: {@link #defaultName}.
  *
- * <p>An OpenCL backend is opened once per device and process (its kernel is compiled once) and shared; closing it
- * removes it, and a later request opens it again.
+ * <p>An OpenCL backend is opened once per device and process (its kernel is compiled once) and shared by every
+ * thread (it is thread-safe; each thread needs its own model); closing it removes it, and a later request opens it
+ * again.
  */
 public final class Backends {
     /** The host backends, always present. */

@@ -4,11 +4,12 @@ import io.unseen.engine.Storage;
 import io.unseen.engine.Tensor;
 
 /**
- * A convolution weight [O, C, kh, kw] prepared by the cpu backend: kept only as GEMM panels, so that a convolution
- * no longer repacks its weights on every call (at batch 1 on a 32x32 model that packing was about a fifth of the
- * time). The weight is the matrix W [m = O, k = C*kh*kw]; the first product that uses it packs it for the side it
- * takes there (the A operand, panels of MR rows, or, when the product runs transposed, the B operand, panels of NR)
- * in the layout {@link VectorGemm#packWhole} writes, and the row-major array is dropped: the weight is held once.
+ * A convolution weight [O, C, kh, kw] or a linear weight [O, in] prepared by the cpu backend: kept only as GEMM
+ * panels, so that a layer no longer repacks its weights on every call (at batch 1 on a 32x32 model that packing was
+ * about a fifth of a convolution's time). The weight is the matrix W [m = O, k = C*kh*kw or in]; the first product
+ * that uses it packs it for the side it takes there (a convolution's A operand, panels of MR rows; a linear layer's B,
+ * whose columns are W's rows, or a convolution run transposed: panels of NR) in the layout
+ * {@link VectorGemm#packWhole} writes, and the row-major array is dropped: the weight is held once.
  * A later product that wants the other side repacks panels from the packed form, as it used to from the array.
  *
  * <p>Not host storage: its values are not a row-major array. {@link Tensor#toHost()} unpacks them.
@@ -85,7 +86,7 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
 
     /** The row-major values, unpacked from the panels (k blocks as the GEMM steps through them). */
     @Override
-    protected Tensor download(int offset, int[] shape) {
+    protected void download(int offset, float[] dst, int dstOffset, int count) {
         float[] values = new float[m * k];
         for (int pc = 0, step = VectorGemm.kStep(k); pc < k; pc += step) {
             int kc = Math.min(step, k - pc);
@@ -97,9 +98,6 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
                 }
             }
         }
-        int n = Tensor.checkedNumel(shape);
-        float[] out = new float[n];
-        System.arraycopy(values, offset, out, 0, n);
-        return Tensor.of(out, shape);
+        System.arraycopy(values, offset, dst, dstOffset, count);
     }
 }

@@ -23,7 +23,7 @@ public final class ReferenceBackend extends Backend {
     }
 
     @Override
-    public Tensor allocate(int... shape) {
+    protected Tensor allocateMemory(int[] shape) {
         return Tensor.zeros(shape);
     }
 
@@ -172,7 +172,7 @@ public final class ReferenceBackend extends Backend {
     }
 
     @Override
-    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
         int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
         float[] in = qkv.hostArray(), od = out.hostArray();
         double scale = 1.0 / Math.sqrt(c);
@@ -276,17 +276,18 @@ public final class ReferenceBackend extends Backend {
     }
 
     @Override
-    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
-        embedTimesteps(timesteps, dim, style, out);
+    protected void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                           Tensor out) {
+        embedTimesteps(timesteps, frequencies, style, out);
     }
 
     /** The embedding on host tensors (shared by both host backends: O(N x dim), once per forward). */
-    static void embedTimesteps(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
-        int n = timesteps.dim(0), half = dim / 2;
-        float[] t = timesteps.hostArray(), o = out.hostArray();
+    static void embedTimesteps(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style, Tensor out) {
+        int n = timesteps.dim(0), dim = out.dim(1), half = dim / 2;
+        float[] t = timesteps.hostArray(), o = out.hostArray(), freqs = frequencies.hostArray();
         boolean sinFirst = style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
         for (int k = 0; k < half; k++) {
-            float f = style.frequency(k, half);
+            float f = freqs[frequencies.offset() + k];
             for (int i = 0; i < n; i++) {
                 float arg = t[timesteps.offset() + i] * f;
                 float s = (float) Math.sin(arg), co = (float) Math.cos(arg);

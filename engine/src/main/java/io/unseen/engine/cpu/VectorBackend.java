@@ -27,22 +27,23 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    public Tensor allocate(int... shape) {
+    protected Tensor allocateMemory(int[] shape) {
         return Tensor.zeros(shape);
     }
 
     /**
-     * A convolution weight [O, C, kh, kw] becomes a {@link PackedWeight}: packed for the GEMM once, on first use,
-     * instead of on every call, and held only in that form. Other weights are used as they are.
+     * A convolution weight [O, C, kh, kw] or a linear weight [O, in] becomes a {@link PackedWeight}: packed for the
+     * GEMM once, on first use, instead of on every call, and held only in that form. Other weights (biases, norms)
+     * are used as they are.
      */
     @Override
     public Tensor prepareWeight(Tensor t) {
         requireResident("prepareWeight", t);
-        if (t.rank() != 4 || t.storage() instanceof PackedWeight) {
+        if ((t.rank() != 4 && t.rank() != 2) || t.storage() instanceof PackedWeight || t.numel() == 0) {
             return t;
         }
         float[] rows = t.offset() == 0 && t.hostArray().length == t.numel() ? t.hostArray() : t.copy().data();
-        return Tensor.view(new PackedWeight(rows, t.dim(0), t.numel() / Math.max(1, t.dim(0))), 0, t.shape());
+        return Tensor.view(new PackedWeight(rows, t.dim(0), t.numel() / t.dim(0)), 0, t.shape());
     }
 
     @Override
@@ -64,8 +65,22 @@ public final class VectorBackend extends Backend {
                 System.arraycopy(bias.hostArray(), bias.offset(), od, out.offset() + r * o, o);
             }
         }
-        VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(), weight.offset(),
-                in, bias == null ? 0f : 1f, od, out.offset(), o);
+        float beta = bias == null ? 0f : 1f;
+        if (weight.storage() instanceof PackedWeight) {
+            // out = x W^T: W's rows are the columns of the product's B, packed once as its panels (a prepared
+            // weight has in > 0 and o > 0)
+            PackedWeight w = (PackedWeight) weight.storage();
+            float[] panels = n > 0 && n < VectorGemm.MR ? w.packed(VectorGemm.NR) : null;
+            if (panels != null) {
+                VectorGemm.rowsTimesPanels(n, o, in, x.hostArray(), x.offset(), in, panels, beta, od, out.offset(), o);
+            } else if (n > 0) {
+                VectorGemm.multiply(n, o, in, 1f, VectorGemm.Lines.rowsOf(x.hostArray(), x.offset(), in, false), w,
+                        beta, od, out.offset(), o, null, 0);
+            }
+        } else {
+            VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(),
+                    weight.offset(), in, beta, od, out.offset(), o);
+        }
     }
 
     @Override
@@ -98,7 +113,7 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
         VectorOps.attention(qkv.hostArray(), qkv.offset(), qkv.dim(0), qkv.dim(1) / 3, qkv.dim(2), heads, layout,
                 out.hostArray(), out.offset());
     }
@@ -131,8 +146,9 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
-        ReferenceBackend.embedTimesteps(timesteps, dim, style, out);
+    protected void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                           Tensor out) {
+        ReferenceBackend.embedTimesteps(timesteps, frequencies, style, out);
     }
 
     @Override

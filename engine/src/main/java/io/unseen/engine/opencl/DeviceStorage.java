@@ -1,15 +1,14 @@
 package io.unseen.engine.opencl;
 
 import io.unseen.engine.Storage;
-import io.unseen.engine.Tensor;
 
 /**
- * A block of an {@link OpenClBackend}'s device arena. Its values are read on the host only by downloading
- * ({@link Tensor#toHost()}); the block goes back to the arena on {@code release} or, as a safety net, when the
- * storage becomes unreachable.
+ * A block of an OpenCL backend's {@link DeviceArena}. Its values are read on the host only by downloading
+ * ({@link io.unseen.engine.Tensor#toHost()}); the block goes back to the arena on {@code release} or, as a safety
+ * net, when the storage becomes unreachable.
  */
 final class DeviceStorage extends Storage {
-    final OpenClBackend owner;
+    final DeviceArena arena;
     final Block block;
 
     /** The arena range, shared with the cleaner's action (which must not reach the storage itself). */
@@ -39,8 +38,8 @@ final class DeviceStorage extends Storage {
         }
     }
 
-    DeviceStorage(OpenClBackend owner, Block block) {
-        this.owner = owner;
+    DeviceStorage(DeviceArena arena, Block block) {
+        this.arena = arena;
         this.block = block;
     }
 
@@ -61,11 +60,11 @@ final class DeviceStorage extends Storage {
 
     @Override
     public String location() {
-        return "OpenCL device " + owner.deviceName();
+        return "OpenCL device " + arena.deviceName();
     }
 
     @Override
-    protected Tensor download(int offset, int[] shape) {
-        return owner.download(this, offset, shape);
+    protected void download(int offset, float[] dst, int dstOffset, int count) {
+        arena.download(block, offset, dst, dstOffset, count);
     }
 }

@@ -7,37 +7,27 @@ import io.unseen.engine.ops.DdimCoefficients;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
-import java.lang.ref.Cleaner;
-import java.util.EnumMap;
-import java.util.HashMap;
-import java.util.Map;
-
 /**
- * The OpenCL backend (Aparapi): every tensor it allocates is a block of one device arena, the array field of one
- * {@link ArenaKernel} that runs every op, so weights are uploaded once when a model is built and a whole forward
- * pass, and a whole DDIM trajectory, stay on the device. Values cross to and from the host only through
+ * The OpenCL backend (Aparapi): every tensor it allocates is a block of one device arena ({@link DeviceArena}), the
+ * array field of one {@link ArenaKernel} that runs every op, so weights are uploaded once when a model is built and a
+ * whole forward pass, and a whole DDIM trajectory, stay on the device. Values cross to and from the host only through
  * {@link #upload}/{@link #copy} from a host tensor and {@link Tensor#toHost()}.
  *
- * <p>The arena starts small and doubles when an allocation does not fit (the device copy is carried over); its size
- * is bounded by the device's global memory and by one Java array (the host mirror Aparapi keeps). Not thread-safe:
- * one op at a time, like the models that use it.
+ * <p>Thread-safe, so that one backend per device serves the whole process (the web app's and the API's threads
+ * included): the arena hands out blocks under its lock, the kernel runs one launch at a time, and the backend keeps
+ * no scratch of its own on a caller's behalf (attention's scores live in the caller's scratch, the timestep
+ * frequencies in the model's weights). Each caller needs its own model: a model's activations serve one forward at a
+ * time.
  */
 public final class OpenClBackend extends Backend {
-    private static final Cleaner CLEANER = Cleaner.create();
     /** The largest arena Aparapi can hand to OpenCL: 2 GiB less a margin for the guard float and alignment. */
     static final long MAX_ARENA_FLOATS = Integer.MAX_VALUE / 4 - 1024;
 
     private final OpenClDevices.DeviceInfo device;
     private final ArenaKernel kernel;
-    private final ArenaAllocator allocator;
-    private final long maxFloats;
-    /** Timestep-embedding frequencies per (style, half), computed on the host so they match the cpu bit for bit. */
-    private final Map<TimestepEmbeddingStyle, Map<Integer, Tensor>> frequencies =
-            new EnumMap<>(TimestepEmbeddingStyle.class);
-    private final Map<Long, Tensor> attentionScores = new HashMap<>();
-    /** One float of scratch for allFinite's flag. */
-    private Tensor finiteFlag;
-    private boolean closed;
+    private final DeviceArena arena;
+    /** One float for allFinite's flag: the kernel writes and reads it back in one synchronized call. */
+    private final Tensor finiteFlag;
 
     /** Opens the device: builds the kernel and runs it once, failing with one clear line if OpenCL does not run. */
     public OpenClBackend(OpenClDevices.DeviceInfo device) {
@@ -50,9 +40,15 @@ public final class OpenClBackend extends Backend {
         // (measured on PoCL: a 2,040 MiB arena works, 2,048 MiB fails with "invalid buffer size").
         long maxAlloc = device.device().getMaxMemAllocSize() > 0 ? device.device().getMaxMemAllocSize()
                 : device.globalMemoryBytes();
-        this.maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
+        long maxFloats = Math.min(MAX_ARENA_FLOATS, maxAlloc / 4 - ArenaAllocator.ALIGN);
+        // A smaller cap for tests of the batch split (-Dunseen.opencl.maxArenaMB): PoCL in CI, a small GPU.
+        Integer capMB = Integer.getInteger("unseen.opencl.maxArenaMB");
+        if (capMB != null && capMB > 0) {
+            maxFloats = Math.min(maxFloats, (long) capMB << 18);
+        }
         this.kernel = new ArenaKernel(device.device(), (int) Math.min(initial, maxFloats), 1 << 20);
-        this.allocator = new ArenaAllocator(kernel.arenaFloats());
+        this.arena = new DeviceArena(kernel, device.name(), maxFloats, maxFloats == MAX_ARENA_FLOATS);
+        this.finiteFlag = allocate(1);
     }
 
     @Override
@@ -71,67 +67,49 @@ public final class OpenClBackend extends Backend {
 
     /** The arena's capacity in floats. */
     public int arenaFloats() {
-        return allocator.capacity();
+        return arena.capacity();
     }
 
     /** Floats allocated now and at most so far (the arena is at least this large). */
     public long usedFloats() {
-        return allocator.used();
+        return arena.used();
     }
 
     public long peakFloats() {
-        return allocator.peak();
+        return arena.peak();
+    }
+
+    /** How many times the arena has grown (each growth copies it through the host). */
+    public long arenaGrowths() {
+        return arena.growths();
     }
 
     // ---------------------------------------------------------------------------------------------------------
     // Memory
 
     @Override
-    public Tensor allocate(int... shape) {
+    protected Tensor allocateMemory(int[] shape) {
         int n = Tensor.checkedNumel(shape);
-        Tensor t = Tensor.view(newStorage(n), 0, shape);
+        Tensor t = Tensor.view(arena.allocate(n), 0, shape);
         if (n > 0) {
             kernel.fill(at(t), n, 0f);
         }
         return t;
     }
 
-    private DeviceStorage newStorage(int floats) {
-        requireOpen();
-        int size = ArenaAllocator.aligned(floats);
-        int start = allocator.allocate(size);
-        if (start < 0) {
-            growFor(size);
-            start = allocator.allocate(size);
-        }
-        DeviceStorage.Block block = new DeviceStorage.Block(allocator, start, size);
-        DeviceStorage storage = new DeviceStorage(this, block);
-        CLEANER.register(storage, block);
-        return storage;
+    /** The arena's room left, grown to its limit (the device's largest buffer, Aparapi's 2 GiB, the heap budget). */
+    @Override
+    public long availableFloats() {
+        return arena.available();
     }
 
-    /** Doubles the arena (at least) so that a block of {@code size} fits at its end. */
-    private void growFor(int size) {
-        long capacity = allocator.capacity();
-        long needed = capacity + size - allocator.freeTail();
-        long wanted = Math.max(needed, 2 * capacity);
-        if (needed > maxFloats) {
-            throw new IllegalStateException("OpenCL device " + device.name() + ": out of memory (" + mib(needed)
-                    + " MiB needed in one buffer; the device allocates at most " + mib(maxFloats) + " MiB at once"
-                    + (maxFloats == MAX_ARENA_FLOATS ? ", Aparapi's limit" : "") + "); use a smaller --batch-size");
+    @Override
+    public void reserveRoom(long[] blocks) {
+        long floats = 0;
+        for (long b : blocks) {
+            floats += ArenaAllocator.aligned((int) Math.min(b, Integer.MAX_VALUE - ArenaAllocator.ALIGN));
         }
-        int grown = (int) Math.min(wanted, maxFloats);
-        try {
-            kernel.growArena(grown);
-        } catch (OutOfMemoryError e) {
-            throw new IllegalStateException("the host mirror of the OpenCL arena (" + mib(grown) + " MiB) does not "
-                    + "fit in the Java heap; raise it (JAVA_OPTS=-Xmx...) or use a smaller --batch-size", e);
-        }
-        allocator.grow(grown);
-    }
-
-    private static long mib(long floats) {
-        return floats * 4 / (1 << 20);
+        arena.makeRoom(floats);
     }
 
     @Override
@@ -141,26 +119,15 @@ public final class OpenClBackend extends Backend {
 
     @Override
     public void release(Tensor t) {
-        if (t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).owner == this) {
+        if (t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).arena == arena) {
             ((DeviceStorage) t.storage()).block.run();
         }
     }
 
     @Override
     public boolean isResident(Tensor t) {
-        return t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).owner == this
+        return t.storage() instanceof DeviceStorage && ((DeviceStorage) t.storage()).arena == arena
                 && !((DeviceStorage) t.storage()).block.freed();
-    }
-
-    /** The host copy of a view of one of this backend's storages. */
-    Tensor download(DeviceStorage storage, int offset, int[] shape) {
-        requireOpen();
-        if (storage.block.freed()) {
-            throw new IllegalStateException("the tensor's OpenCL memory was released; it has no values to read");
-        }
-        float[] values = new float[Tensor.checkedNumel(shape)];
-        kernel.download(storage.block.start + offset, values.length, values, 0);
-        return Tensor.of(values, shape);
     }
 
     @Override
@@ -175,20 +142,16 @@ public final class OpenClBackend extends Backend {
     /** Frees the device memory and the kernel's threads; the backend cannot be used afterwards. */
     @Override
     public void close() {
-        if (!closed) {
-            closed = true;
-            kernel.dispose();
+        synchronized (arena) {
+            if (!arena.isClosed()) {
+                arena.close();
+                kernel.dispose();
+            }
         }
     }
 
     public boolean isClosed() {
-        return closed;
-    }
-
-    private void requireOpen() {
-        if (closed) {
-            throw new IllegalStateException("the OpenCL backend on " + device.name() + " was closed");
-        }
+        return arena.isClosed();
     }
 
     /** The arena index of a resident tensor's first value. */
@@ -242,41 +205,35 @@ public final class OpenClBackend extends Backend {
         kernel.softmax(at(x), at(out), outer, axisLen, inner);
     }
 
+    /** The scores of every (sample, head): n * heads matrices of t x t. */
+    @Override
+    public long attentionScratchFloats(int n, int channels, int t, int heads) {
+        return (long) n * heads * t * t;
+    }
+
     /**
      * scores = q^T k / sqrt(c) for every (sample, head) at once, softmax over the keys, out = v p^T: two batched
      * GEMMs whose two batch levels are the samples and the heads (the head stride differs by layout), reading q, k
-     * and v in place.
+     * and v in place; the scores live in the caller's scratch.
      */
     @Override
-    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+    protected void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
         int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
         if (n == 0 || t == 0 || c == 0) {
             return;
         }
-        Tensor scores = attentionScores(n * heads, t);
         int sampleStride = 3 * channels * t;
         int headStride = (layout.channelOffset(0, 1, heads, channels) - layout.channelOffset(0, 0, heads, channels)) * t;
         int q = at(qkv) + layout.channelOffset(0, 0, heads, channels) * t;
         int k = at(qkv) + layout.channelOffset(1, 0, heads, channels) * t;
         int v = at(qkv) + layout.channelOffset(2, 0, heads, channels) * t;
-        int s = at(scores);
+        int s = at(scratch);
         float scale = (float) (1.0 / Math.sqrt(c));
         kernel.gemm(n, heads, true, false, t, t, c, scale, q, t, sampleStride, headStride, k, t, sampleStride,
                 headStride, 0f, -1, s, t, heads * t * t, t * t);
         kernel.softmax(s, s, n * heads * t, t, 1);
         kernel.gemm(n, heads, false, true, c, t, t, 1f, v, t, sampleStride, headStride, s, t, heads * t * t, t * t,
                 0f, -1, at(out), t, channels * t, c * t);
-    }
-
-    /** The score scratch for a shape, kept for the next call of the same shape (attention runs at few shapes). */
-    private Tensor attentionScores(int matrices, int t) {
-        long key = ((long) matrices << 32) | t;
-        Tensor s = attentionScores.get(key);
-        if (s == null || !isResident(s)) {
-            s = allocate(matrices, t, t);
-            attentionScores.put(key, s);
-        }
-        return s;
     }
 
     @Override
@@ -329,26 +286,14 @@ public final class OpenClBackend extends Backend {
     }
 
     @Override
-    protected void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
-        int half = dim / 2;
-        Tensor f = frequencies.computeIfAbsent(style, s -> new HashMap<>()).get(half);
-        if (f == null || !isResident(f)) {
-            float[] values = new float[half];
-            for (int k = 0; k < half; k++) {
-                values[k] = style.frequency(k, half);
-            }
-            f = upload(Tensor.of(values, half));
-            frequencies.get(style).put(half, f);
-        }
-        kernel.timestepEmbedding(at(timesteps), timesteps.dim(0), at(f), dim,
+    protected void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                           Tensor out) {
+        kernel.timestepEmbedding(at(timesteps), timesteps.dim(0), at(frequencies), out.dim(1),
                 style == TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE, at(out));
     }
 
     @Override
     protected boolean allFiniteKernel(Tensor t) {
-        if (finiteFlag == null || !isResident(finiteFlag)) {
-            finiteFlag = allocate(1);
-        }
         return kernel.allFinite(at(t), t.numel(), at(finiteFlag));
     }
 

@@ -1,8 +1,10 @@
 package io.unseen.engine.ops;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.io.HeapBudget;
 
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The operations both UNet families need, and the memory they run on. Public methods check shapes and residency
@@ -11,9 +13,11 @@ import java.util.Arrays;
  * ({@link #silu}, {@link #add}, {@link #mul}, {@link #softmax}, {@link #groupNorm}, {@link #ddimStep}) allow
  * {@code out} to be exactly one of their inputs; no output may otherwise overlap an input.
  *
- * <p>Memory: each backend owns where its tensors live ({@link #allocate}); host values enter through
- * {@link #upload} or {@link #copy} and leave through {@link io.unseen.engine.Tensor#toHost()}. Weights are prepared
- * once ({@link #prepareWeight}), activations are allocated once per shape.
+ * <p>Memory: each backend owns where its tensors live ({@link #allocate}, counted by {@link #allocations}); host
+ * values enter through {@link #upload} or {@link #copy} and leave through {@link io.unseen.engine.Tensor#toHost()}.
+ * Weights are prepared once ({@link #prepareWeight}); a model reserves its activations, and the scratch an op needs
+ * on this backend ({@link #attentionScratchFloats}), before it runs, and passes them in: a backend keeps no memory of
+ * its own on a model's behalf, so one backend may serve several models on several threads.
  *
  * <p>Implementations: {@link io.unseen.engine.cpu.ReferenceBackend} (scalar, written to be obviously right),
  * {@link io.unseen.engine.cpu.VectorBackend} (Vector API, blocked, multi-threaded) and
@@ -26,8 +30,43 @@ public abstract class Backend implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------------
     // Memory: where this backend's tensors live, and the one door between host and device.
 
-    /** A zero-filled tensor of {@code shape} in this backend's memory (activations, scratch). */
-    public abstract Tensor allocate(int... shape);
+    private final AtomicLong allocations = new AtomicLong();
+
+    /** A zero-filled tensor of {@code shape} in this backend's memory (activations, scratch, uploads). */
+    public final Tensor allocate(int... shape) {
+        Tensor.checkedNumel(shape);
+        allocations.incrementAndGet();
+        return allocateMemory(shape.clone());
+    }
+
+    /**
+     * How many tensors this backend has allocated since it was made ({@link #allocate}, {@link #upload} and the
+     * preparation of device weights): a model's forward pass after its reservation adds none.
+     */
+    public final long allocations() {
+        return allocations.get();
+    }
+
+    /**
+     * Floats a model may still reserve on this backend: what allocations could take now beside everything it holds,
+     * the device memory grown as far as it may. Asked before memory is taken, to choose a batch that fits. A host
+     * backend answers with half of Java's maximum heap ({@link HeapBudget}: the rest is left to the weights, images
+     * and the JIT).
+     */
+    public long availableFloats() {
+        return HeapBudget.bytes() / 4;
+    }
+
+    /**
+     * Makes room at once for blocks of these sizes (floats each), before a model allocates its reservation block by
+     * block: the OpenCL arena grows once instead of doubling, and copying itself, per block. Host backends need
+     * nothing.
+     */
+    public void reserveRoom(long[] blocks) {
+    }
+
+    /** The zero-filled tensor {@link #allocate} hands out; the shape is already checked. */
+    protected abstract Tensor allocateMemory(int[] shape);
 
     /** A copy of {@code t} (a host tensor, or already this backend's) in this backend's memory. */
     public Tensor upload(Tensor t) {
@@ -86,7 +125,8 @@ public abstract class Backend implements AutoCloseable {
 
     protected abstract void softmaxKernel(Tensor x, int outer, int axisLen, int inner, Tensor out);
 
-    protected abstract void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor out);
+    /** scratch holds at least {@link #attentionScratchFloats} floats, or is null when that is 0. */
+    protected abstract void attentionKernel(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out);
 
     protected abstract void upsampleNearest2xKernel(Tensor x, Tensor out);
 
@@ -97,9 +137,9 @@ public abstract class Backend implements AutoCloseable {
     /** out = a (op) b with numpy broadcasting; shapes already validated. */
     protected abstract void broadcastKernel(BinaryOp op, Tensor a, Tensor b, Tensor out);
 
-    /** out [n, dim] from timesteps [n]; frequencies of the style, computed in float32 as PyTorch does. */
-    protected abstract void timestepEmbeddingKernel(Tensor timesteps, int dim, TimestepEmbeddingStyle style,
-                                                    Tensor out);
+    /** out [n, dim] from timesteps [n] and the style's frequencies [dim / 2]. */
+    protected abstract void timestepEmbeddingKernel(Tensor timesteps, Tensor frequencies,
+                                                    TimestepEmbeddingStyle style, Tensor out);
 
     /** The DDIM step over every sample; see {@link #ddimStep}. */
     protected abstract void ddimStepKernel(Tensor x, Tensor eps, Tensor noise, DdimCoefficients k, boolean clipX0,
@@ -285,9 +325,10 @@ public abstract class Backend implements AutoCloseable {
     /**
      * Multi-head scaled dot-product attention over a fused qkv tensor [N, 3C, T] (T = H*W positions) laid out as
      * {@code layout} says; out [N, C, T], head h writing channels [h*c, (h+1)*c), c = C/heads. Scores are scaled by
-     * 1/sqrt(c) and softmax-normalized over the key positions.
+     * 1/sqrt(c) and softmax-normalized over the key positions. {@code scratch} is this backend's working memory for
+     * the scores: at least {@link #attentionScratchFloats} floats of its memory, or null when that is 0.
      */
-    public final void attention(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+    public final void attention(Tensor qkv, int heads, QkvLayout layout, Tensor scratch, Tensor out) {
         requireRank("attention qkv", qkv, 3);
         if (qkv.dim(1) % 3 != 0) {
             throw new IllegalArgumentException("attention: qkv " + qkv + " must have 3*C channels");
@@ -297,16 +338,56 @@ public abstract class Backend implements AutoCloseable {
             throw new IllegalArgumentException("attention: " + heads + " heads do not divide " + c + " channels");
         }
         requireShape("attention output", out, qkv.dim(0), c, qkv.dim(2));
-        requireResident("attention", qkv, out);
-        requireDistinct("attention", out, qkv);
+        long need = attentionScratchFloats(qkv.dim(0), c, qkv.dim(2), heads);
+        if (need > 0 && (scratch == null || scratch.numel() < need)) {
+            throw new IllegalArgumentException("attention: the " + name() + " backend needs " + need
+                    + " floats of scratch for " + qkv + " with " + heads + " heads, got "
+                    + (scratch == null ? "none" : scratch.toString()));
+        }
+        requireResident("attention", qkv, scratch, out);
+        requireDistinct("attention", out, qkv, scratch);
+        if (scratch != null) {
+            requireDistinct("attention scratch", scratch, qkv);
+        }
         OpProfile profiling = profile;
         long t0 = OpProfile.start(profiling);
-        attentionKernel(qkv, heads, layout, out);
+        attentionKernel(qkv, heads, layout, need > 0 ? scratch : null, out);
         if (profiling != null) {
             profiling.record("attention " + heads + (heads == 1 ? " head, " : " heads, ") + c + " channels, "
                     + qkv.dim(2) + " positions, batch " + qkv.dim(0), t0,
                     qkv.dim(0) * OpFlops.attention(c, qkv.dim(2)));
         }
+    }
+
+    /**
+     * {@link #attention} with the scratch allocated for this call and given back after it: for one-off calls and
+     * tests. A model reserves its scratch once instead.
+     */
+    public final void attention(Tensor qkv, int heads, QkvLayout layout, Tensor out) {
+        requireRank("attention qkv", qkv, 3);
+        long need = heads < 1 ? 0 : attentionScratchFloats(qkv.dim(0), qkv.dim(1) / 3, qkv.dim(2), heads);
+        if (need == 0) {
+            attention(qkv, heads, layout, null, out);
+            return;
+        }
+        if (need > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("attention: " + qkv + " with " + heads + " heads needs " + need
+                    + " floats of scores, more than one buffer holds; use a smaller --batch-size");
+        }
+        Tensor scratch = allocate((int) need);
+        try {
+            attention(qkv, heads, layout, scratch, out);
+        } finally {
+            release(scratch);
+        }
+    }
+
+    /**
+     * Floats of scratch {@link #attention} needs on this backend for qkv [n, 3 * channels, t] with {@code heads}
+     * heads: 0 on the host backends, whose kernels keep a bounded block of scores per thread.
+     */
+    public long attentionScratchFloats(int n, int channels, int t, int heads) {
+        return 0;
     }
 
     /** Nearest-neighbour 2x upsampling: [N,C,H,W] to [N,C,2H,2W]. */
@@ -385,22 +466,43 @@ public abstract class Backend implements AutoCloseable {
     }
 
     /**
-     * Sinusoidal timestep embedding: timesteps [N] (model timesteps, as floats) to out [N, dim]; an odd dim gets a
-     * zero last column.
+     * Sinusoidal timestep embedding: timesteps [N] (model timesteps, as floats) to out [N, dim] with the style's
+     * frequencies [dim / 2] ({@link TimestepEmbeddingStyle#frequencies}, prepared once like a weight); an odd dim gets
+     * a zero last column.
+     */
+    public final void timestepEmbedding(Tensor timesteps, Tensor frequencies, TimestepEmbeddingStyle style,
+                                        Tensor out) {
+        requireRank("timesteps", timesteps, 1);
+        requireRank("timestep embedding output", out, 2);
+        int dim = out.dim(1);
+        if (dim < 4) {
+            throw new IllegalArgumentException("timestepEmbedding: dim must be >= 4, got " + dim);
+        }
+        requireShape("timestep embedding output", out, timesteps.dim(0), dim);
+        requireShape("timestep frequencies", frequencies, dim / 2);
+        requireResident("timestepEmbedding", timesteps, frequencies, out);
+        requireDistinct("timestepEmbedding", out, timesteps, frequencies);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        timestepEmbeddingKernel(timesteps, frequencies, style, out);
+        if (profiling != null) {
+            profiling.record("timestepEmbedding " + dims(out), t0, 0);
+        }
+    }
+
+    /**
+     * {@link #timestepEmbedding} with the frequency table made for this call (and given back after it on a device):
+     * for one-off calls and tests. A model prepares its table once instead.
      */
     public final void timestepEmbedding(Tensor timesteps, int dim, TimestepEmbeddingStyle style, Tensor out) {
         if (dim < 4) {
             throw new IllegalArgumentException("timestepEmbedding: dim must be >= 4, got " + dim);
         }
-        requireRank("timesteps", timesteps, 1);
-        requireShape("timestep embedding output", out, timesteps.dim(0), dim);
-        requireResident("timestepEmbedding", timesteps, out);
-        requireDistinct("timestepEmbedding", out, timesteps);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
-        timestepEmbeddingKernel(timesteps, dim, style, out);
-        if (profiling != null) {
-            profiling.record("timestepEmbedding " + dims(out), t0, 0);
+        Tensor frequencies = prepareWeight(style.frequencies(dim / 2));
+        try {
+            timestepEmbedding(timesteps, frequencies, style, out);
+        } finally {
+            release(frequencies);
         }
     }
 

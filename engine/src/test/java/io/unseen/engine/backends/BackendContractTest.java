@@ -140,6 +140,46 @@ class BackendContractTest {
         check("copy", b, new Tensor[]{random(r, 5, 7)}, new int[]{5, 7}, (be, in, o) -> be.copy(in[0], o));
     }
 
+    /**
+     * What a model passes in instead of the backend keeping it: attention's scratch (a view into a larger block,
+     * the rest untouched) and the timestep frequency table (a view too) give what the one-off calls give, and a
+     * scratch smaller than the backend asks for is refused.
+     */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void attentionScratchAndFrequencyTablesComeFromTheCaller(String name) {
+        Backend b = Backends.byName(name);
+        Random r = new Random(11);
+        Tensor qkv = b.upload(random(r, 2, 3 * 8, 21));
+        Tensor oneOff = b.allocate(2, 8, 21), given = b.allocate(2, 8, 21);
+        b.attention(qkv, 2, QkvLayout.LEGACY, oneOff);
+        long need = b.attentionScratchFloats(2, 8, 21, 2);
+        Tensor scratch = need == 0 ? null : asView(b, Tensor.zeros((int) need));
+        b.attention(qkv, 2, QkvLayout.LEGACY, scratch, given);
+        assertArrayEquals(oneOff.toHost().data(), given.toHost().data(), "attention with the caller's scratch");
+        if (scratch != null) {
+            float[] all = Tensor.view(scratch.storage(), 0, 3 * (int) need).toHost().data();
+            for (int i = 0; i < all.length; i++) {
+                if (i < scratch.offset() || i >= scratch.offset() + scratch.numel()) {
+                    assertEquals(SENTINEL, all[i], "scratch storage outside the view, at " + i);
+                }
+            }
+            Tensor small = b.allocate((int) need - 1);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> b.attention(qkv, 2, QkvLayout.LEGACY, small, given));
+            assertTrue(e.getMessage().contains("scratch"), e.getMessage());
+        }
+        Tensor t = b.upload(Tensor.of(new float[]{0f, 17f, 999f}, 3));
+        for (TimestepEmbeddingStyle style : TimestepEmbeddingStyle.values()) {
+            Tensor want = b.allocate(3, 33), got = b.allocate(3, 33);
+            b.timestepEmbedding(t, 33, style, want);
+            b.timestepEmbedding(t, asView(b, style.frequencies(16)), style, got);
+            assertArrayEquals(want.toHost().data(), got.toHost().data(), "embedding with the caller's table " + style);
+            assertThrows(IllegalArgumentException.class,
+                    () -> b.timestepEmbedding(t, b.upload(style.frequencies(15)), style, got), "a table of 15 for 33");
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("backends")
     void elementwiseOpsWorkInPlace(String name) {

@@ -1,0 +1,149 @@
+package io.unseen.unet;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
+import io.unseen.engine.opencl.OpenClBackend;
+import io.unseen.engine.opencl.OpenClDevices;
+import io.unseen.engine.ops.Backend;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Weights apart from compute, planned before the run: {@code reserve} allocates every activation and scratch buffer
+ * of a shape at once and says how many bytes, before any work; a forward after it allocates nothing through the
+ * backend (counted by {@link Backend#allocations}), on every backend; and the OpenCL arena grows when a model is
+ * built or reserves, never during a forward.
+ */
+class ReserveTest {
+    static List<Arguments> casesOnBackends() {
+        List<Arguments> out = new ArrayList<>();
+        for (String backend : Backends.testable()) {
+            for (String testCase : Fixtures.CASES) {
+                out.add(Arguments.of(backend, testCase));
+            }
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "{1} on {0}")
+    @MethodSource("casesOnBackends")
+    void aForwardAfterTheReservationAllocatesNothing(String backendName, String testCase) throws IOException {
+        Backend backend = Backends.byName(backendName);
+        Tensor hostX = Fixtures.npy(testCase, "x");
+        float[] t = Fixtures.timesteps(testCase);
+        int n = hostX.dim(0), h = hostX.dim(2), w = hostX.dim(3);
+        try (UNetBase model = (UNetBase) UNets.load(Fixtures.weights(testCase), backend);
+             UNetBase unreserved = (UNetBase) UNets.load(Fixtures.weights(testCase), backend)) {
+            long before = backend.allocations();
+            MemoryPlan plan = model.plan(n, h, w);
+            assertEquals(before, backend.allocations(), "planning allocates nothing");
+            assertEquals(0, model.activationBytes());
+            assertTrue(plan.weightBytes() > 0 && plan.activationBytes() > 0, plan.describe());
+
+            MemoryPlan reserved = model.reserve(n, h, w);
+            assertEquals(plan, reserved, "the reservation is the plan");
+            assertEquals(plan.activationBytes(), model.activationBytes(), "what it reports is what it holds");
+            assertEquals(before + plan.blocks(), backend.allocations(), "one block per planned buffer");
+
+            Tensor x = backend.upload(hostX);
+            long reservedCount = backend.allocations();
+            float[] first = model.forward(x, t).toHost().copy().data();
+            float[] second = model.forward(x, t).toHost().copy().data();
+            assertEquals(reservedCount, backend.allocations(), "no allocation in two forwards after the reservation");
+            assertArrayEquals(first, second);
+            assertEquals(reserved, model.reserve(n, h, w), "the reserved shape again");
+            assertEquals(reservedCount, backend.allocations(), "costs nothing");
+
+            // A model that never reserved does it in its first forward, and computes the same bits.
+            long beforeUnreserved = backend.allocations();
+            assertArrayEquals(first, unreserved.forward(x, t).toHost().copy().data());
+            assertEquals(beforeUnreserved + plan.blocks(), backend.allocations(),
+                    "a first forward allocates exactly its plan's blocks");
+            backend.release(x);
+        }
+    }
+
+    @Test
+    void aPlanIsLinearInTheBatchAndTheLargestFittingBatchIsFound() throws IOException {
+        try (UNet model = UNets.load(Fixtures.weights("ddpm"), Backends.byName("cpu"))) {
+            MemoryPlan one = model.plan(1, 16, 16), four = model.plan(4, 16, 16);
+            assertEquals(4 * one.activationBytes(), four.activationBytes(), "activations scale with the batch");
+            assertEquals(one.weightBytes(), four.weightBytes(), "weights do not");
+            assertTrue(four.describe().contains("batches of 4 at 16x16"), four.describe());
+            assertEquals(8, model.largestBatchThatFits(8, 16, 16, 0), "a small model fits the heap");
+            long perImage = Backends.byName("cpu").availableFloats() / 3;
+            assertEquals(2, model.largestBatchThatFits(8, 16, 16, perImage),
+                    "with a third of the memory per image kept by the caller, two images fit");
+            assertEquals(0, model.largestBatchThatFits(8, 16, 16, 3 * perImage + 3), "and none with all of it kept");
+            assertThrows(IllegalArgumentException.class, () -> model.plan(1, 15, 16));
+        }
+    }
+
+    /**
+     * The OpenCL arena starts at 1 MiB here: loading grows it for the weights, the reservation grows it once for all
+     * its blocks, and forwards of the reserved shape, many of them, never grow it; a forward of a new shape
+     * reserves first, growing at most once, before its first op.
+     */
+    @Test
+    void theOpenClArenaNeverGrowsDuringAForward() throws IOException {
+        assumeTrue(Backends.testable().contains("opencl"), "no OpenCL device here");
+        OpenClBackend cl = smallArena(OpenClDevices.pick("opencl"));
+        try {
+            for (String testCase : List.of("ddpm", "adm_ssn_updown_sigma")) {
+                Tensor hostX = Fixtures.npy(testCase, "x");
+                float[] t = Fixtures.timesteps(testCase);
+                try (UNet model = UNets.load(Fixtures.weights(testCase), cl)) {
+                    Tensor x = cl.upload(hostX);
+                    long growths = cl.arenaGrowths();
+                    model.reserve(hostX.dim(0), hostX.dim(2), hostX.dim(3));
+                    assertTrue(cl.arenaGrowths() <= growths + 1, "the reservation grows the arena at most once");
+                    long reservedGrowths = cl.arenaGrowths();
+                    int capacity = cl.arenaFloats();
+                    for (int i = 0; i < 3; i++) {
+                        model.forward(x, t);
+                    }
+                    assertEquals(reservedGrowths, cl.arenaGrowths(), testCase + ": no growth during forwards");
+                    assertEquals(capacity, cl.arenaFloats());
+
+                    Tensor bigger = cl.upload(Tensor.zeros(hostX.dim(0), hostX.dim(1), 2 * hostX.dim(2),
+                            2 * hostX.dim(3)));
+                    long beforeNewShape = cl.arenaGrowths();
+                    model.forward(bigger, t);
+                    assertTrue(cl.arenaGrowths() <= beforeNewShape + 1, "a new shape: one growth at its reservation");
+                    long afterNewShape = cl.arenaGrowths();
+                    model.forward(bigger, t);
+                    assertEquals(afterNewShape, cl.arenaGrowths(), testCase + ": none in the next forward");
+                }
+            }
+        } finally {
+            cl.close();
+        }
+    }
+
+    /** An OpenCL backend of its own whose arena starts at 1 MiB. */
+    private static OpenClBackend smallArena(OpenClDevices.DeviceInfo device) {
+        String old = System.getProperty("unseen.opencl.arenaMB");
+        System.setProperty("unseen.opencl.arenaMB", "1");
+        try {
+            return new OpenClBackend(device);
+        } finally {
+            if (old == null) {
+                System.clearProperty("unseen.opencl.arenaMB");
+            } else {
+                System.setProperty("unseen.opencl.arenaMB", old);
+            }
+        }
+    }
+}
