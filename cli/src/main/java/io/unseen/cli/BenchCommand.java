@@ -42,7 +42,7 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true,
         description = {"Time UNet forward passes: median and minimum seconds per forward, images per second, GFLOP/s,"
                 + " the share of this machine's FP32 FMA peak (measured in the same process) and peak resident"
-                + " memory. Warm-up forwards run until the time per forward settles (the last 3 within 5%).",
+                + " memory. Warm-up forwards run until the time per forward settles (the last 3 within 5%%).",
                 "Random weights of a paper config unless --model is given; the input is uploaded to the device once"
                         + " and the output stays there."})
 final class BenchCommand implements Callable<Integer> {
