@@ -1,6 +1,5 @@
 package io.unseen.diffusion;
 
-import io.unseen.engine.io.Floats;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
@@ -46,12 +45,7 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
                 if (!f.entry(name).dtype().loadable()) {
                     continue; // the loader reports a dtype it cannot read
                 }
-                float[] w = f.load(name).data();
-                int i = Floats.firstNonFinite(w);
-                if (i >= 0) {
-                    throw new TensorFormatException(file, "tensor '" + name + "' value " + i + " is " + w[i]
-                            + " (the weights are damaged; convert the checkpoint again)");
-                }
+                UNets.requireFinite(file, name, f.load(name).data());
             }
         }
     }

@@ -59,15 +59,21 @@ public final class UNets {
         }
         Map<String, Tensor> tensors = st.loadAll(digest);
         for (Map.Entry<String, Tensor> t : tensors.entrySet()) {
-            // a NaN or infinite weight would turn every output into NaN: black images, exit code 0
-            float[] w = t.getValue().data();
-            int i = Floats.firstNonFinite(w);
-            if (i >= 0) {
-                throw new TensorFormatException(file, "tensor '" + t.getKey() + "' value " + i + " is " + w[i]
-                        + " (the weights are damaged; convert the checkpoint again)");
-            }
+            requireFinite(file, t.getKey(), t.getValue().data());
         }
         return create(config, tensors, backend, file.toString());
+    }
+
+    /**
+     * Refuses a weight tensor holding a NaN or an infinity, naming the file, the tensor and the value: such a weight
+     * turns every output into NaN (black images, exit code 0).
+     */
+    public static void requireFinite(Path file, String tensor, float[] w) throws TensorFormatException {
+        int i = Floats.firstNonFinite(w);
+        if (i >= 0) {
+            throw new TensorFormatException(file, "tensor '" + tensor + "' value " + i + " is " + w[i]
+                    + " (the weights are damaged; convert the checkpoint again)");
+        }
     }
 
     /** The model config of a converted file, from its metadata; a domain prior is refused by name. */
