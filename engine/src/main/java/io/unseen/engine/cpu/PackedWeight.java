@@ -4,11 +4,11 @@ import io.unseen.engine.Storage;
 import io.unseen.engine.Tensor;
 
 /**
- * A convolution weight [O, C, kh, kw] or a linear weight [O, in] prepared by the cpu backend: kept only as GEMM
- * panels, so that a layer no longer repacks its weights on every call (at batch 1 on a 32x32 model that packing was
- * about a fifth of a convolution's time). The weight is the matrix W [m = O, k = C*kh*kw or in]; the first product
- * that uses it packs it for the side it takes there (a convolution's A operand, panels of MR rows; a linear layer's B,
- * whose columns are W's rows, or a convolution run transposed: panels of NR) in the layout
+ * A convolution weight [O, C, kh, kw] prepared by the cpu backend: kept only as GEMM panels, so that a convolution
+ * no longer repacks its weights on every call (at batch 1 on a 32x32 model that packing was about a fifth of the
+ * time). The weight is the matrix W [m = O, k = C*kh*kw]; the first product that uses it packs it for the side it
+ * takes there (the A operand, panels of MR rows, or, when the product runs transposed, the B operand, panels of NR)
+ * in the layout
  * {@link VectorGemm#packWhole} writes, and the row-major array is dropped: the weight is held once.
  * A later product that wants the other side repacks panels from the packed form, as it used to from the array.
  *

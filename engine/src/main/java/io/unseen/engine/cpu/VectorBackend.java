@@ -32,14 +32,14 @@ public final class VectorBackend extends Backend {
     }
 
     /**
-     * A convolution weight [O, C, kh, kw] or a linear weight [O, in] becomes a {@link PackedWeight}: packed for the
-     * GEMM once, on first use, instead of on every call, and held only in that form. Other weights (biases, norms)
-     * are used as they are.
+     * A convolution weight [O, C, kh, kw] becomes a {@link PackedWeight}: packed for the GEMM once, on first use,
+     * instead of on every call, and held only in that form. Other weights are used as they are: a linear weight's
+     * rows are already what a small batch's matrix-vector product reads (see {@link #linearKernel}).
      */
     @Override
     public Tensor prepareWeight(Tensor t) {
         requireResident("prepareWeight", t);
-        if ((t.rank() != 4 && t.rank() != 2) || t.storage() instanceof PackedWeight || t.numel() == 0) {
+        if (t.rank() != 4 || t.storage() instanceof PackedWeight || t.numel() == 0) {
             return t;
         }
         float[] rows = t.offset() == 0 && t.hostArray().length == t.numel() ? t.hostArray() : t.copy().data();
@@ -65,22 +65,12 @@ public final class VectorBackend extends Backend {
                 System.arraycopy(bias.hostArray(), bias.offset(), od, out.offset() + r * o, o);
             }
         }
-        float beta = bias == null ? 0f : 1f;
-        if (weight.storage() instanceof PackedWeight) {
-            // out = x W^T: W's rows are the columns of the product's B, packed once as its panels (a prepared
-            // weight has in > 0 and o > 0)
-            PackedWeight w = (PackedWeight) weight.storage();
-            float[] panels = n > 0 && n < VectorGemm.MR ? w.packed(VectorGemm.NR) : null;
-            if (panels != null) {
-                VectorGemm.rowsTimesPanels(n, o, in, x.hostArray(), x.offset(), in, panels, beta, od, out.offset(), o);
-            } else if (n > 0) {
-                VectorGemm.multiply(n, o, in, 1f, VectorGemm.Lines.rowsOf(x.hostArray(), x.offset(), in, false), w,
-                        beta, od, out.offset(), o, null, 0);
-            }
-        } else {
-            VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(),
-                    weight.offset(), in, beta, od, out.offset(), o);
-        }
+        // The weight stays row-major: at small batches the product is a matrix-vector one over its rows (no
+        // packing); larger batches pack its panels per call, a small cost beside the product. Packing it once as a
+        // PackedWeight was measured to slow every convolution by 13% in about half of the processes (bench
+        // --config afhqdog256): it changed how the JIT compiled the shared GEMM micro-kernel.
+        VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(),
+                weight.offset(), in, bias == null ? 0f : 1f, od, out.offset(), o);
     }
 
     @Override

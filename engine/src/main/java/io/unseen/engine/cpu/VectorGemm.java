@@ -180,50 +180,6 @@ public final class VectorGemm {
     }
 
     /**
-     * C[i, j] = sum_p X[i, p] W[j, p] + beta * C[i, j] (beta 0 or 1) for a few rows of X (fewer than {@link #MR}: a
-     * linear layer at a small batch) against a weight W [n, k] already packed as B panels of {@link #NR}
-     * ({@link PackedWeight#packed}). A tile of {@link #multiply} would compute MR rows where there are one or two;
-     * here each row streams the panels once. Each output is summed in the tiles' order (k blocks of {@link #kStep},
-     * fused multiply-adds from zero within a block, the block added to C), so a row has the bits that a larger batch
-     * through {@link #multiply} gives it.
-     */
-    static void rowsTimesPanels(int m, int n, int k, float[] x, int xOff, int ldx, float[] panels, float beta,
-                                float[] c, int cOff, int ldc) {
-        int nPanels = (n + NR - 1) / NR, rounded = nPanels * NR, step = kStep(k);
-        Parallel.forRange(nPanels, Math.max(1, (1 << 16) / Math.max(1, m * k * NR)), (from, to) -> {
-            float[] block = new float[L];
-            for (int panel = from; panel < to; panel++) {
-                int j0 = panel * NR, cols = Math.min(NR, n - j0);
-                for (int i = 0; i < m; i++) {
-                    int xi = xOff + i * ldx, ci = cOff + i * ldc + j0;
-                    for (int pc = 0; pc < k; pc += step) {
-                        int kc = Math.min(step, k - pc), base = rounded * pc + j0 * kc;
-                        boolean overwrite = pc == 0 && beta == 0f;
-                        for (int v = 0; v < NR && v < cols; v += L) {
-                            FloatVector acc = FloatVector.zero(S);
-                            for (int q = 0, b = base + v; q < kc; q++, b += NR) {
-                                acc = FloatVector.broadcast(S, x[xi + pc + q]).fma(FloatVector.fromArray(S, panels, b),
-                                        acc);
-                            }
-                            if (v + L <= cols) {
-                                if (!overwrite) {
-                                    acc = FloatVector.fromArray(S, c, ci + v).add(acc);
-                                }
-                                acc.intoArray(c, ci + v);
-                            } else {
-                                acc.intoArray(block, 0);
-                                for (int q = 0; q < cols - v; q++) {
-                                    c[ci + v + q] = overwrite ? block[q] : c[ci + v + q] + block[q];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    /**
      * The blocked product with abstract operands: C = alpha * A * B + beta * C (+ rowBias[i] on row i when
      * rowBias is not null). Packs, blocks and parallelizes; the caller has handled empty and tiny problems.
      */
