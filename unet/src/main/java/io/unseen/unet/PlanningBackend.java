@@ -42,6 +42,7 @@ final class PlanningBackend extends Backend {
 
     @Override
     protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+        target.prepareConv2d(weight, x.shape(), spec, out.shape());
     }
 
     @Override

@@ -47,6 +47,13 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
+    public void prepareConv2d(Tensor weight, int[] xShape, Conv2dSpec spec, int[] outShape) {
+        if (weight.storage() instanceof PackedWeight) {
+            VectorConv.prepare((PackedWeight) weight.storage(), xShape, spec, outShape);
+        }
+    }
+
+    @Override
     public boolean isResident(Tensor t) {
         return t.isHost() || t.storage() instanceof PackedWeight;
     }

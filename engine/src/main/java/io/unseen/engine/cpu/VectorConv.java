@@ -29,7 +29,7 @@ public final class VectorConv {
         int biasOff = bias == null ? 0 : bias.offset();
         VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
                 : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
-        boolean padded = spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
+        boolean padded = padded(spec);
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         int image = c * hp * wp;
 
@@ -45,7 +45,7 @@ public final class VectorConv {
                 }
             }
         }
-        int group = padded ? Math.max(1, Math.min(batch, PADDED_LIMIT / image)) : batch;
+        int group = imagesPerProduct(x.shape(), spec);
         for (int b0 = 0; b0 < batch; b0 += group) {
             int images = Math.min(group, batch - b0);
             float[] src = xd;
@@ -60,6 +60,31 @@ public final class VectorConv {
             VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, out.offset() + b0 * o * n, n, bd, biasOff,
                     n, o * n);
         }
+    }
+
+    /**
+     * Packs a prepared weight now for the side of the product that a convolution of input {@code xShape} into
+     * {@code outShape} gives it (a model calls this while it plans its memory, so the weight's row-major copy is
+     * garbage before the activations are allocated, not beside them during the first forward).
+     */
+    static void prepare(PackedWeight weight, int[] xShape, Conv2dSpec spec, int[] outShape) {
+        int columns = imagesPerProduct(xShape, spec) * outShape[2] * outShape[3];
+        weight.packed(VectorGemm.runsTransposed(outShape[1], columns) ? VectorGemm.NR : VectorGemm.MR);
+    }
+
+    private static boolean padded(Conv2dSpec spec) {
+        return spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
+    }
+
+    /** Images whose columns go side by side in one product: all of them, unless their padded copy is too large. */
+    private static int imagesPerProduct(int[] xShape, Conv2dSpec spec) {
+        int batch = xShape[0];
+        if (!padded(spec)) {
+            return batch;
+        }
+        long image = (long) xShape[1] * (xShape[2] + spec.padTop() + spec.padBottom())
+                * (xShape[3] + spec.padLeft() + spec.padRight());
+        return (int) Math.max(1, Math.min(batch, PADDED_LIMIT / image));
     }
 
     /** Copies images [images][C][H][W] into dst [images][C][H+pt+pb][W+pl+pr] with a zero border. */

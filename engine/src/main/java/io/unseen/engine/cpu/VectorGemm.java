@@ -208,13 +208,18 @@ public final class VectorGemm {
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride,
                          long maxSharedPack) {
-        boolean transposed = useful(m, MR) * useful(n, NR) < 0.9 * useful(n, MR) * useful(m, NR);
+        boolean transposed = runsTransposed(m, n);
         CLayout layout = new CLayout(c, cOff, ldc, imageCols, imageStride, transposed);
         if (transposed) {
             run(n, m, k, alpha, b, a, beta, layout, rowBias, biasOff, maxSharedPack);
         } else {
             run(m, n, k, alpha, a, b, beta, layout, rowBias, biasOff, maxSharedPack);
         }
+    }
+
+    /** Whether {@link #multiply} computes C^T = B^T A^T for an m x n product (A then takes the B panels' side). */
+    static boolean runsTransposed(int m, int n) {
+        return useful(m, MR) * useful(n, NR) < 0.9 * useful(n, MR) * useful(m, NR);
     }
 
     /** k blocks of (nearly) equal length, at most KC: 1152 = 5 x 231 rather than 4 x 256 + 128. */

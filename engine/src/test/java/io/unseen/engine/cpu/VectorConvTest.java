@@ -96,6 +96,33 @@ class VectorConvTest {
     }
 
     /**
+     * A model's memory plan readies each convolution weight before the run ({@code prepareConv2d}): it is packed then,
+     * for the side its product takes at that shape (as A panels at 24x24, as B panels at 4x4, where the product runs
+     * transposed), and the convolution that follows uses those panels as they are and gives the plain weight's bits.
+     */
+    @Test
+    void plannedConvolutionsPackTheirWeightBeforeTheRunForTheSideTheyTake() {
+        Random r = new Random(9L);
+        for (int size : new int[]{24, 4}) {
+            Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, 40 * 64 * 9), 40, 64, 3, 3);
+            Tensor prepared = VectorBackend.INSTANCE.prepareWeight(weight);
+            PackedWeight packed = (PackedWeight) prepared.storage();
+            int[] xShape = {2, 64, size, size}, outShape = {2, 40, size, size};
+            VectorBackend.INSTANCE.prepareConv2d(prepared, xShape, Conv2dSpec.of(1, 1), outShape);
+            int side = size == 4 ? VectorGemm.NR : VectorGemm.MR;
+            float[] panels = packed.packed(side);
+            assertTrue(panels != null, size + "x" + size + ": packed before the run for panels of " + side);
+
+            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, 2 * 64 * size * size), xShape);
+            Tensor plain = Tensor.zeros(outShape), got = Tensor.zeros(outShape);
+            VectorBackend.INSTANCE.conv2d(x, weight, null, Conv2dSpec.of(1, 1), plain);
+            VectorBackend.INSTANCE.conv2d(x, prepared, null, Conv2dSpec.of(1, 1), got);
+            assertArrayEquals(plain.data(), got.data(), size + "x" + size + ": the bits of the plain weight");
+            assertSame(panels, packed.packed(side), "the run used the planned panels: no repacking");
+        }
+    }
+
+    /**
      * A linear weight stays row-major (the small-batch product reads its rows as they are) and the product agrees
      * with the reference at a single row and at a batch of tiles.
      */
