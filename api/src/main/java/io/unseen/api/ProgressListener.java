@@ -18,11 +18,21 @@ public interface ProgressListener {
      */
     void progress(String task, long done, long total);
 
+    /**
+     * A line worth telling the user about how the work runs, e.g. that a batch does not fit the device's memory
+     * and runs in mini-batches; ignored unless overridden.
+     *
+     * @param line one line of text, without a trailing newline
+     */
+    default void note(String line) {
+    }
+
     /** The listener that ignores everything. */
     ProgressListener NONE = (task, done, total) -> { };
 
     /**
-     * This listener as the library's {@link Progress}: counts the units and reports the running total.
+     * This listener as the library's {@link Progress}: counts the units and reports the running total, and passes
+     * the notes on.
      *
      * @return the adapter the library's loops report to
      */
@@ -51,6 +61,11 @@ public interface ProgressListener {
 
             @Override
             public void finish() {
+            }
+
+            @Override
+            public void note(String line) {
+                listener.note(line);
             }
         };
     }

@@ -58,6 +58,7 @@ final class WebJobs implements AutoCloseable {
         final String id, kind, model;
         final Path dir;
         final Map<String, Object> settings;
+        private final List<String> notes = new ArrayList<>();
         private String state, task = "", error;
         private long done, total, version;
         private volatile boolean cancelRequested;
@@ -102,6 +103,14 @@ final class WebJobs implements AutoCloseable {
             this.done = done;
             this.total = total;
             changed();
+        }
+
+        /** A line from the library about how the job runs (a batch split to fit the device); each kept once. */
+        synchronized void note(String line) {
+            if (!notes.contains(line)) { // a run in several parts may say the same thing for each
+                notes.add(line);
+                changed();
+            }
         }
 
         synchronized void state(String state, String error) {
@@ -157,6 +166,7 @@ final class WebJobs implements AutoCloseable {
             if (error != null) {
                 m.put("error", error);
             }
+            m.put("notes", List.copyOf(notes));
             return m;
         }
 
@@ -264,6 +274,9 @@ final class WebJobs implements AutoCloseable {
             }
             Job job = new Job(id, (String) m.get("kind"), (String) m.get("model"), dir,
                     (Map<String, Object>) m.get("settings"), state, error);
+            for (Object note : (List<Object>) m.getOrDefault("notes", List.of())) { // none in an older job.json
+                job.notes.add((String) note);
+            }
             job.save();
             return job;
         } catch (IOException | RuntimeException e) {
@@ -436,12 +449,21 @@ final class WebJobs implements AutoCloseable {
         unseen.sample(prior, settings, job.samples(), listener(job)); // the samples, summary.json and grid.png
     }
 
-    private static io.unseen.api.ProgressListener listener(Job job) {
-        return (task, done, total) -> {
-            if (job.cancelRequested) {
-                throw new CancellationException("cancelled");
+    /** Reports to the job, and stops it at its next progress report once it is cancelled. */
+    static io.unseen.api.ProgressListener listener(Job job) {
+        return new io.unseen.api.ProgressListener() {
+            @Override
+            public void progress(String task, long done, long total) {
+                if (job.cancelRequested) {
+                    throw new CancellationException("cancelled");
+                }
+                job.progress(task, done, total);
             }
-            job.progress(task, done, total);
+
+            @Override
+            public void note(String line) {
+                job.note(line);
+            }
         };
     }
 

@@ -1,6 +1,7 @@
 package io.unseen.cli;
 
 import io.unseen.convert.ConvertOptions;
+import io.unseen.diffusion.Progress;
 import io.unseen.engine.io.Json;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@code unseen serve}'s JSON API over real HTTP on 127.0.0.1 (an ephemeral port), on the tiny stand-in of the demo
  * checkpoint: every refused request is its 4xx with a JSON error; a job runs end to end, streams its progress and
- * survives a restart; queued and running jobs cancel; the token is enforced.
+ * survives a restart; a job keeps the library's notes; queued and running jobs cancel; the token is enforced.
  */
 class ServeApiTest {
     static final WebServer.Limits LIMITS = new WebServer.Limits(6, 20_000, 200_000, 8, 64L * 64, 16, 2,
@@ -258,6 +259,7 @@ class ServeApiTest {
             Map<String, Object> inverted = followEvents(first, prior, events);
             assertEquals("done", inverted.get("state"), inverted.toString());
             assertTrue(events[0] >= 3, "progress events: " + events[0]);
+            assertEquals(List.of(), inverted.get("notes"), "the stand-in's batch fits: nothing to say");
             HttpResponse<byte[]> recon = HTTP.send(HttpRequest.newBuilder(uri(first, "/api/jobs/" + prior
                     + "/reconstruction.png")).build(), HttpResponse.BodyHandlers.ofByteArray());
             assertEquals(200, recon.statusCode());
@@ -292,6 +294,7 @@ class ServeApiTest {
         try {
             HttpResponse<String> status = send(HttpRequest.newBuilder(uri(second, "/api/jobs/" + sampleJob)));
             assertEquals("done", json(status).get("state"), status.body());
+            assertEquals(List.of(), json(status).get("notes"), status.body());
             HttpResponse<byte[]> png = HTTP.send(HttpRequest.newBuilder(uri(second, "/api/jobs/" + sampleJob
                     + "/samples/1.png")).build(), HttpResponse.BodyHandlers.ofByteArray());
             assertEquals(200, png.statusCode());
@@ -299,6 +302,16 @@ class ServeApiTest {
         } finally {
             second.close();
         }
+    }
+
+    @Test
+    void aJobKeepsTheLibrarysNotesOnceEach(@TempDir Path dir) {
+        WebJobs.Job job = new WebJobs.Job("0123abc", WebJobs.INVERT, "demo", dir, Map.of(), WebJobs.RUNNING, null);
+        String split = "8 images at 32x32 do not fit the opencl backend's memory at once: running 2 mini-batches of 4";
+        Progress library = WebJobs.listener(job).asProgress();
+        library.note(split);
+        library.note(split); // the same run's next part
+        assertEquals(List.of(split), job.toJson().get("notes"));
     }
 
     @Test

@@ -201,13 +201,12 @@ public abstract class Backend implements AutoCloseable {
         requireShape("conv2d output", out, x.dim(0), weight.dim(0), ho, wo);
         requireResident("conv2d", x, weight, bias, out);
         requireDistinct("conv2d", out, x, weight, bias);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         conv2dKernel(x, weight, bias, spec, out);
-        if (profiling != null) {
+        if (timing != null) {
             String stride = spec.stride() > 1 ? " stride " + spec.stride() : "";
-            profiling.record("conv2d " + weight.dim(2) + "x" + weight.dim(3) + stride + " " + x.dim(1) + "->"
-                    + weight.dim(0) + " at " + x.dim(2) + "x" + x.dim(3) + ", batch " + x.dim(0), t0,
+            timing.stop("conv2d " + weight.dim(2) + "x" + weight.dim(3) + stride + " " + x.dim(1) + "->"
+                    + weight.dim(0) + " at " + x.dim(2) + "x" + x.dim(3) + ", batch " + x.dim(0),
                     x.dim(0) * OpFlops.conv(x.dim(1), weight.dim(0), weight.dim(2), weight.dim(3), ho, wo));
         }
     }
@@ -225,12 +224,11 @@ public abstract class Backend implements AutoCloseable {
         requireShape("linear output", out, x.dim(0), weight.dim(0));
         requireResident("linear", x, weight, bias, out);
         requireDistinct("linear", out, x, weight, bias);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         linearKernel(x, weight, bias, out);
-        if (profiling != null) {
-            profiling.record("linear " + x.dim(1) + "->" + weight.dim(0) + ", " + x.dim(0) + " rows",
-                    t0, x.dim(0) * OpFlops.linear(x.dim(1), weight.dim(0)));
+        if (timing != null) {
+            timing.stop("linear " + x.dim(1) + "->" + weight.dim(0) + ", " + x.dim(0) + " rows",
+                    x.dim(0) * OpFlops.linear(x.dim(1), weight.dim(0)));
         }
     }
 
@@ -259,12 +257,11 @@ public abstract class Backend implements AutoCloseable {
         }
         requireResident("matmul", a, b, out);
         requireDistinct("matmul", out, a, b);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         matmulKernel(batch, m, n, ka, a, transA, b, transB, alpha, out);
-        if (profiling != null) {
-            profiling.record("matmul " + batch + " x " + m + "x" + ka + " * " + ka + "x" + n,
-                    t0, batch * OpFlops.matmul(m, n, ka));
+        if (timing != null) {
+            timing.stop("matmul " + batch + " x " + m + "x" + ka + " * " + ka + "x" + n,
+                    batch * OpFlops.matmul(m, n, ka));
         }
     }
 
@@ -287,11 +284,10 @@ public abstract class Backend implements AutoCloseable {
         requireShape("groupNorm output", out, x.shape());
         requireResident("groupNorm", x, gamma, beta, out);
         requireSameOrDistinct("groupNorm", out, x);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         groupNormKernel(x, groups, eps, gamma, beta, out);
-        if (profiling != null) {
-            profiling.record("groupNorm " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("groupNorm " + dims(x), 0);
         }
     }
 
@@ -300,11 +296,10 @@ public abstract class Backend implements AutoCloseable {
         requireShape("silu output", out, x.shape());
         requireResident("silu", x, out);
         requireSameOrDistinct("silu", out, x);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         siluKernel(x, out);
-        if (profiling != null) {
-            profiling.record("silu " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("silu " + dims(x), 0);
         }
     }
 
@@ -324,11 +319,10 @@ public abstract class Backend implements AutoCloseable {
         for (int i = ax + 1; i < x.rank(); i++) {
             inner *= x.dim(i);
         }
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         softmaxKernel(x, outer, x.dim(ax), inner, out);
-        if (profiling != null) {
-            profiling.record("softmax " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("softmax " + dims(x), 0);
         }
     }
 
@@ -359,13 +353,11 @@ public abstract class Backend implements AutoCloseable {
         if (scratch != null) {
             requireDistinct("attention scratch", scratch, qkv);
         }
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         attentionKernel(qkv, heads, layout, need > 0 ? scratch : null, out);
-        if (profiling != null) {
-            profiling.record("attention " + heads + (heads == 1 ? " head, " : " heads, ") + c + " channels, "
-                    + qkv.dim(2) + " positions, batch " + qkv.dim(0), t0,
-                    qkv.dim(0) * OpFlops.attention(c, qkv.dim(2)));
+        if (timing != null) {
+            timing.stop("attention " + heads + (heads == 1 ? " head, " : " heads, ") + c + " channels, "
+                    + qkv.dim(2) + " positions, batch " + qkv.dim(0), qkv.dim(0) * OpFlops.attention(c, qkv.dim(2)));
         }
     }
 
@@ -406,11 +398,10 @@ public abstract class Backend implements AutoCloseable {
         requireShape("upsample output", out, x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3));
         requireResident("upsample", x, out);
         requireDistinct("upsample", out, x);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         upsampleNearest2xKernel(x, out);
-        if (profiling != null) {
-            profiling.record("upsample " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("upsample " + dims(x), 0);
         }
     }
 
@@ -420,11 +411,10 @@ public abstract class Backend implements AutoCloseable {
         requireShape("avgPool output", out, x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2);
         requireResident("avgPool", x, out);
         requireDistinct("avgPool", out, x);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         avgPool2x2Kernel(x, out);
-        if (profiling != null) {
-            profiling.record("avgPool " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("avgPool " + dims(x), 0);
         }
     }
 
@@ -443,11 +433,10 @@ public abstract class Backend implements AutoCloseable {
         requireShape("concat output", out, s);
         requireResident("concatChannels", a, b, out);
         requireDistinct("concatChannels", out, a, b);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         concatChannelsKernel(a, b, out);
-        if (profiling != null) {
-            profiling.record("concat " + dims(a) + " " + dims(b), t0, 0);
+        if (timing != null) {
+            timing.stop("concat " + dims(a) + " " + dims(b), 0);
         }
     }
 
@@ -467,11 +456,10 @@ public abstract class Backend implements AutoCloseable {
         requireResident(name, a, b, out);
         requireSameOrDistinct(name, out, a);
         requireSameOrDistinct(name, out, b);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         broadcastKernel(op, a, b, out);
-        if (profiling != null) {
-            profiling.record(name + " " + dims(a) + " " + dims(b), t0, 0);
+        if (timing != null) {
+            timing.stop(name + " " + dims(a) + " " + dims(b), 0);
         }
     }
 
@@ -492,11 +480,10 @@ public abstract class Backend implements AutoCloseable {
         requireShape("timestep frequencies", frequencies, dim / 2);
         requireResident("timestepEmbedding", timesteps, frequencies, out);
         requireDistinct("timestepEmbedding", out, timesteps, frequencies);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         timestepEmbeddingKernel(timesteps, frequencies, style, out);
-        if (profiling != null) {
-            profiling.record("timestepEmbedding " + dims(out), t0, 0);
+        if (timing != null) {
+            timing.stop("timestepEmbedding " + dims(out), 0);
         }
     }
 
@@ -543,11 +530,10 @@ public abstract class Backend implements AutoCloseable {
         requireResident("ddimStep", x, modelOut, noise, out);
         requireSameOrDistinct("ddimStep", out, x);
         requireDistinct("ddimStep", out, modelOut, noise);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         ddimStepKernel(x, modelOut, k.c1() != 0f ? noise : null, k, clipX0, out);
-        if (profiling != null) {
-            profiling.record("ddimStep " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("ddimStep " + dims(x), 0);
         }
     }
 
@@ -578,11 +564,10 @@ public abstract class Backend implements AutoCloseable {
         }
         requireResident("copy", dst);
         requireDistinct("copy", dst, src);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         copyKernel(src, dst);
-        if (profiling != null) {
-            profiling.record("copy " + dims(src), t0, 0);
+        if (timing != null) {
+            timing.stop("copy " + dims(src), 0);
         }
     }
 

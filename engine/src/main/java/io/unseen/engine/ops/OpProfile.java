@@ -19,13 +19,24 @@ public final class OpProfile {
 
     private final Map<String, long[]> entries = new LinkedHashMap<>();
 
-    /** The clock now when profiling ({@code p} not null), else 0 without reading it. */
-    static long start(OpProfile p) {
-        return p == null ? 0L : System.nanoTime();
+    /** One op's clock, from {@link OpProfile#start} to {@link #stop}. */
+    record Timing(OpProfile profile, long startNanos) {
+        /** The op has just finished: adds its time and FLOPs under {@code op}, its name and shapes. */
+        void stop(String op, long flops) {
+            profile.record(op, startNanos, flops);
+        }
     }
 
-    /** One call of {@code op} that started at {@code startNanos} ({@link #start}) and has just finished. */
-    synchronized void record(String op, long startNanos, long flops) {
+    /**
+     * Starts the clock of one op when profiling ({@code p} not null); else null, without reading the clock or
+     * allocating. The op builds its label only when it got a Timing, so an op that is not profiled allocates
+     * nothing.
+     */
+    static Timing start(OpProfile p) {
+        return p == null ? null : new Timing(p, System.nanoTime());
+    }
+
+    private synchronized void record(String op, long startNanos, long flops) {
         long nanos = System.nanoTime() - startNanos;
         long[] e = entries.computeIfAbsent(op, k -> new long[3]);
         e[0]++;
