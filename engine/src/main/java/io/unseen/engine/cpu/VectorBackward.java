@@ -83,6 +83,12 @@ final class VectorBackward {
      */
     static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
                        Tensor gradBias) {
+        conv2d(x, weight, gradOut, spec, gradX, gradWeight, gradBias, COLUMN_LIMIT);
+    }
+
+    /** {@link #conv2d} with bands of at most {@code columnLimit} floats of columns (tests split small outputs). */
+    static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
+                       Tensor gradBias, int columnLimit) {
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = gradOut.dim(2), wo = gradOut.dim(3), positions = ho * wo, k = c * kh * kw;
@@ -110,7 +116,7 @@ final class VectorBackward {
         Tensor rows = weight.toHost();
         float[] wd = rows.hostArray();
         int wOff = rows.offset();
-        int band = Math.max(1, Math.min(ho, COLUMN_LIMIT / Math.max(1, k * wo)));
+        int band = Math.max(1, Math.min(ho, columnLimit / Math.max(1, k * wo)));
         VectorGemm.Workspace ws = VectorGemm.workspace();
         ws.backwardColumns = VectorGemm.Workspace.grow(ws.backwardColumns, k * band * wo);
         float[] col = ws.backwardColumns;
