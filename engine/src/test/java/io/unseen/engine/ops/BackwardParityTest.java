@@ -35,8 +35,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>Tolerance: max |ours - torch| <= 1e-4 * max|torch's gradient| per gradient tensor. The gradients are sums of at
  * most a few hundred O(1) float32 products (conv: batch x positions <= 60 per weight, channels x 9 <= 54 per input
- * pixel), whose rounding is far inside that bound; a wrong index, sign or missing term errs by O(1). The largest
- * errors measured are printed per case (see the test's output) and quoted in the reference README.
+ * pixel), whose rounding is far inside that bound; a wrong index, sign or missing term errs by O(1). The errors are
+ * printed per case. Largest measured, as a fraction of max|torch's gradient| (reference / cpu): conv2d 2.0e-7 /
+ * 2.9e-7, linear 8.2e-8 / 1.0e-7, group norm 2.0e-7 / 2.0e-7, silu 6.5e-8, softmax 1.7e-7, upsample 9.0e-8, avgPool
+ * 0 (exact), broadcast add 7.7e-8 / 1.5e-7, mul 1.1e-7 / 1.7e-7: about 500 times inside the bound.
  *
  * <p>Parameter gradients start at zero here; that they accumulate is checked in BackwardPropertiesTest.
  */
