@@ -99,4 +99,41 @@ final class PlanningBackend extends Backend {
     @Override
     protected void copyKernel(Tensor src, Tensor dst) {
     }
+    // Backward passes: checked by the same entry points, and nothing runs.
+
+    @Override
+    protected void conv2dBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX,
+                                        Tensor gradWeight, Tensor gradBias) {
+    }
+
+    @Override
+    protected void linearBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX, Tensor gradWeight,
+                                        Tensor gradBias) {
+    }
+
+    @Override
+    protected void groupNormBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut,
+                                           Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+    }
+
+    @Override
+    protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
+    }
+
+    @Override
+    protected void softmaxBackwardKernel(Tensor y, Tensor gradOut, int outer, int axisLen, int inner,
+                                         Tensor gradX) {
+    }
+
+    @Override
+    protected void upsampleNearest2xBackwardKernel(Tensor gradOut, Tensor gradX) {
+    }
+
+    @Override
+    protected void avgPool2x2BackwardKernel(Tensor gradOut, Tensor gradX) {
+    }
+
+    @Override
+    protected void sumToShapeKernel(Tensor x, Tensor out) {
+    }
 }

@@ -328,6 +328,282 @@ public final class ReferenceBackend extends Backend {
         dst.copyFrom(src);
     }
 
+    // ---------------------------------------------------------------------------------------------------------
+    // Backward passes: each loop computes one gradient element as the sum its definition names, in double.
+
+    @Override
+    protected void conv2dBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX,
+                                        Tensor gradWeight, Tensor gradBias) {
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
+        int ho = gradOut.dim(2), wo = gradOut.dim(3), s = spec.stride();
+        float[] xd = x.hostArray(), wd = weight.hostArray(), gd = gradOut.hostArray();
+        int xo = x.offset(), wOff = weight.offset(), go = gradOut.offset();
+        if (gradBias != null) {
+            // dL/db[oc] = sum over b, oy, ox of gradOut[b, oc, oy, ox]
+            for (int oc = 0; oc < o; oc++) {
+                double sum = 0;
+                for (int b = 0; b < n; b++) {
+                    for (int p = 0; p < ho * wo; p++) {
+                        sum += gd[go + (b * o + oc) * ho * wo + p];
+                    }
+                }
+                gradBias.hostArray()[gradBias.offset() + oc] += (float) sum;
+            }
+        }
+        if (gradWeight != null) {
+            // dL/dw[oc, ic, ky, kx] = sum over b, oy, ox of gradOut[b, oc, oy, ox] * x[b, ic, oy*s+ky-pt, ox*s+kx-pl]
+            float[] gw = gradWeight.hostArray();
+            for (int oc = 0; oc < o; oc++) {
+                for (int ic = 0; ic < c; ic++) {
+                    for (int ky = 0; ky < kh; ky++) {
+                        for (int kx = 0; kx < kw; kx++) {
+                            double sum = 0;
+                            for (int b = 0; b < n; b++) {
+                                for (int oy = 0; oy < ho; oy++) {
+                                    int iy = oy * s + ky - spec.padTop();
+                                    if (iy < 0 || iy >= h) {
+                                        continue;
+                                    }
+                                    for (int ox = 0; ox < wo; ox++) {
+                                        int ix = ox * s + kx - spec.padLeft();
+                                        if (ix < 0 || ix >= w) {
+                                            continue;
+                                        }
+                                        sum += (double) gd[go + ((b * o + oc) * ho + oy) * wo + ox]
+                                                * xd[xo + ((b * c + ic) * h + iy) * w + ix];
+                                    }
+                                }
+                            }
+                            gw[gradWeight.offset() + ((oc * c + ic) * kh + ky) * kw + kx] += (float) sum;
+                        }
+                    }
+                }
+            }
+        }
+        if (gradX != null) {
+            // dL/dx[b, ic, iy, ix] = sum over oc, ky, kx of gradOut[b, oc, oy, ox] * w[oc, ic, ky, kx], over the
+            // output pixels (oy, ox) that read (iy, ix): oy*s = iy + pt - ky, ox*s = ix + pl - kx
+            float[] gx = gradX.hostArray();
+            for (int b = 0; b < n; b++) {
+                for (int ic = 0; ic < c; ic++) {
+                    for (int iy = 0; iy < h; iy++) {
+                        for (int ix = 0; ix < w; ix++) {
+                            double sum = 0;
+                            for (int oc = 0; oc < o; oc++) {
+                                for (int ky = 0; ky < kh; ky++) {
+                                    int sy = iy + spec.padTop() - ky;
+                                    if (sy < 0 || sy % s != 0 || sy / s >= ho) {
+                                        continue;
+                                    }
+                                    for (int kx = 0; kx < kw; kx++) {
+                                        int sx = ix + spec.padLeft() - kx;
+                                        if (sx < 0 || sx % s != 0 || sx / s >= wo) {
+                                            continue;
+                                        }
+                                        sum += (double) gd[go + ((b * o + oc) * ho + sy / s) * wo + sx / s]
+                                                * wd[wOff + ((oc * c + ic) * kh + ky) * kw + kx];
+                                    }
+                                }
+                            }
+                            gx[gradX.offset() + ((b * c + ic) * h + iy) * w + ix] = (float) sum;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void linearBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX, Tensor gradWeight,
+                                        Tensor gradBias) {
+        int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
+        float[] xd = x.hostArray(), wd = weight.hostArray(), gd = gradOut.hostArray();
+        int xo = x.offset(), wOff = weight.offset(), go = gradOut.offset();
+        if (gradX != null) {
+            // dL/dx[r, i] = sum over j of gradOut[r, j] * w[j, i]
+            for (int r = 0; r < n; r++) {
+                for (int i = 0; i < in; i++) {
+                    double sum = 0;
+                    for (int j = 0; j < o; j++) {
+                        sum += (double) gd[go + r * o + j] * wd[wOff + j * in + i];
+                    }
+                    gradX.hostArray()[gradX.offset() + r * in + i] = (float) sum;
+                }
+            }
+        }
+        if (gradWeight != null) {
+            // dL/dw[j, i] = sum over r of gradOut[r, j] * x[r, i]
+            for (int j = 0; j < o; j++) {
+                for (int i = 0; i < in; i++) {
+                    double sum = 0;
+                    for (int r = 0; r < n; r++) {
+                        sum += (double) gd[go + r * o + j] * xd[xo + r * in + i];
+                    }
+                    gradWeight.hostArray()[gradWeight.offset() + j * in + i] += (float) sum;
+                }
+            }
+        }
+        if (gradBias != null) {
+            // dL/db[j] = sum over r of gradOut[r, j]
+            for (int j = 0; j < o; j++) {
+                double sum = 0;
+                for (int r = 0; r < n; r++) {
+                    sum += gd[go + r * o + j];
+                }
+                gradBias.hostArray()[gradBias.offset() + j] += (float) sum;
+            }
+        }
+    }
+
+    @Override
+    protected void groupNormBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut,
+                                           Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        int n = x.dim(0), c = x.dim(1), spatial = x.numel() / Math.max(1, n * c), cpg = c / groups;
+        int groupSize = cpg * spatial;
+        float[] xd = x.hostArray(), gd = gradOut.hostArray();
+        int xo = x.offset(), go = gradOut.offset();
+        double[] dGamma = new double[c], dBeta = new double[c];
+        for (int b = 0; b < n; b++) {
+            for (int g = 0; g < groups; g++) {
+                int start = (b * c + g * cpg) * spatial;
+                // the forward's statistics: mean and biased variance of the group
+                double mean = 0;
+                for (int i = 0; i < groupSize; i++) {
+                    mean += xd[xo + start + i];
+                }
+                mean /= groupSize;
+                double var = 0;
+                for (int i = 0; i < groupSize; i++) {
+                    double d = xd[xo + start + i] - mean;
+                    var += d * d;
+                }
+                var /= groupSize;
+                double inv = 1.0 / Math.sqrt(var + eps);
+                // dxhat = gradOut * gamma; the two group means the gradient of the normalization subtracts
+                double meanDxhat = 0, meanDxhatXhat = 0;
+                for (int ch = 0; ch < cpg; ch++) {
+                    int channel = g * cpg + ch;
+                    double scale = gamma == null ? 1 : gamma.hostArray()[gamma.offset() + channel];
+                    for (int i = 0; i < spatial; i++) {
+                        int idx = start + ch * spatial + i;
+                        double xhat = (xd[xo + idx] - mean) * inv, dy = gd[go + idx];
+                        meanDxhat += dy * scale;
+                        meanDxhatXhat += dy * scale * xhat;
+                        dGamma[channel] += dy * xhat;
+                        dBeta[channel] += dy;
+                    }
+                }
+                meanDxhat /= groupSize;
+                meanDxhatXhat /= groupSize;
+                if (gradX != null) {
+                    for (int ch = 0; ch < cpg; ch++) {
+                        int channel = g * cpg + ch;
+                        double scale = gamma == null ? 1 : gamma.hostArray()[gamma.offset() + channel];
+                        for (int i = 0; i < spatial; i++) {
+                            int idx = start + ch * spatial + i;
+                            double xhat = (xd[xo + idx] - mean) * inv, dxhat = gd[go + idx] * scale;
+                            gradX.hostArray()[gradX.offset() + idx] =
+                                    (float) ((dxhat - meanDxhat - xhat * meanDxhatXhat) * inv);
+                        }
+                    }
+                }
+            }
+        }
+        for (int channel = 0; channel < c; channel++) {
+            if (gradGamma != null) {
+                gradGamma.hostArray()[gradGamma.offset() + channel] += (float) dGamma[channel];
+            }
+            if (gradBeta != null) {
+                gradBeta.hostArray()[gradBeta.offset() + channel] += (float) dBeta[channel];
+            }
+        }
+    }
+
+    @Override
+    protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
+        float[] xd = x.hostArray(), gd = gradOut.hostArray(), gx = gradX.hostArray();
+        for (int i = 0; i < x.numel(); i++) {
+            // d/dx [x s(x)] = s + x s (1 - s)
+            double v = xd[x.offset() + i], sig = 1.0 / (1.0 + Math.exp(-v));
+            gx[gradX.offset() + i] = (float) (gd[gradOut.offset() + i] * sig * (1 + v * (1 - sig)));
+        }
+    }
+
+    @Override
+    protected void softmaxBackwardKernel(Tensor y, Tensor gradOut, int outer, int axisLen, int inner, Tensor gradX) {
+        float[] yd = y.hostArray(), gd = gradOut.hostArray(), gx = gradX.hostArray();
+        for (int o = 0; o < outer; o++) {
+            for (int in = 0; in < inner; in++) {
+                int base = o * axisLen * inner + in;
+                // dL/dx_i = y_i (g_i - sum_j g_j y_j)
+                double dot = 0;
+                for (int i = 0; i < axisLen; i++) {
+                    dot += (double) gd[gradOut.offset() + base + i * inner] * yd[y.offset() + base + i * inner];
+                }
+                for (int i = 0; i < axisLen; i++) {
+                    int at = base + i * inner;
+                    gx[gradX.offset() + at] = (float) (yd[y.offset() + at] * (gd[gradOut.offset() + at] - dot));
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void upsampleNearest2xBackwardKernel(Tensor gradOut, Tensor gradX) {
+        int planes = gradX.dim(0) * gradX.dim(1), h = gradX.dim(2), w = gradX.dim(3);
+        float[] gd = gradOut.hostArray(), gx = gradX.hostArray();
+        for (int p = 0; p < planes; p++) {
+            for (int y = 0; y < h; y++) {
+                for (int xx = 0; xx < w; xx++) {
+                    int i = gradOut.offset() + (p * 2 * h + 2 * y) * 2 * w + 2 * xx;
+                    gx[gradX.offset() + (p * h + y) * w + xx] =
+                            (float) ((double) gd[i] + gd[i + 1] + gd[i + 2 * w] + gd[i + 2 * w + 1]);
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void avgPool2x2BackwardKernel(Tensor gradOut, Tensor gradX) {
+        int planes = gradX.dim(0) * gradX.dim(1), h = gradX.dim(2), w = gradX.dim(3);
+        int ho = gradOut.dim(2), wo = gradOut.dim(3);
+        float[] gd = gradOut.hostArray(), gx = gradX.hostArray();
+        for (int p = 0; p < planes; p++) {
+            for (int y = 0; y < h; y++) {
+                for (int xx = 0; xx < w; xx++) {
+                    boolean pooled = y / 2 < ho && xx / 2 < wo;
+                    gx[gradX.offset() + (p * h + y) * w + xx] =
+                            pooled ? gd[gradOut.offset() + (p * ho + y / 2) * wo + xx / 2] / 4 : 0f;
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void sumToShapeKernel(Tensor x, Tensor out) {
+        int rank = x.rank();
+        int[] shape = x.shape(), so = broadcastStrides(out.shape(), rank), index = new int[rank];
+        double[] sums = new double[out.numel()];
+        float[] xd = x.hostArray();
+        for (int flat = 0; flat < x.numel(); flat++) {
+            int io = 0;
+            for (int d = 0; d < rank; d++) {
+                io += index[d] * so[d];
+            }
+            sums[io] += xd[x.offset() + flat];
+            for (int d = rank - 1; d >= 0; d--) {
+                if (++index[d] < shape[d]) {
+                    break;
+                }
+                index[d] = 0;
+            }
+        }
+        for (int i = 0; i < sums.length; i++) {
+            out.hostArray()[out.offset() + i] = (float) sums[i];
+        }
+    }
+
     /** Element strides of {@code shape} aligned right to {@code rank} dimensions, 0 where a dimension broadcasts. */
     static int[] broadcastStrides(int[] shape, int rank) {
         int[] strides = new int[rank];

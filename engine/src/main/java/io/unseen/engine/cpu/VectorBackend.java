@@ -159,4 +159,54 @@ public final class VectorBackend extends Backend {
     protected void copyKernel(Tensor src, Tensor dst) {
         dst.copyFrom(src);
     }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Backward passes (VectorBackward)
+
+    @Override
+    protected void conv2dBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX,
+                                        Tensor gradWeight, Tensor gradBias) {
+        VectorBackward.conv2d(x, weight, gradOut, spec, gradX, gradWeight, gradBias);
+    }
+
+    @Override
+    protected void linearBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX, Tensor gradWeight,
+                                        Tensor gradBias) {
+        VectorBackward.linear(x, weight, gradOut, gradX, gradWeight, gradBias);
+    }
+
+    @Override
+    protected void groupNormBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut,
+                                           Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        VectorBackward.groupNorm(x, groups, eps, gamma, gradOut, gradX, gradGamma, gradBeta);
+    }
+
+    @Override
+    protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
+        VectorBackward.silu(x.hostArray(), x.offset(), gradOut.hostArray(), gradOut.offset(), gradX.hostArray(),
+                gradX.offset(), x.numel());
+    }
+
+    @Override
+    protected void softmaxBackwardKernel(Tensor y, Tensor gradOut, int outer, int axisLen, int inner, Tensor gradX) {
+        VectorBackward.softmax(y.hostArray(), y.offset(), gradOut.hostArray(), gradOut.offset(), outer, axisLen,
+                inner, gradX.hostArray(), gradX.offset());
+    }
+
+    @Override
+    protected void upsampleNearest2xBackwardKernel(Tensor gradOut, Tensor gradX) {
+        VectorBackward.upsampleNearest2x(gradOut.hostArray(), gradOut.offset(), gradX.dim(0) * gradX.dim(1),
+                gradX.dim(2), gradX.dim(3), gradX.hostArray(), gradX.offset());
+    }
+
+    @Override
+    protected void avgPool2x2BackwardKernel(Tensor gradOut, Tensor gradX) {
+        VectorBackward.avgPool2x2(gradOut.hostArray(), gradOut.offset(), gradX.dim(0) * gradX.dim(1), gradX.dim(2),
+                gradX.dim(3), gradX.hostArray(), gradX.offset());
+    }
+
+    @Override
+    protected void sumToShapeKernel(Tensor x, Tensor out) {
+        VectorBackward.sumToShape(x, out);
+    }
 }

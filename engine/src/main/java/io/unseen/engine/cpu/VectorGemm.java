@@ -88,6 +88,8 @@ public final class VectorGemm {
         /** Scratch for convolution (padded input), owned by the calling thread. */
         float[] convScratch = new float[0];
         int[] convRows = new int[0];
+        /** im2col columns of a convolution's backward, owned by the calling thread. */
+        float[] backwardColumns = new float[0];
 
         static float[] grow(float[] buf, int size) {
             return buf.length >= size ? buf : new float[size];

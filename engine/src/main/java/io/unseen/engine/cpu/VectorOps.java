@@ -99,7 +99,7 @@ final class VectorOps {
     }
 
     /** sum(x[i] - shift) over [from, from+len). */
-    private static double sumShifted(float[] x, int from, int len, float shift) {
+    static double sumShifted(float[] x, int from, int len, float shift) {
         double total = 0;
         int end = from + len, i = from;
         FloatVector s = FloatVector.broadcast(F, shift);
@@ -122,7 +122,7 @@ final class VectorOps {
     }
 
     /** sums[0] = sum(d), sums[1] = sum(d^2) with d = x[i] - center over [from, from+len). */
-    private static void sumCentered(float[] x, int from, int len, float center, double[] sums) {
+    static void sumCentered(float[] x, int from, int len, float center, double[] sums) {
         double s1 = 0, s2 = 0;
         int end = from + len, i = from;
         FloatVector m = FloatVector.broadcast(F, center);

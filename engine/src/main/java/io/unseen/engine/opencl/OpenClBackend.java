@@ -308,4 +308,55 @@ public final class OpenClBackend extends Backend {
         kernel.ddimStep(at(x), at(eps), epsStride, atOrNone(noise), at(out), count, per, k.sqrtAt(), k.sqrt1mAt(),
                 k.sqrtAtNext(), k.c1(), k.c2(), clipX0);
     }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Backward passes: not built for OpenCL yet; every one refuses with the same line, naming the op.
+
+    private static UnsupportedOperationException noBackward(String op) {
+        return new UnsupportedOperationException(op + ": backward passes run on cpu and reference; OpenCL backward is"
+                + " not built yet");
+    }
+
+    @Override
+    protected void conv2dBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX,
+                                        Tensor gradWeight, Tensor gradBias) {
+        throw noBackward("conv2dBackward");
+    }
+
+    @Override
+    protected void linearBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX, Tensor gradWeight,
+                                        Tensor gradBias) {
+        throw noBackward("linearBackward");
+    }
+
+    @Override
+    protected void groupNormBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut,
+                                           Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        throw noBackward("groupNormBackward");
+    }
+
+    @Override
+    protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
+        throw noBackward("siluBackward");
+    }
+
+    @Override
+    protected void softmaxBackwardKernel(Tensor y, Tensor gradOut, int outer, int axisLen, int inner, Tensor gradX) {
+        throw noBackward("softmaxBackward");
+    }
+
+    @Override
+    protected void upsampleNearest2xBackwardKernel(Tensor gradOut, Tensor gradX) {
+        throw noBackward("upsampleBackward");
+    }
+
+    @Override
+    protected void avgPool2x2BackwardKernel(Tensor gradOut, Tensor gradX) {
+        throw noBackward("avgPoolBackward");
+    }
+
+    @Override
+    protected void sumToShapeKernel(Tensor x, Tensor out) {
+        throw noBackward("sumToShape");
+    }
 }

@@ -158,6 +158,33 @@ public abstract class Backend implements AutoCloseable {
     /** dst = src, same element count; src may live on the host (an upload) or in this backend. */
     protected abstract void copyKernel(Tensor src, Tensor dst);
 
+    // Backward kernels (see "Backward passes" below): gradX overwritten, parameter gradients accumulated (+=).
+
+    /** Any of gradX, gradWeight, gradBias may be null (not wanted); weight may be a prepared weight. */
+    protected abstract void conv2dBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec,
+                                                 Tensor gradX, Tensor gradWeight, Tensor gradBias);
+
+    /** Any of gradX, gradWeight, gradBias may be null (not wanted). */
+    protected abstract void linearBackwardKernel(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX,
+                                                 Tensor gradWeight, Tensor gradBias);
+
+    /** gamma null means no affine (then gradGamma and gradBeta are null); any gradient may be null. */
+    protected abstract void groupNormBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut,
+                                                    Tensor gradX, Tensor gradGamma, Tensor gradBeta);
+
+    protected abstract void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX);
+
+    /** y is the softmax's output, viewed like the forward as [outer, axisLen, inner]. */
+    protected abstract void softmaxBackwardKernel(Tensor y, Tensor gradOut, int outer, int axisLen, int inner,
+                                                  Tensor gradX);
+
+    protected abstract void upsampleNearest2xBackwardKernel(Tensor gradOut, Tensor gradX);
+
+    protected abstract void avgPool2x2BackwardKernel(Tensor gradOut, Tensor gradX);
+
+    /** out = x summed over the dimensions where out's shape broadcasts to x's; shapes already validated. */
+    protected abstract void sumToShapeKernel(Tensor x, Tensor out);
+
     /** The two binary elementwise operations. */
     public enum BinaryOp { ADD, MUL }
 
@@ -572,6 +599,226 @@ public abstract class Backend implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------------------------------------------------
+    // Backward passes: the gradients of the forwards above, one op at a time, as llm.c writes them. Each takes the
+    // forward's inputs (or, for softmax, its output) and gradOut, the gradient of the loss with respect to the
+    // forward's output, and writes the gradients of the forward's inputs into caller-owned tensors.
+    //
+    // gradX, the gradient of the input, is OVERWRITTEN. The gradients of parameters (gradWeight, gradBias,
+    // gradGamma, gradBeta) are ACCUMULATED (+=): a weight used several times, or over several mini-batches, sums
+    // its gradients in place; zero them before the first backward of a step. Any gradient may be null when it is
+    // not wanted (a frozen layer, the input of the first layer). The CPU backends compute them; OpenCL refuses.
+
+    /**
+     * Backward of {@link #conv2d}: gradOut [N,O,Ho,Wo] is the gradient of out. gradX [N,C,H,W] =
+     * conv_transpose2d(gradOut, weight) (overwritten); gradWeight [O,C,kh,kw] += the correlation of x with gradOut;
+     * gradBias [O] += gradOut summed over N, Ho and Wo.
+     */
+    public final void conv2dBackward(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX,
+                                     Tensor gradWeight, Tensor gradBias) {
+        requireRank("conv2dBackward input", x, 4);
+        requireRank("conv2dBackward weight", weight, 4);
+        if (x.dim(1) != weight.dim(1)) {
+            throw new IllegalArgumentException("conv2dBackward: input has " + x.dim(1) + " channels but weight "
+                    + weight + " expects " + weight.dim(1));
+        }
+        int ho = spec.outHeight(x.dim(2), weight.dim(2));
+        int wo = spec.outWidth(x.dim(3), weight.dim(3));
+        if (ho < 1 || wo < 1) {
+            throw new IllegalArgumentException("conv2dBackward: kernel " + weight + " larger than padded input " + x);
+        }
+        requireShape("conv2dBackward gradOut (the gradient of conv2d's output " + dims(x) + " * " + dims(weight)
+                + ")", gradOut, x.dim(0), weight.dim(0), ho, wo);
+        requireGradient("conv2dBackward", "gradX", gradX, x.shape());
+        requireGradient("conv2dBackward", "gradWeight", gradWeight, weight.shape());
+        requireGradient("conv2dBackward", "gradBias", gradBias, weight.dim(0));
+        requireResident("conv2dBackward", x, weight, gradOut, gradX, gradWeight, gradBias);
+        requireGradientsDistinct("conv2dBackward", new Tensor[]{gradX, gradWeight, gradBias}, x, weight, gradOut);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        conv2dBackwardKernel(x, weight, gradOut, spec, gradX, gradWeight, gradBias);
+        if (profiling != null) {
+            long products = (gradX != null ? 1 : 0) + (gradWeight != null ? 1 : 0);
+            profiling.record("conv2dBackward " + weight.dim(2) + "x" + weight.dim(3) + " " + x.dim(1) + "->"
+                    + weight.dim(0) + " at " + x.dim(2) + "x" + x.dim(3) + ", batch " + x.dim(0), t0,
+                    products * x.dim(0) * OpFlops.conv(x.dim(1), weight.dim(0), weight.dim(2), weight.dim(3), ho, wo));
+        }
+    }
+
+    /**
+     * Backward of {@link #linear}: gradOut [N,out]. gradX [N,in] = gradOut weight (overwritten); gradWeight [out,in]
+     * += gradOut^T x; gradBias [out] += gradOut summed over N.
+     */
+    public final void linearBackward(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX, Tensor gradWeight,
+                                     Tensor gradBias) {
+        requireRank("linearBackward input", x, 2);
+        requireRank("linearBackward weight", weight, 2);
+        if (x.dim(1) != weight.dim(1)) {
+            throw new IllegalArgumentException("linearBackward: input " + x + " does not match weight " + weight);
+        }
+        requireShape("linearBackward gradOut (the gradient of linear's output " + dims(x) + " * " + dims(weight)
+                + "^T)", gradOut, x.dim(0), weight.dim(0));
+        requireGradient("linearBackward", "gradX", gradX, x.shape());
+        requireGradient("linearBackward", "gradWeight", gradWeight, weight.shape());
+        requireGradient("linearBackward", "gradBias", gradBias, weight.dim(0));
+        requireResident("linearBackward", x, weight, gradOut, gradX, gradWeight, gradBias);
+        requireGradientsDistinct("linearBackward", new Tensor[]{gradX, gradWeight, gradBias}, x, weight, gradOut);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        linearBackwardKernel(x, weight, gradOut, gradX, gradWeight, gradBias);
+        if (profiling != null) {
+            long products = (gradX != null ? 1 : 0) + (gradWeight != null ? 1 : 0);
+            profiling.record("linearBackward " + x.dim(1) + "->" + weight.dim(0) + ", " + x.dim(0) + " rows",
+                    t0, products * x.dim(0) * OpFlops.linear(x.dim(1), weight.dim(0)));
+        }
+    }
+
+    /**
+     * Backward of {@link #groupNorm} with the same x, groups, eps and gamma (null: no affine). Per sample and group,
+     * with xhat = (x - mean) / sqrt(var + eps) and dxhat = gradOut * gamma: gradX = (dxhat - mean(dxhat) - xhat
+     * mean(dxhat xhat)) / sqrt(var + eps) (overwritten); gradGamma [C] += sum of gradOut * xhat and gradBeta [C] +=
+     * sum of gradOut, over the batch and the positions.
+     */
+    public final void groupNormBackward(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut, Tensor gradX,
+                                        Tensor gradGamma, Tensor gradBeta) {
+        if (x.rank() < 2) {
+            throw new IllegalArgumentException("groupNormBackward: input " + x + " must be [N,C,...]");
+        }
+        int c = x.dim(1);
+        if (groups < 1 || c % groups != 0) {
+            throw new IllegalArgumentException("groupNormBackward: " + groups + " groups do not divide " + c
+                    + " channels");
+        }
+        if (gamma == null && (gradGamma != null || gradBeta != null)) {
+            throw new IllegalArgumentException("groupNormBackward: gradGamma and gradBeta need the affine gamma");
+        }
+        if (gamma != null && !gamma.hasShape(c)) {
+            throw new IllegalArgumentException("groupNormBackward: gamma must be [" + c + "], got " + gamma);
+        }
+        requireShape("groupNormBackward gradOut (the gradient of groupNorm's output " + dims(x) + ")", gradOut,
+                x.shape());
+        requireGradient("groupNormBackward", "gradX", gradX, x.shape());
+        requireGradient("groupNormBackward", "gradGamma", gradGamma, c);
+        requireGradient("groupNormBackward", "gradBeta", gradBeta, c);
+        requireResident("groupNormBackward", x, gamma, gradOut, gradX, gradGamma, gradBeta);
+        requireGradientsDistinct("groupNormBackward", new Tensor[]{gradX, gradGamma, gradBeta}, x, gamma, gradOut);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        groupNormBackwardKernel(x, groups, eps, gamma, gradOut, gradX, gradGamma, gradBeta);
+        if (profiling != null) {
+            profiling.record("groupNormBackward " + dims(x), t0, 0);
+        }
+    }
+
+    /**
+     * Backward of {@link #silu}: gradX = gradOut * s (1 + x (1 - s)), s = sigmoid(x) (overwritten). gradX may be
+     * gradOut (in place).
+     */
+    public final void siluBackward(Tensor x, Tensor gradOut, Tensor gradX) {
+        requireShape("siluBackward gradOut (the gradient of silu's output " + dims(x) + ")", gradOut, x.shape());
+        requireShape("siluBackward gradX", gradX, x.shape());
+        requireResident("siluBackward", x, gradOut, gradX);
+        requireSameOrDistinct("siluBackward", gradX, gradOut);
+        requireDistinct("siluBackward", gradX, x);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        siluBackwardKernel(x, gradOut, gradX);
+        if (profiling != null) {
+            profiling.record("siluBackward " + dims(x), t0, 0);
+        }
+    }
+
+    /**
+     * Backward of {@link #softmax} from its output y (not its input): gradX = y * (gradOut - sum(gradOut * y)), the
+     * sum along {@code axis} (overwritten). gradX may be gradOut (in place).
+     */
+    public final void softmaxBackward(Tensor y, int axis, Tensor gradOut, Tensor gradX) {
+        int ax = axis < 0 ? y.rank() + axis : axis;
+        if (ax < 0 || ax >= y.rank()) {
+            throw new IllegalArgumentException("softmaxBackward: axis " + axis + " out of range for " + y);
+        }
+        requireShape("softmaxBackward gradOut (the gradient of softmax's output " + dims(y) + ")", gradOut,
+                y.shape());
+        requireShape("softmaxBackward gradX", gradX, y.shape());
+        requireResident("softmaxBackward", y, gradOut, gradX);
+        requireSameOrDistinct("softmaxBackward", gradX, gradOut);
+        requireDistinct("softmaxBackward", gradX, y);
+        int outer = 1, inner = 1;
+        for (int i = 0; i < ax; i++) {
+            outer *= y.dim(i);
+        }
+        for (int i = ax + 1; i < y.rank(); i++) {
+            inner *= y.dim(i);
+        }
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        softmaxBackwardKernel(y, gradOut, outer, y.dim(ax), inner, gradX);
+        if (profiling != null) {
+            profiling.record("softmaxBackward " + dims(y), t0, 0);
+        }
+    }
+
+    /**
+     * Backward of {@link #upsampleNearest2x}: gradOut [N,C,2H,2W] to gradX [N,C,H,W], each input pixel receiving the
+     * sum of the 2x2 block it was copied to (overwritten).
+     */
+    public final void upsampleNearest2xBackward(Tensor gradOut, Tensor gradX) {
+        requireRank("upsampleBackward gradX", gradX, 4);
+        requireShape("upsampleBackward gradOut (the gradient of upsample's output for input " + dims(gradX) + ")",
+                gradOut, gradX.dim(0), gradX.dim(1), 2 * gradX.dim(2), 2 * gradX.dim(3));
+        requireResident("upsampleBackward", gradOut, gradX);
+        requireDistinct("upsampleBackward", gradX, gradOut);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        upsampleNearest2xBackwardKernel(gradOut, gradX);
+        if (profiling != null) {
+            profiling.record("upsampleBackward " + dims(gradX), t0, 0);
+        }
+    }
+
+    /**
+     * Backward of {@link #avgPool2x2}: gradX [N,C,H,W] (the input's shape) gets gradOut [N,C,H/2,W/2] / 4 on each
+     * pixel of its 2x2 block, and 0 on an odd trailing row or column the pooling dropped (overwritten).
+     */
+    public final void avgPool2x2Backward(Tensor gradOut, Tensor gradX) {
+        requireRank("avgPoolBackward gradX", gradX, 4);
+        requireShape("avgPoolBackward gradOut (the gradient of avgPool's output for input " + dims(gradX) + ")",
+                gradOut, gradX.dim(0), gradX.dim(1), gradX.dim(2) / 2, gradX.dim(3) / 2);
+        requireResident("avgPoolBackward", gradOut, gradX);
+        requireDistinct("avgPoolBackward", gradX, gradOut);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        avgPool2x2BackwardKernel(gradOut, gradX);
+        if (profiling != null) {
+            profiling.record("avgPoolBackward " + dims(gradX), t0, 0);
+        }
+    }
+
+    /**
+     * out = x summed over the dimensions along which out's shape was broadcast to x's (numpy rules: missing leading
+     * dimensions and dimensions of size 1), overwritten: the backward of broadcasting. For out = a + b, a's gradient
+     * is sumToShape(gradOut) into a's shape; for out = a * b, it is sumToShape(gradOut * b).
+     */
+    public final void sumToShape(Tensor x, Tensor out) {
+        int[] broadcast;
+        try {
+            broadcast = broadcastShape(out.shape(), x.shape());
+        } catch (IllegalArgumentException e) {
+            broadcast = null;
+        }
+        if (broadcast == null || !Arrays.equals(broadcast, x.shape())) {
+            throw new IllegalArgumentException("sumToShape: " + out + " does not broadcast to " + x);
+        }
+        requireResident("sumToShape", x, out);
+        requireDistinct("sumToShape", out, x);
+        OpProfile profiling = profile;
+        long t0 = OpProfile.start(profiling);
+        sumToShapeKernel(x, out);
+        if (profiling != null) {
+            profiling.record("sumToShape " + dims(x) + " to " + dims(out), t0, 0);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
     // Shape helpers shared by the backends and by the allocating facade.
 
     /** numpy broadcasting of two shapes; fails with both shapes in the message. */
@@ -617,6 +864,29 @@ public abstract class Backend implements AutoCloseable {
         for (Tensor in : inputs) {
             if (in != null && out.overlaps(in)) {
                 throw new IllegalArgumentException(op + ": output must not share storage with an input");
+            }
+        }
+    }
+
+    /** A wanted gradient (non-null) must have its parameter's shape. */
+    private static void requireGradient(String op, String what, Tensor grad, int... shape) {
+        if (grad != null && !grad.hasShape(shape)) {
+            throw new IllegalArgumentException(op + ": " + what + " must be " + Arrays.toString(shape) + ", got "
+                    + grad);
+        }
+    }
+
+    /** Gradients may not overlap the backward's inputs, nor each other. */
+    private static void requireGradientsDistinct(String op, Tensor[] grads, Tensor... inputs) {
+        for (int i = 0; i < grads.length; i++) {
+            if (grads[i] == null) {
+                continue;
+            }
+            requireDistinct(op, grads[i], inputs);
+            for (int j = i + 1; j < grads.length; j++) {
+                if (grads[j] != null && grads[i].overlaps(grads[j])) {
+                    throw new IllegalArgumentException(op + ": two gradients share storage");
+                }
             }
         }
     }

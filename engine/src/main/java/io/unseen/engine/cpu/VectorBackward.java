@@ -1,0 +1,477 @@
+package io.unseen.engine.cpu;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Conv2dSpec;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.Arrays;
+
+/**
+ * The backward passes of {@link VectorBackend}: the products go through {@link VectorGemm}, the elementwise ops are
+ * Vector API loops, split over the cores by {@link Parallel}. Shapes are checked by
+ * {@link io.unseen.engine.ops.Backend} before these are called. Each is tested against the plain loops of
+ * {@link ReferenceBackend} and against PyTorch's autograd (BackwardParityTest).
+ *
+ * <p>As in the Backend's contract, input gradients (gradX) are overwritten and parameter gradients (gradWeight,
+ * gradBias, gradGamma, gradBeta) accumulated. Sums across samples are added in sample order, so results do not
+ * depend on the thread count.
+ */
+final class VectorBackward {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = F.length();
+
+    /** Elementwise work below this many elements per chunk is not worth another thread. */
+    private static final int ELEMENTWISE_CHUNK = 1 << 15;
+
+    /** At most this many floats of im2col columns at once (16 MiB); larger outputs go in bands of rows. */
+    private static final int COLUMN_LIMIT = 4 << 20;
+
+    private VectorBackward() {
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // linear: out = x W^T + b
+
+    static void linear(Tensor x, Tensor weight, Tensor gradOut, Tensor gradX, Tensor gradWeight, Tensor gradBias) {
+        int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
+        float[] g = gradOut.hostArray();
+        int go = gradOut.offset();
+        if (gradX != null) {
+            // gradX [n, in] = gradOut [n, o] x W [o, in]
+            VectorGemm.gemm(false, false, n, in, o, 1f, g, go, o, weight.hostArray(), weight.offset(), in, 0f,
+                    gradX.hostArray(), gradX.offset(), in);
+        }
+        if (gradWeight != null) {
+            // gradW [o, in] += gradOut^T [o, n] x x [n, in]
+            VectorGemm.gemm(true, false, o, in, n, 1f, g, go, o, x.hostArray(), x.offset(), in, 1f,
+                    gradWeight.hostArray(), gradWeight.offset(), in);
+        }
+        if (gradBias != null) {
+            // gradB [o] += the column sums of gradOut
+            addColumnSums(g, go, n, o, gradBias.hostArray(), gradBias.offset());
+        }
+    }
+
+    /** out[j] += sum over rows r of a[off + r * cols + j], rows added in order. */
+    private static void addColumnSums(float[] a, int off, int rows, int cols, float[] out, int outOff) {
+        int j = 0;
+        for (; j <= cols - VL; j += VL) {
+            FloatVector acc = FloatVector.zero(F);
+            for (int r = 0; r < rows; r++) {
+                acc = acc.add(FloatVector.fromArray(F, a, off + r * cols + j));
+            }
+            acc.add(FloatVector.fromArray(F, out, outOff + j)).intoArray(out, outOff + j);
+        }
+        for (; j < cols; j++) {
+            float acc = 0f;
+            for (int r = 0; r < rows; r++) {
+                acc += a[off + r * cols + j];
+            }
+            out[outOff + j] += acc;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // conv2d: out[b] = W [O, K] x col_b [K, Ho*Wo] + bias, col = im2col(x), K = C*kh*kw (as VectorConv's forward)
+
+    /**
+     * Per image and per band of output rows (the im2col columns of a band stay under {@link #COLUMN_LIMIT}):
+     * gradW [O, K] += gradOut_band [O, cols] x col_band^T [cols, K]; col_band = W^T [K, O] x gradOut_band, then
+     * col2im adds each column entry back onto the input pixel it was read from. A prepared (packed) weight is
+     * unpacked once per call: training passes its weights as they are, since they change every step.
+     */
+    static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
+                       Tensor gradBias) {
+        conv2d(x, weight, gradOut, spec, gradX, gradWeight, gradBias, COLUMN_LIMIT);
+    }
+
+    /** {@link #conv2d} with bands of at most {@code columnLimit} floats of columns (tests split small outputs). */
+    static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
+                       Tensor gradBias, int columnLimit) {
+        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
+        int ho = gradOut.dim(2), wo = gradOut.dim(3), positions = ho * wo, k = c * kh * kw;
+        float[] g = gradOut.hostArray();
+        int go = gradOut.offset();
+        if (gradBias != null) {
+            // gradB[oc] += gradOut[:, oc] summed over samples and positions
+            float[] gb = gradBias.hostArray();
+            Parallel.forRange(o, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, batch * positions)), (from, to) -> {
+                for (int oc = from; oc < to; oc++) {
+                    double sum = 0;
+                    for (int b = 0; b < batch; b++) {
+                        sum += VectorOps.sumShifted(g, go + (b * o + oc) * positions, positions, 0f);
+                    }
+                    gb[gradBias.offset() + oc] += (float) sum;
+                }
+            });
+        }
+        if (gradWeight == null && gradX == null || k == 0 || positions == 0) {
+            if (gradX != null) {
+                Arrays.fill(gradX.hostArray(), gradX.offset(), gradX.offset() + gradX.numel(), 0f);
+            }
+            return;
+        }
+        Tensor rows = weight.toHost();
+        float[] wd = rows.hostArray();
+        int wOff = rows.offset();
+        int band = Math.max(1, Math.min(ho, columnLimit / Math.max(1, k * wo)));
+        VectorGemm.Workspace ws = VectorGemm.workspace();
+        ws.backwardColumns = VectorGemm.Workspace.grow(ws.backwardColumns, k * band * wo);
+        float[] col = ws.backwardColumns;
+        if (gradX != null) {
+            Arrays.fill(gradX.hostArray(), gradX.offset(), gradX.offset() + gradX.numel(), 0f);
+        }
+        for (int b = 0; b < batch; b++) {
+            int xImage = x.offset() + b * c * h * w;
+            for (int y0 = 0; y0 < ho; y0 += band) {
+                int y1 = Math.min(ho, y0 + band), cols = (y1 - y0) * wo;
+                int gBand = go + b * o * positions + y0 * wo;
+                if (gradWeight != null) {
+                    im2col(x.hostArray(), xImage, c, h, w, kh, kw, spec, wo, y0, y1, col);
+                    VectorGemm.gemm(false, true, o, k, cols, 1f, g, gBand, positions, col, 0, cols, 1f,
+                            gradWeight.hostArray(), gradWeight.offset(), k);
+                }
+                if (gradX != null) {
+                    VectorGemm.gemm(true, false, k, cols, o, 1f, wd, wOff, k, g, gBand, positions, 0f, col, 0, cols);
+                    col2imAdd(col, c, h, w, kh, kw, spec, wo, y0, y1, gradX.hostArray(),
+                            gradX.offset() + b * c * h * w);
+                }
+            }
+        }
+    }
+
+    /**
+     * col [K, (y1-y0)*wo]: row p = (ci, ky, kx), column (oy - y0, ox) holds x[ci, oy*s + ky - pt, ox*s + kx - pl],
+     * 0 in the padding.
+     */
+    private static void im2col(float[] x, int xOff, int c, int h, int w, int kh, int kw, Conv2dSpec spec, int wo,
+                               int y0, int y1, float[] col) {
+        int k = c * kh * kw, cols = (y1 - y0) * wo, s = spec.stride();
+        Parallel.forRange(k, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, cols)), (from, to) -> {
+            for (int p = from; p < to; p++) {
+                int ci = p / (kh * kw), ky = p / kw % kh, kx = p % kw;
+                for (int oy = y0; oy < y1; oy++) {
+                    int iy = oy * s + ky - spec.padTop(), dst = p * cols + (oy - y0) * wo;
+                    if (iy < 0 || iy >= h) {
+                        Arrays.fill(col, dst, dst + wo, 0f);
+                        continue;
+                    }
+                    int row = xOff + (ci * h + iy) * w;
+                    for (int ox = 0; ox < wo; ox++) {
+                        int ix = ox * s + kx - spec.padLeft();
+                        col[dst + ox] = ix >= 0 && ix < w ? x[row + ix] : 0f;
+                    }
+                }
+            }
+        });
+    }
+
+    /** The adjoint of {@link #im2col}: gradX[ci, iy, ix] += col[p, (oy - y0, ox)] for every entry read from there. */
+    private static void col2imAdd(float[] col, int c, int h, int w, int kh, int kw, Conv2dSpec spec, int wo,
+                                  int y0, int y1, float[] gx, int gxOff) {
+        int cols = (y1 - y0) * wo, s = spec.stride();
+        // one channel's plane per task: no two tasks write the same pixel, and each plane is summed in one order
+        Parallel.forRange(c, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, kh * kw * cols)), (from, to) -> {
+            for (int ci = from; ci < to; ci++) {
+                for (int ky = 0; ky < kh; ky++) {
+                    for (int kx = 0; kx < kw; kx++) {
+                        int p = (ci * kh + ky) * kw + kx;
+                        for (int oy = y0; oy < y1; oy++) {
+                            int iy = oy * s + ky - spec.padTop();
+                            if (iy < 0 || iy >= h) {
+                                continue;
+                            }
+                            int row = gxOff + (ci * h + iy) * w, src = p * cols + (oy - y0) * wo;
+                            for (int ox = 0; ox < wo; ox++) {
+                                int ix = ox * s + kx - spec.padLeft();
+                                if (ix >= 0 && ix < w) {
+                                    gx[row + ix] += col[src + ox];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // group norm: y = xhat * gamma + beta, xhat = (x - mean) / sqrt(var + eps) per (sample, group)
+
+    /**
+     * Per (sample, group), with M elements, dxhat = gradOut * gamma: gradX = (dxhat - sum(dxhat)/M - xhat
+     * sum(dxhat xhat)/M) / sqrt(var + eps). The statistics are the forward's ({@link VectorOps#groupNorm}: a
+     * float center and a double residual); per channel two sums, of gradOut and of gradOut * (x - center), give
+     * everything: gradBeta's and gradGamma's terms and the two group sums.
+     */
+    static void groupNorm(Tensor x, int groups, float eps, Tensor gamma, Tensor gradOut, Tensor gradX,
+                          Tensor gradGamma, Tensor gradBeta) {
+        int n = x.dim(0), c = x.dim(1), spatial = x.numel() / Math.max(1, n * c), cpg = c / groups;
+        int groupSize = cpg * spatial;
+        if (groupSize == 0) {
+            return;
+        }
+        float[] xd = x.hostArray(), gd = gradOut.hostArray();
+        float[] gm = gamma == null ? null : gamma.hostArray();
+        // per (sample, channel): sum of gradOut * xhat and of gradOut, summed over the samples in order at the end
+        double[] dGamma = new double[n * c], dBeta = new double[n * c];
+        Parallel.forRange(n * groups, Math.max(1, ELEMENTWISE_CHUNK / groupSize), (from, to) -> {
+            double[] sums = new double[2];
+            for (int item = from; item < to; item++) {
+                int b = item / groups, g = item % groups, first = b * c + g * cpg;
+                int xs = x.offset() + first * spatial, gs = gradOut.offset() + first * spatial;
+                // the forward's statistics
+                float shift = xd[xs];
+                float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
+                VectorOps.sumCentered(xd, xs, groupSize, center, sums);
+                double residual = sums[0] / groupSize; // the mean is center + residual
+                double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
+                double inv = 1.0 / Math.sqrt(var + eps);
+                double sumDxhat = 0, sumDxhatXhat = 0;
+                for (int ch = 0; ch < cpg; ch++) {
+                    sumsAgainst(gd, gs + ch * spatial, xd, xs + ch * spatial, spatial, center, sums);
+                    double dy = sums[0], dyXhat = inv * (sums[1] - residual * sums[0]);
+                    double scale = gm == null ? 1 : gm[gamma.offset() + g * cpg + ch];
+                    dBeta[first + ch] = dy;
+                    dGamma[first + ch] = dyXhat;
+                    sumDxhat += scale * dy;
+                    sumDxhatXhat += scale * dyXhat;
+                }
+                if (gradX == null) {
+                    continue;
+                }
+                // gradX = inv*gamma*dy - inv*sumDxhat/M - inv*xhat*sumDxhatXhat/M, xhat = inv*((x - center) - residual)
+                double slope = -inv * inv * sumDxhatXhat / groupSize;
+                float constant = (float) (-inv * sumDxhat / groupSize - slope * residual);
+                for (int ch = 0; ch < cpg; ch++) {
+                    double scale = gm == null ? 1 : gm[gamma.offset() + g * cpg + ch];
+                    combineRow(gd, gs + ch * spatial, (float) (inv * scale), xd, xs + ch * spatial, center,
+                            (float) slope, constant, gradX.hostArray(), gradX.offset() + (gs - gradOut.offset())
+                                    + ch * spatial, spatial);
+                }
+            }
+        });
+        for (int ch = 0; ch < c; ch++) {
+            double sumGamma = 0, sumBeta = 0;
+            for (int b = 0; b < n; b++) {
+                sumGamma += dGamma[b * c + ch];
+                sumBeta += dBeta[b * c + ch];
+            }
+            if (gradGamma != null) {
+                gradGamma.hostArray()[gradGamma.offset() + ch] += (float) sumGamma;
+            }
+            if (gradBeta != null) {
+                gradBeta.hostArray()[gradBeta.offset() + ch] += (float) sumBeta;
+            }
+        }
+    }
+
+    /** sums[0] = sum(dy), sums[1] = sum(dy * (x - center)) over one row; float lanes, double every block. */
+    private static void sumsAgainst(float[] dy, int dyFrom, float[] x, int xFrom, int len, float center,
+                                    double[] sums) {
+        double s0 = 0, s1 = 0;
+        FloatVector m = FloatVector.broadcast(F, center);
+        int i = 0;
+        while (len - i >= VL) {
+            int blockEnd = Math.min(len, i + 32 * VL);
+            FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+            for (; i <= blockEnd - VL; i += VL) {
+                FloatVector g = FloatVector.fromArray(F, dy, dyFrom + i);
+                a0 = a0.add(g);
+                a1 = g.fma(FloatVector.fromArray(F, x, xFrom + i).sub(m), a1);
+            }
+            s0 += VectorOps.sumLanes(a0);
+            s1 += VectorOps.sumLanes(a1);
+        }
+        for (; i < len; i++) {
+            s0 += dy[dyFrom + i];
+            s1 += (double) dy[dyFrom + i] * (x[xFrom + i] - center);
+        }
+        sums[0] = s0;
+        sums[1] = s1;
+    }
+
+    /** out = a * dy + slope * (x - center) + constant over one row. */
+    private static void combineRow(float[] dy, int dyFrom, float a, float[] x, int xFrom, float center, float slope,
+                                   float constant, float[] out, int outFrom, int len) {
+        FloatVector av = FloatVector.broadcast(F, a), m = FloatVector.broadcast(F, center);
+        FloatVector sv = FloatVector.broadcast(F, slope), cv = FloatVector.broadcast(F, constant);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector d = FloatVector.fromArray(F, x, xFrom + i).sub(m);
+            FloatVector.fromArray(F, dy, dyFrom + i).fma(av, d.fma(sv, cv)).intoArray(out, outFrom + i);
+        }
+        for (; i < len; i++) {
+            out[outFrom + i] = Math.fma(dy[dyFrom + i], a, Math.fma(x[xFrom + i] - center, slope, constant));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // elementwise
+
+    /** gradX = gradOut * s * (1 + x (1 - s)), s = sigmoid(x); gradX may be gradOut. */
+    static void silu(float[] x, int xOff, float[] g, int gOff, float[] out, int outOff, int n) {
+        Parallel.forRange(n, ELEMENTWISE_CHUNK, (from, to) -> {
+            int i = from;
+            for (; i <= to - VL; i += VL) {
+                FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+                FloatVector sig = FloatVector.broadcast(F, 1f).div(VectorOps.exp(v.neg()).add(1f));
+                FloatVector slope = v.mul(sig.neg().add(1f)).add(1f).mul(sig);
+                FloatVector.fromArray(F, g, gOff + i).mul(slope).intoArray(out, outOff + i);
+            }
+            for (; i < to; i++) {
+                double v = x[xOff + i], sig = 1.0 / (1.0 + Math.exp(-v));
+                out[outOff + i] = (float) (g[gOff + i] * sig * (1 + v * (1 - sig)));
+            }
+        });
+    }
+
+    /** gradX = y * (gradOut - sum(gradOut * y)) along the axis of [outer, axisLen, inner]; gradX may be gradOut. */
+    static void softmax(float[] y, int yOff, float[] g, int gOff, int outer, int axisLen, int inner, float[] out,
+                        int outOff) {
+        Parallel.forRange(outer, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, axisLen * inner)), (from, to) -> {
+            for (int o = from; o < to; o++) {
+                int base = o * axisLen * inner;
+                if (inner == 1) {
+                    softmaxRow(y, yOff + base, g, gOff + base, axisLen, out, outOff + base);
+                    continue;
+                }
+                for (int in = 0; in < inner; in++) {
+                    double dot = 0;
+                    for (int i = 0; i < axisLen; i++) {
+                        int at = base + i * inner + in;
+                        dot += (double) g[gOff + at] * y[yOff + at];
+                    }
+                    for (int i = 0; i < axisLen; i++) {
+                        int at = base + i * inner + in;
+                        out[outOff + at] = (float) (y[yOff + at] * (g[gOff + at] - dot));
+                    }
+                }
+            }
+        });
+    }
+
+    private static void softmaxRow(float[] y, int yFrom, float[] g, int gFrom, int len, float[] out, int outFrom) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            acc = FloatVector.fromArray(F, g, gFrom + i).fma(FloatVector.fromArray(F, y, yFrom + i), acc);
+        }
+        double dot = VectorOps.sumLanes(acc);
+        for (; i < len; i++) {
+            dot += (double) g[gFrom + i] * y[yFrom + i];
+        }
+        FloatVector d = FloatVector.broadcast(F, (float) dot);
+        i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector.fromArray(F, g, gFrom + i).sub(d).mul(FloatVector.fromArray(F, y, yFrom + i))
+                    .intoArray(out, outFrom + i);
+        }
+        for (; i < len; i++) {
+            out[outFrom + i] = (float) (y[yFrom + i] * (g[gFrom + i] - dot));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // resampling
+
+    /**
+     * gradX [planes, h, w] = the sums of gradOut's 2x2 blocks: 4 x the 2x2 average pool of gradOut (dividing by 4 and
+     * multiplying back are exact in binary floating point).
+     */
+    static void upsampleNearest2x(float[] g, int gOff, int planes, int h, int w, float[] out, int outOff) {
+        VectorOps.avgPool2x2(g, gOff, planes, 2 * h, 2 * w, out, outOff);
+        scale(out, outOff, planes * h * w, 4f);
+    }
+
+    /**
+     * gradX [planes, h, w] = gradOut / 4 on each pixel of its 2x2 block: the nearest upsampling of gradOut / 4, and 0
+     * on an odd trailing row or column.
+     */
+    static void avgPool2x2(float[] g, int gOff, int planes, int h, int w, float[] out, int outOff) {
+        int ho = h / 2, wo = w / 2;
+        if (h % 2 == 0 && w % 2 == 0) {
+            VectorOps.upsampleNearest2x(g, gOff, planes, ho, wo, out, outOff);
+            scale(out, outOff, planes * h * w, 0.25f);
+            return;
+        }
+        Parallel.forRange(planes, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, h * w)), (from, to) -> {
+            for (int p = from; p < to; p++) {
+                for (int y = 0; y < h; y++) {
+                    int row = outOff + (p * h + y) * w;
+                    if (y / 2 >= ho) {
+                        Arrays.fill(out, row, row + w, 0f);
+                        continue;
+                    }
+                    int src = gOff + (p * ho + y / 2) * wo;
+                    for (int xx = 0; xx < w; xx++) {
+                        out[row + xx] = xx / 2 < wo ? g[src + xx / 2] * 0.25f : 0f;
+                    }
+                }
+            }
+        });
+    }
+
+    private static void scale(float[] a, int off, int n, float factor) {
+        Parallel.forRange(n, ELEMENTWISE_CHUNK, (from, to) -> {
+            int i = from;
+            for (; i <= to - VL; i += VL) {
+                FloatVector.fromArray(F, a, off + i).mul(factor).intoArray(a, off + i);
+            }
+            for (; i < to; i++) {
+                a[off + i] *= factor;
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // sum to a broadcast shape
+
+    /**
+     * out = x summed over the dimensions out broadcasts along. The trailing run of summed dimensions (the positions
+     * of a per-channel [N, C, 1, 1] term) is reduced first, row by row in vector lanes and in parallel; the rest,
+     * one value per row, in the reference's loop.
+     */
+    static void sumToShape(Tensor x, Tensor out) {
+        int rank = x.rank();
+        int[] shape = x.shape(), outShape = new int[rank];
+        Arrays.fill(outShape, 1);
+        System.arraycopy(out.shape(), 0, outShape, rank - out.rank(), out.rank());
+        int inner = 1, d = rank - 1;
+        for (; d >= 0 && outShape[d] == 1; d--) {
+            inner *= shape[d];
+        }
+        int rowsCount = inner == 0 ? 0 : x.numel() / inner;
+        double[] rowSums = new double[rowsCount];
+        float[] xd = x.hostArray();
+        int innerLen = inner;
+        Parallel.forRange(rowsCount, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, inner)), (from, to) -> {
+            for (int r = from; r < to; r++) {
+                rowSums[r] = VectorOps.sumShifted(xd, x.offset() + r * innerLen, innerLen, 0f);
+            }
+        });
+        // the leading dimensions [0, d]: each row adds into the out element its index maps to
+        int lead = d + 1;
+        int[] leadShape = Arrays.copyOf(shape, lead);
+        int[] strides = ReferenceBackend.broadcastStrides(Arrays.copyOf(outShape, lead), lead), index = new int[lead];
+        double[] sums = new double[out.numel()];
+        for (int r = 0; r < rowsCount; r++) {
+            int at = 0;
+            for (int i = 0; i < lead; i++) {
+                at += index[i] * strides[i];
+            }
+            sums[at] += rowSums[r];
+            for (int i = lead - 1; i >= 0; i--) {
+                if (++index[i] < leadShape[i]) {
+                    break;
+                }
+                index[i] = 0;
+            }
+        }
+        for (int i = 0; i < sums.length; i++) {
+            out.hostArray()[out.offset() + i] = (float) sums[i];
+        }
+    }
+}
