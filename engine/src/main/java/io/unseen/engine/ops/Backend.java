@@ -633,13 +633,12 @@ public abstract class Backend implements AutoCloseable {
         requireGradient("conv2dBackward", "gradBias", gradBias, weight.dim(0));
         requireResident("conv2dBackward", x, weight, gradOut, gradX, gradWeight, gradBias);
         requireGradientsDistinct("conv2dBackward", new Tensor[]{gradX, gradWeight, gradBias}, x, weight, gradOut);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         conv2dBackwardKernel(x, weight, gradOut, spec, gradX, gradWeight, gradBias);
-        if (profiling != null) {
+        if (timing != null) {
             long products = (gradX != null ? 1 : 0) + (gradWeight != null ? 1 : 0);
-            profiling.record("conv2dBackward " + weight.dim(2) + "x" + weight.dim(3) + " " + x.dim(1) + "->"
-                    + weight.dim(0) + " at " + x.dim(2) + "x" + x.dim(3) + ", batch " + x.dim(0), t0,
+            timing.stop("conv2dBackward " + weight.dim(2) + "x" + weight.dim(3) + " " + x.dim(1) + "->"
+                    + weight.dim(0) + " at " + x.dim(2) + "x" + x.dim(3) + ", batch " + x.dim(0),
                     products * x.dim(0) * OpFlops.conv(x.dim(1), weight.dim(0), weight.dim(2), weight.dim(3), ho, wo));
         }
     }
@@ -662,13 +661,12 @@ public abstract class Backend implements AutoCloseable {
         requireGradient("linearBackward", "gradBias", gradBias, weight.dim(0));
         requireResident("linearBackward", x, weight, gradOut, gradX, gradWeight, gradBias);
         requireGradientsDistinct("linearBackward", new Tensor[]{gradX, gradWeight, gradBias}, x, weight, gradOut);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         linearBackwardKernel(x, weight, gradOut, gradX, gradWeight, gradBias);
-        if (profiling != null) {
+        if (timing != null) {
             long products = (gradX != null ? 1 : 0) + (gradWeight != null ? 1 : 0);
-            profiling.record("linearBackward " + x.dim(1) + "->" + weight.dim(0) + ", " + x.dim(0) + " rows",
-                    t0, products * x.dim(0) * OpFlops.linear(x.dim(1), weight.dim(0)));
+            timing.stop("linearBackward " + x.dim(1) + "->" + weight.dim(0) + ", " + x.dim(0) + " rows",
+                    products * x.dim(0) * OpFlops.linear(x.dim(1), weight.dim(0)));
         }
     }
 
@@ -701,11 +699,10 @@ public abstract class Backend implements AutoCloseable {
         requireGradient("groupNormBackward", "gradBeta", gradBeta, c);
         requireResident("groupNormBackward", x, gamma, gradOut, gradX, gradGamma, gradBeta);
         requireGradientsDistinct("groupNormBackward", new Tensor[]{gradX, gradGamma, gradBeta}, x, gamma, gradOut);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         groupNormBackwardKernel(x, groups, eps, gamma, gradOut, gradX, gradGamma, gradBeta);
-        if (profiling != null) {
-            profiling.record("groupNormBackward " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("groupNormBackward " + dims(x), 0);
         }
     }
 
@@ -719,11 +716,10 @@ public abstract class Backend implements AutoCloseable {
         requireResident("siluBackward", x, gradOut, gradX);
         requireSameOrDistinct("siluBackward", gradX, gradOut);
         requireDistinct("siluBackward", gradX, x);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         siluBackwardKernel(x, gradOut, gradX);
-        if (profiling != null) {
-            profiling.record("siluBackward " + dims(x), t0, 0);
+        if (timing != null) {
+            timing.stop("siluBackward " + dims(x), 0);
         }
     }
 
@@ -749,11 +745,10 @@ public abstract class Backend implements AutoCloseable {
         for (int i = ax + 1; i < y.rank(); i++) {
             inner *= y.dim(i);
         }
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         softmaxBackwardKernel(y, gradOut, outer, y.dim(ax), inner, gradX);
-        if (profiling != null) {
-            profiling.record("softmaxBackward " + dims(y), t0, 0);
+        if (timing != null) {
+            timing.stop("softmaxBackward " + dims(y), 0);
         }
     }
 
@@ -767,11 +762,10 @@ public abstract class Backend implements AutoCloseable {
                 gradOut, gradX.dim(0), gradX.dim(1), 2 * gradX.dim(2), 2 * gradX.dim(3));
         requireResident("upsampleBackward", gradOut, gradX);
         requireDistinct("upsampleBackward", gradX, gradOut);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         upsampleNearest2xBackwardKernel(gradOut, gradX);
-        if (profiling != null) {
-            profiling.record("upsampleBackward " + dims(gradX), t0, 0);
+        if (timing != null) {
+            timing.stop("upsampleBackward " + dims(gradX), 0);
         }
     }
 
@@ -785,11 +779,10 @@ public abstract class Backend implements AutoCloseable {
                 gradOut, gradX.dim(0), gradX.dim(1), gradX.dim(2) / 2, gradX.dim(3) / 2);
         requireResident("avgPoolBackward", gradOut, gradX);
         requireDistinct("avgPoolBackward", gradX, gradOut);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         avgPool2x2BackwardKernel(gradOut, gradX);
-        if (profiling != null) {
-            profiling.record("avgPoolBackward " + dims(gradX), t0, 0);
+        if (timing != null) {
+            timing.stop("avgPoolBackward " + dims(gradX), 0);
         }
     }
 
@@ -810,11 +803,10 @@ public abstract class Backend implements AutoCloseable {
         }
         requireResident("sumToShape", x, out);
         requireDistinct("sumToShape", out, x);
-        OpProfile profiling = profile;
-        long t0 = OpProfile.start(profiling);
+        OpProfile.Timing timing = OpProfile.start(profile);
         sumToShapeKernel(x, out);
-        if (profiling != null) {
-            profiling.record("sumToShape " + dims(x) + " to " + dims(out), t0, 0);
+        if (timing != null) {
+            timing.stop("sumToShape " + dims(x) + " to " + dims(out), 0);
         }
     }
 
