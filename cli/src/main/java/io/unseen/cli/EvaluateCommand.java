@@ -1,21 +1,8 @@
 package io.unseen.cli;
 
+import io.unseen.api.FashionEvaluation;
+import io.unseen.api.Unseen;
 import io.unseen.convert.ConvertOptions;
-import io.unseen.convert.Converter;
-import io.unseen.diffusion.FrozenModel;
-import io.unseen.diffusion.TimestepGrid;
-import io.unseen.diffusion.evaluation.Evaluation;
-import io.unseen.diffusion.evaluation.EvaluationReport;
-import io.unseen.diffusion.evaluation.ExtraRow;
-import io.unseen.diffusion.evaluation.SamplerRow;
-import io.unseen.diffusion.evaluation.FashionClassifier;
-import io.unseen.diffusion.evaluation.FashionMnist;
-import io.unseen.diffusion.evaluation.HeldOutImages;
-import io.unseen.diffusion.images.ImageSet;
-import io.unseen.engine.Tensor;
-import io.unseen.engine.cpu.Parallel;
-import io.unseen.engine.io.SafeTensors;
-import io.unseen.engine.io.SafeTensorsFile;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -25,14 +12,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 
 @Command(name = "evaluate", description = "Fill the paper's results table on held-out Fashion-MNIST data, at each "
         + "setting of a sweep (--t0, --steps): per class, reconstruction PSNR, KS, separability, and for ordinary "
@@ -158,86 +139,17 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        long start = System.nanoTime();
-        int recon = reconCount == null ? Math.min(64, heldOut) : reconCount;
         CommandChecks.writableFolder("--output", output);
-        List<Evaluation.Setting> settings = new ArrayList<>();
-        for (int t : new LinkedHashSet<>(t0)) {
-            for (int n : new LinkedHashSet<>(steps)) {
-                TimestepGrid.checkSteps(t, n);
-                settings.add(new Evaluation.Setting(t, n));
-            }
-        }
-        CommandChecks.atLeast("--k", k, 2, "the angle statistics need pairs of references");
-        CommandChecks.positive("--tol-scale", tolScale);
-        List<SamplerRow> rows = new ArrayList<>();
-        for (String m : methods == null ? List.of(SamplerRow.defaultIds().split(",")) : methods) {
-            SamplerRow row = SamplerRow.parse(m);
-            if (row.forwardNoised() && (forwardNoiseSteps == 0 || Collections.min(steps) < 3)) {
-                if (methods != null) {
-                    throw new IllegalArgumentException("--methods " + m + ": the +taba rows need --forward-noise-steps 1 "
-                            + "or more and --steps 3 or more");
-                }
-                continue;
-            }
-            if (row.ilvrFactor() > 0 && FashionMnist.PADDED % row.ilvrFactor() != 0) {
-                throw new IllegalArgumentException("--methods " + m + ": the ILVR factor must divide the image side "
-                        + FashionMnist.PADDED + " (2, 4, 8, 16 or 32)");
-            }
-            if (!rows.contains(row)) {
-                rows.add(row);
-            }
-        }
-        Evaluation.Options o = new Evaluation.Options(count, heldOut, recon, domainCount, settings, rows, seed, clipX0,
-                tolScale, maxDraws, k, batch.value(), forwardNoiseSteps, ilvrStop);
-        List<String> names = normalized(classes);
-        List<ExtraRow> extras = new ArrayList<>();
-        List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());
-        for (String spec : extraRows) {
-            ExtraRow extra = ExtraRow.load(spec, names, taken);
-            extras.add(extra);
-            taken.add(extra.name());
-        }
+        FashionEvaluation.Plan plan = new FashionEvaluation.Plan(classes, domainClasses, methods, extraRows, t0, steps,
+                count, heldOut, reconCount, domainCount, forwardNoiseSteps, ilvrStop, seed, clipX0, tolScale, maxDraws,
+                k, batch.value(), CliPaths.bundled(classifier), CliPaths.bundled(references), fashionMnist,
+                heldOutFrom);
+        FashionEvaluation.validate(plan); // before anything is converted or written
         Files.createDirectories(output);
-        FrozenModel frozen = FrozenModel.load(convertedModel(), device.backend());
-        FashionClassifier clf = FashionClassifier.load(CliPaths.bundled(classifier), device.backend());
-        Path refsDir = CliPaths.bundled(references);
-        List<String> domain = normalized(domainClasses);
-        Set<Integer> domainLabels = new TreeSet<>();
-        for (String d : domain) {
-            domainLabels.add(FashionMnist.labelOf(d));
+        try (Unseen unseen = Unseen.loadConverted(convertedModel(), device.name(), System.err::println)) {
+            System.out.println(FashionEvaluation.run(unseen, plan, output, commandLine(), new CliProgress(System.err),
+                    System.err::println));
         }
-        HeldOutImages heldOutImages = heldOutSource(refsDir);
-
-        List<Evaluation.ClassInput> inputs = new ArrayList<>();
-        for (String name : names) {
-            int label = FashionMnist.labelOf(name);
-            Path dir = refsDir.resolve(name);
-            ImageSet refs = ImageSet.load(dir, 1, FashionMnist.PADDED, System.err::println);
-            if (refs.size() < 3) {
-                throw new IllegalArgumentException(dir + ": a prior needs at least 3 reference images, found "
-                        + refs.size());
-            }
-            HeldOutImages.Taken held = heldOutImages.take(name, heldOut);
-            HeldOutImages.Taken control = heldOutImages.take(name, count);
-            HeldOutImages.Taken selection = heldOutImages.take(name, heldOut);
-            inputs.add(new Evaluation.ClassInput(name, label, domainLabels.contains(label), refs.tensor(), refs.names(),
-                    held, control, selection));
-        }
-        Tensor domainImages = domainImages(heldOutImages, domain);
-
-        System.err.printf(Locale.ROOT, "evaluate: %d settings x %d classes x (real, baseline, %d sampler rows, %d extra "
-                + "rows), %d samples each; t0 %s, steps %s, clip-x0 %s, seed %d%n", settings.size(), names.size(),
-                rows.size(), extras.size(), count, t0, steps, clipX0 ? "on" : "off", seed);
-        Evaluation eval = new Evaluation(frozen, clf, o, new CliProgress(System.err), System.err::println);
-        Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, extras, output);
-        EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine(), frozen.file(), frozen.fingerprint(),
-                frozen.schedule().name(), clf, heldOutImages.description(), environment());
-        EvaluationReport.write(output, r, ctx);
-        System.err.printf(Locale.ROOT, "evaluate: done in %.1f s (%.1f min), %s; tables in %s, report in %s%n",
-                (System.nanoTime() - start) / 1e9, (System.nanoTime() - start) / 60e9, EvaluationReport.resumeStatement(r),
-                output.resolve("results.md"), output.resolve("report.html"));
-        System.out.println(output.resolve("results.md"));
         return 0;
     }
 
@@ -251,75 +163,12 @@ final class EvaluateCommand implements Callable<Integer> {
             throw new IllegalArgumentException(src + ": no such model file" + (model == null
                     ? " (the bundled demo model); run from the repository root or give --model" : ""));
         }
-        if (CliPaths.hasExtension(src, ".safetensors")) {
-            try (SafeTensorsFile f = SafeTensors.open(src)) {
-                if (io.unseen.unet.FileFormat.kind(f.metadata()) == io.unseen.unet.FileFormat.Kind.MODEL) {
-                    return src;
-                }
-            }
+        if (Unseen.isConverted(src)) {
+            return src;
         }
         Path converted = output.resolve("model.safetensors");
-        Converter.convert(src, converted, ConvertOptions.none().withImageSize(32), m -> System.err.println("convert: " + m));
+        Unseen.convert(src, converted, ConvertOptions.none().withImageSize(32), m -> System.err.println("convert: " + m));
         return converted;
-    }
-
-    private HeldOutImages heldOutSource(Path refsDir) throws IOException {
-        if (heldOutFrom != null) {
-            return HeldOutImages.fromDirectory(heldOutFrom).shuffled(seed);
-        }
-        Set<Integer> exclude = new TreeSet<>();
-        List<String> unnamed = new ArrayList<>();
-        if (Files.isDirectory(refsDir)) {
-            try (Stream<Path> files = Files.walk(refsDir, 2)) {
-                for (Path p : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
-                    int idx = HeldOutImages.testIndexOf(p.getFileName().toString());
-                    if (idx >= 0) {
-                        exclude.add(idx);
-                    } else {
-                        unnamed.add(p.getFileName().toString());
-                    }
-                }
-            }
-        }
-        if (!unnamed.isEmpty()) {
-            System.err.println("evaluate: " + unnamed.size() + " reference files under " + refsDir + " are not named "
-                    + "testNNNNN.png (their Fashion-MNIST test index), so they cannot be excluded from the held-out "
-                    + "images; make sure they are not Fashion-MNIST test images");
-        }
-        return HeldOutImages.fromFashionMnist(FashionMnist.load(fashionMnist, "t10k"), "t10k", exclude).shuffled(seed);
-    }
-
-    /** domainCount images split over the model's own classes (the first classes get the remainder). */
-    private Tensor domainImages(HeldOutImages source, List<String> domain) throws IOException {
-        List<Tensor> parts = new ArrayList<>();
-        int total = 0;
-        for (int i = 0; i < domain.size(); i++) {
-            int n = domainCount / domain.size() + (i < domainCount % domain.size() ? 1 : 0);
-            if (n > 0) {
-                parts.add(source.take(domain.get(i), n).images());
-                total += n;
-            }
-        }
-        Tensor all = Tensor.zeros(total, 1, FashionMnist.PADDED, FashionMnist.PADDED);
-        int off = 0;
-        for (Tensor t : parts) {
-            System.arraycopy(t.data(), 0, all.data(), off, t.numel());
-            off += t.numel();
-        }
-        return all;
-    }
-
-    private static List<String> normalized(List<String> names) {
-        Set<String> out = new LinkedHashSet<>();
-        for (String n : names) {
-            String s = n.trim().toLowerCase(Locale.ROOT).replace('-', '_');
-            FashionMnist.labelOf(s);
-            out.add(s);
-        }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException("give at least one class");
-        }
-        return List.copyOf(out);
     }
 
     private String commandLine() {
@@ -332,10 +181,5 @@ final class EvaluateCommand implements Callable<Integer> {
             s.append(' ').append(a.matches("[A-Za-z0-9_./=,:+-]+") ? a : "'" + a.replace("'", "'\\''") + "'");
         }
         return s.toString();
-    }
-
-    private String environment() {
-        return String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d", System.getProperty("java.version"),
-                device.backend().name(), Parallel.threads(), batch.value());
     }
 }

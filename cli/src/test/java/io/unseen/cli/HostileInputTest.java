@@ -246,6 +246,10 @@ class HostileInputTest {
         Path evalOut = dir.resolve("eval-out");
         refused(args("evaluate", "--output", evalOut.toString(), "--tol-scale", "NaN"), "--tol-scale", "NaN");
         refused(args("evaluate", "--output", evalOut.toString(), "--t0", "10", "--steps", "20"), "--steps 20");
+        refused(args("evaluate", "--output", evalOut.toString(), "--k", "1"), "--k: 1", "at least 2");
+        refused(args("evaluate", "--output", evalOut.toString(), "--methods", "slerp+ilvr3"), "slerp+ilvr3",
+                "must divide");
+        refused(args("evaluate", "--output", evalOut.toString(), "--classes", "trouser,parka"), "parka");
         assertFalse(Files.exists(evalOut), "a refused evaluate made " + evalOut);
         refused(args("convert", model.toString(), "-o", file.resolve("m.safetensors").toString()), "not a folder");
         refused(args("analyze", "--model", model.toString(), "--prior", prior.toString(), "--in-domain", refs.toString(),

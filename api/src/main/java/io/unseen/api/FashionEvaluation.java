@@ -1,0 +1,278 @@
+package io.unseen.api;
+
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.TimestepGrid;
+import io.unseen.diffusion.evaluation.Evaluation;
+import io.unseen.diffusion.evaluation.EvaluationReport;
+import io.unseen.diffusion.evaluation.ExtraRow;
+import io.unseen.diffusion.evaluation.FashionClassifier;
+import io.unseen.diffusion.evaluation.FashionMnist;
+import io.unseen.diffusion.evaluation.HeldOutImages;
+import io.unseen.diffusion.evaluation.SamplerRow;
+import io.unseen.diffusion.images.ImageSet;
+import io.unseen.engine.Tensor;
+import io.unseen.engine.cpu.Parallel;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * The paper's results table on held-out Fashion-MNIST images (what {@code unseen evaluate} runs): per class and per
+ * setting of a sweep, reconstruction, the prior's statistics, and for each sampler row and extra row the goal's
+ * criteria with their intervals. The front ends parse their options into a {@link Plan} and call {@link #run}.
+ */
+public final class FashionEvaluation {
+    private FashionEvaluation() {
+    }
+
+    /**
+     * Everything an evaluation is asked for; the CLI's flags of the same names.
+     *
+     * @param classes           Fashion-MNIST classes to evaluate (names as the dataset spells them, any case, - or _)
+     * @param domainClasses     the classes the model was trained on
+     * @param methods           sampler rows ({@link SamplerRow#parse}), or null for the default rows
+     * @param extraRows         rows of images made elsewhere, {@code NAME=DIR} ({@link ExtraRow#load})
+     * @param t0                inversion depths
+     * @param steps             DDIM step counts; every t0 runs with every step count
+     * @param count             samples per row
+     * @param heldOut           held-out real images per class in each of the selection and report splits
+     * @param reconCount        of the held-out images, how many to reconstruct (null: 64, at most heldOut)
+     * @param domainCount       held-out images of the model's own classes for its latents
+     * @param forwardNoiseSteps TABA's forward-diffusion steps for the +taba rows (0 leaves them out)
+     * @param ilvrStop          the timestep where the +ilvrN rows stop conditioning
+     * @param classifier        the classifier and feature extractor
+     * @param references        one folder of reference images per class
+     * @param fashionMnist      the IDX files of the Fashion-MNIST test set
+     * @param heldOutFrom       held-out images from a folder instead of Fashion-MNIST, or null
+     * @param seed              seed for everything random
+     * @param clipX0            clamp the predicted x0 to [-1, 1] when decoding samples
+     * @param tolScale          sampler tolerances in the references' own spreads
+     * @param maxDraws          cap on candidates per sample
+     * @param k                 references per geometry statistic
+     * @param batchSize         images evaluated together by the model
+     */
+    public record Plan(List<String> classes, List<String> domainClasses, List<String> methods, List<String> extraRows,
+                       List<Integer> t0, List<Integer> steps, int count, int heldOut, Integer reconCount,
+                       int domainCount, int forwardNoiseSteps, int ilvrStop, long seed, boolean clipX0,
+                       double tolScale, int maxDraws, int k, int batchSize, Path classifier, Path references,
+                       Path fashionMnist, Path heldOutFrom) {
+    }
+
+    /**
+     * Runs the evaluation of {@code plan} on the loaded model and writes results.md, results.json, report.html and
+     * the sample grids into {@code output} (a rerun in the same folder resumes).
+     *
+     * @param model       the loaded model (32x32, one channel)
+     * @param plan        what to evaluate
+     * @param output      the folder of the results
+     * @param commandLine how the run was asked for, recorded in the report
+     * @param progress    receives the progress of each step
+     * @param log         receives one line per note
+     * @return the path of results.md
+     * @throws IOException              when an input cannot be read or the results cannot be written
+     * @throws IllegalArgumentException with one line naming the option and the fix, for impossible plans
+     */
+    public static Path run(Unseen model, Plan plan, Path output, String commandLine, ProgressListener progress,
+                           Consumer<String> log) throws IOException {
+        long start = System.nanoTime();
+        Checked c = check(plan);
+        List<Evaluation.Setting> settings = c.settings();
+        List<SamplerRow> rows = c.rows();
+        List<String> names = c.names();
+        List<ExtraRow> extras = c.extras();
+        int recon = plan.reconCount() == null ? Math.min(64, plan.heldOut()) : plan.reconCount();
+        Evaluation.Options o = new Evaluation.Options(plan.count(), plan.heldOut(), recon, plan.domainCount(),
+                settings, rows, plan.seed(), plan.clipX0(), plan.tolScale(), plan.maxDraws(), plan.k(),
+                plan.batchSize(), plan.forwardNoiseSteps(), plan.ilvrStop());
+        Files.createDirectories(output);
+        FrozenModel frozen = model.model();
+        FashionClassifier clf = FashionClassifier.load(plan.classifier(), frozen.unet().backend());
+        List<String> domain = normalized(plan.domainClasses());
+        Set<Integer> domainLabels = new TreeSet<>();
+        for (String d : domain) {
+            domainLabels.add(FashionMnist.labelOf(d));
+        }
+        HeldOutImages heldOutImages = heldOutSource(plan, log);
+
+        List<Evaluation.ClassInput> inputs = new ArrayList<>();
+        for (String name : names) {
+            int label = FashionMnist.labelOf(name);
+            Path dir = plan.references().resolve(name);
+            ImageSet refs = ImageSet.load(dir, 1, FashionMnist.PADDED, log);
+            if (refs.size() < 3) {
+                throw new IllegalArgumentException(dir + ": a prior needs at least 3 reference images, found "
+                        + refs.size());
+            }
+            HeldOutImages.Taken held = heldOutImages.take(name, plan.heldOut());
+            HeldOutImages.Taken control = heldOutImages.take(name, plan.count());
+            HeldOutImages.Taken selection = heldOutImages.take(name, plan.heldOut());
+            inputs.add(new Evaluation.ClassInput(name, label, domainLabels.contains(label), refs.tensor(), refs.names(),
+                    held, control, selection));
+        }
+        Tensor domainImages = domainImages(heldOutImages, domain, plan.domainCount());
+
+        log.accept(String.format(Locale.ROOT, "evaluate: %d settings x %d classes x (real, baseline, %d sampler rows, "
+                        + "%d extra rows), %d samples each; t0 %s, steps %s, clip-x0 %s, seed %d", settings.size(),
+                names.size(), rows.size(), extras.size(), plan.count(), plan.t0(), plan.steps(),
+                plan.clipX0() ? "on" : "off", plan.seed()));
+        Evaluation eval = new Evaluation(frozen, clf, o, progress.asProgress(), log::accept);
+        Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, extras, output);
+        String environment = String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d",
+                System.getProperty("java.version"), frozen.unet().backend().name(), Parallel.threads(),
+                plan.batchSize());
+        EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine, frozen.file(), frozen.fingerprint(),
+                frozen.schedule().name(), clf, heldOutImages.description(), environment);
+        EvaluationReport.write(output, r, ctx);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        log.accept(String.format(Locale.ROOT, "evaluate: done in %.1f s (%.1f min), %s; tables in %s, report in %s",
+                seconds, seconds / 60, EvaluationReport.resumeStatement(r), output.resolve("results.md"),
+                output.resolve("report.html")));
+        return output.resolve("results.md");
+    }
+
+    /** A plan's settings, rows, classes and extra rows, checked. */
+    private record Checked(List<Evaluation.Setting> settings, List<SamplerRow> rows, List<String> names,
+                           List<ExtraRow> extras) {
+    }
+
+    /**
+     * Checks a plan before anything is loaded or written: the settings against the schedule's limits, the sampler
+     * rows, the classes and the extra rows' files.
+     *
+     * @param plan what to evaluate
+     * @throws IOException              when an extra row's file cannot be read
+     * @throws IllegalArgumentException with one line naming the option and the fix
+     */
+    public static void validate(Plan plan) throws IOException {
+        check(plan);
+    }
+
+    private static Checked check(Plan plan) throws IOException {
+        List<Evaluation.Setting> settings = new ArrayList<>();
+        for (int t : new LinkedHashSet<>(plan.t0())) {
+            for (int n : new LinkedHashSet<>(plan.steps())) {
+                TimestepGrid.checkSteps(t, n);
+                settings.add(new Evaluation.Setting(t, n));
+            }
+        }
+        if (plan.k() < 2) {
+            throw new IllegalArgumentException("--k: " + plan.k() + " is too small (give at least 2: the angle "
+                    + "statistics need pairs of references)");
+        }
+        if (!(plan.tolScale() > 0) || Double.isInfinite(plan.tolScale())) {
+            throw new IllegalArgumentException("--tol-scale: " + plan.tolScale() + " is not a finite number > 0 (give "
+                    + "e.g. 1)");
+        }
+        List<SamplerRow> rows = samplerRows(plan);
+        List<String> names = normalized(plan.classes());
+        normalized(plan.domainClasses());
+        List<ExtraRow> extras = new ArrayList<>();
+        List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());
+        for (String spec : plan.extraRows()) {
+            ExtraRow extra = ExtraRow.load(spec, names, taken);
+            extras.add(extra);
+            taken.add(extra.name());
+        }
+        return new Checked(settings, rows, names, extras);
+    }
+
+    /** The plan's sampler rows, each once; the +taba rows left out of the default set when TABA cannot run. */
+    private static List<SamplerRow> samplerRows(Plan plan) {
+        List<SamplerRow> rows = new ArrayList<>();
+        List<String> asked = plan.methods() == null ? List.of(SamplerRow.defaultIds().split(",")) : plan.methods();
+        for (String m : asked) {
+            SamplerRow row = SamplerRow.parse(m);
+            if (row.forwardNoised() && (plan.forwardNoiseSteps() == 0 || Collections.min(plan.steps()) < 3)) {
+                if (plan.methods() != null) {
+                    throw new IllegalArgumentException("--methods " + m + ": the +taba rows need --forward-noise-steps "
+                            + "1 or more and --steps 3 or more");
+                }
+                continue;
+            }
+            if (row.ilvrFactor() > 0 && FashionMnist.PADDED % row.ilvrFactor() != 0) {
+                throw new IllegalArgumentException("--methods " + m + ": the ILVR factor must divide the image side "
+                        + FashionMnist.PADDED + " (2, 4, 8, 16 or 32)");
+            }
+            if (!rows.contains(row)) {
+                rows.add(row);
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The held-out images, in a seeded random order: from the plan's folder, or the Fashion-MNIST test set without
+     * the references (recognized by their testNNNNN.png names).
+     */
+    private static HeldOutImages heldOutSource(Plan plan, Consumer<String> log) throws IOException {
+        if (plan.heldOutFrom() != null) {
+            return HeldOutImages.fromDirectory(plan.heldOutFrom()).shuffled(plan.seed());
+        }
+        Path refsDir = plan.references();
+        Set<Integer> exclude = new TreeSet<>();
+        List<String> unnamed = new ArrayList<>();
+        if (Files.isDirectory(refsDir)) {
+            try (Stream<Path> files = Files.walk(refsDir, 2)) {
+                for (Path p : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                    int idx = HeldOutImages.testIndexOf(p.getFileName().toString());
+                    if (idx >= 0) {
+                        exclude.add(idx);
+                    } else {
+                        unnamed.add(p.getFileName().toString());
+                    }
+                }
+            }
+        }
+        if (!unnamed.isEmpty()) {
+            log.accept("evaluate: " + unnamed.size() + " reference files under " + refsDir + " are not named "
+                    + "testNNNNN.png (their Fashion-MNIST test index), so they cannot be excluded from the held-out "
+                    + "images; make sure they are not Fashion-MNIST test images");
+        }
+        return HeldOutImages.fromFashionMnist(FashionMnist.load(plan.fashionMnist(), "t10k"), "t10k", exclude)
+                .shuffled(plan.seed());
+    }
+
+    /** {@code count} images split over the model's own classes (the first classes get the remainder). */
+    private static Tensor domainImages(HeldOutImages source, List<String> domain, int count) throws IOException {
+        List<Tensor> parts = new ArrayList<>();
+        int total = 0;
+        for (int i = 0; i < domain.size(); i++) {
+            int n = count / domain.size() + (i < count % domain.size() ? 1 : 0);
+            if (n > 0) {
+                parts.add(source.take(domain.get(i), n).images());
+                total += n;
+            }
+        }
+        Tensor all = Tensor.zeros(total, 1, FashionMnist.PADDED, FashionMnist.PADDED);
+        int off = 0;
+        for (Tensor t : parts) {
+            System.arraycopy(t.data(), 0, all.data(), off, t.numel());
+            off += t.numel();
+        }
+        return all;
+    }
+
+    /** Class names as the dataset spells them, each once; an unknown name is refused with the known ones. */
+    private static List<String> normalized(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String n : names) {
+            String s = n.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+            FashionMnist.labelOf(s);
+            out.add(s);
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("give at least one class");
+        }
+        return List.copyOf(out);
+    }
+}
