@@ -21,6 +21,17 @@ import java.util.logging.Handler;
  * except through {@link #upload}, {@link #download} (both chunked through the staging arrays) and
  * {@link #growArena}.
  *
+ * <p>Why one kernel and not one per op family sharing the arena: Aparapi cannot share a device buffer between two
+ * Kernel instances without copies (checked on Aparapi 3.0.2 with aparapi-jni 1.4.3). Each Kernel has its own
+ * KernelRunner, whose native JNIContext (aparapi-native, JNIContext.cpp) creates its own OpenCL context
+ * ({@code clCreateContextFromType}) and command queue, and one {@code cl_mem} per array field of that kernel
+ * (ArrayBuffer, {@code clCreateBuffer} in that context); a {@code cl_mem} belongs to one context, and Aparapi's Java
+ * API has no way to hand a kernel an existing one. Measured on PoCL: two explicit-mode kernels whose array fields are
+ * the same {@code float[]}: what the first writes on the device, the second does not see (it reads its own buffer,
+ * created from the host copy) until the first's {@code get} and the second's {@code put} copy it through the host.
+ * Several entry points in one kernel do not help either: a KernelRunner builds one program, for the entry point of
+ * its first {@code execute}. Hence one kernel, one {@code run()} that dispatches on {@code op}.
+ *
  * <p>Aparapi facts this class relies on (checked on Aparapi 3.0.2 with PoCL):
  * <ul>
  * <li>Aparapi falls back to Java threads when OpenCL fails. This kernel allows only its own device
