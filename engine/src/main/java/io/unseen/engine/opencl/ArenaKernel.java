@@ -1293,21 +1293,13 @@ public final class ArenaKernel extends Kernel {
         }
     }
 
-    /**
-     * Tiled GEMM: a work-group computes a tl x tl block of C (tl = 64 or 32) with tl*tl/16 work-items, each 4x4
-     * outputs spaced tl/4 apart (so neighbouring work-items touch neighbouring addresses); K runs in slices of 16
-     * staged in local memory, rows padded to tl+1 against bank conflicts.
-     */
+    /** Tiled GEMM: the work-group's tl x tl block of C in matrix (i1, i2), by {@link #tileProduct}. */
     private void gemmTiled() {
         int batch2 = p0;
-        int m = p3;
-        int n = p4;
         int k = p5;
         int tilesN = p19;
         int tl = p20;
         int tilesM = p22;
-        int step = tl >> 2;
-        int lid = getLocalId();
         int g = getGroupId();
         int batch = g / (tilesM * tilesN);
         int rem = g - batch * (tilesM * tilesN);
@@ -1316,14 +1308,33 @@ public final class ArenaKernel extends Kernel {
         int i2 = batch - i1 * batch2;
         int aBase = p6 + i1 * p8 + i2 * p9;
         int bBase = p10 + i1 * p12 + i2 * p13;
+        int cBase = p15 + i1 * p17 + i2 * p18;
         int row0 = tm * tl;
         int col0 = (rem - tm * tilesN) * tl;
+        tileProduct(k, row0, col0, aBase, bBase, cBase, 0, 0, 0);
+    }
+
+    /**
+     * The register tile of the tiled GEMM and the tiled convolution, C = A B with K = kTotal: a work-group computes
+     * the tl x tl block of C at (row0, col0) (tl = 64 or 32) with tl*tl/16 work-items, each 4x4 outputs spaced tl/4
+     * apart (so neighbouring work-items touch neighbouring addresses). K runs in slices of 16 that the op's loaders
+     * stage in local memory, A as tileA[kk * (tl+1) + r] and B as tileB[kk * (tl+1) + c] (rows padded to tl+1
+     * against bank conflicts); each output goes through {@link #tileStore}. aBase and bBase locate A and B for the
+     * loaders, cBase C for the store; iy0, ix0 and inside are the convolution's input position of this work-item's
+     * output column and whether that column is a real output (GEMM passes 0). The op test is the same for every
+     * work-item of a launch, so the barrier inside it is reached by the whole work-group or by none of it.
+     */
+    private void tileProduct(int kTotal, int row0, int col0, int aBase, int bBase, int cBase, int iy0, int ix0,
+                             int inside) {
+        int conv = 0;
+        int tl = p20;
+        int step = tl >> 2;
+        int lid = getLocalId();
         int tx = lid % step;
         int ty = lid / step;
         int k0 = 0;
         int r0 = 0;
         int q0 = 0;
-        int cBase = 0;
 
         float c00 = 0f;
         float c01 = 0f;
@@ -1352,10 +1363,20 @@ public final class ArenaKernel extends Kernel {
         float b1 = 0f;
         float b2 = 0f;
         float b3 = 0f;
+        if (op == OP_CONV_TILED) {
+            conv = 1;
+        }
 
-        for (k0 = 0; k0 < k; k0 += TK) {
-            gemmLoadA(aBase, row0, k0, lid);
-            gemmLoadB(bBase, col0, k0, lid);
+        for (k0 = 0; k0 < kTotal; k0 += TK) {
+            if (conv != 0) {
+                convSliceTable(k0, lid, kTotal);
+                localBarrier();
+                convLoadWeights(aBase, row0, k0, lid, kTotal);
+                convLoadInput(bBase, iy0, ix0, inside, lid);
+            } else {
+                gemmLoadA(aBase, row0, k0, lid);
+                gemmLoadB(bBase, col0, k0, lid);
+            }
             localBarrier();
             for (kk = 0; kk < TK; kk++) {
                 ao = kk * (tl + 1) + ty;
@@ -1388,25 +1409,33 @@ public final class ArenaKernel extends Kernel {
             localBarrier();
         }
 
-        cBase = p15 + i1 * p17 + i2 * p18;
         r0 = row0 + ty;
         q0 = col0 + tx;
-        gemmStore(cBase, r0, q0, c00);
-        gemmStore(cBase, r0, q0 + step, c01);
-        gemmStore(cBase, r0, q0 + 2 * step, c02);
-        gemmStore(cBase, r0, q0 + 3 * step, c03);
-        gemmStore(cBase, r0 + step, q0, c10);
-        gemmStore(cBase, r0 + step, q0 + step, c11);
-        gemmStore(cBase, r0 + step, q0 + 2 * step, c12);
-        gemmStore(cBase, r0 + step, q0 + 3 * step, c13);
-        gemmStore(cBase, r0 + 2 * step, q0, c20);
-        gemmStore(cBase, r0 + 2 * step, q0 + step, c21);
-        gemmStore(cBase, r0 + 2 * step, q0 + 2 * step, c22);
-        gemmStore(cBase, r0 + 2 * step, q0 + 3 * step, c23);
-        gemmStore(cBase, r0 + 3 * step, q0, c30);
-        gemmStore(cBase, r0 + 3 * step, q0 + step, c31);
-        gemmStore(cBase, r0 + 3 * step, q0 + 2 * step, c32);
-        gemmStore(cBase, r0 + 3 * step, q0 + 3 * step, c33);
+        tileStore(conv, cBase, r0, q0, c00);
+        tileStore(conv, cBase, r0, q0 + step, c01);
+        tileStore(conv, cBase, r0, q0 + 2 * step, c02);
+        tileStore(conv, cBase, r0, q0 + 3 * step, c03);
+        tileStore(conv, cBase, r0 + step, q0, c10);
+        tileStore(conv, cBase, r0 + step, q0 + step, c11);
+        tileStore(conv, cBase, r0 + step, q0 + 2 * step, c12);
+        tileStore(conv, cBase, r0 + step, q0 + 3 * step, c13);
+        tileStore(conv, cBase, r0 + 2 * step, q0, c20);
+        tileStore(conv, cBase, r0 + 2 * step, q0 + step, c21);
+        tileStore(conv, cBase, r0 + 2 * step, q0 + 2 * step, c22);
+        tileStore(conv, cBase, r0 + 2 * step, q0 + 3 * step, c23);
+        tileStore(conv, cBase, r0 + 3 * step, q0, c30);
+        tileStore(conv, cBase, r0 + 3 * step, q0 + step, c31);
+        tileStore(conv, cBase, r0 + 3 * step, q0 + 2 * step, c32);
+        tileStore(conv, cBase, r0 + 3 * step, q0 + 3 * step, c33);
+    }
+
+    /** Output (row, col) of {@link #tileProduct}: to the convolution's or the GEMM's store. */
+    private void tileStore(int conv, int cBase, int row, int col, float acc) {
+        if (conv != 0) {
+            convStore(row, col, acc);
+        } else {
+            gemmStore(cBase, row, col, acc);
+        }
     }
 
     /**
@@ -1538,129 +1567,32 @@ public final class ArenaKernel extends Kernel {
         }
     }
 
-    /**
-     * Implicit GEMM, tiled as {@link #gemmTiled()}: C[channel, position] = sum over (ci, ky, kx) of
-     * weight[channel, ci, ky, kx] times the input pixel that output position reads; positions run over all images.
-     */
+    /** Tiled convolution: implicit GEMM, C[channel, position] = weight [o, c*kh*kw] times im2col, by {@link #tileProduct}. */
     private void convTiled() {
-        int o = p6;
-        int kTotal = p2 * p7 * p8;
         int tilesN = p19;
         int tl = p20;
-        int step = tl >> 2;
-        int lid = getLocalId();
         int g = getGroupId();
         int tm = g / tilesN;
         int row0 = tm * tl;
         int col0 = (g - tm * tilesN) * tl;
-        int tx = lid % step;
-        int ty = lid / step;
-        int k0 = 0;
-        int r0 = 0;
-        int q0 = 0;
-
         // The output position whose input column this work-item stages is the same for every K-slice.
         int hwo = p14 * p15;
-        int myCol = lid & (tl - 1);
-        int myPos = col0 + myCol;
+        int myPos = col0 + (getLocalId() & (tl - 1));
         int img = myPos / hwo;
         int pix = myPos - img * hwo;
         int oy = pix / p15;
         int iy0 = oy * p10 - p11;
         int ix0 = (pix - oy * p15) * p10 - p12;
-        int xImg = p0 + img * p2 * p3 * p4;
-        int posValid = 0;
+        int xCorner = p0 + img * p2 * p3 * p4 + iy0 * p4 + ix0;
+        int inside = 0;
         if (myPos < p1 * hwo) {
-            posValid = 1;
+            inside = 1;
         }
-
-        float c00 = 0f;
-        float c01 = 0f;
-        float c02 = 0f;
-        float c03 = 0f;
-        float c10 = 0f;
-        float c11 = 0f;
-        float c12 = 0f;
-        float c13 = 0f;
-        float c20 = 0f;
-        float c21 = 0f;
-        float c22 = 0f;
-        float c23 = 0f;
-        float c30 = 0f;
-        float c31 = 0f;
-        float c32 = 0f;
-        float c33 = 0f;
-        int kk = 0;
-        int ao = 0;
-        int bo = 0;
-        float a0 = 0f;
-        float a1 = 0f;
-        float a2 = 0f;
-        float a3 = 0f;
-        float b0 = 0f;
-        float b1 = 0f;
-        float b2 = 0f;
-        float b3 = 0f;
-
-        for (k0 = 0; k0 < kTotal; k0 += TK) {
-            convSliceTable(k0, lid, kTotal);
-            localBarrier();
-            convLoadWeights(row0, k0, lid, kTotal);
-            convLoadInput(xImg + iy0 * p4 + ix0, iy0, ix0, myCol, posValid, lid);
-            localBarrier();
-            for (kk = 0; kk < TK; kk++) {
-                ao = kk * (tl + 1) + ty;
-                bo = kk * (tl + 1) + tx;
-                a0 = tileA[ao];
-                a1 = tileA[ao + step];
-                a2 = tileA[ao + 2 * step];
-                a3 = tileA[ao + 3 * step];
-                b0 = tileB[bo];
-                b1 = tileB[bo + step];
-                b2 = tileB[bo + 2 * step];
-                b3 = tileB[bo + 3 * step];
-                c00 += a0 * b0;
-                c01 += a0 * b1;
-                c02 += a0 * b2;
-                c03 += a0 * b3;
-                c10 += a1 * b0;
-                c11 += a1 * b1;
-                c12 += a1 * b2;
-                c13 += a1 * b3;
-                c20 += a2 * b0;
-                c21 += a2 * b1;
-                c22 += a2 * b2;
-                c23 += a2 * b3;
-                c30 += a3 * b0;
-                c31 += a3 * b1;
-                c32 += a3 * b2;
-                c33 += a3 * b3;
-            }
-            localBarrier();
-        }
-
-        r0 = row0 + ty;
-        q0 = col0 + tx;
-        convStore(r0, q0, c00);
-        convStore(r0, q0 + step, c01);
-        convStore(r0, q0 + 2 * step, c02);
-        convStore(r0, q0 + 3 * step, c03);
-        convStore(r0 + step, q0, c10);
-        convStore(r0 + step, q0 + step, c11);
-        convStore(r0 + step, q0 + 2 * step, c12);
-        convStore(r0 + step, q0 + 3 * step, c13);
-        convStore(r0 + 2 * step, q0, c20);
-        convStore(r0 + 2 * step, q0 + step, c21);
-        convStore(r0 + 2 * step, q0 + 2 * step, c22);
-        convStore(r0 + 2 * step, q0 + 3 * step, c23);
-        convStore(r0 + 3 * step, q0, c30);
-        convStore(r0 + 3 * step, q0 + step, c31);
-        convStore(r0 + 3 * step, q0 + 2 * step, c32);
-        convStore(r0 + 3 * step, q0 + 3 * step, c33);
+        tileProduct(p2 * p7 * p8, row0, col0, p5, xCorner, 0, iy0, ix0, inside);
     }
 
     /** Stages weight[row0 .. row0+tl, k0 .. k0+16] (weights as [o, c*kh*kw]) into tileA, zero outside. */
-    private void convLoadWeights(int row0, int k0, int lid, int kTotal) {
+    private void convLoadWeights(int weight, int row0, int k0, int lid, int kTotal) {
         int tl = p20;
         int items = (tl >> 2) * (tl >> 2);
         int l = 0;
@@ -1672,7 +1604,7 @@ public final class ArenaKernel extends Kernel {
             gk = k0 + (l & 15);
             v = 0f;
             if (gr < p6 && gk < kTotal) {
-                v = mem[p5 + gr * kTotal + gk];
+                v = mem[weight + gr * kTotal + gk];
             }
             tileA[(l & 15) * (tl + 1) + (l >> 4)] = v;
         }
@@ -1712,8 +1644,9 @@ public final class ArenaKernel extends Kernel {
      * zero past K). The work-group's stride over the tile is a multiple of tl, so the column never changes; xCorner
      * is the input offset of the column's top-left tap, (iy0, ix0) its position.
      */
-    private void convLoadInput(int xCorner, int iy0, int ix0, int myCol, int posValid, int lid) {
+    private void convLoadInput(int xCorner, int iy0, int ix0, int inside, int lid) {
         int tl = p20;
+        int myCol = lid & (tl - 1);
         int logT = p21;
         int items = (tl >> 2) * (tl >> 2);
         int l = 0;
@@ -1726,7 +1659,7 @@ public final class ArenaKernel extends Kernel {
             iy = iy0 + sliceKy[kk];
             ix = ix0 + sliceKx[kk];
             v = 0f;
-            if (posValid != 0 && iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
+            if (inside != 0 && iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
                 v = mem[xCorner + sliceOff[kk]];
             }
             tileB[kk * (tl + 1) + myCol] = v;
