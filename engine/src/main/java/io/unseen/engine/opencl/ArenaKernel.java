@@ -15,11 +15,22 @@ import java.util.logging.Handler;
  * Every engine operation as one Aparapi OpenCL kernel over one float arena.
  *
  * <p>All tensors live in the field {@code mem}, a dense float32 arena addressed by int element offsets; each public
- * op sets the scalar fields, selects its code with {@code op} and launches. One instance holds the device buffers
+ * op sets the scalar slots, selects its code with {@code op} and launches. One instance holds the device buffers
  * for the whole forward pass: Aparapi ties device buffers to a kernel's array fields, and a kernel instance per op
  * would also leak a thread pool each. The instance runs in explicit mode, so nothing moves between host and device
  * except through {@link #upload}, {@link #download} (both chunked through the staging arrays) and
  * {@link #growArena}.
+ *
+ * <p>Why one kernel and not one per op family sharing the arena: Aparapi cannot share a device buffer between two
+ * Kernel instances without copies (checked on Aparapi 3.0.2 with aparapi-jni 1.4.3). Each Kernel has its own
+ * KernelRunner, whose native JNIContext (aparapi-native, JNIContext.cpp) creates its own OpenCL context
+ * ({@code clCreateContextFromType}) and command queue, and one {@code cl_mem} per array field of that kernel
+ * (ArrayBuffer, {@code clCreateBuffer} in that context); a {@code cl_mem} belongs to one context, and Aparapi's Java
+ * API has no way to hand a kernel an existing one. Measured on PoCL: two explicit-mode kernels whose array fields are
+ * the same {@code float[]}: what the first writes on the device, the second does not see (it reads its own buffer,
+ * created from the host copy) until the first's {@code get} and the second's {@code put} copy it through the host.
+ * Several entry points in one kernel do not help either: a KernelRunner builds one program, for the entry point of
+ * its first {@code execute}. Hence one kernel, one {@code run()} that dispatches on {@code op}.
  *
  * <p>Aparapi facts this class relies on (checked on Aparapi 3.0.2 with PoCL):
  * <ul>
@@ -42,6 +53,15 @@ import java.util.logging.Handler;
  *     always explicit, at most 256 and at most what the device and the compiled kernel allow.</li>
  * </ul>
  *
+ * <p>The file follows the op families: memory, elementwise and broadcast, normalization, GEMM and convolution,
+ * attention, timestep embedding, DDIM; {@link #run()} dispatches in that order. An OpenCL kernel reads only fields,
+ * so an op's arguments travel in shared scalar slots ({@code p0..p22}, {@code f0..f4}: every field the device code
+ * reads is a kernel argument set on every launch, so fewer fields mean cheaper launches). Each family's section
+ * starts with the slot table of its ops; the op's public method assigns the slots in that order, and its device
+ * method copies them into locals of the same names in its first lines, so nothing further down mentions a slot.
+ * Adding an op: an {@code OP_} constant, a row in its family's slot table, a public method that sets the slots and
+ * launches, a device method, and one line in {@link #run()}.
+ *
  * <p>Public methods are synchronized: one launch at a time, each fully finished when the method returns.
  */
 public final class ArenaKernel extends Kernel {
@@ -58,34 +78,35 @@ public final class ArenaKernel extends Kernel {
     /** K-slice of the tiled GEMM and convolution. */
     private static final int TK = 16;
 
+    // Op codes, by family (the order of the sections below and of the dispatch in run()).
     private static final int OP_CANARY = 0;
     private static final int OP_STAGE_IN = 1;
     private static final int OP_STAGE_OUT = 2;
     private static final int OP_FILL = 3;
     private static final int OP_COPY = 4;
-    private static final int OP_CONV_TILED = 5;
-    private static final int OP_CONV_NAIVE = 6;
-    private static final int OP_GEMM_TILED = 7;
-    private static final int OP_GEMM_NAIVE = 8;
-    private static final int OP_GROUP_NORM = 9;
-    private static final int OP_SILU = 10;
-    private static final int OP_SOFTMAX_ROWS = 11;
-    private static final int OP_SOFTMAX_STRIDED = 12;
-    private static final int OP_UPSAMPLE = 13;
-    private static final int OP_AVGPOOL = 14;
-    private static final int OP_CONCAT = 15;
-    private static final int OP_BROADCAST = 16;
-    private static final int OP_TIMESTEP = 17;
-    private static final int OP_DDIM = 18;
-    private static final int OP_NON_FINITE = 19;
+    private static final int OP_CONCAT = 5;
+    private static final int OP_SILU = 6;
+    private static final int OP_BROADCAST = 7;
+    private static final int OP_UPSAMPLE = 8;
+    private static final int OP_AVGPOOL = 9;
+    private static final int OP_NON_FINITE = 10;
+    private static final int OP_GROUP_NORM = 11;
+    private static final int OP_GEMM_NAIVE = 12;
+    private static final int OP_GEMM_TILED = 13;
+    private static final int OP_CONV_NAIVE = 14;
+    private static final int OP_CONV_TILED = 15;
+    private static final int OP_SOFTMAX_ROWS = 16;
+    private static final int OP_SOFTMAX_STRIDED = 17;
+    private static final int OP_TIMESTEP = 18;
+    private static final int OP_DDIM = 19;
 
     // ---- kernel arguments -------------------------------------------------------------------------------------
-    // Scalars are shared between the ops (each op copies the ones it uses into named locals first): every field
-    // the kernel reads is an OpenCL kernel argument set on every launch, so fewer fields mean cheaper launches.
 
+    /** The op code of the current launch. */
     private int op;
+    /** Scalar slots, reinterpreted per op: see the slot table at the head of each family's section. */
     private int p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21,
-            p22, p23;
+            p22;
     private float f0, f1, f2, f3, f4;
 
     /** The arena, plus one guard float at index {@code mem.length - 1}. */
@@ -176,8 +197,7 @@ public final class ArenaKernel extends Kernel {
         List<String> warnings = new ArrayList<>();
         Handler handler = AparapiWarnings.capture(warnings);
         try {
-            p3 = mem.length - 1;
-            launch(OP_CANARY, 1, 1);
+            writeCanary();
         } catch (IllegalStateException e) {
             throw new IllegalStateException(e.getMessage() + AparapiWarnings.first(warnings), e);
         } finally {
@@ -199,8 +219,6 @@ public final class ArenaKernel extends Kernel {
         download(0, Math.min(1, arenaFloats), probe, 0);
     }
 
-    // ---- public API -------------------------------------------------------------------------------------------
-
     public OpenCLDevice device() {
         return device;
     }
@@ -218,6 +236,87 @@ public final class ArenaKernel extends Kernel {
     /** Work-items per work-group of elementwise ops and reductions. */
     synchronized int localSize() {
         return local;
+    }
+
+    /** Releases the kernel's OpenCL resources; the instance is unusable afterwards. */
+    @Override
+    public synchronized void dispose() {
+        super.dispose();
+    }
+
+    /** Only this kernel's own device: a failed device then leaves no device at all instead of the Java fallback. */
+    @Override
+    public boolean isAllowDevice(Device d) {
+        return device != null && device.equals(d);
+    }
+
+    // ---- dispatch ---------------------------------------------------------------------------------------------
+
+    // Aparapi's decompiler loses declarations when javac reuses a local variable slot (a loop counter's slot taken
+    // by a later float, a block-local's slot by a later variable), and fails on locals declared without a value.
+    // So every device method declares all its locals, loop counters included, at its top, initialized, and
+    // declares nothing inside blocks. Java names become OpenCL C names: no OpenCL C keywords (half, local, ...).
+
+    @Override
+    public void run() {
+        int code = op;
+        if (code == OP_CANARY) {
+            canaryOp();
+        } else if (code == OP_STAGE_IN) {
+            stageIn();
+        } else if (code == OP_STAGE_OUT) {
+            stageOut();
+        } else if (code == OP_FILL) {
+            fillOp();
+        } else if (code == OP_COPY) {
+            copyOp();
+        } else if (code == OP_CONCAT) {
+            concatOp();
+        } else if (code == OP_SILU) {
+            siluOp();
+        } else if (code == OP_BROADCAST) {
+            broadcastOp();
+        } else if (code == OP_UPSAMPLE) {
+            upsampleOp();
+        } else if (code == OP_AVGPOOL) {
+            avgPoolOp();
+        } else if (code == OP_NON_FINITE) {
+            nonFiniteOp();
+        } else if (code == OP_GROUP_NORM) {
+            groupNormOp();
+        } else if (code == OP_GEMM_NAIVE) {
+            gemmNaive();
+        } else if (code == OP_GEMM_TILED) {
+            gemmTiled();
+        } else if (code == OP_CONV_NAIVE) {
+            convNaive();
+        } else if (code == OP_CONV_TILED) {
+            convTiled();
+        } else if (code == OP_SOFTMAX_ROWS) {
+            softmaxRows();
+        } else if (code == OP_SOFTMAX_STRIDED) {
+            softmaxStrided();
+        } else if (code == OP_TIMESTEP) {
+            timestepOp();
+        } else if (code == OP_DDIM) {
+            ddimOp();
+        }
+    }
+
+    // ---- 1. Memory: guard, transfers, fill, copy, concatenation -----------------------------------------------
+    //
+    // Slots:  OP_CANARY     p0 guard
+    //         OP_STAGE_IN   p0 memOff, p1 n, p2 small
+    //         OP_STAGE_OUT  p0 memOff, p1 n, p2 small, p3 guard
+    //         OP_FILL       p0 out, p1 n, f0 value
+    //         OP_COPY       p0 src, p1 dst, p2 n
+    //         OP_CONCAT     p0 a, p1 perA, p2 b, p3 perB, p4 out, p5 total
+    // (small: 1 when the transfer goes through stagingSmall, 0 through staging; guard: the arena's guard float.)
+
+    /** Sets the device's guard float (the host copy keeps 0). */
+    private void writeCanary() {
+        p0 = mem.length - 1;
+        launch(OP_CANARY, 1, 1);
     }
 
     /** Replaces the arena by a larger one holding the old contents (downloads everything, copies, uploads). */
@@ -245,8 +344,7 @@ public final class ArenaKernel extends Kernel {
             settleArenaArray();
             arenaFloats = newFloats;
             // Aparapi sees a new array: it releases the old buffer and creates one from the host copy
-            p3 = mem.length - 1;
-            launch(OP_CANARY, 1, 1);
+            writeCanary();
         } else {
             arenaFloats = newFloats; // the array already has room (the 16 MiB minimum)
         }
@@ -258,22 +356,22 @@ public final class ArenaKernel extends Kernel {
         checkMem("upload", memOff, n);
         while (n > 0) {
             float[] buf;
-            int which;
+            int small;
             int chunk;
             if (n <= SMALL_STAGING) {
                 buf = stagingSmall;
-                which = 1;
+                small = 1;
                 chunk = n;
             } else {
                 buf = largeStaging(n);
-                which = 0;
+                small = 0;
                 chunk = Math.min(n, buf.length - 1);
             }
             System.arraycopy(src, srcOff, buf, 0, chunk);
             put(buf);
             p0 = memOff;
             p1 = chunk;
-            p2 = which;
+            p2 = small;
             launch(OP_STAGE_IN, chunk, local);
             srcOff += chunk;
             memOff += chunk;
@@ -287,20 +385,20 @@ public final class ArenaKernel extends Kernel {
         checkMem("download", memOff, n);
         do {
             float[] buf;
-            int which;
+            int small;
             int chunk;
             if (n <= SMALL_STAGING) {
                 buf = stagingSmall;
-                which = 1;
+                small = 1;
                 chunk = n;
             } else {
                 buf = largeStaging(n);
-                which = 0;
+                small = 0;
                 chunk = Math.min(n, buf.length - 1);
             }
             p0 = memOff;
             p1 = chunk;
-            p2 = which;
+            p2 = small;
             p3 = mem.length - 1;
             launch(OP_STAGE_OUT, chunk + 1, local);
             get(buf);
@@ -336,47 +434,445 @@ public final class ArenaKernel extends Kernel {
         launch(OP_COPY, n, local);
     }
 
-    /**
-     * PyTorch Conv2d with zero padding: x [n,c,h,w], weight [o,c,kh,kw], bias [o] (or -1), out [n,o,ho,wo]. The
-     * bottom/right padding only shows in {@code ho}/{@code wo}.
-     */
-    public synchronized void conv2d(int x, int n, int c, int h, int w, int weight, int o, int kh, int kw, int bias,
-                                    int stride, int padTop, int padLeft, int out, int ho, int wo) {
-        if (stride < 1) {
-            throw new IllegalArgumentException("conv2d: stride " + stride);
+    /** Per sample i: out block i = a block i (perA floats) then b block i (perB floats). */
+    public synchronized void concatChannels(int a, int perA, int b, int perB, int n, int out) {
+        long total = (long) n * (perA + perB);
+        if (total <= 0) {
+            return;
         }
-        long positions = (long) n * ho * wo;
-        if (positions <= 0 || o <= 0) {
+        p0 = a;
+        p1 = perA;
+        p2 = b;
+        p3 = perB;
+        p4 = out;
+        p5 = (int) total;
+        launch(OP_CONCAT, checkedGlobal(total), local);
+    }
+
+    private void canaryOp() {
+        int guard = p0;
+        mem[guard] = CANARY;
+    }
+
+    private void stageIn() {
+        int memOff = p0;
+        int n = p1;
+        int small = p2;
+        int i = getGlobalId();
+        if (i < n) {
+            if (small != 0) {
+                mem[memOff + i] = stagingSmall[i];
+            } else {
+                mem[memOff + i] = staging[i];
+            }
+        }
+    }
+
+    /** Copies n values and then the guard float, so every download also proves the device buffer is the same. */
+    private void stageOut() {
+        int memOff = p0;
+        int n = p1;
+        int small = p2;
+        int guard = p3;
+        int i = getGlobalId();
+        float v = 0f;
+        if (i <= n) {
+            if (i < n) {
+                v = mem[memOff + i];
+            } else {
+                v = mem[guard];
+            }
+            if (small != 0) {
+                stagingSmall[i] = v;
+            } else {
+                staging[i] = v;
+            }
+        }
+    }
+
+    private void fillOp() {
+        int out = p0;
+        int n = p1;
+        float value = f0;
+        int i = getGlobalId();
+        if (i < n) {
+            mem[out + i] = value;
+        }
+    }
+
+    private void copyOp() {
+        int src = p0;
+        int dst = p1;
+        int n = p2;
+        int i = getGlobalId();
+        if (i < n) {
+            mem[dst + i] = mem[src + i];
+        }
+    }
+
+    private void concatOp() {
+        int a = p0;
+        int perA = p1;
+        int b = p2;
+        int perB = p3;
+        int out = p4;
+        int total = p5;
+        int i = getGlobalId();
+        int per = perA + perB;
+        int s = 0;
+        int r = 0;
+        if (i < total) {
+            s = i / per;
+            r = i - s * per;
+            if (r < perA) {
+                mem[out + i] = mem[a + s * perA + r];
+            } else {
+                mem[out + i] = mem[b + s * perB + (r - perA)];
+            }
+        }
+    }
+
+    // ---- 2. Elementwise, broadcast and resampling -------------------------------------------------------------
+    //
+    // Slots:  OP_SILU        p0 x, p1 out, p2 n
+    //         OP_BROADCAST   p0 which (0 add, 1 mul), p1 a, p2 aS0, p3 aS1, p4 aS2, p5 aS3, p6 b, p7 bS0, p8 bS1,
+    //                        p9 bS2, p10 bS3, p11 out, p12 d1, p13 d2, p14 d3, p15 total
+    //         OP_UPSAMPLE    p0 x, p1 h, p2 w, p3 out, p4 total
+    //         OP_AVGPOOL     p0 x, p1 h, p2 w, p3 out, p4 total
+    //         OP_NON_FINITE  p0 x, p1 n, p2 flag
+
+    /** out = x * sigmoid(x); out may equal x. */
+    public synchronized void silu(int x, int out, int n) {
+        if (n <= 0) {
             return;
         }
         p0 = x;
+        p1 = out;
+        p2 = n;
+        launch(OP_SILU, n, local);
+    }
+
+    /**
+     * out = a (op) b, op 0 add, 1 mul, with broadcasting over 4 aligned dims: out is contiguous [d0,d1,d2,d3]; the
+     * strides are element strides of a and b, 0 where that operand broadcasts. out may equal a or b.
+     */
+    public synchronized void broadcast(int op, int a, int aS0, int aS1, int aS2, int aS3, int b, int bS0, int bS1,
+                                       int bS2, int bS3, int out, int d0, int d1, int d2, int d3) {
+        if (op != 0 && op != 1) {
+            throw new IllegalArgumentException("broadcast: op " + op + " (0 = add, 1 = mul)");
+        }
+        long total = (long) d0 * d1 * d2 * d3;
+        if (total <= 0) {
+            return;
+        }
+        p0 = op;
+        p1 = a;
+        p2 = aS0;
+        p3 = aS1;
+        p4 = aS2;
+        p5 = aS3;
+        p6 = b;
+        p7 = bS0;
+        p8 = bS1;
+        p9 = bS2;
+        p10 = bS3;
+        p11 = out;
+        p12 = d1;
+        p13 = d2;
+        p14 = d3;
+        p15 = (int) total;
+        launch(OP_BROADCAST, checkedGlobal(total), local);
+    }
+
+    /** [planes, h, w] to [planes, 2h, 2w], nearest neighbour. */
+    public synchronized void upsampleNearest2x(int x, int planes, int h, int w, int out) {
+        long total = 4L * planes * h * w;
+        if (total <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = h;
+        p2 = w;
+        p3 = out;
+        p4 = (int) total;
+        launch(OP_UPSAMPLE, checkedGlobal(total), local);
+    }
+
+    /** [planes, h, w] to [planes, h/2, w/2], mean of each 2x2 block; an odd last row/column is dropped. */
+    public synchronized void avgPool2x2(int x, int planes, int h, int w, int out) {
+        long total = (long) planes * (h / 2) * (w / 2);
+        if (total <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = h;
+        p2 = w;
+        p3 = out;
+        p4 = (int) total;
+        launch(OP_AVGPOOL, checkedGlobal(total), local);
+    }
+
+    /**
+     * True when every one of the {@code n} values at {@code x} is finite (no NaN, no infinity). {@code flag} is one
+     * float of scratch in the arena: cleared, set by any work-item that meets a non-finite value, then read back.
+     */
+    public synchronized boolean allFinite(int x, int n, int flag) {
+        if (n <= 0) {
+            return true;
+        }
+        checkMem("allFinite", x, n);
+        fill(flag, 1, 0f);
+        p0 = x;
         p1 = n;
-        p2 = c;
-        p3 = h;
-        p4 = w;
-        p5 = weight;
-        p6 = o;
-        p7 = kh;
-        p8 = kw;
-        p9 = bias;
-        p10 = stride;
-        p11 = padTop;
-        p12 = padLeft;
-        p13 = out;
-        p14 = ho;
-        p15 = wo;
-        if (tile > 0) {
-            int tilesM = ceilDiv(o, tile);
-            int tilesN = (int) ceilDiv(positions, tile);
-            p19 = tilesN;
-            p20 = tile;
-            p21 = Integer.numberOfTrailingZeros(tile);
-            int items = tileWorkItems();
-            launch(OP_CONV_TILED, checkedGlobal((long) tilesM * tilesN * items), items);
-        } else {
-            launch(OP_CONV_NAIVE, checkedGlobal(positions * o), local);
+        p2 = flag;
+        launch(OP_NON_FINITE, n, local);
+        float[] seen = new float[1];
+        download(flag, 1, seen, 0);
+        return seen[0] == 0f;
+    }
+
+    private void siluOp() {
+        int x = p0;
+        int out = p1;
+        int n = p2;
+        int i = getGlobalId();
+        float v = 0f;
+        if (i < n) {
+            v = mem[x + i];
+            mem[out + i] = v / (1f + exp(-v));
         }
     }
+
+    private void broadcastOp() {
+        int which = p0;
+        int a = p1;
+        int aS0 = p2;
+        int aS1 = p3;
+        int aS2 = p4;
+        int aS3 = p5;
+        int b = p6;
+        int bS0 = p7;
+        int bS1 = p8;
+        int bS2 = p9;
+        int bS3 = p10;
+        int out = p11;
+        int d1 = p12;
+        int d2 = p13;
+        int d3 = p14;
+        int total = p15;
+        int i = getGlobalId();
+        int i0 = 0;
+        int i1 = 0;
+        int i2 = 0;
+        int i3 = 0;
+        int rest = 0;
+        float va = 0f;
+        float vb = 0f;
+        if (i < total) {
+            i3 = i % d3;
+            rest = i / d3;
+            i2 = rest % d2;
+            rest = rest / d2;
+            i1 = rest % d1;
+            i0 = rest / d1;
+            va = mem[a + i0 * aS0 + i1 * aS1 + i2 * aS2 + i3 * aS3];
+            vb = mem[b + i0 * bS0 + i1 * bS1 + i2 * bS2 + i3 * bS3];
+            if (which == 0) {
+                mem[out + i] = va + vb;
+            } else {
+                mem[out + i] = va * vb;
+            }
+        }
+    }
+
+    private void upsampleOp() {
+        int x = p0;
+        int h = p1;
+        int w = p2;
+        int out = p3;
+        int total = p4;
+        int i = getGlobalId();
+        int ox = 0;
+        int oy = 0;
+        int rest = 0;
+        int plane = 0;
+        if (i < total) {
+            ox = i % (2 * w);
+            rest = i / (2 * w);
+            oy = rest % (2 * h);
+            plane = rest / (2 * h);
+            mem[out + i] = mem[x + (plane * h + (oy >> 1)) * w + (ox >> 1)];
+        }
+    }
+
+    private void avgPoolOp() {
+        int x = p0;
+        int h = p1;
+        int w = p2;
+        int out = p3;
+        int total = p4;
+        int i = getGlobalId();
+        int wo = w / 2;
+        int ho = h / 2;
+        int ox = 0;
+        int oy = 0;
+        int rest = 0;
+        int r0 = 0;
+        int r1 = 0;
+        float left = 0f;
+        float right = 0f;
+        if (i < total) {
+            ox = i % wo;
+            rest = i / wo;
+            oy = rest % ho;
+            r0 = x + ((rest / ho) * h + 2 * oy) * w + 2 * ox;
+            r1 = r0 + w;
+            left = mem[r0] + mem[r1];
+            right = mem[r0 + 1] + mem[r1 + 1];
+            mem[out + i] = (left + right) * 0.25f;
+        }
+    }
+
+    private void nonFiniteOp() {
+        int x = p0;
+        int n = p1;
+        int flag = p2;
+        int i = getGlobalId();
+        float v = 0f;
+        if (i < n) {
+            v = mem[x + i];
+            if (v != v || abs(v) > 3.4028235e38f) {
+                mem[flag] = 1f; // every writer writes the same value: no race to lose
+            }
+        }
+    }
+
+    // ---- 3. Normalization ---------------------------------------------------------------------------------------
+    //
+    // Slots:  OP_GROUP_NORM  p0 x, p1 c, p2 spatial, p3 groups, p4 gamma, p5 beta, p6 out, f0 eps
+
+    /**
+     * nn.GroupNorm over x [n, c, spatial]: per (sample, group) mean, then the mean squared deviation (biased), both
+     * reduced in local memory; gamma/beta offsets or -1 for no affine.
+     */
+    public synchronized void groupNorm(int x, int n, int c, int spatial, int groups, float eps, int gamma, int beta,
+                                       int out) {
+        if (groups <= 0 || c % groups != 0) {
+            throw new IllegalArgumentException("groupNorm: " + groups + " groups do not divide " + c + " channels");
+        }
+        if (n <= 0 || c <= 0 || spatial <= 0) {
+            return;
+        }
+        p0 = x;
+        p1 = c;
+        p2 = spatial;
+        p3 = groups;
+        p4 = gamma;
+        p5 = beta;
+        p6 = out;
+        f0 = eps;
+        launch(OP_GROUP_NORM, checkedGlobal((long) n * groups * local), local);
+    }
+
+    /** One work-group per (sample, group). */
+    private void groupNormOp() {
+        int x = p0;
+        int c = p1;
+        int spatial = p2;
+        int groups = p3;
+        int gamma = p4;
+        int beta = p5;
+        int out = p6;
+        float eps = f0;
+        int lid = getLocalId();
+        int size = getLocalSize();
+        int g = getGroupId();
+        int sample = g / groups;
+        int group = g - sample * groups;
+        int perGroup = c / groups;
+        int count = perGroup * spatial;
+        int base = (sample * c + group * perGroup) * spatial;
+        int firstChannel = group * perGroup;
+        int i = 0;
+        int ch = 0;
+        float sum = 0f;
+        float sq = 0f;
+        float d = 0f;
+        float mean = 0f;
+        float inv = 0f;
+        float v = 0f;
+
+        for (i = lid; i < count; i += size) {
+            sum += mem[x + base + i];
+        }
+        red[lid] = sum;
+        localBarrier();
+        reduceSum(lid, size);
+        mean = red[0] / count;
+        localBarrier();
+
+        for (i = lid; i < count; i += size) {
+            d = mem[x + base + i] - mean;
+            sq += d * d;
+        }
+        red[lid] = sq;
+        localBarrier();
+        reduceSum(lid, size);
+        inv = 1f / sqrt(red[0] / count + eps);
+
+        for (i = lid; i < count; i += size) {
+            v = (mem[x + base + i] - mean) * inv;
+            ch = firstChannel + i / spatial;
+            if (gamma >= 0) {
+                v = v * mem[gamma + ch];
+            }
+            if (beta >= 0) {
+                v = v + mem[beta + ch];
+            }
+            mem[out + base + i] = v;
+        }
+    }
+
+    /**
+     * Tree sum of red[0..size) into red[0]; size a power of two; every work-item of the group must call it. (Also
+     * used by the row softmax.)
+     */
+    private void reduceSum(int lid, int size) {
+        int s = 0;
+        for (s = size >> 1; s > 0; s = s >> 1) {
+            if (lid < s) {
+                red[lid] = red[lid] + red[lid + s];
+            }
+            localBarrier();
+        }
+    }
+
+    /** Tree maximum of red[0..size) into red[0], as {@link #reduceSum}. */
+    private void reduceMax(int lid, int size) {
+        int s = 0;
+        for (s = size >> 1; s > 0; s = s >> 1) {
+            if (lid < s) {
+                red[lid] = max(red[lid], red[lid + s]);
+            }
+            localBarrier();
+        }
+    }
+
+    // ---- 4. GEMM and convolution -----------------------------------------------------------------------------
+    //
+    // Slots:  OP_GEMM_NAIVE, OP_GEMM_TILED  p0 batch2, p1 transA, p2 transB, p3 m, p4 n, p5 k, p6 a, p7 lda,
+    //             p8 aStride1, p9 aStride2, p10 b, p11 ldb, p12 bStride1, p13 bStride2, p14 bias, p15 c, p16 ldc,
+    //             p17 cStride1, p18 cStride2, f0 alpha, f1 beta; OP_GEMM_NAIVE also p19 batches
+    //         OP_CONV_NAIVE, OP_CONV_TILED  p0 x, p1 n, p2 c, p3 h, p4 w, p5 weight, p6 o, p7 kh, p8 kw, p9 bias,
+    //             p10 stride, p11 padTop, p12 padLeft, p13 out, p14 ho, p15 wo
+    //         OP_GEMM_TILED, OP_CONV_TILED also the tile slots (setTileSlots): p19 tilesN, p20 tl,
+    //             p21 logTl, p22 tilesM
+    // (transA, transB: 1 or 0; bias: an offset or -1; tl: the tile edge, 64 or 32, logTl its log2; tilesM, tilesN:
+    // tiles of C down and across.)
+    //
+    // The tiled paths share one register tile, tileProduct: each op computes where its matrices start for
+    // the work-group and hands over; tileProduct stages K-slices through the op's two loaders and writes each output
+    // through the op's store.
 
     /**
      * Batched GEMM with two batch levels: for each (i1, i2), C = alpha * op(A) op(B) (+ bias[n] per column when
@@ -416,10 +912,7 @@ public final class ArenaKernel extends Kernel {
         if (tile > 0) {
             int tilesM = ceilDiv(m, tile);
             int tilesN = ceilDiv(n, tile);
-            p19 = tilesN;
-            p20 = tile;
-            p21 = Integer.numberOfTrailingZeros(tile);
-            p22 = tilesM;
+            setTileSlots(tilesM, tilesN);
             int items = tileWorkItems();
             launch(OP_GEMM_TILED, checkedGlobal(batches * tilesM * tilesN * items), items);
         } else {
@@ -429,57 +922,557 @@ public final class ArenaKernel extends Kernel {
     }
 
     /**
-     * nn.GroupNorm over x [n, c, spatial]: per (sample, group) mean, then the mean squared deviation (biased), both
-     * reduced in local memory; gamma/beta offsets or -1 for no affine.
+     * PyTorch Conv2d with zero padding: x [n,c,h,w], weight [o,c,kh,kw], bias [o] (or -1), out [n,o,ho,wo]. The
+     * bottom/right padding only shows in {@code ho}/{@code wo}.
      */
-    public synchronized void groupNorm(int x, int n, int c, int spatial, int groups, float eps, int gamma, int beta,
-                                       int out) {
-        if (groups <= 0 || c % groups != 0) {
-            throw new IllegalArgumentException("groupNorm: " + groups + " groups do not divide " + c + " channels");
+    public synchronized void conv2d(int x, int n, int c, int h, int w, int weight, int o, int kh, int kw, int bias,
+                                    int stride, int padTop, int padLeft, int out, int ho, int wo) {
+        if (stride < 1) {
+            throw new IllegalArgumentException("conv2d: stride " + stride);
         }
-        if (n <= 0 || c <= 0 || spatial <= 0) {
+        long positions = (long) n * ho * wo;
+        if (positions <= 0 || o <= 0) {
             return;
         }
-        p0 = x;
-        p1 = c;
-        p2 = spatial;
-        p3 = groups;
-        p4 = gamma;
-        p5 = beta;
-        p6 = out;
-        f0 = eps;
-        launch(OP_GROUP_NORM, checkedGlobal((long) n * groups * local), local);
-    }
-
-    /** out = x * sigmoid(x); out may equal x. */
-    /**
-     * True when every one of the {@code n} values at {@code x} is finite (no NaN, no infinity). {@code flag} is one
-     * float of scratch in the arena: cleared, set by any work-item that meets a non-finite value, then read back.
-     */
-    public synchronized boolean allFinite(int x, int n, int flag) {
-        if (n <= 0) {
-            return true;
-        }
-        checkMem("allFinite", x, n);
-        fill(flag, 1, 0f);
         p0 = x;
         p1 = n;
-        p2 = flag;
-        launch(OP_NON_FINITE, n, local);
-        float[] seen = new float[1];
-        download(flag, 1, seen, 0);
-        return seen[0] == 0f;
+        p2 = c;
+        p3 = h;
+        p4 = w;
+        p5 = weight;
+        p6 = o;
+        p7 = kh;
+        p8 = kw;
+        p9 = bias;
+        p10 = stride;
+        p11 = padTop;
+        p12 = padLeft;
+        p13 = out;
+        p14 = ho;
+        p15 = wo;
+        if (tile > 0) {
+            int tilesM = ceilDiv(o, tile);
+            int tilesN = (int) ceilDiv(positions, tile);
+            setTileSlots(tilesM, tilesN);
+            int items = tileWorkItems();
+            launch(OP_CONV_TILED, checkedGlobal((long) tilesM * tilesN * items), items);
+        } else {
+            launch(OP_CONV_NAIVE, checkedGlobal(positions * o), local);
+        }
     }
 
-    public synchronized void silu(int x, int out, int n) {
-        if (n <= 0) {
-            return;
-        }
-        p0 = x;
-        p1 = out;
-        p2 = n;
-        launch(OP_SILU, n, local);
+    /** The tile slots of OP_GEMM_TILED and OP_CONV_TILED: the tiles of C down and across, and the tile edge. */
+    private void setTileSlots(int tilesM, int tilesN) {
+        p19 = tilesN;
+        p20 = tile;
+        p21 = Integer.numberOfTrailingZeros(tile);
+        p22 = tilesM;
     }
+
+    /** One work-item per element of C. */
+    private void gemmNaive() {
+        int batch2 = p0;
+        int transA = p1;
+        int transB = p2;
+        int m = p3;
+        int n = p4;
+        int k = p5;
+        int a = p6;
+        int lda = p7;
+        int aStride1 = p8;
+        int aStride2 = p9;
+        int b = p10;
+        int ldb = p11;
+        int bStride1 = p12;
+        int bStride2 = p13;
+        int c = p15;
+        int cStride1 = p17;
+        int cStride2 = p18;
+        int batches = p19;
+        int t = getGlobalId();
+        int perMatrix = m * n;
+        int batch = t / perMatrix;
+        int rem = t - batch * perMatrix;
+        int row = rem / n;
+        int col = rem - row * n;
+        int i1 = batch / batch2;
+        int i2 = batch - i1 * batch2;
+        int aBase = a + i1 * aStride1 + i2 * aStride2;
+        int bBase = b + i1 * bStride1 + i2 * bStride2;
+        int cBase = c + i1 * cStride1 + i2 * cStride2;
+        int kk = 0;
+        float va = 0f;
+        float vb = 0f;
+        float acc = 0f;
+        if (batch < batches) {
+            for (kk = 0; kk < k; kk++) {
+                if (transA != 0) {
+                    va = mem[aBase + kk * lda + row];
+                } else {
+                    va = mem[aBase + row * lda + kk];
+                }
+                if (transB != 0) {
+                    vb = mem[bBase + col * ldb + kk];
+                } else {
+                    vb = mem[bBase + kk * ldb + col];
+                }
+                acc += va * vb;
+            }
+            gemmStore(cBase, row, col, acc);
+        }
+    }
+
+    /** Tiled GEMM: the work-group's tl x tl block of C in matrix (i1, i2), by {@link #tileProduct}. */
+    private void gemmTiled() {
+        int batch2 = p0;
+        int k = p5;
+        int a = p6;
+        int aStride1 = p8;
+        int aStride2 = p9;
+        int b = p10;
+        int bStride1 = p12;
+        int bStride2 = p13;
+        int c = p15;
+        int cStride1 = p17;
+        int cStride2 = p18;
+        int tilesN = p19;
+        int tl = p20;
+        int tilesM = p22;
+        int g = getGroupId();
+        int batch = g / (tilesM * tilesN);
+        int rem = g - batch * (tilesM * tilesN);
+        int tm = rem / tilesN;
+        int i1 = batch / batch2;
+        int i2 = batch - i1 * batch2;
+        int aBase = a + i1 * aStride1 + i2 * aStride2;
+        int bBase = b + i1 * bStride1 + i2 * bStride2;
+        int cBase = c + i1 * cStride1 + i2 * cStride2;
+        int row0 = tm * tl;
+        int col0 = (rem - tm * tilesN) * tl;
+        tileProduct(k, row0, col0, aBase, bBase, cBase, 0, 0, 0);
+    }
+
+    /**
+     * The register tile of the tiled GEMM and the tiled convolution, C = A B with K = kTotal: a work-group computes
+     * the tl x tl block of C at (row0, col0) (tl = 64 or 32) with tl*tl/16 work-items, each 4x4 outputs spaced tl/4
+     * apart (so neighbouring work-items touch neighbouring addresses). K runs in slices of 16 that the op's loaders
+     * stage in local memory, A as tileA[kk * (tl+1) + r] and B as tileB[kk * (tl+1) + c] (rows padded to tl+1
+     * against bank conflicts); each output goes through {@link #tileStore}. aBase and bBase locate A and B for the
+     * loaders, cBase C for the store; iy0, ix0 and inside are the convolution's input position of this work-item's
+     * output column and whether that column is a real output (GEMM passes 0). The op test is the same for every
+     * work-item of a launch, so the barrier inside it is reached by the whole work-group or by none of it.
+     */
+    private void tileProduct(int kTotal, int row0, int col0, int aBase, int bBase, int cBase, int iy0, int ix0,
+                             int inside) {
+        int conv = 0;
+        int tl = p20;
+        int step = tl >> 2;
+        int lid = getLocalId();
+        int tx = lid % step;
+        int ty = lid / step;
+        int k0 = 0;
+        int r0 = 0;
+        int q0 = 0;
+
+        float c00 = 0f;
+        float c01 = 0f;
+        float c02 = 0f;
+        float c03 = 0f;
+        float c10 = 0f;
+        float c11 = 0f;
+        float c12 = 0f;
+        float c13 = 0f;
+        float c20 = 0f;
+        float c21 = 0f;
+        float c22 = 0f;
+        float c23 = 0f;
+        float c30 = 0f;
+        float c31 = 0f;
+        float c32 = 0f;
+        float c33 = 0f;
+        int kk = 0;
+        int ao = 0;
+        int bo = 0;
+        float a0 = 0f;
+        float a1 = 0f;
+        float a2 = 0f;
+        float a3 = 0f;
+        float b0 = 0f;
+        float b1 = 0f;
+        float b2 = 0f;
+        float b3 = 0f;
+        if (op == OP_CONV_TILED) {
+            conv = 1;
+        }
+
+        for (k0 = 0; k0 < kTotal; k0 += TK) {
+            if (conv != 0) {
+                convSliceTable(k0, lid, kTotal);
+                localBarrier();
+                convLoadWeights(aBase, row0, k0, lid, kTotal);
+                convLoadInput(bBase, iy0, ix0, inside, lid);
+            } else {
+                gemmLoadA(aBase, row0, k0, lid);
+                gemmLoadB(bBase, col0, k0, lid);
+            }
+            localBarrier();
+            for (kk = 0; kk < TK; kk++) {
+                ao = kk * (tl + 1) + ty;
+                bo = kk * (tl + 1) + tx;
+                a0 = tileA[ao];
+                a1 = tileA[ao + step];
+                a2 = tileA[ao + 2 * step];
+                a3 = tileA[ao + 3 * step];
+                b0 = tileB[bo];
+                b1 = tileB[bo + step];
+                b2 = tileB[bo + 2 * step];
+                b3 = tileB[bo + 3 * step];
+                c00 += a0 * b0;
+                c01 += a0 * b1;
+                c02 += a0 * b2;
+                c03 += a0 * b3;
+                c10 += a1 * b0;
+                c11 += a1 * b1;
+                c12 += a1 * b2;
+                c13 += a1 * b3;
+                c20 += a2 * b0;
+                c21 += a2 * b1;
+                c22 += a2 * b2;
+                c23 += a2 * b3;
+                c30 += a3 * b0;
+                c31 += a3 * b1;
+                c32 += a3 * b2;
+                c33 += a3 * b3;
+            }
+            localBarrier();
+        }
+
+        r0 = row0 + ty;
+        q0 = col0 + tx;
+        tileStore(conv, cBase, r0, q0, c00);
+        tileStore(conv, cBase, r0, q0 + step, c01);
+        tileStore(conv, cBase, r0, q0 + 2 * step, c02);
+        tileStore(conv, cBase, r0, q0 + 3 * step, c03);
+        tileStore(conv, cBase, r0 + step, q0, c10);
+        tileStore(conv, cBase, r0 + step, q0 + step, c11);
+        tileStore(conv, cBase, r0 + step, q0 + 2 * step, c12);
+        tileStore(conv, cBase, r0 + step, q0 + 3 * step, c13);
+        tileStore(conv, cBase, r0 + 2 * step, q0, c20);
+        tileStore(conv, cBase, r0 + 2 * step, q0 + step, c21);
+        tileStore(conv, cBase, r0 + 2 * step, q0 + 2 * step, c22);
+        tileStore(conv, cBase, r0 + 2 * step, q0 + 3 * step, c23);
+        tileStore(conv, cBase, r0 + 3 * step, q0, c30);
+        tileStore(conv, cBase, r0 + 3 * step, q0 + step, c31);
+        tileStore(conv, cBase, r0 + 3 * step, q0 + 2 * step, c32);
+        tileStore(conv, cBase, r0 + 3 * step, q0 + 3 * step, c33);
+    }
+
+    /** Output (row, col) of {@link #tileProduct}: to the convolution's or the GEMM's store. */
+    private void tileStore(int conv, int cBase, int row, int col, float acc) {
+        if (conv != 0) {
+            convStore(row, col, acc);
+        } else {
+            gemmStore(cBase, row, col, acc);
+        }
+    }
+
+    /**
+     * Stages op(A)[row0 .. row0+tl, k0 .. k0+16] into tileA[kk * (tl+1) + r], zero outside the matrix. Consecutive
+     * work-items read consecutive addresses: along k for A [m,k], along m for A^T.
+     */
+    private void gemmLoadA(int aBase, int row0, int k0, int lid) {
+        int transA = p1;
+        int m = p3;
+        int k = p5;
+        int lda = p7;
+        int tl = p20;
+        int logTl = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int r = 0;
+        int kk = 0;
+        int gr = 0;
+        int gk = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            if (transA != 0) {
+                r = l & (tl - 1);
+                kk = l >> logTl;
+            } else {
+                r = l >> 4;
+                kk = l & 15;
+            }
+            gr = row0 + r;
+            gk = k0 + kk;
+            v = 0f;
+            if (gr < m && gk < k) {
+                if (transA != 0) {
+                    v = mem[aBase + gk * lda + gr];
+                } else {
+                    v = mem[aBase + gr * lda + gk];
+                }
+            }
+            tileA[kk * (tl + 1) + r] = v;
+        }
+    }
+
+    /** Stages op(B)[k0 .. k0+16, col0 .. col0+tl] into tileB[kk * (tl+1) + c], as {@link #gemmLoadA}. */
+    private void gemmLoadB(int bBase, int col0, int k0, int lid) {
+        int transB = p2;
+        int n = p4;
+        int k = p5;
+        int ldb = p11;
+        int tl = p20;
+        int logTl = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int c = 0;
+        int kk = 0;
+        int gc = 0;
+        int gk = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            if (transB != 0) {
+                c = l >> 4;
+                kk = l & 15;
+            } else {
+                c = l & (tl - 1);
+                kk = l >> logTl;
+            }
+            gc = col0 + c;
+            gk = k0 + kk;
+            v = 0f;
+            if (gc < n && gk < k) {
+                if (transB != 0) {
+                    v = mem[bBase + gc * ldb + gk];
+                } else {
+                    v = mem[bBase + gk * ldb + gc];
+                }
+            }
+            tileB[kk * (tl + 1) + c] = v;
+        }
+    }
+
+    /** C[row, col] of the current matrix (at cBase) from alpha * acc, the bias and beta * C. */
+    private void gemmStore(int cBase, int row, int col, float acc) {
+        int m = p3;
+        int n = p4;
+        int bias = p14;
+        int ldc = p16;
+        float alpha = f0;
+        float beta = f1;
+        int at = cBase + row * ldc + col;
+        float v = 0f;
+        if (row < m && col < n) {
+            v = alpha * acc;
+            if (bias >= 0) {
+                v = v + mem[bias + col];
+            }
+            if (beta != 0f) {
+                v = v + beta * mem[at];
+            }
+            mem[at] = v;
+        }
+    }
+
+    /** One work-item per output (channel, position); positions run over all images. */
+    private void convNaive() {
+        int x = p0;
+        int n = p1;
+        int c = p2;
+        int h = p3;
+        int w = p4;
+        int weight = p5;
+        int o = p6;
+        int kh = p7;
+        int kw = p8;
+        int stride = p10;
+        int padTop = p11;
+        int padLeft = p12;
+        int ho = p14;
+        int wo = p15;
+        int hwo = ho * wo;
+        int positions = n * hwo;
+        int t = getGlobalId();
+        int channel = t / positions;
+        int position = t - channel * positions;
+        int img = position / hwo;
+        int pix = position - img * hwo;
+        int oy = pix / wo;
+        int iy0 = oy * stride - padTop;
+        int ix0 = (pix - oy * wo) * stride - padLeft;
+        int wBase = weight + channel * c * kh * kw;
+        int ci = 0;
+        int ky = 0;
+        int kx = 0;
+        int iy = 0;
+        int ix = 0;
+        int xPlane = 0;
+        float acc = 0f;
+        if (channel < o) {
+            for (ci = 0; ci < c; ci++) {
+                xPlane = x + (img * c + ci) * h * w;
+                for (ky = 0; ky < kh; ky++) {
+                    iy = iy0 + ky;
+                    for (kx = 0; kx < kw; kx++) {
+                        ix = ix0 + kx;
+                        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+                            acc += mem[wBase + (ci * kh + ky) * kw + kx] * mem[xPlane + iy * w + ix];
+                        }
+                    }
+                }
+            }
+            convStore(channel, position, acc);
+        }
+    }
+
+    /**
+     * Tiled convolution as an implicit GEMM, by {@link #tileProduct}: C[channel, position] = sum over (ci, ky, kx) of
+     * weight[channel, ci, ky, kx] times the input pixel that output position reads; positions run over all images.
+     */
+    private void convTiled() {
+        int x = p0;
+        int n = p1;
+        int c = p2;
+        int h = p3;
+        int w = p4;
+        int weight = p5;
+        int kh = p7;
+        int kw = p8;
+        int stride = p10;
+        int padTop = p11;
+        int padLeft = p12;
+        int ho = p14;
+        int wo = p15;
+        int tilesN = p19;
+        int tl = p20;
+        int g = getGroupId();
+        int tm = g / tilesN;
+        int row0 = tm * tl;
+        int col0 = (g - tm * tilesN) * tl;
+        // The output position whose input column this work-item stages is the same for every K-slice.
+        int hwo = ho * wo;
+        int myPos = col0 + (getLocalId() & (tl - 1));
+        int img = myPos / hwo;
+        int pix = myPos - img * hwo;
+        int oy = pix / wo;
+        int iy0 = oy * stride - padTop;
+        int ix0 = (pix - oy * wo) * stride - padLeft;
+        int xCorner = x + img * c * h * w + iy0 * w + ix0;
+        int inside = 0;
+        if (myPos < n * hwo) {
+            inside = 1;
+        }
+        tileProduct(c * kh * kw, row0, col0, weight, xCorner, 0, iy0, ix0, inside);
+    }
+
+    /** Output (channel, position) of the convolution: out[img, channel, pixel] = acc + bias[channel]. */
+    private void convStore(int channel, int position, float acc) {
+        int n = p1;
+        int o = p6;
+        int bias = p9;
+        int out = p13;
+        int ho = p14;
+        int wo = p15;
+        int hwo = ho * wo;
+        int img = position / hwo;
+        float v = acc;
+        if (channel < o && position < n * hwo) {
+            if (bias >= 0) {
+                v = v + mem[bias + channel];
+            }
+            mem[out + (img * o + channel) * hwo + (position - img * hwo)] = v;
+        }
+    }
+
+    /**
+     * Decomposes the 16 K indices of the slice starting at k0 into (input offset ci*h*w + ky*w + kx, ky, kx), once
+     * per work-group instead of once per loaded element (integer division is slow on GPUs). Past K: ky is set so
+     * far out that the bounds test fails.
+     */
+    private void convSliceTable(int k0, int lid, int kTotal) {
+        int h = p3;
+        int w = p4;
+        int kh = p7;
+        int kw = p8;
+        int khw = kh * kw;
+        int gk = k0 + lid;
+        int ci = 0;
+        int rr = 0;
+        int ky = 0;
+        int kx = 0;
+        if (lid < TK) {
+            if (gk < kTotal) {
+                ci = gk / khw;
+                rr = gk - ci * khw;
+                ky = rr / kw;
+                kx = rr - ky * kw;
+                sliceOff[lid] = (ci * h + ky) * w + kx;
+                sliceKy[lid] = ky;
+                sliceKx[lid] = kx;
+            } else {
+                sliceOff[lid] = 0;
+                sliceKy[lid] = -1073741824;
+                sliceKx[lid] = 0;
+            }
+        }
+    }
+
+    /** Stages weight[row0 .. row0+tl, k0 .. k0+16] (weights as [o, c*kh*kw]) into tileA, zero outside. */
+    private void convLoadWeights(int weight, int row0, int k0, int lid, int kTotal) {
+        int o = p6;
+        int tl = p20;
+        int items = (tl >> 2) * (tl >> 2);
+        int l = 0;
+        int gr = 0;
+        int gk = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            gr = row0 + (l >> 4);
+            gk = k0 + (l & 15);
+            v = 0f;
+            if (gr < o && gk < kTotal) {
+                v = mem[weight + gr * kTotal + gk];
+            }
+            tileA[(l & 15) * (tl + 1) + (l >> 4)] = v;
+        }
+    }
+
+    /**
+     * Stages this work-item's output column of the im2col slice into tileB, from the slice table (zero padding,
+     * zero past K, zero when the column is past the last output: inside 0). The work-group's stride over the tile is
+     * a multiple of tl, so the column never changes; xCorner is the input offset of the column's top-left tap,
+     * (iy0, ix0) its position.
+     */
+    private void convLoadInput(int xCorner, int iy0, int ix0, int inside, int lid) {
+        int h = p3;
+        int w = p4;
+        int tl = p20;
+        int logTl = p21;
+        int items = (tl >> 2) * (tl >> 2);
+        int myCol = lid & (tl - 1);
+        int l = 0;
+        int kk = 0;
+        int iy = 0;
+        int ix = 0;
+        float v = 0f;
+        for (l = lid; l < tl * TK; l += items) {
+            kk = l >> logTl;
+            iy = iy0 + sliceKy[kk];
+            ix = ix0 + sliceKx[kk];
+            v = 0f;
+            if (inside != 0 && iy >= 0 && iy < h && ix >= 0 && ix < w) {
+                v = mem[xCorner + sliceOff[kk]];
+            }
+            tileB[kk * (tl + 1) + myCol] = v;
+        }
+    }
+
+    // ---- 5. Attention: softmax ----------------------------------------------------------------------------------
+    //
+    // Slots:  OP_SOFTMAX_ROWS     p0 x, p1 out, p2 axisLen
+    //         OP_SOFTMAX_STRIDED  p0 x, p1 out, p2 axisLen, p3 inner, p4 lines
+    // (Attention itself is two GEMMs around a row softmax: OpenClBackend.attentionKernel.)
 
     /** Softmax along an axis: element (o, i, in) at o*axisLen*inner + i*inner + in; subtracts the maximum first. */
     public synchronized void softmax(int x, int out, int outer, int axisLen, int inner) {
@@ -489,91 +1482,94 @@ public final class ArenaKernel extends Kernel {
         p0 = x;
         p1 = out;
         p2 = axisLen;
-        p3 = inner;
         if (inner == 1) {
             int l = Math.min(local, Integer.highestOneBit(Math.max(1, axisLen - 1)) << 1);
             l = Math.max(1, Math.min(l, local));
             launch(OP_SOFTMAX_ROWS, checkedGlobal((long) outer * l), l);
         } else {
+            p3 = inner;
             p4 = outer * inner;
             launch(OP_SOFTMAX_STRIDED, checkedGlobal((long) outer * inner), local);
         }
     }
 
-    /** [planes, h, w] to [planes, 2h, 2w], nearest neighbour. */
-    public synchronized void upsampleNearest2x(int x, int planes, int h, int w, int out) {
-        long total = 4L * planes * h * w;
-        if (total <= 0) {
-            return;
+    /** One work-group per contiguous row, reduced in local memory. */
+    private void softmaxRows() {
+        int x = p0;
+        int out = p1;
+        int axisLen = p2;
+        int lid = getLocalId();
+        int size = getLocalSize();
+        int row = getGroupId();
+        int xr = x + row * axisLen;
+        int or = out + row * axisLen;
+        int i = 0;
+        float m = -3.4028235e38f;
+        float rowMax = 0f;
+        float e = 0f;
+        float sum = 0f;
+        float total = 0f;
+
+        for (i = lid; i < axisLen; i += size) {
+            m = max(m, mem[xr + i]);
         }
-        p0 = x;
-        p1 = h;
-        p2 = w;
-        p3 = out;
-        p4 = (int) total;
-        launch(OP_UPSAMPLE, checkedGlobal(total), local);
+        red[lid] = m;
+        localBarrier();
+        reduceMax(lid, size);
+        rowMax = red[0];
+        localBarrier();
+
+        for (i = lid; i < axisLen; i += size) {
+            e = exp(mem[xr + i] - rowMax);
+            mem[or + i] = e;
+            sum += e;
+        }
+        red[lid] = sum;
+        localBarrier();
+        reduceSum(lid, size);
+        total = red[0];
+
+        for (i = lid; i < axisLen; i += size) {
+            mem[or + i] = mem[or + i] / total;
+        }
     }
 
-    /** [planes, h, w] to [planes, h/2, w/2], mean of each 2x2 block; an odd last row/column is dropped. */
-    public synchronized void avgPool2x2(int x, int planes, int h, int w, int out) {
-        long total = (long) planes * (h / 2) * (w / 2);
-        if (total <= 0) {
-            return;
+    /** One work-item per line along the axis (stride inner). */
+    private void softmaxStrided() {
+        int x = p0;
+        int out = p1;
+        int axisLen = p2;
+        int inner = p3;
+        int lines = p4;
+        int t = getGlobalId();
+        int o = 0;
+        int xb = 0;
+        int ob = 0;
+        int i = 0;
+        float m = -3.4028235e38f;
+        float e = 0f;
+        float sum = 0f;
+        if (t < lines) {
+            o = t / inner;
+            xb = x + o * axisLen * inner + (t - o * inner);
+            ob = out + o * axisLen * inner + (t - o * inner);
+            for (i = 0; i < axisLen; i++) {
+                m = max(m, mem[xb + i * inner]);
+            }
+            for (i = 0; i < axisLen; i++) {
+                e = exp(mem[xb + i * inner] - m);
+                mem[ob + i * inner] = e;
+                sum += e;
+            }
+            for (i = 0; i < axisLen; i++) {
+                mem[ob + i * inner] = mem[ob + i * inner] / sum;
+            }
         }
-        p0 = x;
-        p1 = h;
-        p2 = w;
-        p3 = out;
-        p4 = (int) total;
-        launch(OP_AVGPOOL, checkedGlobal(total), local);
     }
 
-    /** Per sample i: out block i = a block i (perA floats) then b block i (perB floats). */
-    public synchronized void concatChannels(int a, int perA, int b, int perB, int n, int out) {
-        long total = (long) n * (perA + perB);
-        if (total <= 0) {
-            return;
-        }
-        p0 = a;
-        p1 = perA;
-        p2 = b;
-        p3 = perB;
-        p4 = out;
-        p5 = (int) total;
-        launch(OP_CONCAT, checkedGlobal(total), local);
-    }
-
-    /**
-     * out = a (op) b, op 0 add, 1 mul, with broadcasting over 4 aligned dims: out is contiguous [d0,d1,d2,d3]; the
-     * strides are element strides of a and b, 0 where that operand broadcasts. out may equal a or b.
-     */
-    public synchronized void broadcast(int op, int a, int aS0, int aS1, int aS2, int aS3, int b, int bS0, int bS1,
-                                       int bS2, int bS3, int out, int d0, int d1, int d2, int d3) {
-        if (op != 0 && op != 1) {
-            throw new IllegalArgumentException("broadcast: op " + op + " (0 = add, 1 = mul)");
-        }
-        long total = (long) d0 * d1 * d2 * d3;
-        if (total <= 0) {
-            return;
-        }
-        p0 = op;
-        p1 = a;
-        p2 = aS0;
-        p3 = aS1;
-        p4 = aS2;
-        p5 = aS3;
-        p6 = b;
-        p7 = bS0;
-        p8 = bS1;
-        p9 = bS2;
-        p10 = bS3;
-        p11 = out;
-        p12 = d1;
-        p13 = d2;
-        p14 = d3;
-        p15 = (int) total;
-        launch(OP_BROADCAST, checkedGlobal(total), local);
-    }
+    // ---- 6. Timestep embedding ------------------------------------------------------------------------------------
+    //
+    // Slots:  OP_TIMESTEP  p0 timesteps, p1 freqs, p2 dim, p3 sinFirst, p4 out, p5 total
 
     /**
      * Sinusoidal embedding of n timesteps (in the arena) into out [n, dim]; frequency k of half = dim/2 at freqs+k.
@@ -593,6 +1589,48 @@ public final class ArenaKernel extends Kernel {
         p5 = (int) total;
         launch(OP_TIMESTEP, checkedGlobal(total), local);
     }
+
+    private void timestepOp() {
+        int timesteps = p0;
+        int freqs = p1;
+        int dim = p2;
+        int sinFirst = p3;
+        int out = p4;
+        int total = p5;
+        int i = getGlobalId();
+        int halfDim = dim / 2;
+        int row = 0;
+        int col = 0;
+        int k = 0;
+        int sine = 0;
+        float arg = 0f;
+        float v = 0f;
+        if (i < total) {
+            row = i / dim;
+            col = i - row * dim;
+            if (col < 2 * halfDim) {
+                if (col < halfDim) {
+                    k = col;
+                    sine = sinFirst;
+                } else {
+                    k = col - halfDim;
+                    sine = 1 - sinFirst;
+                }
+                arg = mem[timesteps + row] * mem[freqs + k];
+                if (sine != 0) {
+                    v = sin(arg);
+                } else {
+                    v = cos(arg);
+                }
+            }
+            mem[out + i] = v;
+        }
+    }
+
+    // ---- 7. DDIM ------------------------------------------------------------------------------------------------
+    //
+    // Slots:  OP_DDIM  p0 x, p1 eps, p2 epsStride, p3 noise, p4 out, p5 per, p6 total, p7 clip, f0 sqrtAt,
+    //                  f1 sqrt1mAt, f2 sqrtAtNext, f3 c1, f4 c2
 
     /**
      * One DDIM step, per value: x0 = (x - e*sqrt1mAt) / sqrtAt; clip: x0 = clamp(x0, -1, 1); v = sqrtAtNext*x0;
@@ -622,16 +1660,49 @@ public final class ArenaKernel extends Kernel {
         launch(OP_DDIM, checkedGlobal(total), local);
     }
 
-    /** Releases the kernel's OpenCL resources; the instance is unusable afterwards. */
-    @Override
-    public synchronized void dispose() {
-        super.dispose();
-    }
-
-    /** Only this kernel's own device: a failed device then leaves no device at all instead of the Java fallback. */
-    @Override
-    public boolean isAllowDevice(Device d) {
-        return device != null && device.equals(d);
+    private void ddimOp() {
+        int x = p0;
+        int eps = p1;
+        int epsStride = p2;
+        int noise = p3;
+        int out = p4;
+        int per = p5;
+        int total = p6;
+        int clip = p7;
+        float sqrtAt = f0;
+        float sqrt1mAt = f1;
+        float sqrtAtNext = f2;
+        float c1 = f3;
+        float c2 = f4;
+        int i = getGlobalId();
+        int s = 0;
+        int j = 0;
+        float e = 0f;
+        float es = 0f;
+        float diff = 0f;
+        float x0 = 0f;
+        float v = 0f;
+        float cz = 0f;
+        float ce = 0f;
+        if (i < total) {
+            s = i / per;
+            j = i - s * per;
+            e = mem[eps + s * epsStride + j];
+            // one operation per statement: OpenCL C may fuse a*b+c within an expression, Java never does
+            es = e * sqrt1mAt;
+            diff = mem[x + i] - es;
+            x0 = diff / sqrtAt;
+            if (clip != 0) {
+                x0 = max(-1f, min(1f, x0));
+            }
+            v = sqrtAtNext * x0;
+            if (noise >= 0) {
+                cz = c1 * mem[noise + i];
+                v = v + cz;
+            }
+            ce = c2 * e;
+            mem[out + i] = v + ce;
+        }
     }
 
     // ---- host helpers -----------------------------------------------------------------------------------------
@@ -757,968 +1828,5 @@ public final class ArenaKernel extends Kernel {
 
     private static long ceilDiv(long a, long b) {
         return (a + b - 1) / b;
-    }
-
-    // ---- device code ------------------------------------------------------------------------------------------
-
-    @Override
-    public void run() {
-        int o = op;
-        if (o == OP_GEMM_TILED) {
-            gemmTiled();
-        } else if (o == OP_CONV_TILED) {
-            convTiled();
-        } else if (o == OP_BROADCAST) {
-            broadcastOp();
-        } else if (o == OP_SILU) {
-            siluOp();
-        } else if (o == OP_NON_FINITE) {
-            nonFiniteOp();
-        } else if (o == OP_GROUP_NORM) {
-            groupNormOp();
-        } else if (o == OP_SOFTMAX_ROWS) {
-            softmaxRows();
-        } else if (o == OP_SOFTMAX_STRIDED) {
-            softmaxStrided();
-        } else if (o == OP_COPY) {
-            copyOp();
-        } else if (o == OP_FILL) {
-            fillOp();
-        } else if (o == OP_UPSAMPLE) {
-            upsampleOp();
-        } else if (o == OP_AVGPOOL) {
-            avgPoolOp();
-        } else if (o == OP_CONCAT) {
-            concatOp();
-        } else if (o == OP_DDIM) {
-            ddimOp();
-        } else if (o == OP_TIMESTEP) {
-            timestepOp();
-        } else if (o == OP_STAGE_IN) {
-            stageIn();
-        } else if (o == OP_STAGE_OUT) {
-            stageOut();
-        } else if (o == OP_GEMM_NAIVE) {
-            gemmNaive();
-        } else if (o == OP_CONV_NAIVE) {
-            convNaive();
-        } else if (o == OP_CANARY) {
-            mem[p3] = CANARY;
-        }
-    }
-
-    // Aparapi's decompiler loses declarations when javac reuses a local variable slot (a loop counter's slot taken
-    // by a later float, a block-local's slot by a later variable), and fails on locals declared without a value.
-    // So every device method declares all its locals, loop counters included, at its top, initialized, and
-    // declares nothing inside blocks. Java names become OpenCL C names: no OpenCL C keywords (half, local, ...).
-
-    private void stageIn() {
-        int memOff = p0;
-        int n = p1;
-        int small = p2;
-        int i = getGlobalId();
-        if (i < n) {
-            if (small != 0) {
-                mem[memOff + i] = stagingSmall[i];
-            } else {
-                mem[memOff + i] = staging[i];
-            }
-        }
-    }
-
-    private void stageOut() {
-        int memOff = p0;
-        int n = p1;
-        int small = p2;
-        int guard = p3;
-        int i = getGlobalId();
-        float v = 0f;
-        if (i <= n) {
-            if (i < n) {
-                v = mem[memOff + i];
-            } else {
-                v = mem[guard];
-            }
-            if (small != 0) {
-                stagingSmall[i] = v;
-            } else {
-                staging[i] = v;
-            }
-        }
-    }
-
-    private void fillOp() {
-        int out = p0;
-        int n = p1;
-        int i = getGlobalId();
-        if (i < n) {
-            mem[out + i] = f0;
-        }
-    }
-
-    private void copyOp() {
-        int src = p0;
-        int dst = p1;
-        int n = p2;
-        int i = getGlobalId();
-        if (i < n) {
-            mem[dst + i] = mem[src + i];
-        }
-    }
-
-    private void nonFiniteOp() {
-        int x = p0;
-        int n = p1;
-        int flag = p2;
-        int i = getGlobalId();
-        float v = 0f;
-        if (i < n) {
-            v = mem[x + i];
-            if (v != v || abs(v) > 3.4028235e38f) {
-                mem[flag] = 1f; // every writer writes the same value: no race to lose
-            }
-        }
-    }
-
-    private void siluOp() {
-        int x = p0;
-        int out = p1;
-        int n = p2;
-        int i = getGlobalId();
-        float v = 0f;
-        if (i < n) {
-            v = mem[x + i];
-            mem[out + i] = v / (1f + exp(-v));
-        }
-    }
-
-    private void upsampleOp() {
-        int x = p0;
-        int h = p1;
-        int w = p2;
-        int out = p3;
-        int total = p4;
-        int i = getGlobalId();
-        int ox = 0;
-        int oy = 0;
-        int rest = 0;
-        int plane = 0;
-        if (i < total) {
-            ox = i % (2 * w);
-            rest = i / (2 * w);
-            oy = rest % (2 * h);
-            plane = rest / (2 * h);
-            mem[out + i] = mem[x + (plane * h + (oy >> 1)) * w + (ox >> 1)];
-        }
-    }
-
-    private void avgPoolOp() {
-        int x = p0;
-        int h = p1;
-        int w = p2;
-        int out = p3;
-        int total = p4;
-        int i = getGlobalId();
-        int wo = w / 2;
-        int ho = h / 2;
-        int ox = 0;
-        int oy = 0;
-        int rest = 0;
-        int r0 = 0;
-        int r1 = 0;
-        float left = 0f;
-        float right = 0f;
-        if (i < total) {
-            ox = i % wo;
-            rest = i / wo;
-            oy = rest % ho;
-            r0 = x + ((rest / ho) * h + 2 * oy) * w + 2 * ox;
-            r1 = r0 + w;
-            left = mem[r0] + mem[r1];
-            right = mem[r0 + 1] + mem[r1 + 1];
-            mem[out + i] = (left + right) * 0.25f;
-        }
-    }
-
-    private void concatOp() {
-        int a = p0;
-        int perA = p1;
-        int b = p2;
-        int perB = p3;
-        int out = p4;
-        int total = p5;
-        int i = getGlobalId();
-        int per = perA + perB;
-        int s = 0;
-        int r = 0;
-        if (i < total) {
-            s = i / per;
-            r = i - s * per;
-            if (r < perA) {
-                mem[out + i] = mem[a + s * perA + r];
-            } else {
-                mem[out + i] = mem[b + s * perB + (r - perA)];
-            }
-        }
-    }
-
-    private void broadcastOp() {
-        int which = p0;
-        int a = p1;
-        int b = p6;
-        int out = p11;
-        int d1 = p12;
-        int d2 = p13;
-        int d3 = p14;
-        int total = p15;
-        int i = getGlobalId();
-        int i0 = 0;
-        int i1 = 0;
-        int i2 = 0;
-        int i3 = 0;
-        int rest = 0;
-        float va = 0f;
-        float vb = 0f;
-        if (i < total) {
-            i3 = i % d3;
-            rest = i / d3;
-            i2 = rest % d2;
-            rest = rest / d2;
-            i1 = rest % d1;
-            i0 = rest / d1;
-            va = mem[a + i0 * p2 + i1 * p3 + i2 * p4 + i3 * p5];
-            vb = mem[b + i0 * p7 + i1 * p8 + i2 * p9 + i3 * p10];
-            if (which == 0) {
-                mem[out + i] = va + vb;
-            } else {
-                mem[out + i] = va * vb;
-            }
-        }
-    }
-
-    private void timestepOp() {
-        int ts = p0;
-        int freqs = p1;
-        int dim = p2;
-        int sinFirst = p3;
-        int out = p4;
-        int total = p5;
-        int i = getGlobalId();
-        int halfDim = dim / 2;
-        int row = 0;
-        int col = 0;
-        int k = 0;
-        int sine = 0;
-        float arg = 0f;
-        float v = 0f;
-        if (i < total) {
-            row = i / dim;
-            col = i - row * dim;
-            if (col < 2 * halfDim) {
-                if (col < halfDim) {
-                    k = col;
-                    sine = sinFirst;
-                } else {
-                    k = col - halfDim;
-                    sine = 1 - sinFirst;
-                }
-                arg = mem[ts + row] * mem[freqs + k];
-                if (sine != 0) {
-                    v = sin(arg);
-                } else {
-                    v = cos(arg);
-                }
-            }
-            mem[out + i] = v;
-        }
-    }
-
-    private void ddimOp() {
-        int x = p0;
-        int eps = p1;
-        int epsStride = p2;
-        int noise = p3;
-        int out = p4;
-        int per = p5;
-        int total = p6;
-        int clip = p7;
-        int i = getGlobalId();
-        int s = 0;
-        int j = 0;
-        float e = 0f;
-        float es = 0f;
-        float diff = 0f;
-        float x0 = 0f;
-        float v = 0f;
-        float cz = 0f;
-        float ce = 0f;
-        if (i < total) {
-            s = i / per;
-            j = i - s * per;
-            e = mem[eps + s * epsStride + j];
-            // one operation per statement: OpenCL C may fuse a*b+c within an expression, Java never does
-            es = e * f1;
-            diff = mem[x + i] - es;
-            x0 = diff / f0;
-            if (clip != 0) {
-                x0 = max(-1f, min(1f, x0));
-            }
-            v = f2 * x0;
-            if (noise >= 0) {
-                cz = f3 * mem[noise + i];
-                v = v + cz;
-            }
-            ce = f4 * e;
-            mem[out + i] = v + ce;
-        }
-    }
-
-    private void groupNormOp() {
-        int x = p0;
-        int c = p1;
-        int spatial = p2;
-        int groups = p3;
-        int gamma = p4;
-        int beta = p5;
-        int out = p6;
-        int lid = getLocalId();
-        int size = getLocalSize();
-        int g = getGroupId();
-        int sample = g / groups;
-        int group = g - sample * groups;
-        int perGroup = c / groups;
-        int count = perGroup * spatial;
-        int base = (sample * c + group * perGroup) * spatial;
-        int firstChannel = group * perGroup;
-        int i = 0;
-        int ch = 0;
-        float sum = 0f;
-        float sq = 0f;
-        float d = 0f;
-        float mean = 0f;
-        float inv = 0f;
-        float v = 0f;
-
-        for (i = lid; i < count; i += size) {
-            sum += mem[x + base + i];
-        }
-        red[lid] = sum;
-        localBarrier();
-        reduceSum(lid, size);
-        mean = red[0] / count;
-        localBarrier();
-
-        for (i = lid; i < count; i += size) {
-            d = mem[x + base + i] - mean;
-            sq += d * d;
-        }
-        red[lid] = sq;
-        localBarrier();
-        reduceSum(lid, size);
-        inv = 1f / sqrt(red[0] / count + f0);
-
-        for (i = lid; i < count; i += size) {
-            v = (mem[x + base + i] - mean) * inv;
-            ch = firstChannel + i / spatial;
-            if (gamma >= 0) {
-                v = v * mem[gamma + ch];
-            }
-            if (beta >= 0) {
-                v = v + mem[beta + ch];
-            }
-            mem[out + base + i] = v;
-        }
-    }
-
-    /** Tree sum of red[0..size) into red[0]; size a power of two; every work-item of the group must call it. */
-    private void reduceSum(int lid, int size) {
-        int s = 0;
-        for (s = size >> 1; s > 0; s = s >> 1) {
-            if (lid < s) {
-                red[lid] = red[lid] + red[lid + s];
-            }
-            localBarrier();
-        }
-    }
-
-    /** Tree maximum of red[0..size) into red[0], as {@link #reduceSum}. */
-    private void reduceMax(int lid, int size) {
-        int s = 0;
-        for (s = size >> 1; s > 0; s = s >> 1) {
-            if (lid < s) {
-                red[lid] = max(red[lid], red[lid + s]);
-            }
-            localBarrier();
-        }
-    }
-
-    private void softmaxRows() {
-        int x = p0;
-        int out = p1;
-        int len = p2;
-        int lid = getLocalId();
-        int size = getLocalSize();
-        int row = getGroupId();
-        int xr = x + row * len;
-        int or = out + row * len;
-        int i = 0;
-        float m = -3.4028235e38f;
-        float rowMax = 0f;
-        float e = 0f;
-        float sum = 0f;
-        float total = 0f;
-
-        for (i = lid; i < len; i += size) {
-            m = max(m, mem[xr + i]);
-        }
-        red[lid] = m;
-        localBarrier();
-        reduceMax(lid, size);
-        rowMax = red[0];
-        localBarrier();
-
-        for (i = lid; i < len; i += size) {
-            e = exp(mem[xr + i] - rowMax);
-            mem[or + i] = e;
-            sum += e;
-        }
-        red[lid] = sum;
-        localBarrier();
-        reduceSum(lid, size);
-        total = red[0];
-
-        for (i = lid; i < len; i += size) {
-            mem[or + i] = mem[or + i] / total;
-        }
-    }
-
-    private void softmaxStrided() {
-        int x = p0;
-        int out = p1;
-        int len = p2;
-        int inner = p3;
-        int lines = p4;
-        int t = getGlobalId();
-        int o = 0;
-        int xb = 0;
-        int ob = 0;
-        int i = 0;
-        float m = -3.4028235e38f;
-        float e = 0f;
-        float sum = 0f;
-        if (t < lines) {
-            o = t / inner;
-            xb = x + o * len * inner + (t - o * inner);
-            ob = out + o * len * inner + (t - o * inner);
-            for (i = 0; i < len; i++) {
-                m = max(m, mem[xb + i * inner]);
-            }
-            for (i = 0; i < len; i++) {
-                e = exp(mem[xb + i * inner] - m);
-                mem[ob + i * inner] = e;
-                sum += e;
-            }
-            for (i = 0; i < len; i++) {
-                mem[ob + i * inner] = mem[ob + i * inner] / sum;
-            }
-        }
-    }
-
-    /** C[row, col] of the current matrix (at cBase) from alpha * acc, the bias and beta * C. */
-    private void gemmStore(int cBase, int row, int col, float acc) {
-        int at = cBase + row * p16 + col;
-        float v = 0f;
-        if (row < p3 && col < p4) {
-            v = f0 * acc;
-            if (p14 >= 0) {
-                v = v + mem[p14 + col];
-            }
-            if (f1 != 0f) {
-                v = v + f1 * mem[at];
-            }
-            mem[at] = v;
-        }
-    }
-
-    private void gemmNaive() {
-        int batch2 = p0;
-        int transA = p1;
-        int transB = p2;
-        int m = p3;
-        int n = p4;
-        int k = p5;
-        int lda = p7;
-        int ldb = p11;
-        int batches = p19;
-        int t = getGlobalId();
-        int perMatrix = m * n;
-        int batch = t / perMatrix;
-        int rem = t - batch * perMatrix;
-        int row = rem / n;
-        int col = rem - row * n;
-        int i1 = batch / batch2;
-        int i2 = batch - i1 * batch2;
-        int aBase = p6 + i1 * p8 + i2 * p9;
-        int bBase = p10 + i1 * p12 + i2 * p13;
-        int kk = 0;
-        float va = 0f;
-        float vb = 0f;
-        float acc = 0f;
-        if (batch < batches) {
-            for (kk = 0; kk < k; kk++) {
-                if (transA != 0) {
-                    va = mem[aBase + kk * lda + row];
-                } else {
-                    va = mem[aBase + row * lda + kk];
-                }
-                if (transB != 0) {
-                    vb = mem[bBase + col * ldb + kk];
-                } else {
-                    vb = mem[bBase + kk * ldb + col];
-                }
-                acc += va * vb;
-            }
-            gemmStore(p15 + i1 * p17 + i2 * p18, row, col, acc);
-        }
-    }
-
-    /**
-     * Tiled GEMM: a work-group computes a tl x tl block of C (tl = 64 or 32) with tl*tl/16 work-items, each 4x4
-     * outputs spaced tl/4 apart (so neighbouring work-items touch neighbouring addresses); K runs in slices of 16
-     * staged in local memory, rows padded to tl+1 against bank conflicts.
-     */
-    private void gemmTiled() {
-        int batch2 = p0;
-        int m = p3;
-        int n = p4;
-        int k = p5;
-        int tilesN = p19;
-        int tl = p20;
-        int tilesM = p22;
-        int step = tl >> 2;
-        int lid = getLocalId();
-        int g = getGroupId();
-        int batch = g / (tilesM * tilesN);
-        int rem = g - batch * (tilesM * tilesN);
-        int tm = rem / tilesN;
-        int i1 = batch / batch2;
-        int i2 = batch - i1 * batch2;
-        int aBase = p6 + i1 * p8 + i2 * p9;
-        int bBase = p10 + i1 * p12 + i2 * p13;
-        int row0 = tm * tl;
-        int col0 = (rem - tm * tilesN) * tl;
-        int tx = lid % step;
-        int ty = lid / step;
-        int k0 = 0;
-        int r0 = 0;
-        int q0 = 0;
-        int cBase = 0;
-
-        float c00 = 0f;
-        float c01 = 0f;
-        float c02 = 0f;
-        float c03 = 0f;
-        float c10 = 0f;
-        float c11 = 0f;
-        float c12 = 0f;
-        float c13 = 0f;
-        float c20 = 0f;
-        float c21 = 0f;
-        float c22 = 0f;
-        float c23 = 0f;
-        float c30 = 0f;
-        float c31 = 0f;
-        float c32 = 0f;
-        float c33 = 0f;
-        int kk = 0;
-        int ao = 0;
-        int bo = 0;
-        float a0 = 0f;
-        float a1 = 0f;
-        float a2 = 0f;
-        float a3 = 0f;
-        float b0 = 0f;
-        float b1 = 0f;
-        float b2 = 0f;
-        float b3 = 0f;
-
-        for (k0 = 0; k0 < k; k0 += TK) {
-            gemmLoadA(aBase, row0, k0, lid);
-            gemmLoadB(bBase, col0, k0, lid);
-            localBarrier();
-            for (kk = 0; kk < TK; kk++) {
-                ao = kk * (tl + 1) + ty;
-                bo = kk * (tl + 1) + tx;
-                a0 = tileA[ao];
-                a1 = tileA[ao + step];
-                a2 = tileA[ao + 2 * step];
-                a3 = tileA[ao + 3 * step];
-                b0 = tileB[bo];
-                b1 = tileB[bo + step];
-                b2 = tileB[bo + 2 * step];
-                b3 = tileB[bo + 3 * step];
-                c00 += a0 * b0;
-                c01 += a0 * b1;
-                c02 += a0 * b2;
-                c03 += a0 * b3;
-                c10 += a1 * b0;
-                c11 += a1 * b1;
-                c12 += a1 * b2;
-                c13 += a1 * b3;
-                c20 += a2 * b0;
-                c21 += a2 * b1;
-                c22 += a2 * b2;
-                c23 += a2 * b3;
-                c30 += a3 * b0;
-                c31 += a3 * b1;
-                c32 += a3 * b2;
-                c33 += a3 * b3;
-            }
-            localBarrier();
-        }
-
-        cBase = p15 + i1 * p17 + i2 * p18;
-        r0 = row0 + ty;
-        q0 = col0 + tx;
-        gemmStore(cBase, r0, q0, c00);
-        gemmStore(cBase, r0, q0 + step, c01);
-        gemmStore(cBase, r0, q0 + 2 * step, c02);
-        gemmStore(cBase, r0, q0 + 3 * step, c03);
-        gemmStore(cBase, r0 + step, q0, c10);
-        gemmStore(cBase, r0 + step, q0 + step, c11);
-        gemmStore(cBase, r0 + step, q0 + 2 * step, c12);
-        gemmStore(cBase, r0 + step, q0 + 3 * step, c13);
-        gemmStore(cBase, r0 + 2 * step, q0, c20);
-        gemmStore(cBase, r0 + 2 * step, q0 + step, c21);
-        gemmStore(cBase, r0 + 2 * step, q0 + 2 * step, c22);
-        gemmStore(cBase, r0 + 2 * step, q0 + 3 * step, c23);
-        gemmStore(cBase, r0 + 3 * step, q0, c30);
-        gemmStore(cBase, r0 + 3 * step, q0 + step, c31);
-        gemmStore(cBase, r0 + 3 * step, q0 + 2 * step, c32);
-        gemmStore(cBase, r0 + 3 * step, q0 + 3 * step, c33);
-    }
-
-    /**
-     * Stages op(A)[row0 .. row0+tl, k0 .. k0+16] into tileA[kk * (tl+1) + r], zero outside the matrix. Consecutive
-     * work-items read consecutive addresses: along k for A [m,k], along m for A^T.
-     */
-    private void gemmLoadA(int aBase, int row0, int k0, int lid) {
-        int tl = p20;
-        int logT = p21;
-        int items = (tl >> 2) * (tl >> 2);
-        int l = 0;
-        int r = 0;
-        int kk = 0;
-        int gr = 0;
-        int gk = 0;
-        float v = 0f;
-        for (l = lid; l < tl * TK; l += items) {
-            if (p1 != 0) {
-                r = l & (tl - 1);
-                kk = l >> logT;
-            } else {
-                r = l >> 4;
-                kk = l & 15;
-            }
-            gr = row0 + r;
-            gk = k0 + kk;
-            v = 0f;
-            if (gr < p3 && gk < p5) {
-                if (p1 != 0) {
-                    v = mem[aBase + gk * p7 + gr];
-                } else {
-                    v = mem[aBase + gr * p7 + gk];
-                }
-            }
-            tileA[kk * (tl + 1) + r] = v;
-        }
-    }
-
-    /** Stages op(B)[k0 .. k0+16, col0 .. col0+tl] into tileB[kk * (tl+1) + c], as {@link #gemmLoadA}. */
-    private void gemmLoadB(int bBase, int col0, int k0, int lid) {
-        int tl = p20;
-        int logT = p21;
-        int items = (tl >> 2) * (tl >> 2);
-        int l = 0;
-        int c = 0;
-        int kk = 0;
-        int gc = 0;
-        int gk = 0;
-        float v = 0f;
-        for (l = lid; l < tl * TK; l += items) {
-            if (p2 != 0) {
-                c = l >> 4;
-                kk = l & 15;
-            } else {
-                c = l & (tl - 1);
-                kk = l >> logT;
-            }
-            gc = col0 + c;
-            gk = k0 + kk;
-            v = 0f;
-            if (gc < p4 && gk < p5) {
-                if (p2 != 0) {
-                    v = mem[bBase + gc * p11 + gk];
-                } else {
-                    v = mem[bBase + gk * p11 + gc];
-                }
-            }
-            tileB[kk * (tl + 1) + c] = v;
-        }
-    }
-
-    /** Output (channel, position) of the convolution: out[img, channel, pixel] = acc + bias[channel]. */
-    private void convStore(int channel, int position, float acc) {
-        int o = p6;
-        int bias = p9;
-        int hwo = p14 * p15;
-        int img = position / hwo;
-        float v = acc;
-        if (channel < o && position < p1 * hwo) {
-            if (bias >= 0) {
-                v = v + mem[bias + channel];
-            }
-            mem[p13 + (img * o + channel) * hwo + (position - img * hwo)] = v;
-        }
-    }
-
-    private void convNaive() {
-        int x = p0;
-        int nImg = p1;
-        int c = p2;
-        int h = p3;
-        int w = p4;
-        int o = p6;
-        int kh = p7;
-        int kw = p8;
-        int wo = p15;
-        int hwo = p14 * wo;
-        int positions = nImg * hwo;
-        int t = getGlobalId();
-        int channel = t / positions;
-        int position = t - channel * positions;
-        int img = position / hwo;
-        int pix = position - img * hwo;
-        int oy = pix / wo;
-        int iy0 = oy * p10 - p11;
-        int ix0 = (pix - oy * wo) * p10 - p12;
-        int wBase = p5 + channel * c * kh * kw;
-        int ci = 0;
-        int ky = 0;
-        int kx = 0;
-        int iy = 0;
-        int ix = 0;
-        int xPlane = 0;
-        float acc = 0f;
-        if (channel < o) {
-            for (ci = 0; ci < c; ci++) {
-                xPlane = x + (img * c + ci) * h * w;
-                for (ky = 0; ky < kh; ky++) {
-                    iy = iy0 + ky;
-                    for (kx = 0; kx < kw; kx++) {
-                        ix = ix0 + kx;
-                        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
-                            acc += mem[wBase + (ci * kh + ky) * kw + kx] * mem[xPlane + iy * w + ix];
-                        }
-                    }
-                }
-            }
-            convStore(channel, position, acc);
-        }
-    }
-
-    /**
-     * Implicit GEMM, tiled as {@link #gemmTiled()}: C[channel, position] = sum over (ci, ky, kx) of
-     * weight[channel, ci, ky, kx] times the input pixel that output position reads; positions run over all images.
-     */
-    private void convTiled() {
-        int o = p6;
-        int kTotal = p2 * p7 * p8;
-        int tilesN = p19;
-        int tl = p20;
-        int step = tl >> 2;
-        int lid = getLocalId();
-        int g = getGroupId();
-        int tm = g / tilesN;
-        int row0 = tm * tl;
-        int col0 = (g - tm * tilesN) * tl;
-        int tx = lid % step;
-        int ty = lid / step;
-        int k0 = 0;
-        int r0 = 0;
-        int q0 = 0;
-
-        // The output position whose input column this work-item stages is the same for every K-slice.
-        int hwo = p14 * p15;
-        int myCol = lid & (tl - 1);
-        int myPos = col0 + myCol;
-        int img = myPos / hwo;
-        int pix = myPos - img * hwo;
-        int oy = pix / p15;
-        int iy0 = oy * p10 - p11;
-        int ix0 = (pix - oy * p15) * p10 - p12;
-        int xImg = p0 + img * p2 * p3 * p4;
-        int posValid = 0;
-        if (myPos < p1 * hwo) {
-            posValid = 1;
-        }
-
-        float c00 = 0f;
-        float c01 = 0f;
-        float c02 = 0f;
-        float c03 = 0f;
-        float c10 = 0f;
-        float c11 = 0f;
-        float c12 = 0f;
-        float c13 = 0f;
-        float c20 = 0f;
-        float c21 = 0f;
-        float c22 = 0f;
-        float c23 = 0f;
-        float c30 = 0f;
-        float c31 = 0f;
-        float c32 = 0f;
-        float c33 = 0f;
-        int kk = 0;
-        int ao = 0;
-        int bo = 0;
-        float a0 = 0f;
-        float a1 = 0f;
-        float a2 = 0f;
-        float a3 = 0f;
-        float b0 = 0f;
-        float b1 = 0f;
-        float b2 = 0f;
-        float b3 = 0f;
-
-        for (k0 = 0; k0 < kTotal; k0 += TK) {
-            convSliceTable(k0, lid, kTotal);
-            localBarrier();
-            convLoadWeights(row0, k0, lid, kTotal);
-            convLoadInput(xImg + iy0 * p4 + ix0, iy0, ix0, myCol, posValid, lid);
-            localBarrier();
-            for (kk = 0; kk < TK; kk++) {
-                ao = kk * (tl + 1) + ty;
-                bo = kk * (tl + 1) + tx;
-                a0 = tileA[ao];
-                a1 = tileA[ao + step];
-                a2 = tileA[ao + 2 * step];
-                a3 = tileA[ao + 3 * step];
-                b0 = tileB[bo];
-                b1 = tileB[bo + step];
-                b2 = tileB[bo + 2 * step];
-                b3 = tileB[bo + 3 * step];
-                c00 += a0 * b0;
-                c01 += a0 * b1;
-                c02 += a0 * b2;
-                c03 += a0 * b3;
-                c10 += a1 * b0;
-                c11 += a1 * b1;
-                c12 += a1 * b2;
-                c13 += a1 * b3;
-                c20 += a2 * b0;
-                c21 += a2 * b1;
-                c22 += a2 * b2;
-                c23 += a2 * b3;
-                c30 += a3 * b0;
-                c31 += a3 * b1;
-                c32 += a3 * b2;
-                c33 += a3 * b3;
-            }
-            localBarrier();
-        }
-
-        r0 = row0 + ty;
-        q0 = col0 + tx;
-        convStore(r0, q0, c00);
-        convStore(r0, q0 + step, c01);
-        convStore(r0, q0 + 2 * step, c02);
-        convStore(r0, q0 + 3 * step, c03);
-        convStore(r0 + step, q0, c10);
-        convStore(r0 + step, q0 + step, c11);
-        convStore(r0 + step, q0 + 2 * step, c12);
-        convStore(r0 + step, q0 + 3 * step, c13);
-        convStore(r0 + 2 * step, q0, c20);
-        convStore(r0 + 2 * step, q0 + step, c21);
-        convStore(r0 + 2 * step, q0 + 2 * step, c22);
-        convStore(r0 + 2 * step, q0 + 3 * step, c23);
-        convStore(r0 + 3 * step, q0, c30);
-        convStore(r0 + 3 * step, q0 + step, c31);
-        convStore(r0 + 3 * step, q0 + 2 * step, c32);
-        convStore(r0 + 3 * step, q0 + 3 * step, c33);
-    }
-
-    /** Stages weight[row0 .. row0+tl, k0 .. k0+16] (weights as [o, c*kh*kw]) into tileA, zero outside. */
-    private void convLoadWeights(int row0, int k0, int lid, int kTotal) {
-        int tl = p20;
-        int items = (tl >> 2) * (tl >> 2);
-        int l = 0;
-        int gr = 0;
-        int gk = 0;
-        float v = 0f;
-        for (l = lid; l < tl * TK; l += items) {
-            gr = row0 + (l >> 4);
-            gk = k0 + (l & 15);
-            v = 0f;
-            if (gr < p6 && gk < kTotal) {
-                v = mem[p5 + gr * kTotal + gk];
-            }
-            tileA[(l & 15) * (tl + 1) + (l >> 4)] = v;
-        }
-    }
-
-    /**
-     * Decomposes the 16 K indices of the slice starting at k0 into (input offset ci*h*w + ky*w + kx, ky, kx), once
-     * per work-group instead of once per loaded element (integer division is slow on GPUs). Past K: ky is set so
-     * far out that the bounds test fails.
-     */
-    private void convSliceTable(int k0, int lid, int kTotal) {
-        int khw = p7 * p8;
-        int gk = k0 + lid;
-        int ci = 0;
-        int rr = 0;
-        int ky = 0;
-        int kx = 0;
-        if (lid < TK) {
-            if (gk < kTotal) {
-                ci = gk / khw;
-                rr = gk - ci * khw;
-                ky = rr / p8;
-                kx = rr - ky * p8;
-                sliceOff[lid] = (ci * p3 + ky) * p4 + kx;
-                sliceKy[lid] = ky;
-                sliceKx[lid] = kx;
-            } else {
-                sliceOff[lid] = 0;
-                sliceKy[lid] = -1073741824;
-                sliceKx[lid] = 0;
-            }
-        }
-    }
-
-    /**
-     * Stages this work-item's output column of the im2col slice into tileB, from the slice table (zero padding,
-     * zero past K). The work-group's stride over the tile is a multiple of tl, so the column never changes; xCorner
-     * is the input offset of the column's top-left tap, (iy0, ix0) its position.
-     */
-    private void convLoadInput(int xCorner, int iy0, int ix0, int myCol, int posValid, int lid) {
-        int tl = p20;
-        int logT = p21;
-        int items = (tl >> 2) * (tl >> 2);
-        int l = 0;
-        int kk = 0;
-        int iy = 0;
-        int ix = 0;
-        float v = 0f;
-        for (l = lid; l < tl * TK; l += items) {
-            kk = l >> logT;
-            iy = iy0 + sliceKy[kk];
-            ix = ix0 + sliceKx[kk];
-            v = 0f;
-            if (posValid != 0 && iy >= 0 && iy < p3 && ix >= 0 && ix < p4) {
-                v = mem[xCorner + sliceOff[kk]];
-            }
-            tileB[kk * (tl + 1) + myCol] = v;
-        }
     }
 }
