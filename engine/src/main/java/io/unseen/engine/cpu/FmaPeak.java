@@ -10,6 +10,10 @@ import jdk.incubator.vector.VectorSpecies;
  * the same process as the kernel, since machines, JVMs and neighbours differ.
  */
 public final class FmaPeak {
+    static {
+        VectorOperatorCaches.fill(); // before any kernel is compiled: see that class
+    }
+
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final int CHAINS = 16;
     /** Steps per call of the chains: short calls get the method compiled soon, by its call count. */

@@ -18,6 +18,10 @@ import java.util.Arrays;
  * depend on the thread count.
  */
 final class VectorBackward {
+    static {
+        VectorOperatorCaches.fill(); // before any kernel is compiled: see that class
+    }
+
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int VL = F.length();
 

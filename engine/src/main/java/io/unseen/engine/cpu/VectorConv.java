@@ -13,6 +13,10 @@ import java.util.Arrays;
  * run of the image. Unpadded input is read in place.
  */
 public final class VectorConv {
+    static {
+        VectorOperatorCaches.fill(); // before any kernel is compiled: see that class
+    }
+
     /** At most this many floats of zero-padded input per GEMM; larger batches go in groups of images. */
     private static final int PADDED_LIMIT = 8 << 20;
 

@@ -26,6 +26,10 @@ import jdk.incubator.vector.VectorSpecies;
  * largest shared operand it has packed (at most {@code MAX_SHARED_PACK} floats, 64 MiB; typically a few MiB).
  */
 public final class VectorGemm {
+    static {
+        VectorOperatorCaches.fill(); // before any kernel is compiled: see that class
+    }
+
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     /**

@@ -20,6 +20,10 @@ import jdk.incubator.vector.VectorSpecies;
  * same bits in every tier, so results are reproducible (the project promises bit-identical files for a seed).
  */
 final class VectorOps {
+    static {
+        VectorOperatorCaches.fill(); // before any kernel is compiled: see that class
+    }
+
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int VL = F.length();
 
