@@ -49,7 +49,7 @@ public final class VectorBackend extends Backend {
     @Override
     public void prepareConv2d(Tensor weight, int[] xShape, Conv2dSpec spec, int[] outShape) {
         if (weight.storage() instanceof PackedWeight) {
-            VectorConv.prepare((PackedWeight) weight.storage(), xShape, spec, outShape);
+            VectorConv.prepare((PackedWeight) weight.storage(), weight.shape(), xShape, spec, outShape);
         }
     }
 

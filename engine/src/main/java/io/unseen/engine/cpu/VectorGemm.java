@@ -88,6 +88,9 @@ public final class VectorGemm {
         /** Scratch for convolution (padded input), owned by the calling thread. */
         float[] convScratch = new float[0];
         int[] convRows = new int[0];
+        /** A block's Winograd input transform V and products M ({@link WinogradConv}), owned by each thread. */
+        float[] winogradV = new float[0];
+        float[] winogradM = new float[0];
 
         static float[] grow(float[] buf, int size) {
             return buf.length >= size ? buf : new float[size];
