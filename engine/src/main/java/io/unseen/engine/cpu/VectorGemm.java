@@ -91,6 +91,7 @@ public final class VectorGemm {
         /** A block's Winograd input transform V and products M ({@link WinogradConv}), owned by each thread. */
         float[] winogradV = new float[0];
         float[] winogradM = new float[0];
+        final float[] winogradTail = new float[4 * L];
 
         static float[] grow(float[] buf, int size) {
             return buf.length >= size ? buf : new float[size];

@@ -3,7 +3,6 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -41,6 +40,11 @@ final class WinogradConv {
     private static final int BLOCK_COLUMNS = 3 * VectorGemm.NR;
     /** At most this many floats of split, padded input at a time; larger batches go in groups of images. */
     private static final int SPLIT_LIMIT = 8 << 20;
+    /**
+     * Floats between one point's plane of V or M and the next beyond the plane's size: at least a cache line, and
+     * room for the lanes that the last vector store of a plane writes past its end.
+     */
+    private static final int SKEW = Math.max(16, VectorGemm.L);
 
     private static final VectorSpecies<Float> S = VectorGemm.S;
     private static final int L = VectorGemm.L;
@@ -50,7 +54,7 @@ final class WinogradConv {
     /** F(2x2, 3x3) weight transform G [4 x 3] (Lavin and Gray 2016, section 4.1). */
     private static final double[][] G = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
-    enum Mode { DIRECT, WINOGRAD, AUTO }
+        enum Mode { DIRECT, WINOGRAD, AUTO }
 
     private WinogradConv() {
     }
@@ -206,26 +210,29 @@ final class WinogradConv {
                                  float[] out, int outBase, int ho, int wo) {
         int c = u.c, o = u.o, tiles = bl.tilesX, cols = (g1 - g0) * tiles;
         VectorGemm.Workspace ws = VectorGemm.workspace();
-        ws.winogradV = VectorGemm.Workspace.grow(ws.winogradV, POINTS * c * cols);
-        ws.winogradM = VectorGemm.Workspace.grow(ws.winogradM, POINTS * o * cols + L);
+        // Points' planes one cache line more apart than their size: 16 streams 64 KiB apart would share L1 sets.
+        int vStride = c * cols + SKEW, mStride = o * cols + SKEW;
+        ws.winogradV = VectorGemm.Workspace.grow(ws.winogradV, POINTS * vStride);
+        ws.winogradM = VectorGemm.Workspace.grow(ws.winogradM, POINTS * mStride + L);
         float[] v = ws.winogradV, m = ws.winogradM;
         for (int ch = 0; ch < c; ch++) {
             for (int g = g0; g < g1; g++) {
                 int image = g / bl.tilesY, ty = g - image * bl.tilesY;
                 int rowBase = (image * c + ch) * bl.plane + 2 * ty * 2 * bl.pw;
-                inputTransform(split, rowBase, bl.pw, tiles, v, ch * cols + (g - g0) * tiles, c * cols);
+                inputTransform(split, rowBase, bl.pw, tiles, v, ch * cols + (g - g0) * tiles, vStride);
             }
         }
         for (int p = 0; p < POINTS; p++) {
-            VectorGemm.multiply(o, cols, c, 1f, u.points[p], VectorGemm.Lines.columnsOf(v, p * c * cols, cols, false),
-                    0f, m, p * o * cols, cols, null, 0);
+            VectorGemm.multiply(o, cols, c, 1f, u.points[p], VectorGemm.Lines.columnsOf(v, p * vStride, cols, false),
+                    0f, m, p * mStride, cols, null, 0);
         }
         for (int oc = 0; oc < o; oc++) {
             float b = bias == null ? 0f : bias[biasOff + oc];
             for (int g = g0; g < g1; g++) {
                 int image = g / bl.tilesY, ty = g - image * bl.tilesY;
                 int row = outBase + ((image * o + oc) * ho + 2 * ty) * wo;
-                outputTransform(m, oc * cols + (g - g0) * tiles, o * cols, tiles, b, out, row, 2 * ty + 1 < ho, wo);
+                outputTransform(m, oc * cols + (g - g0) * tiles, mStride, tiles, b, out, row, 2 * ty + 1 < ho, wo,
+                        ws.winogradTail);
             }
         }
     }
@@ -262,6 +269,12 @@ final class WinogradConv {
      * V = B^T d B for the {@code tiles} tiles of one tile row of one channel, L tiles at a time. d is rows
      * {@code rowBase} .. +3 of the split plane; point p = 4r + s goes to {@code v[vOff + p * pointStride + tile]}.
      * B^T = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]].
+     *
+     * <p>The last vector of a row is stored whole: its lanes past the row land on a later tile row or channel of the
+     * same point (written after this one) or, after the last, in the {@link #SKEW} gap. Straight-line code with no
+     * helper taking vectors: C2 stopped inlining such helpers here (NodeCountInliningCutoff). Even so, JDK 17's C2
+     * still boxes some vectors of the two transforms on the heap (measured: 8.8 MB allocated per call at 128
+     * channels, 64x64, about 0.5 KB per loop iteration); the transforms take about a third of the time.
      */
     private static void inputTransform(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff,
                                        int pointStride) {
@@ -276,35 +289,52 @@ final class WinogradConv {
             FloatVector c2 = FloatVector.fromArray(S, x, r2 + i + 1), e2 = FloatVector.fromArray(S, x, r2 + pw + i + 1);
             FloatVector a3 = FloatVector.fromArray(S, x, r3 + i), b3 = FloatVector.fromArray(S, x, r3 + pw + i);
             FloatVector c3 = FloatVector.fromArray(S, x, r3 + i + 1), e3 = FloatVector.fromArray(S, x, r3 + pw + i + 1);
-            VectorMask<Float> mask = i + L <= tiles ? null : S.indexInRange(i, tiles);
+            FloatVector t0 = a0.sub(a2), t1 = b0.sub(b2), t2 = c0.sub(c2), t3 = e0.sub(e2);
             int at = vOff + i;
-            inputRow(a0.sub(a2), b0.sub(b2), c0.sub(c2), e0.sub(e2), v, at, pointStride, mask);
+            t0.sub(t2).intoArray(v, at);
+            t1.add(t2).intoArray(v, at + pointStride);
+            t2.sub(t1).intoArray(v, at + 2 * pointStride);
+            t1.sub(t3).intoArray(v, at + 3 * pointStride);
+            t0 = a1.add(a2);
+            t1 = b1.add(b2);
+            t2 = c1.add(c2);
+            t3 = e1.add(e2);
             at += 4 * pointStride;
-            inputRow(a1.add(a2), b1.add(b2), c1.add(c2), e1.add(e2), v, at, pointStride, mask);
+            t0.sub(t2).intoArray(v, at);
+            t1.add(t2).intoArray(v, at + pointStride);
+            t2.sub(t1).intoArray(v, at + 2 * pointStride);
+            t1.sub(t3).intoArray(v, at + 3 * pointStride);
+            t0 = a2.sub(a1);
+            t1 = b2.sub(b1);
+            t2 = c2.sub(c1);
+            t3 = e2.sub(e1);
             at += 4 * pointStride;
-            inputRow(a2.sub(a1), b2.sub(b1), c2.sub(c1), e2.sub(e1), v, at, pointStride, mask);
+            t0.sub(t2).intoArray(v, at);
+            t1.add(t2).intoArray(v, at + pointStride);
+            t2.sub(t1).intoArray(v, at + 2 * pointStride);
+            t1.sub(t3).intoArray(v, at + 3 * pointStride);
+            t0 = a1.sub(a3);
+            t1 = b1.sub(b3);
+            t2 = c1.sub(c3);
+            t3 = e1.sub(e3);
             at += 4 * pointStride;
-            inputRow(a1.sub(a3), b1.sub(b3), c1.sub(c3), e1.sub(e3), v, at, pointStride, mask);
+            t0.sub(t2).intoArray(v, at);
+            t1.add(t2).intoArray(v, at + pointStride);
+            t2.sub(t1).intoArray(v, at + 2 * pointStride);
+            t1.sub(t3).intoArray(v, at + 3 * pointStride);
         }
-    }
-
-    /** One row r of B^T d, columns t0..t3, times B: points 4r .. 4r+3. */
-    private static void inputRow(FloatVector t0, FloatVector t1, FloatVector t2, FloatVector t3, float[] v, int at,
-                                 int pointStride, VectorMask<Float> mask) {
-        store(t0.sub(t2), v, at, mask);
-        store(t1.add(t2), v, at + pointStride, mask);
-        store(t2.sub(t1), v, at + 2 * pointStride, mask);
-        store(t1.sub(t3), v, at + 3 * pointStride, mask);
     }
 
     /**
      * Y = A^T M A + bias for the tiles of one tile row of one output channel; M point p of tile i at
      * {@code m[mOff + p * pointStride + i]}; Y's first row goes to {@code out[row + 2i, +1]}, its second, when
-     * {@code second}, one output row below. A^T = [[1,1,1,0], [0,1,-1,-1]].
+     * {@code second}, one output row below. A^T = [[1,1,1,0], [0,1,-1,-1]]. The last L tiles, when they would
+     * reach past the output row, are written to {@code tail} [4L] and copied from there.
      */
     private static void outputTransform(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
-                                        int row, boolean second, int wo) {
+                                        int row, boolean second, int wo, float[] tail) {
         FloatVector b = FloatVector.broadcast(S, bias);
+        int full = wo / (2 * L) * L;
         for (int i = 0; i < tiles; i += L) {
             int at = mOff + i;
             FloatVector m00 = FloatVector.fromArray(S, m, at), m01 = FloatVector.fromArray(S, m, at + pointStride);
@@ -322,36 +352,32 @@ final class WinogradConv {
             FloatVector m30 = FloatVector.fromArray(S, m, at), m31 = FloatVector.fromArray(S, m, at + pointStride);
             FloatVector m32 = FloatVector.fromArray(S, m, at + 2 * pointStride);
             FloatVector m33 = FloatVector.fromArray(S, m, at + 3 * pointStride);
-            // Rows first (A^T M), then columns.
-            FloatVector q00 = m00.add(m10).add(m20), q01 = m01.add(m11).add(m21);
-            FloatVector q02 = m02.add(m12).add(m22), q03 = m03.add(m13).add(m23);
-            FloatVector q10 = m10.sub(m20).sub(m30), q11 = m11.sub(m21).sub(m31);
-            FloatVector q12 = m12.sub(m22).sub(m32), q13 = m13.sub(m23).sub(m33);
-            int left = wo - 2 * i;
-            storePair(q00.add(q01).add(q02).add(b), q01.sub(q02).sub(q03).add(b), out, row + 2 * i, left);
+            // Rows first (A^T M), then columns; the two columns of each tile interleaved.
+            FloatVector q0 = m00.add(m10).add(m20), q1 = m01.add(m11).add(m21);
+            FloatVector q2 = m02.add(m12).add(m22), q3 = m03.add(m13).add(m23);
+            FloatVector y0 = q0.add(q1).add(q2).add(b), y1 = q1.sub(q2).sub(q3).add(b);
+            boolean inside = i < full;
+            float[] dst = inside ? out : tail;
+            int d = inside ? row + 2 * i : 0, below = inside ? wo : 2 * L;
+            y0.rearrange(ZIP_LOW, y1).intoArray(dst, d);
+            y0.rearrange(ZIP_HIGH, y1).intoArray(dst, d + L);
             if (second) {
-                storePair(q10.add(q11).add(q12).add(b), q11.sub(q12).sub(q13).add(b), out, row + wo + 2 * i, left);
+                q0 = m10.sub(m20).sub(m30);
+                q1 = m11.sub(m21).sub(m31);
+                q2 = m12.sub(m22).sub(m32);
+                q3 = m13.sub(m23).sub(m33);
+                y0 = q0.add(q1).add(q2).add(b);
+                y1 = q1.sub(q2).sub(q3).add(b);
+                y0.rearrange(ZIP_LOW, y1).intoArray(dst, d + below);
+                y0.rearrange(ZIP_HIGH, y1).intoArray(dst, d + below + L);
             }
-        }
-    }
-
-    /** Interleaves y0 and y1 (y0[0], y1[0], y0[1], ...) into out[at ...], at most {@code left} values. */
-    private static void storePair(FloatVector y0, FloatVector y1, float[] out, int at, int left) {
-        FloatVector low = y0.rearrange(ZIP_LOW, y1), high = y0.rearrange(ZIP_HIGH, y1);
-        if (left >= 2 * L) {
-            low.intoArray(out, at);
-            high.intoArray(out, at + L);
-        } else {
-            low.intoArray(out, at, S.indexInRange(0, left));
-            high.intoArray(out, at + L, S.indexInRange(L, left));
-        }
-    }
-
-    private static void store(FloatVector x, float[] a, int at, VectorMask<Float> mask) {
-        if (mask == null) {
-            x.intoArray(a, at);
-        } else {
-            x.intoArray(a, at, mask);
+            if (!inside) {
+                int count = wo - 2 * i;
+                System.arraycopy(tail, 0, out, row + 2 * i, count);
+                if (second) {
+                    System.arraycopy(tail, 2 * L, out, row + wo + 2 * i, count);
+                }
+            }
         }
     }
 }
