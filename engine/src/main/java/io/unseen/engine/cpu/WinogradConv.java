@@ -29,7 +29,21 @@ import jdk.incubator.vector.VectorSpecies;
  * thread's own scratch, reused across calls, and are still in its cache when the next stage reads them.
  *
  * <p>Which convolutions use it: {@code -Dunseen.conv=direct|winograd|auto} ({@link #mode}), read on every call;
- * {@code auto} applies {@link #worthIt}.
+ * {@code auto} applies {@link #worthIt}. The default stays direct: measured (benchmarks' {@code ConvAlgorithms},
+ * 3x3 128->128, batch 1, the two alternating in one process, medians, on the 2-core AVX-512 dev machine while another
+ * job kept its load average at 6-10, so the numbers swing by tens of percent between runs) Winograd was not clearly
+ * faster: 64x64 direct 10.4 ms, Winograd 11.4 ms (1 thread), 11.6 and 11.8 ms (2 threads); 256x256 direct 170 ms,
+ * Winograd 139 ms (1 thread), 171 and 153 ms (2 threads). Alone in a process (no direct calls sharing the GEMM
+ * kernel's profile), one thread, it took 8.5 ms at 64x64, of which the transforms about a third and the 16 products
+ * 5.3 ms (537 MFLOP, 100 GFLOP/s), so the products do give the 2.25x; the transforms are what to make cheaper.
+ *
+ * <p>Accuracy (WinogradConvTest, inputs and weights uniform in [-1, 1]): max |error| 2.2e-6 x std(output) against
+ * the double-accumulating reference, where direct's is 2.7e-6; whole-UNet parity with every 3x3 stride-1
+ * convolution on Winograd stays at 2.9e-6 to 5.5e-6 x std (direct: 3.3e-6 to 4.2e-6; the bound is 1e-4).
+ *
+ * <p>Memory: a prepared weight that runs here holds its 16/9-size transform beside its row-major values (kept for
+ * a direct call at another shape and for {@link io.unseen.engine.Tensor#toHost()}); the model's memory plan counts
+ * only the latter so far.
  */
 final class WinogradConv {
     /** The system property that chooses the algorithm for 3x3 stride-1 convolutions. */
