@@ -4,6 +4,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.cpu.FmaPeak;
 import io.unseen.engine.cpu.Parallel;
+import io.unseen.engine.cpu.VectorBackend;
 import io.unseen.engine.io.HeapBudget;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.PeakMemory;
@@ -77,6 +78,11 @@ final class BenchCommand implements Callable<Integer> {
             + " forward, GFLOP/s and share of the FMA peak (convolutions, linear layers, attention).")
     boolean profile;
 
+    @Option(names = "--conv", paramLabel = "ALGORITHM", description = "3x3 stride-1 convolutions on the cpu device:"
+            + " direct, winograd (F(2x2,3x3)) or auto (Winograd where the cpu backend's rule picks it). Default: the"
+            + " system property " + VectorBackend.CONV_PROPERTY + ", else direct.")
+    String conv;
+
     @Mixin
     DeviceOption device;
 
@@ -107,6 +113,16 @@ final class BenchCommand implements Callable<Integer> {
         if (!HeapBudget.allows(inputBytes)) {
             throw new IllegalArgumentException("--batch " + batch + " --size " + s + ": the input "
                     + HeapBudget.exceeded(inputBytes));
+        }
+
+        if (conv != null) {
+            String algorithm = conv.trim().toLowerCase(Locale.ROOT);
+            if (!List.of("direct", "winograd", "auto").contains(algorithm)) {
+                throw new IllegalArgumentException("--conv: '" + conv + "' is not a convolution algorithm (give direct,"
+                        + " winograd or auto)");
+            }
+            // read by the cpu backend on every convolution, and when the model prepares its weights below
+            System.setProperty(VectorBackend.CONV_PROPERTY, algorithm);
         }
 
         Backend backend = device.backend();
@@ -153,6 +169,7 @@ final class BenchCommand implements Callable<Integer> {
         m.put("parameters", params);
         m.put("device", Backends.describe(backend));
         m.put("threads", Parallel.threads());
+        m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "direct"));
         m.put("batch", batch);
         m.put("height", s);
         m.put("width", s);
@@ -263,14 +280,14 @@ final class BenchCommand implements Callable<Integer> {
     private static String report(Map<String, Object> m, ModelConfig config, MemoryPlan plan) {
         double median = (double) m.get("median_seconds");
         long rss = m.get("peak_rss_bytes") == null ? -1 : (long) m.get("peak_rss_bytes");
-        return String.format(Locale.ROOT, "%s %s (%s weights, %.1fM parameters), batch %d, %dx%d, device %s, %d threads%n"
+        return String.format(Locale.ROOT, "%s %s (%s weights, %.1fM parameters), batch %d, %dx%d, device %s, %d threads, conv %s%n"
                         + "warm-up:   %d forwards (the first, JIT included, %.4f s), %s%n"
                         + "forward:   median %.4f s, min %.4f s over %d forwards; %.2f images/s%n"
                         + "work:      %.2f GFLOP per forward (conv, linear, attention; 2 per multiply-add), %.1f GFLOP/s%n"
                         + "peak:      %.1f GFLOP/s FP32 FMA (%d-bit vectors, %d threads, this process); %.1f%% of it%n"
                         + "memory:    peak resident %s (VmHWM); the model reserved %s",
                 m.get("model"), config.arch(), m.get("weights"), (long) m.get("parameters") / 1e6, m.get("batch"),
-                m.get("height"), m.get("width"), m.get("device"), m.get("threads"),
+                m.get("height"), m.get("width"), m.get("device"), m.get("threads"), m.get("conv"),
                 m.get("warmup_forwards"), (double) m.get("first_forward_seconds"), (boolean) m.get("settled") ? "settled (last " + ForwardTiming.SETTLE_WINDOW
                         + " within " + Math.round(ForwardTiming.SETTLE_SPREAD * 100) + "%)" : "not settled (stopped at"
                         + " the cap; the times below swing)",

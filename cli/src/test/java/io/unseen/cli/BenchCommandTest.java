@@ -1,5 +1,6 @@
 package io.unseen.cli;
 
+import io.unseen.engine.cpu.VectorBackend;
 import io.unseen.engine.io.Json;
 import io.unseen.unet.DdpmConfig;
 import io.unseen.unet.FlopCount;
@@ -102,6 +103,28 @@ class BenchCommandTest {
         Path checkpoint = Files.write(dir.resolve("model.ckpt"), new byte[]{'P', 'K', 3, 4});
         refused(new String[]{"bench", "--model", checkpoint.toString()}, "is a PyTorch checkpoint", "unseen convert");
         refused(new String[]{"bench", "--device", "tpu"}, "unknown device 'tpu'");
+        refused(new String[]{"bench", "--conv", "fast"}, "--conv: 'fast' is not a convolution algorithm",
+                "direct, winograd or auto");
+    }
+
+    /** {@code --conv} sets the cpu backend's algorithm for the run, and the report says which ran. */
+    @Test
+    void convChoosesTheAlgorithmAndIsReported() {
+        String before = System.getProperty(VectorBackend.CONV_PROPERTY);
+        try {
+            String out = stdout("bench", "--config", "cifar10", "--size", "32", "--forwards", "1", "--conv",
+                    "winograd", "--json");
+            @SuppressWarnings("unchecked")
+            Map<String, Object> m = (Map<String, Object>) Json.parse(out.strip(), 1 << 20);
+            assertEquals("winograd", m.get("conv"));
+            assertEquals("winograd", System.getProperty(VectorBackend.CONV_PROPERTY));
+        } finally {
+            if (before == null) {
+                System.clearProperty(VectorBackend.CONV_PROPERTY);
+            } else {
+                System.setProperty(VectorBackend.CONV_PROPERTY, before);
+            }
+        }
     }
 
     private static String stdout(String... args) {

@@ -22,6 +22,8 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
     private volatile float[] panels;
     /** Panel width of {@link #panels} (MR or NR), 0 before packing. */
     private volatile int width;
+    /** The Winograd transform of a 3x3 weight, made when a convolution first runs (or is planned) that way. */
+    private volatile WinogradConv.Weights winograd;
 
     PackedWeight(float[] rows, int m, int k) {
         this.rows = rows;
@@ -43,6 +45,29 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
             rows = null;
         }
         return width == wanted ? panels : null;
+    }
+
+    /**
+     * The F(2x2, 3x3) transform of this weight [O, C, 3, 3] ({@link WinogradConv#transform}), made on first use and
+     * held beside the weight's own form (16/9 of its size): a convolution of another shape may still run direct.
+     */
+    WinogradConv.Weights winograd() {
+        WinogradConv.Weights u = winograd;
+        if (u == null) {
+            synchronized (this) {
+                if (winograd == null) {
+                    float[] r = rows;
+                    winograd = WinogradConv.transform(r != null ? r : values(), 0, m, k / 9);
+                }
+                u = winograd;
+            }
+        }
+        return u;
+    }
+
+    /** The panel width the weight is packed for (MR or NR), 0 while it is still row-major. */
+    int packedWidth() {
+        return width;
     }
 
     /** Rows [start, start+count) at k in [pc, pc+kc), from whichever form the weight is in now. */
@@ -87,6 +112,11 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
     /** The row-major values, unpacked from the panels (k blocks as the GEMM steps through them). */
     @Override
     protected void download(int offset, float[] dst, int dstOffset, int count) {
+        System.arraycopy(values(), offset, dst, dstOffset, count);
+    }
+
+    /** The row-major values, from whichever form the weight is in now. */
+    private float[] values() {
         float[] values = new float[m * k];
         for (int pc = 0, step = VectorGemm.kStep(k); pc < k; pc += step) {
             int kc = Math.min(step, k - pc);
@@ -98,6 +128,6 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
                 }
             }
         }
-        System.arraycopy(values, offset, dst, dstOffset, count);
+        return values;
     }
 }

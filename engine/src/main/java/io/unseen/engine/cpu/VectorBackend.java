@@ -14,6 +14,11 @@ import io.unseen.engine.ops.TimestepEmbeddingStyle;
  */
 public final class VectorBackend extends Backend {
     public static final VectorBackend INSTANCE = new VectorBackend();
+    /**
+     * The system property that chooses how 3x3 stride-1 convolutions run: direct (default), winograd or auto
+     * ({@link WinogradConv}); read on every convolution and when one is prepared.
+     */
+    public static final String CONV_PROPERTY = WinogradConv.PROPERTY;
 
     /** Samples per task of the DDIM step: it is memory-bound and tiny next to a forward pass. */
     private static final int DDIM_CHUNK = 1;
@@ -49,7 +54,7 @@ public final class VectorBackend extends Backend {
     @Override
     public void prepareConv2d(Tensor weight, int[] xShape, Conv2dSpec spec, int[] outShape) {
         if (weight.storage() instanceof PackedWeight) {
-            VectorConv.prepare((PackedWeight) weight.storage(), xShape, spec, outShape);
+            VectorConv.prepare((PackedWeight) weight.storage(), weight.shape(), xShape, spec, outShape);
         }
     }
 

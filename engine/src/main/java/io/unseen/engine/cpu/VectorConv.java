@@ -25,6 +25,13 @@ public final class VectorConv {
 
     /** x [N,C,H,W], weight [O,C,kh,kw], bias [O] or null, out [N,O,Ho,Wo]; shapes already checked. */
     public static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+        if (WinogradConv.chosen(weight.shape(), spec, out.shape())) {
+            WinogradConv.Weights u = weight.storage() instanceof PackedWeight
+                    ? ((PackedWeight) weight.storage()).winograd()
+                    : WinogradConv.transform(weight.hostArray(), weight.offset(), weight.dim(0), weight.dim(1));
+            WinogradConv.conv2d(x, u, bias, spec, out);
+            return;
+        }
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
@@ -69,9 +76,15 @@ public final class VectorConv {
     /**
      * Packs a prepared weight now for the side of the product that a convolution of input {@code xShape} into
      * {@code outShape} gives it (a model calls this while it plans its memory, so the weight's row-major copy is
-     * garbage before the activations are allocated, not beside them during the first forward).
+     * garbage before the activations are allocated, not beside them during the first forward). A convolution that
+     * will run as Winograd's ({@link WinogradConv#chosen}) has its transform made and packed instead, and keeps its
+     * row-major copy for any direct use.
      */
-    static void prepare(PackedWeight weight, int[] xShape, Conv2dSpec spec, int[] outShape) {
+    static void prepare(PackedWeight weight, int[] weightShape, int[] xShape, Conv2dSpec spec, int[] outShape) {
+        if (WinogradConv.chosen(weightShape, spec, outShape)) {
+            WinogradConv.prepare(weight.winograd(), xShape, spec, outShape);
+            return;
+        }
         int columns = imagesPerProduct(xShape, spec) * outShape[2] * outShape[3];
         weight.packed(VectorGemm.runsTransposed(outShape[1], columns) ? VectorGemm.NR : VectorGemm.MR);
     }

@@ -94,6 +94,10 @@ public final class VectorGemm {
         int[] convRows = new int[0];
         /** im2col columns of a convolution's backward, owned by the calling thread. */
         float[] backwardColumns = new float[0];
+        /** A block's Winograd input transform V and products M ({@link WinogradConv}), owned by each thread. */
+        float[] winogradV = new float[0];
+        float[] winogradM = new float[0];
+        final float[] winogradTail = new float[4 * L];
 
         static float[] grow(float[] buf, int size) {
             return buf.length >= size ? buf : new float[size];

@@ -1,0 +1,174 @@
+package io.unseen.engine.cpu;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Conv2dSpec;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Winograd F(2x2, 3x3) convolution against {@link ReferenceBackend} (double accumulators) on seeded random shapes.
+ *
+ * <p>Bound: max |winograd - reference| <= {@value #BOUND} x std(reference), with inputs and weights uniform in
+ * [-1, 1]. Measured on these shapes (printed by {@link #errorAgainstTheReferenceStaysWithinTheMeasuredBound}): the
+ * worst case is 2.2e-6 x std for F(2x2, 3x3), where the direct convolution's is 2.7e-6 (the transforms add a few
+ * roundings, and the GEMM's dot products are 9 times shorter). The bound leaves a factor of about 4.
+ */
+class WinogradConvTest {
+    private static final double BOUND = 1e-5;
+
+    @Test
+    void errorAgainstTheReferenceStaysWithinTheMeasuredBound() {
+        Random r = new Random(2323L);
+        double worstWinograd = 0, worstDirect = 0;
+        for (int trial = 0; trial < 40; trial++) {
+            int batch = r.nextBoolean() ? 1 : 3, c = 1 + r.nextInt(40), o = 1 + r.nextInt(40);
+            int pad = r.nextInt(4) == 0 ? 0 : 1;
+            Conv2dSpec spec = r.nextInt(5) == 0
+                    ? new Conv2dSpec(1, r.nextInt(3), r.nextInt(3), r.nextInt(3), r.nextInt(3)) : Conv2dSpec.of(1, pad);
+            int h = Math.max(1, 3 - spec.padTop() - spec.padBottom()) + r.nextInt(20);
+            int w = Math.max(1, 3 - spec.padLeft() - spec.padRight()) + r.nextInt(40);
+            double[] errors = compare(r, batch, c, h, w, o, spec, r.nextBoolean());
+            worstWinograd = Math.max(worstWinograd, errors[0]);
+            worstDirect = Math.max(worstDirect, errors[1]);
+        }
+        // Shapes of the UNets: pad 1, channels past one GEMM k block, and a batch whose tile rows span images.
+        double[][] unet = {
+                compare(r, 1, 64, 16, 16, 64, Conv2dSpec.of(1, 1), true),
+                compare(r, 3, 32, 17, 15, 48, Conv2dSpec.of(1, 1), true),
+                compare(r, 1, 300, 8, 8, 20, Conv2dSpec.of(1, 1), false),
+                compare(r, 2, 128, 32, 32, 128, Conv2dSpec.of(1, 1), true)};
+        for (double[] e : unet) {
+            worstWinograd = Math.max(worstWinograd, e[0]);
+            worstDirect = Math.max(worstDirect, e[1]);
+        }
+        System.out.printf("F(2x2,3x3): max |error| / std = %.3g (direct: %.3g)%n", worstWinograd, worstDirect);
+        assertTrue(worstWinograd <= BOUND, "max |winograd - reference| / std = " + worstWinograd);
+    }
+
+    /**
+     * {@code -Dunseen.conv} chooses the algorithm on every call; with a prepared weight, the transform is made when
+     * the convolution is planned and the direct panels are not packed; both algorithms agree within the bound.
+     */
+    @Test
+    void thePropertyChoosesTheAlgorithmAndBothAgree() {
+        String before = System.getProperty(WinogradConv.PROPERTY);
+        try {
+            Random r = new Random(77L);
+            int c = 40, o = 36, size = 19;
+            Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * c * 9), o, c, 3, 3);
+            Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, o), o);
+            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, 2 * c * size * size), 2, c, size, size);
+            int[] outShape = {2, o, size, size};
+            Conv2dSpec spec = Conv2dSpec.of(1, 1);
+
+            System.setProperty(WinogradConv.PROPERTY, "winograd");
+            Tensor prepared = VectorBackend.INSTANCE.prepareWeight(weight);
+            PackedWeight packed = (PackedWeight) prepared.storage();
+            VectorBackend.INSTANCE.prepareConv2d(prepared, x.shape(), spec, outShape);
+            WinogradConv.Weights u = packed.winograd();
+            for (PackedWeight point : u.points) {
+                assertTrue(point.packedWidth() != 0, "transform packed while planning");
+            }
+            assertEquals(0, packed.packedWidth(), "the direct panels are not packed for a Winograd convolution");
+            Tensor viaWinograd = Tensor.zeros(outShape);
+            VectorBackend.INSTANCE.conv2d(x, prepared, bias, spec, viaWinograd);
+            assertSame(u, packed.winograd(), "the run used the planned transform");
+
+            System.setProperty(WinogradConv.PROPERTY, "direct");
+            Tensor viaDirect = Tensor.zeros(outShape), want = Tensor.zeros(outShape);
+            VectorBackend.INSTANCE.conv2d(x, prepared, bias, spec, viaDirect);
+            ReferenceBackend.INSTANCE.conv2d(x, weight, bias, spec, want);
+            double std = std(want.data());
+            assertTrue(maxAbsDiff(viaDirect.data(), viaWinograd.data()) <= 2 * BOUND * std,
+                    "direct and winograd agree");
+            assertFalse(Arrays.equals(viaDirect.data(), viaWinograd.data()),
+                    "the two settings ran different algorithms");
+
+            System.setProperty(WinogradConv.PROPERTY, "fast");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> VectorBackend.INSTANCE.conv2d(x, prepared, bias, spec, Tensor.zeros(outShape)));
+            assertTrue(e.getMessage().contains("unseen.conv=fast"), e.getMessage());
+        } finally {
+            if (before == null) {
+                System.clearProperty(WinogradConv.PROPERTY);
+            } else {
+                System.setProperty(WinogradConv.PROPERTY, before);
+            }
+        }
+    }
+
+    @Test
+    void onlyThreeByThreeStrideOneConvolutionsAreCandidates() {
+        String before = System.getProperty(WinogradConv.PROPERTY);
+        try {
+            System.setProperty(WinogradConv.PROPERTY, "winograd");
+            assertTrue(WinogradConv.chosen(new int[]{8, 8, 3, 3}, Conv2dSpec.of(1, 1), new int[]{1, 8, 4, 4}));
+            assertFalse(WinogradConv.chosen(new int[]{8, 8, 3, 3}, Conv2dSpec.of(2, 1), new int[]{1, 8, 4, 4}));
+            assertFalse(WinogradConv.chosen(new int[]{8, 8, 1, 1}, Conv2dSpec.of(1, 0), new int[]{1, 8, 4, 4}));
+            System.setProperty(WinogradConv.PROPERTY, "auto");
+            assertEquals(WinogradConv.worthIt(64, 64, 32, 32),
+                    WinogradConv.chosen(new int[]{64, 64, 3, 3}, Conv2dSpec.of(1, 1), new int[]{1, 64, 32, 32}));
+            System.setProperty(WinogradConv.PROPERTY, "direct");
+            assertFalse(WinogradConv.chosen(new int[]{64, 64, 3, 3}, Conv2dSpec.of(1, 1), new int[]{1, 64, 32, 32}));
+        } finally {
+            if (before == null) {
+                System.clearProperty(WinogradConv.PROPERTY);
+            } else {
+                System.setProperty(WinogradConv.PROPERTY, before);
+            }
+        }
+    }
+
+    /** Max |error| / std(reference) of Winograd and of the direct convolution, on one random case. */
+    private static double[] compare(Random r, int batch, int c, int h, int w, int o, Conv2dSpec spec,
+                                    boolean withBias) {
+        Tensor x = Tensor.of(VectorGemmTest.randomArray(r, batch * c * h * w), batch, c, h, w);
+        Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * c * 9), o, c, 3, 3);
+        Tensor bias = withBias ? Tensor.of(VectorGemmTest.randomArray(r, o), o) : null;
+        int ho = spec.outHeight(h, 3), wo = spec.outWidth(w, 3);
+        Tensor want = Tensor.zeros(batch, o, ho, wo), got = Tensor.zeros(batch, o, ho, wo);
+        Tensor direct = Tensor.zeros(batch, o, ho, wo);
+        Arrays.fill(got.data(), Float.NaN);
+        ReferenceBackend.INSTANCE.conv2d(x, weight, bias, spec, want);
+        WinogradConv.conv2d(x, WinogradConv.transform(weight.data(), 0, o, c), bias, spec, got);
+        VectorConv.conv2d(x, weight, bias, spec, direct);
+        double std = std(want.data());
+        double e = maxAbsDiff(want.data(), got.data()) / std;
+        assertTrue(e <= BOUND, "conv " + x + " * " + weight + (withBias ? " + bias " : " ") + spec
+                + ": max |winograd - reference| / std = " + e);
+        return new double[]{e, maxAbsDiff(want.data(), direct.data()) / std};
+    }
+
+    static double std(float[] v) {
+        double mean = 0;
+        for (float f : v) {
+            mean += f;
+        }
+        mean /= v.length;
+        double ss = 0;
+        for (float f : v) {
+            ss += (f - mean) * (f - mean);
+        }
+        return Math.sqrt(ss / Math.max(1, v.length - 1));
+    }
+
+    /** Max |a - b|; a NaN anywhere counts as infinite. */
+    static double maxAbsDiff(float[] a, float[] b) {
+        double worst = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = Math.abs((double) a[i] - b[i]);
+            if (!(d <= worst)) {
+                worst = Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
+            }
+        }
+        return worst;
+    }
+}
