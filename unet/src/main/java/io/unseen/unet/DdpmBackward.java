@@ -23,7 +23,10 @@ import java.util.Map;
  * <p>Memory: the kept activations of one pass (about 10 activations of its width per res block, 5 per attention
  * block, at batch x resolution; the res blocks dominate), the backward's shared temporaries (a few of the largest
  * activation), and one gradient per parameter (the size of the weights). {@link #trainingFloats} reports them.
- * Runs where the backend has backward ops (cpu, reference); OpenCL refuses at the first op.
+ * Measured for the CIFAR-10 model (35.7M parameters) at batch 1, 32x32, on cpu: 206 MB beside the model, of which
+ * 143 MB are the gradients and 63 MB the kept activations and temporaries (the forward alone reserves 16 MB); a
+ * gradient pass took 0.9 s where a forward took 0.1 s (the convolutions' backward unpacks each packed weight per
+ * call). Runs where the backend has backward ops (cpu, reference); OpenCL refuses at the first op.
  */
 final class DdpmBackward {
     private static final TimestepEmbeddingStyle STYLE = TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;

@@ -77,6 +77,15 @@ class GradientParityTest {
             System.out.printf("gradient parity [%s] ddpm: worst %s at %.2e x max|torch|%n", backendName, worstName,
                     worst);
             assertTrue(worst <= REL, backendName + ": " + worstName + " errs by " + worst + " x max|torch|");
+
+            // a second call reuses every buffer of the first, and gives the same gradients
+            long allocations = backend.allocations();
+            float[] before = g.byName().get("conv_in.weight").toHost().copy().data();
+            Gradients again = model.gradients(x, npy("ddpm", "t").data(), target);
+            assertEquals(allocations, backend.allocations(), "allocations of a second gradient pass");
+            assertArrayEquals(before, again.byName().get("conv_in.weight").toHost().copy().data());
+            System.out.printf("gradient parity [%s] ddpm: the gradient pass holds %.1f MB beside the model%n",
+                    backendName, ((DdpmUNet) model).trainingBytes() / 1e6);
         }
     }
 
