@@ -157,13 +157,44 @@ def broadcast_cases():
             backward_case("%s_%s" % (op, name), op, {"a": randn(*sa), "b": randn(*sb)}, fn)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# attention and concatenation
+
+def attention(qkv, heads, layout):
+    """The engine's attention(qkv [N, 3C, T]): improved-diffusion's QKVAttentionLegacy (LEGACY) or guided-diffusion's
+    QKVAttention (NEW), as in make_engine_fixtures.py."""
+    n, width, t = qkv.shape
+    c = width // (3 * heads)
+    if layout == "LEGACY":
+        q, k, v = qkv.reshape(n * heads, 3 * c, t).split(c, dim=1)
+    else:
+        q, k, v = (part.reshape(n * heads, c, t) for part in qkv.chunk(3, dim=1))
+    scale = 1 / math.sqrt(math.sqrt(c))
+    weight = torch.softmax(torch.einsum("bct,bcs->bts", q * scale, k * scale), dim=-1)
+    return torch.einsum("bts,bcs->bct", weight, v).reshape(n, heads * c, t)
+
+
+def attention_cases():
+    for name, n, c, t, heads, layout in (("attention_new_1head", 2, 4, 6, 1, "NEW"),
+                                         ("attention_new_2heads", 2, 4, 7, 2, "NEW"),
+                                         ("attention_legacy_2heads", 1, 6, 5, 2, "LEGACY")):
+        backward_case(name, "attention", {"qkv": randn(n, 3 * c, t)},
+                      lambda qkv, heads=heads, layout=layout: attention(qkv, heads, layout),
+                      heads=heads, layout=layout)
+
+
+def concat_cases():
+    backward_case("concat_channels", "concat", {"a": randn(2, 3, 2, 3), "b": randn(2, 2, 2, 3)},
+                  lambda a, b: torch.cat([a, b], dim=1))
+
+
 def main():
     torch.set_num_threads(1)
     if os.path.isdir(OUT_DIR):
         shutil.rmtree(OUT_DIR)
     os.makedirs(OUT_DIR)
     for make in (conv_cases, linear_cases, group_norm_cases, silu_cases, softmax_cases, resample_cases,
-                 broadcast_cases):
+                 broadcast_cases, attention_cases, concat_cases):
         make()
     with open(os.path.join(OUT_DIR, "manifest.txt"), "w") as f:
         for name, _, _, _ in cases:

@@ -8,6 +8,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.ops.Backend;
 import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.Gradients;
 import io.unseen.unet.MemoryPlan;
 import io.unseen.unet.RandomWeights;
 import io.unseen.unet.UNet;
@@ -78,6 +79,11 @@ class ProgressListenerTest {
         @Override
         public Tensor forward(Tensor x, float[] timesteps) {
             return model.forward(x, timesteps);
+        }
+
+        @Override
+        public Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
+            return model.gradients(x, timesteps, target);
         }
 
         @Override

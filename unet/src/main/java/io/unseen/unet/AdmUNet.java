@@ -148,6 +148,11 @@ public final class AdmUNet extends UNetBase {
 
     /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
+    Gradients backwardPass(Tensor x, float[] timesteps, Tensor target) {
+        throw new UnsupportedOperationException("ADM UNet: gradients are not built yet (the DDPM UNet has them)");
+    }
+
+    @Override
     Tensor pass(Tensor x, float[] timesteps) {
         Tensor emb = timeEmbed(timestepEmbedding(timesteps));
 

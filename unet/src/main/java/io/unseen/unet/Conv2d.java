@@ -24,9 +24,23 @@ final class Conv2d {
     }
 
     Tensor forward(Tensor x) {
-        Tensor y = out.get(x.dim(0), weight.dim(0), spec.outHeight(x.dim(2), weight.dim(2)),
-                spec.outWidth(x.dim(3), weight.dim(3)));
+        Tensor y = out.get(outShape(x));
         ops.run().conv2d(x, weight, bias, spec, y);
         return y;
+    }
+
+    int[] outShape(Tensor x) {
+        return new int[]{x.dim(0), weight.dim(0), spec.outHeight(x.dim(2), weight.dim(2)),
+                spec.outWidth(x.dim(3), weight.dim(3))};
+    }
+
+    /** The forward into a tensor the caller owns (a training pass, which keeps its layers' outputs). */
+    void forward(Tensor x, Tensor y) {
+        ops.backend.conv2d(x, weight, bias, spec, y);
+    }
+
+    /** dx = conv_transpose(dy) (overwritten, or null), dWeight and dBias accumulated. */
+    void backward(Tensor x, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias) {
+        ops.backend.conv2dBackward(x, weight, dy, spec, dx, dWeight, dBias);
     }
 }

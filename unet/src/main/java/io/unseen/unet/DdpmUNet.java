@@ -24,29 +24,32 @@ public final class DdpmUNet extends UNetBase {
     static final float NORM_EPS = 1e-6f;
 
     private final DdpmConfig config;
-    private final int ch;
-    private final int tembCh;
-    private final int numResolutions;
-    private final int numResBlocks;
+    final int ch;
+    final int tembCh;
+    final int numResolutions;
+    final int numResBlocks;
 
-    private final Linear tembDense0;
-    private final Linear tembDense1;
-    private final Conv2d convIn;
-    private final List<Level> down = new ArrayList<>();
-    private final ResnetBlock midBlock1;
-    private final AttnBlock midAttn1;
-    private final ResnetBlock midBlock2;
-    private final List<Level> up = new ArrayList<>();
-    private final GroupNorm normOut;
-    private final Conv2d convOut;
+    // The modules, package-private for the reverse pass (DdpmBackward), which walks them in the other direction.
+    final Linear tembDense0;
+    final Linear tembDense1;
+    final Conv2d convIn;
+    final List<Level> down = new ArrayList<>();
+    final ResnetBlock midBlock1;
+    final AttnBlock midAttn1;
+    final ResnetBlock midBlock2;
+    final List<Level> up = new ArrayList<>();
+    final GroupNorm normOut;
+    final Conv2d convOut;
 
-    private final Tensor frequencies;
+    final Tensor frequencies;
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
+    /** The reverse pass and its memory, made by the first call of {@link #gradients}. */
+    private DdpmBackward backward;
 
     /** One resolution of the port: {@code down[i]} or {@code up[i]}. */
-    private static final class Level {
+    static final class Level {
         final List<ResnetBlock> block = new ArrayList<>();
         final List<AttnBlock> attn = new ArrayList<>();
         Downsample downsample;
@@ -175,6 +178,28 @@ public final class DdpmUNet extends UNetBase {
         return h;
     }
 
+    @Override
+    Gradients backwardPass(Tensor x, float[] t, Tensor target) {
+        if (backward == null) {
+            backward = new DdpmBackward(this);
+        }
+        return backward.gradients(x, t, target);
+    }
+
+    /** Bytes the gradient pass holds beside the model (0 before the first): kept activations and gradients. */
+    public long trainingBytes() {
+        return backward == null ? 0 : 4 * backward.trainingFloats();
+    }
+
+    @Override
+    public void close() {
+        if (backward != null) {
+            backward.close();
+            backward = null;
+        }
+        super.close();
+    }
+
     /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */
     private Tensor timestepEmbedding(float[] t) {
         return ops.timestepEmbedding(memory.timesteps(t), frequencies, TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE,
@@ -190,7 +215,8 @@ public final class DdpmUNet extends UNetBase {
     }
 
     /** ResnetBlock(in_channels, out_channels, temb_channels = 4 * ch), dropout omitted (inference). */
-    private final class ResnetBlock {
+    final class ResnetBlock {
+        final String prefix;
         final int inChannels;
         final int outChannels;
         final GroupNorm norm1;
@@ -203,6 +229,7 @@ public final class DdpmUNet extends UNetBase {
         final Activations.Buffer result;
 
         ResnetBlock(Layers l, String p, int inChannels, int outChannels) {
+            this.prefix = p;
             this.inChannels = inChannels;
             this.outChannels = outChannels;
             norm1 = l.norm(p + ".norm1", l.shared("resnet.norm1"));
@@ -233,7 +260,8 @@ public final class DdpmUNet extends UNetBase {
     }
 
     /** AttnBlock: single-head self-attention over all positions, scaled by C^-0.5, plus the input. */
-    private final class AttnBlock {
+    final class AttnBlock {
+        final String prefix;
         final GroupNorm norm;
         final Conv2d qkv;
         final Conv2d projOut;
@@ -242,6 +270,7 @@ public final class DdpmUNet extends UNetBase {
         final Activations.Buffer result;
 
         AttnBlock(Layers l, String p, int channels) {
+            prefix = p;
             norm = l.norm(p + ".norm", l.shared("attn.norm"));
             // q, k and v are three 1x1 convolutions of the same input: stacked, they are one convolution whose
             // output holds q, then k, then v (QkvLayout.NEW with a single head).
@@ -266,7 +295,7 @@ public final class DdpmUNet extends UNetBase {
     }
 
     /** Downsample: pad (0, 1, 0, 1) then a 3x3 stride-2 convolution, or 2x2 average pooling. */
-    private final class Downsample {
+    final class Downsample {
         final Conv2d conv;
         final Activations.Buffer result;
 

@@ -25,4 +25,14 @@ final class GroupNorm {
         ops.run().groupNorm(x, GROUPS, eps, weight, bias, y);
         return y;
     }
+
+    /** The forward into a tensor the caller owns (a training pass, which keeps its layers' outputs). */
+    void forward(Tensor x, Tensor y) {
+        ops.backend.groupNorm(x, GROUPS, eps, weight, bias, y);
+    }
+
+    /** dx overwritten, dWeight and dBias accumulated; the statistics are recomputed from x. */
+    void backward(Tensor x, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias) {
+        ops.backend.groupNormBackward(x, GROUPS, eps, weight, dy, dx, dWeight, dBias);
+    }
 }

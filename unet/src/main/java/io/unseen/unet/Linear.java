@@ -21,4 +21,18 @@ final class Linear {
         ops.run().linear(x, weight, bias, y);
         return y;
     }
+
+    int outFeatures() {
+        return weight.dim(0);
+    }
+
+    /** The forward into a tensor the caller owns (a training pass, which keeps its layers' outputs). */
+    void forward(Tensor x, Tensor y) {
+        ops.backend.linear(x, weight, bias, y);
+    }
+
+    /** dx = dy W (overwritten, or null), dWeight and dBias accumulated. */
+    void backward(Tensor x, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias) {
+        ops.backend.linearBackward(x, weight, dy, dx, dWeight, dBias);
+    }
 }

@@ -136,4 +136,13 @@ final class PlanningBackend extends Backend {
     @Override
     protected void sumToShapeKernel(Tensor x, Tensor out) {
     }
+
+    @Override
+    protected void attentionBackwardKernel(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut,
+                                           Tensor gradQkv) {
+    }
+
+    @Override
+    protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
+    }
 }

@@ -21,6 +21,18 @@ public interface UNet extends AutoCloseable {
     Tensor forward(Tensor x, float[] timesteps);
 
     /**
+     * The loss mean((forward(x, timesteps) - target)^2), over every output value of the batch, and its gradient with
+     * respect to every parameter, by the model file's names and shapes: a training forward that keeps what the
+     * backward needs, then the reverse pass. x and target [N, outChannels, H, W] live in the backend's memory. The
+     * gradients belong to the model and are overwritten by the next call; they need a backend with backward passes
+     * (cpu, reference).
+     *
+     * @throws IllegalArgumentException      for an input {@link #forward} refuses, or a target of another shape
+     * @throws UnsupportedOperationException where the model family or the backend has no backward pass yet
+     */
+    Gradients gradients(Tensor x, float[] timesteps, Tensor target);
+
+    /**
      * Plans and allocates, before any work, every activation and scratch buffer of forwards of {@code batch} images
      * of {@code height} x {@code width}, each buffer once at its largest use, and says what the model then holds. The
      * previous reservation is given back first; the reserved shape again costs nothing.

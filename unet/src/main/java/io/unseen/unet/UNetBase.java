@@ -35,6 +35,26 @@ abstract class UNetBase implements UNet {
         return pass(x, timesteps);
     }
 
+    /** The training forward and the reverse pass on inputs already checked; see {@link UNet#gradients}. */
+    abstract Gradients backwardPass(Tensor x, float[] timesteps, Tensor target);
+
+    @Override
+    public final Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
+        UNets.checkInput(config.arch(), x, timesteps, config.inChannels(), levels);
+        memory.checkForward(config.arch(), x);
+        int[] out = {x.dim(0), config.outChannels(), x.dim(2), x.dim(3)};
+        if (!target.hasShape(out)) {
+            throw new IllegalArgumentException(config.arch() + " UNet gradients: the target must have the output's "
+                    + "shape " + java.util.Arrays.toString(out).replace(" ", "") + " for input " + x + ", got "
+                    + target);
+        }
+        if (!ops.backend.isResident(target)) {
+            throw new IllegalArgumentException(config.arch() + " UNet gradients: target " + target + " is not in the "
+                    + ops.backend.name() + " backend's memory; upload it first (Backend.upload)");
+        }
+        return backwardPass(x, timesteps, target);
+    }
+
     @Override
     public final MemoryPlan plan(int batch, int height, int width) {
         Tensor x = plannedInput(batch, height, width);

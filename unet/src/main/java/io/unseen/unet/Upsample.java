@@ -8,7 +8,7 @@ import io.unseen.engine.Tensor;
  */
 final class Upsample {
     private final Ops ops;
-    private final Conv2d conv;
+    final Conv2d conv;
     private final Activations.Buffer nearest;
 
     Upsample(Layers l, String prefix, boolean withConv) {

@@ -604,6 +604,101 @@ public final class ReferenceBackend extends Backend {
         }
     }
 
+    @Override
+    protected void attentionBackwardKernel(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut,
+                                           Tensor gradQkv) {
+        int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
+        float[] in = qkv.hostArray(), gd = gradOut.hostArray(), gq = gradQkv.hostArray();
+        double scale = 1.0 / Math.sqrt(c);
+        double[][] p = new double[t][t], dS = new double[t][t];
+        for (int b = 0; b < n; b++) {
+            int base = b * 3 * channels * t;
+            for (int h = 0; h < heads; h++) {
+                int q0 = base + layout.channelOffset(0, h, heads, channels) * t;
+                int k0 = base + layout.channelOffset(1, h, heads, channels) * t;
+                int v0 = base + layout.channelOffset(2, h, heads, channels) * t;
+                int o0 = gradOut.offset() + (b * channels + h * c) * t;
+                // the forward's probabilities: P[i, j] = softmax over j of scale * sum_ch q[ch, i] k[ch, j]
+                for (int i = 0; i < t; i++) {
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < t; j++) {
+                        double dot = 0;
+                        for (int ch = 0; ch < c; ch++) {
+                            dot += (double) in[qkv.offset() + q0 + ch * t + i] * in[qkv.offset() + k0 + ch * t + j];
+                        }
+                        p[i][j] = dot * scale;
+                        max = Math.max(max, p[i][j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < t; j++) {
+                        p[i][j] = Math.exp(p[i][j] - max);
+                        sum += p[i][j];
+                    }
+                    for (int j = 0; j < t; j++) {
+                        p[i][j] /= sum;
+                    }
+                }
+                // dv[ch, j] = sum over i of dO[ch, i] P[i, j]
+                for (int ch = 0; ch < c; ch++) {
+                    for (int j = 0; j < t; j++) {
+                        double sum = 0;
+                        for (int i = 0; i < t; i++) {
+                            sum += gd[o0 + ch * t + i] * p[i][j];
+                        }
+                        gq[gradQkv.offset() + v0 + ch * t + j] = (float) sum;
+                    }
+                }
+                // dP[i, j] = sum over ch of dO[ch, i] v[ch, j]; dS[i, j] = P[i, j] (dP[i, j] - sum over j' of dP P)
+                for (int i = 0; i < t; i++) {
+                    double dot = 0;
+                    for (int j = 0; j < t; j++) {
+                        double dp = 0;
+                        for (int ch = 0; ch < c; ch++) {
+                            dp += (double) gd[o0 + ch * t + i] * in[qkv.offset() + v0 + ch * t + j];
+                        }
+                        dS[i][j] = dp;
+                        dot += dp * p[i][j];
+                    }
+                    for (int j = 0; j < t; j++) {
+                        dS[i][j] = p[i][j] * (dS[i][j] - dot);
+                    }
+                }
+                // dq[ch, i] = scale sum over j of k[ch, j] dS[i, j]; dk[ch, j] = scale sum over i of q[ch, i] dS[i, j]
+                for (int ch = 0; ch < c; ch++) {
+                    for (int i = 0; i < t; i++) {
+                        double sum = 0;
+                        for (int j = 0; j < t; j++) {
+                            sum += in[qkv.offset() + k0 + ch * t + j] * dS[i][j];
+                        }
+                        gq[gradQkv.offset() + q0 + ch * t + i] = (float) (scale * sum);
+                    }
+                    for (int j = 0; j < t; j++) {
+                        double sum = 0;
+                        for (int i = 0; i < t; i++) {
+                            sum += in[qkv.offset() + q0 + ch * t + i] * dS[i][j];
+                        }
+                        gq[gradQkv.offset() + k0 + ch * t + j] = (float) (scale * sum);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
+        int n = gradA.dim(0);
+        if (n == 0) {
+            return;
+        }
+        int sa = gradA.numel() / n, sb = gradB.numel() / n;
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(gradOut.hostArray(), gradOut.offset() + i * (sa + sb), gradA.hostArray(),
+                    gradA.offset() + i * sa, sa);
+            System.arraycopy(gradOut.hostArray(), gradOut.offset() + i * (sa + sb) + sa, gradB.hostArray(),
+                    gradB.offset() + i * sb, sb);
+        }
+    }
+
     /** Element strides of {@code shape} aligned right to {@code rank} dimensions, 0 where a dimension broadcasts. */
     static int[] broadcastStrides(int[] shape, int rank) {
         int[] strides = new int[rank];

@@ -214,4 +214,15 @@ public final class VectorBackend extends Backend {
     protected void sumToShapeKernel(Tensor x, Tensor out) {
         VectorBackward.sumToShape(x, out);
     }
+
+    @Override
+    protected void attentionBackwardKernel(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut,
+                                           Tensor gradQkv) {
+        VectorBackward.attention(qkv, heads, layout, gradOut, gradQkv);
+    }
+
+    @Override
+    protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
+        VectorBackward.concatChannels(gradOut, gradA, gradB);
+    }
 }

@@ -2,6 +2,7 @@ package io.unseen.engine.cpu;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.QkvLayout;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -375,6 +376,93 @@ final class VectorBackward {
         }
         for (; i < len; i++) {
             out[outFrom + i] = (float) (y[yFrom + i] * (g[gFrom + i] - dot));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // attention: per sample and head, q, k, v [c, t]; P = softmax(scale q^T k) row-wise; out = v P^T
+
+    /** At most this many floats of probabilities per block of query rows (two such blocks per thread). */
+    private static final int ATTENTION_BLOCK_FLOATS = 1 << 18;
+
+    private static final ThreadLocal<float[]> ATTENTION_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
+    /**
+     * One (sample, head) pair per task, its query rows in blocks of P [rows, t] recomputed as the forward computes
+     * them (VectorOps.attention): dv += dO_blk P_blk; dP_blk = dO_blk^T v; dS_blk = softmax backward;
+     * dq_blk = scale k dS_blk^T; dk += scale q_blk dS_blk. dv and dk sum over the blocks of their pair in order, so
+     * the result does not depend on the thread count.
+     */
+    static void attention(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut, Tensor gradQkv) {
+        attention(qkv, heads, layout, gradOut, gradQkv, ATTENTION_BLOCK_FLOATS);
+    }
+
+    /** {@link #attention} with blocks of at most {@code blockFloats} probabilities (tests split small ones). */
+    static void attention(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut, Tensor gradQkv,
+                          int blockFloats) {
+        int n = qkv.dim(0), channels = qkv.dim(1) / 3, t = qkv.dim(2), c = channels / heads;
+        if (n == 0 || t == 0 || c == 0) {
+            return;
+        }
+        float[] in = qkv.hostArray(), g = gradOut.hostArray(), gq = gradQkv.hostArray();
+        float scale = (float) (1.0 / Math.sqrt(c));
+        int rowsPerBlock = Math.max(1, Math.min(t, blockFloats / t));
+        Parallel.forRange(n * heads, 1, (from, to) -> {
+            float[] scratch = ATTENTION_SCRATCH.get();
+            if (scratch.length < 2 * rowsPerBlock * t) {
+                scratch = new float[2 * rowsPerBlock * t];
+                ATTENTION_SCRATCH.set(scratch);
+            }
+            int dS = rowsPerBlock * t; // P in scratch[0, dS), dP and then dS in scratch[dS, 2 dS)
+            for (int pair = from; pair < to; pair++) {
+                int b = pair / heads, h = pair % heads;
+                int base = b * 3 * channels * t;
+                int q0 = base + layout.channelOffset(0, h, heads, channels) * t;
+                int k0 = base + layout.channelOffset(1, h, heads, channels) * t;
+                int v0 = base + layout.channelOffset(2, h, heads, channels) * t;
+                int o0 = gradOut.offset() + (b * channels + h * c) * t;
+                int qi = qkv.offset(), gi = gradQkv.offset();
+                for (int i0 = 0; i0 < t; i0 += rowsPerBlock) {
+                    int rows = Math.min(rowsPerBlock, t - i0);
+                    float first = i0 == 0 ? 0f : 1f; // the first block overwrites dv and dk, the others add
+                    // P_blk [rows, t] = softmax(scale q_blk^T k)
+                    VectorGemm.gemm(true, false, rows, t, c, scale, in, qi + q0 + i0, t, in, qi + k0, t, 0f,
+                            scratch, 0, t);
+                    for (int i = 0; i < rows; i++) {
+                        VectorOps.softmaxRow(scratch, i * t, scratch, i * t, t);
+                    }
+                    // dv [c, t] += dO_blk [c, rows] P_blk [rows, t]
+                    VectorGemm.gemm(false, false, c, t, rows, 1f, g, o0 + i0, t, scratch, 0, t, first,
+                            gq, gi + v0, t);
+                    // dP_blk [rows, t] = dO_blk^T [rows, c] v [c, t], then dS_blk = P (dP - rowsum(dP P)) in place
+                    VectorGemm.gemm(true, false, rows, t, c, 1f, g, o0 + i0, t, in, qi + v0, t, 0f,
+                            scratch, dS, t);
+                    for (int i = 0; i < rows; i++) {
+                        softmaxRow(scratch, i * t, scratch, dS + i * t, t, scratch, dS + i * t);
+                    }
+                    // dq_blk [c, rows] = scale k [c, t] dS_blk^T [t, rows]
+                    VectorGemm.gemm(false, true, c, rows, t, scale, in, qi + k0, t, scratch, dS, t, 0f,
+                            gq, gi + q0 + i0, t);
+                    // dk [c, t] += scale q_blk [c, rows] dS_blk [rows, t]
+                    VectorGemm.gemm(false, false, c, t, rows, scale, in, qi + q0 + i0, t, scratch, dS, t, first,
+                            gq, gi + k0, t);
+                }
+            }
+        });
+    }
+
+    /** The split of concat's gradient: per sample, the first sa values to gradA, the next sb to gradB. */
+    static void concatChannels(Tensor gradOut, Tensor gradA, Tensor gradB) {
+        int n = gradA.dim(0);
+        if (n == 0) {
+            return;
+        }
+        int sa = gradA.numel() / n, sb = gradB.numel() / n;
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(gradOut.hostArray(), gradOut.offset() + i * (sa + sb), gradA.hostArray(),
+                    gradA.offset() + i * sa, sa);
+            System.arraycopy(gradOut.hostArray(), gradOut.offset() + i * (sa + sb) + sa, gradB.hostArray(),
+                    gradB.offset() + i * sb, sb);
         }
     }
 

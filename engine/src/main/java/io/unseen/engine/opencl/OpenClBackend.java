@@ -359,4 +359,15 @@ public final class OpenClBackend extends Backend {
     protected void sumToShapeKernel(Tensor x, Tensor out) {
         throw noBackward("sumToShape");
     }
+
+    @Override
+    protected void attentionBackwardKernel(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut,
+                                           Tensor gradQkv) {
+        throw noBackward("attentionBackward");
+    }
+
+    @Override
+    protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
+        throw noBackward("concatChannelsBackward");
+    }
 }

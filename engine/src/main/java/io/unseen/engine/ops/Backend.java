@@ -185,6 +185,12 @@ public abstract class Backend implements AutoCloseable {
     /** out = x summed over the dimensions where out's shape broadcasts to x's; shapes already validated. */
     protected abstract void sumToShapeKernel(Tensor x, Tensor out);
 
+    /** The probabilities are recomputed from qkv; gradQkv is overwritten at every channel. */
+    protected abstract void attentionBackwardKernel(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut,
+                                                    Tensor gradQkv);
+
+    protected abstract void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB);
+
     /** The two binary elementwise operations. */
     public enum BinaryOp { ADD, MUL }
 
@@ -807,6 +813,67 @@ public abstract class Backend implements AutoCloseable {
         sumToShapeKernel(x, out);
         if (timing != null) {
             timing.stop("sumToShape " + dims(x) + " to " + dims(out), 0);
+        }
+    }
+
+    /**
+     * Backward of {@link #attention} with the same qkv [N, 3C, T], heads and layout: gradOut [N, C, T] is the
+     * gradient of its output, gradQkv [N, 3C, T] (overwritten) receives the gradients of q, k and v at the channels
+     * the layout gives them. Per sample and head, with q, k, v [c, T], P = softmax(q^T k / sqrt(c)) over the keys
+     * and out = v P^T: dv = dO P; dP = dO^T v; dS = P * (dP - rowsum(dP * P)) (softmax's backward); dq = k dS^T /
+     * sqrt(c); dk = q dS / sqrt(c). P is recomputed from qkv (the forward saves nothing); the host kernels keep a
+     * bounded block of it per thread.
+     */
+    public final void attentionBackward(Tensor qkv, int heads, QkvLayout layout, Tensor gradOut, Tensor gradQkv) {
+        requireRank("attentionBackward qkv", qkv, 3);
+        if (qkv.dim(1) % 3 != 0) {
+            throw new IllegalArgumentException("attentionBackward: qkv " + qkv + " must have 3*C channels");
+        }
+        int c = qkv.dim(1) / 3;
+        if (heads < 1 || c % heads != 0) {
+            throw new IllegalArgumentException("attentionBackward: " + heads + " heads do not divide " + c
+                    + " channels");
+        }
+        requireShape("attentionBackward gradOut (the gradient of attention's output for qkv " + dims(qkv) + ")",
+                gradOut, qkv.dim(0), c, qkv.dim(2));
+        requireShape("attentionBackward gradQkv", gradQkv, qkv.shape());
+        requireResident("attentionBackward", qkv, gradOut, gradQkv);
+        requireDistinct("attentionBackward", gradQkv, qkv, gradOut);
+        OpProfile.Timing timing = OpProfile.start(profile);
+        attentionBackwardKernel(qkv, heads, layout, gradOut, gradQkv);
+        if (timing != null) {
+            // five products of the forward's two: the scores again, then dv, dP, dq and dk
+            timing.stop("attentionBackward " + heads + (heads == 1 ? " head, " : " heads, ") + c + " channels, "
+                    + qkv.dim(2) + " positions, batch " + qkv.dim(0),
+                    qkv.dim(0) * OpFlops.attention(c, qkv.dim(2)) * 5 / 2);
+        }
+    }
+
+    /**
+     * Backward of {@link #concatChannels}: gradOut [N, Ca+Cb, *] split into gradA [N, Ca, *] and gradB [N, Cb, *]
+     * (both overwritten).
+     */
+    public final void concatChannelsBackward(Tensor gradOut, Tensor gradA, Tensor gradB) {
+        if (gradA.rank() < 2 || gradA.rank() != gradB.rank() || gradA.dim(0) != gradB.dim(0)) {
+            throw new IllegalArgumentException("concatChannelsBackward: incompatible " + gradA + " and " + gradB);
+        }
+        for (int i = 2; i < gradA.rank(); i++) {
+            if (gradA.dim(i) != gradB.dim(i)) {
+                throw new IllegalArgumentException("concatChannelsBackward: incompatible " + gradA + " and "
+                        + gradB);
+            }
+        }
+        int[] s = gradA.shape();
+        s[1] = gradA.dim(1) + gradB.dim(1);
+        requireShape("concatChannelsBackward gradOut (the gradient of concat's output " + Arrays.toString(s)
+                .replace(" ", "") + ")", gradOut, s);
+        requireResident("concatChannelsBackward", gradOut, gradA, gradB);
+        requireDistinct("concatChannelsBackward", gradA, gradOut, gradB);
+        requireDistinct("concatChannelsBackward", gradB, gradOut);
+        OpProfile.Timing timing = OpProfile.start(profile);
+        concatChannelsBackwardKernel(gradOut, gradA, gradB);
+        if (timing != null) {
+            timing.stop("concatBackward " + dims(gradOut), 0);
         }
     }
 

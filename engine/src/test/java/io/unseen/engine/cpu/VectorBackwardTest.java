@@ -3,6 +3,7 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TensorAsserts;
 import org.junit.jupiter.api.Test;
 
@@ -152,6 +153,40 @@ class VectorBackwardTest {
             cpu.avgPool2x2Backward(view(p), cp);
             compare("avgPool " + Arrays.toString(s), rp, cp);
         }
+    }
+
+    @Test
+    void attentionMatchesReference() {
+        int[][] shapes = {{1, 1, 1, 1}, {2, 4, 7, 1}, {1, 6, 33, 2}, {2, 8, 20, 4}, {1, 3, 70, 3}}; // n, C, t, heads
+        for (int[] s : shapes) {
+            for (QkvLayout layout : QkvLayout.values()) {
+                Tensor qkv = random(s[0], 3 * s[1], s[2]), g = random(s[0], s[1], s[2]);
+                String what = "attention " + Arrays.toString(s) + " " + layout;
+                Tensor expected = nan(qkv.shape());
+                ref.attentionBackward(qkv, s[3], layout, g, expected);
+                Tensor actual = view(nan(qkv.shape()));
+                cpu.attentionBackward(view(qkv), s[3], layout, view(g), actual);
+                compare(what, expected, actual);
+                // in blocks of 3 query rows, so that dv and dk add over blocks
+                Tensor blocked = view(nan(qkv.shape()));
+                VectorBackward.attention(view(qkv), s[3], layout, view(g), blocked, 3 * s[2]);
+                compare(what + " in blocks", expected, blocked);
+            }
+        }
+    }
+
+    @Test
+    void concatMatchesReference() {
+        Tensor g = random(3, 7, 2, 5);
+        Tensor ra = nan(3, 4, 2, 5), rb = nan(3, 3, 2, 5);
+        ref.concatChannelsBackward(g, ra, rb);
+        Tensor ca = view(nan(3, 4, 2, 5)), cb = view(nan(3, 3, 2, 5));
+        cpu.concatChannelsBackward(view(g), ca, cb);
+        compare("concat a", ra, ca);
+        compare("concat b", rb, cb);
+        // the split itself: sample 1 starts at 7 * 10 in g; its a part is g's first 4 channels, its b part the rest
+        assertEquals(g.data()[70], ra.data()[40]);
+        assertEquals(g.data()[70 + 40 + 3], rb.data()[30 + 3]);
     }
 
     @Test

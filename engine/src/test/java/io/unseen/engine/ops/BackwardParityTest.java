@@ -38,7 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * pixel), whose rounding is far inside that bound; a wrong index, sign or missing term errs by O(1). The errors are
  * printed per case. Largest measured, as a fraction of max|torch's gradient| (reference / cpu): conv2d 2.0e-7 /
  * 2.9e-7, linear 8.2e-8 / 1.0e-7, group norm 2.0e-7 / 2.0e-7, silu 6.5e-8, softmax 1.7e-7, upsample 9.0e-8, avgPool
- * 0 (exact), broadcast add 7.7e-8 / 1.5e-7, mul 1.1e-7 / 1.7e-7: about 500 times inside the bound.
+ * 0 (exact), broadcast add 7.7e-8 / 1.5e-7, mul 1.1e-7 / 1.7e-7, attention 3.0e-7 / 2.3e-7, concat 0 (exact):
+ * about 300 times inside the bound.
  *
  * <p>Parameter gradients start at zero here; that they accumulate is checked in BackwardPropertiesTest.
  */
@@ -176,6 +177,27 @@ class BackwardParityTest {
                 c.check("grad_b", gradB);
                 break;
             }
+            case "attention": {
+                Tensor qkv = c.tensor("qkv");
+                int heads = c.intParam("heads");
+                QkvLayout layout = QkvLayout.valueOf(c.param("layout"));
+                Tensor out = backend.allocate(gradOut.shape()), gradQkv = backend.allocate(qkv.shape());
+                backend.attention(qkv, heads, layout, out);
+                c.checkForward(out);
+                backend.attentionBackward(qkv, heads, layout, gradOut, gradQkv);
+                c.check("grad_qkv", gradQkv);
+                break;
+            }
+            case "concat": {
+                Tensor a = c.tensor("a"), b = c.tensor("b"), out = backend.allocate(gradOut.shape());
+                backend.concatChannels(a, b, out);
+                c.checkForward(out);
+                Tensor gradA = backend.allocate(a.shape()), gradB = backend.allocate(b.shape());
+                backend.concatChannelsBackward(gradOut, gradA, gradB);
+                c.check("grad_a", gradA);
+                c.check("grad_b", gradB);
+                break;
+            }
             default:
                 throw new AssertionError(c.where("op") + ": unknown op '" + op + "'; add it to BackwardParityTest");
         }
@@ -196,8 +218,8 @@ class BackwardParityTest {
         for (String name : listed) {
             ops.add(new Fixture(name, null).param("op"));
         }
-        assertEquals(new TreeSet<>(List.of("add", "avg_pool2x2", "conv2d", "group_norm", "linear", "mul", "silu",
-                "softmax", "upsample_nearest2x")), ops, "ops with backward fixtures");
+        assertEquals(new TreeSet<>(List.of("add", "attention", "avg_pool2x2", "concat", "conv2d", "group_norm", "linear",
+                "mul", "silu", "softmax", "upsample_nearest2x")), ops, "ops with backward fixtures");
     }
 
     /** Where OpenCL runs, every backward refuses with the same line instead of computing something. */

@@ -1,0 +1,470 @@
+package io.unseen.unet;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.QkvLayout;
+import io.unseen.engine.ops.TimestepEmbeddingStyle;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The gradient of mean((model(x, t) - y)^2) with respect to every parameter of a {@link DdpmUNet}, as llm.c writes a
+ * training step: a forward that keeps what the backward reads (each layer's input, the silu inputs, the attention's
+ * qkv; group-norm statistics and attention probabilities are recomputed), then the backward, walking the port's
+ * {@code Model.forward} (reference/ddpm_port.py) from its last line to its first, each module's backward beside its
+ * forward. Parameter gradients live in one tensor per parameter of the model file, allocated once; the ops add into
+ * them, so a batch's samples sum there, and each call starts them from zero.
+ *
+ * <p>Memory: the kept activations of one pass (about 10 activations of its width per res block, 5 per attention
+ * block, at batch x resolution; the res blocks dominate), the backward's shared temporaries (a few of the largest
+ * activation), and one gradient per parameter (the size of the weights). {@link #trainingFloats} reports them.
+ * Measured for the CIFAR-10 model (35.7M parameters) at batch 1, 32x32, on cpu: 206 MB beside the model, of which
+ * 143 MB are the gradients and 63 MB the kept activations and temporaries (the forward alone reserves 16 MB); a
+ * gradient pass took 0.9 s where a forward took 0.1 s (the convolutions' backward unpacks each packed weight per
+ * call). Runs where the backend has backward ops (cpu, reference); OpenCL refuses at the first op.
+ */
+final class DdpmBackward {
+    private static final TimestepEmbeddingStyle STYLE = TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
+
+    private final DdpmUNet m;
+    private final Backend backend;
+    private final TrainingBuffers s;
+    /** Gradient of every parameter by the model file's name; q, k, v are views of their fused convolution's. */
+    private final LinkedHashMap<String, Tensor> grads = new LinkedHashMap<>();
+    private final Map<String, Tensor> fused = new LinkedHashMap<>();
+    private final List<Tensor> owned = new ArrayList<>();
+    private final List<Tensor> hs = new ArrayList<>();
+    private int flip;
+
+    DdpmBackward(DdpmUNet model) {
+        this.m = model;
+        this.backend = model.backend();
+        this.s = new TrainingBuffers(backend);
+        // One gradient per parameter, in the model file's order. The q, k, v convolutions run fused
+        // (DdpmUNet.AttnBlock), so their gradient is one [3C, C, 1, 1] block (and one [3C] bias) whose thirds are the
+        // three parameters' gradients.
+        LinkedHashMap<String, int[]> shapes = DdpmUNet.expectedParameters(model.config());
+        for (String name : shapes.keySet()) {
+            grads.put(name, null);
+        }
+        for (Map.Entry<String, int[]> e : shapes.entrySet()) {
+            String name = e.getKey();
+            if (grads.get(name) != null) {
+                continue;
+            }
+            int at = name.lastIndexOf(".q.");
+            if (at < 0 || !name.contains(".attn")) {
+                grads.put(name, owned(backend.allocate(e.getValue())));
+                continue;
+            }
+            String block = name.substring(0, at), kind = name.substring(at + 3);
+            int[] one = e.getValue(), three = one.clone();
+            three[0] *= 3;
+            Tensor all = owned(backend.allocate(three));
+            int per = Tensor.checkedNumel(one);
+            for (int i = 0; i < 3; i++) {
+                grads.put(block + "." + "qkv".charAt(i) + "." + kind,
+                        Tensor.view(all.storage(), all.offset() + i * per, one));
+            }
+            fused.put(block + ".qkv." + kind, all);
+        }
+    }
+
+    private Tensor owned(Tensor t) {
+        owned.add(t);
+        return t;
+    }
+
+    /** Floats this pass holds beside the model: the kept activations and temporaries, and the gradients. */
+    long trainingFloats() {
+        long g = 0;
+        for (Tensor t : grads.values()) {
+            g += t.numel();
+        }
+        return s.floats() + g;
+    }
+
+    /** See {@link UNet#gradients}; x, t and target are checked (UNetBase). */
+    Gradients gradients(Tensor x, float[] t, Tensor target) {
+        for (Tensor g : grads.values()) {
+            zero(g);
+        }
+        Tensor y = forward(x, t);
+        // loss = mean((y - target)^2); dloss/dy = 2 (y - target) / numel
+        float[] yv = y.toHost().data(), tv = target.toHost().data();
+        float[] dy = new float[yv.length];
+        double loss = 0;
+        for (int i = 0; i < yv.length; i++) {
+            double d = (double) yv[i] - tv[i];
+            loss += d * d;
+            dy[i] = (float) (2 * d / yv.length);
+        }
+        Tensor dY = s.get("d.y", y.shape());
+        backend.copy(Tensor.of(dy, y.shape()), dY);
+        backward(x, dY);
+        return new Gradients(loss / yv.length, Collections.unmodifiableMap(grads));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Model.forward, keeping what the backward reads
+
+    private Tensor forward(Tensor x, float[] t) {
+        int n = x.dim(0);
+        // temb = get_timestep_embedding(t, self.ch); temb = dense[1](nonlinearity(dense[0](temb)))
+        Tensor timesteps = s.get("timesteps", n);
+        backend.copy(Tensor.of(t, n), timesteps);
+        Tensor temb = s.get("temb.emb", n, m.ch);
+        backend.timestepEmbedding(timesteps, m.frequencies, STYLE, temb);
+        temb = linear(m.tembDense0, temb, "temb.dense.0");
+        temb = silu(temb, "temb.act");
+        temb = linear(m.tembDense1, temb, "temb.dense.1");
+
+        // hs = [self.conv_in(x)], then each down block's output and each downsample's
+        hs.clear();
+        hs.add(conv(m.convIn, x, "conv_in"));
+        for (int iLevel = 0; iLevel < m.numResolutions; iLevel++) {
+            DdpmUNet.Level level = m.down.get(iLevel);
+            for (int iBlock = 0; iBlock < m.numResBlocks; iBlock++) {
+                Tensor h = resnetForward(level.block.get(iBlock), last(hs), temb);
+                if (!level.attn.isEmpty()) {
+                    h = attnForward(level.attn.get(iBlock), h);
+                }
+                hs.add(h);
+            }
+            if (iLevel != m.numResolutions - 1) {
+                hs.add(downsampleForward(level.downsample, last(hs), "down." + iLevel + ".downsample"));
+            }
+        }
+
+        Tensor h = last(hs);
+        h = resnetForward(m.midBlock1, h, temb);
+        h = attnForward(m.midAttn1, h);
+        h = resnetForward(m.midBlock2, h, temb);
+
+        int skip = hs.size(); // hs.pop() reads hs[--skip]; hs itself stays for the backward
+        for (int iLevel = m.numResolutions - 1; iLevel >= 0; iLevel--) {
+            DdpmUNet.Level level = m.up.get(iLevel);
+            for (int iBlock = 0; iBlock < m.numResBlocks + 1; iBlock++) {
+                DdpmUNet.ResnetBlock block = level.block.get(iBlock);
+                h = resnetForward(block, cat(h, hs.get(--skip), block.prefix + ".cat"), temb);
+                if (!level.attn.isEmpty()) {
+                    h = attnForward(level.attn.get(iBlock), h);
+                }
+            }
+            if (iLevel != 0) {
+                h = upsampleForward(level.upsample, h, "up." + iLevel + ".upsample");
+            }
+        }
+
+        h = norm(m.normOut, h, "norm_out");
+        h = silu(h, "norm_out.act");
+        return conv(m.convOut, h, "conv_out");
+    }
+
+    /** ResnetBlock.forward: keeps norm1's and norm2's inputs and outputs, the silu outputs and its own output. */
+    private Tensor resnetForward(DdpmUNet.ResnetBlock b, Tensor x, Tensor temb) {
+        String p = b.prefix;
+        Tensor h = norm(b.norm1, x, p + ".norm1");                  // h = self.norm1(h)
+        h = silu(h, p + ".act1");                                   // h = nonlinearity(h)
+        h = conv(b.conv1, h, p + ".conv1+temb");                    // h = self.conv1(h)
+        Tensor e = silu(temb, p + ".temb_act");                     // nonlinearity(temb)
+        e = linear(b.tembProj, e, p + ".temb_proj");                // self.temb_proj(...)
+        backend.add(h, Ops.perChannel(e), h);                       // h = h + ...[:, :, None, None]
+        h = norm(b.norm2, h, p + ".norm2");                         // h = self.norm2(h)
+        h = silu(h, p + ".act2");                                   // h = nonlinearity(h)
+        h = conv(b.conv2, h, "tmp.conv2");                          // h = self.conv2(h)
+        Tensor shortcut = b.ninShortcut != null ? conv(b.ninShortcut, x, "tmp.nin_shortcut") : x;
+        return add(shortcut, h, p + ".out");                        // return x + h
+    }
+
+    /** AttnBlock.forward: keeps the norm's output, q, k, v, the attention's output and its own output. */
+    private Tensor attnForward(DdpmUNet.AttnBlock a, Tensor x) {
+        String p = a.prefix;
+        Tensor h = norm(a.norm, x, p + ".norm");                    // h_ = self.norm(x)
+        Tensor qkv = conv(a.qkv, h, p + ".qkv");                    // q, k, v = self.q(h_), self.k(h_), self.v(h_)
+        Tensor att = s.get(p + ".attention", x.shape());            // softmax(q^T k / sqrt(c)) applied to v
+        backend.attention(flat(qkv), 1, QkvLayout.NEW, flat(att));
+        h = conv(a.projOut, att, "tmp.proj_out");                   // h_ = self.proj_out(h_)
+        return add(x, h, p + ".out");                               // return x + h_
+    }
+
+    private Tensor downsampleForward(DdpmUNet.Downsample d, Tensor x, String p) {
+        if (d.conv != null) {
+            return conv(d.conv, x, p + ".out");                     // self.conv(F.pad(x, (0, 1, 0, 1)))
+        }
+        Tensor y = s.get(p + ".out", x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2);
+        backend.avgPool2x2(x, y);                                   // F.avg_pool2d(x, 2, 2)
+        return y;
+    }
+
+    private Tensor upsampleForward(Upsample u, Tensor x, String p) {
+        Tensor y = s.get(p + ".nearest", x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3));
+        backend.upsampleNearest2x(x, y);                            // F.interpolate(x, scale_factor=2.0)
+        return u.conv != null ? conv(u.conv, y, p + ".out") : y;    // self.conv(x)
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // The backward, from the loss to the input
+
+    private void backward(Tensor x, Tensor dY) {
+        Tensor dTemb = s.get("d.temb", s.kept("temb.dense.1").shape());
+        zero(dTemb);
+
+        // h = conv_out(nonlinearity(norm_out(h)))
+        Tensor dAct = s.get("d.norm_out.act", s.kept("norm_out.act").shape());
+        m.convOut.backward(s.kept("norm_out.act"), dY, dAct, grad("conv_out.weight"), grad("conv_out.bias"));
+        backend.siluBackward(s.kept("norm_out"), dAct, dAct);
+        Tensor d = flow(s.kept("norm_out").shape());
+        m.normOut.backward(upOutput(), dAct, d, grad("norm_out.weight"), grad("norm_out.bias"));
+
+        // the up levels, last block first; hs.pop() gave the last up block hs[0], so skip counts up from 0
+        int skip = 0;
+        for (int iLevel = 0; iLevel < m.numResolutions; iLevel++) {
+            DdpmUNet.Level level = m.up.get(iLevel);
+            if (iLevel != 0) {
+                d = upsampleBackward(level.upsample, d, "up." + iLevel + ".upsample");
+            }
+            for (int iBlock = m.numResBlocks; iBlock >= 0; iBlock--) {
+                DdpmUNet.ResnetBlock block = level.block.get(iBlock);
+                if (!level.attn.isEmpty()) {
+                    d = attnBackward(level.attn.get(iBlock), s.kept(block.prefix + ".out"), d);
+                }
+                Tensor cat = s.kept(block.prefix + ".cat");
+                Tensor dCat = flow(cat.shape());
+                resnetBackward(block, cat, temb(), d, dCat, dTemb);
+                // torch.cat([h, hs.pop()], dim=1): the first channels go back to h, the rest to the skip
+                Tensor skipped = hs.get(skip);
+                Tensor dH = flow(cat.dim(0), cat.dim(1) - skipped.dim(1), cat.dim(2), cat.dim(3));
+                backend.concatChannelsBackward(dCat, dH, dHs(skip, true));
+                skip++;
+                d = dH;
+            }
+        }
+
+        // middle: h = block_2(attn_1(block_1(hs[-1])))
+        d = resnetBackward(m.midBlock2, s.kept("mid.attn_1.out"), temb(), d, flow(d.shape()), dTemb);
+        d = attnBackward(m.midAttn1, s.kept("mid.block_1.out"), d);
+        Tensor dIn = flow(d.shape());
+        resnetBackward(m.midBlock1, last(hs), temb(), d, dIn, dTemb);
+        int k = hs.size() - 1;
+        backend.add(dHs(k, false), dIn, dHs(k, false));
+
+        // down levels, last module first: hs[k] is a function of hs[k - 1], whose gradient is then complete
+        for (int iLevel = m.numResolutions - 1; iLevel >= 0; iLevel--) {
+            DdpmUNet.Level level = m.down.get(iLevel);
+            if (iLevel != m.numResolutions - 1) {
+                Tensor dPrev = flow(hs.get(k - 1).shape());
+                downsampleBackward(level.downsample, hs.get(k - 1), dHs(k, false), dPrev,
+                        "down." + iLevel + ".downsample");
+                backend.add(dHs(k - 1, false), dPrev, dHs(k - 1, false));
+                k--;
+            }
+            for (int iBlock = m.numResBlocks - 1; iBlock >= 0; iBlock--) {
+                DdpmUNet.ResnetBlock block = level.block.get(iBlock);
+                d = dHs(k, false);
+                if (!level.attn.isEmpty()) {
+                    d = attnBackward(level.attn.get(iBlock), s.kept(block.prefix + ".out"), d);
+                }
+                Tensor dPrev = flow(hs.get(k - 1).shape());
+                resnetBackward(block, hs.get(k - 1), temb(), d, dPrev, dTemb);
+                backend.add(dHs(k - 1, false), dPrev, dHs(k - 1, false));
+                k--;
+            }
+        }
+        // hs[0] = conv_in(x): the input's gradient is not wanted
+        m.convIn.backward(x, dHs(0, false), null, grad("conv_in.weight"), grad("conv_in.bias"));
+
+        // temb = dense[1](nonlinearity(dense[0](emb)))
+        Tensor dAct0 = s.get("d.temb.act", s.kept("temb.act").shape());
+        m.tembDense1.backward(s.kept("temb.act"), dTemb, dAct0, grad("temb.dense.1.weight"),
+                grad("temb.dense.1.bias"));
+        backend.siluBackward(s.kept("temb.dense.0"), dAct0, dAct0);
+        m.tembDense0.backward(s.kept("temb.emb"), dAct0, null, grad("temb.dense.0.weight"),
+                grad("temb.dense.0.bias"));
+    }
+
+    /**
+     * Backward of {@link #resnetForward}: dOut, the gradient of the block's output, gives dX (overwritten), adds
+     * the timestep embedding's gradient into dTemb and the parameters' into theirs. Returns dX.
+     */
+    private Tensor resnetBackward(DdpmUNet.ResnetBlock b, Tensor x, Tensor temb, Tensor dOut, Tensor dX,
+                                  Tensor dTemb) {
+        String p = b.prefix;
+        Tensor act2 = s.kept(p + ".act2"), act1 = s.kept(p + ".act1");
+        // return x + h: both branches receive dOut; h = conv2(nonlinearity(norm2(h1)))
+        Tensor dAct2 = s.get("d.act2", act2.shape());
+        b.conv2.backward(act2, dOut, dAct2, grad(p + ".conv2.weight"), grad(p + ".conv2.bias"));
+        backend.siluBackward(s.kept(p + ".norm2"), dAct2, dAct2);
+        Tensor dH1 = s.get("d.h1", act2.shape());
+        b.norm2.backward(s.kept(p + ".conv1+temb"), dAct2, dH1, grad(p + ".norm2.weight"), grad(p + ".norm2.bias"));
+        // h1 = conv1(...) + temb_proj(nonlinearity(temb))[:, :, None, None]
+        Tensor dProj = s.get("d.temb_proj", x.dim(0), act2.dim(1));
+        backend.sumToShape(dH1, Ops.perChannel(dProj));
+        Tensor dTembAct = s.get("d.temb_act", temb.shape());
+        b.tembProj.backward(s.kept(p + ".temb_act"), dProj, dTembAct, grad(p + ".temb_proj.weight"),
+                grad(p + ".temb_proj.bias"));
+        backend.siluBackward(temb, dTembAct, dTembAct);
+        backend.add(dTemb, dTembAct, dTemb);
+        // conv1(nonlinearity(norm1(x)))
+        Tensor dAct1 = s.get("d.act1", act1.shape());
+        b.conv1.backward(act1, dH1, dAct1, grad(p + ".conv1.weight"), grad(p + ".conv1.bias"));
+        backend.siluBackward(s.kept(p + ".norm1"), dAct1, dAct1);
+        b.norm1.backward(x, dAct1, dX, grad(p + ".norm1.weight"), grad(p + ".norm1.bias"));
+        // the shortcut: x itself, or nin_shortcut(x)
+        if (b.ninShortcut != null) {
+            Tensor dShortcut = s.get("d.shortcut", x.shape());
+            b.ninShortcut.backward(x, dOut, dShortcut, grad(p + ".nin_shortcut.weight"),
+                    grad(p + ".nin_shortcut.bias"));
+            backend.add(dX, dShortcut, dX);
+        } else {
+            backend.add(dX, dOut, dX);
+        }
+        return dX;
+    }
+
+    /** Backward of {@link #attnForward}: returns the gradient of its input x, in a flow buffer. */
+    private Tensor attnBackward(DdpmUNet.AttnBlock a, Tensor x, Tensor dOut) {
+        String p = a.prefix;
+        // return x + proj_out(attention(q, k, v))
+        Tensor dAtt = s.get("d.attention", x.shape());
+        a.projOut.backward(s.kept(p + ".attention"), dOut, dAtt, grad(p + ".proj_out.weight"),
+                grad(p + ".proj_out.bias"));
+        Tensor qkv = s.kept(p + ".qkv");
+        Tensor dQkv = s.get("d.qkv", qkv.shape());
+        backend.attentionBackward(flat(qkv), 1, QkvLayout.NEW, flat(dAtt), flat(dQkv));
+        Tensor dNorm = s.get("d.attn_norm", x.shape());
+        a.qkv.backward(s.kept(p + ".norm"), dQkv, dNorm, fused.get(p + ".qkv.weight"), fused.get(p + ".qkv.bias"));
+        Tensor dX = flow(x.shape());
+        a.norm.backward(x, dNorm, dX, grad(p + ".norm.weight"), grad(p + ".norm.bias"));
+        backend.add(dX, dOut, dX);
+        return dX;
+    }
+
+    private void downsampleBackward(DdpmUNet.Downsample d, Tensor x, Tensor dOut, Tensor dX, String p) {
+        if (d.conv != null) {
+            d.conv.backward(x, dOut, dX, grad(p + ".conv.weight"), grad(p + ".conv.bias"));
+        } else {
+            backend.avgPool2x2Backward(dOut, dX);
+        }
+    }
+
+    private Tensor upsampleBackward(Upsample u, Tensor dOut, String p) {
+        Tensor nearest = s.kept(p + ".nearest");
+        Tensor dNearest = dOut;
+        if (u.conv != null) {
+            dNearest = flow(nearest.shape());
+            u.conv.backward(nearest, dOut, dNearest, grad(p + ".conv.weight"), grad(p + ".conv.bias"));
+        }
+        Tensor dX = flow(nearest.dim(0), nearest.dim(1), nearest.dim(2) / 2, nearest.dim(3) / 2);
+        backend.upsampleNearest2xBackward(dNearest, dX);
+        return dX;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Helpers: one layer's forward into a kept block, and the gradients' buffers
+
+    private Tensor conv(Conv2d c, Tensor x, String name) {
+        Tensor y = s.get(name, c.outShape(x));
+        c.forward(x, y);
+        return y;
+    }
+
+    private Tensor norm(GroupNorm g, Tensor x, String name) {
+        Tensor y = s.get(name, x.shape());
+        g.forward(x, y);
+        return y;
+    }
+
+    private Tensor linear(Linear l, Tensor x, String name) {
+        Tensor y = s.get(name, x.dim(0), l.outFeatures());
+        l.forward(x, y);
+        return y;
+    }
+
+    private Tensor silu(Tensor x, String name) {
+        Tensor y = s.get(name, x.shape());
+        backend.silu(x, y);
+        return y;
+    }
+
+    private Tensor add(Tensor a, Tensor b, String name) {
+        Tensor y = s.get(name, a.shape());
+        backend.add(a, b, y);
+        return y;
+    }
+
+    private Tensor cat(Tensor a, Tensor b, String name) {
+        Tensor y = s.get(name, a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));
+        backend.concatChannels(a, b, y);
+        return y;
+    }
+
+    /** The output of the last up level (norm_out's input): the last module the up path ran. */
+    private Tensor upOutput() {
+        DdpmUNet.Level level0 = m.up.get(0);
+        DdpmUNet.ResnetBlock lastBlock = level0.block.get(m.numResBlocks);
+        return level0.attn.isEmpty() ? s.kept(lastBlock.prefix + ".out")
+                : s.kept(level0.attn.get(m.numResBlocks).prefix + ".out");
+    }
+
+    private Tensor temb() {
+        return s.kept("temb.dense.1");
+    }
+
+    /**
+     * The gradient of hs[i]: set by the up path's concat split (the skip connection, {@code fresh}), then added to
+     * by the module that read hs[i] on the way down.
+     */
+    private Tensor dHs(int i, boolean fresh) {
+        return fresh ? s.get("d.hs." + i, hs.get(i).shape()) : s.kept("d.hs." + i);
+    }
+
+    /**
+     * One of the two buffers the gradient of the main path alternates between: each module's backward reads the
+     * one and writes the other.
+     */
+    private Tensor flow(int... shape) {
+        flip ^= 1;
+        return s.get("d.flow" + flip, shape);
+    }
+
+    private Tensor grad(String name) {
+        Tensor g = grads.get(name);
+        if (g == null) {
+            throw new IllegalStateException("no gradient buffer for parameter '" + name + "' (a bug: the backward "
+                    + "names a parameter the model file does not have)");
+        }
+        return g;
+    }
+
+    private void zero(Tensor t) {
+        if (t.isHost()) {
+            Arrays.fill(t.hostArray(), t.offset(), t.offset() + t.numel(), 0f);
+        } else {
+            backend.copy(Tensor.zeros(t.shape()), t);
+        }
+    }
+
+    private static Tensor flat(Tensor t) {
+        return t.reshape(t.dim(0), t.dim(1), t.dim(2) * t.dim(3));
+    }
+
+    private static Tensor last(List<Tensor> list) {
+        return list.get(list.size() - 1);
+    }
+
+    void close() {
+        s.release();
+        for (Tensor t : owned) {
+            backend.release(t);
+        }
+        owned.clear();
+        grads.clear();
+        fused.clear();
+    }
+}
