@@ -115,17 +115,8 @@ public final class ReferenceBackend extends Backend {
         for (int b = 0; b < n; b++) {
             for (int g = 0; g < groups; g++) {
                 int start = (b * c + g * cpg) * spatial;
-                double mean = 0;
-                for (int i = 0; i < groupSize; i++) {
-                    mean += xd[xo + start + i];
-                }
-                mean /= groupSize;
-                double var = 0;
-                for (int i = 0; i < groupSize; i++) {
-                    double d = xd[xo + start + i] - mean;
-                    var += d * d;
-                }
-                var /= groupSize; // biased variance, as PyTorch's GroupNorm
+                double mean = groupMean(xd, xo + start, groupSize);
+                double var = groupVariance(xd, xo + start, groupSize, mean);
                 double inv = 1.0 / Math.sqrt(var + eps);
                 for (int ch = 0; ch < cpg; ch++) {
                     int channel = g * cpg + ch;
@@ -138,6 +129,25 @@ public final class ReferenceBackend extends Backend {
                 }
             }
         }
+    }
+
+    /** The mean of {@code count} values from {@code off}, summed in double. */
+    private static double groupMean(float[] x, int off, int count) {
+        double mean = 0;
+        for (int i = 0; i < count; i++) {
+            mean += x[off + i];
+        }
+        return mean / count;
+    }
+
+    /** The biased variance (divided by count, as PyTorch's GroupNorm) about {@code mean}. */
+    private static double groupVariance(float[] x, int off, int count, double mean) {
+        double var = 0;
+        for (int i = 0; i < count; i++) {
+            double d = x[off + i] - mean;
+            var += d * d;
+        }
+        return var / count;
     }
 
     @Override
@@ -467,18 +477,9 @@ public final class ReferenceBackend extends Backend {
         for (int b = 0; b < n; b++) {
             for (int g = 0; g < groups; g++) {
                 int start = (b * c + g * cpg) * spatial;
-                // the forward's statistics: mean and biased variance of the group
-                double mean = 0;
-                for (int i = 0; i < groupSize; i++) {
-                    mean += xd[xo + start + i];
-                }
-                mean /= groupSize;
-                double var = 0;
-                for (int i = 0; i < groupSize; i++) {
-                    double d = xd[xo + start + i] - mean;
-                    var += d * d;
-                }
-                var /= groupSize;
+                // the forward's statistics
+                double mean = groupMean(xd, xo + start, groupSize);
+                double var = groupVariance(xd, xo + start, groupSize, mean);
                 double inv = 1.0 / Math.sqrt(var + eps);
                 // dxhat = gradOut * gamma; the two group means the gradient of the normalization subtracts
                 double meanDxhat = 0, meanDxhatXhat = 0;
