@@ -246,29 +246,11 @@ class BackwardParityTest {
     // ---------------------------------------------------------------------------------------------------------
 
     private static Path root() {
-        URL url = BackwardParityTest.class.getResource("/backward/manifest.txt");
-        if (url == null) {
-            throw new AssertionError("backward/manifest.txt is not on the test classpath; run "
-                    + "/usr/bin/python3 reference/make_backward_fixtures.py and rebuild");
-        }
-        try {
-            return Path.of(url.toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new AssertionError("bad resource URL " + url, e);
-        }
+        return FixtureManifest.root("backward", "reference/make_backward_fixtures.py");
     }
 
     private static List<String> manifest() {
-        try {
-            List<String> names = Files.readAllLines(root().resolve("manifest.txt")).stream()
-                    .map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toList());
-            if (names.isEmpty()) {
-                throw new AssertionError("backward/manifest.txt is empty; rerun reference/make_backward_fixtures.py");
-            }
-            return names;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FixtureManifest.names("backward", "reference/make_backward_fixtures.py");
     }
 
     /** One fixture directory: its tensors, its params.properties, and the checks against torch's tensors. */

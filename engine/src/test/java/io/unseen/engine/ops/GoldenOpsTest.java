@@ -170,29 +170,11 @@ class GoldenOpsTest {
     // ---------------------------------------------------------------------------------------------------------
 
     private static Path goldenRoot() {
-        URL url = GoldenOpsTest.class.getResource("/golden/manifest.txt");
-        if (url == null) {
-            throw new AssertionError("golden/manifest.txt is not on the test classpath; run "
-                    + "/usr/bin/python3 reference/make_engine_fixtures.py and rebuild");
-        }
-        try {
-            return Path.of(url.toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new AssertionError("bad resource URL " + url, e);
-        }
+        return FixtureManifest.root("golden", "reference/make_engine_fixtures.py");
     }
 
     private static List<String> manifest() {
-        try {
-            List<String> names = Files.readAllLines(goldenRoot().resolve("manifest.txt")).stream()
-                    .map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toList());
-            if (names.isEmpty()) {
-                throw new AssertionError("golden/manifest.txt is empty; rerun reference/make_engine_fixtures.py");
-            }
-            return names;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FixtureManifest.names("golden", "reference/make_engine_fixtures.py");
     }
 
     /** One fixture directory: its tensors and its params.properties. */
