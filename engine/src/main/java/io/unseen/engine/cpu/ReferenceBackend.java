@@ -687,6 +687,14 @@ public final class ReferenceBackend extends Backend {
 
     @Override
     protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
+        splitChannels(gradOut, gradA, gradB);
+    }
+
+    /**
+     * The split of concat's gradient: per sample, the first gradA-sized run of gradOut to gradA, the rest to gradB.
+     * Plain copies, so the cpu backend uses it too.
+     */
+    static void splitChannels(Tensor gradOut, Tensor gradA, Tensor gradB) {
         int n = gradA.dim(0);
         if (n == 0) {
             return;

@@ -223,6 +223,6 @@ public final class VectorBackend extends Backend {
 
     @Override
     protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
-        VectorBackward.concatChannels(gradOut, gradA, gradB);
+        ReferenceBackend.splitChannels(gradOut, gradA, gradB); // plain copies
     }
 }

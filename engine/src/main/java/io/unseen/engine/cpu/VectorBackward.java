@@ -451,21 +451,6 @@ final class VectorBackward {
         });
     }
 
-    /** The split of concat's gradient: per sample, the first sa values to gradA, the next sb to gradB. */
-    static void concatChannels(Tensor gradOut, Tensor gradA, Tensor gradB) {
-        int n = gradA.dim(0);
-        if (n == 0) {
-            return;
-        }
-        int sa = gradA.numel() / n, sb = gradB.numel() / n;
-        for (int i = 0; i < n; i++) {
-            System.arraycopy(gradOut.hostArray(), gradOut.offset() + i * (sa + sb), gradA.hostArray(),
-                    gradA.offset() + i * sa, sa);
-            System.arraycopy(gradOut.hostArray(), gradOut.offset() + i * (sa + sb) + sa, gradB.hostArray(),
-                    gradB.offset() + i * sb, sb);
-        }
-    }
-
     // ---------------------------------------------------------------------------------------------------------
     // resampling
 
