@@ -69,27 +69,26 @@ public final class FashionEvaluation {
     }
 
     /**
-     * Runs the evaluation of {@code plan} on the loaded model and writes results.md, results.json, report.html and
+     * Runs the evaluation of a checked plan on the loaded model and writes results.md, results.json, report.html and
      * the sample grids into {@code output} (a rerun in the same folder resumes).
      *
      * @param model       the loaded model (32x32, one channel)
-     * @param plan        what to evaluate
+     * @param checked     what to evaluate, as {@link #validate} checked it
      * @param output      the folder of the results
      * @param commandLine how the run was asked for, recorded in the report
      * @param progress    receives the progress of each step
      * @param log         receives one line per note
      * @return the path of results.md
-     * @throws IOException              when an input cannot be read or the results cannot be written
-     * @throws IllegalArgumentException with one line naming the option and the fix, for impossible plans
+     * @throws IOException when an input cannot be read or the results cannot be written
      */
-    public static Path run(Unseen model, Plan plan, Path output, String commandLine, ProgressListener progress,
-                           Consumer<String> log) throws IOException {
+    public static Path run(Unseen model, CheckedPlan checked, Path output, String commandLine,
+                           ProgressListener progress, Consumer<String> log) throws IOException {
         long start = System.nanoTime();
-        Checked c = check(plan);
-        List<Evaluation.Setting> settings = c.settings();
-        List<SamplerRow> rows = c.rows();
-        List<String> names = c.names();
-        List<ExtraRow> extras = c.extras();
+        Plan plan = checked.plan;
+        List<Evaluation.Setting> settings = checked.settings;
+        List<SamplerRow> rows = checked.rows;
+        List<String> names = checked.names;
+        List<ExtraRow> extras = checked.extras;
         int recon = plan.reconCount() == null ? Math.min(64, plan.heldOut()) : plan.reconCount();
         Evaluation.Options o = new Evaluation.Options(plan.count(), plan.heldOut(), recon, plan.domainCount(),
                 settings, rows, plan.seed(), plan.clipX0(), plan.tolScale(), plan.maxDraws(), plan.k(),
@@ -97,7 +96,7 @@ public final class FashionEvaluation {
         Files.createDirectories(output);
         FrozenModel frozen = model.model();
         FashionClassifier clf = FashionClassifier.load(plan.classifier(), frozen.unet().backend());
-        List<String> domain = normalized(plan.domainClasses());
+        List<String> domain = checked.domain;
         Set<Integer> domainLabels = new TreeSet<>();
         for (String d : domain) {
             domainLabels.add(FashionMnist.labelOf(d));
@@ -140,24 +139,48 @@ public final class FashionEvaluation {
         return output.resolve("results.md");
     }
 
-    /** A plan's settings, rows, classes and extra rows, checked. */
-    private record Checked(List<Evaluation.Setting> settings, List<SamplerRow> rows, List<String> names,
-                           List<ExtraRow> extras) {
+    /**
+     * A plan that {@link #validate} checked, with what the check derived from it (the settings, the sampler rows,
+     * the class names, the model's own classes and the extra rows, read once); {@link #run} takes it.
+     */
+    public static final class CheckedPlan {
+        private final Plan plan;
+        private final List<Evaluation.Setting> settings;
+        private final List<SamplerRow> rows;
+        private final List<String> names;
+        private final List<String> domain;
+        private final List<ExtraRow> extras;
+
+        private CheckedPlan(Plan plan, List<Evaluation.Setting> settings, List<SamplerRow> rows, List<String> names,
+                            List<String> domain, List<ExtraRow> extras) {
+            this.plan = plan;
+            this.settings = settings;
+            this.rows = rows;
+            this.names = names;
+            this.domain = domain;
+            this.extras = extras;
+        }
+
+        /**
+         * The plan as given.
+         *
+         * @return the plan
+         */
+        public Plan plan() {
+            return plan;
+        }
     }
 
     /**
      * Checks a plan before anything is loaded or written: the settings against the schedule's limits, the sampler
-     * rows, the classes and the extra rows' files.
+     * rows, the classes and the extra rows' files (read here, once).
      *
      * @param plan what to evaluate
+     * @return the checked plan, for {@link #run}
      * @throws IOException              when an extra row's file cannot be read
      * @throws IllegalArgumentException with one line naming the option and the fix
      */
-    public static void validate(Plan plan) throws IOException {
-        check(plan);
-    }
-
-    private static Checked check(Plan plan) throws IOException {
+    public static CheckedPlan validate(Plan plan) throws IOException {
         List<Evaluation.Setting> settings = new ArrayList<>();
         for (int t : new LinkedHashSet<>(plan.t0())) {
             for (int n : new LinkedHashSet<>(plan.steps())) {
@@ -175,7 +198,7 @@ public final class FashionEvaluation {
         }
         List<SamplerRow> rows = samplerRows(plan);
         List<String> names = normalized(plan.classes());
-        normalized(plan.domainClasses());
+        List<String> domain = normalized(plan.domainClasses());
         List<ExtraRow> extras = new ArrayList<>();
         List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());
         for (String spec : plan.extraRows()) {
@@ -183,7 +206,7 @@ public final class FashionEvaluation {
             extras.add(extra);
             taken.add(extra.name());
         }
-        return new Checked(settings, rows, names, extras);
+        return new CheckedPlan(plan, settings, rows, names, domain, extras);
     }
 
     /** The plan's sampler rows, each once; the +taba rows left out of the default set when TABA cannot run. */

@@ -144,10 +144,11 @@ final class EvaluateCommand implements Callable<Integer> {
                 count, heldOut, reconCount, domainCount, forwardNoiseSteps, ilvrStop, seed, clipX0, tolScale, maxDraws,
                 k, batch.value(), CliPaths.bundled(classifier), CliPaths.bundled(references), fashionMnist,
                 heldOutFrom);
-        FashionEvaluation.validate(plan); // before anything is converted or written
+        // checked before anything is converted or written
+        FashionEvaluation.CheckedPlan checked = FashionEvaluation.validate(plan);
         Files.createDirectories(output);
         try (Unseen unseen = Unseen.loadConverted(convertedModel(), device.name(), System.err::println)) {
-            System.out.println(FashionEvaluation.run(unseen, plan, output, commandLine(), new CliProgress(System.err),
+            System.out.println(FashionEvaluation.run(unseen, checked, output, commandLine(), new CliProgress(System.err),
                     System.err::println));
         }
         return 0;
