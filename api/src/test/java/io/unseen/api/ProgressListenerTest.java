@@ -72,8 +72,14 @@ class ProgressListenerTest {
     /** A model whose backend holds at most {@code images} images at a time, as a device that is nearly full. */
     private record FitsAtMost(int images, UNet model) implements UNet {
         @Override
-        public int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage) {
-            return Math.min(images, model.largestBatchThatFits(wanted, height, width, extraFloatsPerImage));
+        public int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage,
+                                        UNet... beside) {
+            return Math.min(images, model.largestBatchThatFits(wanted, height, width, extraFloatsPerImage, beside));
+        }
+
+        @Override
+        public MemoryPlan reserved() {
+            return model.reserved();
         }
 
         @Override

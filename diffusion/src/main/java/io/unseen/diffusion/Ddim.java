@@ -17,7 +17,8 @@ import java.util.Random;
  * fit the backend's memory, as few as the largest that fits would take, evened out (said through
  * {@link Progress#note}); its memory is reserved ({@link UNet#reserve}) before the first step, so nothing is
  * allocated inside the loop. Every sample of a mini-batch is at the same timestep; a sample's result does not depend
- * on the mini-batch it runs in.
+ * on the mini-batch it runs in. A decoding with {@link DomainGuidance} runs the guide model on the same mini-batches,
+ * both models' memory fitted and reserved together; an inversion runs the frozen model alone.
  */
 public final class Ddim {
     private final UNet model;
@@ -68,7 +69,7 @@ public final class Ddim {
                     + (grid.size() - 1) + "] (the inversion has " + (grid.size() - 1) + " steps)");
         }
         Tensor start = forwardNoiseSteps == 0 ? x0 : forwardNoised(x0, grid.at(forwardNoiseSteps), seed);
-        Trajectory x = new Trajectory(start, false, progress);
+        Trajectory x = new Trajectory(start, false, null, progress);
         progress.start("invert", (long) (grid.size() - 1 - forwardNoiseSteps) * x0.dim(0));
         for (int k = forwardNoiseSteps; k < grid.size() - 1; k++) {
             x.step(grid.at(k), grid.at(k + 1), 0f, false, 0L, null, k, progress);
@@ -87,17 +88,21 @@ public final class Ddim {
      */
     public Tensor generate(Tensor latents, TimestepGrid grid, float eta, boolean clipX0, long seed, int[] noiseKeys,
                            Progress progress, StepListener listener) {
-        return generate(latents, grid, eta, clipX0, seed, noiseKeys, null, progress, listener);
+        return generate(latents, grid, eta, clipX0, seed, noiseKeys, null, null, progress, listener);
     }
 
     /**
      * Decodes as {@link #generate(Tensor, TimestepGrid, float, boolean, long, int[], Progress, StepListener)}, each
-     * step followed by {@link Ilvr} reference conditioning where {@code ilvr} acts (null: none); sample i's reference
-     * and noise follow its key.
+     * step's epsilon taken with {@link DomainGuidance} ({@code guidance} null: the frozen model's) and each step
+     * followed by {@link Ilvr} reference conditioning where {@code ilvr} acts (null: none); sample i's reference and
+     * noise follow its key.
      */
     public Tensor generate(Tensor latents, TimestepGrid grid, float eta, boolean clipX0, long seed, int[] noiseKeys,
-                           Ilvr ilvr, Progress progress, StepListener listener) {
+                           Ilvr ilvr, DomainGuidance guidance, Progress progress, StepListener listener) {
         checkInput(latents);
+        if (guidance != null) {
+            guidance.requireCompatible(model, scheduler.schedule());
+        }
         if (ilvr != null && (ilvr.references().dim(1) != latents.dim(1) || ilvr.references().dim(2) != latents.dim(2)
                 || ilvr.references().dim(3) != latents.dim(3))) {
             throw new IllegalArgumentException("ILVR references " + ilvr.references() + " do not match the latents "
@@ -109,7 +114,7 @@ public final class Ddim {
         if (!(eta >= 0f && eta <= 1f)) {
             throw new IllegalArgumentException("--eta must be in [0, 1], got " + eta);
         }
-        Trajectory x = new Trajectory(latents, eta > 0f, progress);
+        Trajectory x = new Trajectory(latents, eta > 0f, guidance, progress);
         progress.start("decode", (long) grid.size() * latents.dim(0));
         for (int k = grid.size() - 1; k >= 0; k--) {
             x.step(grid.at(k), grid.at(k - 1), eta, clipX0, seed, noiseKeys, grid.size() - 1 - k, progress);
@@ -149,19 +154,28 @@ public final class Ddim {
 
     /**
      * The batch being stepped, in the backend's memory, with the fixed-shape model input it is fed through (and the
-     * noise buffer of a stochastic decode), the model's memory reserved for that shape.
+     * noise buffer of a stochastic decode), the memory of the models it runs reserved for that shape: the frozen
+     * model, or with guidance the guide in its place (w = 1) or beside it (w neither 0 nor 1: their outputs blended
+     * into their own buffer).
      */
     private final class Trajectory {
         final Tensor state;
         final Tensor input;
         final Tensor noise;
+        final UNet stepModel;
+        final DomainGuidance beside;
+        final Tensor blended, minusOne, weight;
 
-        Trajectory(Tensor start, boolean withNoise, Progress progress) {
+        Trajectory(Tensor start, boolean withNoise, DomainGuidance guidance, Progress progress) {
             state = backend.upload(start);
+            stepModel = guidance != null && guidance.weight() == 1f ? guidance.guide().unet() : model;
+            beside = guidance != null && guidance.blends() ? guidance : null;
+            UNet[] others = beside == null ? new UNet[0] : new UNet[]{beside.guide().unet()};
             int n = start.dim(0), c = start.dim(1), h = start.dim(2), w = start.dim(3);
             int wanted = Math.max(1, Math.min(batchSize, n));
-            long perImage = (long) c * h * w * (withNoise ? 2 : 1);
-            int fit = model.largestBatchThatFits(wanted, h, w, perImage);
+            long perImage = (long) c * h * w * (withNoise ? 2 : 1)
+                    + (beside == null ? 0 : (long) model.outChannels() * h * w); // the blend's buffer
+            int fit = stepModel.largestBatchThatFits(wanted, h, w, perImage, others);
             int rows = wanted;
             if (fit == 0) {
                 rows = 1; // the reservation below says why not even one image fits
@@ -169,15 +183,26 @@ public final class Ddim {
                 // as few mini-batches as the largest that fits would take, evened out: less padding in the last
                 int batches = (n + fit - 1) / fit;
                 rows = (n + batches - 1) / batches;
-                MemoryPlan whole = model.plan(wanted, h, w);
+                long activations = 0, weights = 0;
+                for (int m = -1; m < others.length; m++) {
+                    MemoryPlan whole = (m < 0 ? stepModel : others[m]).plan(wanted, h, w);
+                    activations += whole.activationBytes();
+                    weights += whole.weightBytes();
+                }
                 progress.note(String.format(Locale.ROOT, "%d images at %dx%d do not fit the %s backend's memory at"
-                        + " once (their activations and scratch need %,d MiB beside %,d MiB of weights): running"
-                        + " %d mini-batches of %d", wanted, h, w, backend.name(), whole.activationBytes() >> 20,
-                        whole.weightBytes() >> 20, batches, rows));
+                        + " once (their activations and scratch need %,d MiB beside %,d MiB of weights%s): running"
+                        + " %d mini-batches of %d", wanted, h, w, backend.name(), activations >> 20, weights >> 20,
+                        others.length > 0 ? ", the model's and the guide model's together" : "", batches, rows));
             }
             input = backend.allocate(rows, c, h, w);
             noise = withNoise ? backend.allocate(rows, c, h, w) : null;
-            model.reserve(rows, h, w);
+            blended = beside == null ? null : backend.allocate(rows, model.outChannels(), h, w);
+            minusOne = beside == null ? null : backend.upload(Tensor.of(new float[]{-1f}, 1, 1, 1, 1));
+            weight = beside == null ? null : backend.upload(Tensor.of(new float[]{beside.weight()}, 1, 1, 1, 1));
+            stepModel.reserve(rows, h, w);
+            for (UNet other : others) {
+                other.reserve(rows, h, w);
+            }
         }
 
         void step(int t, int tNext, float eta, boolean clip, long seed, int[] noiseKeys, int stepIndex,
@@ -189,17 +214,42 @@ public final class Ddim {
                 int b = Math.min(rows, n - start);
                 Tensor xb = state.slice(start, start + b);
                 backend.copy(xb, input.slice(0, b)); // rows past b keep the previous batch's values: ignored
-                Tensor out = model.forward(input, ts);
-                if (!backend.allFinite(out.slice(0, b))) {
-                    throw new IllegalStateException(String.format(Locale.ROOT, "the model's output holds NaN"
-                            + " or infinite values at %s step %d (t = %d), samples %d to %d: the model's weights or"
-                            + " the %s are not usable (check the model with `unseen info`)", tNext > t ? "inversion"
-                            : "decoding", stepIndex + 1, t, start, start + b - 1, tNext > t ? "images" : "latents"));
+                Tensor out = forward(stepModel, ts, b, t, tNext, stepIndex, start);
+                if (beside != null) {
+                    out = blend(out, forward(beside.guide().unet(), ts, b, t, tNext, stepIndex, start), b, t,
+                            stepIndex);
                 }
                 Tensor z = eta > 0f ? noise(seed, noiseKeys, start, b, stepIndex) : null;
                 scheduler.step(backend, xb, out.slice(0, b), t, tNext, eta, z, clip, xb);
                 progress.advance(b);
             }
+        }
+
+        /** {@code m}'s output for the input, checked finite in its first {@code b} rows. */
+        private Tensor forward(UNet m, float[] ts, int b, int t, int tNext, int stepIndex, int start) {
+            Tensor out = m.forward(input, ts);
+            if (!backend.allFinite(out.slice(0, b))) {
+                String who = m == model ? "model" : "guide model";
+                throw new IllegalStateException(String.format(Locale.ROOT, "the %s's output holds NaN"
+                        + " or infinite values at %s step %d (t = %d), samples %d to %d: the %s's weights or"
+                        + " the %s are not usable (check the %s with `unseen info`)", who, tNext > t ? "inversion"
+                        : "decoding", stepIndex + 1, t, start, start + b - 1, who, tNext > t ? "images" : "latents",
+                        who));
+            }
+            return out;
+        }
+
+        /** eps_frozen + w (eps_guide - eps_frozen), on the backend, into {@link #blended}. */
+        private Tensor blend(Tensor frozen, Tensor guide, int b, int t, int stepIndex) {
+            backend.mul(frozen, minusOne, blended);
+            backend.add(guide, blended, blended); // eps_guide - eps_frozen, exactly: x + (-y) is x - y
+            backend.mul(blended, weight, blended);
+            backend.add(frozen, blended, blended);
+            if (!backend.allFinite(blended.slice(0, b))) {
+                throw new IllegalStateException(String.format(Locale.ROOT, "domain guidance at weight %s overflows at"
+                        + " decoding step %d (t = %d): lower --guide-weight", beside.weight(), stepIndex + 1, t));
+            }
+            return blended;
         }
 
         /** ILVR after a step to {@code tNext}, on the host (the state downloaded and uploaded back off the host). */
@@ -235,8 +285,10 @@ public final class Ddim {
         /** The final state on the host (one download), the backend's memory given back. */
         Tensor finish() {
             backend.release(input);
-            if (noise != null) {
-                backend.release(noise);
+            for (Tensor buffer : new Tensor[]{noise, blended, minusOne, weight}) {
+                if (buffer != null) {
+                    backend.release(buffer);
+                }
             }
             Tensor host = state.toHost();
             if (host != state) {

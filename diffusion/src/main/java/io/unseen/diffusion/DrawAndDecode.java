@@ -27,13 +27,14 @@ public final class DrawAndDecode {
     }
 
     /**
-     * The decoding settings: DDIM on {@code grid} (t0 to 0), with eta and x0 clipping, and {@link Ilvr} reference
-     * conditioning ({@code ilvr} null: none); latents [C, H, W].
+     * The decoding settings: DDIM on {@code grid} (t0 to 0), with eta and x0 clipping, {@link Ilvr} reference
+     * conditioning ({@code ilvr} null: none) and {@link DomainGuidance} ({@code guidance} null: the frozen model
+     * alone); latents [C, H, W].
      */
     public record Decoding(Ddim ddim, TimestepGrid grid, float eta, boolean clipX0, int batchSize, int[] latentShape,
-                           Ilvr ilvr) {
+                           Ilvr ilvr, DomainGuidance guidance) {
         public Decoding(Ddim ddim, TimestepGrid grid, float eta, boolean clipX0, int batchSize, int[] latentShape) {
-            this(ddim, grid, eta, clipX0, batchSize, latentShape, null);
+            this(ddim, grid, eta, clipX0, batchSize, latentShape, null, null);
         }
     }
 
@@ -64,7 +65,7 @@ public final class DrawAndDecode {
             if (batchIdx.size() == decoding.batchSize() || (last && !batchIdx.isEmpty())) {
                 int[] keys = batchIdx.stream().mapToInt(Integer::intValue).toArray();
                 Tensor images = decoding.ddim().generate(stack(batchLat, decoding.latentShape()), decoding.grid(), decoding.eta(),
-                        decoding.clipX0(), seed, keys, decoding.ilvr(), Progress.NONE, null);
+                        decoding.clipX0(), seed, keys, decoding.ilvr(), decoding.guidance(), Progress.NONE, null);
                 sink.accept(keys, images);
                 progress.advance(keys.length);
                 batchIdx.clear();

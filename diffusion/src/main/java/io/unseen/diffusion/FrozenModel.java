@@ -58,7 +58,8 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
         }
     }
 
-    private static NoiseSchedule schedule(Path file, Map<String, String> metadata) throws TensorFormatException {
+    /** The noise schedule in a model file's metadata (the guide model's is checked from its header too). */
+    static NoiseSchedule schedule(Path file, Map<String, String> metadata) throws TensorFormatException {
         String json = metadata.get(FileFormat.SCHEDULE_KEY);
         if (json == null) {
             throw new TensorFormatException(file, "metadata has no '" + FileFormat.SCHEDULE_KEY + "': convert the "

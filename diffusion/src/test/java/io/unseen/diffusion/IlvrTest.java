@@ -72,7 +72,7 @@ class IlvrTest {
         Ddim ddim = new Ddim(model.unet(), model.schedule(), 2);
         Tensor z = latents(model, 3, 5);
         // N = side: each channel's mean; stop -1: the last step, to the image, is conditioned too
-        Tensor out = ddim.generate(z, grid, 0f, true, 0L, null, new Ilvr(refs, side, -1, 9), Progress.NONE, null);
+        Tensor out = ddim.generate(z, grid, 0f, true, 0L, null, new Ilvr(refs, side, -1, 9), null, Progress.NONE, null);
         int per = c * side * side;
         for (int i = 0; i < 3; i++) {
             for (int ch = 0; ch < c; ch++) {
@@ -85,7 +85,7 @@ class IlvrTest {
             }
         }
         // N = 1: the image is its reference
-        Tensor copy = ddim.generate(z, grid, 0f, true, 0L, null, new Ilvr(refs, 1, -1, 9), Progress.NONE, null);
+        Tensor copy = ddim.generate(z, grid, 0f, true, 0L, null, new Ilvr(refs, 1, -1, 9), null, Progress.NONE, null);
         for (int i = 0; i < 3; i++) {
             for (int j = 0; j < per; j++) {
                 assertEquals(refs.data()[(i % 2) * per + j], copy.data()[i * per + j], 1e-5);
@@ -101,13 +101,13 @@ class IlvrTest {
         Tensor z = latents(model, 3, 7);
         Ddim two = new Ddim(model.unet(), model.schedule(), 2), one = new Ddim(model.unet(), model.schedule(), 1);
         assertArrayEquals(two.generate(z, grid, 0f, true, 0L, null, Progress.NONE, null).data(),
-                two.generate(z, grid, 0f, true, 0L, null, null, Progress.NONE, null).data(), 0f);
+                two.generate(z, grid, 0f, true, 0L, null, null, null, Progress.NONE, null).data(), 0f);
         Ilvr ilvr = new Ilvr(random(2, c, side, 3), 4, 0, 11);
         int[] keys = {4, 9, 2};
         // a sample's reference and noise follow its key, not its place in a batch (the model's own sums may round
         // differently at another batch size: to float precision)
-        assertArrayEquals(two.generate(z, grid, 0.3f, true, 5L, keys, ilvr, Progress.NONE, null).data(),
-                one.generate(z, grid, 0.3f, true, 5L, keys, ilvr, Progress.NONE, null).data(), 1e-5f);
+        assertArrayEquals(two.generate(z, grid, 0.3f, true, 5L, keys, ilvr, null, Progress.NONE, null).data(),
+                one.generate(z, grid, 0.3f, true, 5L, keys, ilvr, null, Progress.NONE, null).data(), 1e-5f);
     }
 
     @Test
@@ -119,7 +119,7 @@ class IlvrTest {
         Ddim ddim = new Ddim(model.unet(), model.schedule(), 4);
         Tensor z = latents(model, refs.dim(0), 13);
         Tensor plain = ddim.generate(z, grid, 0f, true, 0L, null, Progress.NONE, null);
-        Tensor guided = ddim.generate(z, grid, 0f, true, 0L, null, new Ilvr(refs, 4, 0, 1), Progress.NONE, null);
+        Tensor guided = ddim.generate(z, grid, 0f, true, 0L, null, new Ilvr(refs, 4, 0, 1), null, Progress.NONE, null);
         double plainGap = 0, guidedGap = 0;
         float[] a = new float[per], b = new float[per];
         for (int i = 0; i < refs.dim(0); i++) {

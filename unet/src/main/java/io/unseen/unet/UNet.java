@@ -46,13 +46,18 @@ public interface UNet extends AutoCloseable {
     /** What {@link #reserve} would hold for this shape, planned without allocating anything. */
     MemoryPlan plan(int batch, int height, int width);
 
+    /** What the model holds now: its last {@link #reserve}, or null before the first (or after {@link #close}). */
+    MemoryPlan reserved();
+
     /**
      * The largest batch, at most {@code wanted}, whose reservation at {@code height} x {@code width} fits the
      * backend's memory now, beside what it holds (this model's own reservation given back) and the
      * {@code extraFloatsPerImage} the caller keeps per image (its input, noise); 0 when not even one image fits (a
-     * reservation may still be tried: it fails with the backend's message).
+     * reservation may still be tried: it fails with the backend's message). With models {@code beside} (on the same
+     * backend, running on the same mini-batches, as a guide model in decoding) their reservations of that shape must
+     * fit too, theirs given back as well.
      */
-    int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage);
+    int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage, UNet... beside);
 
     /** The backend the model computes on; its inputs must live in this backend's memory. */
     Backend backend();

@@ -70,20 +70,32 @@ abstract class UNetBase implements UNet {
     }
 
     @Override
-    public final int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage) {
+    public final MemoryPlan reserved() {
+        return memory.reserved();
+    }
+
+    @Override
+    public final int largestBatchThatFits(int wanted, int height, int width, long extraFloatsPerImage,
+                                          UNet... beside) {
         if (wanted < 1) {
             throw new IllegalArgumentException("a batch of " + wanted + " images");
         }
-        if (fits(wanted, height, width, extraFloatsPerImage)) {
+        for (UNet other : beside) {
+            if (other.backend() != backend()) {
+                throw new IllegalArgumentException("models on the " + other.backend().name() + " and "
+                        + backend().name() + " backends share no memory: load them on one device");
+            }
+        }
+        if (fits(wanted, height, width, extraFloatsPerImage, beside)) {
             return wanted;
         }
         int lo = 1, hi = wanted - 1; // the answer is in [lo, hi] when anything fits
-        if (!fits(lo, height, width, extraFloatsPerImage)) {
+        if (!fits(lo, height, width, extraFloatsPerImage, beside)) {
             return 0;
         }
         while (lo < hi) {
             int mid = (lo + hi + 1) >>> 1;
-            if (fits(mid, height, width, extraFloatsPerImage)) {
+            if (fits(mid, height, width, extraFloatsPerImage, beside)) {
                 lo = mid;
             } else {
                 hi = mid - 1;
@@ -92,12 +104,18 @@ abstract class UNetBase implements UNet {
         return lo;
     }
 
-    /** Whether a reservation of this shape fits beside what the backend holds, this model's own given back. */
-    private boolean fits(int batch, int height, int width, long extraFloatsPerImage) {
-        MemoryPlan p = plan(batch, height, width);
-        MemoryPlan held = memory.reserved();
-        long need = p.activationBytes() / 4 + BLOCK_SLACK_FLOATS * p.blocks() + extraFloatsPerImage * batch;
-        long free = ops.backend.availableFloats() + (held == null ? 0 : held.activationBytes() / 4);
+    /**
+     * Whether reservations of this shape for this model and those beside it fit beside what the backend holds, their
+     * own reservations given back.
+     */
+    private boolean fits(int batch, int height, int width, long extraFloatsPerImage, UNet[] beside) {
+        long need = extraFloatsPerImage * batch, free = ops.backend.availableFloats();
+        for (int m = -1; m < beside.length; m++) {
+            UNet model = m < 0 ? this : beside[m];
+            MemoryPlan p = model.plan(batch, height, width), held = model.reserved();
+            need += p.activationBytes() / 4 + BLOCK_SLACK_FLOATS * p.blocks();
+            free += held == null ? 0 : held.activationBytes() / 4;
+        }
         return need <= free;
     }
 

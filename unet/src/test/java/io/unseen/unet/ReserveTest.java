@@ -92,6 +92,29 @@ class ReserveTest {
     }
 
     /**
+     * A second model running on the same mini-batches (a guide model in decoding) must fit too: where one model and
+     * the caller's floats fit two images, the pair fits one; models on different backends are refused.
+     */
+    @Test
+    void aModelBesideItTakesItsShareOfTheMemory() throws IOException {
+        Backend cpu = Backends.byName("cpu");
+        try (UNet model = UNets.load(Fixtures.weights("ddpm"), cpu);
+             UNet beside = UNets.load(Fixtures.weights("ddpm"), cpu);
+             UNet elsewhere = UNets.load(Fixtures.weights("ddpm"), Backends.byName("reference"))) {
+            MemoryPlan two = model.plan(2, 16, 16);
+            long needOfTwo = two.activationBytes() / 4 + 16 * two.blocks();
+            long perImage = (cpu.availableFloats() - needOfTwo) / 2;
+            assertEquals(2, model.largestBatchThatFits(8, 16, 16, perImage), "alone, two images fit");
+            assertEquals(1, model.largestBatchThatFits(8, 16, 16, perImage, beside), "beside another, one");
+            assertEquals(8, model.largestBatchThatFits(8, 16, 16, 0, beside), "and all of a small batch");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> model.largestBatchThatFits(8, 16, 16, 0, elsewhere));
+            assertEquals("models on the reference and cpu backends share no memory: load them on one device",
+                    e.getMessage());
+        }
+    }
+
+    /**
      * The OpenCL arena starts at 1 MiB here: loading grows it for the weights, the reservation grows it once for all
      * its blocks, and forwards of the reserved shape, many of them, never grow it; a forward of a new shape
      * reserves first, growing at most once, before its first op.

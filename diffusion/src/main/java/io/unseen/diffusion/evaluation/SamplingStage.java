@@ -107,7 +107,7 @@ final class SamplingStage {
         progress.start(in.name() + " " + row.id(), o.count());
         DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, seed, indices,
                 new DrawAndDecode.Decoding(ddim, grid, 0f, o.clipX0(), o.batchSize(), shape, row.ilvrFactor() == 0 ? null
-                        : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed)), progress,
+                        : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed), null), progress,
                 (idx, images) -> batches.add(images));
         Tensor all = Tensor.zeros(out.accepted(), shape[0], shape[1], shape[2]);
         int off = 0;
