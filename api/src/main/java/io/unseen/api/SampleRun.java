@@ -1,5 +1,6 @@
 package io.unseen.api;
 
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.FrozenModel;
@@ -80,10 +81,12 @@ public final class SampleRun {
     /**
      * Samples into {@code outDir}, resuming a run of the same settings; see the class comment for a folder of others.
      * {@code ownDomain}: the prior of the model's own domain at the same t0 that {@code own-slerp} interpolates
-     * towards (null for the other methods); {@code guide}: ILVR reference conditioning while decoding (null: none).
+     * towards (null for the other methods); {@code ilvr}: ILVR reference conditioning while decoding (null: none);
+     * {@code guidance}: domain guidance while decoding (null: the model alone).
      */
-    static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Ilvr guide, Sampling o, Path outDir,
-                       boolean overwrite, Progress progress, Consumer<String> log) throws IOException {
+    static Summary run(FrozenModel model, DomainPrior prior, DomainPrior ownDomain, Ilvr ilvr, DomainGuidance guidance,
+                       Sampling o, Path outDir, boolean overwrite, Progress progress, Consumer<String> log)
+            throws IOException {
         if (ownDomain != null && (ownDomain.t0() != prior.t0()
                 || !ownDomain.modelFingerprint().equals(prior.modelFingerprint()))) {
             throw new IllegalArgumentException("the own-domain prior was inverted to t0 = " + ownDomain.t0() + " with model "
@@ -95,8 +98,9 @@ public final class SampleRun {
             throw new IllegalArgumentException("the prior's latents have " + shape[0] + " channels but the model takes "
                     + model.unet().inChannels() + ": the prior was made with another model");
         }
-        DrawAndDecode.Decoding decoding = o.decoding(model, prior, guide); // a bad --steps fails before the folder is touched
-        Map<String, Object> settings = o.settings(prior, ownDomain, guide);
+        // a bad --steps or guide fails before the folder is touched
+        DrawAndDecode.Decoding decoding = o.decoding(model, prior, ilvr, guidance);
+        Map<String, Object> settings = o.settings(prior, ownDomain, ilvr, guidance);
         boolean fresh = !Files.exists(outDir);
         checkFolder(outDir, settings, overwrite, log);
         Files.createDirectories(outDir);
@@ -260,10 +264,12 @@ public final class SampleRun {
                 diffs.add(e.getKey() + " " + old.get(e.getKey()) + " (now " + e.getValue() + ")");
             }
         }
-        // ILVR is recorded only when on: its absence on one side is a difference, not an older version
-        if (old.containsKey("ilvr_factor") != now.containsKey("ilvr_factor")) {
-            diffs.add("ilvr_factor " + (old.containsKey("ilvr_factor") ? old.get("ilvr_factor") : "none") + " (now "
-                    + (now.containsKey("ilvr_factor") ? now.get("ilvr_factor") : "none") + ")");
+        // ILVR and guidance are recorded only when on: an absence on one side is a difference, not an older version
+        for (String key : List.of("ilvr_factor", "guide_weight")) {
+            if (old.containsKey(key) != now.containsKey(key)) {
+                diffs.add(key + " " + (old.containsKey(key) ? old.get(key) : "none") + " (now "
+                        + (now.containsKey(key) ? now.get(key) : "none") + ")");
+            }
         }
         return String.join(", ", diffs);
     }

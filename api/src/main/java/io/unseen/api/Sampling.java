@@ -1,6 +1,7 @@
 package io.unseen.api;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
 import io.unseen.diffusion.FrozenModel;
@@ -179,19 +180,22 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
      * @return the settings by their summary.json keys, as the JSON reader gives them back
      */
     public Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain) {
-        return settings(prior, ownDomain, null);
+        return settings(prior, ownDomain, null, null);
     }
 
     /**
-     * {@link #settings(DomainPrior, DomainPrior)} of a run that decodes with ILVR reference conditioning: its factor,
-     * stop, reference count and a hash of the references are part of what decides the samples.
+     * {@link #settings(DomainPrior, DomainPrior)} of a run that decodes with ILVR reference conditioning (its factor,
+     * stop, reference count and a hash of the references) or with domain guidance (the guide model's fingerprint
+     * and the weight): they are part of what decides the samples.
      *
      * @param prior     the prior the samples are drawn from
      * @param ownDomain the prior of the model's own domain ({@code own-slerp}), or null
-     * @param guide     the ILVR conditioning, or null
+     * @param ilvr      the ILVR conditioning, or null
+     * @param guidance  the domain guidance, or null
      * @return the settings by their summary.json keys, as the JSON reader gives them back
      */
-    public Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain, Ilvr guide) {
+    public Map<String, Object> settings(DomainPrior prior, DomainPrior ownDomain, Ilvr ilvr,
+                                        DomainGuidance guidance) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("method", method.id());
         m.put("seed", seed);
@@ -207,11 +211,15 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
         if (ownDomain != null) {
             m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
         }
-        if (guide != null) {
-            m.put("ilvr_factor", (long) guide.factor());
-            m.put("ilvr_stop", (long) guide.stopT());
-            m.put("ilvr_references", (long) guide.references().dim(0));
-            m.put("ilvr_references_hash", Integer.toHexString(java.util.Arrays.hashCode(guide.references().data())));
+        if (ilvr != null) {
+            m.put("ilvr_factor", (long) ilvr.factor());
+            m.put("ilvr_stop", (long) ilvr.stopT());
+            m.put("ilvr_references", (long) ilvr.references().dim(0));
+            m.put("ilvr_references_hash", Integer.toHexString(java.util.Arrays.hashCode(ilvr.references().data())));
+        }
+        if (guidance != null) {
+            m.put("guide_model_fingerprint", guidance.guide().fingerprint());
+            m.put("guide_weight", (double) guidance.weight());
         }
         // as summary.json will read back (float eta widened, numbers as the parser gives them)
         @SuppressWarnings("unchecked")
@@ -243,21 +251,27 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
      * @throws IllegalArgumentException for steps or a t0 the model's schedule cannot take
      */
     public DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior) {
-        return decoding(model, prior, null);
+        return decoding(model, prior, null, null);
     }
 
     /**
-     * {@link #decoding(FrozenModel, DomainPrior)} with ILVR reference conditioning after each step.
+     * {@link #decoding(FrozenModel, DomainPrior)} with ILVR reference conditioning after each step, and each step's
+     * epsilon taken with domain guidance.
      *
-     * @param model the model the prior was made with
-     * @param prior the prior the samples are drawn from
-     * @param guide the ILVR conditioning, or null
+     * @param model    the model the prior was made with
+     * @param prior    the prior the samples are drawn from
+     * @param ilvr     the ILVR conditioning, or null
+     * @param guidance the domain guidance (its guide loaded beside {@code model}), or null: the model alone
      * @return the decoding
-     * @throws IllegalArgumentException for steps or a t0 the model's schedule cannot take
+     * @throws IllegalArgumentException for steps or a t0 the model's schedule cannot take, or a guide that cannot
+     *                                  stand in for the model
      */
-    public DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior, Ilvr guide) {
+    public DrawAndDecode.Decoding decoding(FrozenModel model, DomainPrior prior, Ilvr ilvr, DomainGuidance guidance) {
+        if (guidance != null) {
+            guidance.requireCompatible(model.unet(), model.schedule());
+        }
         return new DrawAndDecode.Decoding(new Ddim(model.unet(), model.schedule(), batchSize),
                 TimestepGrid.of(prior.t0(), stepsFor(prior), model.schedule()), eta, clipX0, batchSize,
-                prior.latentShape(), guide);
+                prior.latentShape(), ilvr, guidance);
     }
 }

@@ -3,6 +3,7 @@ package io.unseen.api;
 import io.unseen.convert.ConvertOptions;
 import io.unseen.convert.Converter;
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.Ilvr;
@@ -320,14 +321,14 @@ public final class Unseen implements AutoCloseable {
     /**
      * Samples as {@link #sample(DomainPrior, Sampling, Path, ProgressListener)}, with the prior of the model's own
      * domain that {@code own-slerp} interpolates towards, ILVR reference conditioning ({@link #ilvr}), and optionally
-     * replacing samples of other settings. What {@code unseen sample} does. The guide is part of the folder's
-     * settings: a folder of samples made without it, or with another, is refused like one of other settings.
+     * replacing samples of other settings. The ILVR guide is part of the folder's settings: a folder of samples made
+     * without it, or with another, is refused like one of other settings.
      *
      * @param prior     a prior made with this model
      * @param ownDomain for {@code own-slerp}: a prior of images of the model's own domain, made with this model at
      *                  the same t0; null for the other methods
      * @param settings  the method, count, seed and decoding settings
-     * @param guide     ILVR conditioning while decoding ({@link #ilvr}), or null
+     * @param ilvr      ILVR conditioning while decoding ({@link #ilvr}), or null
      * @param folder    where the samples go (created if missing)
      * @param overwrite remove the samples of other settings the folder holds (without it, such a folder is refused)
      * @param progress  told after each sample
@@ -336,13 +337,40 @@ public final class Unseen implements AutoCloseable {
      * @throws IllegalArgumentException when a prior was made with another model, the priors' depths differ, or the
      *                                  folder holds other samples and {@code overwrite} is off
      */
-    public Samples sample(DomainPrior prior, DomainPrior ownDomain, Sampling settings, Ilvr guide, Path folder,
+    public Samples sample(DomainPrior prior, DomainPrior ownDomain, Sampling settings, Ilvr ilvr, Path folder,
                           boolean overwrite, ProgressListener progress) throws IOException {
+        return sample(prior, ownDomain, settings, ilvr, null, folder, overwrite, progress);
+    }
+
+    /**
+     * Samples as {@link #sample(DomainPrior, DomainPrior, Sampling, Ilvr, Path, boolean, ProgressListener)}, each
+     * decoding step's epsilon taken with domain guidance ({@link #guidance}; null: this model alone). What
+     * {@code unseen sample} does. The prior stays this model's (inversion never uses the guide); the guide model and
+     * the weight are part of the folder's settings, as ILVR is.
+     *
+     * @param prior     a prior made with this model
+     * @param ownDomain for {@code own-slerp}: a prior of images of the model's own domain, made with this model at
+     *                  the same t0; null for the other methods
+     * @param settings  the method, count, seed and decoding settings
+     * @param ilvr      ILVR conditioning while decoding ({@link #ilvr}), or null
+     * @param guidance  domain guidance while decoding ({@link #guidance}), or null
+     * @param folder    where the samples go (created if missing)
+     * @param overwrite remove the samples of other settings the folder holds (without it, such a folder is refused)
+     * @param progress  told after each sample
+     * @return the sample files and what the run did
+     * @throws IOException when the folder cannot be written
+     * @throws IllegalArgumentException when a prior was made with another model, the priors' depths differ, the
+     *                                  guide cannot stand in for this model, or the folder holds other samples and
+     *                                  {@code overwrite} is off
+     */
+    public Samples sample(DomainPrior prior, DomainPrior ownDomain, Sampling settings, Ilvr ilvr,
+                          DomainGuidance guidance, Path folder, boolean overwrite, ProgressListener progress)
+            throws IOException {
         prior.requireMadeWith(open(), "the prior");
         if (ownDomain != null) {
             ownDomain.requireMadeWith(model, "the own domain's prior");
         }
-        SampleRun.Summary summary = SampleRun.run(model, prior, ownDomain, guide, settings, folder, overwrite,
+        SampleRun.Summary summary = SampleRun.run(model, prior, ownDomain, ilvr, guidance, settings, folder, overwrite,
                 progress.asProgress(), log);
         List<Path> files = new ArrayList<>();
         for (int i = 0; i < settings.count(); i++) {
@@ -352,6 +380,26 @@ public final class Unseen implements AutoCloseable {
             }
         }
         return new Samples(folder, List.copyOf(files), summary);
+    }
+
+    /**
+     * Domain guidance for {@link #sample(DomainPrior, DomainPrior, Sampling, Ilvr, DomainGuidance, Path, boolean,
+     * ProgressListener)}: each decoding step's epsilon becomes eps + weight (eps_guide - eps), eps this model's and
+     * eps_guide the guide model's (weight 0: this model alone, 1: the guide alone, above 1: further from this
+     * model's own domain). The guide is loaded once, on this model's device, beside it: close the guidance when done
+     * (before this model).
+     *
+     * @param guideModel a converted model that can stand in for this one (a fine-tune of it: the same channels,
+     *                   learned sigma, resolution and noise schedule)
+     * @param weight     a finite number, at least 0
+     * @return the guidance; close it
+     * @throws IOException              when the file cannot be read or is not a converted model (a prior is refused
+     *                                  by name)
+     * @throws IllegalArgumentException for a weight below 0 or not finite, or a guide that does not match this model
+     *                                  (checked from its header, before its weights are read)
+     */
+    public DomainGuidance guidance(Path guideModel, float weight) throws IOException {
+        return DomainGuidance.load(open(), guideModel, weight);
     }
 
     /**

@@ -5,6 +5,7 @@ import io.unseen.api.Sampling;
 import io.unseen.api.Unseen;
 import io.unseen.commands.SampleOutputs;
 import io.unseen.commands.SamplingFlags;
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentSampler;
@@ -53,9 +54,21 @@ public final class SampleCommand implements Callable<Integer> {
                     + " every step but the last; -1: the final image too; larger: only the noisier steps).")
     int ilvrStop;
 
+    @Option(names = "--guide-model", paramLabel = "FT.safetensors",
+            description = "Decode with domain guidance: each step's epsilon is eps + W (eps_guide - eps), eps this "
+                    + "model's and eps_guide this one's (a model fine-tuned from --model on the unseen domain: the same"
+                    + " channels, size and noise schedule). The prior stays --model's. Needs --guide-weight.")
+    Path guideModel;
+
+    @Option(names = "--guide-weight", paramLabel = "W",
+            description = "Domain guidance's weight: 0 is --model alone, 1 the guide model alone, above 1 further "
+                    + "from --model's own domain (a finite number >= 0). Needs --guide-model.")
+    Float guideWeight;
+
     @Override
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
+        checkGuidance();
         LatentSampler.Method m = flags.method();
         DomainPrior p = DomainPrior.load(prior);
         if (m.needsOwnDomain() != (ownDomainPrior != null)) {
@@ -71,9 +84,29 @@ public final class SampleCommand implements Callable<Integer> {
             if (own != null) {
                 CommandChecks.priorMatchesModel(own, ownDomainPrior, unseen);
             }
-            Ilvr guide = ilvrReferences == null ? null : unseen.ilvr(ilvrReferences, ilvrFactor, ilvrStop, settings.seed());
-            Samples s = unseen.sample(p, own, settings, guide, output, flags.overwrite(), new CliProgress(System.err));
-            return SampleOutputs.report(flags.methodName(), s.summary(), output.toString());
+            Ilvr ilvr = ilvrReferences == null ? null
+                    : unseen.ilvr(ilvrReferences, ilvrFactor, ilvrStop, settings.seed());
+            try (DomainGuidance guidance = guideModel == null ? null : unseen.guidance(guideModel, guideWeight)) {
+                Samples s = unseen.sample(p, own, settings, ilvr, guidance, output, flags.overwrite(),
+                        new CliProgress(System.err));
+                return SampleOutputs.report(flags.methodName(), s.summary(), output.toString());
+            }
+        }
+    }
+
+    /** --guide-model and --guide-weight come together, the weight a finite number >= 0: checked before any work. */
+    private void checkGuidance() throws java.io.IOException {
+        if (guideWeight != null && guideModel == null) {
+            throw new IllegalArgumentException("--guide-weight needs --guide-model (a model fine-tuned from --model on"
+                    + " the unseen domain)");
+        }
+        if (guideModel != null && guideWeight == null) {
+            throw new IllegalArgumentException("--guide-model needs --guide-weight W (0: --model alone, 1: the guide "
+                    + "model alone, above 1: further from --model's own domain)");
+        }
+        if (guideModel != null) {
+            DomainGuidance.checkWeight(guideWeight);
+            CommandChecks.convertedModel("--guide-model", guideModel);
         }
     }
 }
