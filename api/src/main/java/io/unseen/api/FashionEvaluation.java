@@ -1,5 +1,6 @@
 package io.unseen.api;
 
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.diffusion.evaluation.Evaluation;
@@ -40,7 +41,8 @@ public final class FashionEvaluation {
      *
      * @param classes           Fashion-MNIST classes to evaluate (names as the dataset spells them, any case, - or _)
      * @param domainClasses     the classes the model was trained on
-     * @param methods           sampler rows ({@link SamplerRow#parse}), or null for the default rows
+     * @param methods           sampler rows ({@link SamplerRow#parse}), or null for the default rows; the
+     *                          {@code +guideW} rows need {@code guideModel}
      * @param extraRows         rows of images made elsewhere, {@code NAME=DIR} ({@link ExtraRow#load})
      * @param t0                inversion depths
      * @param steps             DDIM step counts; every t0 runs with every step count
@@ -60,12 +62,14 @@ public final class FashionEvaluation {
      * @param maxDraws          cap on candidates per sample
      * @param k                 references per geometry statistic
      * @param batchSize         images evaluated together by the model
+     * @param guideModel        the guide model of the {@code +guideW} rows (domain guidance: a model fine-tuned
+     *                          from the evaluated one), or null when no row has guidance
      */
     public record Plan(List<String> classes, List<String> domainClasses, List<String> methods, List<String> extraRows,
                        List<Integer> t0, List<Integer> steps, int count, int heldOut, Integer reconCount,
                        int domainCount, int forwardNoiseSteps, int ilvrStop, long seed, boolean clipX0,
                        double tolScale, int maxDraws, int k, int batchSize, Path classifier, Path references,
-                       Path fashionMnist, Path heldOutFrom) {
+                       Path fashionMnist, Path heldOutFrom, Path guideModel) {
     }
 
     /**
@@ -124,13 +128,23 @@ public final class FashionEvaluation {
                         + "%d extra rows), %d samples each; t0 %s, steps %s, clip-x0 %s, seed %d", settings.size(),
                 names.size(), rows.size(), extras.size(), plan.count(), plan.t0(), plan.steps(),
                 plan.clipX0() ? "on" : "off", plan.seed()));
-        Evaluation eval = new Evaluation(frozen, clf, o, progress.asProgress(), log::accept);
-        Evaluation.Result r = eval.run(inputs, domainImages, domain, domainLabels, extras, output);
+        // loaded once beside the model, checked against it; the +guideW rows give it their weights
+        FrozenModel guide = plan.guideModel() == null ? null : DomainGuidance.loadGuide(frozen, plan.guideModel());
+        Evaluation.Result r;
+        try {
+            Evaluation eval = new Evaluation(frozen, guide, clf, o, progress.asProgress(), log::accept);
+            r = eval.run(inputs, domainImages, domain, domainLabels, extras, output);
+        } finally {
+            if (guide != null) {
+                guide.unet().close();
+            }
+        }
         String environment = String.format(Locale.ROOT, "Java %s, backend %s, %d threads, batch %d",
                 System.getProperty("java.version"), frozen.unet().backend().name(), Parallel.threads(),
                 plan.batchSize());
         EvaluationReport.Context ctx = new EvaluationReport.Context(commandLine, frozen.file(), frozen.fingerprint(),
-                frozen.schedule().name(), clf, heldOutImages.description(), environment);
+                frozen.schedule().name(), clf, heldOutImages.description(), environment, plan.guideModel(),
+                guide == null ? null : guide.fingerprint());
         EvaluationReport.write(output, r, ctx);
         double seconds = (System.nanoTime() - start) / 1e9;
         log.accept(String.format(Locale.ROOT, "evaluate: done in %.1f s (%.1f min), %s; tables in %s, report in %s",
@@ -226,9 +240,17 @@ public final class FashionEvaluation {
                 throw new IllegalArgumentException("--methods " + m + ": the ILVR factor must divide the image side "
                         + FashionMnist.PADDED + " (2, 4, 8, 16 or 32)");
             }
+            if (row.guideWeight() != null && plan.guideModel() == null) {
+                throw new IllegalArgumentException("--methods " + m + ": the +guideW rows need --guide-model "
+                        + "FT.safetensors (a model fine-tuned from --model whose epsilon guides the decoding)");
+            }
             if (!rows.contains(row)) {
                 rows.add(row);
             }
+        }
+        if (plan.guideModel() != null && rows.stream().noneMatch(r -> r.guideWeight() != null)) {
+            throw new IllegalArgumentException("--guide-model is used only by the +guideW rows (add one, e.g. "
+                    + "--methods slerp,slerp+guide2, or drop it)");
         }
         return rows;
     }

@@ -86,8 +86,8 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
             description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion, then "
-                    + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks (default: every "
-                    + "method and slerp+taba).")
+                    + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks, then optionally "
+                    + "+guideW for domain guidance by --guide-model at weight W (default: every method and slerp+taba).")
     List<String> methods;
 
     @Option(names = "--forward-noise-steps", defaultValue = "2", paramLabel = "K",
@@ -100,6 +100,12 @@ final class EvaluateCommand implements Callable<Integer> {
                     + "class's references, N x N blocks) condition the decoding steps that end at timestep T or later "
                     + "(default: ${DEFAULT-VALUE}, every step but the last).")
     int ilvrStop;
+
+    @Option(names = "--guide-model", paramLabel = "FT.safetensors",
+            description = "The +guideW rows (e.g. --methods slerp,slerp+guide1,slerp+guide2: the same draws decoded "
+                    + "with each step's eps = eps + W (eps_guide - eps)) take eps_guide from this model, fine-tuned "
+                    + "from --model (the same channels, size and noise schedule).")
+    Path guideModel;
 
     @Option(names = "--extra-row", paramLabel = "NAME=DIR",
             description = "A row of images made elsewhere, scored like the samplers: DIR/<class>.npy per class, float32 "
@@ -143,9 +149,12 @@ final class EvaluateCommand implements Callable<Integer> {
         FashionEvaluation.Plan plan = new FashionEvaluation.Plan(classes, domainClasses, methods, extraRows, t0, steps,
                 count, heldOut, reconCount, domainCount, forwardNoiseSteps, ilvrStop, seed, clipX0, tolScale, maxDraws,
                 k, batch.value(), CliPaths.bundled(classifier), CliPaths.bundled(references), fashionMnist,
-                heldOutFrom);
+                heldOutFrom, guideModel);
         // checked before anything is converted or written
         FashionEvaluation.CheckedPlan checked = FashionEvaluation.validate(plan);
+        if (guideModel != null) {
+            CommandChecks.convertedModel("--guide-model", guideModel);
+        }
         Files.createDirectories(output);
         try (Unseen unseen = Unseen.loadConverted(convertedModel(), device.name(), System.err::println)) {
             System.out.println(FashionEvaluation.run(unseen, checked, output, commandLine(), new CliProgress(System.err),

@@ -313,6 +313,39 @@ class EvaluateCommandTest {
     }
 
     @Test
+    void guideRowsDecodeTheSameDrawsWithDomainGuidance() throws Exception {
+        Path guide = TinyModels.write(dir.resolve("guide32.safetensors"), 32, 2); // stands in for a fine-tuned model
+        Path out = dir.resolve("eval-guide");
+        assertEquals(0, PipelineCommandsTest.run(args(out, "--methods", "gaussian,gaussian+guide0,gaussian+guide2",
+                "--guide-model", guide.toString())));
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("| trouser | gaussian+guide2 |") && md.contains("Rows `+guideW`")
+                && md.contains(io.unseen.diffusion.DomainPrior.fingerprint(guide)), md);
+        Tensor plain = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian.npy")),
+                none = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian+guide0.npy")),
+                guided = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian+guide2.npy"));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(plain.data(), none.data(), 0f,
+                "weight 0: the same draws decoded by the model alone");
+        assertFalse(java.util.Arrays.equals(plain.data(), guided.data()), "weight 2 changes the decoding");
+        Map<?, ?> cfg = (Map<?, ?>) ((Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24))
+                .get("config");
+        assertEquals(io.unseen.diffusion.DomainPrior.fingerprint(guide), cfg.get("guide_model_fingerprint"));
+
+        String err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-guide-bad"), "--methods",
+                "gaussian+guide2"));
+        assertTrue(err.startsWith("unseen: --methods gaussian+guide2: the +guideW rows need --guide-model "
+                + "FT.safetensors (a model fine-tuned from --model whose epsilon guides the decoding)"), err);
+        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-guide-bad"), "--methods", "gaussian",
+                "--guide-model", guide.toString()));
+        assertTrue(err.startsWith("unseen: --guide-model is used only by the +guideW rows (add one, e.g. --methods "
+                + "slerp,slerp+guide2, or drop it)"), err);
+        err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-guide-bad"), "--methods",
+                "gaussian+guide-1", "--guide-model", guide.toString()));
+        assertTrue(err.startsWith("unseen: --methods: unknown row 'gaussian+guide-1'") && err.contains("+guideW"), err);
+        assertFalse(Files.exists(dir.resolve("eval-guide-bad")), "refused before anything is written");
+    }
+
+    @Test
     void badExtraRowsAreRefusedBeforeAnyWork() throws Exception {
         Path good = Files.createDirectory(dir.resolve("extra-good"));
         Npy.write(good.resolve("trouser.npy"), images(3, 0, 50));

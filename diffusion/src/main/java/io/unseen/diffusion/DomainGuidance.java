@@ -59,6 +59,14 @@ public record DomainGuidance(FrozenModel guide, float weight) implements AutoClo
      */
     public static DomainGuidance load(FrozenModel model, Path file, float weight) throws IOException {
         checkWeight(weight);
+        return new DomainGuidance(loadGuide(model, file), weight);
+    }
+
+    /**
+     * The guide model of {@link #load}, checked and loaded the same way, for a caller that gives each decoding its
+     * own weight (the evaluation's {@code +guideW} rows); it closes the model itself.
+     */
+    public static FrozenModel loadGuide(FrozenModel model, Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             if (FileFormat.kind(f.metadata()) == FileFormat.Kind.PRIOR) {
                 throw new TensorFormatException(file, "this is a domain prior (made by `unseen invert`), not a model: "
@@ -71,7 +79,7 @@ public record DomainGuidance(FrozenModel guide, float weight) implements AutoClo
                 throw incompatible(file, mismatch);
             }
         }
-        return new DomainGuidance(FrozenModel.load(file, model.unet().backend()), weight);
+        return FrozenModel.load(file, model.unet().backend());
     }
 
     /**

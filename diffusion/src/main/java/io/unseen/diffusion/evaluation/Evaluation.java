@@ -201,6 +201,7 @@ public final class Evaluation {
     }
 
     private final FrozenModel model;
+    private final FrozenModel guide;
     private final FashionClassifier classifier;
     private final Options o;
     private final Progress progress;
@@ -208,14 +209,25 @@ public final class Evaluation {
     private final Map<String, Double> phases = new LinkedHashMap<>();
     private final StageCache cache = new StageCache();
 
-    public Evaluation(FrozenModel model, FashionClassifier classifier, Options options, Progress progress,
-                      Consumer<String> log) {
+    /**
+     * @param guide the guide model of the {@code +guideW} rows ({@link io.unseen.diffusion.DomainGuidance}), loaded
+     *              beside {@code model}; null when no row has guidance
+     */
+    public Evaluation(FrozenModel model, FrozenModel guide, FashionClassifier classifier, Options options,
+                      Progress progress, Consumer<String> log) {
         if (model.unet().inChannels() != 1 || model.unet().resolution() != FashionMnist.PADDED) {
             throw new IllegalArgumentException("the evaluation measures Fashion-MNIST classes with a 32x32 grayscale "
                     + "classifier, but " + model.file() + " makes " + model.unet().inChannels() + "-channel "
                     + model.unet().resolution() + "x" + model.unet().resolution() + " images");
         }
+        for (SamplerRow row : options.samplers()) {
+            if (row.guideWeight() != null && guide == null) {
+                throw new IllegalArgumentException("--methods " + row.id() + " needs --guide-model (the model whose "
+                        + "epsilon guides the decoding)");
+            }
+        }
         this.model = model;
+        this.guide = guide;
         this.classifier = classifier;
         this.o = options;
         this.progress = progress;
@@ -265,7 +277,7 @@ public final class Evaluation {
             lap("invert own domain", tt);
 
             InversionStage inversion = new InversionStage(model, ddim, o, cache, progress, log);
-            SamplingStage sampling = new SamplingStage(ddim, o, cache, progress, log);
+            SamplingStage sampling = new SamplingStage(ddim, guide, o, cache, progress, log);
             List<ClassResult> results = new ArrayList<>();
             for (ClassInput in : classes) {
                 long ct = System.nanoTime();

@@ -24,9 +24,12 @@ public final class EvaluationReport {
      * @param commandLine the exact command that reproduces the run
      * @param heldOutSource where the held-out images came from
      * @param environment Java version, backend, threads
+     * @param guideFile the guide model of the {@code +guideW} rows, or null
+     * @param guideFingerprint its fingerprint, or null
      */
     public record Context(String commandLine, Path modelFile, String modelFingerprint, String schedule,
-                          FashionClassifier classifier, String heldOutSource, String environment) {
+                          FashionClassifier classifier, String heldOutSource, String environment, Path guideFile,
+                          String guideFingerprint) {
     }
 
     /** A metric of a row, for the sweep tables and plots. */
@@ -82,8 +85,11 @@ public final class EvaluationReport {
                 + "(NAO, NeurIPS 2023; COG, arXiv 2408.08558). `own-slerp`: slerp from a reference towards a draw from "
                 + "the Gaussian of the model's own domain (the paper's newest variant). Rows `+ilvrN`: the same draws decoded with "
                 + "ILVR (Choi et al. 2021) on the class's references (sample i: reference i mod R), N x N block means "
-                + "replaced after each step that ends at t >= %d.%s%n", o.count(), o.seed(), o.k(),
+                + "replaced after each step that ends at t >= %d.%s%s%n", o.count(), o.seed(), o.k(),
                 num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(), o.ilvrStop(),
+                c.guideFile() == null ? "" : f(" Rows `+guideW`: the same draws decoded with domain guidance, each "
+                        + "step's eps = eps_model + W (eps_guide - eps_model), guide model `%s` (fingerprint %s).",
+                        c.guideFile(), c.guideFingerprint()),
                 r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every setting): "
                         + String.join(", ", r.extraRows()) + "."));
         FashionClassifier clf = c.classifier();
@@ -330,6 +336,10 @@ public final class EvaluationReport {
         cfg.put("extra_rows", r.extraRows());
         cfg.put("forward_noise_steps", (long) o.forwardNoiseSteps());
         cfg.put("ilvr_stop", (long) o.ilvrStop());
+        if (c.guideFile() != null) {
+            cfg.put("guide_model", c.guideFile().toString());
+            cfg.put("guide_model_fingerprint", c.guideFingerprint());
+        }
         cfg.put("eta", 0.0);
         cfg.put("clip_x0", o.clipX0());
         cfg.put("seed", o.seed());

@@ -9,27 +9,41 @@ import java.util.List;
  * A sampler row of the evaluation: a sampling method on the prior of plain DDIM inversion, or ({@code +taba}) on
  * the prior of the inversion whose first steps are forward-noised (TABA, arXiv 2410.23530; see
  * {@link io.unseen.diffusion.Ddim#invert(io.unseen.engine.Tensor, io.unseen.diffusion.TimestepGrid, int, long,
- * io.unseen.diffusion.Progress, io.unseen.diffusion.Ddim.StepListener)}), decoded plainly or ({@code +ilvrN}) with
- * {@link io.unseen.diffusion.Ilvr} conditioning on the class's references at block size N. A row with ILVR draws the
- * same latents as the row without it, so the two differ only by the decoding.
+ * io.unseen.diffusion.Progress, io.unseen.diffusion.Ddim.StepListener)}), decoded plainly, ({@code +ilvrN}) with
+ * {@link io.unseen.diffusion.Ilvr} conditioning on the class's references at block size N, and ({@code +guideW})
+ * with {@link io.unseen.diffusion.DomainGuidance} at weight W (the evaluation's guide model). A row with ILVR or
+ * guidance draws the same latents as the row without them, so the two differ only by the decoding.
+ *
+ * @param guideWeight the domain guidance's weight, or null: none
  */
-public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int ilvrFactor) {
-    static final String TABA = "+taba", ILVR = "+ilvr";
+public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int ilvrFactor, Float guideWeight) {
+    static final String TABA = "+taba", ILVR = "+ilvr", GUIDE = "+guide";
 
     public SamplerRow(LatentSampler.Method method, boolean forwardNoised) {
-        this(method, forwardNoised, 0);
+        this(method, forwardNoised, 0, null);
     }
 
     public String id() {
-        return method.id() + (forwardNoised ? TABA : "") + (ilvrFactor > 0 ? ILVR + ilvrFactor : "");
+        return method.id() + (forwardNoised ? TABA : "") + (ilvrFactor > 0 ? ILVR + ilvrFactor : "")
+                + (guideWeight != null ? GUIDE + weightText(guideWeight) : "");
     }
 
-    /** "slerp", "slerp+taba", "slerp+ilvr4", "slerp+taba+ilvr8", ... */
+    /** "slerp", "slerp+taba", "slerp+ilvr4", "slerp+taba+ilvr8", "slerp+guide2", "slerp+ilvr4+guide1.5", ... */
     public static SamplerRow parse(String s) {
         String t = s.trim();
         int ilvr = 0;
-        int at = t.indexOf(ILVR);
+        Float guide = null;
         try {
+            int at = t.indexOf(GUIDE);
+            if (at >= 0) {
+                String w = t.substring(at + GUIDE.length());
+                if (!w.matches("\\d{1,6}(\\.\\d{1,6})?")) { // finite and >= 0: no sign, exponent, NaN or Infinity
+                    throw new IllegalArgumentException("weight " + w);
+                }
+                guide = Float.parseFloat(w);
+                t = t.substring(0, at);
+            }
+            at = t.indexOf(ILVR);
             if (at >= 0) {
                 ilvr = Integer.parseInt(t.substring(at + ILVR.length()));
                 if (ilvr < 1) {
@@ -39,12 +53,18 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
             }
             boolean taba = t.endsWith(TABA);
             return new SamplerRow(LatentSampler.Method.parse(taba ? t.substring(0, t.length() - TABA.length()) : t), taba,
-                    ilvr);
+                    ilvr, guide);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--methods: unknown row '" + s + "': choose among "
-                    + LatentSampler.Method.choices() + ", each optionally with +taba (on the TABA inversion's prior) "
-                    + "and then +ilvrN (decoded with ILVR on the class's references, N x N blocks, e.g. slerp+ilvr4)");
+                    + LatentSampler.Method.choices() + ", each optionally with +taba (on the TABA inversion's prior), "
+                    + "then +ilvrN (decoded with ILVR on the class's references, N x N blocks, e.g. slerp+ilvr4), "
+                    + "then +guideW (decoded with domain guidance at weight W >= 0 by --guide-model, e.g. slerp+guide2)");
         }
+    }
+
+    /** A weight as the row's id writes it: 2 for 2.0, 1.5, 0.25. */
+    private static String weightText(float w) {
+        return new java.math.BigDecimal(Float.toString(w)).stripTrailingZeros().toPlainString();
     }
 
     /** Every method on the plain inversion's prior, then slerp on TABA's. */

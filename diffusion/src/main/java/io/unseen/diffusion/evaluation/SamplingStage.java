@@ -1,8 +1,10 @@
 package io.unseen.diffusion.evaluation;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
+import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
 import io.unseen.diffusion.Ilvr;
 import io.unseen.diffusion.LatentGeometry;
@@ -32,13 +34,17 @@ final class SamplingStage {
     }
 
     private final Ddim ddim;
+    private final FrozenModel guide;
     private final Evaluation.Options o;
     private final StageCache cache;
     private final Progress progress;
     private final Consumer<String> log;
 
-    SamplingStage(Ddim ddim, Evaluation.Options o, StageCache cache, Progress progress, Consumer<String> log) {
+    /** {@code guide}: the guide model of the {@code +guideW} rows, or null. */
+    SamplingStage(Ddim ddim, FrozenModel guide, Evaluation.Options o, StageCache cache, Progress progress,
+                  Consumer<String> log) {
         this.ddim = ddim;
+        this.guide = guide;
         this.o = o;
         this.cache = cache;
         this.progress = progress;
@@ -68,6 +74,10 @@ final class SamplingStage {
         if (row.ilvrFactor() > 0) {
             key.put("ilvr_factor", (long) row.ilvrFactor());
             key.put("ilvr_stop", (long) o.ilvrStop());
+        }
+        if (row.guideWeight() != null) {
+            key.put("guide_model_fingerprint", guide.fingerprint());
+            key.put("guide_weight", (double) row.guideWeight());
         }
         if (m.needsOwnDomain()) {
             key.put("own_domain_mean", StageCache.fingerprint(Tensor.of(ownDomain.mean(), ownDomain.dimension())));
@@ -105,9 +115,11 @@ final class SamplingStage {
         List<Tensor> batches = new ArrayList<>();
         int[] shape = prior.latentShape();
         progress.start(in.name() + " " + row.id(), o.count());
+        Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed);
+        // the evaluation owns the guide model: this row's guidance only lends it its weight (never closed here)
+        DomainGuidance guidance = row.guideWeight() == null ? null : new DomainGuidance(guide, row.guideWeight());
         DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, seed, indices,
-                new DrawAndDecode.Decoding(ddim, grid, 0f, o.clipX0(), o.batchSize(), shape, row.ilvrFactor() == 0 ? null
-                        : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed), null), progress,
+                new DrawAndDecode.Decoding(ddim, grid, 0f, o.clipX0(), o.batchSize(), shape, ilvr, guidance), progress,
                 (idx, images) -> batches.add(images));
         Tensor all = Tensor.zeros(out.accepted(), shape[0], shape[1], shape[2]);
         int off = 0;
