@@ -86,8 +86,9 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
             description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion, then "
-                    + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks, then optionally "
-                    + "+guideW for domain guidance by --guide-model at weight W (default: every method and slerp+taba).")
+                    + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks, then "
+                    + "optionally +guideW for domain guidance by --guide-model at weight W (default: every method and "
+                    + "slerp+taba).")
     List<String> methods;
 
     @Option(names = "--forward-noise-steps", defaultValue = "2", paramLabel = "K",

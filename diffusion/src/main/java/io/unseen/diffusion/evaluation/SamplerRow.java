@@ -58,7 +58,8 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
             throw new IllegalArgumentException("--methods: unknown row '" + s + "': choose among "
                     + LatentSampler.Method.choices() + ", each optionally with +taba (on the TABA inversion's prior), "
                     + "then +ilvrN (decoded with ILVR on the class's references, N x N blocks, e.g. slerp+ilvr4), "
-                    + "then +guideW (decoded with domain guidance at weight W >= 0 by --guide-model, e.g. slerp+guide2)");
+                    + "then +guideW (decoded with domain guidance at weight W >= 0 by --guide-model, e.g. "
+                    + "slerp+guide2)");
         }
     }
 
