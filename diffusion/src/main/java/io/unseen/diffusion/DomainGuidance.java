@@ -14,9 +14,10 @@ import java.util.Arrays;
 import java.util.Locale;
 
 /**
- * Domain guidance in decoding (ours; the form of classifier-free guidance, with a model fine-tuned on the unseen
- * domain in place of the conditional one, as in Zhong et al., "Domain Guidance", arXiv 2504.01521): each DDIM
- * decoding step takes its epsilon from both the frozen model and the guide,
+ * Domain guidance in decoding (ours here; the form of classifier-free guidance with a model fine-tuned on the unseen
+ * domain in place of the conditional one, as in Zhong et al., "Domain Guidance: A Simple Transfer Approach for a
+ * Pre-trained Diffusion Model", ICLR 2025, arXiv 2504.01521): each DDIM decoding step takes its epsilon from both the
+ * frozen model and the guide,
  * <pre>
  *     eps = eps_frozen + w (eps_guide - eps_frozen)
  * </pre>
