@@ -104,11 +104,6 @@ public record DomainGuidance(FrozenModel guide, float weight) implements AutoClo
         return weight != 0f && weight != 1f;
     }
 
-    /** "guide model 1a2b3c4d5e6f7a8b at weight 2" for logs and results. */
-    public String describe() {
-        return String.format(Locale.ROOT, "guide model %s at weight %s", guide.fingerprint(), weight);
-    }
-
     /** Frees the guide model's memory on its device. */
     @Override
     public void close() {
