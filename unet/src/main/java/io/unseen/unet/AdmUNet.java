@@ -146,12 +146,12 @@ public final class AdmUNet extends UNetBase {
         weights.requireAllTaken();
     }
 
-    /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
-    Gradients backwardPass(Tensor x, float[] timesteps, Tensor target) {
+    UNetBackward newBackward() {
         throw new UnsupportedOperationException("ADM UNet: gradients are not built yet (the DDPM UNet has them)");
     }
 
+    /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
     Tensor pass(Tensor x, float[] timesteps) {
         Tensor emb = timeEmbed(timestepEmbedding(timesteps));
