@@ -65,6 +65,7 @@ abstract class UNetBackward {
         }
         Tensor dY = s.get("d.y", y.shape());
         backend.copy(Tensor.of(dy, y.shape()), dY);
+        flip = 0; // each pass asks the flow buffers for the same sizes in the same order: none grows again
         backward(x, dY);
         return new Gradients(loss / yv.length, Collections.unmodifiableMap(grads));
     }
