@@ -19,8 +19,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "gradients", description = "Write the gradient of mean((model(X, t) - Y)^2) with respect to every"
-        + " parameter, under the model file's names (a parity harness for the backward passes; DDPM models, on cpu"
-        + " or reference).")
+        + " parameter, under the model file's names (a parity harness for the backward passes; DDPM and ADM models,"
+        + " on cpu or reference).")
 final class GradientsCommand implements Callable<Integer> {
     @Mixin
     ModelInputOptions in;

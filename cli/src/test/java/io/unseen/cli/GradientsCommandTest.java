@@ -1,17 +1,24 @@
 package io.unseen.cli;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.Npy;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.engine.ops.Backend;
+import io.unseen.unet.Gradients;
+import io.unseen.unet.UNet;
+import io.unseen.unet.UNets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -58,6 +65,44 @@ class GradientsCommandTest {
             }
             assertTrue(err <= 1e-4 * scale, e.getKey() + ": error " + err + " > 1e-4 x " + scale);
         }
+    }
+
+    /**
+     * An ADM (the parity model with scale-shift norm, res-block up/down and learned sigma): the command writes
+     * exactly what {@link UNet#gradients} computes, which unet's GradientParityTest holds to PyTorch's (the fixture
+     * there keeps a sample of each large gradient's entries), and the loss is PyTorch's.
+     */
+    @Test
+    void admGradientsAreTheModelsBitForBit() throws Exception {
+        Path parity = Path.of("..", "unet", "src", "test", "resources", "parity", "adm_ssn_updown_sigma");
+        Path fixture = Path.of("..", "unet", "src", "test", "resources", "gradients", "adm_ssn_updown_sigma");
+        Tensor x = Npy.read(fixture.resolve("x.npy")), target = Npy.read(fixture.resolve("target.npy"));
+        float[] t = Npy.read(fixture.resolve("t.npy")).data();
+        assertEquals(t[0], (int) t[0], "integer timesteps in the fixture");
+        Path out = dir.resolve("g.safetensors");
+        assertEquals(0, PipelineCommandsTest.run("gradients", "--model", parity.resolve("model.safetensors").toString(),
+                "--input", fixture.resolve("x.npy").toString(), "--timesteps", (int) t[0] + "," + (int) t[1],
+                "--target", fixture.resolve("target.npy").toString(), "--output", out.toString(), "--device", "cpu"));
+
+        Backend cpu = Backends.byName("cpu");
+        Map<String, float[]> expected = new LinkedHashMap<>();
+        double loss;
+        try (UNet model = UNets.load(parity.resolve("model.safetensors"), cpu)) {
+            Gradients g = model.gradients(cpu.upload(x), t, cpu.upload(target));
+            loss = g.loss();
+            for (Map.Entry<String, Tensor> e : g.byName().entrySet()) {
+                expected.put(e.getKey(), e.getValue().toHost().copy().data());
+            }
+        }
+        try (SafeTensorsFile a = SafeTensors.open(out)) {
+            assertEquals(List.copyOf(expected.keySet()), List.copyOf(a.names()), "the model file's names, in its order");
+            for (Map.Entry<String, float[]> e : expected.entrySet()) {
+                assertArrayEquals(e.getValue(), a.load(e.getKey()).data(), e.getKey());
+            }
+            assertEquals(Double.toString(loss), a.metadata().get("unseen.loss"));
+        }
+        double torchLoss = Npy.read(fixture.resolve("loss.npy")).data()[0];
+        assertEquals(torchLoss, loss, 1e-5 * torchLoss, "PyTorch's loss");
     }
 
     @Test

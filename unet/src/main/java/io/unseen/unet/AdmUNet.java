@@ -26,34 +26,62 @@ public final class AdmUNet extends UNetBase {
     static final float NORM_EPS = 1e-5f;
 
     private final AdmConfig config;
-    private final int modelChannels;
-    private final QkvLayout qkvLayout;
 
-    private final Linear timeEmbed0;
-    private final Linear timeEmbed2;
-    private final List<TimestepEmbedSequential> inputBlocks = new ArrayList<>();
-    private final TimestepEmbedSequential middleBlock;
-    private final List<TimestepEmbedSequential> outputBlocks = new ArrayList<>();
-    private final GroupNorm out0;
-    private final Conv2d out2;
+    // The modules, package-private for the reverse pass (AdmBackward), which walks them in the other direction.
+    final int modelChannels;
+    final QkvLayout qkvLayout;
+    final Linear timeEmbed0;
+    final Linear timeEmbed2;
+    final List<TimestepEmbedSequential> inputBlocks = new ArrayList<>();
+    final TimestepEmbedSequential middleBlock;
+    final List<TimestepEmbedSequential> outputBlocks = new ArrayList<>();
+    final GroupNorm out0;
+    final Conv2d out2;
 
-    private final Tensor frequencies;
+    final Tensor frequencies;
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
 
     /** A layer of a {@link TimestepEmbedSequential}; layers that ignore the embedding simply don't read it. */
-    private interface TimestepBlock {
+    interface TimestepBlock {
         Tensor forward(Tensor x, Tensor emb);
     }
 
+    /** The plain convolution of input_blocks.0 (nn.Conv2d), a layer that ignores the embedding. */
+    static final class ConvLayer implements TimestepBlock {
+        final String prefix;
+        final Conv2d conv;
+
+        ConvLayer(Layers l, String prefix) {
+            this.prefix = prefix;
+            conv = l.conv(prefix, Layers.SAME_3X3, l.own());
+        }
+
+        @Override
+        public Tensor forward(Tensor x, Tensor emb) {
+            return conv.forward(x);
+        }
+    }
+
     /** openai's Upsample, a layer that ignores the embedding. */
-    private static TimestepBlock upsample(Upsample layer) {
-        return (x, emb) -> layer.forward(x);
+    static final class UpsampleLayer implements TimestepBlock {
+        final String prefix;
+        final Upsample upsample;
+
+        UpsampleLayer(Layers l, String prefix, boolean useConv) {
+            this.prefix = prefix;
+            upsample = new Upsample(l, prefix, useConv);
+        }
+
+        @Override
+        public Tensor forward(Tensor x, Tensor emb) {
+            return upsample.forward(x);
+        }
     }
 
     /** openai's TimestepEmbedSequential: its layers in order, each given the embedding. */
-    private static final class TimestepEmbedSequential {
+    static final class TimestepEmbedSequential {
         final List<TimestepBlock> layers = new ArrayList<>();
 
         TimestepEmbedSequential(TimestepBlock... layers) {
@@ -88,8 +116,7 @@ public final class AdmUNet extends UNetBase {
         timeEmbed2 = l.linear("time_embed.2", l.own());
 
         int ch = modelChannels * channelMult[0];
-        Conv2d convIn = l.conv("input_blocks.0.0", Layers.SAME_3X3, l.own());
-        inputBlocks.add(new TimestepEmbedSequential((x, emb) -> convIn.forward(x)));
+        inputBlocks.add(new TimestepEmbedSequential(new ConvLayer(l, "input_blocks.0.0")));
         Deque<Integer> inputBlockChans = new ArrayDeque<>();
         inputBlockChans.push(ch);
         int ds = 1;
@@ -134,7 +161,7 @@ public final class AdmUNet extends UNetBase {
                     String q = p + "." + layers.layers.size();
                     layers.layers.add(config.resblockUpdown()
                             ? new ResBlock(l, q, ch, ch, Resample.UP)
-                            : upsample(new Upsample(l, q, config.convResample())));
+                            : new UpsampleLayer(l, q, config.convResample()));
                     ds /= 2;
                 }
                 outputBlocks.add(layers);
@@ -146,12 +173,12 @@ public final class AdmUNet extends UNetBase {
         weights.requireAllTaken();
     }
 
-    /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
-    Gradients backwardPass(Tensor x, float[] timesteps, Tensor target) {
-        throw new UnsupportedOperationException("ADM UNet: gradients are not built yet (the DDPM UNet has them)");
+    UNetBackward newBackward() {
+        return new AdmBackward(this);
     }
 
+    /** openai's {@code UNetModel.forward} (no class labels). */
     @Override
     Tensor pass(Tensor x, float[] timesteps) {
         Tensor emb = timeEmbed(timestepEmbedding(timesteps));
@@ -191,14 +218,15 @@ public final class AdmUNet extends UNetBase {
     }
 
     /** What a ResBlock's h_upd / x_upd do. */
-    private enum Resample { NONE, UP, DOWN }
+    enum Resample { NONE, UP, DOWN }
 
     /**
      * ResBlock(channels, emb_channels, out_channels, use_scale_shift_norm, up, down), dropout omitted (inference).
      * With scale-shift norm, emb_layers.1 is split at load into its scale and shift halves (th.chunk(emb_out, 2)),
      * and the scale half's bias carries the "1 +" of {@code out_norm(h) * (1 + scale) + shift}.
      */
-    private final class ResBlock implements TimestepBlock {
+    final class ResBlock implements TimestepBlock {
+        final String prefix;
         final GroupNorm inLayers0;
         final Conv2d inLayers2;
         final Resample updown;
@@ -214,6 +242,7 @@ public final class AdmUNet extends UNetBase {
         final Activations.Buffer result;
 
         ResBlock(Layers l, String p, int channels, int outChannels, Resample updown) {
+            this.prefix = p;
             this.updown = updown;
             inLayers0 = l.norm(p + ".in_layers.0", l.shared("res.in_norm"));
             inLayers2 = l.conv(p + ".in_layers.2", Layers.SAME_3X3, l.shared("res.in_conv"));
@@ -280,7 +309,8 @@ public final class AdmUNet extends UNetBase {
     }
 
     /** AttentionBlock: norm, fused qkv 1x1 convolution, multi-head attention (legacy or new order), proj_out. */
-    private final class AttentionBlock implements TimestepBlock {
+    final class AttentionBlock implements TimestepBlock {
+        final String prefix;
         final int numHeads;
         final GroupNorm norm;
         final Conv2d qkv;
@@ -290,6 +320,7 @@ public final class AdmUNet extends UNetBase {
         final Activations.Buffer result;
 
         AttentionBlock(Layers l, String p, int numHeads) {
+            this.prefix = p;
             this.numHeads = numHeads;
             norm = l.norm(p + ".norm", l.shared("attn.norm"));
             qkv = l.conv(p + ".qkv", Layers.POINTWISE, l.shared("attn.qkv"));
@@ -309,11 +340,13 @@ public final class AdmUNet extends UNetBase {
     }
 
     /** Downsample: a 3x3 stride-2 convolution with padding 1 ({@code op}), or 2x2 average pooling. */
-    private final class Downsample implements TimestepBlock {
+    final class Downsample implements TimestepBlock {
+        final String prefix;
         final Conv2d op;
         final Activations.Buffer pooled;
 
         Downsample(Layers l, String p, boolean useConv) {
+            prefix = p;
             op = useConv ? l.conv(p + ".op", Conv2dSpec.of(2, 1), l.own()) : null;
             pooled = useConv ? null : l.own();
         }

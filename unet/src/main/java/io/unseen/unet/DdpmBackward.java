@@ -1,15 +1,10 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
-import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,8 +12,8 @@ import java.util.Map;
  * training step: a forward that keeps what the backward reads (each layer's input, the silu inputs, the attention's
  * qkv; group-norm statistics and attention probabilities are recomputed), then the backward, walking the port's
  * {@code Model.forward} (reference/ddpm_port.py) from its last line to its first, each module's backward beside its
- * forward. Parameter gradients live in one tensor per parameter of the model file, allocated once; the ops add into
- * them, so a batch's samples sum there, and each call starts them from zero.
+ * forward. What the two UNets' passes share (the step, the memory, the attention block, resampling) is
+ * {@link UNetBackward}'s.
  *
  * <p>Memory: the kept activations of one pass (about 10 activations of its width per res block, 5 per attention
  * block, at batch x resolution; the res blocks dominate), the backward's shared temporaries (a few of the largest
@@ -28,23 +23,14 @@ import java.util.Map;
  * gradient pass took 0.9 s where a forward took 0.1 s (the convolutions' backward unpacks each packed weight per
  * call). Runs where the backend has backward ops (cpu, reference); OpenCL refuses at the first op.
  */
-final class DdpmBackward {
+final class DdpmBackward extends UNetBackward {
     private static final TimestepEmbeddingStyle STYLE = TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
 
     private final DdpmUNet m;
-    private final Backend backend;
-    private final TrainingBuffers s;
-    /** Gradient of every parameter by the model file's name; q, k, v are views of their fused convolution's. */
-    private final LinkedHashMap<String, Tensor> grads = new LinkedHashMap<>();
-    private final Map<String, Tensor> fused = new LinkedHashMap<>();
-    private final List<Tensor> owned = new ArrayList<>();
-    private final List<Tensor> hs = new ArrayList<>();
-    private int flip;
 
     DdpmBackward(DdpmUNet model) {
+        super(model.backend());
         this.m = model;
-        this.backend = model.backend();
-        this.s = new TrainingBuffers(backend);
         // One gradient per parameter, in the model file's order. The q, k, v convolutions run fused
         // (DdpmUNet.AttnBlock), so their gradient is one [3C, C, 1, 1] block (and one [3C] bias) whose thirds are the
         // three parameters' gradients.
@@ -71,55 +57,17 @@ final class DdpmBackward {
                 grads.put(block + "." + "qkv".charAt(i) + "." + kind,
                         Tensor.view(all.storage(), all.offset() + i * per, one));
             }
-            fused.put(block + ".qkv." + kind, all);
+            layerGrads.put(block + ".qkv." + kind, all);
         }
-    }
-
-    private Tensor owned(Tensor t) {
-        owned.add(t);
-        return t;
-    }
-
-    /** Floats this pass holds beside the model: the kept activations and temporaries, and the gradients. */
-    long trainingFloats() {
-        long g = 0;
-        for (Tensor t : grads.values()) {
-            g += t.numel();
-        }
-        return s.floats() + g;
-    }
-
-    /** See {@link UNet#gradients}; x, t and target are checked (UNetBase). */
-    Gradients gradients(Tensor x, float[] t, Tensor target) {
-        for (Tensor g : grads.values()) {
-            zero(g);
-        }
-        Tensor y = forward(x, t);
-        // loss = mean((y - target)^2); dloss/dy = 2 (y - target) / numel
-        float[] yv = y.toHost().data(), tv = target.toHost().data();
-        float[] dy = new float[yv.length];
-        double loss = 0;
-        for (int i = 0; i < yv.length; i++) {
-            double d = (double) yv[i] - tv[i];
-            loss += d * d;
-            dy[i] = (float) (2 * d / yv.length);
-        }
-        Tensor dY = s.get("d.y", y.shape());
-        backend.copy(Tensor.of(dy, y.shape()), dY);
-        backward(x, dY);
-        return new Gradients(loss / yv.length, Collections.unmodifiableMap(grads));
     }
 
     // ---------------------------------------------------------------------------------------------------------
     // Model.forward, keeping what the backward reads
 
-    private Tensor forward(Tensor x, float[] t) {
-        int n = x.dim(0);
+    @Override
+    Tensor forward(Tensor x, float[] t) {
         // temb = get_timestep_embedding(t, self.ch); temb = dense[1](nonlinearity(dense[0](temb)))
-        Tensor timesteps = s.get("timesteps", n);
-        backend.copy(Tensor.of(t, n), timesteps);
-        Tensor temb = s.get("temb.emb", n, m.ch);
-        backend.timestepEmbedding(timesteps, m.frequencies, STYLE, temb);
+        Tensor temb = timestepEmbedding(t, m.frequencies, STYLE, m.ch, "temb.emb");
         temb = linear(m.tembDense0, temb, "temb.dense.0");
         temb = silu(temb, "temb.act");
         temb = linear(m.tembDense1, temb, "temb.dense.1");
@@ -182,36 +130,20 @@ final class DdpmBackward {
         return add(shortcut, h, p + ".out");                        // return x + h
     }
 
-    /** AttnBlock.forward: keeps the norm's output, q, k, v, the attention's output and its own output. */
+    /** AttnBlock.forward: single-head attention, q, k, v fused (QkvLayout.NEW). */
     private Tensor attnForward(DdpmUNet.AttnBlock a, Tensor x) {
-        String p = a.prefix;
-        Tensor h = norm(a.norm, x, p + ".norm");                    // h_ = self.norm(x)
-        Tensor qkv = conv(a.qkv, h, p + ".qkv");                    // q, k, v = self.q(h_), self.k(h_), self.v(h_)
-        Tensor att = s.get(p + ".attention", x.shape());            // softmax(q^T k / sqrt(c)) applied to v
-        backend.attention(flat(qkv), 1, QkvLayout.NEW, flat(att));
-        h = conv(a.projOut, att, "tmp.proj_out");                   // h_ = self.proj_out(h_)
-        return add(x, h, p + ".out");                               // return x + h_
+        return attentionForward(a.prefix, a.norm, a.qkv, a.projOut, 1, QkvLayout.NEW, x);
     }
 
     private Tensor downsampleForward(DdpmUNet.Downsample d, Tensor x, String p) {
-        if (d.conv != null) {
-            return conv(d.conv, x, p + ".out");                     // self.conv(F.pad(x, (0, 1, 0, 1)))
-        }
-        Tensor y = s.get(p + ".out", x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2);
-        backend.avgPool2x2(x, y);                                   // F.avg_pool2d(x, 2, 2)
-        return y;
-    }
-
-    private Tensor upsampleForward(Upsample u, Tensor x, String p) {
-        Tensor y = s.get(p + ".nearest", x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3));
-        backend.upsampleNearest2x(x, y);                            // F.interpolate(x, scale_factor=2.0)
-        return u.conv != null ? conv(u.conv, y, p + ".out") : y;    // self.conv(x)
+        return downsampleForward(d.conv, x, p + ".out");            // self.conv(F.pad(x, (0, 1, 0, 1))) or avg_pool2d
     }
 
     // ---------------------------------------------------------------------------------------------------------
     // The backward, from the loss to the input
 
-    private void backward(Tensor x, Tensor dY) {
+    @Override
+    void backward(Tensor x, Tensor dY) {
         Tensor dTemb = s.get("d.temb", s.kept("temb.dense.1").shape());
         zero(dTemb);
 
@@ -259,8 +191,8 @@ final class DdpmBackward {
             DdpmUNet.Level level = m.down.get(iLevel);
             if (iLevel != m.numResolutions - 1) {
                 Tensor dPrev = flow(hs.get(k - 1).shape());
-                downsampleBackward(level.downsample, hs.get(k - 1), dHs(k, false), dPrev,
-                        "down." + iLevel + ".downsample");
+                downsampleBackward(level.downsample.conv, "down." + iLevel + ".downsample.conv", hs.get(k - 1),
+                        dHs(k, false), dPrev);
                 backend.add(dHs(k - 1, false), dPrev, dHs(k - 1, false));
                 k--;
             }
@@ -327,82 +259,12 @@ final class DdpmBackward {
         return dX;
     }
 
-    /** Backward of {@link #attnForward}: returns the gradient of its input x, in a flow buffer. */
     private Tensor attnBackward(DdpmUNet.AttnBlock a, Tensor x, Tensor dOut) {
-        String p = a.prefix;
-        // return x + proj_out(attention(q, k, v))
-        Tensor dAtt = s.get("d.attention", x.shape());
-        a.projOut.backward(s.kept(p + ".attention"), dOut, dAtt, grad(p + ".proj_out.weight"),
-                grad(p + ".proj_out.bias"));
-        Tensor qkv = s.kept(p + ".qkv");
-        Tensor dQkv = s.get("d.qkv", qkv.shape());
-        backend.attentionBackward(flat(qkv), 1, QkvLayout.NEW, flat(dAtt), flat(dQkv));
-        Tensor dNorm = s.get("d.attn_norm", x.shape());
-        a.qkv.backward(s.kept(p + ".norm"), dQkv, dNorm, fused.get(p + ".qkv.weight"), fused.get(p + ".qkv.bias"));
-        Tensor dX = flow(x.shape());
-        a.norm.backward(x, dNorm, dX, grad(p + ".norm.weight"), grad(p + ".norm.bias"));
-        backend.add(dX, dOut, dX);
-        return dX;
-    }
-
-    private void downsampleBackward(DdpmUNet.Downsample d, Tensor x, Tensor dOut, Tensor dX, String p) {
-        if (d.conv != null) {
-            d.conv.backward(x, dOut, dX, grad(p + ".conv.weight"), grad(p + ".conv.bias"));
-        } else {
-            backend.avgPool2x2Backward(dOut, dX);
-        }
-    }
-
-    private Tensor upsampleBackward(Upsample u, Tensor dOut, String p) {
-        Tensor nearest = s.kept(p + ".nearest");
-        Tensor dNearest = dOut;
-        if (u.conv != null) {
-            dNearest = flow(nearest.shape());
-            u.conv.backward(nearest, dOut, dNearest, grad(p + ".conv.weight"), grad(p + ".conv.bias"));
-        }
-        Tensor dX = flow(nearest.dim(0), nearest.dim(1), nearest.dim(2) / 2, nearest.dim(3) / 2);
-        backend.upsampleNearest2xBackward(dNearest, dX);
-        return dX;
+        return attentionBackward(a.prefix, a.norm, a.qkv, a.projOut, 1, QkvLayout.NEW, x, dOut);
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // Helpers: one layer's forward into a kept block, and the gradients' buffers
-
-    private Tensor conv(Conv2d c, Tensor x, String name) {
-        Tensor y = s.get(name, c.outShape(x));
-        c.forward(x, y);
-        return y;
-    }
-
-    private Tensor norm(GroupNorm g, Tensor x, String name) {
-        Tensor y = s.get(name, x.shape());
-        g.forward(x, y);
-        return y;
-    }
-
-    private Tensor linear(Linear l, Tensor x, String name) {
-        Tensor y = s.get(name, x.dim(0), l.outFeatures());
-        l.forward(x, y);
-        return y;
-    }
-
-    private Tensor silu(Tensor x, String name) {
-        Tensor y = s.get(name, x.shape());
-        backend.silu(x, y);
-        return y;
-    }
-
-    private Tensor add(Tensor a, Tensor b, String name) {
-        Tensor y = s.get(name, a.shape());
-        backend.add(a, b, y);
-        return y;
-    }
-
-    private Tensor cat(Tensor a, Tensor b, String name) {
-        Tensor y = s.get(name, a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));
-        backend.concatChannels(a, b, y);
-        return y;
-    }
+    // Helpers
 
     /** The output of the last up level (norm_out's input): the last module the up path ran. */
     private Tensor upOutput() {
@@ -414,57 +276,5 @@ final class DdpmBackward {
 
     private Tensor temb() {
         return s.kept("temb.dense.1");
-    }
-
-    /**
-     * The gradient of hs[i]: set by the up path's concat split (the skip connection, {@code fresh}), then added to
-     * by the module that read hs[i] on the way down.
-     */
-    private Tensor dHs(int i, boolean fresh) {
-        return fresh ? s.get("d.hs." + i, hs.get(i).shape()) : s.kept("d.hs." + i);
-    }
-
-    /**
-     * One of the two buffers the gradient of the main path alternates between: each module's backward reads the
-     * one and writes the other.
-     */
-    private Tensor flow(int... shape) {
-        flip ^= 1;
-        return s.get("d.flow" + flip, shape);
-    }
-
-    private Tensor grad(String name) {
-        Tensor g = grads.get(name);
-        if (g == null) {
-            throw new IllegalStateException("no gradient buffer for parameter '" + name + "' (a bug: the backward "
-                    + "names a parameter the model file does not have)");
-        }
-        return g;
-    }
-
-    private void zero(Tensor t) {
-        if (t.isHost()) {
-            Arrays.fill(t.hostArray(), t.offset(), t.offset() + t.numel(), 0f);
-        } else {
-            backend.copy(Tensor.zeros(t.shape()), t);
-        }
-    }
-
-    private static Tensor flat(Tensor t) {
-        return t.reshape(t.dim(0), t.dim(1), t.dim(2) * t.dim(3));
-    }
-
-    private static Tensor last(List<Tensor> list) {
-        return list.get(list.size() - 1);
-    }
-
-    void close() {
-        s.release();
-        for (Tensor t : owned) {
-            backend.release(t);
-        }
-        owned.clear();
-        grads.clear();
-        fused.clear();
     }
 }

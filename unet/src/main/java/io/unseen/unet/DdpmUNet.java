@@ -45,8 +45,6 @@ public final class DdpmUNet extends UNetBase {
     private final Activations.Buffer timestepBuffer;
     private final Activations.Buffer concatBuffer;
     private final List<Tensor> hs = new ArrayList<>();
-    /** The reverse pass and its memory, made by the first call of {@link #gradients}. */
-    private DdpmBackward backward;
 
     /** One resolution of the port: {@code down[i]} or {@code up[i]}. */
     static final class Level {
@@ -179,25 +177,8 @@ public final class DdpmUNet extends UNetBase {
     }
 
     @Override
-    Gradients backwardPass(Tensor x, float[] t, Tensor target) {
-        if (backward == null) {
-            backward = new DdpmBackward(this);
-        }
-        return backward.gradients(x, t, target);
-    }
-
-    /** Bytes the gradient pass holds beside the model (0 before the first): kept activations and gradients. */
-    public long trainingBytes() {
-        return backward == null ? 0 : 4 * backward.trainingFloats();
-    }
-
-    @Override
-    public void close() {
-        if (backward != null) {
-            backward.close();
-            backward = null;
-        }
-        super.close();
+    UNetBackward newBackward() {
+        return new DdpmBackward(this);
     }
 
     /** get_timestep_embedding(t, ch): [sin, cos] with the port's frequencies. */

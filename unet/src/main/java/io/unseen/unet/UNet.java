@@ -28,7 +28,7 @@ public interface UNet extends AutoCloseable {
      * (cpu, reference).
      *
      * @throws IllegalArgumentException      for an input {@link #forward} refuses, or a target of another shape
-     * @throws UnsupportedOperationException where the model family or the backend has no backward pass yet
+     * @throws UnsupportedOperationException where the backend has no backward passes (OpenCL)
      */
     Gradients gradients(Tensor x, float[] timesteps, Tensor target);
 

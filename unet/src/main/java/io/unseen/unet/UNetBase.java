@@ -16,6 +16,7 @@ abstract class UNetBase implements UNet {
     private final int levels;
     final ModelMemory memory;
     final Ops ops;
+    private UNetBackward backward;
 
     UNetBase(ModelConfig config, Backend backend) {
         this.config = config;
@@ -35,8 +36,8 @@ abstract class UNetBase implements UNet {
         return pass(x, timesteps);
     }
 
-    /** The training forward and the reverse pass on inputs already checked; see {@link UNet#gradients}. */
-    abstract Gradients backwardPass(Tensor x, float[] timesteps, Tensor target);
+    /** The reverse pass of this model and its memory ({@link UNetBackward}), made by the first {@link #gradients}. */
+    abstract UNetBackward newBackward();
 
     @Override
     public final Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
@@ -52,7 +53,15 @@ abstract class UNetBase implements UNet {
             throw new IllegalArgumentException(config.arch() + " UNet gradients: target " + target + " is not in the "
                     + ops.backend.name() + " backend's memory; upload it first (Backend.upload)");
         }
-        return backwardPass(x, timesteps, target);
+        if (backward == null) {
+            backward = newBackward();
+        }
+        return backward.gradients(x, timesteps, target);
+    }
+
+    /** Bytes the gradient pass holds beside the model (0 before the first): kept activations and gradients. */
+    public final long trainingBytes() {
+        return backward == null ? 0 : 4 * backward.trainingFloats();
     }
 
     @Override
@@ -138,6 +147,10 @@ abstract class UNetBase implements UNet {
 
     @Override
     public void close() {
+        if (backward != null) {
+            backward.close();
+            backward = null;
+        }
         memory.close();
     }
 
