@@ -27,6 +27,10 @@ import java.util.Map;
  * 143 MB are the gradients and 63 MB the kept activations and temporaries (the forward alone reserves 16 MB); a
  * gradient pass took 0.9 s where a forward took 0.1 s (the convolutions' backward unpacks each packed weight per
  * call). Runs where the backend has backward ops (cpu, reference); OpenCL refuses at the first op.
+ *
+ * <p>Dropout (the port's ResnetBlock.dropout, between norm2's nonlinearity and conv2) runs when the pass is given a
+ * {@link Dropout} above 0: its mask (0 or 1 / (1 - p) per value) is kept beside the block's activations, one more
+ * activation per res block, and the backward multiplies by the same mask.
  */
 final class DdpmBackward {
     private static final TimestepEmbeddingStyle STYLE = TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
@@ -40,6 +44,9 @@ final class DdpmBackward {
     private final List<Tensor> owned = new ArrayList<>();
     private final List<Tensor> hs = new ArrayList<>();
     private int flip;
+    /** The pass's dropout, and how many dropout layers its forward has run so far (each layer's mask index). */
+    private Dropout dropout = Dropout.NONE;
+    private int dropoutLayer;
 
     DdpmBackward(DdpmUNet model) {
         this.m = model;
@@ -90,10 +97,12 @@ final class DdpmBackward {
     }
 
     /** See {@link UNet#gradients}; x, t and target are checked (UNetBase). */
-    Gradients gradients(Tensor x, float[] t, Tensor target) {
+    Gradients gradients(Tensor x, float[] t, Tensor target, Dropout dropout) {
         for (Tensor g : grads.values()) {
             zero(g);
         }
+        this.dropout = dropout;
+        dropoutLayer = 0;
         Tensor y = forward(x, t);
         // loss = mean((y - target)^2); dloss/dy = 2 (y - target) / numel
         float[] yv = y.toHost().data(), tv = target.toHost().data();
@@ -177,6 +186,9 @@ final class DdpmBackward {
         backend.add(h, Ops.perChannel(e), h);                       // h = h + ...[:, :, None, None]
         h = norm(b.norm2, h, p + ".norm2");                         // h = self.norm2(h)
         h = silu(h, p + ".act2");                                   // h = nonlinearity(h)
+        if (dropout.p() > 0) {
+            backend.mul(h, dropoutMask(p + ".dropout", h.shape()), h); // h = self.dropout(h)
+        }
         h = conv(b.conv2, h, "tmp.conv2");                          // h = self.conv2(h)
         Tensor shortcut = b.ninShortcut != null ? conv(b.ninShortcut, x, "tmp.nin_shortcut") : x;
         return add(shortcut, h, p + ".out");                        // return x + h
@@ -299,6 +311,9 @@ final class DdpmBackward {
         // return x + h: both branches receive dOut; h = conv2(nonlinearity(norm2(h1)))
         Tensor dAct2 = s.get("d.act2", act2.shape());
         b.conv2.backward(act2, dOut, dAct2, grad(p + ".conv2.weight"), grad(p + ".conv2.bias"));
+        if (dropout.p() > 0) {
+            backend.mul(dAct2, s.kept(p + ".dropout"), dAct2);     // the forward's mask, scale included
+        }
         backend.siluBackward(s.kept(p + ".norm2"), dAct2, dAct2);
         Tensor dH1 = s.get("d.h1", act2.shape());
         b.norm2.backward(s.kept(p + ".conv1+temb"), dAct2, dH1, grad(p + ".norm2.weight"), grad(p + ".norm2.bias"));
@@ -402,6 +417,19 @@ final class DdpmBackward {
         Tensor y = s.get(name, a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));
         backend.concatChannels(a, b, y);
         return y;
+    }
+
+    /** The next dropout layer's mask (0 or 1 / (1 - p) per value), kept under {@code name} for the backward. */
+    private Tensor dropoutMask(String name, int[] shape) {
+        Tensor mask = s.get(name, shape);
+        if (mask.isHost()) {
+            dropout.fill(dropoutLayer++, mask.hostArray(), mask.offset(), mask.numel());
+        } else {
+            float[] host = new float[mask.numel()];
+            dropout.fill(dropoutLayer++, host, 0, host.length);
+            backend.copy(Tensor.of(host, shape), mask);
+        }
+        return mask;
     }
 
     /** The output of the last up level (norm_out's input): the last module the up path ran. */

@@ -3,6 +3,8 @@ package io.unseen.unet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 
+import java.util.Map;
+
 /**
  * What both UNets share: their memory ({@link ModelMemory}: weights apart from compute), the one {@link #forward}
  * entry that checks the input and reserves memory for its shape before any op runs, planning, and the accessors. A
@@ -38,8 +40,17 @@ abstract class UNetBase implements UNet {
     /** The training forward and the reverse pass on inputs already checked; see {@link UNet#gradients}. */
     abstract Gradients backwardPass(Tensor x, float[] timesteps, Tensor target);
 
+    /**
+     * {@link #backwardPass(Tensor, float[], Tensor)} with dropout in the training forward; families that have none
+     * yet refuse it.
+     */
+    Gradients backwardPass(Tensor x, float[] timesteps, Tensor target, Dropout dropout) {
+        throw new UnsupportedOperationException(config.arch() + " UNet: dropout in the training pass is not built yet "
+                + "(give dropout 0)");
+    }
+
     @Override
-    public final Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
+    public final Gradients gradients(Tensor x, float[] timesteps, Tensor target, Dropout dropout) {
         UNets.checkInput(config.arch(), x, timesteps, config.inChannels(), levels);
         memory.checkForward(config.arch(), x);
         int[] out = {x.dim(0), config.outChannels(), x.dim(2), x.dim(3)};
@@ -52,7 +63,12 @@ abstract class UNetBase implements UNet {
             throw new IllegalArgumentException(config.arch() + " UNet gradients: target " + target + " is not in the "
                     + ops.backend.name() + " backend's memory; upload it first (Backend.upload)");
         }
-        return backwardPass(x, timesteps, target);
+        return dropout.p() == 0 ? backwardPass(x, timesteps, target) : backwardPass(x, timesteps, target, dropout);
+    }
+
+    @Override
+    public final void setParameters(Map<String, Tensor> values) {
+        memory.setParameters(config.arch(), values);
     }
 
     @Override
