@@ -27,9 +27,13 @@ public final class FileFormat {
     /** A domain prior's format version (priors written before it carried the model's key instead). */
     public static final String PRIOR_FORMAT_KEY = "unseen.prior_format";
     public static final String PRIOR_FORMAT_VERSION = "1";
+    /** A fine-tuned model's record: the model it started from, the images, the recipe (JSON). */
+    public static final String FINE_TUNING_KEY = "unseen.fine_tuning";
+    /** A fine-tuning checkpoint's step, settings and recent losses (JSON): the run's state, not a model. */
+    public static final String TRAINING_STATE_KEY = "unseen.training_state";
 
     /** What a file is, by its metadata. */
-    public enum Kind { MODEL, PRIOR, OTHER }
+    public enum Kind { MODEL, PRIOR, TRAINING_STATE, OTHER }
 
     private FileFormat() {
     }
@@ -37,6 +41,9 @@ public final class FileFormat {
     public static Kind kind(Map<String, String> metadata) {
         if (metadata.containsKey(PRIOR_KEY) || metadata.containsKey(PRIOR_FORMAT_KEY)) {
             return Kind.PRIOR;
+        }
+        if (metadata.containsKey(TRAINING_STATE_KEY)) {
+            return Kind.TRAINING_STATE;
         }
         if (metadata.containsKey(MODEL_FORMAT_KEY) || metadata.containsKey(MODEL_KEY)) {
             return Kind.MODEL;
@@ -49,6 +56,16 @@ public final class FileFormat {
         if (kind(metadata) == Kind.PRIOR) {
             throw new TensorFormatException(file, "this is a domain prior (made by `unseen invert`), not a model: give "
                     + "it as --prior, and the converted model as --model");
+        }
+    }
+
+    /** Refuses a domain prior or a fine-tuning checkpoint where a model is expected, saying which it is. */
+    public static void refuseNonModel(Path file, Map<String, String> metadata) throws TensorFormatException {
+        refusePrior(file, metadata);
+        if (kind(metadata) == Kind.TRAINING_STATE) {
+            throw new TensorFormatException(file, "this is a fine-tuning checkpoint (made by `unseen finetune "
+                    + "--checkpoint`), not a model: give it as --checkpoint, and the fine-tuned model (--output) as "
+                    + "--model");
         }
     }
 

@@ -41,10 +41,11 @@ abstract class UNetBase implements UNet {
     abstract Gradients backwardPass(Tensor x, float[] timesteps, Tensor target);
 
     /**
-     * {@link #backwardPass(Tensor, float[], Tensor)} with dropout in the training forward; families that have none
-     * yet refuse it.
+     * {@link #backwardPass(Tensor, float[], Tensor)} with dropout in the training forward. Families without it refuse
+     * it, after the pass without dropout has had its say: a family with no backward pass at all says that instead.
      */
     Gradients backwardPass(Tensor x, float[] timesteps, Tensor target, Dropout dropout) {
+        backwardPass(x, timesteps, target);
         throw new UnsupportedOperationException(config.arch() + " UNet: dropout in the training pass is not built yet "
                 + "(give dropout 0)");
     }

@@ -49,7 +49,7 @@ public final class Info {
         List<String> out = new ArrayList<>();
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             Map<String, String> md = f.metadata();
-            FileFormat.refusePrior(file, md);
+            FileFormat.refuseNonModel(file, md);
             String format = md.get(FileFormat.MODEL_FORMAT_KEY);
             if (!FileFormat.MODEL_FORMAT_VERSION.equals(format)) {
                 throw new TensorFormatException(file, "metadata '" + FileFormat.MODEL_FORMAT_KEY + "' is " + format
