@@ -286,9 +286,8 @@ public record FineTuning(int steps, int batchSize, double lr, double ema, double
             StepDraws.Source draws = StepDraws.seeded(seed, batchSize, set.size(), frozen.schedule().numTimesteps(),
                     x.numel() / set.size());
             FineTuner.Checkpoints saving = checkpoint == null ? null : s -> s.write(checkpoint, settings, seed);
-            try {
-                FineTuner.run(unet, frozen.schedule(), x, state, recipe, steps, draws, checkpointEvery, saving,
-                        progress.asProgress());
+            try (FineTuner tuner = new FineTuner(unet, frozen.schedule(), x, recipe, draws)) {
+                tuner.run(state, steps, checkpointEvery, saving, progress.asProgress());
             } catch (UnsupportedOperationException e) {
                 throw new IllegalArgumentException(model + ": cannot be fine-tuned: " + e.getMessage(), e);
             }

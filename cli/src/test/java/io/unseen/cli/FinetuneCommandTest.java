@@ -13,6 +13,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -64,7 +67,16 @@ class FinetuneCommandTest {
         Path ft = out.resolve("ft.safetensors");
         assertEquals(0, PipelineCommandsTest.run(finetune(ft, "--seed", "3")));
         assertTrue(SafeTensors.open(ft).metadata().containsKey(FileFormat.FINE_TUNING_KEY));
-        assertEquals(0, PipelineCommandsTest.run("info", ft.toString()));
+        PrintStream stdout = System.out;
+        ByteArrayOutputStream info = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(info, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(0, PipelineCommandsTest.run("info", ft.toString()));
+        } finally {
+            System.setOut(stdout);
+        }
+        assertTrue(info.toString(StandardCharsets.UTF_8).contains("fine-tuned: {\"from\":\"tiny.safetensors\""),
+                info.toString(StandardCharsets.UTF_8));
         Path prior = out.resolve("prior.safetensors"), samples = out.resolve("samples");
         assertEquals(0, PipelineCommandsTest.run("invert", "--model", ft.toString(), "--images", refs.toString(),
                 "--t0", "300", "--steps", "4", "--k", "3", "--output", prior.toString()));

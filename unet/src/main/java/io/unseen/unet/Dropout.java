@@ -5,7 +5,7 @@ package io.unseen.unet;
  * probability {@code p} and the others scaled by 1 / (1 - p). The masks are a pure function of the seed, so a
  * training step is repeatable and a resumed run draws what an uninterrupted one would: value {@code i} (row-major)
  * of the {@code layer}-th dropout layer a forward runs is dropped when {@link #uniform}(seed, layer, i) < p.
- * {@code reference/make_finetune_fixture.py} draws the same masks in numpy.
+ * {@code reference/make_finetune_fixtures.py} draws the same masks in numpy.
  *
  * @param p    the probability of dropping a value, in [0, 1); 0 is no dropout (inference's forward)
  * @param seed decides the masks

@@ -4,7 +4,8 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 
 /**
- * A diffusion UNet: the frozen model the algorithms call. Implementations: the DDPM of Ho et al. and the ADM of
+ * A diffusion UNet: the frozen model the algorithms call, and the model a fine-tuning run trains
+ * ({@link #gradients}, {@link #setParameters}). Implementations: the DDPM of Ho et al. and the ADM of
  * improved/guided-diffusion. Its weights and activations live in its backend's memory, weights apart from compute:
  * the weights are prepared once when the model is built, the activations and scratch of one input shape are planned
  * and allocated at once by {@link #reserve} before any work; {@link #close} gives them all back. One forward at a

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the pass without dropout; the masks are the seed's; and the masked backward is the derivative of the masked loss,
  * checked by central differences along the gradient as {@link GradientFiniteDifferenceTest} does (the loss of a
  * training pass with the same seed is the same function of the parameters, masks included). The full recipe with
- * dropout is also checked against PyTorch (diffusion's FineTuningParityTest).
+ * dropout is also checked against PyTorch (diffusion's FineTunerParityTest).
  */
 class DropoutGradientTest {
     private static final DdpmConfig CONFIG = new DdpmConfig(3, 3, 32, new int[]{2}, 1, new int[]{8}, 8, true);

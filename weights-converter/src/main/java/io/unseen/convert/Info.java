@@ -75,6 +75,9 @@ public final class Info {
                 out.add("source:     " + md.get(FileFormat.SOURCE_KEY) + (md.containsKey(FileFormat.SOURCE_ENTRY_KEY)
                         ? " (entry '" + md.get(FileFormat.SOURCE_ENTRY_KEY) + "')" : ""));
             }
+            if (md.containsKey(FileFormat.FINE_TUNING_KEY)) {
+                out.add("fine-tuned: " + md.get(FileFormat.FINE_TUNING_KEY));
+            }
             Map<String, int[]> shapes = new java.util.LinkedHashMap<>();
             TreeMap<String, Integer> dtypes = new TreeMap<>();
             long params = 0;

@@ -28,12 +28,9 @@ import java.util.Map;
  * state and the step's draws, so a run is repeatable bit for bit, and one resumed from a checkpoint ends where an
  * uninterrupted one does.
  */
-public final class FineTuner {
+public final class FineTuner implements AutoCloseable {
     /** clip_grad_norm_'s guard against a zero norm. */
     private static final double CLIP_EPSILON = 1e-6;
-
-    private FineTuner() {
-    }
 
     /**
      * How each step trains.
@@ -53,17 +50,36 @@ public final class FineTuner {
         void save(TrainingState state) throws IOException;
     }
 
+    private final UNet model;
+    private final NoiseSchedule schedule;
+    private final Tensor images;
+    private final Recipe recipe;
+    private final StepDraws.Source draws;
+    /** The step's x_t and eps in the backend's memory, allocated by the first step (the batch is the draws'). */
+    private Tensor x, target;
+    private float[] xt;
+
     /**
-     * Trains {@code model} from {@code state} until it has made {@code steps} steps. The model is given the state's
-     * parameters first (a resumed run's model is then the run's, not the file's).
+     * @param model    the model, on its backend; its parameters change
+     * @param schedule the model's noise schedule
+     * @param images   the references [N, C, H, W] in [-1, 1], on the host
+     * @param recipe   how each step trains
+     * @param draws    each step's batch, flips, timesteps, noise and dropout seed
+     */
+    public FineTuner(UNet model, NoiseSchedule schedule, Tensor images, Recipe recipe, StepDraws.Source draws) {
+        this.model = model;
+        this.schedule = schedule;
+        this.images = images;
+        this.recipe = recipe;
+        this.draws = draws;
+    }
+
+    /**
+     * Trains from {@code state} until it has made {@code steps} steps. The model is given the state's parameters
+     * first (a resumed run's model is then the run's, not the file's).
      *
-     * @param model           the model, on its backend; its parameters change
-     * @param schedule        the model's noise schedule
-     * @param images          the references [N, C, H, W] in [-1, 1], on the host
      * @param state           where the run stands (step 0, or a checkpoint's)
-     * @param recipe          how each step trains
      * @param steps           the step count to reach
-     * @param draws           each step's batch, flips, timesteps, noise and dropout seed
      * @param checkpointEvery save every this many steps (0: only at the end)
      * @param checkpoints     where the state is saved: every {@code checkpointEvery} steps and after the last step;
      *                        null for nowhere
@@ -71,39 +87,12 @@ public final class FineTuner {
      * @return the state after the last step (the same object)
      * @throws IllegalStateException when the loss stops being a finite number (the run diverged)
      */
-    public static TrainingState run(UNet model, NoiseSchedule schedule, Tensor images, TrainingState state,
-                                    Recipe recipe, long steps, StepDraws.Source draws, int checkpointEvery,
-                                    Checkpoints checkpoints, Progress progress) throws IOException {
-        Backend backend = model.backend();
-        int n = images.dim(0), c = images.dim(1), h = images.dim(2), w = images.dim(3), image = c * h * w;
+    public TrainingState run(TrainingState state, long steps, int checkpointEvery, Checkpoints checkpoints,
+                             Progress progress) throws IOException {
         model.setParameters(state.parameters());
-        Tensor x = null, target = null;
-        float[] xt = null;
         progress.start("finetune", steps - state.step());
         while (state.step() < steps) {
-            long step = state.step();
-            StepDraws d = draws.draw(step);
-            int batch = d.images().length;
-            if (x == null) {
-                x = backend.allocate(batch, c, h, w);
-                target = backend.allocate(batch, c, h, w);
-                xt = new float[batch * image];
-            }
-            noisedImages(images, schedule, d, recipe.flip(), xt);
-            backend.copy(Tensor.of(xt, batch, c, h, w), x);
-            backend.copy(Tensor.of(d.noise(), batch, c, h, w), target);
-            float[] t = new float[batch];
-            for (int i = 0; i < batch; i++) {
-                t[i] = schedule.modelTimestep(d.timesteps()[i]);
-            }
-            Gradients g = model.gradients(x, t, target, new Dropout(recipe.dropout(), d.dropoutSeed()));
-            if (!Double.isFinite(g.loss())) {
-                throw new IllegalStateException("fine-tuning: the loss is " + g.loss() + " at step " + (step + 1)
-                        + " (the training diverged; lower --lr, or keep --grad-clip on)");
-            }
-            update(state, g.byName(), recipe);
-            model.setParameters(state.parameters());
-            state.stepDone(g.loss());
+            step(state);
             progress.advance(1, String.format(Locale.ROOT, "loss %.4f", state.recentLoss()));
             if (checkpoints != null && state.step() < steps && checkpointEvery > 0
                     && state.step() % checkpointEvery == 0) {
@@ -114,11 +103,52 @@ public final class FineTuner {
         if (checkpoints != null) {
             checkpoints.save(state);
         }
-        if (x != null) {
-            backend.release(x);
-            backend.release(target);
-        }
         return state;
+    }
+
+    /**
+     * One step from {@code state}, whose parameters the model holds: the loss's gradients, the update, the model
+     * given the new parameters. Returns the step's loss.
+     *
+     * @throws IllegalStateException when the loss is not a finite number (the run diverged)
+     */
+    public double step(TrainingState state) {
+        Backend backend = model.backend();
+        StepDraws d = draws.draw(state.step());
+        int batch = d.images().length, c = images.dim(1), h = images.dim(2), w = images.dim(3);
+        if (x == null || x.dim(0) != batch) {
+            close();
+            x = backend.allocate(batch, c, h, w);
+            target = backend.allocate(batch, c, h, w);
+            xt = new float[batch * c * h * w];
+        }
+        noisedImages(images, schedule, d, recipe.flip(), xt);
+        backend.copy(Tensor.of(xt, batch, c, h, w), x);
+        backend.copy(Tensor.of(d.noise(), batch, c, h, w), target);
+        float[] t = new float[batch];
+        for (int i = 0; i < batch; i++) {
+            t[i] = schedule.modelTimestep(d.timesteps()[i]);
+        }
+        Gradients g = model.gradients(x, t, target, new Dropout(recipe.dropout(), d.dropoutSeed()));
+        if (!Double.isFinite(g.loss())) {
+            throw new IllegalStateException("fine-tuning: the loss is " + g.loss() + " at step " + (state.step() + 1)
+                    + " (the training diverged; lower --lr, or keep --grad-clip on)");
+        }
+        update(state, g.byName(), recipe);
+        model.setParameters(state.parameters());
+        state.stepDone(g.loss());
+        return g.loss();
+    }
+
+    /** Gives back the step's buffers in the backend's memory (the model is the caller's to close). */
+    @Override
+    public void close() {
+        if (x != null) {
+            model.backend().release(x);
+            model.backend().release(target);
+            x = null;
+            target = null;
+        }
     }
 
     /** x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps for each batch element, in float32 as the recipe computes it. */

@@ -1,7 +1,6 @@
 package io.unseen.diffusion.training;
 
 import io.unseen.diffusion.FrozenModel;
-import io.unseen.diffusion.Progress;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.Json;
@@ -57,12 +56,10 @@ class FineTunerParityTest {
         FrozenModel model = FrozenModel.load(dir.resolve("model.safetensors"), Backends.byName(backendName));
         TrainingState state = TrainingState.start(weights(dir.resolve("model.safetensors")));
         List<?> losses = (List<?>) draws.get("losses");
-        try (UNet unet = model.unet()) {
-            double before = 0;
+        try (UNet unet = model.unet(); FineTuner tuner = new FineTuner(unet, model.schedule(), images, recipe, source)) {
+            unet.setParameters(state.parameters());
             for (int step = 1; step <= losses.size(); step++) {
-                FineTuner.run(unet, model.schedule(), images, state, recipe, step, source, 0, null, Progress.NONE);
-                double sum = state.recentLoss() * step, loss = sum - before;
-                before = sum;
+                double loss = tuner.step(state);
                 double torch = ((Number) losses.get(step - 1)).doubleValue();
                 System.out.printf("recipe [%s] step %d: loss %.9f, torch %.9f%n", backendName, step, loss, torch);
                 assertEquals(torch, loss, 1e-5 * torch, "loss of step " + step);
