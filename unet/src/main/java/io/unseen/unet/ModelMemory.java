@@ -108,8 +108,17 @@ final class ModelMemory {
                 covered.merge(piece.prepared, piece.count, Integer::sum);
             }
         }
-        // each prepared weight once: assembled whole when every piece of it is given, else patched
+        // each prepared weight once: straight from the given tensor when it is the whole weight as it is, else
+        // assembled (patched into its current values when only some of its pieces are given)
         Map<Tensor, float[]> assembled = new IdentityHashMap<>();
+        for (Map.Entry<String, Tensor> e : values.entrySet()) {
+            List<Piece> pieces = parameters.get(e.getKey()).pieces;
+            Piece only = pieces.get(0);
+            if (pieces.size() == 1 && only.count == only.prepared.numel() && only.plus == 0f) {
+                ops.backend.rewriteWeight(only.prepared, e.getValue());
+                covered.remove(only.prepared);
+            }
+        }
         for (Map.Entry<Tensor, Integer> c : covered.entrySet()) {
             Tensor w = c.getKey();
             assembled.put(w, c.getValue() == w.numel() ? new float[w.numel()] : w.toHost().copy().data());
@@ -119,6 +128,9 @@ final class ModelMemory {
             float[] src = v.hostArray();
             for (Piece piece : parameters.get(e.getKey()).pieces) {
                 float[] dst = assembled.get(piece.prepared);
+                if (dst == null) {
+                    continue; // rewritten whole above
+                }
                 if (piece.plus == 0f) {
                     System.arraycopy(src, v.offset() + piece.from, dst, piece.at, piece.count);
                 } else {

@@ -26,14 +26,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /**
  * {@link UNet#setParameters}: a model given new parameters computes exactly (bit for bit) what a model built from
  * them computes, on every parity model (DDPM's fused q, k, v; ADM's split scale-shift embedding and its conv1d
- * attention weights), on cpu (packed weights, before and after their first use, and their Winograd form) and
- * reference; a subset updates only what it names; a bad parameter changes nothing.
+ * attention weights), on cpu (packed weights, before and after their first use, and their Winograd form), reference
+ * and opencl where it works; a subset updates only what it names; a bad parameter changes nothing.
  */
 class SetParametersTest {
 
+    /** Every parity case on every backend of the registry (opencl, where it works: the weights' device copies). */
     static List<Arguments> casesOnBackends() {
         List<Arguments> all = new ArrayList<>();
-        for (String backend : List.of("cpu", "reference")) {
+        for (String backend : Backends.testable()) {
             for (String c : Fixtures.CASES) {
                 all.add(Arguments.of(backend, c));
             }

@@ -62,11 +62,15 @@ public final class FineTuner implements AutoCloseable {
     /**
      * @param model    the model, on its backend; its parameters change
      * @param schedule the model's noise schedule
-     * @param images   the references [N, C, H, W] in [-1, 1], on the host
+     * @param images   the references [N, C, H, W] in [-1, 1], a host tensor of its own array
      * @param recipe   how each step trains
      * @param draws    each step's batch, flips, timesteps, noise and dropout seed
      */
     public FineTuner(UNet model, NoiseSchedule schedule, Tensor images, Recipe recipe, StepDraws.Source draws) {
+        if (images.rank() != 4 || images.dim(1) != model.inChannels() || !images.isHost()) {
+            throw new IllegalArgumentException("fine-tuning images must be a host tensor [N, " + model.inChannels()
+                    + ", H, W], got " + images);
+        }
         this.model = model;
         this.schedule = schedule;
         this.images = images;
@@ -81,8 +85,8 @@ public final class FineTuner implements AutoCloseable {
      * @param state           where the run stands (step 0, or a checkpoint's)
      * @param steps           the step count to reach
      * @param checkpointEvery save every this many steps (0: only at the end)
-     * @param checkpoints     where the state is saved: every {@code checkpointEvery} steps and after the last step;
-     *                        null for nowhere
+     * @param checkpoints     where the state is saved: every {@code checkpointEvery} steps and after the last step
+     *                        (when this call made any); null for nowhere
      * @param progress        told after each step, with the loss
      * @return the state after the last step (the same object)
      * @throws IllegalStateException when the loss stops being a finite number (the run diverged)
@@ -90,7 +94,8 @@ public final class FineTuner implements AutoCloseable {
     public TrainingState run(TrainingState state, long steps, int checkpointEvery, Checkpoints checkpoints,
                              Progress progress) throws IOException {
         model.setParameters(state.parameters());
-        progress.start("finetune", steps - state.step());
+        long first = state.step();
+        progress.start("finetune", steps - first);
         while (state.step() < steps) {
             step(state);
             progress.advance(1, String.format(Locale.ROOT, "loss %.4f", state.recentLoss()));
@@ -100,7 +105,7 @@ public final class FineTuner implements AutoCloseable {
             }
         }
         progress.finish();
-        if (checkpoints != null) {
+        if (checkpoints != null && state.step() > first) {
             checkpoints.save(state);
         }
         return state;
