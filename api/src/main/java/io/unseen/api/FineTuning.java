@@ -289,7 +289,8 @@ public record FineTuning(int steps, int batchSize, double lr, double ema, double
             try (FineTuner tuner = new FineTuner(unet, frozen.schedule(), x, recipe, draws)) {
                 tuner.run(state, steps, checkpointEvery, saving, progress.asProgress());
             } catch (UnsupportedOperationException e) {
-                throw new IllegalArgumentException(model + ": cannot be fine-tuned: " + e.getMessage(), e);
+                throw new IllegalArgumentException(model + ": cannot be fine-tuned on " + unet.backend().name() + ": "
+                        + e.getMessage(), e);
             }
             writeModel(output, state, metadata, settings, model, set.size());
             return new Result(output, set.size(), state.step(), resumedFrom, state.recentLoss());
