@@ -7,9 +7,10 @@ import java.util.Map;
 
 /**
  * The metadata keys of the safetensors files Unseen writes, and which kind of file each makes, in one place: a
- * converted model (written by the converter, read by the UNet loader and the pipeline) and a domain prior (written
- * and read by the diffusion module's {@code DomainPrior}). Every writer and reader names its keys from here, so a
- * file given where the other kind is expected is refused in one line that says what it is.
+ * converted model (written by the converter and by fine-tuning, read by the UNet loader and the pipeline), a domain
+ * prior (written and read by the diffusion module's {@code DomainPrior}) and a fine-tuning checkpoint (its
+ * {@code TrainingState}). Every writer and reader names its keys from here, so a file given where another kind is
+ * expected is refused in one line that says what it is.
  */
 public final class FileFormat {
     /** A converted model's format version; this code reads version {@value #MODEL_FORMAT_VERSION}. */
