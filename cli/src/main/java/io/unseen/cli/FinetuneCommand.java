@@ -58,7 +58,8 @@ final class FinetuneCommand implements Callable<Integer> {
     boolean noFlip;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
-            description = "Decides every step's batch, flips, timesteps, noise and dropout (default: ${DEFAULT-VALUE}).")
+            description = "Decides every step's batch, flips, timesteps, noise and dropout (default: "
+                    + "${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--checkpoint", paramLabel = "FILE", description = "Keep the training state here and continue "
