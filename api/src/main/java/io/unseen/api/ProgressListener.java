@@ -19,6 +19,19 @@ public interface ProgressListener {
     void progress(String task, long done, long total);
 
     /**
+     * Reports progress with how it goes, e.g. a training step's loss ("loss 0.0412"); ignores the detail unless
+     * overridden.
+     *
+     * @param task   what runs
+     * @param done   units done so far in this task
+     * @param total  units the task has in all
+     * @param detail one short line on how it goes
+     */
+    default void progress(String task, long done, long total, String detail) {
+        progress(task, done, total);
+    }
+
+    /**
      * A line worth telling the user about how the work runs, e.g. that a batch does not fit the device's memory
      * and runs in mini-batches; ignored unless overridden.
      *
@@ -57,6 +70,12 @@ public interface ProgressListener {
             public void advance(long units) {
                 done += units;
                 listener.progress(task, done, total);
+            }
+
+            @Override
+            public void advance(long units, String detail) {
+                done += units;
+                listener.progress(task, done, total, detail);
             }
 
             @Override

@@ -8,6 +8,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.ops.Backend;
 import io.unseen.unet.DdpmConfig;
+import io.unseen.unet.Dropout;
 import io.unseen.unet.Gradients;
 import io.unseen.unet.MemoryPlan;
 import io.unseen.unet.RandomWeights;
@@ -88,8 +89,13 @@ class ProgressListenerTest {
         }
 
         @Override
-        public Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
-            return model.gradients(x, timesteps, target);
+        public Gradients gradients(Tensor x, float[] timesteps, Tensor target, Dropout dropout) {
+            return model.gradients(x, timesteps, target, dropout);
+        }
+
+        @Override
+        public void setParameters(java.util.Map<String, Tensor> values) {
+            model.setParameters(values);
         }
 
         @Override

@@ -33,10 +33,15 @@ final class CliProgress implements Progress, ProgressListener {
 
     @Override
     public void progress(String task, long done, long total) {
+        progress(task, done, total, null);
+    }
+
+    @Override
+    public void progress(String task, long done, long total, String detail) {
         if (done == 0) {
             start(task, total);
         } else {
-            advance(done - this.done);
+            advance(done - this.done, detail);
         }
     }
 
@@ -56,14 +61,24 @@ final class CliProgress implements Progress, ProgressListener {
 
     @Override
     public void advance(long units) {
+        advance(units, null);
+    }
+
+    /** As {@link #advance(long)}, with a detail (a training loss) shown beside the bar or at the end of the line. */
+    @Override
+    public void advance(long units, String detail) {
         done += units;
         if (bar != null) {
+            if (detail != null) {
+                bar.setExtraMessage(detail);
+            }
             bar.stepBy(units);
         } else if (total > 0 && (done * 10 / total > lastReported * 10 / total || done == total)) {
             lastReported = done;
             double s = (System.nanoTime() - startNanos) / 1e9;
             double eta = done == 0 ? 0 : s * (total - done) / done;
-            err.printf("%s: %d/%d (%.0f%%), %.1f s elapsed, ETA %.1f s%n", task, done, total, 100.0 * done / total, s, eta);
+            err.printf("%s: %d/%d (%.0f%%), %.1f s elapsed, ETA %.1f s%s%n", task, done, total, 100.0 * done / total,
+                    s, eta, detail == null ? "" : ", " + detail);
         }
     }
 

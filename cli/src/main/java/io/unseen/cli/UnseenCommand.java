@@ -13,7 +13,7 @@ import java.util.Locale;
         description = "Unseen-domain image synthesis with a frozen diffusion model, in pure Java.",
         subcommands = {DemoCommand.class, ConvertCommand.class, InfoCommand.class, InvertCommand.class, SampleCommand.class,
                 ReconstructCommand.class, AnalyzeCommand.class, EvaluateCommand.class, ForwardCommand.class, EnvCommand.class,
-                GradientsCommand.class, DevicesCommand.class, BenchCommand.class, ServeCommand.class,
+                GradientsCommand.class, FinetuneCommand.class, DevicesCommand.class, BenchCommand.class, ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class UnseenCommand implements Runnable {
 

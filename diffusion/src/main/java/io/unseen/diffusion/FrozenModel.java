@@ -27,7 +27,7 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
      */
     public static FrozenModel load(Path file, Backend backend) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            FileFormat.refusePrior(file, f.metadata());
+            FileFormat.refuseNonModel(file, f.metadata());
             NoiseSchedule schedule = schedule(file, f.metadata());
             MessageDigest digest = DomainPrior.sha256();
             UNet unet = UNets.load(f, backend, digest);
@@ -53,7 +53,7 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
     /** The noise schedule of a converted model file, from its header alone (no weights are read). */
     public static NoiseSchedule schedule(Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
-            FileFormat.refusePrior(file, f.metadata());
+            FileFormat.refuseNonModel(file, f.metadata());
             return schedule(file, f.metadata());
         }
     }

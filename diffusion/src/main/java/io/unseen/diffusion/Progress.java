@@ -8,6 +8,11 @@ public interface Progress {
     /** {@code units} more are done. */
     void advance(long units);
 
+    /** {@code units} more are done; {@code detail} is how it goes (e.g. a training loss), shown beside the count. */
+    default void advance(long units, String detail) {
+        advance(units);
+    }
+
     /** The current task is over. */
     void finish();
 

@@ -5,14 +5,15 @@ import java.util.Random;
 /**
  * The one seed mixer of the project: every random stream (a sample's draws, its decoding noise, the forward noise of
  * an inversion, the evaluation's baseline and rows) is a {@link Random} seeded by mixing the user's seed with the
- * stream's tag and its keys (sample index, step, ...). SplitMix64's finalizer between keys makes nearby keys give
- * unrelated streams, so sample i's numbers do not depend on which other samples are drawn or decoded with it.
+ * stream's tag and its keys (sample index, step, ...; a fine-tuning step's batch, flips, timesteps, noise and
+ * dropout masks too). SplitMix64's finalizer between keys makes nearby keys give unrelated streams, so sample i's
+ * numbers do not depend on which other samples are drawn or decoded with it.
  */
 public final class Seeds {
     /** Stream tags: one per use, so two uses with the same keys never share numbers. */
     public static final long DRAW = 1, DECODE_NOISE = 2, FORWARD_NOISE = 3, GEOMETRY_TARGETS = 4, BASELINE = 5,
             EVALUATION_ROW = 6, KID_SUBSETS = 7, KID_PERMUTATIONS = 8, BOOTSTRAP = 9,
-            HELD_OUT = 10, ILVR_NOISE = 11;
+            HELD_OUT = 10, ILVR_NOISE = 11, FINE_TUNING = 12;
 
     private Seeds() {
     }

@@ -31,6 +31,9 @@ import java.util.Map;
  * so 2.73 GB at its 256x256, where a forward alone reserves 0.62 GB: 3.1 GB beside the model. (The same count gives
  * DdpmBackward's 206 MB for the CIFAR-10 DDPM.) Runs where the backend has backward ops (cpu, reference); OpenCL
  * refuses at the first op.
+ *
+ * <p>Dropout (out_layers' nn.Dropout, between the SiLU and the last convolution) runs as in {@link DdpmBackward}:
+ * its mask is kept beside the block's activations and the backward multiplies by it.
  */
 final class AdmBackward extends UNetBackward {
     private static final TimestepEmbeddingStyle STYLE = TimestepEmbeddingStyle.COS_SIN_HALF;
@@ -74,6 +77,11 @@ final class AdmBackward extends UNetBackward {
         int n = Tensor.checkedNumel(half);
         layerGrads.put(first, Tensor.view(g.storage(), g.offset(), half));
         layerGrads.put(second, Tensor.view(g.storage(), g.offset() + n, half));
+    }
+
+    @Override
+    boolean hasDropout() {
+        return true;
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -164,7 +172,10 @@ final class AdmBackward extends UNetBackward {
             backend.add(h, Ops.perChannel(embOut), h);              // h = h + emb_out
             h = norm(b.outLayers0, h, p + ".out_layers.0");         // out_layers: GroupNorm32, ...
         }
-        h = silu(h, p + ".out_layers.1");                           // ... SiLU, dropout (none), conv
+        h = silu(h, p + ".out_layers.1");                           // ... SiLU, dropout, conv
+        if (dropout.p() > 0) {
+            backend.mul(h, dropoutMask(p + ".dropout", h.shape()), h); // out_layers[2]: nn.Dropout
+        }
         h = conv(b.outLayers3, h, "tmp.out_layers.3");
         Tensor skip = b.skipConnection == null ? x : conv(b.skipConnection, x, "tmp.skip_connection");
         return add(skip, h, p + ".out");                            // return self.skip_connection(x) + h
@@ -271,6 +282,9 @@ final class AdmBackward extends UNetBackward {
         Tensor act = s.kept(p + ".out_layers.1");
         Tensor dAct = s.get("d.out_layers.1", act.shape());
         convBackward(b.outLayers3, p + ".out_layers.3", act, dOut, dAct);
+        if (dropout.p() > 0) {
+            backend.mul(dAct, s.kept(p + ".dropout"), dAct);       // the forward's mask, scale included
+        }
         Tensor h = s.kept(p + ".in_layers.2");                      // out_norm's input
         Tensor dH = s.get("d.in_layers.2", h.shape());
         if (scaleShift) {

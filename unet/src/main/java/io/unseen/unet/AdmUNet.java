@@ -250,17 +250,10 @@ public final class AdmUNet extends UNetBase {
             xUpd = l.shared("res.x_upd");
             embSilu = l.shared("res.emb_silu");
             if (config.useScaleShiftNorm()) {
-                Tensor w = l.weights.take(p + ".emb_layers.1.weight");
-                Tensor b = l.weights.take(p + ".emb_layers.1.bias").reshape(2 * outChannels, 1);
-                Tensor scaleBias = Weights.rows(b, 0, outChannels).reshape(outChannels);
-                float[] onePlus = scaleBias.data(); // a fresh host copy, before the backend prepares it
-                for (int i = 0; i < outChannels; i++) {
-                    onePlus[i] += 1f;
-                }
-                Tensor shiftBias = Weights.rows(b, outChannels, 2 * outChannels).reshape(outChannels);
-                embOnePlusScale = l.linear(Weights.rows(w, 0, outChannels), scaleBias, l.shared("res.emb_scale"));
-                embShift = l.linear(Weights.rows(w, outChannels, 2 * outChannels), shiftBias,
+                Linear[] halves = l.splitLinear(p + ".emb_layers.1", outChannels, 1f, l.shared("res.emb_scale"),
                         l.shared("res.emb_shift"));
+                embOnePlusScale = halves[0];
+                embShift = halves[1];
                 embLayers1 = null;
             } else {
                 embLayers1 = l.linear(p + ".emb_layers.1", l.shared("res.emb_out"));

@@ -22,6 +22,10 @@ import java.util.Map;
  * 143 MB are the gradients and 63 MB the kept activations and temporaries (the forward alone reserves 16 MB); a
  * gradient pass took 0.9 s where a forward took 0.1 s (the convolutions' backward unpacks each packed weight per
  * call). Runs where the backend has backward ops (cpu, reference); OpenCL refuses at the first op.
+ *
+ * <p>Dropout (the port's ResnetBlock.dropout, between norm2's nonlinearity and conv2) runs when the pass is given a
+ * {@link Dropout} above 0: its mask (0 or 1 / (1 - p) per value) is kept beside the block's activations, one more
+ * activation per res block, and the backward multiplies by the same mask.
  */
 final class DdpmBackward extends UNetBackward {
     private static final TimestepEmbeddingStyle STYLE = TimestepEmbeddingStyle.SIN_COS_HALF_MINUS_ONE;
@@ -59,6 +63,11 @@ final class DdpmBackward extends UNetBackward {
             }
             layerGrads.put(block + ".qkv." + kind, all);
         }
+    }
+
+    @Override
+    boolean hasDropout() {
+        return true;
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -125,6 +134,9 @@ final class DdpmBackward extends UNetBackward {
         backend.add(h, Ops.perChannel(e), h);                       // h = h + ...[:, :, None, None]
         h = norm(b.norm2, h, p + ".norm2");                         // h = self.norm2(h)
         h = silu(h, p + ".act2");                                   // h = nonlinearity(h)
+        if (dropout.p() > 0) {
+            backend.mul(h, dropoutMask(p + ".dropout", h.shape()), h); // h = self.dropout(h)
+        }
         h = conv(b.conv2, h, "tmp.conv2");                          // h = self.conv2(h)
         Tensor shortcut = b.ninShortcut != null ? conv(b.ninShortcut, x, "tmp.nin_shortcut") : x;
         return add(shortcut, h, p + ".out");                        // return x + h
@@ -231,6 +243,9 @@ final class DdpmBackward extends UNetBackward {
         // return x + h: both branches receive dOut; h = conv2(nonlinearity(norm2(h1)))
         Tensor dAct2 = s.get("d.act2", act2.shape());
         b.conv2.backward(act2, dOut, dAct2, grad(p + ".conv2.weight"), grad(p + ".conv2.bias"));
+        if (dropout.p() > 0) {
+            backend.mul(dAct2, s.kept(p + ".dropout"), dAct2);     // the forward's mask, scale included
+        }
         backend.siluBackward(s.kept(p + ".norm2"), dAct2, dAct2);
         Tensor dH1 = s.get("d.h1", act2.shape());
         b.norm2.backward(s.kept(p + ".conv1+temb"), dAct2, dH1, grad(p + ".norm2.weight"), grad(p + ".norm2.bias"));

@@ -195,7 +195,7 @@ public final class DdpmUNet extends UNetBase {
         return list.remove(list.size() - 1);
     }
 
-    /** ResnetBlock(in_channels, out_channels, temb_channels = 4 * ch), dropout omitted (inference). */
+    /** ResnetBlock(in_channels, out_channels, temb_channels = 4 * ch), dropout omitted (inference; DdpmBackward has it). */
     final class ResnetBlock {
         final String prefix;
         final int inChannels;
@@ -255,11 +255,7 @@ public final class DdpmUNet extends UNetBase {
             norm = l.norm(p + ".norm", l.shared("attn.norm"));
             // q, k and v are three 1x1 convolutions of the same input: stacked, they are one convolution whose
             // output holds q, then k, then v (QkvLayout.NEW with a single head).
-            Tensor weight = Weights.stack0(l.weights.take(p + ".q.weight"), l.weights.take(p + ".k.weight"),
-                    l.weights.take(p + ".v.weight"));
-            Tensor bias = Weights.stack0(l.weights.take(p + ".q.bias"), l.weights.take(p + ".k.bias"),
-                    l.weights.take(p + ".v.bias"));
-            qkv = l.conv(weight, bias, Layers.POINTWISE, l.shared("attn.qkv"));
+            qkv = l.stackedConv(List.of(p + ".q", p + ".k", p + ".v"), Layers.POINTWISE, l.shared("attn.qkv"));
             projOut = l.conv(p + ".proj_out", Layers.POINTWISE, l.shared("attn.proj_out"));
             scores = l.shared("attn.scores");
             attention = l.shared("attn.attention");

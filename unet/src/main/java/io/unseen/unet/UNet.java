@@ -4,7 +4,8 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 
 /**
- * A diffusion UNet: the frozen model the algorithms call. Implementations: the DDPM of Ho et al. and the ADM of
+ * A diffusion UNet: the frozen model the algorithms call, and the model a fine-tuning run trains
+ * ({@link #gradients}, {@link #setParameters}). Implementations: the DDPM of Ho et al. and the ADM of
  * improved/guided-diffusion. Its weights and activations live in its backend's memory, weights apart from compute:
  * the weights are prepared once when the model is built, the activations and scratch of one input shape are planned
  * and allocated at once by {@link #reserve} before any work; {@link #close} gives them all back. One forward at a
@@ -30,7 +31,31 @@ public interface UNet extends AutoCloseable {
      * @throws IllegalArgumentException      for an input {@link #forward} refuses, or a target of another shape
      * @throws UnsupportedOperationException where the backend has no backward passes (OpenCL)
      */
-    Gradients gradients(Tensor x, float[] timesteps, Tensor target);
+    default Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
+        return gradients(x, timesteps, target, Dropout.NONE);
+    }
+
+    /**
+     * {@link #gradients(Tensor, float[], Tensor)} of the training forward with dropout: the model's dropout layers
+     * (a DDPM ResnetBlock's, between its second nonlinearity and conv2) apply {@code dropout}'s masks in the forward
+     * and the same masks in the backward. {@link Dropout#NONE} gives exactly the gradients without dropout.
+     *
+     * @throws UnsupportedOperationException where the model family has no dropout in its training pass yet
+     */
+    Gradients gradients(Tensor x, float[] timesteps, Tensor target, Dropout dropout);
+
+    /**
+     * Overwrites parameters of the model in place, by the model file's names and shapes (any subset of them; host
+     * tensors of finite values): the next {@link #forward} and {@link #gradients} compute exactly as a model built
+     * from the new values would, bit for bit, also where the model fused parameters into one layer (DDPM's q, k, v)
+     * or split one (ADM's scale-shift embedding). How a training step updates the model without building it again.
+     * Everything is checked before anything is written. On a host backend a model may compute from the very tensors
+     * it was built from ({@link UNets#create}): those take the new values too.
+     *
+     * @throws IllegalArgumentException for a name the model does not have, another shape, or a value that is not
+     *                                  finite (nothing is changed then)
+     */
+    void setParameters(java.util.Map<String, Tensor> values);
 
     /**
      * Plans and allocates, before any work, every activation and scratch buffer of forwards of {@code batch} images

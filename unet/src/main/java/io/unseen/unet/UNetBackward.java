@@ -36,6 +36,9 @@ abstract class UNetBackward {
     final List<Tensor> hs = new ArrayList<>();
     private final List<Tensor> owned = new ArrayList<>();
     private int flip;
+    /** The pass's dropout, and how many dropout layers its forward has run so far (each layer's mask index). */
+    Dropout dropout = Dropout.NONE;
+    private int dropoutLayer;
 
     UNetBackward(Backend backend) {
         this.backend = backend;
@@ -48,11 +51,20 @@ abstract class UNetBackward {
     /** From dY, the gradient of the output, to every parameter's gradient (accumulated into {@link #grads}). */
     abstract void backward(Tensor x, Tensor dY);
 
+    /** Whether {@link #forward} applies {@link #dropout} (the families that have dropout layers in this port). */
+    abstract boolean hasDropout();
+
     /** See {@link UNet#gradients}; x, t and target are checked (UNetBase). */
-    final Gradients gradients(Tensor x, float[] t, Tensor target) {
+    final Gradients gradients(Tensor x, float[] t, Tensor target, Dropout dropout) {
+        if (dropout.p() > 0 && !hasDropout()) {
+            throw new UnsupportedOperationException(getClass().getSimpleName().replace("Backward", "")
+                    + " UNet: dropout in the training pass is not built yet (give dropout 0)");
+        }
         for (Tensor g : grads.values()) {
             zero(g);
         }
+        this.dropout = dropout;
+        dropoutLayer = 0;
         Tensor y = forward(x, t);
         // loss = mean((y - target)^2); dloss/dy = 2 (y - target) / numel
         float[] yv = y.toHost().data(), tv = target.toHost().data();
@@ -253,6 +265,19 @@ abstract class UNetBackward {
         } else {
             backend.copy(Tensor.zeros(t.shape()), t);
         }
+    }
+
+    /** The next dropout layer's mask (0 or 1 / (1 - p) per value), kept under {@code name} for the backward. */
+    Tensor dropoutMask(String name, int[] shape) {
+        Tensor mask = s.get(name, shape);
+        if (mask.isHost()) {
+            dropout.fill(dropoutLayer++, mask.hostArray(), mask.offset(), mask.numel());
+        } else {
+            float[] host = new float[mask.numel()];
+            dropout.fill(dropoutLayer++, host, 0, host.length);
+            backend.copy(Tensor.of(host, shape), mask);
+        }
+        return mask;
     }
 
     static Tensor flat(Tensor t) {

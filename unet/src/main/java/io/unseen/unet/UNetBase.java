@@ -3,6 +3,8 @@ package io.unseen.unet;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
 
+import java.util.Map;
+
 /**
  * What both UNets share: their memory ({@link ModelMemory}: weights apart from compute), the one {@link #forward}
  * entry that checks the input and reserves memory for its shape before any op runs, planning, and the accessors. A
@@ -40,7 +42,7 @@ abstract class UNetBase implements UNet {
     abstract UNetBackward newBackward();
 
     @Override
-    public final Gradients gradients(Tensor x, float[] timesteps, Tensor target) {
+    public final Gradients gradients(Tensor x, float[] timesteps, Tensor target, Dropout dropout) {
         UNets.checkInput(config.arch(), x, timesteps, config.inChannels(), levels);
         memory.checkForward(config.arch(), x);
         int[] out = {x.dim(0), config.outChannels(), x.dim(2), x.dim(3)};
@@ -56,7 +58,12 @@ abstract class UNetBase implements UNet {
         if (backward == null) {
             backward = newBackward();
         }
-        return backward.gradients(x, timesteps, target);
+        return backward.gradients(x, timesteps, target, dropout);
+    }
+
+    @Override
+    public final void setParameters(Map<String, Tensor> values) {
+        memory.setParameters(config.arch(), values);
     }
 
     /** Bytes the gradient pass holds beside the model (0 before the first): kept activations and gradients. */

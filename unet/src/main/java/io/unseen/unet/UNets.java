@@ -78,7 +78,7 @@ public final class UNets {
 
     /** The model config of a converted file, from its metadata; a domain prior is refused by name. */
     public static ModelConfig readConfig(Path file, Map<String, String> metadata) throws TensorFormatException {
-        FileFormat.refusePrior(file, metadata);
+        FileFormat.refuseNonModel(file, metadata);
         String format = metadata.get(FileFormat.MODEL_FORMAT_KEY);
         String json = metadata.get(FileFormat.MODEL_KEY);
         if (json == null || format == null) {

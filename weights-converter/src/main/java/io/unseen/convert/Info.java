@@ -49,7 +49,7 @@ public final class Info {
         List<String> out = new ArrayList<>();
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             Map<String, String> md = f.metadata();
-            FileFormat.refusePrior(file, md);
+            FileFormat.refuseNonModel(file, md);
             String format = md.get(FileFormat.MODEL_FORMAT_KEY);
             if (!FileFormat.MODEL_FORMAT_VERSION.equals(format)) {
                 throw new TensorFormatException(file, "metadata '" + FileFormat.MODEL_FORMAT_KEY + "' is " + format
@@ -74,6 +74,9 @@ public final class Info {
             if (md.containsKey(FileFormat.SOURCE_KEY)) {
                 out.add("source:     " + md.get(FileFormat.SOURCE_KEY) + (md.containsKey(FileFormat.SOURCE_ENTRY_KEY)
                         ? " (entry '" + md.get(FileFormat.SOURCE_ENTRY_KEY) + "')" : ""));
+            }
+            if (md.containsKey(FileFormat.FINE_TUNING_KEY)) {
+                out.add("fine-tuned: " + md.get(FileFormat.FINE_TUNING_KEY));
             }
             Map<String, int[]> shapes = new java.util.LinkedHashMap<>();
             TreeMap<String, Integer> dtypes = new TreeMap<>();

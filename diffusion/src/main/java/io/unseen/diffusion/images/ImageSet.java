@@ -51,6 +51,11 @@ public final class ImageSet {
      * @param log        receives one line per adjustment made (resize, crop, channel conversion)
      */
     public static ImageSet load(Path source, int channels, int resolution, Consumer<String> log) throws IOException {
+        return load(source, channels, resolution, log, false);
+    }
+
+    private static ImageSet load(Path source, int channels, int resolution, Consumer<String> log, boolean exact)
+            throws IOException {
         if (!Files.exists(source)) {
             throw new IOException(source + ": no such file or folder; give a folder of PNG/JPEG images or an .npy tensor");
         }
@@ -67,11 +72,25 @@ public final class ImageSet {
         if (files.isEmpty()) {
             throw new IOException(source + ": the folder holds no .png, .jpg or .jpeg images");
         }
-        return loadFiles(files, channels, resolution, log);
+        return loadFiles(files, channels, resolution, log, exact);
+    }
+
+    /**
+     * Loads images as {@link #load} does, but only images that are already what the model takes: an image of
+     * another size, or in color for a one-channel model (gray for a three-channel one), is refused in one line
+     * naming it, instead of being resized or converted. For training, which should learn the images as they are.
+     */
+    public static ImageSet loadExact(Path source, int channels, int resolution) throws IOException {
+        return load(source, channels, resolution, line -> { }, true);
     }
 
     /** Loads the given image files, in order, as {@link #load} does for a folder. */
     public static ImageSet loadFiles(List<Path> files, int channels, int resolution, Consumer<String> log) throws IOException {
+        return loadFiles(files, channels, resolution, log, false);
+    }
+
+    private static ImageSet loadFiles(List<Path> files, int channels, int resolution, Consumer<String> log,
+                                      boolean exact) throws IOException {
         long bytes = 4L * files.size() * channels * resolution * resolution;
         if (!HeapBudget.allows(bytes)) {
             throw new IOException(files.get(0).toAbsolutePath().getParent() + ": " + files.size() + " images of "
@@ -83,11 +102,20 @@ public final class ImageSet {
         for (int i = 0; i < files.size(); i++) {
             Path f = files.get(i);
             BufferedImage img = ImageFiles.read(f);
+            boolean gray = isGray(img);
+            if (exact && (img.getWidth() != resolution || img.getHeight() != resolution)) {
+                throw new IOException(f + ": " + img.getWidth() + "x" + img.getHeight() + " pixels, the model takes "
+                        + resolution + "x" + resolution + " (resize the images first)");
+            }
+            if (exact && (channels == 1) != gray) {
+                throw new IOException(f + ": " + (gray ? "a gray" : "a color") + " image, the model takes "
+                        + (channels == 1 ? "gray images (one channel)" : "color images (three channels)")
+                        + " (convert the images first)");
+            }
             if (img.getWidth() != resolution || img.getHeight() != resolution) {
                 resized++;
                 img = resizeCenterCrop(img, resolution);
             }
-            boolean gray = isGray(img);
             if ((channels == 1) != gray) {
                 converted++;
             }

@@ -48,6 +48,21 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
     }
 
     /**
+     * New values for the weight, W [m, k] row-major from {@code values[offset]}: packed in place for the width it is
+     * packed for (the same panels a weight prepared from these values would hold), or kept as a copy of the rows
+     * while it is not packed yet. The Winograd transform of the old values is dropped; the next convolution that
+     * runs that way makes it again.
+     */
+    synchronized void rewrite(float[] values, int offset) {
+        if (panels == null) {
+            rows = java.util.Arrays.copyOfRange(values, offset, offset + m * k);
+        } else {
+            VectorGemm.packWhole(VectorGemm.Lines.rowsOf(values, offset, k, false), m, k, width, panels);
+        }
+        winograd = null;
+    }
+
+    /**
      * The F(2x2, 3x3) transform of this weight [O, C, 3, 3] ({@link WinogradConv#transform}), made on first use and
      * held beside the weight's own form (16/9 of its size): a convolution of another shape may still run direct.
      */

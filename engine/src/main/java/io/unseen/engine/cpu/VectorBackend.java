@@ -51,6 +51,17 @@ public final class VectorBackend extends Backend {
         return Tensor.view(new PackedWeight(rows, t.dim(0), t.numel() / t.dim(0)), 0, t.shape());
     }
 
+    /** A packed convolution weight is repacked in place for the side it is packed for; its Winograd form dropped. */
+    @Override
+    public void rewriteWeight(Tensor prepared, Tensor values) {
+        if (!(prepared.storage() instanceof PackedWeight)) {
+            super.rewriteWeight(prepared, values);
+            return;
+        }
+        checkRewrite(prepared, values);
+        ((PackedWeight) prepared.storage()).rewrite(values.hostArray(), values.offset());
+    }
+
     @Override
     public void prepareConv2d(Tensor weight, int[] xShape, Conv2dSpec spec, int[] outShape) {
         if (weight.storage() instanceof PackedWeight) {

@@ -101,6 +101,30 @@ public abstract class Backend implements AutoCloseable {
     }
 
     /**
+     * Overwrites a weight this backend prepared ({@link #prepareWeight}) with new values, in place: ops that use it
+     * afterwards compute exactly as with a weight prepared from {@code values}, and any form this backend made from
+     * the old values (the cpu backend's GEMM panels and Winograd transform) is remade or dropped. How a training
+     * step gives a model its new weights without building it again. {@code values} is a host tensor with as many
+     * values as the weight, in its row-major order (its shape may differ: a [O, C, k] weight prepared as
+     * [O, C, k, 1]). Here: a copy into the weight's memory (host arrays, device buffers).
+     */
+    public void rewriteWeight(Tensor prepared, Tensor values) {
+        checkRewrite(prepared, values);
+        if (values.storage() != prepared.storage() || values.offset() != prepared.offset()) {
+            copy(values, prepared);
+        }
+    }
+
+    /** The checks of {@link #rewriteWeight}, for the backends that override it. */
+    protected final void checkRewrite(Tensor prepared, Tensor values) {
+        if (!values.isHost() || values.numel() != prepared.numel()) {
+            throw new IllegalArgumentException("rewriteWeight: the new values " + values + " must be a host tensor of "
+                    + prepared.numel() + " values (the weight " + prepared + ")");
+        }
+        requireResident("rewriteWeight", prepared);
+    }
+
+    /**
      * Gives back the memory of the storage {@code t} views (device memory; host arrays are left to the garbage
      * collector). Any other view of that storage is then invalid.
      */

@@ -1,0 +1,84 @@
+package io.unseen.bench;
+
+import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
+import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.unet.FlopCount;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The backward of a 3x3 convolution, stride 1, padding 1, C in = C out ({@link Backend#conv2dBackward}): the input's
+ * gradient and the weight's and bias's, as a training step needs them, with the weight prepared as a model holds it
+ * (packed on cpu). {@code shape} is "channels x spatial x batch": the demo model's convolutions at batch 32 (32
+ * channels at 32x32, 64 at 16x16) and the CIFAR-10 model's 128 at 32x32, batch 1.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx2g"})
+public class Conv2dBackwardBenchmark {
+    @Param({"32x32x32", "64x16x32", "128x32x1"})
+    public String shape;
+
+    @Param({"cpu"})
+    public String backend;
+
+    private Backend ops;
+    private Tensor x, weight, gradOut, gradX, gradWeight, gradBias;
+    private final Conv2dSpec spec = Conv2dSpec.of(1, 1);
+
+    /** Two products of a forward's size (the input's gradient, the weight's); multiply-adds count two. */
+    public static double flops(Map<String, String> params) {
+        int[] s = parse(params.get("shape"));
+        return 2.0 * s[2] * FlopCount.conv(s[0], s[0], 3, s[1], s[1]);
+    }
+
+    static int[] parse(String shape) {
+        String[] parts = shape.split("x");
+        if (parts.length != 3) {
+            throw new IllegalArgumentException("shape must be CHANNELSxSPATIALxBATCH, e.g. 64x16x32, got " + shape);
+        }
+        return new int[]{Integer.parseInt(parts[0]), Integer.parseInt(parts[1]), Integer.parseInt(parts[2])};
+    }
+
+    @Setup
+    public void setup() {
+        int[] s = parse(shape);
+        int c = s[0], hw = s[1], n = s[2];
+        ops = Backends.byName(backend);
+        x = Workloads.uniform(ops, 1, n, c, hw, hw);
+        weight = ops.prepareWeight(Workloads.hostUniform(2, c, c, 3, 3));
+        gradOut = Workloads.uniform(ops, 3, n, c, hw, hw);
+        gradX = ops.allocate(n, c, hw, hw);
+        gradWeight = ops.allocate(c, c, 3, 3);
+        gradBias = ops.allocate(c);
+    }
+
+    @Benchmark
+    public Tensor conv3x3Backward() {
+        ops.conv2dBackward(x, weight, gradOut, spec, gradX, gradWeight, gradBias);
+        return gradWeight;
+    }
+
+    @TearDown
+    public void tearDown() {
+        ops.close();
+    }
+}

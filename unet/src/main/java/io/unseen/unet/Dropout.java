@@ -1,0 +1,54 @@
+package io.unseen.unet;
+
+/**
+ * Dropout in a training pass (torch.nn.Dropout in train mode): each value of a dropout layer's input is zeroed with
+ * probability {@code p} and the others scaled by 1 / (1 - p). The masks are a pure function of the seed, so a
+ * training step is repeatable and a resumed run draws what an uninterrupted one would: value {@code i} (row-major)
+ * of the {@code layer}-th dropout layer a forward runs is dropped when {@link #uniform}(seed, layer, i) < p.
+ * {@code reference/make_finetune_fixtures.py} draws the same masks in numpy.
+ *
+ * @param p    the probability of dropping a value, in [0, 1); 0 is no dropout (inference's forward)
+ * @param seed decides the masks
+ */
+public record Dropout(double p, long seed) {
+    /** No dropout: the training forward is the inference forward. */
+    public static final Dropout NONE = new Dropout(0, 0);
+
+    /**
+     * @throws IllegalArgumentException for a p outside [0, 1) or NaN
+     */
+    public Dropout {
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException("dropout probability " + p + " is outside [0, 1)");
+        }
+    }
+
+    /** The factor a kept value is multiplied by: 1 / (1 - p) in float, as torch's mask.div_(1 - p) holds it. */
+    public float scale() {
+        return (float) (1.0 / (1.0 - p));
+    }
+
+    /**
+     * The mask of the {@code layer}-th dropout layer: {@code mask[i]} is 0 (dropped) or {@link #scale()} (kept).
+     */
+    public void fill(int layer, float[] mask, int offset, int count) {
+        float keep = scale();
+        long stream = splitMix(splitMix(seed) ^ layer);
+        for (int i = 0; i < count; i++) {
+            mask[offset + i] = uniform(stream, i) < p ? 0f : keep;
+        }
+    }
+
+    /** A uniform number in [0, 1) for value {@code i} of the stream (24 random bits, exact in float and double). */
+    static double uniform(long stream, long i) {
+        return (splitMix(stream ^ i) >>> 40) * 0x1.0p-24;
+    }
+
+    /** SplitMix64 (as diffusion's Seeds mixes seeds): the golden-ratio increment, then the finalizer. */
+    private static long splitMix(long z) {
+        z += 0x9E3779B97F4A7C15L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}
