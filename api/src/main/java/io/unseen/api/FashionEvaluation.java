@@ -29,8 +29,9 @@ import java.util.stream.Stream;
 
 /**
  * The paper's results table on held-out Fashion-MNIST images (what {@code unseen evaluate} runs): per class and per
- * setting of a sweep, reconstruction, the prior's statistics, and for each sampler row and extra row the goal's
- * criteria with their intervals. The front ends parse their options into a {@link Plan} and call {@link #run}.
+ * setting of a sweep, reconstruction, the prior's statistics, and for each sampler row, the fine-tuned model's row
+ * ({@link Plan#fineTuning}) and each extra row the goal's criteria with their intervals. The front ends parse their
+ * options into a {@link Plan} and call {@link #run}.
  */
 public final class FashionEvaluation {
     private FashionEvaluation() {
@@ -42,7 +43,7 @@ public final class FashionEvaluation {
      * @param classes           Fashion-MNIST classes to evaluate (names as the dataset spells them, any case, - or _)
      * @param domainClasses     the classes the model was trained on
      * @param methods           sampler rows ({@link SamplerRow#parse}), or null for the default rows; the
-     *                          {@code +guideW} rows need {@code guideModel}
+     *                          {@code +guideW} rows need {@code guideModel} or {@code fineTuning}
      * @param extraRows         rows of images made elsewhere, {@code NAME=DIR} ({@link ExtraRow#load})
      * @param t0                inversion depths
      * @param steps             DDIM step counts; every t0 runs with every step count
@@ -62,14 +63,57 @@ public final class FashionEvaluation {
      * @param maxDraws          cap on candidates per sample
      * @param k                 references per geometry statistic
      * @param batchSize         images evaluated together by the model
-     * @param guideModel        the guide model of the {@code +guideW} rows (domain guidance: a model fine-tuned
-     *                          from the evaluated one), or null when no row has guidance
+     * @param guideModel        the guide model of the {@code +guideW} rows for every class (domain guidance: a
+     *                          model fine-tuned from the evaluated one), or null
+     * @param fineTuning        fine-tune the model on each class's references ({@link #fineTuning}; the seed is
+     *                          each class's, from {@code seed} and the class) for the {@value Evaluation#FINE_TUNED}
+     *                          row and as the class's guide of the {@code +guideW} rows; null for none. Not with
+     *                          {@code guideModel}.
      */
     public record Plan(List<String> classes, List<String> domainClasses, List<String> methods, List<String> extraRows,
                        List<Integer> t0, List<Integer> steps, int count, int heldOut, Integer reconCount,
                        int domainCount, int forwardNoiseSteps, int ilvrStop, long seed, boolean clipX0,
                        double tolScale, int maxDraws, int k, int batchSize, Path classifier, Path references,
-                       Path fashionMnist, Path heldOutFrom, Path guideModel) {
+                       Path fashionMnist, Path heldOutFrom, Path guideModel, FineTuning fineTuning) {
+    }
+
+    /**
+     * The fine-tuning of {@code unseen evaluate --finetune-steps N} and its companion flags: the recipe of
+     * {@link FineTuning#of} with the values given (null: the recipe's), or null for 0 steps (none).
+     *
+     * @param steps     optimizer steps per class; 0 for no fine-tuning
+     * @param batchSize images per step, or null
+     * @param lr        the learning rate, or null
+     * @param ema       the moving average's decay, or null
+     * @param dropout   dropout while training, or null
+     * @return the settings, or null for none
+     * @throws IllegalArgumentException for negative steps, a companion flag without steps, or a value
+     *                                  {@link FineTuning} refuses (named by the evaluate flag)
+     */
+    public static FineTuning fineTuning(int steps, Integer batchSize, Double lr, Double ema, Double dropout) {
+        if (steps < 0) {
+            throw new IllegalArgumentException("--finetune-steps: " + steps + " is negative (give 0 for no "
+                    + "fine-tuning, or the optimizer steps per class, e.g. 500 as the Python baseline)");
+        }
+        if (steps == 0) {
+            String given = batchSize != null ? "--finetune-batch-size" : lr != null ? "--finetune-lr"
+                    : ema != null ? "--finetune-ema" : dropout != null ? "--finetune-dropout" : null;
+            if (given != null) {
+                throw new IllegalArgumentException(given + " needs --finetune-steps N (without it nothing is "
+                        + "fine-tuned)");
+            }
+            return null;
+        }
+        try {
+            FineTuning f = FineTuning.of(steps);
+            f = batchSize == null ? f : f.withBatchSize(batchSize);
+            f = lr == null ? f : f.withLr(lr);
+            f = ema == null ? f : f.withEma(ema);
+            return dropout == null ? f : f.withDropout(dropout);
+        } catch (IllegalArgumentException e) {
+            // FineTuning's checks name the flags of `unseen finetune`; here they are --finetune-*
+            throw new IllegalArgumentException(e.getMessage().replaceFirst("^--", "--finetune-"), e);
+        }
     }
 
     /**
@@ -125,14 +169,16 @@ public final class FashionEvaluation {
         Tensor domainImages = domainImages(heldOutImages, domain, plan.domainCount());
 
         log.accept(String.format(Locale.ROOT, "evaluate: %d settings x %d classes x (real, baseline, %d sampler rows, "
-                        + "%d extra rows), %d samples each; t0 %s, steps %s, clip-x0 %s, seed %d", settings.size(),
-                names.size(), rows.size(), extras.size(), plan.count(), plan.t0(), plan.steps(),
-                plan.clipX0() ? "on" : "off", plan.seed()));
+                        + "%s%d extra rows), %d samples each; t0 %s, steps %s, clip-x0 %s, seed %d", settings.size(),
+                names.size(), rows.size(), plan.fineTuning() == null ? "" : Evaluation.FINE_TUNED + " after "
+                        + plan.fineTuning().steps() + " fine-tuning steps per class, ", extras.size(), plan.count(),
+                plan.t0(), plan.steps(), plan.clipX0() ? "on" : "off", plan.seed()));
         // loaded once beside the model, checked against it; the +guideW rows give it their weights
         FrozenModel guide = plan.guideModel() == null ? null : DomainGuidance.loadGuide(frozen, plan.guideModel());
         Evaluation.Result r;
         try {
-            Evaluation eval = new Evaluation(frozen, guide, clf, o, progress.asProgress(), log::accept);
+            Evaluation eval = new Evaluation(frozen, guide, fineTuning(plan, frozen, progress, log), clf, o,
+                    progress.asProgress(), log::accept);
             r = eval.run(inputs, domainImages, domain, domainLabels, extras, output);
         } finally {
             if (guide != null) {
@@ -151,6 +197,24 @@ public final class FashionEvaluation {
                 seconds, seconds / 60, EvaluationReport.resumeStatement(r), output.resolve("results.md"),
                 output.resolve("report.html")));
         return output.resolve("results.md");
+    }
+
+    /**
+     * The plan's fine-tuning, on the evaluation's device when it has backward passes (cpu, reference), else on cpu;
+     * null for none.
+     */
+    private static EvaluationFineTuning fineTuning(Plan plan, FrozenModel frozen, ProgressListener progress,
+                                                   Consumer<String> log) {
+        if (plan.fineTuning() == null) {
+            return null;
+        }
+        String backend = frozen.unet().backend().name();
+        String device = backend.equals("reference") ? "reference" : "cpu";
+        if (!device.equals(backend)) {
+            log.accept("evaluate: fine-tuning runs on cpu (backward passes run on cpu and reference, not on " + backend
+                    + ")");
+        }
+        return new EvaluationFineTuning(plan.fineTuning(), frozen, device, progress, log);
     }
 
     /**
@@ -210,11 +274,19 @@ public final class FashionEvaluation {
             throw new IllegalArgumentException("--tol-scale: " + plan.tolScale() + " is not a finite number > 0 (give "
                     + "e.g. 1)");
         }
+        if (plan.guideModel() != null && plan.fineTuning() != null) {
+            throw new IllegalArgumentException("--guide-model and --finetune-steps both give the +guideW rows their "
+                    + "guide: drop --guide-model to guide each class by its own fine-tuned model, or --finetune-steps "
+                    + "to guide every class by --guide-model");
+        }
         List<SamplerRow> rows = samplerRows(plan);
         List<String> names = normalized(plan.classes());
         List<String> domain = normalized(plan.domainClasses());
         List<ExtraRow> extras = new ArrayList<>();
         List<String> taken = new ArrayList<>(rows.stream().map(SamplerRow::id).toList());
+        if (plan.fineTuning() != null) {
+            taken.add(Evaluation.FINE_TUNED);
+        }
         for (String spec : plan.extraRows()) {
             ExtraRow extra = ExtraRow.load(spec, names, taken);
             extras.add(extra);
@@ -240,9 +312,10 @@ public final class FashionEvaluation {
                 throw new IllegalArgumentException("--methods " + m + ": the ILVR factor must divide the image side "
                         + FashionMnist.PADDED + " (2, 4, 8, 16 or 32)");
             }
-            if (row.guideWeight() != null && plan.guideModel() == null) {
-                throw new IllegalArgumentException("--methods " + m + ": the +guideW rows need --guide-model "
-                        + "FT.safetensors (a model fine-tuned from --model whose epsilon guides the decoding)");
+            if (row.guideWeight() != null && plan.guideModel() == null && plan.fineTuning() == null) {
+                throw new IllegalArgumentException("--methods " + m + ": the +guideW rows need a guide: --finetune-steps "
+                        + "N (each class's model fine-tuned on its references) or --guide-model FT.safetensors (one "
+                        + "model fine-tuned from --model for every class)");
             }
             if (!rows.contains(row)) {
                 rows.add(row);

@@ -87,8 +87,8 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
             description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion, then "
                     + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks, then "
-                    + "optionally +guideW for domain guidance by --guide-model at weight W (default: every method and "
-                    + "slerp+taba).")
+                    + "optionally +guideW for domain guidance at weight W by --guide-model or, with --finetune-steps, "
+                    + "by each class's fine-tuned model (default: every method and slerp+taba).")
     List<String> methods;
 
     @Option(names = "--forward-noise-steps", defaultValue = "2", paramLabel = "K",
@@ -105,8 +105,32 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--guide-model", paramLabel = "FT.safetensors",
             description = "The +guideW rows (e.g. --methods slerp,slerp+guide1,slerp+guide2: the same draws decoded "
                     + "with each step's eps = eps + W (eps_guide - eps)) take eps_guide from this model, fine-tuned "
-                    + "from --model (the same channels, size and noise schedule).")
+                    + "from --model (the same channels, size and noise schedule), for every class; not with "
+                    + "--finetune-steps.")
     Path guideModel;
+
+    @Option(names = "--finetune-steps", defaultValue = "0", paramLabel = "N",
+            description = "Fine-tune the model on each class's references for N steps (the recipe of `unseen "
+                    + "finetune`, the seed from --seed and the class; kept and resumed in <output>/finetune/): adds the "
+                    + "row finetune-java (the fine-tuned model sampled from N(0, I) as the baseline), and the +guideW "
+                    + "rows take each class's model as their guide (default: ${DEFAULT-VALUE}, none).")
+    int finetuneSteps;
+
+    @Option(names = "--finetune-batch-size", paramLabel = "B",
+            description = "Images per fine-tuning step (default: the recipe's 32).")
+    Integer finetuneBatchSize;
+
+    @Option(names = "--finetune-lr", paramLabel = "LR", description = "The fine-tuning's learning rate (default: the "
+            + "recipe's 1e-4).")
+    Double finetuneLr;
+
+    @Option(names = "--finetune-ema", paramLabel = "DECAY", description = "Decay per step of the fine-tuning's moving "
+            + "average of the weights, in [0, 1) (default: the recipe's 0.99).")
+    Double finetuneEma;
+
+    @Option(names = "--finetune-dropout", paramLabel = "P", description = "Dropout while fine-tuning, in [0, 1) "
+            + "(default: the recipe's 0.1).")
+    Double finetuneDropout;
 
     @Option(names = "--extra-row", paramLabel = "NAME=DIR",
             description = "A row of images made elsewhere, scored like the samplers: DIR/<class>.npy per class, float32 "
@@ -150,7 +174,8 @@ final class EvaluateCommand implements Callable<Integer> {
         FashionEvaluation.Plan plan = new FashionEvaluation.Plan(classes, domainClasses, methods, extraRows, t0, steps,
                 count, heldOut, reconCount, domainCount, forwardNoiseSteps, ilvrStop, seed, clipX0, tolScale, maxDraws,
                 k, batch.value(), CliPaths.bundled(classifier), CliPaths.bundled(references), fashionMnist,
-                heldOutFrom, guideModel);
+                heldOutFrom, guideModel, FashionEvaluation.fineTuning(finetuneSteps, finetuneBatchSize, finetuneLr,
+                finetuneEma, finetuneDropout));
         // checked before anything is converted or written
         FashionEvaluation.CheckedPlan checked = FashionEvaluation.validate(plan);
         if (guideModel != null) {

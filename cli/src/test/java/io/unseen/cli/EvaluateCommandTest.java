@@ -333,8 +333,9 @@ class EvaluateCommandTest {
 
         String err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-guide-bad"), "--methods",
                 "gaussian+guide2"));
-        assertTrue(err.startsWith("unseen: --methods gaussian+guide2: the +guideW rows need --guide-model "
-                + "FT.safetensors (a model fine-tuned from --model whose epsilon guides the decoding)"), err);
+        assertTrue(err.startsWith("unseen: --methods gaussian+guide2: the +guideW rows need a guide: "
+                + "--finetune-steps N (each class's model fine-tuned on its references) or --guide-model "
+                + "FT.safetensors (one model fine-tuned from --model for every class)"), err);
         err = PipelineCommandsTest.runCapturingErr(1, args(dir.resolve("eval-guide-bad"), "--methods", "gaussian",
                 "--guide-model", guide.toString()));
         assertTrue(err.startsWith("unseen: --guide-model is used only by the +guideW rows (add one, e.g. --methods "
@@ -343,6 +344,127 @@ class EvaluateCommandTest {
                 "gaussian+guide-1", "--guide-model", guide.toString()));
         assertTrue(err.startsWith("unseen: --methods: unknown row 'gaussian+guide-1'") && err.contains("+guideW"), err);
         assertFalse(Files.exists(dir.resolve("eval-guide-bad")), "refused before anything is written");
+    }
+
+    @Test
+    void fineTuningAddsItsRowAndGuidesEachClassByItsOwnModel() throws Exception {
+        Path out = dir.resolve("eval-finetune");
+        String[] a = args(out, "--methods", "gaussian,gaussian+guide1", "--finetune-steps", "2",
+                "--finetune-batch-size", "4");
+        String err = PipelineCommandsTest.runCapturingErr(0, a);
+        Path trouserModel = out.resolve("finetune/trouser.safetensors"),
+                sneakerModel = out.resolve("finetune/sneaker.safetensors");
+        for (Path p : new Path[]{trouserModel, sneakerModel, out.resolve("finetune/trouser-checkpoint.safetensors"),
+                out.resolve("finetune/trouser-references.npy"), out.resolve("t0-300_steps-3/trouser/finetune-java.png")}) {
+            assertTrue(Files.isRegularFile(p), p + "\n" + err);
+        }
+        assertTrue(err.contains("finetune trouser: 2 steps on 4 references"), err);
+        String md = Files.readString(out.resolve("results.md"));
+        assertTrue(md.contains("| trouser | finetune-java | 4/4 |") && md.contains("| sneaker | finetune-java | 4/4 |"),
+                md);
+        assertTrue(md.contains("Row `finetune-java`: the model fine-tuned in Java on the class's references (steps 2, "
+                + "batch-size 4, lr 0.0001, ema 0.99, weight-decay 0, grad-clip 1, dropout 0.1, flip true, device cpu;"),
+                md);
+        assertTrue(md.contains("the guide each class's own fine-tuned model"), md);
+        assertTrue(md.contains("Fine-tuning per class") && md.contains(" | trained now |"), md);
+        Map<?, ?> cfg = (Map<?, ?>) ((Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24))
+                .get("config");
+        Map<?, ?> ft = (Map<?, ?>) cfg.get("fine_tuning");
+        assertEquals(2L, ft.get("steps"));
+        assertEquals(4L, ft.get("batch-size"));
+        assertEquals(Boolean.TRUE, ft.get("guides_the_guide_rows"));
+        List<?> perClass = (List<?>) ft.get("classes");
+        assertEquals(2, perClass.size());
+        Map<?, ?> trouser = (Map<?, ?>) perClass.get(0);
+        assertEquals("trouser", trouser.get("class"));
+        assertEquals(io.unseen.diffusion.DomainPrior.fingerprint(trouserModel), trouser.get("fingerprint"));
+        assertEquals(io.unseen.diffusion.Seeds.mix(7, io.unseen.diffusion.Seeds.FINE_TUNING, 1), trouser.get("seed"),
+                "seeded by --seed and the class's label (trouser: 1)");
+        assertTrue(((Number) trouser.get("seconds")).doubleValue() > 0, trouser.toString());
+
+        // the finetune-java row is the fine-tuned model's own N(0, I) baseline: the same x_T, grid and count
+        Path asModel = dir.resolve("eval-finetune-as-model");
+        assertEquals(0, PipelineCommandsTest.run(args(asModel, "--model", trouserModel.toString(), "--classes",
+                "trouser", "--methods", "gaussian")));
+        Tensor row = Npy.read(out.resolve("finetune/trouser-steps-3.npy"));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(Npy.read(asModel.resolve("baseline-steps-3.npy")).data(),
+                row.data(), 0f, "finetune-java = the baseline of the fine-tuned model");
+        assertFalse(java.util.Arrays.equals(Npy.read(out.resolve("baseline-steps-3.npy")).data(), row.data()),
+                "the fine-tuned weights change the samples");
+
+        // +guide1 decodes each class's draws by that class's own model: the trouser model given as --guide-model
+        // for both classes gives trouser's row exactly and not sneaker's
+        Path oneGuide = dir.resolve("eval-finetune-one-guide");
+        assertEquals(0, PipelineCommandsTest.run(args(oneGuide, "--methods", "gaussian,gaussian+guide1",
+                "--guide-model", trouserModel.toString())));
+        String guided = "t0-300_steps-3/%s/gaussian+guide1.npy";
+        org.junit.jupiter.api.Assertions.assertArrayEquals(Npy.read(out.resolve(guided.formatted("trouser"))).data(),
+                Npy.read(oneGuide.resolve(guided.formatted("trouser"))).data(), 0f, "trouser: its own model guides");
+        assertFalse(java.util.Arrays.equals(Npy.read(out.resolve(guided.formatted("sneaker"))).data(),
+                Npy.read(oneGuide.resolve(guided.formatted("sneaker"))).data()), "sneaker: its own model, not trouser's");
+
+        // the same command again: the fine-tuned models are read back, not trained again
+        java.nio.file.attribute.FileTime made = Files.getLastModifiedTime(trouserModel);
+        err = PipelineCommandsTest.runCapturingErr(0, a);
+        assertTrue(err.contains("finetune trouser: reusing " + trouserModel) && !err.contains("2 steps on"), err);
+        assertEquals(made, Files.getLastModifiedTime(trouserModel));
+        Map<?, ?> again = (Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24);
+        assertEquals(0L, again.get("stages_computed"), "every row read back too");
+        assertTrue(Files.readString(out.resolve("results.md")).contains("read back: the time of the run that made it"));
+
+        // more steps continue from the checkpoint, to the bits of a fresh run of as many steps
+        err = PipelineCommandsTest.runCapturingErr(0, args(out, "--methods", "gaussian,gaussian+guide1",
+                "--finetune-steps", "3", "--finetune-batch-size", "4"));
+        assertTrue(err.contains("resumed from " + out.resolve("finetune/trouser-checkpoint.safetensors")
+                + " at step 2 of 3"), err);
+        Path fresh = dir.resolve("finetune-fresh.safetensors");
+        io.unseen.api.FineTuning.of(3).withBatchSize(4).withSeed((Long) trouser.get("seed")).run(model, "cpu",
+                out.resolve("finetune/trouser-references.npy"), fresh, null, io.unseen.api.ProgressListener.NONE,
+                line -> { });
+        org.junit.jupiter.api.Assertions.assertArrayEquals(Files.readAllBytes(fresh), Files.readAllBytes(trouserModel),
+                "continued = fresh");
+
+        // other settings: the checkpoint is not continued but the class trained again
+        String[] lr = args(out, "--methods", "gaussian,gaussian+guide1", "--finetune-steps", "3",
+                "--finetune-batch-size", "4", "--finetune-lr", "2e-4");
+        err = PipelineCommandsTest.runCapturingErr(0, lr);
+        assertTrue(err.contains("finetune trouser: " + out.resolve("finetune/trouser-checkpoint.safetensors")
+                + " was made with other settings; starting over") && !err.contains("resumed from"), err);
+
+        // a run stopped after its last checkpoint, before the model was written: continued, to the same model
+        byte[] finished = Files.readAllBytes(trouserModel);
+        Path record = out.resolve("finetune/trouser.json");
+        Files.writeString(record, Files.readString(record).replace("\"finished\":true", "\"finished\":false"));
+        Files.delete(trouserModel);
+        err = PipelineCommandsTest.runCapturingErr(0, lr);
+        assertTrue(err.contains("resumed from " + out.resolve("finetune/trouser-checkpoint.safetensors")
+                + " at step 3 of 3") && err.contains("finetune sneaker: reusing"), err);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(finished, Files.readAllBytes(trouserModel));
+    }
+
+    @Test
+    void badFineTuningFlagsAreRefusedBeforeAnyWork() throws Exception {
+        Path out = dir.resolve("eval-finetune-bad");
+        String err = PipelineCommandsTest.runCapturingErr(1, args(out, "--finetune-steps", "-1"));
+        assertEquals("unseen: --finetune-steps: -1 is negative (give 0 for no fine-tuning, or the optimizer steps per "
+                + "class, e.g. 500 as the Python baseline)", err.strip());
+        err = PipelineCommandsTest.runCapturingErr(1, args(out, "--methods", "gaussian,gaussian+guide2",
+                "--finetune-steps", "2", "--guide-model", model.toString()));
+        assertEquals("unseen: --guide-model and --finetune-steps both give the +guideW rows their guide: drop "
+                + "--guide-model to guide each class by its own fine-tuned model, or --finetune-steps to guide every "
+                + "class by --guide-model", err.strip());
+        err = PipelineCommandsTest.runCapturingErr(1, args(out, "--finetune-lr", "1e-3"));
+        assertEquals("unseen: --finetune-lr needs --finetune-steps N (without it nothing is fine-tuned)", err.strip());
+        err = PipelineCommandsTest.runCapturingErr(1, args(out, "--finetune-steps", "2", "--finetune-ema", "1"));
+        assertEquals("unseen: --finetune-ema: 1.0 is outside [0, 1) (0 keeps the last weights; the recipe's 0.99 "
+                + "averages over about 100 steps)", err.strip());
+        err = PipelineCommandsTest.runCapturingErr(1, args(out, "--finetune-steps", "2", "--finetune-batch-size", "0"));
+        assertEquals("unseen: --finetune-batch-size must be at least 1, got 0", err.strip());
+        Path rows = Files.createDirectories(dir.resolve("extra-finetune-java"));
+        err = PipelineCommandsTest.runCapturingErr(1, args(out, "--finetune-steps", "2", "--extra-row",
+                "finetune-java=" + rows));
+        assertTrue(err.contains("a row is already called 'finetune-java'"), err);
+        assertFalse(Files.exists(out), "refused before anything is written");
     }
 
     @Test

@@ -127,8 +127,8 @@ final class Claims {
                         + "copies than real images do (images nearer to a reference than 95%% of real ones; precedence "
                         + "test at %.2f).", copies, rows, Measure.ALPHA)));
 
-        // 7. the comparison with rows made elsewhere (fine-tuning): by KID, the distance to the real images
-        for (String extra : r.extraRows()) {
+        // 7. the comparison with fine-tuning (finetune-java, rows made elsewhere): by KID, the distance to the real images
+        for (String extra : r.comparisonRows()) {
             int better = 0, worse = 0;
             List<String> p = new ArrayList<>();
             for (String c : unseen) {
@@ -159,7 +159,7 @@ final class Claims {
 
     private static boolean isFixed(Evaluation.Result r, Evaluation.SetResult row) {
         return row.method().equals(Evaluation.REAL) || row.method().equals(Evaluation.BASELINE)
-                || r.extraRows().contains(row.method());
+                || r.comparisonRows().contains(row.method());
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.unseen.diffusion.evaluation;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
@@ -30,13 +31,19 @@ import java.util.function.Consumer;
  * neighbouring-pixel correlation, with and without TABA's forward-noised first steps); then one set of images per
  * row, each measured the same way ({@link RowMetrics}): real held-out images not used elsewhere (what a perfect
  * sampler would score), ordinary generation from N(0, I) at T-1 (the model's own domain: the baseline), each
- * sampler ({@link SamplingStage}) and each extra row (images made elsewhere, e.g. the fine-tuned model's). Each
- * expensive tensor is kept in the output folder with the settings it was made with ({@link StageCache}), so a
+ * sampler ({@link SamplingStage}), with fine-tuning the {@value #FINE_TUNED} row (the model fine-tuned on the class's
+ * references, generating from N(0, I) as the baseline does; its model also guides the {@code +guideW} rows unless one
+ * guide model is given for every class), and each extra row (images made elsewhere, e.g. the Python fine-tuning's).
+ * Each expensive tensor is kept in the output folder with the settings it was made with ({@link StageCache}), so a
  * rerun resumes. Everything follows from the options' seed.
  */
 public final class Evaluation {
-    /** Row names besides the samplers' ids. */
-    public static final String REAL = "real held-out", BASELINE = "N(0,I) baseline";
+    /**
+     * Row names besides the samplers' ids. {@value #FINE_TUNED}: the class's fine-tuned model generating from N(0, I);
+     * a file name as the samplers' ids are ({@code <class>/finetune-java.png}), and distinct from the Python
+     * fine-tuning's extra row, which the README calls {@code finetune}, so the two share a table.
+     */
+    public static final String REAL = "real held-out", BASELINE = "N(0,I) baseline", FINE_TUNED = "finetune-java";
 
     /** One point of a sweep: inversion depth and DDIM steps (for inversion, decoding and the baseline). */
     public record Setting(int t0, int steps) {
@@ -194,14 +201,76 @@ public final class Evaluation {
                                 List<ClassResult> classes, double seconds) {
     }
 
-    /** The whole sweep. {@code stagesReused} of the stages were read back from an earlier run in the folder. */
+    /**
+     * Fine-tunes the model on a class's references, for the {@value #FINE_TUNED} row and the {@code +guideW} rows'
+     * guides: the front end's fine-tuning (the API's, which this module cannot see), keeping each class's model in
+     * the folder it is given and reading back one an earlier run finished there.
+     */
+    public interface ClassFineTuning {
+        /** The settings that decide every class's fine-tuned weights besides its seed, by flag name. */
+        Map<String, Object> settings();
+
+        /** The class's fine-tuned model, trained with {@code seed} or read back, kept in {@code dir}. */
+        FineTuned run(ClassInput in, long seed, Path dir) throws IOException;
+    }
+
+    /**
+     * A class's fine-tuned model.
+     *
+     * @param file        the model file (the EMA weights)
+     * @param fingerprint the file's fingerprint
+     * @param seed        the seed of its training: the evaluation's seed mixed with the class's label
+     * @param steps       optimizer steps
+     * @param loss        the mean loss of its last steps
+     * @param seconds     the training's time: this run's, or the earlier run's when read back
+     * @param resumedFrom the step this run continued from (0: trained from the start, or read back)
+     * @param reused      read back from an earlier run in the output folder, not trained now
+     */
+    public record FineTuned(String className, Path file, String fingerprint, long seed, long steps, double loss,
+                            double seconds, long resumedFrom, boolean reused) {
+    }
+
+    /** The fine-tuning of a run: its settings by flag name ({@link ClassFineTuning#settings}) and each class's model. */
+    public record FineTuningResult(Map<String, Object> settings, List<FineTuned> classes) {
+    }
+
+    /**
+     * The whole sweep. {@code stagesReused} of the stages were read back from an earlier run in the folder.
+     * {@code fineTuning}: null without fine-tuning.
+     */
     public record Result(Options options, int numTimesteps, int domainImages, List<String> domainClasses,
                          List<String> extraRows, List<SettingResult> settings, Map<String, Double> phaseSeconds,
-                         int stagesReused, int stagesComputed, double seconds) {
+                         int stagesReused, int stagesComputed, double seconds, FineTuningResult fineTuning) {
+        /**
+         * The rows the method is compared with besides the baselines, none of them a sampler at a t0: the
+         * {@value #FINE_TUNED} row (with fine-tuning), then the extra rows.
+         */
+        public List<String> comparisonRows() {
+            List<String> rows = new ArrayList<>();
+            if (fineTuning != null) {
+                rows.add(FINE_TUNED);
+            }
+            rows.addAll(extraRows);
+            return rows;
+        }
+
+        /**
+         * Whether {@code row}'s images at {@code setting} are those of an earlier setting: an extra row's are the same
+         * at every setting, the {@value #FINE_TUNED} row's at every setting of one step count (it does not invert).
+         */
+        public boolean repeats(Setting setting, String row) {
+            int at = options.settings().indexOf(setting);
+            if (extraRows.contains(row)) {
+                return at > 0;
+            }
+            return row.equals(FINE_TUNED) && options.settings().subList(0, Math.max(at, 0)).stream()
+                    .anyMatch(s -> s.steps() == setting.steps());
+        }
     }
 
     private final FrozenModel model;
     private final FrozenModel guide;
+    private final ClassFineTuning fineTuning;
     private final FashionClassifier classifier;
     private final Options o;
     private final Progress progress;
@@ -210,24 +279,32 @@ public final class Evaluation {
     private final StageCache cache = new StageCache();
 
     /**
-     * @param guide the guide model of the {@code +guideW} rows ({@link io.unseen.diffusion.DomainGuidance}), loaded
-     *              beside {@code model}; null when no row has guidance
+     * @param guide      the guide model of the {@code +guideW} rows for every class
+     *                   ({@link io.unseen.diffusion.DomainGuidance}), loaded beside {@code model}; null when no row has
+     *                   guidance or each class's fine-tuned model guides
+     * @param fineTuning each class's fine-tuning, for the {@value #FINE_TUNED} row and (without {@code guide}) the
+     *                   {@code +guideW} rows' guides; null for none
      */
-    public Evaluation(FrozenModel model, FrozenModel guide, FashionClassifier classifier, Options options,
-                      Progress progress, Consumer<String> log) {
+    public Evaluation(FrozenModel model, FrozenModel guide, ClassFineTuning fineTuning, FashionClassifier classifier,
+                      Options options, Progress progress, Consumer<String> log) {
         if (model.unet().inChannels() != 1 || model.unet().resolution() != FashionMnist.PADDED) {
             throw new IllegalArgumentException("the evaluation measures Fashion-MNIST classes with a 32x32 grayscale "
                     + "classifier, but " + model.file() + " makes " + model.unet().inChannels() + "-channel "
                     + model.unet().resolution() + "x" + model.unet().resolution() + " images");
         }
+        if (guide != null && fineTuning != null) {
+            throw new IllegalArgumentException("one guide model for every class or each class's fine-tuned model as "
+                    + "its guide, not both");
+        }
         for (SamplerRow row : options.samplers()) {
-            if (row.guideWeight() != null && guide == null) {
-                throw new IllegalArgumentException("--methods " + row.id() + " needs --guide-model (the model whose "
-                        + "epsilon guides the decoding)");
+            if (row.guideWeight() != null && guide == null && fineTuning == null) {
+                throw new IllegalArgumentException("--methods " + row.id() + " needs --guide-model or --finetune-steps "
+                        + "(the model whose epsilon guides the decoding)");
             }
         }
         this.model = model;
         this.guide = guide;
+        this.fineTuning = fineTuning;
         this.classifier = classifier;
         this.o = options;
         this.progress = progress;
@@ -245,14 +322,61 @@ public final class Evaluation {
                       List<ExtraRow> extraRows, Path outDir) throws IOException {
         long start = System.nanoTime();
         Files.createDirectories(outDir);
+        Map<String, FrozenModel> tuned = new LinkedHashMap<>();
+        try {
+            FineTuningResult fineTuned = fineTuning == null ? null : fineTune(classes, outDir.resolve("finetune"), tuned);
+            List<SettingResult> settings = sweep(classes, domainImages, domainClasses, domainLabels, extraRows, outDir,
+                    tuned);
+            List<String> extraNames = extraRows.stream().map(ExtraRow::name).toList();
+            return new Result(o, model.schedule().numTimesteps(), domainImages.dim(0), domainClasses, extraNames,
+                    settings, phases, cache.reused(), cache.computed(), (System.nanoTime() - start) / 1e9, fineTuned);
+        } finally {
+            for (FrozenModel m : tuned.values()) {
+                m.unet().close();
+            }
+        }
+    }
+
+    /**
+     * Each class's model fine-tuned on its references (or read back from {@code dir}), loaded beside the model into
+     * {@code tuned}. The seed of a class's training is the evaluation's mixed with the class's label, as a sampler
+     * row's is, so a class's model does not depend on which other classes are evaluated.
+     */
+    private FineTuningResult fineTune(List<ClassInput> classes, Path dir, Map<String, FrozenModel> tuned)
+            throws IOException {
+        Files.createDirectories(dir);
+        List<FineTuned> out = new ArrayList<>();
+        for (ClassInput in : classes) {
+            long t = System.nanoTime();
+            FineTuned f = fineTuning.run(in, Seeds.mix(o.seed(), Seeds.FINE_TUNING, in.label()), dir);
+            lap(in.name() + ": fine-tune", t);
+            log.accept(String.format(Locale.ROOT, "%s: fine-tuned model %s (%d steps, loss %.4f, %.1f s%s)", in.name(),
+                    f.file(), f.steps(), f.loss(), f.seconds(), f.reused() ? ", read back from an earlier run"
+                            : f.resumedFrom() > 0 ? ", continued from step " + f.resumedFrom() : ""));
+            tuned.put(in.name(), DomainGuidance.loadGuide(model, f.file()));
+            out.add(f);
+        }
+        return new FineTuningResult(fineTuning.settings(), out);
+    }
+
+    /** Every setting of the sweep; {@code tuned}: the classes' fine-tuned models (empty without fine-tuning). */
+    private List<SettingResult> sweep(List<ClassInput> classes, Tensor domainImages, List<String> domainClasses,
+                                      Set<Integer> domainLabels, List<ExtraRow> extraRows, Path outDir,
+                                      Map<String, FrozenModel> tuned) throws IOException {
         Ddim ddim = new Ddim(model.unet(), model.schedule(), o.batchSize());
         Map<String, Object> runKey = runKey();
+        // the +guideW rows' guide per class: the one guide model, else the class's own fine-tuned model
+        Map<String, FrozenModel> guides = new LinkedHashMap<>(tuned);
+        if (guide != null) {
+            classes.forEach(in -> guides.put(in.name(), guide));
+        }
 
         Map<String, RowMetrics> metrics = new LinkedHashMap<>();
         for (ClassInput in : classes) {
             metrics.put(in.name(), new RowMetrics(classifier, in, domainLabels, o.seed()));
         }
         Map<Integer, RowImages> baselines = new HashMap<>();
+        Map<String, RowImages> fineTunedRows = new HashMap<>();
         List<SettingResult> settings = new ArrayList<>();
         for (Setting setting : o.settings()) {
             long t = System.nanoTime();
@@ -260,7 +384,7 @@ public final class Evaluation {
             TimestepGrid grid = TimestepGrid.of(setting.t0(), setting.steps(), model.schedule());
             RowImages baseline = baselines.get(setting.steps());
             if (baseline == null) {
-                baseline = baseline(ddim, setting.steps(), runKey, outDir);
+                baseline = baseline(setting.steps(), runKey, outDir);
                 baselines.put(setting.steps(), baseline);
             }
             log.accept(String.format(Locale.ROOT, "%s: own domain: inverting %d held-out images of %s", setting.label(),
@@ -277,7 +401,7 @@ public final class Evaluation {
             lap("invert own domain", tt);
 
             InversionStage inversion = new InversionStage(model, ddim, o, cache, progress, log);
-            SamplingStage sampling = new SamplingStage(ddim, guide, o, cache, progress, log);
+            SamplingStage sampling = new SamplingStage(ddim, guides, o, cache, progress, log);
             List<ClassResult> results = new ArrayList<>();
             for (ClassInput in : classes) {
                 long ct = System.nanoTime();
@@ -302,6 +426,17 @@ public final class Evaluation {
                             r.seconds(), r.resumed()));
                     lap(in.name() + ": " + row.id(), st);
                 }
+                FrozenModel tunedModel = tuned.get(in.name());
+                if (tunedModel != null) {
+                    String at = in.name() + "-steps-" + setting.steps();
+                    RowImages ft = fineTunedRows.get(at);
+                    if (ft == null) {
+                        ft = fineTunedRow(in, tunedModel, setting.steps(), runKey, outDir.resolve("finetune"));
+                        fineTunedRows.put(at, ft);
+                    }
+                    SamplingStage.writeGrid(ft.images(), classDir.resolve(FINE_TUNED + ".png"));
+                    rows.add(m.measure(FINE_TUNED, ft.images(), o.count(), 0, Double.NaN, ft.seconds(), ft.resumed()));
+                }
                 for (ExtraRow extra : extraRows) {
                     Tensor images = extra.images().get(in.name());
                     SamplingStage.writeGrid(images, classDir.resolve(extra.name() + ".png"));
@@ -321,9 +456,7 @@ public final class Evaluation {
             settings.add(new SettingResult(setting, LatentAnalysis.ksStatistic(domainLatents),
                     SetMetrics.neighbourCorrelation(domainLatents), results, (System.nanoTime() - t) / 1e9));
         }
-        List<String> extraNames = extraRows.stream().map(ExtraRow::name).toList();
-        return new Result(o, model.schedule().numTimesteps(), domainImages.dim(0), domainClasses, extraNames, settings,
-                phases, cache.reused(), cache.computed(), (System.nanoTime() - start) / 1e9);
+        return settings;
     }
 
     /** A row's images, how long they took, and whether they were read back from an earlier run. */
@@ -340,19 +473,47 @@ public final class Evaluation {
         return m;
     }
 
-    /** x_T ~ N(0, I) (sample i from its own generator) decoded from T-1 to 0 on a grid of {@code steps} points. */
-    private RowImages baseline(Ddim ddim, int steps, Map<String, Object> runKey, Path outDir) throws IOException {
+    /** The N(0, I) baseline: the frozen model's own generation, the same for every class. */
+    private RowImages baseline(int steps, Map<String, Object> runKey, Path outDir) throws IOException {
         log.accept(String.format(Locale.ROOT, "baseline: %d samples from N(0, I) at t=%d, %d steps",
                 o.count(), model.schedule().numTimesteps() - 1, steps));
-        long t = System.nanoTime();
         Map<String, Object> key = new LinkedHashMap<>(runKey);
         key.put("stage", "baseline");
         key.put("steps", (long) steps);
         key.put("count", (long) o.count());
         key.put("clip_x0", o.clipX0());
+        return fromNoise(model, steps, key, outDir.resolve("baseline-steps-" + steps), "baseline");
+    }
+
+    /**
+     * The {@value #FINE_TUNED} row: the class's fine-tuned model generating as the baseline does (the same x_T, the
+     * same grid), so the two rows differ by the weights alone.
+     */
+    private RowImages fineTunedRow(ClassInput in, FrozenModel tunedModel, int steps, Map<String, Object> runKey,
+                                   Path dir) throws IOException {
+        log.accept(String.format(Locale.ROOT, "%s: %s: %d samples of its fine-tuned model from N(0, I) at t=%d, %d "
+                + "steps", in.name(), FINE_TUNED, o.count(), model.schedule().numTimesteps() - 1, steps));
+        Map<String, Object> key = new LinkedHashMap<>(runKey);
+        key.put("stage", FINE_TUNED);
+        key.put("class", in.name());
+        key.put("fine_tuned_model_fingerprint", tunedModel.fingerprint());
+        key.put("steps", (long) steps);
+        key.put("count", (long) o.count());
+        key.put("clip_x0", o.clipX0());
+        return fromNoise(tunedModel, steps, key, dir.resolve(in.name() + "-steps-" + steps),
+                in.name() + ": " + FINE_TUNED);
+    }
+
+    /**
+     * x_T ~ N(0, I) (sample i from its own generator, whichever model decodes) decoded by {@code m} from T-1 to 0 on
+     * a grid of {@code steps} points, kept as {@code base}.npy (and a grid as .png) under {@code key}.
+     */
+    private RowImages fromNoise(FrozenModel m, int steps, Map<String, Object> key, Path base, String phase)
+            throws IOException {
+        long t = System.nanoTime();
         int reusedBefore = cache.reused();
-        StageCache.Entry e = cache.get(outDir.resolve("baseline-steps-" + steps), key, () -> {
-            int c = model.unet().inChannels(), r = model.unet().resolution(), per = c * r * r;
+        StageCache.Entry e = cache.get(base, key, () -> {
+            int c = m.unet().inChannels(), r = m.unet().resolution(), per = c * r * r;
             Tensor x = Tensor.zeros(o.count(), c, r, r);
             for (int i = 0; i < o.count(); i++) {
                 Random rng = Seeds.random(o.seed(), Seeds.BASELINE, i);
@@ -360,11 +521,12 @@ public final class Evaluation {
                     x.data()[i * per + j] = (float) rng.nextGaussian();
                 }
             }
-            TimestepGrid full = TimestepGrid.of(model.schedule().numTimesteps() - 1, steps, model.schedule());
+            TimestepGrid full = TimestepGrid.of(m.schedule().numTimesteps() - 1, steps, m.schedule());
+            Ddim ddim = new Ddim(m.unet(), m.schedule(), o.batchSize());
             return new StageCache.Entry(ddim.generate(x, full, 0f, o.clipX0(), o.seed(), null, progress, null), Map.of());
         });
-        SamplingStage.writeGrid(e.tensor(), outDir.resolve("baseline-steps-" + steps + ".png"));
-        return new RowImages(e.tensor(), lap("baseline", t), cache.reused() > reusedBefore);
+        SamplingStage.writeGrid(e.tensor(), Path.of(base + ".png"));
+        return new RowImages(e.tensor(), lap(phase, t), cache.reused() > reusedBefore);
     }
 
     private double lap(String phase, long startNanos) {

@@ -38,6 +38,15 @@ final class EvaluationHtml {
                 esc(c.modelFile().toString()), esc(c.modelFingerprint()), EvaluationReport.settingList(r),
                 r.options().count(), r.options().seed(), esc(EvaluationReport.duration(r.seconds())),
                 esc(EvaluationReport.resumeStatement(r))));
+        if (r.fineTuning() != null) {
+            List<String> times = new ArrayList<>();
+            for (Evaluation.FineTuned ft : r.fineTuning().classes()) {
+                times.add(f("%s %s%s", ft.className(), EvaluationReport.duration(ft.seconds()), ft.reused()
+                        ? " (read back)" : ft.resumedFrom() > 0 ? " (continued from step " + ft.resumedFrom() + ")" : ""));
+            }
+            h.append(f("<p>Fine-tuning (row <code>%s</code>): %s. Time per class: %s.</p>%n", Evaluation.FINE_TUNED,
+                    esc(EvaluationReport.settingsText(r.fineTuning().settings())), esc(String.join(", ", times))));
+        }
 
         h.append("<h2>The goal</h2>\n<p>Three one-sided tests at level " + num(Measure.ALPHA, 2) + ", each passed by "
                 + "real images in at least 95% of draws: the target share not significantly below the real images' "
@@ -70,7 +79,8 @@ final class EvaluationHtml {
 
         if (r.settings().size() > 1) {
             h.append("<h2>The sweep</h2>\n<p>Each sampler row's metric against the setting; dashed: the real held-out "
-                    + "images and the extra rows (independent of the setting).</p>\n");
+                    + "images, the fine-tuned model's row (independent of t0) and the extra rows (independent of the "
+                    + "setting).</p>\n");
             for (EvaluationReport.Metric m : EvaluationReport.CURVES) {
                 h.append("<h3>").append(esc(m.name())).append("</h3><p>").append(esc(m.unit())).append("</p>"
                         + "<div class=\"plots\">\n");
@@ -159,7 +169,7 @@ final class EvaluationHtml {
             if (name.equals(Evaluation.BASELINE)) {
                 continue;
             }
-            boolean fixed = name.equals(Evaluation.REAL) || r.extraRows().contains(name);
+            boolean fixed = name.equals(Evaluation.REAL) || r.comparisonRows().contains(name);
             String col = COLORS[color++ % COLORS.length];
             StringBuilder pts = new StringBuilder();
             for (int i = 0; i < n; i++) {

@@ -85,13 +85,10 @@ public final class EvaluationReport {
                 + "(NAO, NeurIPS 2023; COG, arXiv 2408.08558). `own-slerp`: slerp from a reference towards a draw from "
                 + "the Gaussian of the model's own domain (the paper's newest variant). Rows `+ilvrN`: the same draws decoded with "
                 + "ILVR (Choi et al. 2021) on the class's references (sample i: reference i mod R), N x N block means "
-                + "replaced after each step that ends at t >= %d.%s%s%n", o.count(), o.seed(), o.k(),
-                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(), o.ilvrStop(),
-                c.guideFile() == null ? "" : f(" Rows `+guideW`: the same draws decoded with domain guidance, each "
-                        + "step's eps = eps_model + W (eps_guide - eps_model), guide model `%s` (fingerprint %s).",
-                        c.guideFile(), c.guideFingerprint()),
-                r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every setting): "
-                        + String.join(", ", r.extraRows()) + "."));
+                + "replaced after each step that ends at t >= %d.%s%s%s%n", o.count(), o.seed(), o.k(),
+                num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(), o.ilvrStop(), fineTuningRow(r),
+                guideRows(r, c), r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every "
+                        + "setting): " + String.join(", ", r.extraRows()) + "."));
         FashionClassifier clf = c.classifier();
         s.append(f("- Classifier and feature space: `%s`, a small CNN trained on the 60,000 Fashion-MNIST training "
                 + "images by reference/train_classifier.py and run by this engine; **test accuracy %s** on the 10,000 "
@@ -133,7 +130,49 @@ public final class EvaluationReport {
             s.append(f("| %s | %.1f |%n", e.getKey(), e.getValue()));
         }
         s.append(f("| total | %.1f |%n", r.seconds()));
+        if (r.fineTuning() != null) {
+            s.append("\nFine-tuning per class (the `").append(Evaluation.FINE_TUNED).append("` row's model): ")
+                    .append(settingsText(r.fineTuning().settings())).append(".\n\n")
+                    .append("| class | steps | seed | final loss | seconds | |\n|---|---|---|---|---|---|\n");
+            for (Evaluation.FineTuned ft : r.fineTuning().classes()) {
+                s.append(f("| %s | %d | %d | %s | %.1f | %s |%n", ft.className(), ft.steps(), ft.seed(),
+                        num(ft.loss(), 4), ft.seconds(), ft.reused() ? "read back: the time of the run that made it"
+                                : ft.resumedFrom() > 0 ? f("continued from step %d: this run's steps", ft.resumedFrom())
+                                : "trained now"));
+            }
+        }
         return s.toString();
+    }
+
+    /** The sentence on the {@value Evaluation#FINE_TUNED} row and its settings (nothing without fine-tuning). */
+    private static String fineTuningRow(Evaluation.Result r) {
+        if (r.fineTuning() == null) {
+            return "";
+        }
+        return f(" Row `%s`: the model fine-tuned in Java on the class's references (%s; the seed of each class "
+                + "from --seed and the class; `finetune/<class>.safetensors`), generating as the baseline does: the same "
+                + "x_T ~ N(0, I) decoded from t = %d on the setting's step count.", Evaluation.FINE_TUNED,
+                settingsText(r.fineTuning().settings()), r.numTimesteps() - 1);
+    }
+
+    /** The sentence on the {@code +guideW} rows and their guide (nothing without such rows). */
+    private static String guideRows(Evaluation.Result r, Context c) {
+        String rule = " Rows `+guideW`: the same draws decoded with domain guidance, each step's eps = eps_model + W "
+                + "(eps_guide - eps_model), ";
+        if (c.guideFile() != null) {
+            return rule + f("guide model `%s` (fingerprint %s).", c.guideFile(), c.guideFingerprint());
+        }
+        boolean guided = r.options().samplers().stream().anyMatch(row -> row.guideWeight() != null);
+        return guided && r.fineTuning() != null ? rule + "the guide each class's own fine-tuned model (the `"
+                + Evaluation.FINE_TUNED + "` row's)." : "";
+    }
+
+    /** Settings by flag name as "name value, ...", numbers in plain notation (1e-4 as 0.0001). */
+    static String settingsText(Map<String, Object> settings) {
+        List<String> parts = new ArrayList<>();
+        settings.forEach((k, v) -> parts.add(k + " " + (v instanceof Double d
+                ? new java.math.BigDecimal(Double.toString(d)).stripTrailingZeros().toPlainString() : v)));
+        return String.join(", ", parts);
     }
 
     private static void goal(StringBuilder s, Evaluation.Result r) {
@@ -148,7 +187,8 @@ public final class EvaluationReport {
                 + "what real images give (exact precedence test, which counts the threshold's own sampling error). A set of real images meets all three in at least %.0f%% of draws (union "
                 + "bound); `RealDataGoalTest` checks it on disjoint sets of real held-out images. The best setting per "
                 + "class is chosen on the selection halves (most criteria met, then lowest KID) and reported on the "
-                + "report halves; \"passing\" counts every candidate (each sampler and extra row at each setting).%n%n",
+                + "report halves; \"passing\" counts every candidate (each sampler, fine-tuned and extra row at each "
+                + "setting whose images differ).%n%n",
                 Measure.ALPHA, 100 * (1 - Measure.ALPHA), 100 * (1 - Measure.ALPHA), KidPermutationTest.PERMUTATIONS,
                 100 * (1 - 3 * Measure.ALPHA)));
         s.append("| class | role | best row (chosen on selection) | setting | target [95% CI] (real) | KID [95% CI] "
@@ -227,13 +267,17 @@ public final class EvaluationReport {
     }
 
     static String settingOf(Evaluation.Result r, GoalCheck.Candidate b) {
-        return r.extraRows().contains(b.row().method()) ? "(its own)" : f("t0 = %d, %d steps", b.setting().t0(),
-                b.setting().steps());
+        if (r.extraRows().contains(b.row().method())) {
+            return "(its own)";
+        }
+        return b.row().method().equals(Evaluation.FINE_TUNED) ? f("N(0, I), %d steps", b.setting().steps())
+                : f("t0 = %d, %d steps", b.setting().t0(), b.setting().steps());
     }
 
     private static void sweep(StringBuilder s, Evaluation.Result r) {
         s.append("## The sweep\n\nEach metric of each row against the setting (plots: `report.html`). The real "
-                + "held-out row and the extra rows do not depend on the setting.\n\n");
+                + "held-out row and the extra rows do not depend on the setting, the baseline and `" + Evaluation.FINE_TUNED
+                + "` on the step count alone.\n\n");
         for (Metric m : CURVES) {
             s.append("### ").append(m.name()).append(" (").append(m.unit()).append(")\n\n| class | row |");
             for (Evaluation.SettingResult sr : r.settings()) {
@@ -287,8 +331,8 @@ public final class EvaluationReport {
         }
         s.append("\nRows: \"real held-out\" = real test images of the class not used elsewhere (what a perfect sampler "
                 + "would score with this many images); \"N(0,I) baseline\" = ordinary generation (the model's own "
-                + "domain); then the samplers and the extra rows. Every number is the report half's (the row's second "
-                + "half against the report split). Images: produced of those requested. Acceptance: accepted / "
+                + "domain); then the samplers, `finetune-java` (with fine-tuning) and the extra rows. Every number is "
+                + "the report half's (the row's second half against the report split). Images: produced of those requested. Acceptance: accepted / "
                 + "candidates. Target: share the classifier assigns to the class, Wilson 95% interval. Own: share it "
                 + "assigns to the model's own classes. FD: Frechet distance of classifier features to the report split "
                 + "(biased at this size: compare with the real row). KID: bootstrap 95% interval; p: its permutation "
@@ -339,6 +383,9 @@ public final class EvaluationReport {
         if (c.guideFile() != null) {
             cfg.put("guide_model", c.guideFile().toString());
             cfg.put("guide_model_fingerprint", c.guideFingerprint());
+        }
+        if (r.fineTuning() != null) {
+            cfg.put("fine_tuning", fineTuning(r.fineTuning(), c.guideFile() == null));
         }
         cfg.put("eta", 0.0);
         cfg.put("clip_x0", o.clipX0());
@@ -407,6 +454,29 @@ public final class EvaluationReport {
         m.put("settings", out);
         m.put("phase_seconds", new LinkedHashMap<>(r.phaseSeconds()));
         m.put("seconds", r.seconds());
+        return m;
+    }
+
+    /** The fine-tuning's settings and each class's model; {@code guides}: the models guide the +guideW rows. */
+    private static Map<String, Object> fineTuning(Evaluation.FineTuningResult ft, boolean guides) {
+        Map<String, Object> m = new LinkedHashMap<>(ft.settings());
+        m.put("row", Evaluation.FINE_TUNED);
+        m.put("guides_the_guide_rows", guides);
+        List<Object> classes = new ArrayList<>();
+        for (Evaluation.FineTuned c : ft.classes()) {
+            Map<String, Object> cm = new LinkedHashMap<>();
+            cm.put("class", c.className());
+            cm.put("model", c.file().toString());
+            cm.put("fingerprint", c.fingerprint());
+            cm.put("seed", c.seed());
+            cm.put("steps", c.steps());
+            cm.put("final_loss", num(c.loss()));
+            cm.put("seconds", c.seconds());
+            cm.put("resumed_from", c.resumedFrom());
+            cm.put("reused", c.reused());
+            classes.add(cm);
+        }
+        m.put("classes", classes);
         return m;
     }
 

@@ -4,7 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The issue's question for each class: does some setting (a sampler or extra row at one t0 and step count) make
+ * The issue's question for each class: does some setting (a sampler, the fine-tuned or an extra row at one t0 and
+ * step count) make
  * images that pass for the class's real held-out images? A row passes when it meets the three criteria of
  * {@link Measure} (target share not significantly below the real images', KID not significantly above two real
  * sets', no more near copies than real images have), each a test at level {@link Measure#ALPHA}: a set of real
@@ -17,7 +18,7 @@ import java.util.List;
  * goal is met when the report half passes.
  */
 public final class GoalCheck {
-    /** One candidate (a sampler or extra row at one setting). */
+    /** One candidate (a sampler, the fine-tuned or an extra row at one setting). */
     public record Candidate(Evaluation.Setting setting, Evaluation.SetResult row) {
         public boolean passes() {
             return row.report().passes();
@@ -54,8 +55,8 @@ public final class GoalCheck {
                             || row.produced() < 4) {
                         continue;
                     }
-                    if (r.extraRows().contains(row.method()) && s != r.settings().get(0)) {
-                        continue; // the same images at every setting: one candidate
+                    if (r.repeats(s.setting(), row.method())) {
+                        continue; // the same images as at an earlier setting: one candidate
                     }
                     Candidate cand = new Candidate(s.setting(), row);
                     count++;

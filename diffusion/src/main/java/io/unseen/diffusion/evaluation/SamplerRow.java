@@ -11,8 +11,9 @@ import java.util.List;
  * {@link io.unseen.diffusion.Ddim#invert(io.unseen.engine.Tensor, io.unseen.diffusion.TimestepGrid, int, long,
  * io.unseen.diffusion.Progress, io.unseen.diffusion.Ddim.StepListener)}), decoded plainly, ({@code +ilvrN}) with
  * {@link io.unseen.diffusion.Ilvr} conditioning on the class's references at block size N, and ({@code +guideW})
- * with {@link io.unseen.diffusion.DomainGuidance} at weight W (the evaluation's guide model). A row with ILVR or
- * guidance draws the same latents as the row without them, so the two differ only by the decoding.
+ * with {@link io.unseen.diffusion.DomainGuidance} at weight W (the evaluation's guide model, or the class's
+ * fine-tuned one). A row with ILVR or guidance draws the same latents as the row without them, so the two differ only
+ * by the decoding.
  *
  * @param guideWeight the domain guidance's weight, or null: none
  */
@@ -58,8 +59,8 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
             throw new IllegalArgumentException("--methods: unknown row '" + s + "': choose among "
                     + LatentSampler.Method.choices() + ", each optionally with +taba (on the TABA inversion's prior), "
                     + "then +ilvrN (decoded with ILVR on the class's references, N x N blocks, e.g. slerp+ilvr4), "
-                    + "then +guideW (decoded with domain guidance at weight W >= 0 by --guide-model, e.g. "
-                    + "slerp+guide2)");
+                    + "then +guideW (decoded with domain guidance at weight W >= 0 by --guide-model or by each class's "
+                    + "fine-tuned model of --finetune-steps, e.g. slerp+guide2)");
         }
     }
 

@@ -34,17 +34,17 @@ final class SamplingStage {
     }
 
     private final Ddim ddim;
-    private final FrozenModel guide;
+    private final Map<String, FrozenModel> guides;
     private final Evaluation.Options o;
     private final StageCache cache;
     private final Progress progress;
     private final Consumer<String> log;
 
-    /** {@code guide}: the guide model of the {@code +guideW} rows, or null. */
-    SamplingStage(Ddim ddim, FrozenModel guide, Evaluation.Options o, StageCache cache, Progress progress,
+    /** {@code guides}: the guide model of the {@code +guideW} rows by class name (empty when no row has guidance). */
+    SamplingStage(Ddim ddim, Map<String, FrozenModel> guides, Evaluation.Options o, StageCache cache, Progress progress,
                   Consumer<String> log) {
         this.ddim = ddim;
-        this.guide = guide;
+        this.guides = guides;
         this.o = o;
         this.cache = cache;
         this.progress = progress;
@@ -75,7 +75,11 @@ final class SamplingStage {
             key.put("ilvr_factor", (long) row.ilvrFactor());
             key.put("ilvr_stop", (long) o.ilvrStop());
         }
+        FrozenModel guide = row.guideWeight() == null ? null : guides.get(in.name());
         if (row.guideWeight() != null) {
+            if (guide == null) {
+                throw new IllegalStateException("--methods " + row.id() + ": no guide model for " + in.name());
+            }
             key.put("guide_model_fingerprint", guide.fingerprint());
             key.put("guide_weight", (double) row.guideWeight());
         }
@@ -84,7 +88,7 @@ final class SamplingStage {
         }
         long start = System.nanoTime();
         int reusedBefore = cache.reused();
-        StageCache.Entry e = cache.get(dir.resolve(row.id()), key, () -> draw(row, prior, ownDomain, in, grid));
+        StageCache.Entry e = cache.get(dir.resolve(row.id()), key, () -> draw(row, prior, ownDomain, guide, in, grid));
         boolean resumed = cache.reused() > reusedBefore;
         long candidates = ((Number) e.info().getOrDefault("candidates", 0L)).longValue();
         int accepted = e.tensor().dim(0);
@@ -99,8 +103,8 @@ final class SamplingStage {
         return new Row(e.tensor(), candidates, rate, seconds, resumed);
     }
 
-    private StageCache.Entry draw(SamplerRow row, DomainPrior prior, GaussianPrior ownDomain, Evaluation.ClassInput in,
-                                  TimestepGrid grid) throws IOException {
+    private StageCache.Entry draw(SamplerRow row, DomainPrior prior, GaussianPrior ownDomain, FrozenModel guide,
+                                  Evaluation.ClassInput in, TimestepGrid grid) throws IOException {
         long start = System.nanoTime();
         LatentSampler.Method m = row.method();
         LatentSampler sampler = new LatentSampler(prior.gaussian(), new LatentGeometry(prior.latents()), prior.targets(),
@@ -117,7 +121,7 @@ final class SamplingStage {
         progress.start(in.name() + " " + row.id(), o.count());
         Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed);
         // the evaluation owns the guide model: this row's guidance only lends it its weight (never closed here)
-        DomainGuidance guidance = row.guideWeight() == null ? null : new DomainGuidance(guide, row.guideWeight());
+        DomainGuidance guidance = guide == null ? null : new DomainGuidance(guide, row.guideWeight());
         DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, seed, indices,
                 new DrawAndDecode.Decoding(ddim, grid, 0f, o.clipX0(), o.batchSize(), shape, ilvr, guidance), progress,
                 (idx, images) -> batches.add(images));
