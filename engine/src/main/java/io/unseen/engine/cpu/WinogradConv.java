@@ -3,6 +3,7 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -22,7 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * row of tiles is straight-line Vector API code over consecutive tiles.</li>
  * <li>element-wise stage: the 16 products, by {@link VectorGemm#multiply} (packed, cache-blocked).</li>
  * <li>output transform Y = A^T M A, plus bias, written straight to the output; the two columns of each tile are
- * interleaved with a zip shuffle, and tiles past the edge of an odd-sized output are masked off.</li>
+ * interleaved with a zip shuffle, and the last vector of a row that would reach past an odd-sized output goes
+ * through a scratch row.</li>
  * </ul>
  * The tiles are processed in blocks of whole tile rows (about {@link #BLOCK_COLUMNS} tiles), one block per task
  * and every stage of a block on one thread, so that a block's V and M (16 x (C + O) x tiles floats) are the
@@ -36,6 +38,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Winograd 139 ms (1 thread), 171 and 153 ms (2 threads). Alone in a process (no direct calls sharing the GEMM
  * kernel's profile), one thread, it took 8.5 ms at 64x64, of which the transforms about a third and the 16 products
  * 5.3 ms (537 MFLOP, 100 GFLOP/s), so the products do give the 2.25x; the transforms are what to make cheaper.
+ * All of these were measured while the transforms still boxed vectors on the heap (6 MB per call at 128 channels,
+ * 64x64; see {@link #inputUpper}): to be measured again.
  *
  * <p>Accuracy (WinogradConvTest, inputs and weights uniform in [-1, 1]): max |error| 2.2e-6 x std(output) against
  * the double-accumulating reference, where direct's is 2.7e-6; whole-UNet parity with every 3x3 stride-1
@@ -66,8 +70,15 @@ final class WinogradConv {
 
     private static final VectorSpecies<Float> S = VectorGemm.S;
     private static final int L = VectorGemm.L;
-    private static final VectorShuffle<Float> ZIP_LOW = VectorShuffle.makeZip(S, 0);
-    private static final VectorShuffle<Float> ZIP_HIGH = VectorShuffle.makeZip(S, 1);
+    /**
+     * The zip shuffles (lanes of y0 and y1 alternating), split as the two-vector {@code rearrange} splits them on
+     * every call: JDK 17 wraps the indexes of its shuffle there in Java, allocating on every call. Wrapped once here,
+     * a zip is two one-vector rearranges and a blend, all intrinsics.
+     */
+    private static final VectorShuffle<Float> ZIP_LOW = VectorShuffle.makeZip(S, 0).wrapIndexes();
+    private static final VectorShuffle<Float> ZIP_HIGH = VectorShuffle.makeZip(S, 1).wrapIndexes();
+    private static final VectorMask<Float> ZIP_LOW_FIRST = VectorShuffle.makeZip(S, 0).laneIsValid();
+    private static final VectorMask<Float> ZIP_HIGH_FIRST = VectorShuffle.makeZip(S, 1).laneIsValid();
 
     /** F(2x2, 3x3) weight transform G [4 x 3] (Lavin and Gray 2016, section 4.1). */
     private static final double[][] G = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
@@ -289,14 +300,31 @@ final class WinogradConv {
      * B^T = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]].
      *
      * <p>The last vector of a row is stored whole: its lanes past the row land on a later tile row or channel of the
-     * same point (written after this one) or, after the last, in the {@link #SKEW} gap. Straight-line code with no
-     * helper taking vectors: C2 stopped inlining such helpers here (NodeCountInliningCutoff). Even so, JDK 17's C2
-     * still boxes some vectors of the two transforms on the heap (measured: 8.8 MB allocated per call at 128
-     * channels, 64x64, about 0.5 KB per loop iteration); the transforms take about a third of the time.
+     * same point (written after this one) or, after the last, in the {@link #SKEW} gap.
+     *
+     * <p>In two halves, rows r = 0, 1 of B^T and rows 2, 3, each its own compiled method: see {@link #inputUpper}.
      */
     private static void inputTransform(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff,
                                        int pointStride) {
-        int r0 = rowBase, r1 = r0 + 2 * pw, r2 = r1 + 2 * pw, r3 = r2 + 2 * pw;
+        inputUpper(x, rowBase, pw, tiles, v, vOff, pointStride);
+        inputLower(x, rowBase + 2 * pw, pw, tiles, v, vOff + 8 * pointStride, pointStride);
+    }
+
+    /**
+     * Points 0..7 of {@link #inputTransform} (B^T rows d0 - d2 and d1 + d2), from patch rows 0..2 at
+     * {@code rowBase}.
+     *
+     * <p>Why halves, each its own method (not inlined: each is more than C2's 325 bytecodes for a hot callee):
+     * C2 parses a method's first 18,000 nodes or so (NodeCountInliningCutoff) with every Vector API call inlined
+     * where it stands; calls past that are inlined late, and the vectors they return lose their exact class. A call
+     * on such a vector then dispatches on the profile, and on AVX-512 the profile of {@code intoArray} also holds
+     * the 8-lane vectors of {@link VectorGemm}'s transposed stores: the store's intrinsic fails and every vector
+     * stored there is boxed on the heap. Whole, the 16-point transform crossed the cutoff three quarters of the way
+     * through, and a Winograd call allocated 6 MB (128 channels, 64x64); in halves it allocates only the GEMM's few
+     * small objects per product (WinogradConvTest checks it).
+     */
+    private static void inputUpper(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff, int pointStride) {
+        int r0 = rowBase, r1 = r0 + 2 * pw, r2 = r1 + 2 * pw;
         for (int i = 0; i < tiles; i += L) {
             // Column s of the patch: even[i], odd[i], even[i+1], odd[i+1]; rows combined first (B^T d).
             FloatVector a0 = FloatVector.fromArray(S, x, r0 + i), b0 = FloatVector.fromArray(S, x, r0 + pw + i);
@@ -305,8 +333,6 @@ final class WinogradConv {
             FloatVector c1 = FloatVector.fromArray(S, x, r1 + i + 1), e1 = FloatVector.fromArray(S, x, r1 + pw + i + 1);
             FloatVector a2 = FloatVector.fromArray(S, x, r2 + i), b2 = FloatVector.fromArray(S, x, r2 + pw + i);
             FloatVector c2 = FloatVector.fromArray(S, x, r2 + i + 1), e2 = FloatVector.fromArray(S, x, r2 + pw + i + 1);
-            FloatVector a3 = FloatVector.fromArray(S, x, r3 + i), b3 = FloatVector.fromArray(S, x, r3 + pw + i);
-            FloatVector c3 = FloatVector.fromArray(S, x, r3 + i + 1), e3 = FloatVector.fromArray(S, x, r3 + pw + i + 1);
             FloatVector t0 = a0.sub(a2), t1 = b0.sub(b2), t2 = c0.sub(c2), t3 = e0.sub(e2);
             int at = vOff + i;
             t0.sub(t2).intoArray(v, at);
@@ -322,11 +348,21 @@ final class WinogradConv {
             t1.add(t2).intoArray(v, at + pointStride);
             t2.sub(t1).intoArray(v, at + 2 * pointStride);
             t1.sub(t3).intoArray(v, at + 3 * pointStride);
-            t0 = a2.sub(a1);
-            t1 = b2.sub(b1);
-            t2 = c2.sub(c1);
-            t3 = e2.sub(e1);
-            at += 4 * pointStride;
+        }
+    }
+
+    /** Points 8..15 of {@link #inputTransform} (B^T rows d2 - d1 and d1 - d3), from patch rows 1..3 at {@code rowBase}. */
+    private static void inputLower(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff, int pointStride) {
+        int r1 = rowBase, r2 = r1 + 2 * pw, r3 = r2 + 2 * pw;
+        for (int i = 0; i < tiles; i += L) {
+            FloatVector a1 = FloatVector.fromArray(S, x, r1 + i), b1 = FloatVector.fromArray(S, x, r1 + pw + i);
+            FloatVector c1 = FloatVector.fromArray(S, x, r1 + i + 1), e1 = FloatVector.fromArray(S, x, r1 + pw + i + 1);
+            FloatVector a2 = FloatVector.fromArray(S, x, r2 + i), b2 = FloatVector.fromArray(S, x, r2 + pw + i);
+            FloatVector c2 = FloatVector.fromArray(S, x, r2 + i + 1), e2 = FloatVector.fromArray(S, x, r2 + pw + i + 1);
+            FloatVector a3 = FloatVector.fromArray(S, x, r3 + i), b3 = FloatVector.fromArray(S, x, r3 + pw + i);
+            FloatVector c3 = FloatVector.fromArray(S, x, r3 + i + 1), e3 = FloatVector.fromArray(S, x, r3 + pw + i + 1);
+            FloatVector t0 = a2.sub(a1), t1 = b2.sub(b1), t2 = c2.sub(c1), t3 = e2.sub(e1);
+            int at = vOff + i;
             t0.sub(t2).intoArray(v, at);
             t1.add(t2).intoArray(v, at + pointStride);
             t2.sub(t1).intoArray(v, at + 2 * pointStride);
@@ -347,10 +383,20 @@ final class WinogradConv {
      * Y = A^T M A + bias for the tiles of one tile row of one output channel; M point p of tile i at
      * {@code m[mOff + p * pointStride + i]}; Y's first row goes to {@code out[row + 2i, +1]}, its second, when
      * {@code second}, one output row below. A^T = [[1,1,1,0], [0,1,-1,-1]]. The last L tiles, when they would
-     * reach past the output row, are written to {@code tail} [4L] and copied from there.
+     * reach past the output row, are written to {@code tail} [2L] and copied from there. One method per output row,
+     * for the reason {@link #inputUpper} gives.
      */
     private static void outputTransform(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
                                         int row, boolean second, int wo, float[] tail) {
+        outputFirstRow(m, mOff, pointStride, tiles, bias, out, row, wo, tail);
+        if (second) {
+            outputSecondRow(m, mOff + 4 * pointStride, pointStride, tiles, bias, out, row + wo, wo, tail);
+        }
+    }
+
+    /** Y's first row: (M0 + M1 + M2) A, from M rows 0..2 (points 0..11) at {@code mOff}. */
+    private static void outputFirstRow(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
+                                       int row, int wo, float[] tail) {
         FloatVector b = FloatVector.broadcast(S, bias);
         int full = wo / (2 * L) * L;
         for (int i = 0; i < tiles; i += L) {
@@ -366,35 +412,51 @@ final class WinogradConv {
             FloatVector m20 = FloatVector.fromArray(S, m, at), m21 = FloatVector.fromArray(S, m, at + pointStride);
             FloatVector m22 = FloatVector.fromArray(S, m, at + 2 * pointStride);
             FloatVector m23 = FloatVector.fromArray(S, m, at + 3 * pointStride);
+            // Rows first (A^T M), then columns.
+            FloatVector q0 = m00.add(m10).add(m20), q1 = m01.add(m11).add(m21);
+            FloatVector q2 = m02.add(m12).add(m22), q3 = m03.add(m13).add(m23);
+            FloatVector y0 = q0.add(q1).add(q2).add(b), y1 = q1.sub(q2).sub(q3).add(b);
+            // The two columns of each tile interleaved (zip), straight into the row or, past its end, into tail.
+            boolean inside = i < full;
+            float[] dst = inside ? out : tail;
+            int d = inside ? row + 2 * i : 0;
+            y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(dst, d);
+            y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(dst, d + L);
+            if (!inside) {
+                System.arraycopy(tail, 0, out, row + 2 * i, wo - 2 * i);
+            }
+        }
+    }
+
+    /** Y's second row: (M1 - M2 - M3) A, from M rows 1..3 (points 4..15) at {@code mOff}. */
+    private static void outputSecondRow(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
+                                        int row, int wo, float[] tail) {
+        FloatVector b = FloatVector.broadcast(S, bias);
+        int full = wo / (2 * L) * L;
+        for (int i = 0; i < tiles; i += L) {
+            int at = mOff + i;
+            FloatVector m10 = FloatVector.fromArray(S, m, at), m11 = FloatVector.fromArray(S, m, at + pointStride);
+            FloatVector m12 = FloatVector.fromArray(S, m, at + 2 * pointStride);
+            FloatVector m13 = FloatVector.fromArray(S, m, at + 3 * pointStride);
+            at += 4 * pointStride;
+            FloatVector m20 = FloatVector.fromArray(S, m, at), m21 = FloatVector.fromArray(S, m, at + pointStride);
+            FloatVector m22 = FloatVector.fromArray(S, m, at + 2 * pointStride);
+            FloatVector m23 = FloatVector.fromArray(S, m, at + 3 * pointStride);
             at += 4 * pointStride;
             FloatVector m30 = FloatVector.fromArray(S, m, at), m31 = FloatVector.fromArray(S, m, at + pointStride);
             FloatVector m32 = FloatVector.fromArray(S, m, at + 2 * pointStride);
             FloatVector m33 = FloatVector.fromArray(S, m, at + 3 * pointStride);
-            // Rows first (A^T M), then columns; the two columns of each tile interleaved.
-            FloatVector q0 = m00.add(m10).add(m20), q1 = m01.add(m11).add(m21);
-            FloatVector q2 = m02.add(m12).add(m22), q3 = m03.add(m13).add(m23);
+            FloatVector q0 = m10.sub(m20).sub(m30), q1 = m11.sub(m21).sub(m31);
+            FloatVector q2 = m12.sub(m22).sub(m32), q3 = m13.sub(m23).sub(m33);
             FloatVector y0 = q0.add(q1).add(q2).add(b), y1 = q1.sub(q2).sub(q3).add(b);
+            // The two columns of each tile interleaved (zip), straight into the row or, past its end, into tail.
             boolean inside = i < full;
             float[] dst = inside ? out : tail;
-            int d = inside ? row + 2 * i : 0, below = inside ? wo : 2 * L;
-            y0.rearrange(ZIP_LOW, y1).intoArray(dst, d);
-            y0.rearrange(ZIP_HIGH, y1).intoArray(dst, d + L);
-            if (second) {
-                q0 = m10.sub(m20).sub(m30);
-                q1 = m11.sub(m21).sub(m31);
-                q2 = m12.sub(m22).sub(m32);
-                q3 = m13.sub(m23).sub(m33);
-                y0 = q0.add(q1).add(q2).add(b);
-                y1 = q1.sub(q2).sub(q3).add(b);
-                y0.rearrange(ZIP_LOW, y1).intoArray(dst, d + below);
-                y0.rearrange(ZIP_HIGH, y1).intoArray(dst, d + below + L);
-            }
+            int d = inside ? row + 2 * i : 0;
+            y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(dst, d);
+            y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(dst, d + L);
             if (!inside) {
-                int count = wo - 2 * i;
-                System.arraycopy(tail, 0, out, row + 2 * i, count);
-                if (second) {
-                    System.arraycopy(tail, 2 * L, out, row + wo + 2 * i, count);
-                }
+                System.arraycopy(tail, 0, out, row + 2 * i, wo - 2 * i);
             }
         }
     }

@@ -127,6 +127,81 @@ class WinogradConvTest {
         }
     }
 
+    /**
+     * After warm-up, a call allocates only a few small objects: a direct call the GEMM's task, its layout and the
+     * loop's lambda (640 bytes measured here), a Winograd call those for each of its 16 products per block of tile
+     * rows (2 blocks here: 7.2 KB measured). Bounds: 4 KB and 32 KB. What they catch: vectors boxed on the heap,
+     * which cost a Winograd call 130 KB at this shape and 6 MB at 128 channels, 64x64 (see
+     * {@code WinogradConv.inputUpper}); the 8x8 direct convolutions between the calls run transposed, whose 8-lane
+     * stores are what made boxing possible there.
+     *
+     * <p>Compiled code is what is measured, so the calls repeat until both are under their bounds (C2 compiles the
+     * kernels after a few hundred calls; on a loaded machine later), for at most two minutes; a kernel that still
+     * allocates then fails.
+     */
+    @Test
+    void aSteadyStateCallAllocatesAlmostNothing() {
+        String before = System.getProperty(WinogradConv.PROPERTY);
+        try {
+            Random r = new Random(5L);
+            int c = 64, size = 31;
+            Tensor weight = VectorBackend.INSTANCE.prepareWeight(
+                    Tensor.of(VectorGemmTest.randomArray(r, c * c * 9), c, c, 3, 3));
+            Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, c), c);
+            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, c * size * size), 1, c, size, size);
+            Tensor out = Tensor.zeros(1, c, size, size);
+            Tensor small = Tensor.of(VectorGemmTest.randomArray(r, c * 64), 1, c, 8, 8);
+            Tensor smallOut = Tensor.zeros(1, c, 8, 8);
+            Conv2dSpec spec = Conv2dSpec.of(1, 1);
+            long directBound = 4 << 10, winogradBound = 32 << 10;
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            double direct, winograd;
+            do {
+                for (int warm = 0; warm < 50; warm++) {
+                    System.setProperty(WinogradConv.PROPERTY, "direct");
+                    VectorBackend.INSTANCE.conv2d(small, weight, bias, spec, smallOut);
+                    VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out);
+                    System.setProperty(WinogradConv.PROPERTY, "winograd");
+                    VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out);
+                }
+                System.setProperty(WinogradConv.PROPERTY, "direct");
+                direct = allocatedPerCall(() -> VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out));
+                System.setProperty(WinogradConv.PROPERTY, "winograd");
+                winograd = allocatedPerCall(() -> VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out));
+            } while ((direct > directBound || winograd > winogradBound) && System.nanoTime() < deadline);
+            System.out.printf("bytes allocated per call: direct %.0f, winograd %.0f%n", direct, winograd);
+            assertTrue(direct <= directBound, "a direct call allocates " + direct + " bytes");
+            assertTrue(winograd <= winogradBound, "a Winograd call allocates " + winograd + " bytes");
+        } finally {
+            restore(before);
+        }
+    }
+
+    /** Bytes allocated by this thread and the worker threads, per call of {@code call}, over 20 calls. */
+    static double allocatedPerCall(Runnable call) {
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        assertTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled(),
+                "this JVM counts the bytes each thread allocates");
+        long[] ids = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t == Thread.currentThread() || t.getName().startsWith("unseen-worker-"))
+                .mapToLong(Thread::getId).toArray();
+        long start = java.util.Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum();
+        int calls = 20;
+        for (int i = 0; i < calls; i++) {
+            call.run();
+        }
+        return (java.util.Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum() - start) / (double) calls;
+    }
+
+    private static void restore(String before) {
+        if (before == null) {
+            System.clearProperty(WinogradConv.PROPERTY);
+        } else {
+            System.setProperty(WinogradConv.PROPERTY, before);
+        }
+    }
+
     /** Max |error| / std(reference) of Winograd and of the direct convolution, on one random case. */
     private static double[] compare(Random r, int batch, int c, int h, int w, int o, Conv2dSpec spec,
                                     boolean withBias) {
