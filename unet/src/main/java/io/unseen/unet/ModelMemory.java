@@ -16,7 +16,6 @@ final class ModelMemory {
     final Activations activations;
     private final Activations.Buffer timesteps;
     private final List<Tensor> weights = new ArrayList<>();
-    private long weightFloats;
     private MemoryPlan reserved;
     private boolean closed;
 
@@ -30,7 +29,6 @@ final class ModelMemory {
     Tensor ownWeight(Tensor prepared) {
         if (prepared != null) {
             weights.add(prepared);
-            weightFloats += prepared.numel();
         }
         return prepared;
     }
@@ -50,7 +48,19 @@ final class ModelMemory {
             ops.planning(false);
             planned = activations.endPlan();
         }
-        return new MemoryPlan(batch, height, width, 4 * weightFloats, 4 * planned[0], planned[1]);
+        return new MemoryPlan(batch, height, width, weightBytes(), 4 * planned[0], planned[1]);
+    }
+
+    /**
+     * Bytes the prepared weights hold now, with the forms a plan made of them (the pass just planned prepared every
+     * convolution for its shape: on cpu, the Winograd transforms of those that run as Winograd's).
+     */
+    private long weightBytes() {
+        long bytes = 0;
+        for (Tensor w : weights) {
+            bytes += ops.backend.preparedBytes(w);
+        }
+        return bytes;
     }
 
     /**

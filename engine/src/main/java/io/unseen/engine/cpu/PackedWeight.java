@@ -65,6 +65,16 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
         return u;
     }
 
+    /**
+     * Floats held (before GEMM padding): the weight's values, in whichever form, and its Winograd transform once
+     * made. The values stay beside the transform: a convolution of another shape, or under another
+     * {@code -Dunseen.conv}, may run direct, and {@link Tensor#toHost()} and the backward pass read them.
+     */
+    long heldFloats() {
+        WinogradConv.Weights u = winograd;
+        return (long) m * k + (u == null ? 0 : u.floats());
+    }
+
     /** The panel width the weight is packed for (MR or NR), 0 while it is still row-major. */
     int packedWidth() {
         return width;

@@ -58,6 +58,13 @@ public final class VectorBackend extends Backend {
         }
     }
 
+    /** A packed weight's values and, when it runs as Winograd's, its transform (16/9 of its size). */
+    @Override
+    public long preparedBytes(Tensor weight) {
+        return weight.storage() instanceof PackedWeight ? 4 * ((PackedWeight) weight.storage()).heldFloats()
+                : super.preparedBytes(weight);
+    }
+
     @Override
     public boolean isResident(Tensor t) {
         return t.isHost() || t.storage() instanceof PackedWeight;

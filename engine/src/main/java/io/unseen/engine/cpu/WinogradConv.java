@@ -45,9 +45,14 @@ import jdk.incubator.vector.VectorSpecies;
  * the double-accumulating reference, where direct's is 2.7e-6; whole-UNet parity with every 3x3 stride-1
  * convolution on Winograd stays at 2.9e-6 to 5.5e-6 x std (direct: 3.3e-6 to 4.2e-6; the bound is 1e-4).
  *
- * <p>Memory: a prepared weight that runs here holds its 16/9-size transform beside its row-major values (kept for
- * a direct call at another shape and for {@link io.unseen.engine.Tensor#toHost()}); the model's memory plan counts
- * only the latter so far.
+ * <p>Memory: a prepared weight that runs here holds its 16/9-size transform beside its own values
+ * ({@link PackedWeight#heldFloats}); a model's memory plan counts both ({@code Backend.preparedBytes}). The values
+ * stay: a call of another shape ({@code auto}) or under another {@code -Dunseen.conv} (read on every call) runs
+ * direct, {@link io.unseen.engine.Tensor#toHost()} and the backward pass read them, and they cannot be recovered
+ * bit for bit from the rounded transform. Dropping them would take a model that fixes its algorithm per
+ * convolution when it reserves (not per call), refuses a direct call, a backward pass and {@code toHost} on such a
+ * weight with a clear message (or keeps the values on disk to reload), and forgets its plan's transforms when it
+ * plans another shape: not done.
  */
 final class WinogradConv {
     static {

@@ -101,6 +101,15 @@ public abstract class Backend implements AutoCloseable {
     }
 
     /**
+     * Bytes this backend holds for a weight it prepared ({@link #prepareWeight}), counting every form of it made
+     * since ({@link #prepareConv2d}): what a model's memory plan reports as its weights. The weight's own values
+     * unless a backend keeps more (the cpu backend's Winograd transforms).
+     */
+    public long preparedBytes(Tensor weight) {
+        return 4L * weight.numel();
+    }
+
+    /**
      * Gives back the memory of the storage {@code t} views (device memory; host arrays are left to the garbage
      * collector). Any other view of that storage is then invalid.
      */

@@ -72,7 +72,10 @@ class WinogradConvTest {
             System.setProperty(WinogradConv.PROPERTY, "winograd");
             Tensor prepared = VectorBackend.INSTANCE.prepareWeight(weight);
             PackedWeight packed = (PackedWeight) prepared.storage();
+            assertEquals(4L * o * c * 9, VectorBackend.INSTANCE.preparedBytes(prepared), "the values");
             VectorBackend.INSTANCE.prepareConv2d(prepared, x.shape(), spec, outShape);
+            assertEquals(4L * o * c * (9 + 16), VectorBackend.INSTANCE.preparedBytes(prepared),
+                    "the values and the transform");
             WinogradConv.Weights u = packed.winograd();
             for (PackedWeight point : u.points) {
                 assertTrue(point.packedWidth() != 0, "transform packed while planning");
