@@ -25,10 +25,11 @@ public final class VectorConv {
 
     /** x [N,C,H,W], weight [O,C,kh,kw], bias [O] or null, out [N,O,Ho,Wo]; shapes already checked. */
     public static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
-        if (WinogradConv.chosen(weight.shape(), spec, out.shape())) {
+        WinogradConv.Tile tile = WinogradConv.chosen(weight.shape(), spec, out.shape());
+        if (tile != null) {
             WinogradConv.Weights u = weight.storage() instanceof PackedWeight
-                    ? ((PackedWeight) weight.storage()).winograd()
-                    : WinogradConv.transform(weight.hostArray(), weight.offset(), weight.dim(0), weight.dim(1));
+                    ? ((PackedWeight) weight.storage()).winograd(tile)
+                    : WinogradConv.transform(tile, weight.hostArray(), weight.offset(), weight.dim(0), weight.dim(1));
             WinogradConv.conv2d(x, u, bias, spec, out);
             return;
         }
@@ -81,8 +82,9 @@ public final class VectorConv {
      * row-major copy for any direct use.
      */
     static void prepare(PackedWeight weight, int[] weightShape, int[] xShape, Conv2dSpec spec, int[] outShape) {
-        if (WinogradConv.chosen(weightShape, spec, outShape)) {
-            WinogradConv.prepare(weight.winograd(), xShape, spec, outShape);
+        WinogradConv.Tile tile = WinogradConv.chosen(weightShape, spec, outShape);
+        if (tile != null) {
+            WinogradConv.prepare(weight.winograd(tile), xShape, spec, outShape);
             return;
         }
         int columns = imagesPerProduct(xShape, spec) * outShape[2] * outShape[3];

@@ -98,6 +98,8 @@ public final class VectorGemm {
         float[] winogradV = new float[0];
         float[] winogradM = new float[0];
         final float[] winogradTail = new float[4 * L];
+        /** The lines of an F(4x4, 3x3) transform between its two passes. */
+        final float[] winogradLines = new float[36 * L];
 
         static float[] grow(float[] buf, int size) {
             return buf.length >= size ? buf : new float[size];
