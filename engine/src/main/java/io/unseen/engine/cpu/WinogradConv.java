@@ -390,11 +390,12 @@ final class WinogradConv {
      * <p>Why halves, each its own method (not inlined: each is more than C2's 325 bytecodes for a hot callee):
      * C2 parses a method's first 18,000 nodes or so (NodeCountInliningCutoff) with every Vector API call inlined
      * where it stands; calls past that are inlined late, and the vectors they return lose their exact class. A call
-     * on such a vector then dispatches on the profile, and on AVX-512 the profile of {@code intoArray} also holds
-     * the 8-lane vectors of {@link VectorGemm}'s transposed stores: the store's intrinsic fails and every vector
-     * stored there is boxed on the heap. Whole, the 16-point transform crossed the cutoff three quarters of the way
-     * through, and a Winograd call allocated 6 MB (128 channels, 64x64); in halves it allocates only the GEMM's few
-     * small objects per product (WinogradConvTest checks it).
+     * on such a vector then dispatches on the profile: with one vector class in the process it costs a type check,
+     * but with a second one in the profile (the GEMM's 8-lane stores were one, before {@link VectorGemm#PAIRS}) the
+     * intrinsic fails and every vector stored there is boxed on the heap. Whole, the 16-point transform crossed the
+     * cutoff three quarters of the way through, and a Winograd call allocated 6 MB (128 channels, 64x64); in halves
+     * it stays under the cutoff and allocates only the GEMM's few small objects per product (WinogradConvTest
+     * checks it).
      */
     private static void inputUpper(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff, int pointStride) {
         int r0 = rowBase, r1 = r0 + 2 * pw, r2 = r1 + 2 * pw;

@@ -155,8 +155,8 @@ class WinogradConvTest {
      * loop's lambda (640 bytes measured here), a Winograd call those for each of its 16 or 36 products per block of
      * tile rows (2 blocks here: 7.2 KB for F(2x2, 3x3), 15.5 KB for F(4x4, 3x3)). Bounds: 4, 32 and 64 KB. What they
      * catch: vectors boxed on the heap, which cost an F(2x2, 3x3) call 130 KB at this shape and 6 MB at 128
-     * channels, 64x64 (see {@code WinogradConv.inputUpper}); the 8x8 direct convolutions between the calls run
-     * transposed, whose 8-lane stores are what made boxing possible there.
+     * channels, 64x64 (see {@code WinogradConv.inputUpper}), and a direct call 39 KB once transposed products had
+     * run (see {@link VectorGemm#PAIRS}): the 8x8 direct convolutions between the calls run transposed.
      *
      * <p>Compiled code is what is measured, so the calls repeat until all are under their bounds (C2 compiles the
      * kernels after a few hundred calls; on a loaded machine later), for at most two minutes; a kernel that still
