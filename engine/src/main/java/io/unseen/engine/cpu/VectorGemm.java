@@ -214,7 +214,7 @@ public final class VectorGemm {
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff) {
-        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, n, 0, MAX_SHARED_PACK);
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, n, 0, null, 0, MAX_SHARED_PACK);
     }
 
     /**
@@ -224,21 +224,35 @@ public final class VectorGemm {
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride) {
-        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride,
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride, null, 0,
                 MAX_SHARED_PACK);
     }
 
     /**
-     * As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats.
+     * As above, plus a residual laid out as C ({@code residual[residualOff + i]} where C's element is
+     * {@code c[cOff + i]}), added to each element of C as it is stored for the last time: the addition last, as a
+     * separate pass would add it, with the same bits.
+     */
+    static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride,
+                         float[] residual, int residualOff) {
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride, residual,
+                residualOff, MAX_SHARED_PACK);
+    }
+
+    /**
+     * As above (residual null: none); the shared operand is packed up front only if it fits in
+     * {@code maxSharedPack} floats.
      *
      * <p>A tile is MR x NR (8 x 48 on AVX-512): when n is small (a convolution at 8x8 or 4x4) most of each B panel
      * would be zero padding. Then C^T = B^T A^T is computed instead, with the tiles written back transposed.
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride,
-                         long maxSharedPack) {
+                         float[] residual, int residualOff, long maxSharedPack) {
         boolean transposed = runsTransposed(m, n);
-        CLayout layout = new CLayout(c, cOff, ldc, imageCols, imageStride, transposed);
+        CLayout layout = new CLayout(c, cOff, ldc, imageCols, imageStride, transposed, residual,
+                residualOff - cOff);
         if (transposed) {
             run(n, m, k, alpha, b, a, beta, layout, rowBias, biasOff, maxSharedPack);
         } else {
@@ -330,14 +344,20 @@ public final class VectorGemm {
         final float[] c;
         final int cOff, ldc, imageCols, imageStride;
         final boolean transposed;
+        /** Added to C's elements as they are stored for the last time, at {@code index + residualShift}; or null. */
+        final float[] residual;
+        final int residualShift;
 
-        CLayout(float[] c, int cOff, int ldc, int imageCols, int imageStride, boolean transposed) {
+        CLayout(float[] c, int cOff, int ldc, int imageCols, int imageStride, boolean transposed, float[] residual,
+                int residualShift) {
             this.c = c;
             this.cOff = cOff;
             this.ldc = ldc;
             this.imageCols = imageCols;
             this.imageStride = imageStride;
             this.transposed = transposed;
+            this.residual = residual;
+            this.residualShift = residualShift;
         }
 
         /** Offset of C(i, j) for a column j of image b = j / imageCols. */
@@ -347,15 +367,19 @@ public final class VectorGemm {
 
         /**
          * Applies a finished tile (rows x cols valid, at product coordinates i, j; in a transposed product, rows up
-         * to 2 MR: a pair): alpha * t + beta * C + bias. Pieces that cross from one image to the next are split at
-         * the boundary.
+         * to 2 MR: a pair): alpha * t + beta * C + bias, plus the residual when {@code last} (the last k block).
+         * Pieces that cross from one image to the next are split at the boundary.
          */
-        void store(float[] t, int i, int j, int rows, int cols, float alpha, float beta, float[] bias, int biasOff) {
+        void store(float[] t, int i, int j, int rows, int cols, float alpha, float beta, float[] bias, int biasOff,
+                   boolean last) {
+            float[] r = last ? residual : null;
+            int rs = residualShift;
             if (transposed) {
                 // Tile rows are C columns: split them by image; each piece is contiguous in every C row.
                 for (int r0 = 0; r0 < rows; ) {
                     int b = (i + r0) / imageCols, r1 = Math.min(rows, (b + 1) * imageCols - i);
-                    updateTransposed(t, r0, r1 - r0, cols, c, at(j, i + r0, b), ldc, alpha, beta, bias, biasOff + j);
+                    updateTransposed(t, r0, r1 - r0, cols, c, at(j, i + r0, b), ldc, alpha, beta, bias, biasOff + j,
+                            r, rs);
                     r0 = r1;
                 }
                 return;
@@ -363,15 +387,15 @@ public final class VectorGemm {
             int b = j / imageCols;
             if ((j + cols - 1) / imageCols == b) {
                 if (rows == MR && cols == NR) {
-                    update(t, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i);
+                    update(t, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i, r, rs);
                 } else {
-                    updatePartial(t, 0, rows, cols, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i);
+                    updatePartial(t, 0, rows, cols, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i, r, rs);
                 }
                 return;
             }
             for (int q0 = 0; q0 < cols; ) {
                 int bq = (j + q0) / imageCols, q1 = Math.min(cols, (bq + 1) * imageCols - j);
-                updatePartial(t, q0, rows, q1 - q0, c, at(i, j + q0, bq), ldc, alpha, beta, bias, biasOff + i);
+                updatePartial(t, q0, rows, q1 - q0, c, at(i, j + q0, bq), ldc, alpha, beta, bias, biasOff + i, r, rs);
                 q0 = q1;
             }
         }
@@ -412,7 +436,7 @@ public final class VectorGemm {
                 int nc = Math.min(NC, j1 - jc);
                 for (int pc = 0, step = kStep(k); pc < k; pc += step) {
                     int kc = Math.min(step, k - pc);
-                    boolean first = pc == 0;
+                    boolean first = pc == 0, last = pc + kc >= k;
                     float betaNow = first ? beta : 1f;
                     float[] biasNow = first ? bias : null;
                     float[] bBuf;
@@ -456,7 +480,8 @@ public final class VectorGemm {
                                     kernel(aBuf, aBase + (ir + r) * kc, bBuf, bBase + jr * kc, kc, ws.tile, r * NR,
                                             cols);
                                 }
-                                c.store(ws.tile, ic + ir, jc + jr, rows, cols, alpha, betaNow, biasNow, biasOff);
+                                c.store(ws.tile, ic + ir, jc + jr, rows, cols, alpha, betaNow, biasNow, biasOff,
+                                        last);
                             }
                         }
                     }
@@ -569,7 +594,7 @@ public final class VectorGemm {
 
     /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], for a full MR x NR tile. */
     private static void update(float[] t, float[] c, int cOff, int ldc, float alpha, float beta, float[] bias,
-                               int biasOff) {
+                               int biasOff, float[] residual, int residualShift) {
         FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
         for (int r = 0; r < MR; r++) {
             FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
@@ -579,33 +604,43 @@ public final class VectorGemm {
                 if (beta != 0f) {
                     x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
                 }
+                if (residual != null) {
+                    x = x.add(FloatVector.fromArray(S, residual, ci + v + residualShift));
+                }
                 x.intoArray(c, ci + v);
             }
         }
     }
 
-    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], from tile columns [q0, q0 + cols). */
+    /**
+     * C = alpha * t + beta * C (C not read when beta is 0) + bias[row] (+ residual), from tile columns
+     * [q0, q0 + cols).
+     */
     private static void updatePartial(float[] t, int q0, int rows, int cols, float[] c, int cOff, int ldc,
-                                      float alpha, float beta, float[] bias, int biasOff) {
+                                      float alpha, float beta, float[] bias, int biasOff, float[] residual,
+                                      int residualShift) {
         for (int r = 0; r < rows; r++) {
             float add = bias == null ? 0f : bias[biasOff + r];
             int ci = cOff + r * ldc, ti = r * NR + q0;
             for (int q = 0; q < cols; q++) {
                 float x = alpha * t[ti + q] + add;
-                c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+                float y = beta == 0f ? x : x + beta * c[ci + q];
+                c[ci + q] = residual == null ? y : y + residual[ci + q + residualShift];
             }
         }
     }
 
     /**
-     * C[q * ldc + r] = alpha * t[r0 + r][q] + beta * C (C not read when beta is 0) + bias[q], for r < rows, q < cols:
+     * C[q * ldc + r] = alpha * t[r0 + r][q] + beta * C (C not read when beta is 0) + bias[q] (+ residual), for
+     * r < rows, q < cols:
      * a piece of the tile (or pair of tiles) of a transposed product. L rows at once (a whole tile column, or a
      * pair's) go as one gather down the column and one store along a C row per column: the scalar loop was 4% of a
      * CIFAR-10 forward at batch 1, whose 8x8 and 4x4 convolutions run transposed. The same operations in the same
      * order as the scalar loop (no fused multiply-add), so the bits do not depend on the path.
      */
     private static void updateTransposed(float[] t, int r0, int rows, int cols, float[] c, int cOff, int ldc,
-                                         float alpha, float beta, float[] bias, int biasOff) {
+                                         float alpha, float beta, float[] bias, int biasOff, float[] residual,
+                                         int residualShift) {
         if (rows == L && TILE_COLUMN != null) {
             FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
             for (int q = 0; q < cols; q++) {
@@ -614,6 +649,9 @@ public final class VectorGemm {
                         .add(bias == null ? 0f : bias[biasOff + q]);
                 if (beta != 0f) {
                     x = x.add(FloatVector.fromArray(S, c, ci).mul(vb));
+                }
+                if (residual != null) {
+                    x = x.add(FloatVector.fromArray(S, residual, ci + residualShift));
                 }
                 x.intoArray(c, ci);
             }
@@ -624,7 +662,8 @@ public final class VectorGemm {
             int ci = cOff + q * ldc, ti = r0 * NR + q;
             for (int r = 0; r < rows; r++) {
                 float x = alpha * t[ti + r * NR] + add;
-                c[ci + r] = beta == 0f ? x : x + beta * c[ci + r];
+                float y = beta == 0f ? x : x + beta * c[ci + r];
+                c[ci + r] = residual == null ? y : y + residual[ci + r + residualShift];
             }
         }
     }

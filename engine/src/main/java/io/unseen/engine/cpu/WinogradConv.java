@@ -269,14 +269,18 @@ final class WinogradConv {
         }
     }
 
-    /** x [N,C,H,W] (3x3 kernel, stride 1, any padding), transformed weight u, bias [O] or null, out [N,O,Ho,Wo]. */
-    static void conv2d(Tensor x, Weights u, Tensor bias, Conv2dSpec spec, Tensor out) {
+    /**
+     * x [N,C,H,W] (3x3 kernel, stride 1, any padding), transformed weight u, bias [O] or null, out [N,O,Ho,Wo], plus
+     * residual [N,O,Ho,Wo] (or null) added to each output as it is stored, last.
+     */
+    static void conv2d(Tensor x, Weights u, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = u.o, ho = out.dim(2), wo = out.dim(3);
         Blocking blocking = new Blocking(u.tile, batch, ho, wo);
         int group = blocking.imagesPerGroup(batch, c);
         float[] xd = x.hostArray(), od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
-        int biasOff = bias == null ? 0 : bias.offset();
+        float[] rd = residual == null ? null : residual.hostArray();
+        int biasOff = bias == null ? 0 : bias.offset(), shift = residual == null ? 0 : residual.offset() - out.offset();
         VectorGemm.Workspace ws = VectorGemm.workspace();
         for (int b0 = 0; b0 < batch; b0 += group) {
             int images = Math.min(group, batch - b0);
@@ -290,15 +294,18 @@ final class WinogradConv {
                 for (int block = from; block < to; block++) {
                     int g0 = block * perBlock;
                     runBlock(split, u, blocking, g0, Math.min(rows, g0 + perBlock), bd, biasOff, od, outBase,
-                            ho, wo);
+                            ho, wo, rd, shift);
                 }
             });
         }
     }
 
-    /** Tile rows [g0, g1) of the group (g = image * tilesY + ty): all three stages, on this thread. */
+    /**
+     * Tile rows [g0, g1) of the group (g = image * tilesY + ty): all three stages, on this thread; the residual (or
+     * null) at {@code out}'s index + {@code shift}.
+     */
     private static void runBlock(float[] split, Weights u, Blocking bl, int g0, int g1, float[] bias, int biasOff,
-                                 float[] out, int outBase, int ho, int wo) {
+                                 float[] out, int outBase, int ho, int wo, float[] residual, int shift) {
         int c = u.c, o = u.o, tiles = bl.tilesX, cols = (g1 - g0) * tiles, points = u.tile.points, mt = u.tile.m;
         boolean f2 = u.tile == Tile.F2;
         VectorGemm.Workspace ws = VectorGemm.workspace();
@@ -328,10 +335,11 @@ final class WinogradConv {
                 int image = g / bl.tilesY, ty = g - image * bl.tilesY, mOff = oc * cols + (g - g0) * tiles;
                 int row = outBase + ((image * o + oc) * ho + mt * ty) * wo;
                 if (f2) {
-                    outputTransform(m, mOff, mStride, tiles, b, out, row, 2 * ty + 1 < ho, wo, ws.winogradTail);
+                    outputTransform(m, mOff, mStride, tiles, b, out, row, 2 * ty + 1 < ho, wo, ws.winogradTail,
+                            residual, shift);
                 } else {
                     outputTransform4(m, mOff, mStride, tiles, b, out, row, Math.min(4, ho - 4 * ty), wo,
-                            ws.winogradLines, ws.winogradTail);
+                            ws.winogradLines, ws.winogradTail, residual, shift);
                 }
             }
         }
@@ -456,21 +464,22 @@ final class WinogradConv {
     /**
      * Y = A^T M A + bias for the tiles of one tile row of one output channel; M point p of tile i at
      * {@code m[mOff + p * pointStride + i]}; Y's first row goes to {@code out[row + 2i, +1]}, its second, when
-     * {@code second}, one output row below. A^T = [[1,1,1,0], [0,1,-1,-1]]. The last L tiles, when they would
-     * reach past the output row, are written to {@code tail} [2L] and copied from there. One method per output row,
-     * for the reason {@link #inputUpper} gives.
+     * {@code second}, one output row below; the residual (or null) at out's index + {@code shift} is added last.
+     * A^T = [[1,1,1,0], [0,1,-1,-1]]. The last L tiles, when they would reach past the output row, are written to
+     * {@code tail} [2L] and copied from there. One method per output row, for the reason {@link #inputUpper} gives.
      */
     private static void outputTransform(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
-                                        int row, boolean second, int wo, float[] tail) {
-        outputFirstRow(m, mOff, pointStride, tiles, bias, out, row, wo, tail);
+                                        int row, boolean second, int wo, float[] tail, float[] residual, int shift) {
+        outputFirstRow(m, mOff, pointStride, tiles, bias, out, row, wo, tail, residual, shift);
         if (second) {
-            outputSecondRow(m, mOff + 4 * pointStride, pointStride, tiles, bias, out, row + wo, wo, tail);
+            outputSecondRow(m, mOff + 4 * pointStride, pointStride, tiles, bias, out, row + wo, wo, tail, residual,
+                    shift);
         }
     }
 
     /** Y's first row: (M0 + M1 + M2) A, from M rows 0..2 (points 0..11) at {@code mOff}. */
     private static void outputFirstRow(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
-                                       int row, int wo, float[] tail) {
+                                       int row, int wo, float[] tail, float[] residual, int shift) {
         FloatVector b = FloatVector.broadcast(S, bias);
         int full = wo / (2 * L) * L;
         for (int i = 0; i < tiles; i += L) {
@@ -494,17 +503,23 @@ final class WinogradConv {
             boolean inside = i < full;
             float[] dst = inside ? out : tail;
             int d = inside ? row + 2 * i : 0;
-            y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(dst, d);
-            y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(dst, d + L);
+            FloatVector z0 = y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+            FloatVector z1 = y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+            if (residual != null && inside) {
+                z0 = z0.add(FloatVector.fromArray(S, residual, d + shift));
+                z1 = z1.add(FloatVector.fromArray(S, residual, d + L + shift));
+            }
+            z0.intoArray(dst, d);
+            z1.intoArray(dst, d + L);
             if (!inside) {
-                System.arraycopy(tail, 0, out, row + 2 * i, wo - 2 * i);
+                copyTail(tail, out, row + 2 * i, wo - 2 * i, residual, shift);
             }
         }
     }
 
     /** Y's second row: (M1 - M2 - M3) A, from M rows 1..3 (points 4..15) at {@code mOff}. */
     private static void outputSecondRow(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
-                                        int row, int wo, float[] tail) {
+                                        int row, int wo, float[] tail, float[] residual, int shift) {
         FloatVector b = FloatVector.broadcast(S, bias);
         int full = wo / (2 * L) * L;
         for (int i = 0; i < tiles; i += L) {
@@ -527,10 +542,16 @@ final class WinogradConv {
             boolean inside = i < full;
             float[] dst = inside ? out : tail;
             int d = inside ? row + 2 * i : 0;
-            y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(dst, d);
-            y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(dst, d + L);
+            FloatVector z0 = y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+            FloatVector z1 = y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+            if (residual != null && inside) {
+                z0 = z0.add(FloatVector.fromArray(S, residual, d + shift));
+                z1 = z1.add(FloatVector.fromArray(S, residual, d + L + shift));
+            }
+            z0.intoArray(dst, d);
+            z1.intoArray(dst, d + L);
             if (!inside) {
-                System.arraycopy(tail, 0, out, row + 2 * i, wo - 2 * i);
+                copyTail(tail, out, row + 2 * i, wo - 2 * i, residual, shift);
             }
         }
     }
@@ -582,10 +603,12 @@ final class WinogradConv {
      *
      * <p>As {@link #inputTransform4}: the 1-D transform down the 6 columns of M into {@code lines} (A^T M), then
      * along its 4 rows, each row's 4 outputs per tile gathered into place (lane e of the row from output e % 4 of
-     * tile e / 4) and stored straight to the output or, past its end, through {@code tail}.
+     * tile e / 4) and stored straight to the output or, past its end, through {@code tail}; the residual (or null)
+     * at out's index + {@code shift} added last.
      */
     private static void outputTransform4(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
-                                         int row, int rows, int wo, float[] lines, float[] tail) {
+                                         int row, int rows, int wo, float[] lines, float[] tail, float[] residual,
+                                         int shift) {
         FloatVector bv = FloatVector.broadcast(S, bias);
         int full = wo / (4 * L) * L, ys = 24 * L;
         for (int i = 0; i < tiles; i += L) {
@@ -612,13 +635,28 @@ final class WinogradConv {
                     float[] dst = inside ? out : tail;
                     int d = inside ? row + j * wo + 4 * i : 0;
                     for (int k = 0; k < 4; k++) {
-                        FloatVector.fromArray(S, lines, ys, FOUR_WAY, k * L).add(bv).intoArray(dst, d + k * L);
+                        FloatVector y = FloatVector.fromArray(S, lines, ys, FOUR_WAY, k * L).add(bv);
+                        if (residual != null && inside) {
+                            y = y.add(FloatVector.fromArray(S, residual, d + k * L + shift));
+                        }
+                        y.intoArray(dst, d + k * L);
                     }
                     if (!inside) {
-                        System.arraycopy(tail, 0, out, row + j * wo + 4 * i, wo - 4 * i);
+                        copyTail(tail, out, row + j * wo + 4 * i, wo - 4 * i, residual, shift);
                     }
                 }
             }
+        }
+    }
+
+    /** out[at .. at + count) = tail[0 .. count), plus the residual at out's index + shift when there is one. */
+    private static void copyTail(float[] tail, float[] out, int at, int count, float[] residual, int shift) {
+        if (residual == null) {
+            System.arraycopy(tail, 0, out, at, count);
+            return;
+        }
+        for (int j = 0; j < count; j++) {
+            out[at + j] = tail[j] + residual[at + shift + j];
         }
     }
 }

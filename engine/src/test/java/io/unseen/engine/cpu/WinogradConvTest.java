@@ -151,7 +151,7 @@ class WinogradConvTest {
     }
 
     /**
-     * After warm-up, a call allocates only a few small objects: a direct call the GEMM's task, its layout and the
+     * After warm-up, a call (with a residual or without) allocates only a few small objects: a direct call the GEMM's task, its layout and the
      * loop's lambda (640 bytes measured here), a Winograd call those for each of its 16 or 36 products per block of
      * tile rows (2 blocks here: 7.2 KB for F(2x2, 3x3), 15.5 KB for F(4x4, 3x3)). Bounds: 4, 32 and 64 KB. What they
      * catch: vectors boxed on the heap, which cost an F(2x2, 3x3) call 130 KB at this shape and 6 MB at 128
@@ -173,12 +173,13 @@ class WinogradConvTest {
             Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, c), c);
             Tensor x = Tensor.of(VectorGemmTest.randomArray(r, c * size * size), 1, c, size, size);
             Tensor out = Tensor.zeros(1, c, size, size);
+            Tensor residual = Tensor.of(VectorGemmTest.randomArray(r, c * size * size), 1, c, size, size);
             Tensor small = Tensor.of(VectorGemmTest.randomArray(r, c * 64), 1, c, 8, 8);
             Tensor smallOut = Tensor.zeros(1, c, 8, 8);
             Conv2dSpec spec = Conv2dSpec.of(1, 1);
             String[] algorithms = {"direct", "winograd", "winograd4"};
             long[] bounds = {4 << 10, 32 << 10, 64 << 10};
-            double[] perCall = new double[3];
+            double[] perCall = new double[3], withResidual = new double[3];
             long deadline = System.nanoTime() + 120_000_000_000L;
             boolean within;
             do {
@@ -188,19 +189,25 @@ class WinogradConvTest {
                     for (String algorithm : algorithms) {
                         System.setProperty(WinogradConv.PROPERTY, algorithm);
                         VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out);
+                        VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, residual, out);
                     }
                 }
                 within = true;
                 for (int a = 0; a < algorithms.length; a++) {
                     System.setProperty(WinogradConv.PROPERTY, algorithms[a]);
                     perCall[a] = allocatedPerCall(() -> VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out));
-                    within &= perCall[a] <= bounds[a];
+                    withResidual[a] = allocatedPerCall(
+                            () -> VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, residual, out));
+                    within &= perCall[a] <= bounds[a] && withResidual[a] <= bounds[a];
                 }
             } while (!within && System.nanoTime() < deadline);
-            System.out.printf("bytes allocated per call: direct %.0f, winograd %.0f, winograd4 %.0f%n", perCall[0],
-                    perCall[1], perCall[2]);
+            System.out.printf("bytes allocated per call: direct %.0f, winograd %.0f, winograd4 %.0f; with a residual"
+                    + " %.0f, %.0f, %.0f%n", perCall[0], perCall[1], perCall[2], withResidual[0], withResidual[1],
+                    withResidual[2]);
             for (int a = 0; a < algorithms.length; a++) {
                 assertTrue(perCall[a] <= bounds[a], "a " + algorithms[a] + " call allocates " + perCall[a] + " bytes");
+                assertTrue(withResidual[a] <= bounds[a], "a " + algorithms[a] + " call with a residual allocates "
+                        + withResidual[a] + " bytes");
             }
         } finally {
             restore(before);
@@ -243,8 +250,8 @@ class WinogradConvTest {
         Tensor direct = Tensor.zeros(batch, o, ho, wo);
         Arrays.fill(got.data(), Float.NaN);
         ReferenceBackend.INSTANCE.conv2d(x, weight, bias, spec, want);
-        WinogradConv.conv2d(x, WinogradConv.transform(tile, weight.data(), 0, o, c), bias, spec, got);
-        VectorConv.conv2d(x, weight, bias, spec, direct);
+        WinogradConv.conv2d(x, WinogradConv.transform(tile, weight.data(), 0, o, c), bias, spec, null, got);
+        VectorConv.conv2d(x, weight, bias, spec, null, direct);
         double std = std(want.data());
         double e = maxAbsDiff(want.data(), got.data()) / std;
         assertTrue(e <= (tile == WinogradConv.Tile.F2 ? BOUND : BOUND4), tile + " conv " + x + " * " + weight
