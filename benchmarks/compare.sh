@@ -26,7 +26,7 @@ echo "== PyTorch (torch.set_num_threads($threads))" >&2
 import json, sys
 
 def flops(bench, param):
-    if bench == "conv3x3":
+    if bench.split("/")[0] == "conv3x3":
         c, s = (int(v) for v in param.split("x"))
         return 2.0 * c * c * 9 * s * s
     if bench == "sgemm":
@@ -41,6 +41,8 @@ for r in json.load(open(sys.argv[1])):
     if params.get("backend", "cpu") != "cpu":
         continue
     param = params.get("shape") or params.get("size")
+    if params.get("conv", "direct") != "direct":
+        bench += "/" + params["conv"]  # Winograd: direct-equivalent GFLOP/s, no PyTorch row
     ms = r["primaryMetric"]["score"]  # AverageTime in ms/op
     fastest = min(v for fork in r["primaryMetric"]["rawData"] for v in fork)  # best iteration's mean
     ours[(bench, param)] = flops(bench, param) / (ms * 1e-3) / 1e9
@@ -55,12 +57,12 @@ for line in open(sys.argv[2]):
 
 # ours: JMH mean time; torch: median time. The "best" columns (our fastest 1 s iteration, torch's fastest call)
 # show how far the machine's noise moved each; compare like with like.
-print(f"{'benchmark':<10} {'shape':<8} {'ours GFLOP/s':>13} {'torch GFLOP/s':>14} {'ours/torch':>11} "
+print(f"{'benchmark':<18} {'shape':<8} {'ours GFLOP/s':>13} {'torch GFLOP/s':>14} {'ours/torch':>11} "
       f"{'ours best':>10} {'torch best':>11}")
 fmt = lambda v: f"{v:.1f}" if v else "-"
 for key in sorted(set(ours) | set(torch)):
     o, t = ours.get(key), torch.get(key)
     ratio = f"{o / t:.2f}" if o and t else "-"
-    print(f"{key[0]:<10} {key[1]:<8} {fmt(o):>13} {fmt(t):>14} {ratio:>11} {fmt(ours_best.get(key)):>10} "
+    print(f"{key[0]:<18} {key[1]:<8} {fmt(o):>13} {fmt(t):>14} {ratio:>11} {fmt(ours_best.get(key)):>10} "
           f"{fmt(torch_best.get(key)):>11}")
 PY

@@ -22,7 +22,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * 3x3 convolution, stride 1, padding 1, batch 1, C in = C out: the UNet's workhorse. {@code shape} is
- * "channels x spatial". GFLOP/s = {@link #flops} / time; compare.sh prints it next to PyTorch's.
+ * "channels x spatial"; {@code conv} the cpu backend's algorithm ({@code -Dunseen.conv}: direct, winograd for
+ * F(2x2, 3x3), winograd4 for F(4x4, 3x3)). The weight is prepared as a model prepares it, once in setup (packed for
+ * the GEMM, or transformed and packed for Winograd); until the conv parameter came, it was repacked on every call.
+ * GFLOP/s = {@link #flops} / time, direct-equivalent for Winograd; compare.sh prints it next to PyTorch's.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -36,6 +39,9 @@ public class Conv2dBenchmark {
 
     @Param({"cpu"})
     public String backend;
+
+    @Param({"direct", "winograd", "winograd4"})
+    public String conv;
 
     private Backend ops;
     private Tensor x, weight, bias, out;
@@ -64,12 +70,14 @@ public class Conv2dBenchmark {
     public void setup() {
         int[] cs = parse(shape);
         int c = cs[0], s = cs[1];
+        System.setProperty("unseen.conv", conv); // read by the cpu backend on every convolution
         ops = Backends.byName(backend);
         SplittableRandom r = new SplittableRandom(1);
         x = random(r, 1, c, s, s);
-        weight = random(r, c, c, 3, 3);
+        weight = ops.prepareWeight(random(r, c, c, 3, 3));
         bias = random(r, c);
         out = Tensor.zeros(1, c, s, s);
+        ops.prepareConv2d(weight, x.shape(), spec, out.shape());
     }
 
     static Tensor random(SplittableRandom r, int... shape) {

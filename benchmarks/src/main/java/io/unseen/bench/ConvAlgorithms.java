@@ -5,16 +5,20 @@ import io.unseen.engine.backends.Backends;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.Conv2dSpec;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
- * Direct against Winograd convolution on the cpu backend, in one process: 3x3, stride 1, pad 1, batch 1, calls of
- * the two algorithms alternating ({@code -Dunseen.conv} is read on every call) so that both see the same load on a
- * shared machine; prints the median of each and their ratio. One prepared weight serves both (it keeps its direct
- * panels and its Winograd transform).
+ * The cpu backend's convolution algorithms against each other, in one process: 3x3, stride 1, pad 1, batch 1, calls
+ * of the algorithms alternating ({@code -Dunseen.conv} is read on every call), the order rotating every round so
+ * that none always follows another and all see the same load on a shared machine; prints the median of each and
+ * direct's median over it. One prepared weight serves all (it keeps its direct panels and each Winograd transform).
  *
- * <p>Usage: {@code ConvAlgorithms [CxS ...] [--reps N]}, e.g. {@code 128x64 128x256} (C in = C out = C, S x S).
+ * <p>Usage: {@code ConvAlgorithms [CxS ...] [--reps N] [--conv direct,winograd,winograd4]}, e.g. {@code 128x64
+ * 128x256} (C in = C out = C, S x S); the algorithms default to all three.
  */
 public final class ConvAlgorithms {
     private ConvAlgorithms() {
@@ -22,16 +26,19 @@ public final class ConvAlgorithms {
 
     public static void main(String[] args) {
         int reps = 0;
-        java.util.List<String> shapes = new java.util.ArrayList<>();
+        List<String> shapes = new ArrayList<>();
+        String[] modes = {"direct", "winograd", "winograd4"};
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--reps")) {
                 reps = Integer.parseInt(args[++i]);
+            } else if (args[i].equals("--conv")) {
+                modes = args[++i].split(",");
             } else {
                 shapes.add(args[i]);
             }
         }
         if (shapes.isEmpty()) {
-            shapes = java.util.List.of("128x64", "128x256");
+            shapes = List.of("128x64", "128x256");
         }
         Backend cpu = Backends.byName("cpu");
         Conv2dSpec spec = Conv2dSpec.of(1, 1);
@@ -43,11 +50,10 @@ public final class ConvAlgorithms {
             Tensor weight = cpu.prepareWeight(Conv2dBenchmark.random(r, c, c, 3, 3));
             Tensor bias = Conv2dBenchmark.random(r, c);
             Tensor out = Tensor.zeros(1, c, s, s);
-            // About two seconds of each at ~50 GFLOP/s, at least 5 calls.
+            // About two seconds of each at ~50 GFLOP/s, at least 9 calls.
             double flops = Conv2dBenchmark.flops(shape);
             int n = reps > 0 ? reps : (int) Math.max(9, Math.min(200, 1e11 / flops));
-            String[] modes = {"direct", "winograd"};
-            double[][] times = new double[2][n];
+            double[][] times = new double[modes.length][n];
             // Warm up for at least 3 s and 5 calls of each: C2 takes seconds to compile the transforms on a busy
             // machine, and a short warm-up times them interpreted or in C1.
             long warmEnd = System.nanoTime() + 3_000_000_000L;
@@ -58,19 +64,23 @@ public final class ConvAlgorithms {
                 }
             }
             for (int i = 0; i < n; i++) {
-                for (int m = 0; m < 2; m++) {
-                    // Alternate which goes first, so that neither always follows the other.
-                    int which = (i & 1) == 0 ? m : 1 - m;
+                for (int k = 0; k < modes.length; k++) {
+                    int which = (i + k) % modes.length;
                     System.setProperty("unseen.conv", modes[which]);
                     long t0 = System.nanoTime();
                     cpu.conv2d(x, weight, bias, spec, out);
                     times[which][i] = (System.nanoTime() - t0) / 1e6;
                 }
             }
-            double direct = median(times[0]), winograd = median(times[1]);
-            System.out.printf("%s (C=%d, %dx%d), %d calls each: direct %.2f ms (%.1f GFLOP/s), winograd %.2f ms "
-                            + "(%.1f direct-equivalent GFLOP/s), direct/winograd %.2f%n", shape, c, s, s, n, direct,
-                    flops / direct / 1e6, winograd, flops / winograd / 1e6, direct / winograd);
+            StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%s (C=%d, %dx%d), %d calls each:",
+                    shape, c, s, s, n));
+            double first = median(times[0]);
+            for (int k = 0; k < modes.length; k++) {
+                double ms = median(times[k]);
+                line.append(String.format(Locale.ROOT, " %s %.2f ms (%.1f direct-equivalent GFLOP/s, %s/%s %.2f);",
+                        modes[k], ms, flops / ms / 1e6, modes[0], modes[k], first / ms));
+            }
+            System.out.println(line.substring(0, line.length() - 1));
         }
         System.clearProperty("unseen.conv");
     }

@@ -79,8 +79,8 @@ final class BenchCommand implements Callable<Integer> {
     boolean profile;
 
     @Option(names = "--conv", paramLabel = "ALGORITHM", description = "3x3 stride-1 convolutions on the cpu device:"
-            + " direct, winograd (F(2x2,3x3)) or auto (Winograd where the cpu backend's rule picks it). Default: the"
-            + " system property " + VectorBackend.CONV_PROPERTY + ", else direct.")
+            + " direct, winograd (F(2x2,3x3)), winograd4 (F(4x4,3x3)) or auto (F(2x2,3x3) where the cpu backend's rule"
+            + " picks it). Default: the system property " + VectorBackend.CONV_PROPERTY + ", else direct.")
     String conv;
 
     @Mixin
@@ -117,9 +117,9 @@ final class BenchCommand implements Callable<Integer> {
 
         if (conv != null) {
             String algorithm = conv.trim().toLowerCase(Locale.ROOT);
-            if (!List.of("direct", "winograd", "auto").contains(algorithm)) {
+            if (!List.of("direct", "winograd", "winograd4", "auto").contains(algorithm)) {
                 throw new IllegalArgumentException("--conv: '" + conv + "' is not a convolution algorithm (give direct,"
-                        + " winograd or auto)");
+                        + " winograd, winograd4 or auto)");
             }
             // read by the cpu backend on every convolution, and when the model prepares its weights below
             System.setProperty(VectorBackend.CONV_PROPERTY, algorithm);

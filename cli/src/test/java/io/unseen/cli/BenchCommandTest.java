@@ -104,20 +104,27 @@ class BenchCommandTest {
         refused(new String[]{"bench", "--model", checkpoint.toString()}, "is a PyTorch checkpoint", "unseen convert");
         refused(new String[]{"bench", "--device", "tpu"}, "unknown device 'tpu'");
         refused(new String[]{"bench", "--conv", "fast"}, "--conv: 'fast' is not a convolution algorithm",
-                "direct, winograd or auto");
+                "direct, winograd, winograd4 or auto");
     }
 
-    /** {@code --conv} sets the cpu backend's algorithm for the run, and the report says which ran. */
+    /**
+     * {@code --conv} sets the cpu backend's algorithm for the run, and the report says which ran; the weights it
+     * reports hold the Winograd transforms beside the parameters.
+     */
     @Test
     void convChoosesTheAlgorithmAndIsReported() {
         String before = System.getProperty(VectorBackend.CONV_PROPERTY);
         try {
             String out = stdout("bench", "--config", "cifar10", "--size", "32", "--forwards", "1", "--conv",
-                    "winograd", "--json");
+                    "winograd4", "--json");
             @SuppressWarnings("unchecked")
             Map<String, Object> m = (Map<String, Object>) Json.parse(out.strip(), 1 << 20);
-            assertEquals("winograd", m.get("conv"));
-            assertEquals("winograd", System.getProperty(VectorBackend.CONV_PROPERTY));
+            assertEquals("winograd4", m.get("conv"));
+            assertEquals("winograd4", System.getProperty(VectorBackend.CONV_PROPERTY));
+            long parameters = ((Number) m.get("parameters")).longValue();
+            long weightBytes = ((Number) m.get("weight_bytes")).longValue();
+            assertTrue(weightBytes > 2 * 4 * parameters, "the 36/9-size transforms of the 3x3 weights beside the "
+                    + parameters + " parameters: " + weightBytes + " bytes");
         } finally {
             if (before == null) {
                 System.clearProperty(VectorBackend.CONV_PROPERTY);

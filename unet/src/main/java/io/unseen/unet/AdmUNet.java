@@ -285,15 +285,13 @@ public final class AdmUNet extends UNetBase {
                 h = ops.mulInPlace(h, Ops.perChannel(embOnePlusScale.forward(embAct)));      //   * (1 + scale)
                 h = ops.addInPlace(h, Ops.perChannel(embShift.forward(embAct)));             //   + shift
                 h = ops.siluInPlace(h);                                                       // h = out_rest(h)
-                h = outLayers3.forward(h);
             } else {
                 h = ops.addInPlace(h, Ops.perChannel(embLayers1.forward(embAct)));           // h = h + emb_out
                 h = outLayers0.forward(h);                                                    // h = out_layers(h)
                 h = ops.siluInPlace(h);
-                h = outLayers3.forward(h);
             }
             Tensor skip = skipConnection == null ? x : skipConnection.forward(x);
-            return ops.add(skip, h, result);                // skip_connection(x) + h
+            return outLayers3.forward(h, skip, result);     // skip_connection(x) + out_conv(h), added as it stores
         }
 
         private Tensor resample(Tensor t, Activations.Buffer out) {
@@ -327,8 +325,7 @@ public final class AdmUNet extends UNetBase {
         public Tensor forward(Tensor x, Tensor emb) {
             Tensor qkvOut = qkv.forward(norm.forward(x));                     // qkv = self.qkv(self.norm(x))
             Tensor h = ops.attention(qkvOut, numHeads, qkvLayout, scores, attention); // h = self.attention(qkv)
-            h = projOut.forward(h);                                           // h = self.proj_out(h)
-            return ops.add(x, h, result);                                     // x + h
+            return projOut.forward(h, x, result);                             // x + self.proj_out(h)
         }
     }
 

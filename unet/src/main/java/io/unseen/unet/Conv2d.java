@@ -29,6 +29,16 @@ final class Conv2d {
         return y;
     }
 
+    /**
+     * {@code residual + self(x)} (PyTorch's {@code x + h} where h is this layer's output) into {@code into}: the
+     * backend adds the residual as it stores each output, with the bits of a convolution then an add.
+     */
+    Tensor forward(Tensor x, Tensor residual, Activations.Buffer into) {
+        Tensor y = into.get(outShape(x));
+        ops.run().conv2d(x, weight, bias, spec, residual, y);
+        return y;
+    }
+
     int[] outShape(Tensor x) {
         return new int[]{x.dim(0), weight.dim(0), spec.outHeight(x.dim(2), weight.dim(2)),
                 spec.outWidth(x.dim(3), weight.dim(3))};

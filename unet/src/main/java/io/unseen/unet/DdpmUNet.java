@@ -232,11 +232,10 @@ public final class DdpmUNet extends UNetBase {
             h = ops.addInPlace(h, Ops.perChannel(tembProj.forward(ops.silu(temb, tembSilu))));
             h = norm2.forward(h);
             h = ops.siluInPlace(h);
-            h = conv2.forward(h);
             if (inChannels != outChannels) {
                 x = ninShortcut.forward(x);
             }
-            return ops.add(x, h, result);
+            return conv2.forward(h, x, result);                  // x + self.conv2(h), added as conv2 stores
         }
     }
 
@@ -266,8 +265,7 @@ public final class DdpmUNet extends UNetBase {
             Tensor h = norm.forward(x);
             Tensor qkvOut = qkv.forward(h);                                 // q, k, v = self.q(h_), self.k(h_), ...
             h = ops.attention(qkvOut, 1, QkvLayout.NEW, scores, attention); // softmax(q^T k / sqrt(c)) applied to v
-            h = projOut.forward(h);
-            return ops.add(x, h, result);
+            return projOut.forward(h, x, result);                           // x + self.proj_out(h)
         }
     }
 

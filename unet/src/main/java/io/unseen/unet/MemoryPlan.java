@@ -4,7 +4,8 @@ import java.util.Locale;
 
 /**
  * A model's memory for forwards of one shape, known before any of it is allocated ({@link UNet#plan},
- * {@link UNet#reserve}): the prepared weights it holds, and the activations and scratch a forward of
+ * {@link UNet#reserve}): the prepared weights it holds (on cpu with the Winograd transforms of the convolutions
+ * that run as Winograd's), and the activations and scratch a forward of
  * {@code batch} images of {@code height} x {@code width} needs, every buffer at its largest use, in {@code blocks}
  * blocks.
  */

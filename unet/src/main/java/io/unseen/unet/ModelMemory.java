@@ -24,7 +24,6 @@ final class ModelMemory {
     private final List<Tensor> weights = new ArrayList<>();
     /** Each parameter of the model file (by its name), and where its values went among the prepared weights. */
     private final Map<String, Parameter> parameters = new LinkedHashMap<>();
-    private long weightFloats;
     private MemoryPlan reserved;
     private boolean closed;
 
@@ -38,7 +37,6 @@ final class ModelMemory {
     Tensor ownWeight(Tensor prepared) {
         if (prepared != null) {
             weights.add(prepared);
-            weightFloats += prepared.numel();
         }
         return prepared;
     }
@@ -169,7 +167,19 @@ final class ModelMemory {
             ops.planning(false);
             planned = activations.endPlan();
         }
-        return new MemoryPlan(batch, height, width, 4 * weightFloats, 4 * planned[0], planned[1]);
+        return new MemoryPlan(batch, height, width, weightBytes(), 4 * planned[0], planned[1]);
+    }
+
+    /**
+     * Bytes the prepared weights hold now, with the forms a plan made of them (the pass just planned prepared every
+     * convolution for its shape: on cpu, the Winograd transforms of those that run as Winograd's).
+     */
+    private long weightBytes() {
+        long bytes = 0;
+        for (Tensor w : weights) {
+            bytes += ops.backend.preparedBytes(w);
+        }
+        return bytes;
     }
 
     /**

@@ -2,6 +2,7 @@ package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
+import io.unseen.engine.cpu.VectorBackend;
 import io.unseen.engine.opencl.OpenClBackend;
 import io.unseen.engine.opencl.OpenClDevices;
 import io.unseen.engine.ops.Backend;
@@ -12,7 +13,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -111,6 +114,47 @@ class ReserveTest {
                     () -> model.largestBatchThatFits(8, 16, 16, 0, elsewhere));
             assertEquals("models on the reference and cpu backends share no memory: load them on one device",
                     e.getMessage());
+        }
+    }
+
+    /**
+     * A plan counts the forms of its weights that the backend makes for it: on cpu under {@code -Dunseen.conv=winograd}
+     * the Winograd transform of every 3x3 stride-1 convolution, 16 floats per (out, in) channel pair, beside the
+     * weight's own values (the DDPM fixture's 3x3 convolutions are all stride 1 but its downsampling one). The
+     * values, on every backend, are the parameters and the model's timestep frequency table.
+     */
+    @Test
+    void aPlanCountsTheWinogradTransformsItsWeightsHold() throws IOException {
+        Map<String, int[]> parameters = Fixtures.table(Fixtures.lines(Fixtures.dir("ddpm").resolve("parameters.txt")));
+        long values = 0, transforms = 0;
+        for (Map.Entry<String, int[]> p : parameters.entrySet()) {
+            int[] shape = p.getValue();
+            values += Arrays.stream(shape).asLongStream().reduce(1, (a, b) -> a * b);
+            if (shape.length == 4 && shape[2] == 3 && shape[3] == 3 && !p.getKey().contains("downsample")) {
+                transforms += 16L * shape[0] * shape[1];
+            }
+        }
+        long frequencies = 32 / 2; // the timestep embedding of ch = 32 channels: sin and cos of 16 frequencies
+        String before = System.getProperty(VectorBackend.CONV_PROPERTY);
+        try {
+            for (String backend : List.of("reference", "cpu")) {
+                System.setProperty(VectorBackend.CONV_PROPERTY, "direct");
+                try (UNet model = UNets.load(Fixtures.weights("ddpm"), Backends.byName(backend))) {
+                    assertEquals(4 * (values + frequencies), model.plan(1, 16, 16).weightBytes(), backend);
+                }
+            }
+            System.setProperty(VectorBackend.CONV_PROPERTY, "winograd");
+            try (UNet model = UNets.load(Fixtures.weights("ddpm"), Backends.byName("cpu"))) {
+                MemoryPlan plan = model.plan(1, 16, 16);
+                assertEquals(4 * (values + frequencies + transforms), plan.weightBytes(), plan.describe());
+                assertEquals(plan.weightBytes(), model.reserve(2, 16, 16).weightBytes(), "what the run holds");
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(VectorBackend.CONV_PROPERTY);
+            } else {
+                System.setProperty(VectorBackend.CONV_PROPERTY, before);
+            }
         }
     }
 

@@ -22,8 +22,11 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
     private volatile float[] panels;
     /** Panel width of {@link #panels} (MR or NR), 0 before packing. */
     private volatile int width;
-    /** The Winograd transform of a 3x3 weight, made when a convolution first runs (or is planned) that way. */
-    private volatile WinogradConv.Weights winograd;
+    /**
+     * The Winograd transforms of a 3x3 weight, by tile size, each made when a convolution first runs (or is
+     * planned) with it.
+     */
+    private final WinogradConv.Weights[] winograd = new WinogradConv.Weights[WinogradConv.Tile.values().length];
 
     PackedWeight(float[] rows, int m, int k) {
         this.rows = rows;
@@ -59,25 +62,35 @@ final class PackedWeight extends Storage implements VectorGemm.PanelSource {
         } else {
             VectorGemm.packWhole(VectorGemm.Lines.rowsOf(values, offset, k, false), m, k, width, panels);
         }
-        winograd = null;
+        java.util.Arrays.fill(winograd, null);
     }
 
     /**
-     * The F(2x2, 3x3) transform of this weight [O, C, 3, 3] ({@link WinogradConv#transform}), made on first use and
-     * held beside the weight's own form (16/9 of its size): a convolution of another shape may still run direct.
+     * The transform of this weight [O, C, 3, 3] for {@code tile} ({@link WinogradConv#transform}), made on first use
+     * and held beside the weight's own form (16/9 of its size for F(2x2, 3x3), 36/9 for F(4x4, 3x3)): a convolution
+     * of another shape may still run direct.
      */
-    WinogradConv.Weights winograd() {
-        WinogradConv.Weights u = winograd;
+    synchronized WinogradConv.Weights winograd(WinogradConv.Tile tile) {
+        WinogradConv.Weights u = winograd[tile.ordinal()];
         if (u == null) {
-            synchronized (this) {
-                if (winograd == null) {
-                    float[] r = rows;
-                    winograd = WinogradConv.transform(r != null ? r : values(), 0, m, k / 9);
-                }
-                u = winograd;
-            }
+            float[] r = rows;
+            u = WinogradConv.transform(tile, r != null ? r : values(), 0, m, k / 9);
+            winograd[tile.ordinal()] = u;
         }
         return u;
+    }
+
+    /**
+     * Floats held (before GEMM padding): the weight's values, in whichever form, and its Winograd transforms once
+     * made. The values stay beside the transform: a convolution of another shape, or under another
+     * {@code -Dunseen.conv}, may run direct, and {@link Tensor#toHost()} and the backward pass read them.
+     */
+    synchronized long heldFloats() {
+        long held = (long) m * k;
+        for (WinogradConv.Weights u : winograd) {
+            held += u == null ? 0 : u.floats();
+        }
+        return held;
     }
 
     /** The panel width the weight is packed for (MR or NR), 0 while it is still row-major. */

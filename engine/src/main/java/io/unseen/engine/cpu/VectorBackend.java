@@ -15,8 +15,8 @@ import io.unseen.engine.ops.TimestepEmbeddingStyle;
 public final class VectorBackend extends Backend {
     public static final VectorBackend INSTANCE = new VectorBackend();
     /**
-     * The system property that chooses how 3x3 stride-1 convolutions run: direct (default), winograd or auto
-     * ({@link WinogradConv}); read on every convolution and when one is prepared.
+     * The system property that chooses how 3x3 stride-1 convolutions run: direct (default), winograd (F(2x2, 3x3)),
+     * winograd4 (F(4x4, 3x3)) or auto ({@link WinogradConv}); read on every convolution and when one is prepared.
      */
     public static final String CONV_PROPERTY = WinogradConv.PROPERTY;
 
@@ -69,6 +69,13 @@ public final class VectorBackend extends Backend {
         }
     }
 
+    /** A packed weight's values and, once it ran (or was planned) as Winograd's, its transforms (16/9, 36/9). */
+    @Override
+    public long preparedBytes(Tensor weight) {
+        return weight.storage() instanceof PackedWeight ? 4 * ((PackedWeight) weight.storage()).heldFloats()
+                : super.preparedBytes(weight);
+    }
+
     @Override
     public boolean isResident(Tensor t) {
         return t.isHost() || t.storage() instanceof PackedWeight;
@@ -76,7 +83,14 @@ public final class VectorBackend extends Backend {
 
     @Override
     protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
-        VectorConv.conv2d(x, weight, bias, spec, out);
+        VectorConv.conv2d(x, weight, bias, spec, null, out);
+    }
+
+    /** The residual added as each output is stored (GEMM tile or Winograd output transform): no second pass. */
+    @Override
+    protected void conv2dResidualKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual,
+                                        Tensor out) {
+        VectorConv.conv2d(x, weight, bias, spec, residual, out);
     }
 
     @Override

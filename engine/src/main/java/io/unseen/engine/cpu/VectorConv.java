@@ -23,13 +23,17 @@ public final class VectorConv {
     private VectorConv() {
     }
 
-    /** x [N,C,H,W], weight [O,C,kh,kw], bias [O] or null, out [N,O,Ho,Wo]; shapes already checked. */
-    public static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
-        if (WinogradConv.chosen(weight.shape(), spec, out.shape())) {
+    /**
+     * x [N,C,H,W], weight [O,C,kh,kw], bias [O] or null, out [N,O,Ho,Wo], plus residual [N,O,Ho,Wo] (or null) added
+     * to each output as it is stored, last; shapes already checked.
+     */
+    public static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
+        WinogradConv.Tile tile = WinogradConv.chosen(weight.shape(), spec, out.shape());
+        if (tile != null) {
             WinogradConv.Weights u = weight.storage() instanceof PackedWeight
-                    ? ((PackedWeight) weight.storage()).winograd()
-                    : WinogradConv.transform(weight.hostArray(), weight.offset(), weight.dim(0), weight.dim(1));
-            WinogradConv.conv2d(x, u, bias, spec, out);
+                    ? ((PackedWeight) weight.storage()).winograd(tile)
+                    : WinogradConv.transform(tile, weight.hostArray(), weight.offset(), weight.dim(0), weight.dim(1));
+            WinogradConv.conv2d(x, u, bias, spec, residual, out);
             return;
         }
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
@@ -37,7 +41,8 @@ public final class VectorConv {
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
         int k = c * kh * kw, n = ho * wo;
         float[] xd = x.hostArray(), od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
-        int biasOff = bias == null ? 0 : bias.offset();
+        float[] rd = residual == null ? null : residual.hostArray();
+        int biasOff = bias == null ? 0 : bias.offset(), shift = residual == null ? 0 : residual.offset() - out.offset();
         VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
                 : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
         boolean padded = padded(spec);
@@ -68,8 +73,9 @@ public final class VectorConv {
                 srcOff = 0;
             }
             ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
-            VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, out.offset() + b0 * o * n, n, bd, biasOff,
-                    n, o * n);
+            int outOff = out.offset() + b0 * o * n;
+            VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, outOff, n, bd, biasOff, n, o * n, rd,
+                    outOff + shift);
         }
     }
 
@@ -81,8 +87,9 @@ public final class VectorConv {
      * row-major copy for any direct use.
      */
     static void prepare(PackedWeight weight, int[] weightShape, int[] xShape, Conv2dSpec spec, int[] outShape) {
-        if (WinogradConv.chosen(weightShape, spec, outShape)) {
-            WinogradConv.prepare(weight.winograd(), xShape, spec, outShape);
+        WinogradConv.Tile tile = WinogradConv.chosen(weightShape, spec, outShape);
+        if (tile != null) {
+            WinogradConv.prepare(weight.winograd(tile), xShape, spec, outShape);
             return;
         }
         int columns = imagesPerProduct(xShape, spec) * outShape[2] * outShape[3];

@@ -55,13 +55,29 @@ public final class VectorGemm {
     private static final long SMALL = 16 * 16 * 16;
     /** The operand shared by all tasks is packed once up front unless it would exceed this many floats. */
     private static final int MAX_SHARED_PACK = 16 << 20;
-    /** Eight lanes, for stores along a C row in a transposed product. */
-    private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
-    /** Offsets of one tile column's 8 rows ({@link #updateTransposed}); null where 8-lane vectors are emulated. */
-    private static final int[] TILE_COLUMN = MR >= 8 && S.vectorBitSize() >= 256
-            ? new int[]{0, NR, 2 * NR, 3 * NR, 4 * NR, 5 * NR, 6 * NR, 7 * NR} : null;
+    /**
+     * Whether a transposed product computes its tiles in pairs, so that the column of a pair (2 MR rows: 16 on
+     * AVX-512 with the 8 x 3L kernel) is one whole vector ({@link #updateTransposed}). The column of a single tile
+     * would need an 8-lane vector there, a second vector class beside the 16-lane one: every Vector API method both
+     * pass through then has two receiver classes in its profile, and where C2 cannot prove a vector's class (the
+     * micro-kernels' accumulators after their loop, any call it inlines late) such a call goes through the profile,
+     * the intrinsic fails and the vector is boxed on the heap. Measured before pairs: once transposed products had
+     * run (any UNet forward), a direct 3x3 convolution allocated 39 KB per call (64 channels, 31x31) instead of 1 KB,
+     * its micro-kernel's stores going through Java code.
+     */
+    static final boolean PAIRS = 2 * MR == L;
+    /** Offsets of the L rows of a tile column (or a pair's), L = MR or 2 MR; null where tiles have other heights. */
+    private static final int[] TILE_COLUMN = MR == L || PAIRS ? tileColumn() : null;
 
     private VectorGemm() {
+    }
+
+    private static int[] tileColumn() {
+        int[] rows = new int[L];
+        for (int r = 0; r < L; r++) {
+            rows[r] = r * NR;
+        }
+        return rows;
     }
 
     private static String tile(String name) {
@@ -86,7 +102,8 @@ public final class VectorGemm {
     static final class Workspace {
         float[] aBlock = new float[0];
         float[] bBlock = new float[0];
-        final float[] tile = new float[MR * NR];
+        /** One tile of the micro-kernel, or two ({@link #PAIRS}): [2 MR][NR]. */
+        final float[] tile = new float[2 * MR * NR];
         /** The operand packed once per call and read by every task (owned by the calling thread). */
         float[] shared = new float[0];
         /** Scratch for convolution (padded input), owned by the calling thread. */
@@ -98,6 +115,8 @@ public final class VectorGemm {
         float[] winogradV = new float[0];
         float[] winogradM = new float[0];
         final float[] winogradTail = new float[4 * L];
+        /** The lines of an F(4x4, 3x3) transform between its two passes. */
+        final float[] winogradLines = new float[36 * L];
 
         static float[] grow(float[] buf, int size) {
             return buf.length >= size ? buf : new float[size];
@@ -195,7 +214,7 @@ public final class VectorGemm {
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff) {
-        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, n, 0, MAX_SHARED_PACK);
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, n, 0, null, 0, MAX_SHARED_PACK);
     }
 
     /**
@@ -205,21 +224,35 @@ public final class VectorGemm {
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride) {
-        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride,
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride, null, 0,
                 MAX_SHARED_PACK);
     }
 
     /**
-     * As above; the shared operand is packed up front only if it fits in {@code maxSharedPack} floats.
+     * As above, plus a residual laid out as C ({@code residual[residualOff + i]} where C's element is
+     * {@code c[cOff + i]}), added to each element of C as it is stored for the last time: the addition last, as a
+     * separate pass would add it, with the same bits.
+     */
+    static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
+                         float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride,
+                         float[] residual, int residualOff) {
+        multiply(m, n, k, alpha, a, b, beta, c, cOff, ldc, rowBias, biasOff, imageCols, imageStride, residual,
+                residualOff, MAX_SHARED_PACK);
+    }
+
+    /**
+     * As above (residual null: none); the shared operand is packed up front only if it fits in
+     * {@code maxSharedPack} floats.
      *
      * <p>A tile is MR x NR (8 x 48 on AVX-512): when n is small (a convolution at 8x8 or 4x4) most of each B panel
      * would be zero padding. Then C^T = B^T A^T is computed instead, with the tiles written back transposed.
      */
     static void multiply(int m, int n, int k, float alpha, PanelSource a, PanelSource b, float beta,
                          float[] c, int cOff, int ldc, float[] rowBias, int biasOff, int imageCols, int imageStride,
-                         long maxSharedPack) {
+                         float[] residual, int residualOff, long maxSharedPack) {
         boolean transposed = runsTransposed(m, n);
-        CLayout layout = new CLayout(c, cOff, ldc, imageCols, imageStride, transposed);
+        CLayout layout = new CLayout(c, cOff, ldc, imageCols, imageStride, transposed, residual,
+                residualOff - cOff);
         if (transposed) {
             run(n, m, k, alpha, b, a, beta, layout, rowBias, biasOff, maxSharedPack);
         } else {
@@ -311,14 +344,20 @@ public final class VectorGemm {
         final float[] c;
         final int cOff, ldc, imageCols, imageStride;
         final boolean transposed;
+        /** Added to C's elements as they are stored for the last time, at {@code index + residualShift}; or null. */
+        final float[] residual;
+        final int residualShift;
 
-        CLayout(float[] c, int cOff, int ldc, int imageCols, int imageStride, boolean transposed) {
+        CLayout(float[] c, int cOff, int ldc, int imageCols, int imageStride, boolean transposed, float[] residual,
+                int residualShift) {
             this.c = c;
             this.cOff = cOff;
             this.ldc = ldc;
             this.imageCols = imageCols;
             this.imageStride = imageStride;
             this.transposed = transposed;
+            this.residual = residual;
+            this.residualShift = residualShift;
         }
 
         /** Offset of C(i, j) for a column j of image b = j / imageCols. */
@@ -327,15 +366,20 @@ public final class VectorGemm {
         }
 
         /**
-         * Applies a finished tile (rows x cols valid, at product coordinates i, j): alpha * t + beta * C + bias.
+         * Applies a finished tile (rows x cols valid, at product coordinates i, j; in a transposed product, rows up
+         * to 2 MR: a pair): alpha * t + beta * C + bias, plus the residual when {@code last} (the last k block).
          * Pieces that cross from one image to the next are split at the boundary.
          */
-        void store(float[] t, int i, int j, int rows, int cols, float alpha, float beta, float[] bias, int biasOff) {
+        void store(float[] t, int i, int j, int rows, int cols, float alpha, float beta, float[] bias, int biasOff,
+                   boolean last) {
+            float[] r = last ? residual : null;
+            int rs = residualShift;
             if (transposed) {
                 // Tile rows are C columns: split them by image; each piece is contiguous in every C row.
                 for (int r0 = 0; r0 < rows; ) {
                     int b = (i + r0) / imageCols, r1 = Math.min(rows, (b + 1) * imageCols - i);
-                    updateTransposed(t, r0, r1 - r0, cols, c, at(j, i + r0, b), ldc, alpha, beta, bias, biasOff + j);
+                    updateTransposed(t, r0, r1 - r0, cols, c, at(j, i + r0, b), ldc, alpha, beta, bias, biasOff + j,
+                            r, rs);
                     r0 = r1;
                 }
                 return;
@@ -343,15 +387,15 @@ public final class VectorGemm {
             int b = j / imageCols;
             if ((j + cols - 1) / imageCols == b) {
                 if (rows == MR && cols == NR) {
-                    update(t, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i);
+                    update(t, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i, r, rs);
                 } else {
-                    updatePartial(t, 0, rows, cols, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i);
+                    updatePartial(t, 0, rows, cols, c, at(i, j, b), ldc, alpha, beta, bias, biasOff + i, r, rs);
                 }
                 return;
             }
             for (int q0 = 0; q0 < cols; ) {
                 int bq = (j + q0) / imageCols, q1 = Math.min(cols, (bq + 1) * imageCols - j);
-                updatePartial(t, q0, rows, q1 - q0, c, at(i, j + q0, bq), ldc, alpha, beta, bias, biasOff + i);
+                updatePartial(t, q0, rows, q1 - q0, c, at(i, j + q0, bq), ldc, alpha, beta, bias, biasOff + i, r, rs);
                 q0 = q1;
             }
         }
@@ -392,7 +436,7 @@ public final class VectorGemm {
                 int nc = Math.min(NC, j1 - jc);
                 for (int pc = 0, step = kStep(k); pc < k; pc += step) {
                     int kc = Math.min(step, k - pc);
-                    boolean first = pc == 0;
+                    boolean first = pc == 0, last = pc + kc >= k;
                     float betaNow = first ? beta : 1f;
                     float[] biasNow = first ? bias : null;
                     float[] bBuf;
@@ -424,13 +468,20 @@ public final class VectorGemm {
                             }
                         }
                         // One B panel against every A panel of the block: the B panel (NR floats per k step) is
-                        // the larger stream, so it is the one reused from the nearer cache.
+                        // the larger stream, so it is the one reused from the nearer cache. A transposed product
+                        // takes the A panels in pairs (PAIRS): the two tiles, one below the other in ws.tile, are
+                        // stored together.
+                        int perStore = c.transposed && PAIRS ? 2 * MR : MR;
                         for (int jr = 0; jr < nc; jr += NR) {
                             int cols = Math.min(NR, nc - jr);
-                            for (int ir = 0; ir < mc; ir += MR) {
-                                kernel(aBuf, aBase + ir * kc, bBuf, bBase + jr * kc, kc, ws.tile, cols);
-                                c.store(ws.tile, ic + ir, jc + jr, Math.min(MR, mc - ir), cols, alpha, betaNow,
-                                        biasNow, biasOff);
+                            for (int ir = 0; ir < mc; ir += perStore) {
+                                int rows = Math.min(perStore, mc - ir);
+                                for (int r = 0; r < rows; r += MR) {
+                                    kernel(aBuf, aBase + (ir + r) * kc, bBuf, bBase + jr * kc, kc, ws.tile, r * NR,
+                                            cols);
+                                }
+                                c.store(ws.tile, ic + ir, jc + jr, rows, cols, alpha, betaNow, biasNow, biasOff,
+                                        last);
                             }
                         }
                     }
@@ -448,26 +499,26 @@ public final class VectorGemm {
      * <p>A B panel with one or two vectors' worth of real columns (the last panel of a 16x16 image: 256 = 5 x 48 +
      * 16, or of 256 channels) goes to a narrower kernel, which skips the zero padding instead of multiplying it.
      */
-    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int cols) {
+    static void kernel(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int tileOff, int cols) {
         if (MR == 8 && NV == 3) {
             if (cols > 2 * L) {
-                kernel8x3(a, aOff, b, bOff, kc, tile);
+                kernel8x3(a, aOff, b, bOff, kc, tile, tileOff);
             } else if (cols > L) {
-                kernel8x2(a, aOff, b, bOff, kc, tile);
+                kernel8x2(a, aOff, b, bOff, kc, tile, tileOff);
             } else {
-                kernel8x1(a, aOff, b, bOff, kc, tile);
+                kernel8x1(a, aOff, b, bOff, kc, tile, tileOff);
             }
         } else if (MR == 12 && NV == 2) {
-            kernel12x2(a, aOff, b, bOff, kc, tile);
+            kernel12x2(a, aOff, b, bOff, kc, tile, tileOff);
         } else if (MR == 6 && NV == 2) {
-            kernel6x2(a, aOff, b, bOff, kc, tile);
+            kernel6x2(a, aOff, b, bOff, kc, tile, tileOff);
         } else {
             throw new IllegalStateException("no micro-kernel for tile " + TILE);
         }
     }
 
     /** The first two vectors of each row of an 8 x 3L tile, from a B panel 3L wide (16 accumulators). */
-    static void kernel8x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+    static void kernel8x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int tileOff) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00;
         FloatVector c70 = c00, c71 = c00;
@@ -499,26 +550,26 @@ public final class VectorGemm {
             c70 = x.fma(b0, c70);
             c71 = x.fma(b1, c71);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c10.intoArray(tile, 3 * L);
-        c11.intoArray(tile, 4 * L);
-        c20.intoArray(tile, 6 * L);
-        c21.intoArray(tile, 7 * L);
-        c30.intoArray(tile, 9 * L);
-        c31.intoArray(tile, 10 * L);
-        c40.intoArray(tile, 12 * L);
-        c41.intoArray(tile, 13 * L);
-        c50.intoArray(tile, 15 * L);
-        c51.intoArray(tile, 16 * L);
-        c60.intoArray(tile, 18 * L);
-        c61.intoArray(tile, 19 * L);
-        c70.intoArray(tile, 21 * L);
-        c71.intoArray(tile, 22 * L);
+        c00.intoArray(tile, tileOff);
+        c01.intoArray(tile, tileOff + L);
+        c10.intoArray(tile, tileOff + 3 * L);
+        c11.intoArray(tile, tileOff + 4 * L);
+        c20.intoArray(tile, tileOff + 6 * L);
+        c21.intoArray(tile, tileOff + 7 * L);
+        c30.intoArray(tile, tileOff + 9 * L);
+        c31.intoArray(tile, tileOff + 10 * L);
+        c40.intoArray(tile, tileOff + 12 * L);
+        c41.intoArray(tile, tileOff + 13 * L);
+        c50.intoArray(tile, tileOff + 15 * L);
+        c51.intoArray(tile, tileOff + 16 * L);
+        c60.intoArray(tile, tileOff + 18 * L);
+        c61.intoArray(tile, tileOff + 19 * L);
+        c70.intoArray(tile, tileOff + 21 * L);
+        c71.intoArray(tile, tileOff + 22 * L);
     }
 
     /** The first vector of each row of an 8 x 3L tile, from a B panel 3L wide (8 accumulators). */
-    static void kernel8x1(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+    static void kernel8x1(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int tileOff) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
         for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += 8, bi += 3 * L) {
             FloatVector b0 = FloatVector.fromArray(S, b, bi);
@@ -531,19 +582,19 @@ public final class VectorGemm {
             c6 = FloatVector.broadcast(S, a[ai + 6]).fma(b0, c6);
             c7 = FloatVector.broadcast(S, a[ai + 7]).fma(b0, c7);
         }
-        c0.intoArray(tile, 0);
-        c1.intoArray(tile, 3 * L);
-        c2.intoArray(tile, 6 * L);
-        c3.intoArray(tile, 9 * L);
-        c4.intoArray(tile, 12 * L);
-        c5.intoArray(tile, 15 * L);
-        c6.intoArray(tile, 18 * L);
-        c7.intoArray(tile, 21 * L);
+        c0.intoArray(tile, tileOff);
+        c1.intoArray(tile, tileOff + 3 * L);
+        c2.intoArray(tile, tileOff + 6 * L);
+        c3.intoArray(tile, tileOff + 9 * L);
+        c4.intoArray(tile, tileOff + 12 * L);
+        c5.intoArray(tile, tileOff + 15 * L);
+        c6.intoArray(tile, tileOff + 18 * L);
+        c7.intoArray(tile, tileOff + 21 * L);
     }
 
     /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], for a full MR x NR tile. */
     private static void update(float[] t, float[] c, int cOff, int ldc, float alpha, float beta, float[] bias,
-                               int biasOff) {
+                               int biasOff, float[] residual, int residualShift) {
         FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
         for (int r = 0; r < MR; r++) {
             FloatVector add = FloatVector.broadcast(S, bias == null ? 0f : bias[biasOff + r]);
@@ -553,41 +604,54 @@ public final class VectorGemm {
                 if (beta != 0f) {
                     x = FloatVector.fromArray(S, c, ci + v).fma(vb, x);
                 }
+                if (residual != null) {
+                    x = x.add(FloatVector.fromArray(S, residual, ci + v + residualShift));
+                }
                 x.intoArray(c, ci + v);
             }
         }
     }
 
-    /** C = alpha * t + beta * C (C not read when beta is 0) + bias[row], from tile columns [q0, q0 + cols). */
+    /**
+     * C = alpha * t + beta * C (C not read when beta is 0) + bias[row] (+ residual), from tile columns
+     * [q0, q0 + cols).
+     */
     private static void updatePartial(float[] t, int q0, int rows, int cols, float[] c, int cOff, int ldc,
-                                      float alpha, float beta, float[] bias, int biasOff) {
+                                      float alpha, float beta, float[] bias, int biasOff, float[] residual,
+                                      int residualShift) {
         for (int r = 0; r < rows; r++) {
             float add = bias == null ? 0f : bias[biasOff + r];
             int ci = cOff + r * ldc, ti = r * NR + q0;
             for (int q = 0; q < cols; q++) {
                 float x = alpha * t[ti + q] + add;
-                c[ci + q] = beta == 0f ? x : x + beta * c[ci + q];
+                float y = beta == 0f ? x : x + beta * c[ci + q];
+                c[ci + q] = residual == null ? y : y + residual[ci + q + residualShift];
             }
         }
     }
 
     /**
-     * C[q * ldc + r] = alpha * t[r0 + r][q] + beta * C (C not read when beta is 0) + bias[q], for r < rows, q < cols:
-     * a piece of the tile of a transposed product. Eight rows at once (a whole tile of the 8 x 3L kernel) go as one
-     * 8-lane gather down a tile column and one store along a C row per column: the scalar loop was 4% of a CIFAR-10
-     * forward at batch 1, whose 8x8 and 4x4 convolutions run transposed. The same operations in the same order as the
-     * scalar loop (no fused multiply-add), so the bits do not depend on the path.
+     * C[q * ldc + r] = alpha * t[r0 + r][q] + beta * C (C not read when beta is 0) + bias[q] (+ residual), for
+     * r < rows, q < cols:
+     * a piece of the tile (or pair of tiles) of a transposed product. L rows at once (a whole tile column, or a
+     * pair's) go as one gather down the column and one store along a C row per column: the scalar loop was 4% of a
+     * CIFAR-10 forward at batch 1, whose 8x8 and 4x4 convolutions run transposed. The same operations in the same
+     * order as the scalar loop (no fused multiply-add), so the bits do not depend on the path.
      */
     private static void updateTransposed(float[] t, int r0, int rows, int cols, float[] c, int cOff, int ldc,
-                                         float alpha, float beta, float[] bias, int biasOff) {
-        if (rows == 8 && TILE_COLUMN != null) {
-            FloatVector va = FloatVector.broadcast(S8, alpha), vb = FloatVector.broadcast(S8, beta);
+                                         float alpha, float beta, float[] bias, int biasOff, float[] residual,
+                                         int residualShift) {
+        if (rows == L && TILE_COLUMN != null) {
+            FloatVector va = FloatVector.broadcast(S, alpha), vb = FloatVector.broadcast(S, beta);
             for (int q = 0; q < cols; q++) {
                 int ci = cOff + q * ldc;
-                FloatVector x = FloatVector.fromArray(S8, t, r0 * NR + q, TILE_COLUMN, 0).mul(va)
+                FloatVector x = FloatVector.fromArray(S, t, r0 * NR + q, TILE_COLUMN, 0).mul(va)
                         .add(bias == null ? 0f : bias[biasOff + q]);
                 if (beta != 0f) {
-                    x = x.add(FloatVector.fromArray(S8, c, ci).mul(vb));
+                    x = x.add(FloatVector.fromArray(S, c, ci).mul(vb));
+                }
+                if (residual != null) {
+                    x = x.add(FloatVector.fromArray(S, residual, ci + residualShift));
                 }
                 x.intoArray(c, ci);
             }
@@ -598,13 +662,14 @@ public final class VectorGemm {
             int ci = cOff + q * ldc, ti = r0 * NR + q;
             for (int r = 0; r < rows; r++) {
                 float x = alpha * t[ti + r * NR] + add;
-                c[ci + r] = beta == 0f ? x : x + beta * c[ci + r];
+                float y = beta == 0f ? x : x + beta * c[ci + r];
+                c[ci + r] = residual == null ? y : y + residual[ci + r + residualShift];
             }
         }
     }
 
     /** 8 x 3L register tile (24 accumulators) for 32-register (AVX-512) machines. */
-    static void kernel8x3(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+    static void kernel8x3(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int tileOff) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00;
@@ -650,34 +715,34 @@ public final class VectorGemm {
             c71 = x.fma(b1, c71);
             c72 = x.fma(b2, c72);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c02.intoArray(tile, 2 * L);
-        c10.intoArray(tile, 3 * L);
-        c11.intoArray(tile, 4 * L);
-        c12.intoArray(tile, 5 * L);
-        c20.intoArray(tile, 6 * L);
-        c21.intoArray(tile, 7 * L);
-        c22.intoArray(tile, 8 * L);
-        c30.intoArray(tile, 9 * L);
-        c31.intoArray(tile, 10 * L);
-        c32.intoArray(tile, 11 * L);
-        c40.intoArray(tile, 12 * L);
-        c41.intoArray(tile, 13 * L);
-        c42.intoArray(tile, 14 * L);
-        c50.intoArray(tile, 15 * L);
-        c51.intoArray(tile, 16 * L);
-        c52.intoArray(tile, 17 * L);
-        c60.intoArray(tile, 18 * L);
-        c61.intoArray(tile, 19 * L);
-        c62.intoArray(tile, 20 * L);
-        c70.intoArray(tile, 21 * L);
-        c71.intoArray(tile, 22 * L);
-        c72.intoArray(tile, 23 * L);
+        c00.intoArray(tile, tileOff);
+        c01.intoArray(tile, tileOff + L);
+        c02.intoArray(tile, tileOff + 2 * L);
+        c10.intoArray(tile, tileOff + 3 * L);
+        c11.intoArray(tile, tileOff + 4 * L);
+        c12.intoArray(tile, tileOff + 5 * L);
+        c20.intoArray(tile, tileOff + 6 * L);
+        c21.intoArray(tile, tileOff + 7 * L);
+        c22.intoArray(tile, tileOff + 8 * L);
+        c30.intoArray(tile, tileOff + 9 * L);
+        c31.intoArray(tile, tileOff + 10 * L);
+        c32.intoArray(tile, tileOff + 11 * L);
+        c40.intoArray(tile, tileOff + 12 * L);
+        c41.intoArray(tile, tileOff + 13 * L);
+        c42.intoArray(tile, tileOff + 14 * L);
+        c50.intoArray(tile, tileOff + 15 * L);
+        c51.intoArray(tile, tileOff + 16 * L);
+        c52.intoArray(tile, tileOff + 17 * L);
+        c60.intoArray(tile, tileOff + 18 * L);
+        c61.intoArray(tile, tileOff + 19 * L);
+        c62.intoArray(tile, tileOff + 20 * L);
+        c70.intoArray(tile, tileOff + 21 * L);
+        c71.intoArray(tile, tileOff + 22 * L);
+        c72.intoArray(tile, tileOff + 23 * L);
     }
 
     /** 12 x 2L register tile (24 accumulators), an alternative for 32-register machines. */
-    static void kernel12x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+    static void kernel12x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int tileOff) {
         FloatVector c000 = FloatVector.zero(S), c001 = c000;
         FloatVector c010 = c000, c011 = c000;
         FloatVector c020 = c000, c021 = c000;
@@ -730,34 +795,34 @@ public final class VectorGemm {
             c110 = x.fma(b0, c110);
             c111 = x.fma(b1, c111);
         }
-        c000.intoArray(tile, 0);
-        c001.intoArray(tile, L);
-        c010.intoArray(tile, 2 * L);
-        c011.intoArray(tile, 3 * L);
-        c020.intoArray(tile, 4 * L);
-        c021.intoArray(tile, 5 * L);
-        c030.intoArray(tile, 6 * L);
-        c031.intoArray(tile, 7 * L);
-        c040.intoArray(tile, 8 * L);
-        c041.intoArray(tile, 9 * L);
-        c050.intoArray(tile, 10 * L);
-        c051.intoArray(tile, 11 * L);
-        c060.intoArray(tile, 12 * L);
-        c061.intoArray(tile, 13 * L);
-        c070.intoArray(tile, 14 * L);
-        c071.intoArray(tile, 15 * L);
-        c080.intoArray(tile, 16 * L);
-        c081.intoArray(tile, 17 * L);
-        c090.intoArray(tile, 18 * L);
-        c091.intoArray(tile, 19 * L);
-        c100.intoArray(tile, 20 * L);
-        c101.intoArray(tile, 21 * L);
-        c110.intoArray(tile, 22 * L);
-        c111.intoArray(tile, 23 * L);
+        c000.intoArray(tile, tileOff);
+        c001.intoArray(tile, tileOff + L);
+        c010.intoArray(tile, tileOff + 2 * L);
+        c011.intoArray(tile, tileOff + 3 * L);
+        c020.intoArray(tile, tileOff + 4 * L);
+        c021.intoArray(tile, tileOff + 5 * L);
+        c030.intoArray(tile, tileOff + 6 * L);
+        c031.intoArray(tile, tileOff + 7 * L);
+        c040.intoArray(tile, tileOff + 8 * L);
+        c041.intoArray(tile, tileOff + 9 * L);
+        c050.intoArray(tile, tileOff + 10 * L);
+        c051.intoArray(tile, tileOff + 11 * L);
+        c060.intoArray(tile, tileOff + 12 * L);
+        c061.intoArray(tile, tileOff + 13 * L);
+        c070.intoArray(tile, tileOff + 14 * L);
+        c071.intoArray(tile, tileOff + 15 * L);
+        c080.intoArray(tile, tileOff + 16 * L);
+        c081.intoArray(tile, tileOff + 17 * L);
+        c090.intoArray(tile, tileOff + 18 * L);
+        c091.intoArray(tile, tileOff + 19 * L);
+        c100.intoArray(tile, tileOff + 20 * L);
+        c101.intoArray(tile, tileOff + 21 * L);
+        c110.intoArray(tile, tileOff + 22 * L);
+        c111.intoArray(tile, tileOff + 23 * L);
     }
 
     /** 6 x 2L register tile (12 accumulators) for 16-register (AVX2) machines. */
-    static void kernel6x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile) {
+    static void kernel6x2(float[] a, int aOff, float[] b, int bOff, int kc, float[] tile, int tileOff) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00;
         FloatVector c10 = c00, c11 = c00;
         FloatVector c20 = c00, c21 = c00;
@@ -786,18 +851,18 @@ public final class VectorGemm {
             c50 = x.fma(b0, c50);
             c51 = x.fma(b1, c51);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c10.intoArray(tile, 2 * L);
-        c11.intoArray(tile, 3 * L);
-        c20.intoArray(tile, 4 * L);
-        c21.intoArray(tile, 5 * L);
-        c30.intoArray(tile, 6 * L);
-        c31.intoArray(tile, 7 * L);
-        c40.intoArray(tile, 8 * L);
-        c41.intoArray(tile, 9 * L);
-        c50.intoArray(tile, 10 * L);
-        c51.intoArray(tile, 11 * L);
+        c00.intoArray(tile, tileOff);
+        c01.intoArray(tile, tileOff + L);
+        c10.intoArray(tile, tileOff + 2 * L);
+        c11.intoArray(tile, tileOff + 3 * L);
+        c20.intoArray(tile, tileOff + 4 * L);
+        c21.intoArray(tile, tileOff + 5 * L);
+        c30.intoArray(tile, tileOff + 6 * L);
+        c31.intoArray(tile, tileOff + 7 * L);
+        c40.intoArray(tile, tileOff + 8 * L);
+        c41.intoArray(tile, tileOff + 9 * L);
+        c50.intoArray(tile, tileOff + 10 * L);
+        c51.intoArray(tile, tileOff + 11 * L);
     }
 
     /**

@@ -29,10 +29,9 @@ final class VectorOperatorCaches {
     }
 
     static {
+        // One species only: the kernels use no other (a second vector class in the profiles makes C2 box vectors;
+        // see VectorGemm.PAIRS).
         touch(FloatVector.SPECIES_PREFERRED);
-        if (FloatVector.SPECIES_PREFERRED != FloatVector.SPECIES_256) {
-            touch(FloatVector.SPECIES_256); // the 8-lane stores of a transposed GEMM tile (VectorGemm)
-        }
     }
 
     private static void touch(VectorSpecies<Float> s) {

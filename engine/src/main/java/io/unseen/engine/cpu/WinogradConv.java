@@ -3,47 +3,66 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray 2016): each 2x2 block of
- * outputs ("tile") of each output channel is Y = A^T [ sum_c (G g G^T) .* (B^T d B) ] A, where d is the 4x4 input
- * patch under the tile and g the 3x3 kernel. The sum over input channels of the 16 element-wise products is 16
- * matrix products, one per transform point p: M_p [O x tiles] = U_p [O x C] x V_p [C x tiles]: 16 multiplies per 4
- * outputs and input channel where direct convolution needs 36.
+ * 3x3 stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3) (Lavin and Gray 2016), m = 2 or 4
+ * ({@link Tile}): each m x m block of outputs ("tile") of each output channel is
+ * Y = A^T [ sum_c (G g G^T) .* (B^T d B) ] A, where d is the n x n input patch under the tile (n = m + 2) and g the
+ * 3x3 kernel. The sum over input channels of the n^2 element-wise products is n^2 matrix products, one per transform
+ * point p: M_p [O x tiles] = U_p [O x C] x V_p [C x tiles]. Per m^2 outputs and input channel, direct convolution
+ * needs 9 m^2 multiplies: F(2x2, 3x3) 16 of 36 (2.25x fewer), F(4x4, 3x3) 36 of 144 (4x fewer).
  *
  * <p>Stages, in the paper's names:
  * <ul>
- * <li>weight transform U = G g G^T, in double, once per weight ({@link #transform}); the 16 matrices U_p are
+ * <li>weight transform U = G g G^T, in double, once per weight ({@link #transform}); the n^2 matrices U_p are
  * {@link PackedWeight}s, so the GEMM packs each once, when a model prepares the convolution.</li>
  * <li>input transform V = B^T d B. The input is first copied into a zero-padded buffer whose rows are split into
- * even and odd columns: the 4 columns of tile i are then even[i], odd[i], even[i+1], odd[i+1], so the transform of a
- * row of tiles is straight-line Vector API code over consecutive tiles.</li>
- * <li>element-wise stage: the 16 products, by {@link VectorGemm#multiply} (packed, cache-blocked).</li>
- * <li>output transform Y = A^T M A, plus bias, written straight to the output; the two columns of each tile are
- * interleaved with a zip shuffle, and tiles past the edge of an odd-sized output are masked off.</li>
+ * m phases (for m = 2, even and odd columns): the n columns of tile i are then phase c % m at i + c / m, so the
+ * transform of a row of tiles is Vector API code over consecutive tiles. F(2x2, 3x3)'s is straight-line code
+ * ({@link #inputTransform}); F(4x4, 3x3)'s is the 1-D transform applied down the patch's columns, then along the
+ * rows, through a scratch of lines ({@link #inputTransform4}).</li>
+ * <li>element-wise stage: the n^2 products, by {@link VectorGemm#multiply} (packed, cache-blocked).</li>
+ * <li>output transform Y = A^T M A, plus bias, written straight to the output; the m columns of each tile are
+ * interleaved (a zip shuffle for m = 2, a gather for m = 4), and the last vector of a row that would reach past
+ * the output goes through a scratch row.</li>
  * </ul>
  * The tiles are processed in blocks of whole tile rows (about {@link #BLOCK_COLUMNS} tiles), one block per task
- * and every stage of a block on one thread, so that a block's V and M (16 x (C + O) x tiles floats) are the
- * thread's own scratch, reused across calls, and are still in its cache when the next stage reads them.
+ * and every stage of a block on one thread, so that a block's V and M (n^2 x (C + O) x tiles floats) are the
+ * thread's own scratch, reused across calls, and are still in its cache when the next stage reads them (for
+ * F(4x4, 3x3) 2.25 times as much per tile as for F(2x2, 3x3), for 4 times the outputs: the block size is to be
+ * tuned with the speed).
  *
- * <p>Which convolutions use it: {@code -Dunseen.conv=direct|winograd|auto} ({@link #mode}), read on every call;
- * {@code auto} applies {@link #worthIt}. The default stays direct: measured (benchmarks' {@code ConvAlgorithms},
- * 3x3 128->128, batch 1, the two alternating in one process, medians, on the 2-core AVX-512 dev machine while another
- * job kept its load average at 6-10, so the numbers swing by tens of percent between runs) Winograd was not clearly
- * faster: 64x64 direct 10.4 ms, Winograd 11.4 ms (1 thread), 11.6 and 11.8 ms (2 threads); 256x256 direct 170 ms,
+ * <p>Which convolutions use it: {@code -Dunseen.conv=direct|winograd|winograd4|auto} ({@link #mode}), read on
+ * every call: {@code winograd} is F(2x2, 3x3), {@code winograd4} F(4x4, 3x3), {@code auto} F(2x2, 3x3) where
+ * {@link #worthIt}. The default stays direct: measured (benchmarks' {@code ConvAlgorithms}, 3x3 128->128, batch 1,
+ * the two alternating in one process, medians, on the 2-core AVX-512 dev machine while another job kept its load
+ * average at 6-10, so the numbers swing by tens of percent between runs) F(2x2, 3x3) was not clearly faster:
+ * 64x64 direct 10.4 ms, Winograd 11.4 ms (1 thread), 11.6 and 11.8 ms (2 threads); 256x256 direct 170 ms,
  * Winograd 139 ms (1 thread), 171 and 153 ms (2 threads). Alone in a process (no direct calls sharing the GEMM
  * kernel's profile), one thread, it took 8.5 ms at 64x64, of which the transforms about a third and the 16 products
  * 5.3 ms (537 MFLOP, 100 GFLOP/s), so the products do give the 2.25x; the transforms are what to make cheaper.
+ * All of these were measured while the transforms still boxed vectors on the heap (6 MB per call at 128 channels,
+ * 64x64; see {@link #inputUpper}): to be measured again, F(4x4, 3x3) for the first time (ConvAlgorithms and
+ * Conv2dBenchmark's {@code conv} parameter run all three).
  *
- * <p>Accuracy (WinogradConvTest, inputs and weights uniform in [-1, 1]): max |error| 2.2e-6 x std(output) against
- * the double-accumulating reference, where direct's is 2.7e-6; whole-UNet parity with every 3x3 stride-1
- * convolution on Winograd stays at 2.9e-6 to 5.5e-6 x std (direct: 3.3e-6 to 4.2e-6; the bound is 1e-4).
+ * <p>Accuracy (WinogradConvTest, inputs and weights uniform in [-1, 1]): max |error| against the
+ * double-accumulating reference 2.2e-6 x std(output) for F(2x2, 3x3), 3.9e-5 for F(4x4, 3x3), where direct's is
+ * 2.7e-6. Whole-UNet parity with every 3x3 stride-1 convolution on Winograd (WinogradParityTest, the four parity
+ * cases; the bound is 1e-4 x std): F(2x2, 3x3) 2.9e-6 to 5.5e-6 x std, F(4x4, 3x3) 1.3e-5 to 1.9e-5, direct 3.3e-6
+ * to 4.1e-6. F(4x4, 3x3) is thus about 5 times inside the bound on these small models, with 4 to 5 times direct's
+ * error: opt-in only.
  *
- * <p>Memory: a prepared weight that runs here holds its 16/9-size transform beside its row-major values (kept for
- * a direct call at another shape and for {@link io.unseen.engine.Tensor#toHost()}); the model's memory plan counts
- * only the latter so far.
+ * <p>Memory: a prepared weight that runs here holds its transform beside its own values, 16/9 of their size for
+ * F(2x2, 3x3) and 36/9 for F(4x4, 3x3) ({@link PackedWeight#heldFloats}); a model's memory plan counts both
+ * ({@code Backend.preparedBytes}). The values stay: a call of another shape ({@code auto}) or under another
+ * {@code -Dunseen.conv} (read on every call) runs direct, {@link io.unseen.engine.Tensor#toHost()} and the backward
+ * pass read them, and they cannot be recovered bit for bit from the rounded transform. Dropping them would take a
+ * model that fixes its algorithm per convolution when it reserves (not per call), refuses a direct call, a
+ * backward pass and {@code toHost} on such a weight with a clear message (or keeps the values on disk to reload),
+ * and forgets its plan's transforms when it plans another shape: not done.
  */
 final class WinogradConv {
     static {
@@ -52,8 +71,6 @@ final class WinogradConv {
 
     /** The system property that chooses the algorithm for 3x3 stride-1 convolutions. */
     static final String PROPERTY = "unseen.conv";
-    /** Transform points: (m + r - 1)^2 for F(m x m, r x r) with m = 2, r = 3. */
-    static final int POINTS = 16;
     /** Tiles per block (rounded to whole tile rows): 3 B panels of the GEMM. */
     private static final int BLOCK_COLUMNS = 3 * VectorGemm.NR;
     /** At most this many floats of split, padded input at a time; larger batches go in groups of images. */
@@ -66,13 +83,51 @@ final class WinogradConv {
 
     private static final VectorSpecies<Float> S = VectorGemm.S;
     private static final int L = VectorGemm.L;
-    private static final VectorShuffle<Float> ZIP_LOW = VectorShuffle.makeZip(S, 0);
-    private static final VectorShuffle<Float> ZIP_HIGH = VectorShuffle.makeZip(S, 1);
+    /**
+     * The zip shuffles (lanes of y0 and y1 alternating), split as the two-vector {@code rearrange} splits them on
+     * every call: JDK 17 wraps the indexes of its shuffle there in Java, allocating on every call. Wrapped once here,
+     * a zip is two one-vector rearranges and a blend, all intrinsics.
+     */
+    private static final VectorShuffle<Float> ZIP_LOW = VectorShuffle.makeZip(S, 0).wrapIndexes();
+    private static final VectorShuffle<Float> ZIP_HIGH = VectorShuffle.makeZip(S, 1).wrapIndexes();
+    private static final VectorMask<Float> ZIP_LOW_FIRST = VectorShuffle.makeZip(S, 0).laneIsValid();
+    private static final VectorMask<Float> ZIP_HIGH_FIRST = VectorShuffle.makeZip(S, 1).laneIsValid();
 
-    /** F(2x2, 3x3) weight transform G [4 x 3] (Lavin and Gray 2016, section 4.1). */
-    private static final double[][] G = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    /**
+     * Where each of the 4 outputs of L tiles (written as 4 vectors, output j of tile t at {@code j * L + t}) goes in
+     * an output row of F(4x4, 3x3): lane e of the row's vector q takes {@code FOUR_WAY[q * L + e]}.
+     */
+    private static final int[] FOUR_WAY = new int[4 * L];
 
-        enum Mode { DIRECT, WINOGRAD, AUTO }
+    static {
+        for (int e = 0; e < 4 * L; e++) {
+            FOUR_WAY[e] = e % 4 * L + e / 4;
+        }
+    }
+
+    /** The tile sizes: F(m x m, 3x3) computes m x m outputs from an n x n input patch, n = m + 2, at n^2 points. */
+    enum Tile {
+        /** F(2x2, 3x3): G [4 x 3] of Lavin and Gray 2016, section 4.1 (points 0, 1, -1 and infinity). */
+        F2(2, new double[][]{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}),
+        /**
+         * F(4x4, 3x3): G [6 x 3] of Lavin and Gray 2016, section 4.2 (points 0, 1, -1, 2, -2 and infinity), the
+         * matrices NNPACK and ncnn use too.
+         */
+        F4(4, new double[][]{{1 / 4.0, 0, 0}, {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+                {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}});
+
+        final int m, n, points;
+        final double[][] g;
+
+        Tile(int m, double[][] g) {
+            this.m = m;
+            this.n = m + 2;
+            this.points = n * n;
+            this.g = g;
+        }
+    }
+
+    enum Mode { DIRECT, WINOGRAD, WINOGRAD4, AUTO }
 
     private WinogradConv() {
     }
@@ -85,26 +140,33 @@ final class WinogradConv {
                 return Mode.DIRECT;
             case "winograd":
                 return Mode.WINOGRAD;
+            case "winograd4":
+                return Mode.WINOGRAD4;
             case "auto":
                 return Mode.AUTO;
             default:
                 throw new IllegalArgumentException("system property " + PROPERTY + "=" + value
-                        + " names no convolution algorithm; use direct, winograd or auto (or leave it unset)");
+                        + " names no convolution algorithm; use direct, winograd, winograd4 or auto (or leave it unset)");
         }
     }
 
-    /** Whether a convolution with weight [O, C, kh, kw] into {@code outShape} runs here under the current mode. */
-    static boolean chosen(int[] weightShape, Conv2dSpec spec, int[] outShape) {
+    /**
+     * The tile a convolution with weight [O, C, kh, kw] into {@code outShape} runs with under the current mode, or
+     * null when it runs direct.
+     */
+    static Tile chosen(int[] weightShape, Conv2dSpec spec, int[] outShape) {
         if (weightShape[2] != 3 || weightShape[3] != 3 || spec.stride() != 1) {
-            return false;
+            return null;
         }
         switch (mode()) {
             case WINOGRAD:
-                return true;
+                return Tile.F2;
+            case WINOGRAD4:
+                return Tile.F4;
             case AUTO:
-                return worthIt(weightShape[1], weightShape[0], outShape[2], outShape[3]);
+                return worthIt(weightShape[1], weightShape[0], outShape[2], outShape[3]) ? Tile.F2 : null;
             default:
-                return false;
+                return null;
         }
     }
 
@@ -116,74 +178,85 @@ final class WinogradConv {
         return c >= 32 && o >= 32 && ho * wo >= 16 * 16;
     }
 
-    /** The transformed weight: U_p [O x C] for each of the 16 points, each packed for the GEMM. */
+    /** The transformed weight: U_p [O x C] for each of the tile's points, each packed for the GEMM. */
     static final class Weights {
+        final Tile tile;
         final int o, c;
         final PackedWeight[] points;
 
-        Weights(int o, int c, PackedWeight[] points) {
+        Weights(Tile tile, int o, int c, PackedWeight[] points) {
+            this.tile = tile;
             this.o = o;
             this.c = c;
             this.points = points;
         }
 
-        /** Floats held (before GEMM padding): 16/9 of the weight's. */
+        /** Floats held (before GEMM padding): 16/9 of the weight's for F(2x2, 3x3), 36/9 for F(4x4, 3x3). */
         long floats() {
-            return (long) POINTS * o * c;
+            return (long) tile.points * o * c;
         }
     }
 
     /** U = G g G^T for every (out, in) channel pair of a weight [O][C][3][3] stored at {@code w[off...]}. */
-    static Weights transform(float[] w, int off, int o, int c) {
-        float[][] u = new float[POINTS][o * c];
-        double[] t = new double[12];
+    static Weights transform(Tile tile, float[] w, int off, int o, int c) {
+        int n = tile.n;
+        double[][] gm = tile.g;
+        float[][] u = new float[tile.points][o * c];
+        double[] t = new double[n * 3];
         for (int oc = 0; oc < o; oc++) {
             for (int ic = 0; ic < c; ic++) {
                 int g = off + (oc * c + ic) * 9;
-                // t = G g: [4 x 3]
-                for (int r = 0; r < 4; r++) {
+                // t = G g: [n x 3]
+                for (int r = 0; r < n; r++) {
                     for (int j = 0; j < 3; j++) {
-                        t[r * 3 + j] = G[r][0] * w[g + j] + G[r][1] * w[g + 3 + j] + G[r][2] * w[g + 6 + j];
+                        t[r * 3 + j] = gm[r][0] * w[g + j] + gm[r][1] * w[g + 3 + j] + gm[r][2] * w[g + 6 + j];
                     }
                 }
-                // U = t G^T: [4 x 4]
-                for (int r = 0; r < 4; r++) {
-                    for (int s = 0; s < 4; s++) {
-                        double v = t[r * 3] * G[s][0] + t[r * 3 + 1] * G[s][1] + t[r * 3 + 2] * G[s][2];
-                        u[r * 4 + s][oc * c + ic] = (float) v;
+                // U = t G^T: [n x n]
+                for (int r = 0; r < n; r++) {
+                    for (int s = 0; s < n; s++) {
+                        double v = t[r * 3] * gm[s][0] + t[r * 3 + 1] * gm[s][1] + t[r * 3 + 2] * gm[s][2];
+                        u[r * n + s][oc * c + ic] = (float) v;
                     }
                 }
             }
         }
-        PackedWeight[] points = new PackedWeight[POINTS];
-        for (int p = 0; p < POINTS; p++) {
+        PackedWeight[] points = new PackedWeight[tile.points];
+        for (int p = 0; p < tile.points; p++) {
             points[p] = new PackedWeight(u[p], o, c);
         }
-        return new Weights(o, c, points);
+        return new Weights(tile, o, c, points);
     }
 
     /**
-     * Packs the 16 matrices now for the side of the product that a convolution of input {@code xShape} into
+     * Packs the point matrices now for the side of the product that a convolution of input {@code xShape} into
      * {@code outShape} gives them (as {@link VectorConv#prepare} does for the direct weight).
      */
     static void prepare(Weights u, int[] xShape, Conv2dSpec spec, int[] outShape) {
-        int columns = new Blocking(xShape[0], outShape[2], outShape[3], u.c).columns;
+        int columns = new Blocking(u.tile, xShape[0], outShape[2], outShape[3]).columns;
         int side = VectorGemm.runsTransposed(u.o, columns) ? VectorGemm.NR : VectorGemm.MR;
         for (PackedWeight p : u.points) {
             p.packed(side);
         }
     }
 
-    /** How a batch is cut: tiles, the split input's layout, image groups and blocks of tile rows. */
+    /**
+     * How a batch is cut: tiles, the split input's layout, image groups and blocks of tile rows. A split plane is
+     * [hp][m][pw]: each padded row as m phases, phase j holding columns j, m + j, 2m + j...; the n = m + 2 columns
+     * of tile i are then phase c % m at i + c / m, for c < n.
+     */
     private static final class Blocking {
+        final Tile tile;
         final int tilesY, tilesX, hp, pw, plane, rowsPerBlock, columns;
 
-        Blocking(int batch, int ho, int wo, int c) {
-            tilesY = (ho + 1) / 2;
-            tilesX = (wo + 1) / 2;
-            hp = 2 * tilesY + 2;
+        Blocking(Tile tile, int batch, int ho, int wo) {
+            int m = tile.m;
+            this.tile = tile;
+            tilesY = (ho + m - 1) / m;
+            tilesX = (wo + m - 1) / m;
+            hp = m * tilesY + 2;
             pw = tilesX + 1;
-            plane = hp * 2 * pw;
+            plane = hp * m * pw;
             int rows = batch * tilesY;
             int perBlock = Math.max(1, Math.round((float) BLOCK_COLUMNS / tilesX));
             // Enough blocks for every thread when there are tile rows enough.
@@ -196,14 +269,18 @@ final class WinogradConv {
         }
     }
 
-    /** x [N,C,H,W] (3x3 kernel, stride 1, any padding), transformed weight u, bias [O] or null, out [N,O,Ho,Wo]. */
-    static void conv2d(Tensor x, Weights u, Tensor bias, Conv2dSpec spec, Tensor out) {
+    /**
+     * x [N,C,H,W] (3x3 kernel, stride 1, any padding), transformed weight u, bias [O] or null, out [N,O,Ho,Wo], plus
+     * residual [N,O,Ho,Wo] (or null) added to each output as it is stored, last.
+     */
+    static void conv2d(Tensor x, Weights u, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = u.o, ho = out.dim(2), wo = out.dim(3);
-        Blocking blocking = new Blocking(batch, ho, wo, c);
+        Blocking blocking = new Blocking(u.tile, batch, ho, wo);
         int group = blocking.imagesPerGroup(batch, c);
         float[] xd = x.hostArray(), od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
-        int biasOff = bias == null ? 0 : bias.offset();
+        float[] rd = residual == null ? null : residual.hostArray();
+        int biasOff = bias == null ? 0 : bias.offset(), shift = residual == null ? 0 : residual.offset() - out.offset();
         VectorGemm.Workspace ws = VectorGemm.workspace();
         for (int b0 = 0; b0 < batch; b0 += group) {
             int images = Math.min(group, batch - b0);
@@ -217,66 +294,81 @@ final class WinogradConv {
                 for (int block = from; block < to; block++) {
                     int g0 = block * perBlock;
                     runBlock(split, u, blocking, g0, Math.min(rows, g0 + perBlock), bd, biasOff, od, outBase,
-                            ho, wo);
+                            ho, wo, rd, shift);
                 }
             });
         }
     }
 
-    /** Tile rows [g0, g1) of the group (g = image * tilesY + ty): all three stages, on this thread. */
+    /**
+     * Tile rows [g0, g1) of the group (g = image * tilesY + ty): all three stages, on this thread; the residual (or
+     * null) at {@code out}'s index + {@code shift}.
+     */
     private static void runBlock(float[] split, Weights u, Blocking bl, int g0, int g1, float[] bias, int biasOff,
-                                 float[] out, int outBase, int ho, int wo) {
-        int c = u.c, o = u.o, tiles = bl.tilesX, cols = (g1 - g0) * tiles;
+                                 float[] out, int outBase, int ho, int wo, float[] residual, int shift) {
+        int c = u.c, o = u.o, tiles = bl.tilesX, cols = (g1 - g0) * tiles, points = u.tile.points, mt = u.tile.m;
+        boolean f2 = u.tile == Tile.F2;
         VectorGemm.Workspace ws = VectorGemm.workspace();
         // Points' planes one cache line more apart than their size: 16 streams 64 KiB apart would share L1 sets.
         int vStride = c * cols + SKEW, mStride = o * cols + SKEW;
-        ws.winogradV = VectorGemm.Workspace.grow(ws.winogradV, POINTS * vStride);
-        ws.winogradM = VectorGemm.Workspace.grow(ws.winogradM, POINTS * mStride + L);
+        ws.winogradV = VectorGemm.Workspace.grow(ws.winogradV, points * vStride);
+        ws.winogradM = VectorGemm.Workspace.grow(ws.winogradM, points * mStride + L);
         float[] v = ws.winogradV, m = ws.winogradM;
         for (int ch = 0; ch < c; ch++) {
             for (int g = g0; g < g1; g++) {
                 int image = g / bl.tilesY, ty = g - image * bl.tilesY;
-                int rowBase = (image * c + ch) * bl.plane + 2 * ty * 2 * bl.pw;
-                inputTransform(split, rowBase, bl.pw, tiles, v, ch * cols + (g - g0) * tiles, vStride);
+                int rowBase = (image * c + ch) * bl.plane + mt * ty * mt * bl.pw, vOff = ch * cols + (g - g0) * tiles;
+                if (f2) {
+                    inputTransform(split, rowBase, bl.pw, tiles, v, vOff, vStride);
+                } else {
+                    inputTransform4(split, rowBase, bl.pw, tiles, v, vOff, vStride, ws.winogradLines);
+                }
             }
         }
-        for (int p = 0; p < POINTS; p++) {
+        for (int p = 0; p < points; p++) {
             VectorGemm.multiply(o, cols, c, 1f, u.points[p], VectorGemm.Lines.columnsOf(v, p * vStride, cols, false),
                     0f, m, p * mStride, cols, null, 0);
         }
         for (int oc = 0; oc < o; oc++) {
             float b = bias == null ? 0f : bias[biasOff + oc];
             for (int g = g0; g < g1; g++) {
-                int image = g / bl.tilesY, ty = g - image * bl.tilesY;
-                int row = outBase + ((image * o + oc) * ho + 2 * ty) * wo;
-                outputTransform(m, oc * cols + (g - g0) * tiles, mStride, tiles, b, out, row, 2 * ty + 1 < ho, wo,
-                        ws.winogradTail);
+                int image = g / bl.tilesY, ty = g - image * bl.tilesY, mOff = oc * cols + (g - g0) * tiles;
+                int row = outBase + ((image * o + oc) * ho + mt * ty) * wo;
+                if (f2) {
+                    outputTransform(m, mOff, mStride, tiles, b, out, row, 2 * ty + 1 < ho, wo, ws.winogradTail,
+                            residual, shift);
+                } else {
+                    outputTransform4(m, mOff, mStride, tiles, b, out, row, Math.min(4, ho - 4 * ty), wo,
+                            ws.winogradLines, ws.winogradTail, residual, shift);
+                }
             }
         }
     }
 
     /**
-     * Copies planes [planes][H][W] into dst [planes][hp][2][pw]: the zero-padded plane (padding top and left as the
-     * spec says, zeros past the input on the other sides as far as the tiles reach), each row split into its even
-     * columns, then its odd columns.
+     * Copies planes [planes][H][W] into dst [planes][hp][m][pw]: the zero-padded plane (padding top and left as the
+     * spec says, zeros past the input on the other sides as far as the tiles reach), each row split into its m
+     * phases (for F(2x2, 3x3) its even columns, then its odd columns).
      */
     private static void splitInto(float[] x, int xOff, int planes, int h, int w, Conv2dSpec spec, Blocking bl,
                                   float[] dst) {
-        int hp = bl.hp, pw = bl.pw, pt = spec.padTop(), pl = spec.padLeft();
+        int hp = bl.hp, pw = bl.pw, m = bl.tile.m, pt = spec.padTop(), pl = spec.padLeft();
         Parallel.forRange(planes, Math.max(1, (1 << 16) / bl.plane), (from, to) -> {
             for (int plane = from; plane < to; plane++) {
                 int src = xOff + plane * h * w, base = plane * bl.plane;
                 for (int y = 0; y < hp; y++) {
-                    int even = base + y * 2 * pw, odd = even + pw, yy = y - pt;
+                    int start = base + y * m * pw, yy = y - pt;
                     if (yy < 0 || yy >= h) {
-                        java.util.Arrays.fill(dst, even, even + 2 * pw, 0f);
+                        java.util.Arrays.fill(dst, start, start + m * pw, 0f);
                         continue;
                     }
                     int row = src + yy * w;
-                    for (int i = 0; i < pw; i++) {
-                        int xe = 2 * i - pl, xo = xe + 1;
-                        dst[even + i] = xe >= 0 && xe < w ? x[row + xe] : 0f;
-                        dst[odd + i] = xo >= 0 && xo < w ? x[row + xo] : 0f;
+                    for (int j = 0; j < m; j++) {
+                        int phase = start + j * pw;
+                        for (int i = 0; i < pw; i++) {
+                            int xx = m * i + j - pl;
+                            dst[phase + i] = xx >= 0 && xx < w ? x[row + xx] : 0f;
+                        }
                     }
                 }
             }
@@ -289,14 +381,32 @@ final class WinogradConv {
      * B^T = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]].
      *
      * <p>The last vector of a row is stored whole: its lanes past the row land on a later tile row or channel of the
-     * same point (written after this one) or, after the last, in the {@link #SKEW} gap. Straight-line code with no
-     * helper taking vectors: C2 stopped inlining such helpers here (NodeCountInliningCutoff). Even so, JDK 17's C2
-     * still boxes some vectors of the two transforms on the heap (measured: 8.8 MB allocated per call at 128
-     * channels, 64x64, about 0.5 KB per loop iteration); the transforms take about a third of the time.
+     * same point (written after this one) or, after the last, in the {@link #SKEW} gap.
+     *
+     * <p>In two halves, rows r = 0, 1 of B^T and rows 2, 3, each its own compiled method: see {@link #inputUpper}.
      */
     private static void inputTransform(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff,
                                        int pointStride) {
-        int r0 = rowBase, r1 = r0 + 2 * pw, r2 = r1 + 2 * pw, r3 = r2 + 2 * pw;
+        inputUpper(x, rowBase, pw, tiles, v, vOff, pointStride);
+        inputLower(x, rowBase + 2 * pw, pw, tiles, v, vOff + 8 * pointStride, pointStride);
+    }
+
+    /**
+     * Points 0..7 of {@link #inputTransform} (B^T rows d0 - d2 and d1 + d2), from patch rows 0..2 at
+     * {@code rowBase}.
+     *
+     * <p>Why halves, each its own method (not inlined: each is more than C2's 325 bytecodes for a hot callee):
+     * C2 parses a method's first 18,000 nodes or so (NodeCountInliningCutoff) with every Vector API call inlined
+     * where it stands; calls past that are inlined late, and the vectors they return lose their exact class. A call
+     * on such a vector then dispatches on the profile: with one vector class in the process it costs a type check,
+     * but with a second one in the profile (the GEMM's 8-lane stores were one, before {@link VectorGemm#PAIRS}) the
+     * intrinsic fails and every vector stored there is boxed on the heap. Whole, the 16-point transform crossed the
+     * cutoff three quarters of the way through, and a Winograd call allocated 6 MB (128 channels, 64x64); in halves
+     * it stays under the cutoff and allocates only the GEMM's few small objects per product (WinogradConvTest
+     * checks it).
+     */
+    private static void inputUpper(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff, int pointStride) {
+        int r0 = rowBase, r1 = r0 + 2 * pw, r2 = r1 + 2 * pw;
         for (int i = 0; i < tiles; i += L) {
             // Column s of the patch: even[i], odd[i], even[i+1], odd[i+1]; rows combined first (B^T d).
             FloatVector a0 = FloatVector.fromArray(S, x, r0 + i), b0 = FloatVector.fromArray(S, x, r0 + pw + i);
@@ -305,8 +415,6 @@ final class WinogradConv {
             FloatVector c1 = FloatVector.fromArray(S, x, r1 + i + 1), e1 = FloatVector.fromArray(S, x, r1 + pw + i + 1);
             FloatVector a2 = FloatVector.fromArray(S, x, r2 + i), b2 = FloatVector.fromArray(S, x, r2 + pw + i);
             FloatVector c2 = FloatVector.fromArray(S, x, r2 + i + 1), e2 = FloatVector.fromArray(S, x, r2 + pw + i + 1);
-            FloatVector a3 = FloatVector.fromArray(S, x, r3 + i), b3 = FloatVector.fromArray(S, x, r3 + pw + i);
-            FloatVector c3 = FloatVector.fromArray(S, x, r3 + i + 1), e3 = FloatVector.fromArray(S, x, r3 + pw + i + 1);
             FloatVector t0 = a0.sub(a2), t1 = b0.sub(b2), t2 = c0.sub(c2), t3 = e0.sub(e2);
             int at = vOff + i;
             t0.sub(t2).intoArray(v, at);
@@ -322,11 +430,21 @@ final class WinogradConv {
             t1.add(t2).intoArray(v, at + pointStride);
             t2.sub(t1).intoArray(v, at + 2 * pointStride);
             t1.sub(t3).intoArray(v, at + 3 * pointStride);
-            t0 = a2.sub(a1);
-            t1 = b2.sub(b1);
-            t2 = c2.sub(c1);
-            t3 = e2.sub(e1);
-            at += 4 * pointStride;
+        }
+    }
+
+    /** Points 8..15 of {@link #inputTransform} (B^T rows d2 - d1 and d1 - d3), from patch rows 1..3 at {@code rowBase}. */
+    private static void inputLower(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff, int pointStride) {
+        int r1 = rowBase, r2 = r1 + 2 * pw, r3 = r2 + 2 * pw;
+        for (int i = 0; i < tiles; i += L) {
+            FloatVector a1 = FloatVector.fromArray(S, x, r1 + i), b1 = FloatVector.fromArray(S, x, r1 + pw + i);
+            FloatVector c1 = FloatVector.fromArray(S, x, r1 + i + 1), e1 = FloatVector.fromArray(S, x, r1 + pw + i + 1);
+            FloatVector a2 = FloatVector.fromArray(S, x, r2 + i), b2 = FloatVector.fromArray(S, x, r2 + pw + i);
+            FloatVector c2 = FloatVector.fromArray(S, x, r2 + i + 1), e2 = FloatVector.fromArray(S, x, r2 + pw + i + 1);
+            FloatVector a3 = FloatVector.fromArray(S, x, r3 + i), b3 = FloatVector.fromArray(S, x, r3 + pw + i);
+            FloatVector c3 = FloatVector.fromArray(S, x, r3 + i + 1), e3 = FloatVector.fromArray(S, x, r3 + pw + i + 1);
+            FloatVector t0 = a2.sub(a1), t1 = b2.sub(b1), t2 = c2.sub(c1), t3 = e2.sub(e1);
+            int at = vOff + i;
             t0.sub(t2).intoArray(v, at);
             t1.add(t2).intoArray(v, at + pointStride);
             t2.sub(t1).intoArray(v, at + 2 * pointStride);
@@ -346,11 +464,22 @@ final class WinogradConv {
     /**
      * Y = A^T M A + bias for the tiles of one tile row of one output channel; M point p of tile i at
      * {@code m[mOff + p * pointStride + i]}; Y's first row goes to {@code out[row + 2i, +1]}, its second, when
-     * {@code second}, one output row below. A^T = [[1,1,1,0], [0,1,-1,-1]]. The last L tiles, when they would
-     * reach past the output row, are written to {@code tail} [4L] and copied from there.
+     * {@code second}, one output row below; the residual (or null) at out's index + {@code shift} is added last.
+     * A^T = [[1,1,1,0], [0,1,-1,-1]]. The last L tiles, when they would reach past the output row, are written to
+     * {@code tail} [2L] and copied from there. One method per output row, for the reason {@link #inputUpper} gives.
      */
     private static void outputTransform(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
-                                        int row, boolean second, int wo, float[] tail) {
+                                        int row, boolean second, int wo, float[] tail, float[] residual, int shift) {
+        outputFirstRow(m, mOff, pointStride, tiles, bias, out, row, wo, tail, residual, shift);
+        if (second) {
+            outputSecondRow(m, mOff + 4 * pointStride, pointStride, tiles, bias, out, row + wo, wo, tail, residual,
+                    shift);
+        }
+    }
+
+    /** Y's first row: (M0 + M1 + M2) A, from M rows 0..2 (points 0..11) at {@code mOff}. */
+    private static void outputFirstRow(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
+                                       int row, int wo, float[] tail, float[] residual, int shift) {
         FloatVector b = FloatVector.broadcast(S, bias);
         int full = wo / (2 * L) * L;
         for (int i = 0; i < tiles; i += L) {
@@ -366,36 +495,168 @@ final class WinogradConv {
             FloatVector m20 = FloatVector.fromArray(S, m, at), m21 = FloatVector.fromArray(S, m, at + pointStride);
             FloatVector m22 = FloatVector.fromArray(S, m, at + 2 * pointStride);
             FloatVector m23 = FloatVector.fromArray(S, m, at + 3 * pointStride);
+            // Rows first (A^T M), then columns.
+            FloatVector q0 = m00.add(m10).add(m20), q1 = m01.add(m11).add(m21);
+            FloatVector q2 = m02.add(m12).add(m22), q3 = m03.add(m13).add(m23);
+            FloatVector y0 = q0.add(q1).add(q2).add(b), y1 = q1.sub(q2).sub(q3).add(b);
+            // The two columns of each tile interleaved (zip), straight into the row or, past its end, into tail.
+            boolean inside = i < full;
+            float[] dst = inside ? out : tail;
+            int d = inside ? row + 2 * i : 0;
+            FloatVector z0 = y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+            FloatVector z1 = y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+            if (residual != null && inside) {
+                z0 = z0.add(FloatVector.fromArray(S, residual, d + shift));
+                z1 = z1.add(FloatVector.fromArray(S, residual, d + L + shift));
+            }
+            z0.intoArray(dst, d);
+            z1.intoArray(dst, d + L);
+            if (!inside) {
+                copyTail(tail, out, row + 2 * i, wo - 2 * i, residual, shift);
+            }
+        }
+    }
+
+    /** Y's second row: (M1 - M2 - M3) A, from M rows 1..3 (points 4..15) at {@code mOff}. */
+    private static void outputSecondRow(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
+                                        int row, int wo, float[] tail, float[] residual, int shift) {
+        FloatVector b = FloatVector.broadcast(S, bias);
+        int full = wo / (2 * L) * L;
+        for (int i = 0; i < tiles; i += L) {
+            int at = mOff + i;
+            FloatVector m10 = FloatVector.fromArray(S, m, at), m11 = FloatVector.fromArray(S, m, at + pointStride);
+            FloatVector m12 = FloatVector.fromArray(S, m, at + 2 * pointStride);
+            FloatVector m13 = FloatVector.fromArray(S, m, at + 3 * pointStride);
+            at += 4 * pointStride;
+            FloatVector m20 = FloatVector.fromArray(S, m, at), m21 = FloatVector.fromArray(S, m, at + pointStride);
+            FloatVector m22 = FloatVector.fromArray(S, m, at + 2 * pointStride);
+            FloatVector m23 = FloatVector.fromArray(S, m, at + 3 * pointStride);
             at += 4 * pointStride;
             FloatVector m30 = FloatVector.fromArray(S, m, at), m31 = FloatVector.fromArray(S, m, at + pointStride);
             FloatVector m32 = FloatVector.fromArray(S, m, at + 2 * pointStride);
             FloatVector m33 = FloatVector.fromArray(S, m, at + 3 * pointStride);
-            // Rows first (A^T M), then columns; the two columns of each tile interleaved.
-            FloatVector q0 = m00.add(m10).add(m20), q1 = m01.add(m11).add(m21);
-            FloatVector q2 = m02.add(m12).add(m22), q3 = m03.add(m13).add(m23);
+            FloatVector q0 = m10.sub(m20).sub(m30), q1 = m11.sub(m21).sub(m31);
+            FloatVector q2 = m12.sub(m22).sub(m32), q3 = m13.sub(m23).sub(m33);
             FloatVector y0 = q0.add(q1).add(q2).add(b), y1 = q1.sub(q2).sub(q3).add(b);
+            // The two columns of each tile interleaved (zip), straight into the row or, past its end, into tail.
             boolean inside = i < full;
             float[] dst = inside ? out : tail;
-            int d = inside ? row + 2 * i : 0, below = inside ? wo : 2 * L;
-            y0.rearrange(ZIP_LOW, y1).intoArray(dst, d);
-            y0.rearrange(ZIP_HIGH, y1).intoArray(dst, d + L);
-            if (second) {
-                q0 = m10.sub(m20).sub(m30);
-                q1 = m11.sub(m21).sub(m31);
-                q2 = m12.sub(m22).sub(m32);
-                q3 = m13.sub(m23).sub(m33);
-                y0 = q0.add(q1).add(q2).add(b);
-                y1 = q1.sub(q2).sub(q3).add(b);
-                y0.rearrange(ZIP_LOW, y1).intoArray(dst, d + below);
-                y0.rearrange(ZIP_HIGH, y1).intoArray(dst, d + below + L);
+            int d = inside ? row + 2 * i : 0;
+            FloatVector z0 = y1.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+            FloatVector z1 = y1.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+            if (residual != null && inside) {
+                z0 = z0.add(FloatVector.fromArray(S, residual, d + shift));
+                z1 = z1.add(FloatVector.fromArray(S, residual, d + L + shift));
             }
+            z0.intoArray(dst, d);
+            z1.intoArray(dst, d + L);
             if (!inside) {
-                int count = wo - 2 * i;
-                System.arraycopy(tail, 0, out, row + 2 * i, count);
-                if (second) {
-                    System.arraycopy(tail, 2 * L, out, row + wo + 2 * i, count);
+                copyTail(tail, out, row + 2 * i, wo - 2 * i, residual, shift);
+            }
+        }
+    }
+
+    /**
+     * F(4x4, 3x3)'s V = B^T d B for the {@code tiles} tiles of one tile row of one channel, L tiles at a time: d is
+     * the 6 rows from {@code rowBase} of the split plane (4 phases of {@code pw}); point p = 6r + s goes to
+     * {@code v[vOff + p * pointStride + tile]}. {@code lines} is scratch of 36 L floats.
+     * B^T = [[4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0], [0,2,-1,-2,1,0], [0,4,0,-5,0,1]].
+     *
+     * <p>36 points do not fit in registers, and written out they would cross C2's cutoff ({@link #inputUpper}):
+     * the 2-D transform is the 1-D one applied twice, down the 6 columns of the patch into {@code lines}
+     * (t = B^T d), then along the 6 rows of t into V (t B), all 12 lines by the one piece of code in the loop, so
+     * that C2 compiles it once. This method is larger than C2 inlines into runBlock, so it compiles alone.
+     */
+    private static void inputTransform4(float[] x, int rowBase, int pw, int tiles, float[] v, int vOff,
+                                        int pointStride, float[] lines) {
+        for (int i = 0; i < tiles; i += L) {
+            for (int line = 0; line < 12; line++) {
+                boolean down = line < 6;
+                int j = down ? line : line - 6;
+                // Down column j of the patch (phase j % 4 at tile i + j / 4, rows 4 pw apart) into lines[k][j], or
+                // along row j of lines into points 6j .. 6j + 5.
+                float[] src = down ? x : lines, dst = down ? lines : v;
+                int from = down ? rowBase + (j & 3) * pw + (j >> 2) + i : 6 * j * L, step = down ? 4 * pw : L;
+                int to = down ? j * L : vOff + 6 * j * pointStride + i, stride = down ? 6 * L : pointStride;
+                FloatVector d0 = FloatVector.fromArray(S, src, from), d1 = FloatVector.fromArray(S, src, from + step);
+                FloatVector d2 = FloatVector.fromArray(S, src, from + 2 * step);
+                FloatVector d3 = FloatVector.fromArray(S, src, from + 3 * step);
+                FloatVector d4 = FloatVector.fromArray(S, src, from + 4 * step);
+                FloatVector d5 = FloatVector.fromArray(S, src, from + 5 * step);
+                FloatVector a = d4.sub(d2.mul(4f)), b = d3.sub(d1.mul(4f));
+                FloatVector c = d4.sub(d2), e = d3.sub(d1).mul(2f);
+                d0.mul(4f).add(d4).sub(d2.mul(5f)).intoArray(dst, to);
+                a.add(b).intoArray(dst, to + stride);
+                a.sub(b).intoArray(dst, to + 2 * stride);
+                c.add(e).intoArray(dst, to + 3 * stride);
+                c.sub(e).intoArray(dst, to + 4 * stride);
+                d1.mul(4f).add(d5).sub(d3.mul(5f)).intoArray(dst, to + 5 * stride);
+            }
+        }
+    }
+
+    /**
+     * F(4x4, 3x3)'s Y = A^T M A + bias for the tiles of one tile row of one output channel: M point p of tile i at
+     * {@code m[mOff + p * pointStride + i]}; Y's rows r < {@code rows} go to output rows {@code row + r * wo}, tile
+     * i's 4 columns at 4i .. 4i + 3. A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,0], [0,1,1,4,4,0], [0,1,-1,8,-8,1]].
+     * {@code lines} is scratch of 28 L floats, {@code tail} of 4 L.
+     *
+     * <p>As {@link #inputTransform4}: the 1-D transform down the 6 columns of M into {@code lines} (A^T M), then
+     * along its 4 rows, each row's 4 outputs per tile gathered into place (lane e of the row from output e % 4 of
+     * tile e / 4) and stored straight to the output or, past its end, through {@code tail}; the residual (or null)
+     * at out's index + {@code shift} added last.
+     */
+    private static void outputTransform4(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
+                                         int row, int rows, int wo, float[] lines, float[] tail, float[] residual,
+                                         int shift) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int full = wo / (4 * L) * L, ys = 24 * L;
+        for (int i = 0; i < tiles; i += L) {
+            for (int line = 0; line < 6 + rows; line++) {
+                boolean down = line < 6;
+                int j = down ? line : line - 6;
+                // Down column j of M (points j, 6 + j, ...) into lines[r][j], or along row j of lines into the 4
+                // outputs per tile at lines[ys ...].
+                float[] src = down ? m : lines;
+                int from = down ? mOff + j * pointStride + i : 6 * j * L, step = down ? 6 * pointStride : L;
+                int to = down ? j * L : ys, stride = down ? 6 * L : L;
+                FloatVector m0 = FloatVector.fromArray(S, src, from), m1 = FloatVector.fromArray(S, src, from + step);
+                FloatVector m2 = FloatVector.fromArray(S, src, from + 2 * step);
+                FloatVector m3 = FloatVector.fromArray(S, src, from + 3 * step);
+                FloatVector m4 = FloatVector.fromArray(S, src, from + 4 * step);
+                FloatVector m5 = FloatVector.fromArray(S, src, from + 5 * step);
+                FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
+                m0.add(p).add(r).intoArray(lines, to);
+                q.add(t.mul(2f)).intoArray(lines, to + stride);
+                p.add(r.mul(4f)).intoArray(lines, to + 2 * stride);
+                q.add(t.mul(8f)).add(m5).intoArray(lines, to + 3 * stride);
+                if (!down) {
+                    boolean inside = i < full;
+                    float[] dst = inside ? out : tail;
+                    int d = inside ? row + j * wo + 4 * i : 0;
+                    for (int k = 0; k < 4; k++) {
+                        FloatVector y = FloatVector.fromArray(S, lines, ys, FOUR_WAY, k * L).add(bv);
+                        if (residual != null && inside) {
+                            y = y.add(FloatVector.fromArray(S, residual, d + k * L + shift));
+                        }
+                        y.intoArray(dst, d + k * L);
+                    }
+                    if (!inside) {
+                        copyTail(tail, out, row + j * wo + 4 * i, wo - 4 * i, residual, shift);
+                    }
                 }
             }
+        }
+    }
+
+    /** out[at .. at + count) = tail[0 .. count), plus the residual at out's index + shift when there is one. */
+    private static void copyTail(float[] tail, float[] out, int at, int count, float[] residual, int shift) {
+        if (residual == null) {
+            System.arraycopy(tail, 0, out, at, count);
+            return;
+        }
+        for (int j = 0; j < count; j++) {
+            out[at + j] = tail[j] + residual[at + shift + j];
         }
     }
 }

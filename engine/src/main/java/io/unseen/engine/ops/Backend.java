@@ -125,6 +125,15 @@ public abstract class Backend implements AutoCloseable {
     }
 
     /**
+     * Bytes this backend holds for a weight it prepared ({@link #prepareWeight}), counting every form of it made
+     * since ({@link #prepareConv2d}): what a model's memory plan reports as its weights. The weight's own values
+     * unless a backend keeps more (the cpu backend's Winograd transforms).
+     */
+    public long preparedBytes(Tensor weight) {
+        return 4L * weight.numel();
+    }
+
+    /**
      * Gives back the memory of the storage {@code t} views (device memory; host arrays are left to the garbage
      * collector). Any other view of that storage is then invalid.
      */
@@ -145,6 +154,17 @@ public abstract class Backend implements AutoCloseable {
     // Kernels, called after the shapes and residency are checked. Any tensor may be a view at an offset.
 
     protected abstract void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out);
+
+    /**
+     * out = convolution + residual, the addition last (residual + conv, as {@link #broadcastKernel} adds them). By
+     * default the convolution into out, then the addition in place; a backend that can add while it stores overrides
+     * it.
+     */
+    protected void conv2dResidualKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual,
+                                        Tensor out) {
+        conv2dKernel(x, weight, bias, spec, out);
+        broadcastKernel(BinaryOp.ADD, residual, out, out);
+    }
 
     /** out [n, o] = x [n, in] weight[o, in]^T + bias (bias may be null). */
     protected abstract void linearKernel(Tensor x, Tensor weight, Tensor bias, Tensor out);
@@ -241,6 +261,17 @@ public abstract class Backend implements AutoCloseable {
 
     /** Convolution: x [N,C,H,W], weight [O,C,kh,kw], bias [O] or null, out [N,O,Ho,Wo]. */
     public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+        conv2d(x, weight, bias, spec, null, out);
+    }
+
+    /**
+     * Convolution plus a residual: out = conv2d(x, weight, bias) + residual, with residual [N,O,Ho,Wo] like out (or
+     * null: the plain convolution) and not overlapping it. The residual is added last, as {@link #add}(residual,
+     * conv) adds it, so the bits are the same as a convolution then an add: the UNets' {@code x + h} after a block's
+     * last convolution. The cpu backend adds it as it stores each output, instead of reading the convolution back
+     * in a second pass; other backends convolve, then add ({@link #conv2dResidualKernel}).
+     */
+    public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
         requireRank("conv2d input", x, 4);
         requireRank("conv2d weight", weight, 4);
         if (x.dim(1) != weight.dim(1)) {
@@ -256,10 +287,17 @@ public abstract class Backend implements AutoCloseable {
             throw new IllegalArgumentException("conv2d: kernel " + weight + " larger than padded input " + x);
         }
         requireShape("conv2d output", out, x.dim(0), weight.dim(0), ho, wo);
-        requireResident("conv2d", x, weight, bias, out);
-        requireDistinct("conv2d", out, x, weight, bias);
+        if (residual != null) {
+            requireShape("conv2d residual", residual, out.shape());
+        }
+        requireResident("conv2d", x, weight, bias, residual, out);
+        requireDistinct("conv2d", out, x, weight, bias, residual);
         OpProfile.Timing timing = OpProfile.start(profile);
-        conv2dKernel(x, weight, bias, spec, out);
+        if (residual == null) {
+            conv2dKernel(x, weight, bias, spec, out);
+        } else {
+            conv2dResidualKernel(x, weight, bias, spec, residual, out);
+        }
         if (timing != null) {
             String stride = spec.stride() > 1 ? " stride " + spec.stride() : "";
             timing.stop("conv2d " + weight.dim(2) + "x" + weight.dim(3) + stride + " " + x.dim(1) + "->"

@@ -98,6 +98,8 @@ class BackendContractTest {
             int[] out = {2, 11, spec.outHeight(9, k), spec.outWidth(7, k)};
             check("conv2d " + spec, b, new Tensor[]{x, w, bias}, out, (be, in, o) -> be.conv2d(in[0], in[1], in[2], spec, o));
             check("conv2d no bias " + spec, b, new Tensor[]{x, w}, out, (be, in, o) -> be.conv2d(in[0], in[1], null, spec, o));
+            check("conv2d + residual " + spec, b, new Tensor[]{x, w, bias, random(r, out)}, out,
+                    (be, in, o) -> be.conv2d(in[0], in[1], in[2], spec, in[3], o));
         }
         check("linear", b, new Tensor[]{random(r, 3, 37), random(r, 19, 37), random(r, 19)}, new int[]{3, 19},
                 (be, in, o) -> be.linear(in[0], in[1], in[2], o));
@@ -224,6 +226,13 @@ class BackendContractTest {
         Tensor x = b.allocate(1, 4, 4, 4), w = b.allocate(4, 4, 1, 1);
         e = assertThrows(IllegalArgumentException.class, () -> b.conv2d(x, w, null, Conv2dSpec.of(1, 0), x));
         assertTrue(e.getMessage().contains("share storage"), e.getMessage());
+        Tensor y = b.allocate(1, 4, 4, 4);
+        e = assertThrows(IllegalArgumentException.class, () -> b.conv2d(x, w, null, Conv2dSpec.of(1, 0), y, y));
+        assertEquals("conv2d: output must not share storage with an input", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> b.conv2d(x, w, null, Conv2dSpec.of(1, 0), b.allocate(1, 4, 4, 3), y));
+        assertTrue(e.getMessage().startsWith("conv2d residual must be [1, 4, 4, 4], got Tensor[1, 4, 4, 3]"),
+                e.getMessage());
     }
 
     @ParameterizedTest

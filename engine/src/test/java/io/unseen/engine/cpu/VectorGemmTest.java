@@ -87,7 +87,7 @@ class VectorGemmTest {
             ReferenceBackend.gemm(c.transA, c.transB, c.m, c.n, c.k, c.alpha, a, c.aOff, c.lda, b, c.bOff,
                     c.ldb, c.beta, want, c.cOff, c.ldc);
             VectorGemm.multiply(c.m, c.n, c.k, c.alpha, VectorGemm.Lines.rowsOf(a, c.aOff, c.lda, c.transA),
-                    VectorGemm.Lines.columnsOf(b, c.bOff, c.ldb, c.transB), c.beta, got, c.cOff, c.ldc, null, 0, c.n, 0, 0);
+                    VectorGemm.Lines.columnsOf(b, c.bOff, c.ldb, c.transB), c.beta, got, c.cOff, c.ldc, null, 0, c.n, 0, null, 0, 0);
             assertClose(want, got, c.k, c.toString());
         }
     }
