@@ -1,5 +1,12 @@
 package io.unseen.cli;
 
+import io.unseen.api.FineTuning;
+import io.unseen.diffusion.FrozenModel;
+import io.unseen.diffusion.NoiseSchedule;
+import io.unseen.diffusion.training.AdamW;
+import io.unseen.diffusion.training.FineTuner;
+import io.unseen.diffusion.training.StepDraws;
+import io.unseen.diffusion.training.TrainingState;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.cpu.FmaPeak;
@@ -12,6 +19,7 @@ import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.OpProfile;
+import io.unseen.unet.DdpmConfig;
 import io.unseen.unet.FlopCount;
 import io.unseen.unet.ForwardTiming;
 import io.unseen.unet.MemoryPlan;
@@ -29,6 +37,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -37,45 +46,77 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 /**
- * {@code unseen bench}: time a UNet forward pass where it will run (device, JVM flags, threads) and say how close
- * to the machine's FMA peak it comes. Random weights of a paper config unless a converted model is given.
+ * {@code unseen bench}: time a UNet forward pass, or with {@code --train} a fine-tuning step, where it will run
+ * (device, JVM flags, threads) and say how close to the machine's FMA peak it comes. Random weights of a paper config
+ * (or the demo model's architecture) unless a converted model is given.
  */
 @Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true,
         description = {"Time UNet forward passes: median and minimum seconds per forward, images per second, GFLOP/s,"
                 + " the share of this machine's FP32 FMA peak (measured in the same process) and peak resident"
                 + " memory. Warm-up forwards run until the time per forward settles (the last 3 within 5%%).",
-                "Random weights of a paper config unless --model is given; the input is uploaded to the device once"
-                        + " and the output stays there."})
+                "With --train, time fine-tuning steps instead: `unseen finetune`'s step with its default recipe"
+                        + " (dropout, flips, the loss's gradients, clipping, AdamW, the EMA, the model given its new"
+                        + " weights), by the same rule.",
+                "Random weights of a paper config (or the demo model's architecture) unless --model is given; the"
+                        + " input is uploaded to the device once and the output stays there."})
 final class BenchCommand implements Callable<Integer> {
     static final int MAX_BATCH = 1024;
     static final int MAX_SIZE = 4096;
     static final int MAX_FORWARDS = 100_000;
+    static final int DEFAULT_FORWARDS = 10;
+    static final int DEFAULT_STEPS = 5;
+    /** The batch of a timed fine-tuning step unless --batch says otherwise: the recipe's ({@link FineTuning#of}). */
+    static final int DEFAULT_TRAIN_BATCH = 32;
+
+    /**
+     * The demo model's architecture (models/demo/README.md, reference/train_demo.py's CONFIG): grayscale 32x32, ch
+     * 32, channel multipliers 1, 2, 2, 2 res blocks, attention at 8x8. What the demo fine-tunes.
+     */
+    static final DdpmConfig DEMO = new DdpmConfig(1, 1, 32, new int[]{1, 2, 2}, 2, new int[]{8}, 32, true);
+
+    /** The names --config takes: the paper's configs and the demo model's. */
+    static final Map<String, ModelConfig> CONFIGS;
+
+    static {
+        Map<String, ModelConfig> m = new LinkedHashMap<>(PaperConfigs.BY_NAME);
+        m.put("demo", DEMO);
+        CONFIGS = Collections.unmodifiableMap(m);
+    }
 
     @Option(names = "--model", paramLabel = "M.safetensors", description = "A converted model (instead of --config).")
     Path model;
 
-    @Option(names = "--config", paramLabel = "NAME", description = "Random weights of a paper config: cifar10"
-            + " (DDPM 32x32, default), celebahq256 (DDPM 256x256) or afhqdog256 (ADM 256x256).")
+    @Option(names = "--config", paramLabel = "NAME", description = "Random weights of a config: cifar10 (DDPM"
+            + " 32x32, default), celebahq256 (DDPM 256x256), afhqdog256 (ADM 256x256) or demo (the demo model's"
+            + " DDPM: 1 channel, 32x32, ch 32).")
     String config;
 
-    @Option(names = {"--batch", "--batch-size"}, defaultValue = "1", paramLabel = "B",
-            description = "Images per forward (default: ${DEFAULT-VALUE}).")
-    int batch;
+    @Option(names = "--train", description = "Time fine-tuning steps instead of forwards (see above); needs a"
+            + " device with backward passes (cpu, reference) and a model that does not learn its variance.")
+    boolean train;
+
+    @Option(names = {"--batch", "--batch-size"}, paramLabel = "B", description = "Images per forward (default: 1)"
+            + " or per step (default: " + DEFAULT_TRAIN_BATCH + ", the fine-tuning recipe's).")
+    Integer batch;
 
     @Option(names = "--size", paramLabel = "S", description = "Image height and width (default: the model's"
             + " resolution).")
     Integer size;
 
-    @Option(names = "--forwards", defaultValue = "10", paramLabel = "N",
-            description = "Timed forwards after the warm-up (default: ${DEFAULT-VALUE}).")
-    int forwards;
+    @Option(names = "--forwards", paramLabel = "N",
+            description = "Timed forwards after the warm-up (default: " + DEFAULT_FORWARDS + ").")
+    Integer forwards;
+
+    @Option(names = "--steps", paramLabel = "N",
+            description = "With --train: timed steps after the warm-up (default: " + DEFAULT_STEPS + ").")
+    Integer steps;
 
     @Option(names = "--json", description = "Print one JSON object instead of the text report.")
     boolean json;
 
-    @Option(names = "--profile", description = "Then run the timed forwards once more with every op timed, and"
-            + " report where the time goes: each op and shape, its calls and seconds per forward, its share of the"
-            + " forward, GFLOP/s and share of the FMA peak (convolutions, linear layers, attention).")
+    @Option(names = "--profile", description = "Then run the timed forwards (or steps) once more with every op"
+            + " timed, and report where the time goes: each op and shape, its calls and seconds per forward (or"
+            + " step), its share, GFLOP/s and share of the FMA peak (convolutions, linear layers, attention).")
     boolean profile;
 
     @Option(names = "--conv", paramLabel = "ALGORITHM", description = "3x3 stride-1 convolutions on the cpu device:"
@@ -86,6 +127,10 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
+    /** What one mode measured: the JSON object, and the text report a person reads. */
+    private record Run(Map<String, Object> json, String text) {
+    }
+
     @Override
     public Integer call() throws IOException {
         // every flag first: nothing is built or measured for a run that would be refused
@@ -94,13 +139,28 @@ final class BenchCommand implements Callable<Integer> {
                     + " config; give one of them)");
         }
         String configName = config == null ? "cifar10" : config.trim().toLowerCase(Locale.ROOT);
-        if (model == null && !PaperConfigs.BY_NAME.containsKey(configName)) {
+        if (model == null && !CONFIGS.containsKey(configName)) {
             throw new IllegalArgumentException("--config: '" + config + "' is not a config this command knows (give "
-                    + String.join(", ", PaperConfigs.BY_NAME.keySet()) + ", or --model M.safetensors)");
+                    + String.join(", ", CONFIGS.keySet()) + ", or --model M.safetensors)");
         }
-        checkRange("--batch", batch, 1, MAX_BATCH, "images per forward");
-        checkRange("--forwards", forwards, 1, MAX_FORWARDS, "timed forwards");
-        ModelConfig modelConfig = model == null ? PaperConfigs.byName(configName) : configOf(model);
+        if (train && forwards != null) {
+            throw new IllegalArgumentException("--forwards: counts forwards; with --train give --steps N (timed"
+                    + " steps)");
+        }
+        if (!train && steps != null) {
+            throw new IllegalArgumentException("--steps: counts fine-tuning steps, so it needs --train (forwards are"
+                    + " counted by --forwards)");
+        }
+        int b = batchSize();
+        int count = train ? (steps == null ? DEFAULT_STEPS : steps) : (forwards == null ? DEFAULT_FORWARDS : forwards);
+        checkRange("--batch", b, 1, MAX_BATCH, train ? "images per step" : "images per forward");
+        checkRange(train ? "--steps" : "--forwards", count, 1, MAX_FORWARDS, train ? "timed steps" : "timed forwards");
+        ModelConfig modelConfig = model == null ? CONFIGS.get(configName) : configOf(model);
+        if (train && modelConfig.outChannels() == 2 * modelConfig.inChannels()) {
+            throw new IllegalArgumentException("--train: " + (model == null ? configName : model) + " learns its"
+                    + " variance (learn_sigma); fine-tuning trains the epsilon loss only (give a DDPM, e.g. --config"
+                    + " demo, or an ADM without learned sigma)");
+        }
         int levels = PaperConfigs.levels(modelConfig);
         int s = size == null ? modelConfig.resolution() : size;
         int multiple = 1 << (levels - 1);
@@ -109,9 +169,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--size: " + s + " is not a multiple of " + multiple + " (the model"
                     + " halves the image " + (levels - 1) + " times; give e.g. " + (s / multiple + 1) * multiple + ")");
         }
-        long inputBytes = 4L * batch * modelConfig.inChannels() * s * s;
+        long inputBytes = 4L * b * modelConfig.inChannels() * s * s;
         if (!HeapBudget.allows(inputBytes)) {
-            throw new IllegalArgumentException("--batch " + batch + " --size " + s + ": the input "
+            throw new IllegalArgumentException("--batch " + b + " --size " + s + ": the input "
                     + HeapBudget.exceeded(inputBytes));
         }
 
@@ -129,39 +189,10 @@ final class BenchCommand implements Callable<Integer> {
         // the peak first, before the JIT has seen the model's vector code: measured after batch-8 forwards it came out
         // 6-17x too low in some runs (the loop compiled to slower code); measured first it is steady
         double peak = FmaPeak.gflops(5, 200);
-        long params;
-        UNet unet;
-        if (model == null) {
-            Map<String, Tensor> weights = RandomWeights.of(modelConfig, 42);
-            params = weights.values().stream().mapToLong(Tensor::numel).sum();
-            unet = UNets.create(modelConfig, weights, backend, "random weights of " + configName);
-        } else {
-            params = UNets.expectedParameters(modelConfig).values().stream()
-                    .mapToLong(shape -> java.util.Arrays.stream(shape).asLongStream().reduce(1, (a, b) -> a * b)).sum();
-            unet = UNets.load(model, backend);
-        }
-        ForwardTiming.Result timing;
-        MemoryPlan plan;
-        List<Object> ops = null;
-        try (unet) {
-            plan = unet.reserve(batch, s, s); // every activation, before any work
-            Tensor x = Tensor.zeros(batch, modelConfig.inChannels(), s, s);
-            SplittableRandom r = new SplittableRandom(7);
-            float[] d = x.data();
-            for (int i = 0; i < d.length; i++) {
-                d[i] = (float) r.nextGaussian();
-            }
-            float[] t = new float[batch];
-            java.util.Arrays.fill(t, 500f);
-            Tensor input = backend.upload(x);
-            timing = ForwardTiming.run(unet, input, t, forwards);
-            if (profile) {
-                ops = profileOps(backend, () -> unet.forward(input, t), forwards, peak);
-            }
-        }
-        long flops = FlopCount.forward(modelConfig, batch, s, s);
-        double median = timing.median(), gflops = flops / median / 1e9;
-
+        Map<String, Tensor> weights = model == null ? RandomWeights.of(modelConfig, 42) : null;
+        long params = model == null ? weights.values().stream().mapToLong(Tensor::numel).sum()
+                : UNets.expectedParameters(modelConfig).values().stream()
+                .mapToLong(shape -> java.util.Arrays.stream(shape).asLongStream().reduce(1, (x, y) -> x * y)).sum();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", model == null ? configName : model.toString());
         m.put("weights", model == null ? "random" : "file");
@@ -170,16 +201,48 @@ final class BenchCommand implements Callable<Integer> {
         m.put("device", Backends.describe(backend));
         m.put("threads", Parallel.threads());
         m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "direct"));
-        m.put("batch", batch);
+        m.put("mode", train ? "train" : "forward");
+        m.put("batch", b);
         m.put("height", s);
         m.put("width", s);
+        try (UNet unet = model == null ? UNets.create(modelConfig, weights, backend, "random weights of " + configName)
+                : UNets.load(model, backend)) {
+            Run run = train ? trainSteps(unet, modelConfig, backend, b, s, count, peak, m)
+                    : forwards(unet, modelConfig, backend, b, s, count, peak, m);
+            System.out.println(json ? Json.write(run.json()) : run.text());
+        }
+        return 0;
+    }
+
+    /** Images per forward or step: --batch, else 1 per forward and the fine-tuning recipe's batch per step. */
+    int batchSize() {
+        return batch != null ? batch : train ? DEFAULT_TRAIN_BATCH : 1;
+    }
+
+    /** The forward bench: warm-up forwards, {@code count} timed ones, the FLOPs, the peak and the memory. */
+    private Run forwards(UNet unet, ModelConfig modelConfig, Backend backend, int b, int s, int count, double peak,
+                         Map<String, Object> m) {
+        MemoryPlan plan = unet.reserve(b, s, s); // every activation, before any work
+        Tensor x = Tensor.zeros(b, modelConfig.inChannels(), s, s);
+        SplittableRandom r = new SplittableRandom(7);
+        float[] d = x.data();
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (float) r.nextGaussian();
+        }
+        float[] t = new float[b];
+        java.util.Arrays.fill(t, 500f);
+        Tensor input = backend.upload(x);
+        ForwardTiming.Result timing = ForwardTiming.run(unet, input, t, count);
+        List<Object> ops = profile ? profileOps(backend, () -> unet.forward(input, t), count, peak, "forward") : null;
+        long flops = FlopCount.forward(modelConfig, b, s, s);
+        double median = timing.median(), gflops = flops / median / 1e9;
         m.put("warmup_forwards", timing.warmupForwards());
         m.put("settled", timing.settled());
-        m.put("forwards", forwards);
+        m.put("forwards", count);
         m.put("median_seconds", median);
         m.put("min_seconds", timing.min());
         m.put("first_forward_seconds", timing.first());
-        m.put("images_per_second", batch / median);
+        m.put("images_per_second", b / median);
         m.put("flops_per_forward", flops);
         m.put("gflops", gflops);
         m.put("peak_gflops", peak);
@@ -188,6 +251,76 @@ final class BenchCommand implements Callable<Integer> {
         m.put("peak_rss_bytes", rss < 0 ? null : rss);
         m.put("weight_bytes", plan.weightBytes());
         m.put("activation_bytes", plan.activationBytes());
+        putRuntime(m, timing, ops);
+        return new Run(m, report(m, modelConfig, plan) + (ops == null ? "" : opsReport(ops, "forward")));
+    }
+
+    /**
+     * The training bench: {@code unseen finetune}'s step ({@link FineTuner#step}) with the default recipe
+     * ({@link FineTuning#of}) at batch {@code b}, on {@code b} random images in [-1, 1] (each step's batch a random
+     * permutation of all of them, as the recipe's batch of 32 references), warmed up and timed as forwards are.
+     */
+    private Run trainSteps(UNet unet, ModelConfig modelConfig, Backend backend, int b, int s, int count, double peak,
+                           Map<String, Object> m) throws IOException {
+        FineTuning settings = FineTuning.of(1).withBatchSize(b);
+        FineTuner.Recipe recipe = new FineTuner.Recipe(AdamW.of(settings.lr(), settings.weightDecay()),
+                settings.ema(), settings.gradClip(), settings.dropout(), settings.flip());
+        NoiseSchedule schedule = model == null ? NoiseSchedule.linear(1e-4, 0.02, 1000) // the paper DDPMs' and the demo's
+                : FrozenModel.schedule(model);
+        // the state trains its own host copy, as `unseen finetune` does: the model's weights are the model's
+        Map<String, Tensor> start;
+        if (model == null) {
+            start = RandomWeights.of(modelConfig, 42);
+        } else {
+            try (SafeTensorsFile f = SafeTensors.open(model)) {
+                start = f.loadAll(null);
+            }
+        }
+        TrainingState state = TrainingState.start(start);
+        int c = modelConfig.inChannels();
+        Tensor images = Tensor.zeros(b, c, s, s);
+        SplittableRandom r = new SplittableRandom(7);
+        float[] d = images.data();
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (float) (2 * r.nextDouble() - 1);
+        }
+        StepDraws.Source draws = StepDraws.seeded(settings.seed(), b, b, schedule.numTimesteps(), c * s * s);
+        ForwardTiming.Result timing;
+        List<Object> ops;
+        double loss;
+        try (FineTuner tuner = new FineTuner(unet, schedule, images, recipe, draws)) {
+            unet.setParameters(state.parameters());
+            timing = ForwardTiming.run(() -> tuner.step(state), count);
+            loss = state.recentLoss();
+            ops = profile ? profileOps(backend, () -> tuner.step(state), count, peak, "step") : null;
+        } catch (UnsupportedOperationException e) {
+            throw new IllegalArgumentException("--train: cannot fine-tune on " + backend.name() + ": "
+                    + e.getMessage(), e);
+        }
+        // the reverse pass computes two products per forward product (the input's and the weight's gradients)
+        long flops = 3 * FlopCount.forward(modelConfig, b, s, s);
+        double median = timing.median(), gflops = flops / median / 1e9;
+        m.put("recipe", settings.recipe());
+        m.put("warmup_steps", timing.warmupForwards());
+        m.put("settled", timing.settled());
+        m.put("steps", count);
+        m.put("median_seconds", median);
+        m.put("min_seconds", timing.min());
+        m.put("first_step_seconds", timing.first());
+        m.put("images_per_second", b / median);
+        m.put("flops_per_step", flops);
+        m.put("gflops", gflops);
+        m.put("peak_gflops", peak);
+        m.put("peak_fraction", gflops / peak);
+        long rss = PeakMemory.residentBytes();
+        m.put("peak_rss_bytes", rss < 0 ? null : rss);
+        m.put("loss", loss);
+        putRuntime(m, timing, ops);
+        return new Run(m, trainReport(m, modelConfig) + (ops == null ? "" : opsReport(ops, "step")));
+    }
+
+    /** The keys both modes end with: the runtime, every timed call's seconds, and the profile when asked for. */
+    private static void putRuntime(Map<String, Object> m, ForwardTiming.Result timing, List<Object> ops) {
         m.put("java", System.getProperty("java.version"));
         m.put("vector_bits", FloatVector.SPECIES_PREFERRED.vectorBitSize());
         List<Object> times = new ArrayList<>();
@@ -198,57 +331,58 @@ final class BenchCommand implements Callable<Integer> {
         if (ops != null) {
             m.put("ops", ops);
         }
-        System.out.println(json ? Json.write(m) : report(m, modelConfig, plan) + (ops == null ? "" : opsReport(ops)));
-        return 0;
     }
 
     /**
-     * Runs {@code forwards} more forwards with every op timed (after the timed ones, so that the clock reads do not
-     * touch the measurement): per op and shape, calls and seconds per forward, the share of the forward's wall time,
-     * and GFLOP/s with the share of {@code peak} where FLOPs are counted. The last entry is what no op accounts for.
+     * Runs {@code calls} more forwards (or steps: {@code unit} names them) with every op timed (after the timed ones,
+     * so that the clock reads do not touch the measurement): per op and shape, calls and seconds per forward, the
+     * share of the forward's wall time, and GFLOP/s with the share of {@code peak} where FLOPs are counted. The last
+     * entry is what no op accounts for (in a step: the draws, clipping, AdamW and the EMA on the host too).
      */
-    private static List<Object> profileOps(Backend backend, Runnable forward, int forwards, double peak) {
+    private static List<Object> profileOps(Backend backend, Runnable call, int calls, double peak, String unit) {
         OpProfile p = new OpProfile();
         long start = System.nanoTime();
         backend.profile(p);
         try {
-            for (int i = 0; i < forwards; i++) {
-                forward.run();
+            for (int i = 0; i < calls; i++) {
+                call.run();
             }
         } finally {
             backend.profile(null);
         }
-        double perForward = (System.nanoTime() - start) / 1e9 / forwards;
+        double perCall = (System.nanoTime() - start) / 1e9 / calls;
         List<Object> out = new ArrayList<>();
         for (OpProfile.Entry e : p.entries()) {
             Map<String, Object> op = new LinkedHashMap<>();
-            double seconds = e.nanos() / 1e9 / forwards;
+            double seconds = e.nanos() / 1e9 / calls;
             op.put("op", e.op());
-            op.put("calls_per_forward", (double) e.calls() / forwards);
-            op.put("seconds_per_forward", seconds);
-            op.put("share", seconds / perForward);
-            op.put("flops_per_forward", e.flops() / forwards);
+            op.put("calls_per_" + unit, (double) e.calls() / calls);
+            op.put("seconds_per_" + unit, seconds);
+            op.put("share", seconds / perCall);
+            op.put("flops_per_" + unit, e.flops() / calls);
             op.put("gflops", e.flops() > 0 ? e.flops() / (e.nanos() / 1e9) / 1e9 : null);
             op.put("peak_fraction", e.flops() > 0 ? e.flops() / (e.nanos() / 1e9) / 1e9 / peak : null);
             out.add(op);
         }
         Map<String, Object> rest = new LinkedHashMap<>();
-        double between = Math.max(0, perForward - p.totalNanos() / 1e9 / forwards);
-        rest.put("op", "(between ops: the model's own code, allocation)");
-        rest.put("seconds_per_forward", between);
-        rest.put("share", between / perForward);
+        double between = Math.max(0, perCall - p.totalNanos() / 1e9 / calls);
+        rest.put("op", unit.equals("step") ? "(between ops: the model's own code, allocation, the draws, clipping,"
+                + " AdamW, the EMA)" : "(between ops: the model's own code, allocation)");
+        rest.put("seconds_per_" + unit, between);
+        rest.put("share", between / perCall);
         out.add(rest);
         return out;
     }
 
-    private static String opsReport(List<Object> ops) {
-        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%nops (one more pass of the timed forwards,"
-                + " every op timed; the most time first):%n  share  ms/forward  calls  GFLOP/s  of peak  op%n"));
+    private static String opsReport(List<Object> ops, String unit) {
+        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%nops (one more pass of the timed %ss,"
+                + " every op timed; the most time first):%n  share  %10s  calls  GFLOP/s  of peak  op%n", unit,
+                "ms/" + unit));
         for (Object o : ops) {
             Map<?, ?> op = (Map<?, ?>) o;
-            Object calls = op.get("calls_per_forward"), gflops = op.get("gflops");
+            Object calls = op.get("calls_per_" + unit), gflops = op.get("gflops");
             b.append(String.format(Locale.ROOT, "  %4.1f%%  %10.3f  %5s  %7s  %7s  %s%n",
-                    100 * (double) op.get("share"), 1e3 * (double) op.get("seconds_per_forward"),
+                    100 * (double) op.get("share"), 1e3 * (double) op.get("seconds_per_" + unit),
                     calls == null ? "" : String.format(Locale.ROOT, "%.0f", (double) calls),
                     gflops == null ? "" : String.format(Locale.ROOT, "%.1f", (double) gflops),
                     gflops == null ? "" : String.format(Locale.ROOT, "%.0f%%", 100 * (double) op.get("peak_fraction")),
@@ -278,24 +412,59 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static String report(Map<String, Object> m, ModelConfig config, MemoryPlan plan) {
-        double median = (double) m.get("median_seconds");
-        long rss = m.get("peak_rss_bytes") == null ? -1 : (long) m.get("peak_rss_bytes");
-        return String.format(Locale.ROOT, "%s %s (%s weights, %.1fM parameters), batch %d, %dx%d, device %s, %d threads, conv %s%n"
+        return String.format(Locale.ROOT, "%s%n"
                         + "warm-up:   %d forwards (the first, JIT included, %.4f s), %s%n"
                         + "forward:   median %.4f s, min %.4f s over %d forwards; %.2f images/s%n"
                         + "work:      %.2f GFLOP per forward (conv, linear, attention; 2 per multiply-add), %.1f GFLOP/s%n"
-                        + "peak:      %.1f GFLOP/s FP32 FMA (%d-bit vectors, %d threads, this process); %.1f%% of it%n"
-                        + "memory:    peak resident %s (VmHWM); the model reserved %s",
-                m.get("model"), config.arch(), m.get("weights"), (long) m.get("parameters") / 1e6, m.get("batch"),
-                m.get("height"), m.get("width"), m.get("device"), m.get("threads"), m.get("conv"),
-                m.get("warmup_forwards"), (double) m.get("first_forward_seconds"), (boolean) m.get("settled") ? "settled (last " + ForwardTiming.SETTLE_WINDOW
-                        + " within " + Math.round(ForwardTiming.SETTLE_SPREAD * 100) + "%)" : "not settled (stopped at"
-                        + " the cap; the times below swing)",
-                median, (double) m.get("min_seconds"), m.get("forwards"), (double) m.get("images_per_second"),
-                (long) m.get("flops_per_forward") / 1e9, (double) m.get("gflops"),
-                (double) m.get("peak_gflops"), m.get("vector_bits"), m.get("threads"),
-                100 * (double) m.get("peak_fraction"),
-                rss < 0 ? "unknown (no /proc/self/status)" : String.format(Locale.ROOT, "%.2f GB", rss / 1e9),
-                plan.describe());
+                        + "%s%n"
+                        + "memory:    peak resident %s; the model reserved %s",
+                heading(m, config), m.get("warmup_forwards"), (double) m.get("first_forward_seconds"), settled(m),
+                (double) m.get("median_seconds"), (double) m.get("min_seconds"), m.get("forwards"),
+                (double) m.get("images_per_second"), (long) m.get("flops_per_forward") / 1e9, (double) m.get("gflops"),
+                peakLine(m), residentMemory(m), plan.describe());
+    }
+
+    private static String trainReport(Map<String, Object> m, ModelConfig config) {
+        StringBuilder recipe = new StringBuilder();
+        ((Map<?, ?>) m.get("recipe")).forEach((k, v) -> recipe.append(recipe.isEmpty() ? "" : ", ").append(k)
+                .append(' ').append(v));
+        return String.format(Locale.ROOT, "%s%n"
+                        + "recipe:    `unseen finetune`'s defaults: %s%n"
+                        + "warm-up:   %d steps (the first, JIT included, %.4f s), %s%n"
+                        + "step:      median %.4f s, min %.4f s over %d steps; %.2f images/s; loss %.4f (mean of the"
+                        + " last steps)%n"
+                        + "work:      %.2f GFLOP per step (3 forwards': the forward, then the input's and the weights'"
+                        + " gradients), %.1f GFLOP/s%n"
+                        + "%s%n"
+                        + "memory:    peak resident %s",
+                heading(m, config), recipe, m.get("warmup_steps"), (double) m.get("first_step_seconds"), settled(m),
+                (double) m.get("median_seconds"), (double) m.get("min_seconds"), m.get("steps"),
+                (double) m.get("images_per_second"), (double) m.get("loss"), (long) m.get("flops_per_step") / 1e9,
+                (double) m.get("gflops"), peakLine(m), residentMemory(m));
+    }
+
+    private static String heading(Map<String, Object> m, ModelConfig config) {
+        return String.format(Locale.ROOT, "%s %s (%s weights, %.1fM parameters), batch %d, %dx%d, device %s, %d"
+                        + " threads, conv %s", m.get("model"), config.arch(), m.get("weights"),
+                (long) m.get("parameters") / 1e6, m.get("batch"), m.get("height"), m.get("width"), m.get("device"),
+                m.get("threads"), m.get("conv"));
+    }
+
+    private static String settled(Map<String, Object> m) {
+        return (boolean) m.get("settled") ? "settled (last " + ForwardTiming.SETTLE_WINDOW + " within "
+                + Math.round(ForwardTiming.SETTLE_SPREAD * 100) + "%)"
+                : "not settled (stopped at the cap; the times below swing)";
+    }
+
+    private static String peakLine(Map<String, Object> m) {
+        return String.format(Locale.ROOT, "peak:      %.1f GFLOP/s FP32 FMA (%d-bit vectors, %d threads, this"
+                        + " process); %.1f%% of it", (double) m.get("peak_gflops"), m.get("vector_bits"),
+                m.get("threads"), 100 * (double) m.get("peak_fraction"));
+    }
+
+    private static String residentMemory(Map<String, Object> m) {
+        Object rss = m.get("peak_rss_bytes");
+        return rss == null ? "unknown (no /proc/self/status)"
+                : String.format(Locale.ROOT, "%.2f GB (VmHWM)", (long) rss / 1e9);
     }
 }
