@@ -12,18 +12,19 @@ which the Java test (BackwardParityTest) reads. The directory is rebuilt on ever
 """
 import math
 import os
-import shutil
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from fixture_cases import CaseDir
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT_DIR = os.path.join(ROOT, "engine", "src", "test", "resources", "backward")
 SEED = 20240719
 
 gen = torch.Generator().manual_seed(SEED)
-cases = []  # (name, op, file count, bytes)
+fixtures = CaseDir(OUT_DIR, "make_backward_fixtures.py")
+save_case = fixtures.save_case
 
 
 def randn(*shape, scale=1.0, offset=0.0):
@@ -43,25 +44,6 @@ def backward_case(name, op, inputs, forward, **params):
     for key, g in zip(leaves.keys(), grads):
         tensors["grad_" + key] = g
     save_case(name, op, tensors, **params)
-
-
-def save_case(name, op, tensors, **params):
-    d = os.path.join(OUT_DIR, name)
-    os.makedirs(d)
-    size = 0
-    for key, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
-        path = os.path.join(d, key + ".npy")
-        np.save(path, a)
-        size += os.path.getsize(path)
-    with open(os.path.join(d, "params.properties"), "w") as f:
-        f.write("# written by reference/make_backward_fixtures.py; do not edit\n")
-        f.write("op=%s\n" % op)
-        for key, value in params.items():
-            if isinstance(value, (tuple, list)):
-                value = ",".join(str(v) for v in value)
-            f.write("%s=%s\n" % (key, value))
-    cases.append((name, op, len(tensors), size))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -190,23 +172,11 @@ def concat_cases():
 
 def main():
     torch.set_num_threads(1)
-    if os.path.isdir(OUT_DIR):
-        shutil.rmtree(OUT_DIR)
-    os.makedirs(OUT_DIR)
+    fixtures.reset()
     for make in (conv_cases, linear_cases, group_norm_cases, silu_cases, softmax_cases, resample_cases,
                  broadcast_cases, attention_cases, concat_cases):
         make()
-    with open(os.path.join(OUT_DIR, "manifest.txt"), "w") as f:
-        for name, _, _, _ in cases:
-            f.write(name + "\n")
-    total = 0
-    print("%-40s %-20s %5s %9s" % ("case", "op", "files", "bytes"))
-    for name, op, files, size in cases:
-        print("%-40s %-20s %5d %9d" % (name, op, files, size))
-        total += size
-    print("%d cases, %d bytes of .npy in %s (torch %s, seed %d)"
-          % (len(cases), total, os.path.relpath(OUT_DIR, ROOT), torch.__version__, SEED))
-    assert total < 500_000, "fixtures too large: %d bytes" % total
+    fixtures.finish(ROOT, SEED, 500_000)
 
 
 if __name__ == "__main__":
