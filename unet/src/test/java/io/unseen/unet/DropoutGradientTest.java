@@ -11,7 +11,6 @@ import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,6 +30,8 @@ class DropoutGradientTest {
     /** Scale-shift norm and res-block resampling: the dropout sits after the FiLM product's SiLU. */
     private static final AdmConfig ADM = new AdmConfig(3, 32, 3, 1, new int[]{4}, new int[]{1, 2}, 2, -1, -1, true,
             true, true, false, "new", 8);
+    /** The masked backward's check: a high rate, so that most layers drop something. */
+    private static final Dropout DROPOUT = new Dropout(0.3, 1234);
 
     @ParameterizedTest
     @ValueSource(strings = {"reference", "cpu"})
@@ -76,45 +77,16 @@ class DropoutGradientTest {
 
     @Test
     void theMaskedBackwardAgreesWithFiniteDifferences() {
-        checkFiniteDifferences(CONFIG, List.of("down.0.block.0.conv2.weight", "down.0.block.0.norm2.weight",
-                "mid.block_2.conv1.weight", "up.0.block.1.conv2.bias", "temb.dense.0.weight", "conv_in.weight"));
+        GradientFiniteDifferenceTest.agreesWithFiniteDifferences(CONFIG, List.of("down.0.block.0.conv2.weight",
+                "down.0.block.0.norm2.weight", "mid.block_2.conv1.weight", "up.0.block.1.conv2.bias",
+                "temb.dense.0.weight", "conv_in.weight"), DROPOUT);
     }
 
     @Test
     void theAdmsMaskedBackwardAgreesWithFiniteDifferences() {
-        checkFiniteDifferences(ADM, List.of("input_blocks.1.0.out_layers.3.weight", "input_blocks.1.0.in_layers.2.weight",
-                "input_blocks.1.0.emb_layers.1.weight", "middle_block.0.out_layers.0.weight", "time_embed.0.weight",
-                "out.2.weight"));
-    }
-
-    private static void checkFiniteDifferences(ModelConfig config, List<String> names) {
-        Backend backend = Backends.byName("cpu");
-        Map<String, Tensor> weights = RandomWeights.of(config, 7);
-        SplittableRandom r = new SplittableRandom(11);
-        Tensor x = random(r, 2, 3, 8, 8), target = random(r, 2, 3, 8, 8);
-        float[] t = {37f, 640f};
-        Dropout dropout = new Dropout(0.3, 1234);
-        Map<String, float[]> grads;
-        try (UNet model = UNets.create(config, weights, backend)) {
-            grads = host(model.gradients(x, t, target, dropout));
-        }
-        for (String name : names) {
-            float[] gv = grads.get(name), pv = weights.get(name).data();
-            double squared = 0, gMax = 0, pMax = 0;
-            for (int i = 0; i < gv.length; i++) {
-                squared += (double) gv[i] * gv[i];
-                gMax = Math.max(gMax, Math.abs(gv[i]));
-                pMax = Math.max(pMax, Math.abs(pv[i]));
-            }
-            assertTrue(gMax > 1e-6, name + ": gradient " + gMax + " too small to test");
-            double h = 1e-2 * Math.max(pMax, 0.05) / gMax; // moves the parameter by 1% of its size
-            double slope = (loss(config, along(weights, grads, name, h), x, t, target, dropout, backend)
-                    - loss(config, along(weights, grads, name, -h), x, t, target, dropout, backend)) / (2 * h);
-            double rel = Math.abs(slope - squared) / squared;
-            System.out.printf("dropout finite difference %-30s |g|^2 %.6e  central difference %.6e  relative %.1e%n",
-                    name, squared, slope, rel);
-            assertTrue(rel < 1e-2, name + ": |g|^2 = " + squared + " but the masked loss changes at " + slope);
-        }
+        GradientFiniteDifferenceTest.agreesWithFiniteDifferences(ADM, List.of("input_blocks.1.0.out_layers.3.weight",
+                "input_blocks.1.0.in_layers.2.weight", "input_blocks.1.0.emb_layers.1.weight",
+                "middle_block.0.out_layers.0.weight", "time_embed.0.weight", "out.2.weight"), DROPOUT);
     }
 
     private static Map<String, float[]> host(Gradients g) {
@@ -123,35 +95,5 @@ class DropoutGradientTest {
             out.put(e.getKey(), e.getValue().toHost().copy().data());
         }
         return out;
-    }
-
-    /** A copy of the weights with parameter {@code name} moved by h times its gradient. */
-    private static Map<String, Tensor> along(Map<String, Tensor> weights, Map<String, float[]> grads, String name,
-                                             double h) {
-        Map<String, Tensor> moved = new LinkedHashMap<>(weights);
-        Tensor p = weights.get(name).copy();
-        float[] pv = p.data(), gv = grads.get(name);
-        for (int i = 0; i < pv.length; i++) {
-            pv[i] += (float) (h * gv[i]);
-        }
-        moved.put(name, p);
-        return moved;
-    }
-
-    /** The training pass's loss: the same masks for the same seed. */
-    private static double loss(ModelConfig config, Map<String, Tensor> weights, Tensor x, float[] t, Tensor target,
-                               Dropout dropout, Backend backend) {
-        try (UNet model = UNets.create(config, weights, backend)) {
-            return model.gradients(x, t, target, dropout).loss();
-        }
-    }
-
-    private static Tensor random(SplittableRandom r, int... shape) {
-        Tensor t = Tensor.zeros(shape);
-        float[] d = t.data();
-        for (int i = 0; i < d.length; i++) {
-            d[i] = (float) (2 * r.nextDouble() - 1);
-        }
-        return t;
     }
 }

@@ -43,6 +43,16 @@ class GradientFiniteDifferenceTest {
     }
 
     private static void agreesWithFiniteDifferences(ModelConfig config, List<String> names) {
+        agreesWithFiniteDifferences(config, names, Dropout.NONE);
+    }
+
+    /**
+     * Checks each parameter's gradient of the training pass with {@code dropout} by a central difference along it.
+     * Without dropout the loss is computed by plain forwards (which also checks the loss the pass reports); with
+     * dropout, by training passes of the same seed, whose masks are the same, so the loss is the same function of
+     * the parameters.
+     */
+    static void agreesWithFiniteDifferences(ModelConfig config, List<String> names, Dropout dropout) {
         Backend backend = Backends.byName("cpu");
         Map<String, Tensor> weights = RandomWeights.of(config, 7);
         SplittableRandom r = new SplittableRandom(11);
@@ -50,9 +60,11 @@ class GradientFiniteDifferenceTest {
         float[] t = {37f, 640f};
         Map<String, Tensor> grads = new LinkedHashMap<>();
         try (UNet model = UNets.create(config, weights, backend)) {
-            Gradients g = model.gradients(x, t, target);
-            assertEquals(loss(config, weights, x, t, target, backend), g.loss(), 1e-6,
-                    "the loss the gradients report");
+            Gradients g = model.gradients(x, t, target, dropout);
+            if (dropout.p() == 0) {
+                assertEquals(loss(config, weights, x, t, target, Dropout.NONE, backend), g.loss(), 1e-6,
+                        "the loss the gradients report");
+            }
             for (Map.Entry<String, Tensor> e : g.byName().entrySet()) {
                 grads.put(e.getKey(), e.getValue().toHost().copy());
             }
@@ -67,11 +79,11 @@ class GradientFiniteDifferenceTest {
             }
             assertTrue(gMax > 1e-6, name + ": gradient " + gMax + " too small to test");
             double h = 1e-2 * Math.max(pMax, 0.05) / gMax; // moves the parameter by 1% of its size
-            double slope = (loss(config, along(weights, grads, name, h), x, t, target, backend)
-                    - loss(config, along(weights, grads, name, -h), x, t, target, backend)) / (2 * h);
+            double slope = (loss(config, along(weights, grads, name, h), x, t, target, dropout, backend)
+                    - loss(config, along(weights, grads, name, -h), x, t, target, dropout, backend)) / (2 * h);
             double rel = Math.abs(slope - squared) / squared;
-            System.out.printf("finite difference %-34s |g|^2 %.6e  central difference %.6e  relative %.1e%n", name,
-                    squared, slope, rel);
+            System.out.printf("finite difference%s %-34s |g|^2 %.6e  central difference %.6e  relative %.1e%n",
+                    dropout.p() == 0 ? "" : " (dropout " + dropout.p() + ")", name, squared, slope, rel);
             assertTrue(rel < 1e-2, name + ": |g|^2 = " + squared + " but the loss changes at " + slope);
         }
     }
@@ -90,8 +102,11 @@ class GradientFiniteDifferenceTest {
     }
 
     private static double loss(ModelConfig config, Map<String, Tensor> weights, Tensor x, float[] t, Tensor target,
-                               Backend backend) {
+                               Dropout dropout, Backend backend) {
         try (UNet model = UNets.create(config, weights, backend)) {
+            if (dropout.p() > 0) {
+                return model.gradients(x, t, target, dropout).loss();
+            }
             float[] y = model.forward(x, t).toHost().copy().data(), v = target.data();
             double sum = 0;
             for (int i = 0; i < y.length; i++) {
