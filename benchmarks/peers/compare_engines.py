@@ -249,16 +249,24 @@ def gb(v):
 QUICK_NOTE = "**A --quick smoke run: batch, steps and rounds cut to the least; these numbers mean nothing.**"
 
 
-def render(results, parity, firsts, facts, peak, rounds, load, command, quick):
-    lines = [BEGIN, "## Unseen, ONNX Runtime Java and PyTorch CPU, side by side", ""]
+def run_header(marker, heading, facts, peak, rounds, load, command, quick):
+    """A table section's first lines: its marker and heading, when, how and on what machine it was measured."""
+    lines = [marker, heading, ""]
     if quick:
         lines += [QUICK_NOTE, ""]
+    engines = facts.pop("engines")
     lines.append(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` ({rounds} rounds;"
-                 f" load average {load[0]:.2f} before, {load[1]:.2f} after). Engines: {facts.pop('engines')}.")
+                 f" load average {load[0]:.2f} before, {load[1]:.2f} after). Engines: {engines}.")
     lines.append("")
     lines.append("Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()) + f". FP32 FMA peak measured in this"
                  f" run: {peak:.0f} GFLOP/s (median of `unseen bench`'s measurement in each of its processes).")
     lines.append("")
+    return lines
+
+
+def render(results, parity, firsts, facts, peak, rounds, load, command, quick):
+    lines = run_header(BEGIN, "## Unseen, ONNX Runtime Java and PyTorch CPU, side by side", facts, peak, rounds,
+                       load, command, quick)
     lines.append("Times are seconds per forward (median over rounds of each process's median after warm-up); a ratio"
                  " below 1 means Unseen is faster; % peak is GFLOP per forward (`FlopCount`) over time over the peak;"
                  " memory is each process's peak resident set (VmHWM), runtime included. Random weights, the same"
@@ -296,15 +304,8 @@ def render(results, parity, firsts, facts, peak, rounds, load, command, quick):
 
 
 def render_training(results, parity, facts, peak, rounds, load, command, quick):
-    lines = [TRAINING_BEGIN, "## Training step: Unseen and PyTorch CPU", ""]
-    if quick:
-        lines += [QUICK_NOTE, ""]
-    lines.append(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` ({rounds} rounds;"
-                 f" load average {load[0]:.2f} before, {load[1]:.2f} after). Engines: {facts.pop('engines')}.")
-    lines.append("")
-    lines.append("Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()) + f". FP32 FMA peak measured in this"
-                 f" run: {peak:.0f} GFLOP/s (median of `unseen bench`'s measurement in each of its processes).")
-    lines.append("")
+    lines = run_header(TRAINING_BEGIN, "## Training step: Unseen and PyTorch CPU", facts, peak, rounds, load,
+                       command, quick)
     lines.append("One fine-tuning step of the recipe (`reference/finetune_demo.py`, `unseen finetune`'s defaults) on"
                  " the demo DDPM (`models/demo/fashion-footwear-ddpm-ema.ckpt`, 1.6M parameters; Unseen reads it"
                  " converted by `unseen convert --image-size 32`): a random permutation of as many random images as"
