@@ -188,6 +188,16 @@ public record FineTuning(int steps, int batchSize, double lr, double ema, double
     }
 
     /**
+     * How each step trains under these settings: the optimizer, the moving average, clipping, dropout and flips, as
+     * the training loop takes them.
+     *
+     * @return the step's recipe
+     */
+    public FineTuner.Recipe stepRecipe() {
+        return new FineTuner.Recipe(AdamW.of(lr, weightDecay), ema, gradClip, dropout, flip);
+    }
+
+    /**
      * The settings that decide the trained weights, by flag name: what a checkpoint must have been made with to be
      * continued (the step count and the checkpoint interval may change), and what the output records.
      *
@@ -282,11 +292,10 @@ public record FineTuning(int steps, int batchSize, double lr, double ema, double
                 resumedFrom = state.step();
                 log.accept("resumed from " + checkpoint + " at step " + resumedFrom + " of " + steps);
             }
-            FineTuner.Recipe recipe = new FineTuner.Recipe(AdamW.of(lr, weightDecay), ema, gradClip, dropout, flip);
             StepDraws.Source draws = StepDraws.seeded(seed, batchSize, set.size(), frozen.schedule().numTimesteps(),
                     x.numel() / set.size());
             FineTuner.Checkpoints saving = checkpoint == null ? null : s -> s.write(checkpoint, settings, seed);
-            try (FineTuner tuner = new FineTuner(unet, frozen.schedule(), x, recipe, draws)) {
+            try (FineTuner tuner = new FineTuner(unet, frozen.schedule(), x, stepRecipe(), draws)) {
                 tuner.run(state, steps, checkpointEvery, saving, progress.asProgress());
             } catch (UnsupportedOperationException e) {
                 throw new IllegalArgumentException(model + ": cannot be fine-tuned on " + unet.backend().name() + ": "

@@ -3,7 +3,6 @@ package io.unseen.cli;
 import io.unseen.api.FineTuning;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.NoiseSchedule;
-import io.unseen.diffusion.training.AdamW;
 import io.unseen.diffusion.training.FineTuner;
 import io.unseen.diffusion.training.StepDraws;
 import io.unseen.diffusion.training.TrainingState;
@@ -240,21 +239,7 @@ final class BenchCommand implements Callable<Integer> {
         Tensor input = backend.upload(x);
         ForwardTiming.Result timing = ForwardTiming.run(unet, input, t, count);
         List<Object> ops = profile ? profileOps(backend, () -> unet.forward(input, t), count, peak, "forward") : null;
-        long flops = FlopCount.forward(modelConfig, b, s, s);
-        double median = timing.median(), gflops = flops / median / 1e9;
-        m.put("warmup_forwards", timing.warmupForwards());
-        m.put("settled", timing.settled());
-        m.put("forwards", count);
-        m.put("median_seconds", median);
-        m.put("min_seconds", timing.min());
-        m.put("first_forward_seconds", timing.first());
-        m.put("images_per_second", b / median);
-        m.put("flops_per_forward", flops);
-        m.put("gflops", gflops);
-        m.put("peak_gflops", peak);
-        m.put("peak_fraction", gflops / peak);
-        long rss = PeakMemory.residentBytes();
-        m.put("peak_rss_bytes", rss < 0 ? null : rss);
+        putTiming(m, timing, "forward", count, b, FlopCount.forward(modelConfig, b, s, s), peak);
         m.put("weight_bytes", plan.weightBytes());
         m.put("activation_bytes", plan.activationBytes());
         putRuntime(m, timing, ops);
@@ -269,8 +254,6 @@ final class BenchCommand implements Callable<Integer> {
     private Run trainSteps(UNet unet, ModelConfig modelConfig, Backend backend, int b, int s, int count, double peak,
                            Map<String, Object> m) throws IOException {
         FineTuning settings = FineTuning.of(1).withBatchSize(b);
-        FineTuner.Recipe recipe = new FineTuner.Recipe(AdamW.of(settings.lr(), settings.weightDecay()),
-                settings.ema(), settings.gradClip(), settings.dropout(), settings.flip());
         NoiseSchedule schedule = model == null ? NoiseSchedule.linear(1e-4, 0.02, 1000) // the paper DDPMs' and the demo's
                 : FrozenModel.schedule(model);
         // the state trains its own host copy, as `unseen finetune` does: the model's weights are the model's
@@ -294,7 +277,7 @@ final class BenchCommand implements Callable<Integer> {
         ForwardTiming.Result timing;
         List<Object> ops;
         double loss;
-        try (FineTuner tuner = new FineTuner(unet, schedule, images, recipe, draws)) {
+        try (FineTuner tuner = new FineTuner(unet, schedule, images, settings.stepRecipe(), draws)) {
             unet.setParameters(state.parameters());
             timing = ForwardTiming.run(() -> tuner.step(state), count);
             loss = state.recentLoss();
@@ -304,25 +287,34 @@ final class BenchCommand implements Callable<Integer> {
                     + e.getMessage(), e);
         }
         // the reverse pass computes two products per forward product (the input's and the weight's gradients)
-        long flops = 3 * FlopCount.forward(modelConfig, b, s, s);
-        double median = timing.median(), gflops = flops / median / 1e9;
         m.put("recipe", settings.recipe());
-        m.put("warmup_steps", timing.warmupForwards());
+        putTiming(m, timing, "step", count, b, 3 * FlopCount.forward(modelConfig, b, s, s), peak);
+        m.put("loss", loss);
+        putRuntime(m, timing, ops);
+        return new Run(m, trainReport(m, modelConfig) + (ops == null ? "" : opsReport(ops, "step")));
+    }
+
+    /**
+     * The timing keys both modes report, named for what was timed ({@code unit}: "forward" or "step"): warm-up,
+     * timed count, median, minimum and first call's seconds, throughput, FLOPs and their share of the peak, and the
+     * process's peak resident memory.
+     */
+    private static void putTiming(Map<String, Object> m, ForwardTiming.Result timing, String unit, int count,
+                                  int batch, long flops, double peak) {
+        double median = timing.median(), gflops = flops / median / 1e9;
+        m.put("warmup_" + unit + "s", timing.warmupForwards());
         m.put("settled", timing.settled());
-        m.put("steps", count);
+        m.put(unit + "s", count);
         m.put("median_seconds", median);
         m.put("min_seconds", timing.min());
-        m.put("first_step_seconds", timing.first());
-        m.put("images_per_second", b / median);
-        m.put("flops_per_step", flops);
+        m.put("first_" + unit + "_seconds", timing.first());
+        m.put("images_per_second", batch / median);
+        m.put("flops_per_" + unit, flops);
         m.put("gflops", gflops);
         m.put("peak_gflops", peak);
         m.put("peak_fraction", gflops / peak);
         long rss = PeakMemory.residentBytes();
         m.put("peak_rss_bytes", rss < 0 ? null : rss);
-        m.put("loss", loss);
-        putRuntime(m, timing, ops);
-        return new Run(m, trainReport(m, modelConfig) + (ops == null ? "" : opsReport(ops, "step")));
     }
 
     /** The keys both modes end with: the runtime, every timed call's seconds, and the profile when asked for. */
