@@ -1,7 +1,9 @@
 package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.Npy;
+import org.junit.jupiter.params.provider.Arguments;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -9,6 +11,7 @@ import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,6 +21,22 @@ final class Fixtures {
     static final List<String> CASES = List.of("ddpm", "adm_ssn_updown_sigma", "adm_plain_heads_conv", "adm_new_order");
 
     private Fixtures() {
+    }
+
+    /** Every parity case on each of {@code backends}: the (backend, case) arguments of a parameterized test. */
+    static List<Arguments> casesOn(List<String> backends) {
+        List<Arguments> all = new ArrayList<>();
+        for (String backend : backends) {
+            for (String c : CASES) {
+                all.add(Arguments.of(backend, c));
+            }
+        }
+        return all;
+    }
+
+    /** Every parity case on every backend of the registry (opencl where it works). */
+    static List<Arguments> casesOnBackends() {
+        return casesOn(Backends.testable());
     }
 
     static Path dir(String name) {

@@ -13,7 +13,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -54,13 +53,7 @@ class GradientParityTest {
     private static final double ZERO = 1e-12;
 
     static List<Arguments> casesOnBackends() {
-        List<Arguments> all = new ArrayList<>();
-        for (String backend : List.of("reference", "cpu")) {
-            for (String c : Fixtures.CASES) {
-                all.add(Arguments.of(backend, c));
-            }
-        }
-        return all;
+        return Fixtures.casesOn(List.of("reference", "cpu"));
     }
 
     @ParameterizedTest(name = "[{0}] {1}")

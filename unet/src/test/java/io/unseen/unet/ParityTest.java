@@ -8,7 +8,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -27,13 +26,7 @@ class ParityTest {
 
     /** Every case on every backend of the registry. */
     static List<Arguments> casesOnBackends() {
-        List<Arguments> all = new ArrayList<>();
-        for (String backend : Backends.testable()) {
-            for (String c : Fixtures.CASES) {
-                all.add(Arguments.of(backend, c));
-            }
-        }
-        return all;
+        return Fixtures.casesOnBackends();
     }
 
     @ParameterizedTest(name = "[{0}] {1}")

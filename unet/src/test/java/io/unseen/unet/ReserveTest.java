@@ -12,7 +12,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -31,13 +30,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class ReserveTest {
     static List<Arguments> casesOnBackends() {
-        List<Arguments> out = new ArrayList<>();
-        for (String backend : Backends.testable()) {
-            for (String testCase : Fixtures.CASES) {
-                out.add(Arguments.of(backend, testCase));
-            }
-        }
-        return out;
+        return Fixtures.casesOnBackends();
     }
 
     @ParameterizedTest(name = "{1} on {0}")

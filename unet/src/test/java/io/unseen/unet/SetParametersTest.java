@@ -12,7 +12,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -33,13 +32,7 @@ class SetParametersTest {
 
     /** Every parity case on every backend of the registry (opencl, where it works: the weights' device copies). */
     static List<Arguments> casesOnBackends() {
-        List<Arguments> all = new ArrayList<>();
-        for (String backend : Backends.testable()) {
-            for (String c : Fixtures.CASES) {
-                all.add(Arguments.of(backend, c));
-            }
-        }
-        return all;
+        return Fixtures.casesOnBackends();
     }
 
     @ParameterizedTest(name = "[{0}] {1}")
