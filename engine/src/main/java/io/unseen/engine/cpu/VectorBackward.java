@@ -81,17 +81,24 @@ final class VectorBackward {
     // conv2d: out[b] = W [O, K] x col_b [K, Ho*Wo] + bias, col = im2col(x), K = C*kh*kw (as VectorConv's forward)
 
     /**
-     * Per image and per band of output rows (the im2col columns of a band stay under {@link #COLUMN_LIMIT}):
-     * gradW [O, K] += gradOut_band [O, cols] x col_band^T [cols, K]; col_band = W^T [K, O] x gradOut_band, then
-     * col2im adds each column entry back onto the input pixel it was read from. A prepared (packed) weight is
-     * unpacked once per call: training passes its weights as they are, since they change every step.
+     * gradW [O, K] += gradOut [O, (image, position)] x col^T [(image, position), K] as one product over the whole batch
+     * (the images' positions are the product's inner dimension), both operands packed straight from gradOut and the
+     * zero-padded input ({@link VectorConv.ImplicitRows}): no im2col matrix. gradX for a stride-1 convolution is
+     * the forward convolution of gradOut with the weight flipped and its two channel axes swapped (padding k-1-pad),
+     * so it runs on {@link VectorConv}'s packed implicit GEMM too; a strided one goes per image and band of output
+     * rows: col_band = W^T [K, O] x gradOut_band, then col2im adds each column entry back onto the pixel it was read
+     * from. A prepared (packed) weight is unpacked once per call: training passes its weights as they are, since they
+     * change every step.
      */
     static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
                        Tensor gradBias) {
         conv2d(x, weight, gradOut, spec, gradX, gradWeight, gradBias, COLUMN_LIMIT);
     }
 
-    /** {@link #conv2d} with bands of at most {@code columnLimit} floats of columns (tests split small outputs). */
+    /**
+     * {@link #conv2d} with at most {@code columnLimit} floats of im2col bands (strided gradX) or of padded images in
+     * one weight-gradient product (tests split small problems with it).
+     */
     static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
                        Tensor gradBias, int columnLimit) {
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
@@ -118,62 +125,155 @@ final class VectorBackward {
             }
             return;
         }
+        if (gradWeight != null) {
+            weightGradient(x, gradOut, spec, kh, kw, gradWeight, columnLimit);
+        }
+        if (gradX == null) {
+            return;
+        }
         Tensor rows = weight.toHost();
+        if (spec.stride() == 1 && spec.padTop() < kh && spec.padBottom() < kh && spec.padLeft() < kw
+                && spec.padRight() < kw) {
+            Conv2dSpec transposed = new Conv2dSpec(1, kh - 1 - spec.padTop(), kh - 1 - spec.padBottom(),
+                    kw - 1 - spec.padLeft(), kw - 1 - spec.padRight());
+            VectorConv.conv2d(gradOut, flippedTransposed(rows), null, transposed, null, gradX);
+            return;
+        }
         float[] wd = rows.hostArray();
         int wOff = rows.offset();
         int band = Math.max(1, Math.min(ho, columnLimit / Math.max(1, k * wo)));
         VectorGemm.Workspace ws = VectorGemm.workspace();
         ws.backwardColumns = VectorGemm.Workspace.grow(ws.backwardColumns, k * band * wo);
         float[] col = ws.backwardColumns;
-        if (gradX != null) {
-            Arrays.fill(gradX.hostArray(), gradX.offset(), gradX.offset() + gradX.numel(), 0f);
-        }
+        Arrays.fill(gradX.hostArray(), gradX.offset(), gradX.offset() + gradX.numel(), 0f);
         for (int b = 0; b < batch; b++) {
-            int xImage = x.offset() + b * c * h * w;
             for (int y0 = 0; y0 < ho; y0 += band) {
                 int y1 = Math.min(ho, y0 + band), cols = (y1 - y0) * wo;
                 int gBand = go + b * o * positions + y0 * wo;
-                if (gradWeight != null) {
-                    im2col(x.hostArray(), xImage, c, h, w, kh, kw, spec, wo, y0, y1, col);
-                    VectorGemm.gemm(false, true, o, k, cols, 1f, g, gBand, positions, col, 0, cols, 1f,
-                            gradWeight.hostArray(), gradWeight.offset(), k);
-                }
-                if (gradX != null) {
-                    VectorGemm.gemm(true, false, k, cols, o, 1f, wd, wOff, k, g, gBand, positions, 0f, col, 0, cols);
-                    col2imAdd(col, c, h, w, kh, kw, spec, wo, y0, y1, gradX.hostArray(),
-                            gradX.offset() + b * c * h * w);
-                }
+                VectorGemm.gemm(true, false, k, cols, o, 1f, wd, wOff, k, g, gBand, positions, 0f, col, 0, cols);
+                col2imAdd(col, c, h, w, kh, kw, spec, wo, y0, y1, gradX.hostArray(), gradX.offset() + b * c * h * w);
             }
         }
     }
 
     /**
-     * col [K, (y1-y0)*wo]: row p = (ci, ky, kx), column (oy - y0, ox) holds x[ci, oy*s + ky - pt, ox*s + kx - pl],
-     * 0 in the padding.
+     * gradW += gradOut [O, N*Ho*Wo] x col^T, in groups of images whose padded copy fits {@code limit}. The input is
+     * copied zero-padded and channels-last, [N][Hp][Wp][C], so that col^T's panels (lines ordered (ky, kx, c)) pack
+     * as contiguous runs of channels; the product lands in [O][kh][kw][C] order and is added to gradW [O][C][kh][kw].
      */
-    private static void im2col(float[] x, int xOff, int c, int h, int w, int kh, int kw, Conv2dSpec spec, int wo,
-                               int y0, int y1, float[] col) {
-        int k = c * kh * kw, cols = (y1 - y0) * wo, s = spec.stride();
-        Parallel.forRange(k, Math.max(1, ELEMENTWISE_CHUNK / Math.max(1, cols)), (from, to) -> {
-            for (int p = from; p < to; p++) {
-                int ci = p / (kh * kw), ky = p / kw % kh, kx = p % kw;
-                for (int oy = y0; oy < y1; oy++) {
-                    int iy = oy * s + ky - spec.padTop(), dst = p * cols + (oy - y0) * wo;
-                    if (iy < 0 || iy >= h) {
-                        Arrays.fill(col, dst, dst + wo, 0f);
-                        continue;
-                    }
-                    int row = xOff + (ci * h + iy) * w;
-                    for (int ox = 0; ox < wo; ox++) {
-                        int ix = ox * s + kx - spec.padLeft();
-                        col[dst + ox] = ix >= 0 && ix < w ? x[row + ix] : 0f;
+    private static void weightGradient(Tensor x, Tensor gradOut, Conv2dSpec spec, int kh, int kw, Tensor gradWeight,
+                                       int limit) {
+        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int o = gradOut.dim(1), ho = gradOut.dim(2), wo = gradOut.dim(3), positions = ho * wo, k = c * kh * kw;
+        int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight(), image = c * hp * wp;
+        int[] gRows = new int[o];
+        for (int oc = 0; oc < o; oc++) {
+            gRows[oc] = oc * positions;
+        }
+        float[] tapMajor = new float[o * k];
+        int group = (int) Math.max(1, Math.min(batch, limit / Math.max(1L, image)));
+        VectorGemm.Workspace ws = VectorGemm.workspace();
+        for (int b0 = 0; b0 < batch; b0 += group) {
+            int images = Math.min(group, batch - b0);
+            ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
+            padChannelsLast(x.hostArray(), x.offset() + b0 * c * h * w, images, c, h, w, spec, ws.convScratch);
+            ChannelsLastColumns cols = new ChannelsLastColumns(ws.convScratch, image, c, kw, wp, ho, wo,
+                    spec.stride());
+            VectorConv.ImplicitRows grads = new VectorConv.ImplicitRows(gradOut.hostArray(),
+                    gradOut.offset() + b0 * o * positions, o * positions, gRows, wo, ho, wo, 1);
+            VectorGemm.multiply(o, k, images * positions, 1f, grads, cols, 1f, tapMajor, 0, k, null, 0);
+        }
+        float[] gw = gradWeight.hostArray();
+        int taps = kh * kw;
+        for (int oc = 0; oc < o; oc++) {
+            for (int ci = 0; ci < c; ci++) {
+                int dst = gradWeight.offset() + (oc * c + ci) * taps, src = oc * k + ci;
+                for (int t = 0; t < taps; t++) {
+                    gw[dst + t] += tapMajor[src + t * c];
+                }
+            }
+        }
+    }
+
+    /** Copies images [images][C][H][W] into dst [images][H+pt+pb][W+pl+pr][C] with a zero border. */
+    private static void padChannelsLast(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec,
+                                        float[] dst) {
+        int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
+        Parallel.forRange(images * hp, Math.max(1, (1 << 15) / (wp * c)), (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int img = row / hp, y = row - img * hp - spec.padTop(), base = row * wp * c;
+                if (y < 0 || y >= h) {
+                    Arrays.fill(dst, base, base + wp * c, 0f);
+                    continue;
+                }
+                Arrays.fill(dst, base, base + spec.padLeft() * c, 0f);
+                Arrays.fill(dst, base + (spec.padLeft() + w) * c, base + wp * c, 0f);
+                int src = xOff + img * c * h * w + y * w, out = base + spec.padLeft() * c;
+                for (int ci = 0; ci < c; ci++) {
+                    for (int xx = 0; xx < w; xx++) {
+                        dst[out + xx * c + ci] = x[src + ci * h * w + xx];
                     }
                 }
             }
         });
     }
 
-    /** The adjoint of {@link #im2col}: gradX[ci, iy, ix] += col[p, (oy - y0, ox)] for every entry read from there. */
+    /**
+     * col^T of zero-padded channels-last images [N][Hp][Wp][C] as a GEMM operand: line l = (ky, kx, c), inner index
+     * q = (image, oy, ox), value src[image * imageStride + ((oy*s + ky) * wp + ox*s + kx) * C + c]. At one position
+     * the lines of one (ky, kx) are a contiguous run of channels, so a panel packs run by run.
+     */
+    private static final class ChannelsLastColumns implements VectorGemm.PanelSource {
+        private final float[] src;
+        private final int imageStride, c, kw, wp, wo, stride, imageCols;
+
+        ChannelsLastColumns(float[] src, int imageStride, int c, int kw, int wp, int ho, int wo, int stride) {
+            this.src = src;
+            this.imageStride = imageStride;
+            this.c = c;
+            this.kw = kw;
+            this.wp = wp;
+            this.wo = wo;
+            this.stride = stride;
+            this.imageCols = ho * wo;
+        }
+
+        @Override
+        public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
+            for (int p = 0; p < kc; p++) {
+                int q = pc + p, image = q / imageCols, pos = q - image * imageCols, oy = pos / wo, ox = pos - oy * wo;
+                int base = image * imageStride + (oy * wp + ox) * stride * c, d = dstOff + p * width;
+                for (int jj = 0; jj < count; ) {
+                    int line = start + jj, tap = line / c, ci = line - tap * c, ky = tap / kw, kx = tap - ky * kw;
+                    int len = Math.min(count - jj, c - ci);
+                    System.arraycopy(src, base + (ky * wp + kx) * c + ci, dst, d + jj, len);
+                    jj += len;
+                }
+            }
+            VectorGemm.zeroLines(count, kc, width, dst, dstOff);
+        }
+    }
+
+    /** W [O, C, kh, kw] as W' [C, O, kh, kw] with W'[c, o, y, x] = W[o, c, kh-1-y, kw-1-x]: gradX's kernel. */
+    private static Tensor flippedTransposed(Tensor weight) {
+        int o = weight.dim(0), c = weight.dim(1), kh = weight.dim(2), kw = weight.dim(3);
+        float[] src = weight.hostArray(), dst = new float[weight.numel()];
+        int off = weight.offset();
+        for (int oc = 0; oc < o; oc++) {
+            for (int ci = 0; ci < c; ci++) {
+                int from = off + (oc * c + ci) * kh * kw, to = (ci * o + oc) * kh * kw + kh * kw - 1;
+                for (int t = 0; t < kh * kw; t++) {
+                    dst[to - t] = src[from + t];
+                }
+            }
+        }
+        return Tensor.of(dst, c, o, kh, kw);
+    }
+
+    /**
+     * The adjoint of im2col (col [K, (y1-y0)*wo]: row p = (ci, ky, kx), column (oy - y0, ox) holds
+     * x[ci, oy*s + ky - pt, ox*s + kx - pl]): gradX[ci, iy, ix] += col[p, (oy - y0, ox)] for every entry read there.
+     */
     private static void col2imAdd(float[] col, int c, int h, int w, int kh, int kw, Conv2dSpec spec, int wo,
                                   int y0, int y1, float[] gx, int gxOff) {
         int cols = (y1 - y0) * wo, s = spec.stride();

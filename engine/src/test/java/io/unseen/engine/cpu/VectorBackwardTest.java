@@ -39,6 +39,8 @@ class VectorBackwardTest {
             {2, 4, 10, 9, 3, 5, 5, 2, 2, 2, 2, 2},
             {1, 3, 8, 7, 4, 3, 1, 1, 1, 1, 0, 0},
             {1, 40, 6, 5, 24, 3, 3, 1, 1, 1, 1, 1},
+            {3, 2, 5, 4, 3, 1, 1, 1, 1, 1, 2, 0},
+            {4, 16, 9, 9, 1, 3, 3, 1, 1, 1, 1, 1},
         };
         for (int[] s : shapes) {
             Conv2dSpec spec = new Conv2dSpec(s[7], s[8], s[9], s[10], s[11]);
@@ -50,7 +52,7 @@ class VectorBackwardTest {
 
             Tensor rx = nan(x.shape()), rw = priorW.copy(), rb = priorB.copy();
             ref.conv2dBackward(x, w, g, spec, rx, rw, rb);
-            // cpu: from a packed weight, and in bands of one output row through the package-private entry
+            // cpu: from a packed weight, and (package-private entry) in bands of one output row and products of one image
             Tensor cx = view(nan(x.shape())), cw = view(priorW), cb = view(priorB);
             cpu.conv2dBackward(view(x), cpu.prepareWeight(w), view(g), spec, cx, cw, cb);
             compare(what, rx, cx);
