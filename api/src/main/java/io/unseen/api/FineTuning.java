@@ -10,7 +10,6 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
-import io.unseen.engine.io.SafeTensorsFile;
 import io.unseen.unet.FileFormat;
 import io.unseen.unet.UNet;
 
@@ -254,7 +253,8 @@ public record FineTuning(int steps, int batchSize, double lr, double ema, double
     public Result run(Path model, String device, Path images, Path output, Path checkpoint,
                       ProgressListener progress, Consumer<String> log) throws IOException {
         checkPaths(model, images, output, checkpoint);
-        FrozenModel frozen = FrozenModel.load(model, Backends.byName(device));
+        FrozenModel.ForTraining loaded = FrozenModel.loadForTraining(model, Backends.byName(device));
+        FrozenModel frozen = loaded.model();
         try (UNet unet = frozen.unet()) {
             if (unet.learnSigma()) {
                 throw new IllegalArgumentException(model + ": the model learns its variance (learn_sigma); "
@@ -265,12 +265,8 @@ public record FineTuning(int steps, int batchSize, double lr, double ema, double
             if (set.size() < 1) {
                 throw new IllegalArgumentException(images + ": holds no images (give at least one)");
             }
-            Map<String, String> metadata;
-            Map<String, Tensor> weights;
-            try (SafeTensorsFile f = SafeTensors.open(model)) {
-                metadata = f.metadata();
-                weights = f.loadAll(null);
-            }
+            Map<String, String> metadata = loaded.metadata();
+            Map<String, Tensor> weights = loaded.weights();
             Map<String, Object> settings = new LinkedHashMap<>();
             settings.put("model", frozen.fingerprint());
             settings.put("images", fingerprint(x));

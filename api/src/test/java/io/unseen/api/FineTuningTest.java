@@ -106,6 +106,21 @@ class FineTuningTest {
     }
 
     @Test
+    void theModelFileIsReadOnce(@TempDir Path out) throws Exception {
+        long weightBytes = 0;
+        try (SafeTensorsFile f = SafeTensors.open(model)) {
+            for (String name : f.names()) {
+                weightBytes += f.entry(name).byteLength();
+            }
+        }
+        long before = SafeTensors.tensorBytesRead();
+        FineTuning.of(1).withBatchSize(2).run(model, "cpu", images, out.resolve("ft.safetensors"), null,
+                ProgressListener.NONE, line -> { });
+        assertEquals(weightBytes, SafeTensors.tensorBytesRead() - before,
+                "the model's weights read once: the trained copy and the model's own from one read");
+    }
+
+    @Test
     void theOutputIsAModelFileLikeItsInputWithTheRecord(@TempDir Path out) throws Exception {
         Path ft = out.resolve("ft.safetensors");
         List<String> progress = new ArrayList<>();

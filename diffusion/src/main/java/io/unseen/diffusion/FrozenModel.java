@@ -3,6 +3,7 @@ package io.unseen.diffusion;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.io.SafeTensors;
 import io.unseen.engine.io.SafeTensorsFile;
+import io.unseen.engine.Tensor;
 import io.unseen.engine.io.TensorFormatException;
 import io.unseen.engine.ops.Backend;
 import io.unseen.unet.FileFormat;
@@ -12,6 +13,7 @@ import io.unseen.unet.UNets;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -26,12 +28,29 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
      * images, exit code 0). A domain prior given instead is refused by name.
      */
     public static FrozenModel load(Path file, Backend backend) throws IOException {
+        return load(file, backend, null).model();
+    }
+
+    /**
+     * A model loaded for training: the model, its file's metadata, and a copy of every weight as read (in the file's
+     * order), all from one read of the file.
+     */
+    public record ForTraining(FrozenModel model, Map<String, String> metadata, Map<String, Tensor> weights) {
+    }
+
+    /** {@link #load} that also keeps a copy of the weights and the metadata, for fine-tuning. */
+    public static ForTraining loadForTraining(Path file, Backend backend) throws IOException {
+        return load(file, backend, new LinkedHashMap<>());
+    }
+
+    private static ForTraining load(Path file, Backend backend, Map<String, Tensor> copies) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
             FileFormat.refuseNonModel(file, f.metadata());
             NoiseSchedule schedule = schedule(file, f.metadata());
             MessageDigest digest = DomainPrior.sha256();
-            UNet unet = UNets.load(f, backend, digest);
-            return new FrozenModel(unet, schedule, DomainPrior.hex16(digest.digest()), file);
+            UNet unet = UNets.load(f, backend, digest, copies);
+            FrozenModel model = new FrozenModel(unet, schedule, DomainPrior.hex16(digest.digest()), file);
+            return new ForTraining(model, f.metadata(), copies);
         }
     }
 

@@ -42,6 +42,15 @@ public final class UNets {
      * {@code digest} when it is not null (the model's fingerprint comes from the same read).
      */
     public static UNet load(SafeTensorsFile st, Backend backend, MessageDigest digest) throws IOException {
+        return load(st, backend, digest, null);
+    }
+
+    /**
+     * As above, also putting a copy of every weight as read into {@code copies} when it is not null (fine-tuning
+     * trains those; the model's own may be repacked or shared with the backend), still from one read of the file.
+     */
+    public static UNet load(SafeTensorsFile st, Backend backend, MessageDigest digest, Map<String, Tensor> copies)
+            throws IOException {
         Path file = st.path();
         ModelConfig config = readConfig(file, st.metadata());
         Map<String, int[]> shapes = new LinkedHashMap<>();
@@ -60,6 +69,9 @@ public final class UNets {
         Map<String, Tensor> tensors = st.loadAll(digest);
         for (Map.Entry<String, Tensor> t : tensors.entrySet()) {
             requireFinite(file, t.getKey(), t.getValue().data());
+            if (copies != null) {
+                copies.put(t.getKey(), t.getValue().copy());
+            }
         }
         return create(config, tensors, backend, file.toString());
     }
