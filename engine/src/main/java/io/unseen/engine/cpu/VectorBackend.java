@@ -37,14 +37,14 @@ public final class VectorBackend extends Backend {
     }
 
     /**
-     * A convolution weight [O, C, kh, kw] becomes a {@link PackedWeight}: packed for the GEMM once, on first use,
-     * instead of on every call, and held only in that form. Other weights are used as they are: a linear weight's
-     * rows are already what a small batch's matrix-vector product reads (see {@link #linearKernel}).
+     * A convolution weight [O, C, kh, kw] or a linear weight [O, in] becomes a {@link PackedWeight}: packed for the
+     * GEMM once, on first use, instead of on every call, and held only in that form. Other weights (biases, norms)
+     * are used as they are.
      */
     @Override
     public Tensor prepareWeight(Tensor t) {
         requireResident("prepareWeight", t);
-        if (t.rank() != 4 || t.storage() instanceof PackedWeight || t.numel() == 0) {
+        if (t.rank() != 4 && t.rank() != 2 || t.storage() instanceof PackedWeight || t.numel() == 0) {
             return t;
         }
         float[] rows = t.offset() == 0 && t.hostArray().length == t.numel() ? t.hostArray() : t.copy().data();
@@ -96,16 +96,21 @@ public final class VectorBackend extends Backend {
     @Override
     protected void linearKernel(Tensor x, Tensor weight, Tensor bias, Tensor out) {
         int n = x.dim(0), in = x.dim(1), o = weight.dim(0);
+        if (weight.storage() instanceof PackedWeight) {
+            // a 1x1 convolution over n images of one pixel: the convolutions' own product (the same operand types
+            // at every call site of the GEMM; a path of its own for linear layers was measured to slow every
+            // convolution by 13% in about half of the processes, through the JIT's compile of the micro-kernel)
+            VectorConv.conv2d(Tensor.view(x.storage(), x.offset(), n, in, 1, 1),
+                    Tensor.view(weight.storage(), weight.offset(), o, in, 1, 1), bias, Conv2dSpec.of(1, 0), null,
+                    Tensor.view(out.storage(), out.offset(), n, o, 1, 1));
+            return;
+        }
         float[] od = out.hostArray();
         if (bias != null) {
             for (int r = 0; r < n; r++) {
                 System.arraycopy(bias.hostArray(), bias.offset(), od, out.offset() + r * o, o);
             }
         }
-        // The weight stays row-major: at small batches the product is a matrix-vector one over its rows (no
-        // packing); larger batches pack its panels per call, a small cost beside the product. Packing it once as a
-        // PackedWeight was measured to slow every convolution by 13% in about half of the processes (bench
-        // --config afhqdog256): it changed how the JIT compiled the shared GEMM micro-kernel.
         VectorGemm.gemm(false, true, n, o, in, 1f, x.hostArray(), x.offset(), in, weight.hostArray(),
                 weight.offset(), in, bias == null ? 0f : 1f, od, out.offset(), o);
     }

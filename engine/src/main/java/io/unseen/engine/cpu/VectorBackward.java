@@ -43,8 +43,9 @@ final class VectorBackward {
         float[] g = gradOut.hostArray();
         int go = gradOut.offset();
         if (gradX != null) {
-            // gradX [n, in] = gradOut [n, o] x W [o, in]
-            VectorGemm.gemm(false, false, n, in, o, 1f, g, go, o, weight.hostArray(), weight.offset(), in, 0f,
+            // gradX [n, in] = gradOut [n, o] x W [o, in]; a prepared weight unpacked (training rewrites it every step)
+            Tensor w = weight.toHost();
+            VectorGemm.gemm(false, false, n, in, o, 1f, g, go, o, w.hostArray(), w.offset(), in, 0f,
                     gradX.hostArray(), gradX.offset(), in);
         }
         if (gradWeight != null) {

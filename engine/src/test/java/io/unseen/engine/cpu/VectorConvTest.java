@@ -92,7 +92,7 @@ class VectorConvTest {
         }
         Tensor vector = Tensor.of(new float[]{1, 2, 3, 4}, 4);
         assertSame(vector, VectorBackend.INSTANCE.prepareWeight(vector),
-                "only convolution weights are packed");
+                "only convolution and linear weights are packed");
     }
 
     /**
@@ -123,23 +123,32 @@ class VectorConvTest {
     }
 
     /**
-     * A linear weight stays row-major (the small-batch product reads its rows as they are) and the product agrees
-     * with the reference at a single row and at a batch of tiles.
+     * A linear weight is packed once, like a convolution's: the first product packs it, later ones at any batch use
+     * those panels (no repacking), and every product agrees with the reference, from a single row to several tiles.
      */
     @Test
-    void linearWeightsStayRowMajorAndAgreeWithTheReference() {
+    void linearWeightsArePackedOnceAndAgreeWithTheReference() {
         Random r = new Random(12L);
         int in = 300, o = 70;
         Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * in), o, in);
         Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, o), o);
-        assertSame(weight, VectorBackend.INSTANCE.prepareWeight(weight), "a linear weight is used as it is");
-        for (int rows : new int[]{1, VectorGemm.MR + 1}) {
+        Tensor prepared = VectorBackend.INSTANCE.prepareWeight(weight);
+        PackedWeight packed = assertInstanceOf(PackedWeight.class, prepared.storage());
+        float[] panels = null;
+        for (int rows : new int[]{1, 2, VectorGemm.MR + 1, 1}) {
             Tensor x = Tensor.of(VectorGemmTest.randomArray(r, rows * in), rows, in);
             Tensor want = Tensor.zeros(rows, o), got = Tensor.zeros(rows, o);
             ReferenceBackend.INSTANCE.linear(x, weight, bias, want);
-            VectorBackend.INSTANCE.linear(x, weight, bias, got);
+            VectorBackend.INSTANCE.linear(x, prepared, bias, got);
             VectorGemmTest.assertClose(want.data(), got.data(), in, rows + " rows");
+            float[] now = packed.packed(VectorGemm.NR) != null ? packed.packed(VectorGemm.NR)
+                    : packed.packed(VectorGemm.MR);
+            if (panels != null) {
+                assertSame(panels, now, rows + " rows: the panels of the first product, not repacked");
+            }
+            panels = now;
         }
+        assertArrayEquals(weight.data(), prepared.toHost().data(), "a prepared linear weight unpacks to its values");
     }
 
     private static void check(Random r, int batch, int c, int h, int w, int o, int kh, int kw, Conv2dSpec spec,

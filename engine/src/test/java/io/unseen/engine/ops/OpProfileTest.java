@@ -52,6 +52,7 @@ class OpProfileTest {
             Tensor x = b.upload(Tensor.zeros(2, 4, 6, 6)), same = b.allocate(2, 4, 6, 6);
             Tensor w = b.prepareWeight(b.upload(Tensor.zeros(5, 4, 3, 3)));
             Tensor rows = b.upload(Tensor.zeros(3, 4)), lw = b.prepareWeight(b.upload(Tensor.zeros(5, 4)));
+            Tensor columns = b.upload(Tensor.zeros(5, 4));
             Tensor qkv = b.upload(Tensor.zeros(2, 12, 9)), attended = b.allocate(2, 4, 9);
             Tensor timesteps = b.upload(Tensor.zeros(2));
             OpProfile p = new OpProfile();
@@ -59,7 +60,7 @@ class OpProfileTest {
             try {
                 b.conv2d(x, w, null, Conv2dSpec.of(1, 1), b.allocate(2, 5, 6, 6));
                 b.linear(rows, lw, null, b.allocate(3, 5));
-                b.matmul(rows, false, lw, true, 1f, b.allocate(3, 5));
+                b.matmul(rows, false, columns, true, 1f, b.allocate(3, 5));
                 b.groupNorm(x, 2, 1e-5f, null, null, same);
                 b.silu(x, same);
                 b.softmax(x, -1, same);
