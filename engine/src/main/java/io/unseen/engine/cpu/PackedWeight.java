@@ -4,8 +4,9 @@ import io.unseen.engine.Storage;
 import io.unseen.engine.Tensor;
 
 /**
- * A convolution weight [O, C, kh, kw] prepared by the cpu backend: kept only as GEMM panels, so that a convolution
- * no longer repacks its weights on every call (at batch 1 on a 32x32 model that packing was about a fifth of the
+ * A convolution weight [O, C, kh, kw] or a linear weight [O, in] prepared by the cpu backend: kept only as GEMM
+ * panels, so that a convolution (or a linear layer, run as a 1x1 convolution) no longer repacks its weights on every
+ * call (at batch 1 on a 32x32 model that packing was about a fifth of the
  * time). The weight is the matrix W [m = O, k = C*kh*kw]; the first product that uses it packs it for the side it
  * takes there (the A operand, panels of MR rows, or, when the product runs transposed, the B operand, panels of NR)
  * in the layout
