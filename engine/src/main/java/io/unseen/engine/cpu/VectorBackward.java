@@ -83,8 +83,8 @@ final class VectorBackward {
 
     /**
      * gradW [O, K] += gradOut [O, (image, position)] x col^T [(image, position), K] as one product over the whole batch
-     * (the images' positions are the product's inner dimension), both operands packed straight from gradOut and the
-     * zero-padded input ({@link VectorConv.ImplicitRows}): no im2col matrix. gradX for a stride-1 convolution is
+     * (the images' positions are the product's inner dimension), both operands packed straight from gradOut
+     * ({@link ChannelRows}) and the zero-padded input ({@link ChannelsLastColumns}): no im2col matrix. gradX for a stride-1 convolution is
      * the forward convolution of gradOut with the weight flipped and its two channel axes swapped (padding k-1-pad),
      * so it runs on {@link VectorConv}'s packed implicit GEMM too; a strided one goes per image and band of output
      * rows: col_band = W^T [K, O] x gradOut_band, then col2im adds each column entry back onto the pixel it was read
@@ -167,10 +167,6 @@ final class VectorBackward {
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = gradOut.dim(1), ho = gradOut.dim(2), wo = gradOut.dim(3), positions = ho * wo, k = c * kh * kw;
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight(), image = c * hp * wp;
-        int[] gRows = new int[o];
-        for (int oc = 0; oc < o; oc++) {
-            gRows[oc] = oc * positions;
-        }
         float[] tapMajor = new float[o * k];
         int group = (int) Math.max(1, Math.min(batch, limit / Math.max(1L, image)));
         VectorGemm.Workspace ws = VectorGemm.workspace();
@@ -180,8 +176,8 @@ final class VectorBackward {
             padChannelsLast(x.hostArray(), x.offset() + b0 * c * h * w, images, c, h, w, spec, ws.convScratch);
             ChannelsLastColumns cols = new ChannelsLastColumns(ws.convScratch, image, c, kw, wp, ho, wo,
                     spec.stride());
-            VectorConv.ImplicitRows grads = new VectorConv.ImplicitRows(gradOut.hostArray(),
-                    gradOut.offset() + b0 * o * positions, o * positions, gRows, wo, ho, wo, 1);
+            ChannelRows grads = new ChannelRows(gradOut.hostArray(), gradOut.offset() + b0 * o * positions, o,
+                    positions);
             VectorGemm.multiply(o, k, images * positions, 1f, grads, cols, 1f, tapMajor, 0, k, null, 0);
         }
         float[] gw = gradWeight.hostArray();
@@ -217,6 +213,38 @@ final class VectorBackward {
                 }
             }
         });
+    }
+
+    /**
+     * gradOut [N, O, P] as the weight gradient's A operand: line o, inner index q = (image, position), value
+     * g[off + (image * O + o) * P + position]; a line is one run per image.
+     */
+    private static final class ChannelRows implements VectorGemm.PanelSource {
+        private final float[] g;
+        private final int off, channels, positions;
+
+        ChannelRows(float[] g, int off, int channels, int positions) {
+            this.g = g;
+            this.off = off;
+            this.channels = channels;
+            this.positions = positions;
+        }
+
+        @Override
+        public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
+            for (int jj = 0; jj < count; jj++) {
+                for (int p = 0; p < kc; ) {
+                    int q = pc + p, image = q / positions, pos = q - image * positions;
+                    int len = Math.min(kc - p, positions - pos);
+                    int s = off + (image * channels + start + jj) * positions + pos, d = dstOff + p * width + jj;
+                    for (int t = 0; t < len; t++) {
+                        dst[d + t * width] = g[s + t];
+                    }
+                    p += len;
+                }
+            }
+            VectorGemm.zeroLines(count, kc, width, dst, dstOff);
+        }
     }
 
     /**

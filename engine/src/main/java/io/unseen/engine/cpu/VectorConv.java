@@ -112,7 +112,7 @@ public final class VectorConv {
     }
 
     /** Copies images [images][C][H][W] into dst [images][C][H+pt+pb][W+pl+pr] with a zero border. */
-    static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
+    private static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         // Split only when each part copies enough to pay for the hand-off (a small image pads in microseconds).
         Parallel.forRange(images * c, Math.max(1, (1 << 16) / (hp * wp)), (from, to) -> {
@@ -175,50 +175,6 @@ public final class VectorConv {
                     }
                 }
                 jj += len;
-            }
-            VectorGemm.zeroLines(count, kc, width, dst, dstOff);
-        }
-    }
-
-    /**
-     * The transpose of {@link ImplicitColumns}, the operand of a convolution's weight gradient: line l (a row of
-     * im2col, or an output channel of gradOut), inner index q = (image, oy, ox), value
-     * src[srcOff + image * imageStride + lineStart[l] + oy*stride*wp + ox*stride]. gradOut [N, O, Ho, Wo] is the
-     * case lineStart[o] = o*Ho*Wo, wp = wo, stride 1. A panel is packed line by line, each line run by run.
-     */
-    static final class ImplicitRows implements VectorGemm.PanelSource {
-        private final float[] src;
-        private final int srcOff, imageStride, wp, wo, stride, imageCols;
-        private final boolean imageContiguous;
-        private final int[] lineStart;
-
-        ImplicitRows(float[] src, int srcOff, int imageStride, int[] lineStart, int wp, int ho, int wo, int stride) {
-            this.src = src;
-            this.srcOff = srcOff;
-            this.imageStride = imageStride;
-            this.lineStart = lineStart;
-            this.wp = wp;
-            this.wo = wo;
-            this.stride = stride;
-            this.imageCols = ho * wo;
-            this.imageContiguous = stride == 1 && wp == wo;
-        }
-
-        @Override
-        public void pack(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
-            for (int jj = 0; jj < count; jj++) {
-                int line = lineStart[start + jj];
-                for (int p = 0; p < kc; ) {
-                    int q = pc + p, image = q / imageCols, pos = q - image * imageCols;
-                    int oy = pos / wo, ox = pos - oy * wo;
-                    int len = Math.min(kc - p, imageContiguous ? imageCols - pos : wo - ox);
-                    int s = srcOff + image * imageStride + line + oy * stride * wp + ox * stride;
-                    int d = dstOff + p * width + jj;
-                    for (int t = 0; t < len; t++) {
-                        dst[d + t * width] = src[s + t * stride];
-                    }
-                    p += len;
-                }
             }
             VectorGemm.zeroLines(count, kc, width, dst, dstOff);
         }
