@@ -82,14 +82,14 @@ final class VectorBackward {
     // conv2d: out[b] = W [O, K] x col_b [K, Ho*Wo] + bias, col = im2col(x), K = C*kh*kw (as VectorConv's forward)
 
     /**
-     * gradW [O, K] += gradOut [O, (image, position)] x col^T [(image, position), K] as one product over the whole batch
-     * (the images' positions are the product's inner dimension), both operands packed straight from gradOut
-     * ({@link ChannelRows}) and the zero-padded input ({@link ChannelsLastColumns}): no im2col matrix. gradX for a stride-1 convolution is
-     * the forward convolution of gradOut with the weight flipped and its two channel axes swapped (padding k-1-pad),
-     * so it runs on {@link VectorConv}'s packed implicit GEMM too; a strided one goes per image and band of output
-     * rows: col_band = W^T [K, O] x gradOut_band, then col2im adds each column entry back onto the pixel it was read
-     * from. A prepared (packed) weight is unpacked once per call: training passes its weights as they are, since they
-     * change every step.
+     * gradW [O, K] += gradOut [O, (image, position)] x col^T [(image, position), K] as one product over the whole
+     * batch (the images' positions are the product's inner dimension), both operands packed straight from gradOut
+     * ({@link ChannelRows}) and the zero-padded input ({@link ChannelsLastColumns}): no im2col matrix. gradX for a
+     * stride-1 convolution is the forward convolution of gradOut with the weight flipped and its two channel axes
+     * swapped (padding k-1-pad), so it runs on {@link VectorConv}'s packed implicit GEMM too; a strided one goes per
+     * image and band of output rows: col_band = W^T [K, O] x gradOut_band, then col2im adds each column entry back
+     * onto the pixel it was read from. A prepared (packed) weight is unpacked once per call: training passes its
+     * weights as they are, since they change every step.
      */
     static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
                        Tensor gradBias) {
