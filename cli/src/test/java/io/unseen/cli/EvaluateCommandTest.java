@@ -321,6 +321,7 @@ class EvaluateCommandTest {
         String md = Files.readString(out.resolve("results.md"));
         assertTrue(md.contains("| trouser | gaussian+guide2 |") && md.contains("Rows `+guideW`")
                 && md.contains(io.unseen.diffusion.DomainPrior.fingerprint(guide)), md);
+        assertNoGuidedRowJudgedAsTheMethod(md);
         Tensor plain = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian.npy")),
                 none = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian+guide0.npy")),
                 guided = Npy.read(out.resolve("t0-300_steps-3/trouser/gaussian+guide2.npy"));
@@ -366,6 +367,7 @@ class EvaluateCommandTest {
                 + "batch-size 4, lr 0.0001, ema 0.99, weight-decay 0, grad-clip 1, dropout 0.1, flip true, device cpu;"),
                 md);
         assertTrue(md.contains("the guide each class's own fine-tuned model"), md);
+        assertNoGuidedRowJudgedAsTheMethod(md);
         assertTrue(md.contains("Fine-tuning per class") && md.contains(" | trained now |"), md);
         Map<?, ?> cfg = (Map<?, ?>) ((Map<?, ?>) Json.parse(Files.readString(out.resolve("results.json")), 1 << 24))
                 .get("config");
@@ -513,5 +515,13 @@ class EvaluateCommandTest {
     /** The JSON without the fields that measure time. */
     private static String withoutTimes(String json) {
         return json.replaceAll("\"(seconds|phase_seconds)\":(\\{[^}]*\\}|[0-9.Ee+-]+),?", "").replaceAll("Java [^,]*,", "");
+    }
+
+    /** The claims judge the method by its training-free rows: a +guideW row decodes with a fine-tuned model's eps. */
+    private static void assertNoGuidedRowJudgedAsTheMethod(String md) {
+        int at = md.indexOf("## The paper's claims, here");
+        String claims = md.substring(at, md.indexOf("\n## ", at + 1));
+        assertTrue(claims.contains("training-free"), claims);
+        assertFalse(claims.matches("(?s).*\\+guide[0-9.]+ at t0.*"), "a guided row quoted as the method's: " + claims);
     }
 }
