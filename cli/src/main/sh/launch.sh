@@ -25,11 +25,15 @@ unseen_java_opts() {
 }
 
 # Whether a command may open OpenCL: a --device, UNSEEN_BACKEND or -Dunseen.backend naming opencl or auto (in any
-# case, as Java reads them), or `devices` and `env`, which list the OpenCL platforms.
+# case, as Java reads them), or `devices` and `env`, which list the OpenCL platforms. A bare `auto` counts only
+# after --device: `--conv auto` names a convolution algorithm, and took G1 (a third more memory on the cpu path).
 unseen_may_open_opencl() {
-  local a
+  local a previous= backend=${UNSEEN_BACKEND:-}
+  [ "${backend,,}" = auto ] && return 0
   for a in "$@" "${UNSEEN_BACKEND:-}" ${java_opts[@]+"${java_opts[@]}"}; do
-    case "${a,,}" in *opencl*|auto|--device=auto|-dunseen.backend=auto|devices|env) return 0 ;; esac
+    case "${a,,}" in *opencl*|--device=auto|-dunseen.backend=auto|devices|env) return 0 ;; esac
+    [ "$previous" = --device ] && [ "${a,,}" = auto ] && return 0
+    previous=$a
   done
   return 1
 }

@@ -193,6 +193,37 @@ class LauncherTest {
                 "unseen: -Dunseen.backend: unknown backend \"gpu\" (choose cpu, reference, opencl, opencl:N or auto)");
     }
 
+    /**
+     * Which command lines take the OpenCL flags (G1, libjsig): a device naming opencl or auto, in any case and either
+     * spelling, and not a bare {@code auto} that is some other option's value ({@code --conv auto}, which took G1 and
+     * a third more memory on the cpu path).
+     */
+    @Test
+    void onlyADeviceOfOpenClOrAutoTakesTheOpenClFlags() throws Exception {
+        Path launch = repoLauncher.getParent().resolve("cli/src/main/sh/launch.sh");
+        Map<String, Boolean> cases = new java.util.LinkedHashMap<>();
+        cases.put("sample --device opencl", true);
+        cases.put("sample --device=OpenCL:1", true);
+        cases.put("bench --device AUTO", true);
+        cases.put("bench --device=auto", true);
+        cases.put("devices", true);
+        cases.put("bench --conv auto", false);
+        cases.put("bench --conv auto --device cpu", false);
+        cases.put("sample --device cpu --output auto", false);
+        cases.put("bench", false);
+        for (Map.Entry<String, Boolean> c : cases.entrySet()) {
+            ProcessBuilder pb = new ProcessBuilder("bash", "-c",
+                    "source \"$0\"; java_opts=(); if unseen_may_open_opencl $1; then echo yes; else echo no; fi",
+                    launch.toString(), c.getKey());
+            pb.environment().remove("UNSEEN_BACKEND");
+            pb.redirectErrorStream(true);
+            Process p = pb.start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            assertTrue(p.waitFor(10, TimeUnit.SECONDS));
+            assertEquals(c.getValue() ? "yes" : "no", out, c.getKey());
+        }
+    }
+
     /** Java reads --device in any case; so must the launcher, which preloads libjsig for OpenCL (checked in serve). */
     @Test
     void deviceOpenClInCapitalsOpensOpenCl() throws Exception {
