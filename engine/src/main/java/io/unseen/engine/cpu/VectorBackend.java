@@ -15,8 +15,9 @@ import io.unseen.engine.ops.TimestepEmbeddingStyle;
 public final class VectorBackend extends Backend {
     public static final VectorBackend INSTANCE = new VectorBackend();
     /**
-     * The system property that chooses how 3x3 stride-1 convolutions run: direct (default), winograd (F(2x2, 3x3)),
-     * winograd4 (F(4x4, 3x3)) or auto ({@link WinogradConv}); read on every convolution and when one is prepared.
+     * The system property that chooses how 3x3 stride-1 convolutions run: direct, winograd (F(2x2, 3x3)), winograd4
+     * (F(4x4, 3x3)) or auto (the default: each layer's by a measured rule, {@link WinogradConv#auto}); read on every
+     * convolution and when one is prepared.
      */
     public static final String CONV_PROPERTY = WinogradConv.PROPERTY;
 

@@ -36,33 +36,37 @@ import jdk.incubator.vector.VectorSpecies;
  * tuned with the speed).
  *
  * <p>Which convolutions use it: {@code -Dunseen.conv=direct|winograd|winograd4|auto} ({@link #mode}), read on
- * every call: {@code winograd} is F(2x2, 3x3), {@code winograd4} F(4x4, 3x3), {@code auto} F(2x2, 3x3) where
- * {@link #worthIt}. The default stays direct: measured (benchmarks' {@code ConvAlgorithms}, 3x3 128->128, batch 1,
- * the two alternating in one process, medians, on the 2-core AVX-512 dev machine while another job kept its load
- * average at 6-10, so the numbers swing by tens of percent between runs) F(2x2, 3x3) was not clearly faster:
- * 64x64 direct 10.4 ms, Winograd 11.4 ms (1 thread), 11.6 and 11.8 ms (2 threads); 256x256 direct 170 ms,
- * Winograd 139 ms (1 thread), 171 and 153 ms (2 threads). Alone in a process (no direct calls sharing the GEMM
- * kernel's profile), one thread, it took 8.5 ms at 64x64, of which the transforms about a third and the 16 products
- * 5.3 ms (537 MFLOP, 100 GFLOP/s), so the products do give the 2.25x; the transforms are what to make cheaper.
- * All of these were measured while the transforms still boxed vectors on the heap (6 MB per call at 128 channels,
- * 64x64; see {@link #inputUpper}): to be measured again, F(4x4, 3x3) for the first time (ConvAlgorithms and
- * Conv2dBenchmark's {@code conv} parameter run all three).
+ * every call: {@code winograd} is F(2x2, 3x3) everywhere, {@code winograd4} F(4x4, 3x3) everywhere, {@code auto}
+ * (the default) each layer's tile by {@link #auto}, a rule measured per layer shape with benchmarks'
+ * {@code ConvAlgorithms} (direct over Winograd, batch 1, 2 threads, the algorithms alternating call by call in one
+ * process, the quiet 2-core AVX-512 machine, 2026-12-07):
+ * <pre>
+ *   C x side     128x256  128x128  256x64  256x32  128x32  512x16  256x16  512x8  256x8  256x4  64x32  32x32
+ *   F(2x2, 3x3)    1.40     1.46    1.56    1.89    1.66    1.53    1.87   1.21   1.06   0.47   1.22   0.98
+ *   F(4x4, 3x3)    2.00     1.88    2.62    2.30    1.92    1.32    1.78   0.62   0.54   0.27     -      -
+ * </pre>
+ * Whole forwards (`unseen bench`, batch 1, same machine and day), direct against {@code auto}: CelebA-HQ 256
+ * 2.52 -> 1.45 s, AFHQ-dog 256 (ADM) 2.01 -> 1.12 s, CIFAR-10 0.088 -> 0.071 s, CIFAR-10 at batch 8 0.53 -> 0.43 s.
+ * F(4x4, 3x3) did not run this fast in a model until {@link #outputTransform4} lost its gather (see there).
  *
  * <p>Accuracy (WinogradConvTest, inputs and weights uniform in [-1, 1]): max |error| against the
  * double-accumulating reference 2.2e-6 x std(output) for F(2x2, 3x3), 3.9e-5 for F(4x4, 3x3), where direct's is
  * 2.7e-6. Whole-UNet parity with every 3x3 stride-1 convolution on Winograd (WinogradParityTest, the four parity
  * cases; the bound is 1e-4 x std): F(2x2, 3x3) 2.9e-6 to 5.5e-6 x std, F(4x4, 3x3) 1.3e-5 to 1.9e-5, direct 3.3e-6
  * to 4.1e-6. F(4x4, 3x3) is thus about 5 times inside the bound on these small models, with 4 to 5 times direct's
- * error: opt-in only.
+ * error; {@code auto} takes it only for 64x64 outputs and more, where it pays most, and the paper configs' whole
+ * forwards stay within the bound against PyTorch (benchmarks/RESULTS.md, "Same function").
  *
  * <p>Memory: a prepared weight that runs here holds its transform beside its own values, 16/9 of their size for
  * F(2x2, 3x3) and 36/9 for F(4x4, 3x3) ({@link PackedWeight#heldFloats}); a model's memory plan counts both
- * ({@code Backend.preparedBytes}). The values stay: a call of another shape ({@code auto}) or under another
- * {@code -Dunseen.conv} (read on every call) runs direct, {@link io.unseen.engine.Tensor#toHost()} and the backward
- * pass read them, and they cannot be recovered bit for bit from the rounded transform. Dropping them would take a
- * model that fixes its algorithm per convolution when it reserves (not per call), refuses a direct call, a
- * backward pass and {@code toHost} on such a weight with a clear message (or keeps the values on disk to reload),
- * and forgets its plan's transforms when it plans another shape: not done.
+ * ({@code Backend.preparedBytes}): under {@code auto}, CelebA-HQ 256's weights 434 -> 695 MiB, its peak resident
+ * memory 1.45 -> 1.8 GB, above ONNX Runtime's 1.76 (benchmarks/RESULTS.md). The values stay: a call of another
+ * shape ({@code auto}) or under another {@code -Dunseen.conv} (read on every call) runs direct,
+ * {@link io.unseen.engine.Tensor#toHost()} and the backward pass read them, and they cannot be recovered bit for
+ * bit from the rounded transform. Dropping them (about 90 MB for CelebA-HQ) would take a model that fixes its
+ * algorithm per convolution when it reserves (not per call), refuses a direct call, a backward pass and
+ * {@code toHost} on such a weight with a clear message (or keeps the values on disk to reload), and forgets its
+ * plan's transforms when it plans another shape: not done.
  */
 final class WinogradConv {
     static {
@@ -93,18 +97,6 @@ final class WinogradConv {
     private static final VectorMask<Float> ZIP_LOW_FIRST = VectorShuffle.makeZip(S, 0).laneIsValid();
     private static final VectorMask<Float> ZIP_HIGH_FIRST = VectorShuffle.makeZip(S, 1).laneIsValid();
 
-    /**
-     * Where each of the 4 outputs of L tiles (written as 4 vectors, output j of tile t at {@code j * L + t}) goes in
-     * an output row of F(4x4, 3x3): lane e of the row's vector q takes {@code FOUR_WAY[q * L + e]}.
-     */
-    private static final int[] FOUR_WAY = new int[4 * L];
-
-    static {
-        for (int e = 0; e < 4 * L; e++) {
-            FOUR_WAY[e] = e % 4 * L + e / 4;
-        }
-    }
-
     /** The tile sizes: F(m x m, 3x3) computes m x m outputs from an n x n input patch, n = m + 2, at n^2 points. */
     enum Tile {
         /** F(2x2, 3x3): G [4 x 3] of Lavin and Gray 2016, section 4.1 (points 0, 1, -1 and infinity). */
@@ -132,9 +124,9 @@ final class WinogradConv {
     private WinogradConv() {
     }
 
-    /** The algorithm that {@code -Dunseen.conv} asks for (default direct). */
+    /** The algorithm that {@code -Dunseen.conv} asks for (default auto). */
     static Mode mode() {
-        String value = System.getProperty(PROPERTY, "direct");
+        String value = System.getProperty(PROPERTY, "auto");
         switch (value) {
             case "direct":
                 return Mode.DIRECT;
@@ -164,18 +156,31 @@ final class WinogradConv {
             case WINOGRAD4:
                 return Tile.F4;
             case AUTO:
-                return worthIt(weightShape[1], weightShape[0], outShape[2], outShape[3]) ? Tile.F2 : null;
+                return auto(weightShape[1], weightShape[0], outShape[2], outShape[3]);
             default:
                 return null;
         }
     }
 
     /**
-     * The {@code auto} rule: Winograd where the element-wise stage is large enough to pay for the transforms.
-     * Provisional, to be measured: C >= 32, O >= 32, at least 16x16 outputs.
+     * The {@code auto} rule, for C input and O output channels and Ho x Wo outputs: F(4x4, 3x3) from 64x64 outputs,
+     * F(2x2, 3x3) from 32x32, and from 16x16 where the weight is at most 256 x 256 channels, all at 128 channels or
+     * more; direct otherwise (measured: the table in the class comment). Below 128 channels Winograd gains at most
+     * 1.3x (64 at 64x64: 1.29; 64 at 16x16: 0.89; 32 at 32x32: 0.98), and the demo model (32-128 channels, 32x32)
+     * stays direct, bit for bit what it was. F(4x4, 3x3) below 64x64 gained little over F(2x2, 3x3) in whole
+     * forwards for twice the memory, and at 8x8 neither pays. The 16x16 bound is memory: a transform is 16/9 (36/9)
+     * of the weight, and a 512-channel layer at 16x16 holds 9 MB of weight for about 1.5% of a 256x256 forward.
+     * The batch does not enter, so an image gets the same bits in any batch (Spark's partitions, the CLI's batches).
      */
-    static boolean worthIt(int c, int o, int ho, int wo) {
-        return c >= 32 && o >= 32 && ho * wo >= 16 * 16;
+    static Tile auto(int c, int o, int ho, int wo) {
+        int outputs = ho * wo;
+        if (Math.min(c, o) < 128) {
+            return null;
+        }
+        if (outputs >= 64 * 64) {
+            return Tile.F4;
+        }
+        return outputs >= 32 * 32 || outputs >= 16 * 16 && Math.max(c, o) <= 256 ? Tile.F2 : null;
     }
 
     /** The transformed weight: U_p [O x C] for each of the tile's points, each packed for the GEMM. */
@@ -197,30 +202,36 @@ final class WinogradConv {
         }
     }
 
-    /** U = G g G^T for every (out, in) channel pair of a weight [O][C][3][3] stored at {@code w[off...]}. */
+    /**
+     * U = G g G^T for every (out, in) channel pair of a weight [O][C][3][3] stored at {@code w[off...]}, the output
+     * channels split among the threads: a model transforms its weights before its first forward, on the way to the
+     * first result.
+     */
     static Weights transform(Tile tile, float[] w, int off, int o, int c) {
         int n = tile.n;
         double[][] gm = tile.g;
         float[][] u = new float[tile.points][o * c];
-        double[] t = new double[n * 3];
-        for (int oc = 0; oc < o; oc++) {
-            for (int ic = 0; ic < c; ic++) {
-                int g = off + (oc * c + ic) * 9;
-                // t = G g: [n x 3]
-                for (int r = 0; r < n; r++) {
-                    for (int j = 0; j < 3; j++) {
-                        t[r * 3 + j] = gm[r][0] * w[g + j] + gm[r][1] * w[g + 3 + j] + gm[r][2] * w[g + 6 + j];
+        Parallel.forRange(o, Math.max(1, 4096 / c), (from, to) -> {
+            double[] t = new double[n * 3];
+            for (int oc = from; oc < to; oc++) {
+                for (int ic = 0; ic < c; ic++) {
+                    int g = off + (oc * c + ic) * 9;
+                    // t = G g: [n x 3]
+                    for (int r = 0; r < n; r++) {
+                        for (int j = 0; j < 3; j++) {
+                            t[r * 3 + j] = gm[r][0] * w[g + j] + gm[r][1] * w[g + 3 + j] + gm[r][2] * w[g + 6 + j];
+                        }
                     }
-                }
-                // U = t G^T: [n x n]
-                for (int r = 0; r < n; r++) {
-                    for (int s = 0; s < n; s++) {
-                        double v = t[r * 3] * gm[s][0] + t[r * 3 + 1] * gm[s][1] + t[r * 3 + 2] * gm[s][2];
-                        u[r * n + s][oc * c + ic] = (float) v;
+                    // U = t G^T: [n x n]
+                    for (int r = 0; r < n; r++) {
+                        for (int s = 0; s < n; s++) {
+                            double v = t[r * 3] * gm[s][0] + t[r * 3 + 1] * gm[s][1] + t[r * 3 + 2] * gm[s][2];
+                            u[r * n + s][oc * c + ic] = (float) v;
+                        }
                     }
                 }
             }
-        }
+        });
         PackedWeight[] points = new PackedWeight[tile.points];
         for (int p = 0; p < tile.points; p++) {
             points[p] = new PackedWeight(u[p], o, c);
@@ -599,53 +610,82 @@ final class WinogradConv {
      * F(4x4, 3x3)'s Y = A^T M A + bias for the tiles of one tile row of one output channel: M point p of tile i at
      * {@code m[mOff + p * pointStride + i]}; Y's rows r < {@code rows} go to output rows {@code row + r * wo}, tile
      * i's 4 columns at 4i .. 4i + 3. A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,0], [0,1,1,4,4,0], [0,1,-1,8,-8,1]].
-     * {@code lines} is scratch of 28 L floats, {@code tail} of 4 L.
+     * {@code lines} is scratch of 24 L floats, {@code tail} of 4 L.
      *
      * <p>As {@link #inputTransform4}: the 1-D transform down the 6 columns of M into {@code lines} (A^T M), then
-     * along its 4 rows, each row's 4 outputs per tile gathered into place (lane e of the row from output e % 4 of
-     * tile e / 4) and stored straight to the output or, past its end, through {@code tail}; the residual (or null)
-     * at out's index + {@code shift} added last.
+     * along its rows ({@link #outputRow4}), each row's 4 outputs per tile interleaved by two rounds of zips and stored
+     * straight to the output or, past its end, through {@code tail}; the residual (or null) at out's index +
+     * {@code shift} added last. The interleave was a gather through a table until a process
+     * that ran this method with a residual and without made C2 give up on it ("graph lost") and leave it in C1,
+     * where every vector is boxed: a 256x256 forward took twice as long as direct.
      */
     private static void outputTransform4(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
                                          int row, int rows, int wo, float[] lines, float[] tail, float[] residual,
                                          int shift) {
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int full = wo / (4 * L) * L, ys = 24 * L;
+        int full = wo / (4 * L) * L;
         for (int i = 0; i < tiles; i += L) {
-            for (int line = 0; line < 6 + rows; line++) {
-                boolean down = line < 6;
-                int j = down ? line : line - 6;
-                // Down column j of M (points j, 6 + j, ...) into lines[r][j], or along row j of lines into the 4
-                // outputs per tile at lines[ys ...].
-                float[] src = down ? m : lines;
-                int from = down ? mOff + j * pointStride + i : 6 * j * L, step = down ? 6 * pointStride : L;
-                int to = down ? j * L : ys, stride = down ? 6 * L : L;
-                FloatVector m0 = FloatVector.fromArray(S, src, from), m1 = FloatVector.fromArray(S, src, from + step);
-                FloatVector m2 = FloatVector.fromArray(S, src, from + 2 * step);
-                FloatVector m3 = FloatVector.fromArray(S, src, from + 3 * step);
-                FloatVector m4 = FloatVector.fromArray(S, src, from + 4 * step);
-                FloatVector m5 = FloatVector.fromArray(S, src, from + 5 * step);
+            for (int j = 0; j < 6; j++) {
+                // Down column j of M (points j, 6 + j, ...) into lines[r][j].
+                int from = mOff + j * pointStride + i, step = 6 * pointStride;
+                FloatVector m0 = FloatVector.fromArray(S, m, from), m1 = FloatVector.fromArray(S, m, from + step);
+                FloatVector m2 = FloatVector.fromArray(S, m, from + 2 * step);
+                FloatVector m3 = FloatVector.fromArray(S, m, from + 3 * step);
+                FloatVector m4 = FloatVector.fromArray(S, m, from + 4 * step);
+                FloatVector m5 = FloatVector.fromArray(S, m, from + 5 * step);
                 FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
-                m0.add(p).add(r).intoArray(lines, to);
-                q.add(t.mul(2f)).intoArray(lines, to + stride);
-                p.add(r.mul(4f)).intoArray(lines, to + 2 * stride);
-                q.add(t.mul(8f)).add(m5).intoArray(lines, to + 3 * stride);
-                if (!down) {
-                    boolean inside = i < full;
-                    float[] dst = inside ? out : tail;
-                    int d = inside ? row + j * wo + 4 * i : 0;
-                    for (int k = 0; k < 4; k++) {
-                        FloatVector y = FloatVector.fromArray(S, lines, ys, FOUR_WAY, k * L).add(bv);
-                        if (residual != null && inside) {
-                            y = y.add(FloatVector.fromArray(S, residual, d + k * L + shift));
-                        }
-                        y.intoArray(dst, d + k * L);
-                    }
-                    if (!inside) {
-                        copyTail(tail, out, row + j * wo + 4 * i, wo - 4 * i, residual, shift);
-                    }
+                m0.add(p).add(r).intoArray(lines, j * L);
+                q.add(t.mul(2f)).intoArray(lines, (6 + j) * L);
+                p.add(r.mul(4f)).intoArray(lines, (12 + j) * L);
+                q.add(t.mul(8f)).add(m5).intoArray(lines, (18 + j) * L);
+            }
+            boolean inside = i < full;
+            for (int j = 0; j < rows; j++) {
+                if (inside) {
+                    outputRow4(lines, j, bias, out, row + j * wo + 4 * i, residual, shift);
+                } else {
+                    outputRow4(lines, j, bias, tail, 0, null, 0);
+                    copyTail(tail, out, row + j * wo + 4 * i, wo - 4 * i, residual, shift);
                 }
             }
+        }
+    }
+
+    /**
+     * Row j of {@link #outputTransform4}'s along pass: the 4 outputs of L tiles from row j of {@code lines}, plus the
+     * bias, interleaved (lanes y0 y1 y2 y3 of tile 0, of tile 1, ...: y0 y2 and y1 y3 zipped, then those) into
+     * {@code dst[d .. d + 4L)}, plus the residual at d + shift when there is one. Its own compiled method, every
+     * zip and store written out where it stands, for the reason {@link #inputUpper} gives: a zip in a helper of its
+     * own was left to late inlining, and every vector it returned was boxed.
+     */
+    private static void outputRow4(float[] lines, int j, float bias, float[] dst, int d, float[] residual, int shift) {
+        int from = 6 * j * L;
+        FloatVector b = FloatVector.broadcast(S, bias);
+        FloatVector m0 = FloatVector.fromArray(S, lines, from), m1 = FloatVector.fromArray(S, lines, from + L);
+        FloatVector m2 = FloatVector.fromArray(S, lines, from + 2 * L);
+        FloatVector m3 = FloatVector.fromArray(S, lines, from + 3 * L);
+        FloatVector m4 = FloatVector.fromArray(S, lines, from + 4 * L);
+        FloatVector m5 = FloatVector.fromArray(S, lines, from + 5 * L);
+        FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
+        FloatVector y0 = m0.add(p).add(r).add(b), y1 = q.add(t.mul(2f)).add(b);
+        FloatVector y2 = p.add(r.mul(4f)).add(b), y3 = q.add(t.mul(8f)).add(m5).add(b);
+        FloatVector evenLow = y2.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+        FloatVector evenHigh = y2.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+        FloatVector oddLow = y3.rearrange(ZIP_LOW).blend(y1.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+        FloatVector oddHigh = y3.rearrange(ZIP_HIGH).blend(y1.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+        FloatVector z0 = oddLow.rearrange(ZIP_LOW).blend(evenLow.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+        FloatVector z1 = oddLow.rearrange(ZIP_HIGH).blend(evenLow.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+        FloatVector z2 = oddHigh.rearrange(ZIP_LOW).blend(evenHigh.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
+        FloatVector z3 = oddHigh.rearrange(ZIP_HIGH).blend(evenHigh.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
+        if (residual == null) {
+            z0.intoArray(dst, d);
+            z1.intoArray(dst, d + L);
+            z2.intoArray(dst, d + 2 * L);
+            z3.intoArray(dst, d + 3 * L);
+        } else {
+            z0.add(FloatVector.fromArray(S, residual, d + shift)).intoArray(dst, d);
+            z1.add(FloatVector.fromArray(S, residual, d + L + shift)).intoArray(dst, d + L);
+            z2.add(FloatVector.fromArray(S, residual, d + 2 * L + shift)).intoArray(dst, d + 2 * L);
+            z3.add(FloatVector.fromArray(S, residual, d + 3 * L + shift)).intoArray(dst, d + 3 * L);
         }
     }
 

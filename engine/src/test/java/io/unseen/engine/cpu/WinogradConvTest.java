@@ -127,6 +127,24 @@ class WinogradConvTest {
         }
     }
 
+    /** The measured rule (WinogradConv#auto says where each bound comes from), at the paper models' layer shapes. */
+    @Test
+    void autoTakesTheLargerTileWhereTheImageIsLargeAndDirectWhereWinogradDoesNotPay() {
+        WinogradConv.Tile f2 = WinogradConv.Tile.F2, f4 = WinogradConv.Tile.F4;
+        // C, O, output side -> tile (null: direct)
+        Object[][] cases = {
+                {128, 128, 256, f4}, {256, 128, 64, f4}, {128, 256, 128, f4},
+                {256, 256, 32, f2}, {512, 512, 32, f2}, {128, 128, 32, f2},
+                {256, 256, 16, f2}, {512, 256, 16, null}, {512, 512, 16, null},
+                {256, 256, 8, null}, {512, 512, 8, null}, {256, 256, 4, null},
+                {64, 64, 64, null}, {32, 32, 256, null}, {64, 128, 128, null}, {128, 3, 256, null}};
+        for (Object[] c : cases) {
+            int side = (int) c[2];
+            assertEquals(c[3], WinogradConv.auto((int) c[0], (int) c[1], side, side),
+                    c[0] + "->" + c[1] + " at " + side + "x" + side);
+        }
+    }
+
     @Test
     void onlyThreeByThreeStrideOneConvolutionsAreCandidates() {
         String before = System.getProperty(WinogradConv.PROPERTY);
@@ -140,9 +158,11 @@ class WinogradConvTest {
             assertEquals(WinogradConv.Tile.F4, WinogradConv.chosen(square, Conv2dSpec.of(1, 1), out));
             assertNull(WinogradConv.chosen(square, Conv2dSpec.of(2, 1), out));
             System.setProperty(WinogradConv.PROPERTY, "auto");
-            assertEquals(WinogradConv.worthIt(64, 64, 32, 32) ? WinogradConv.Tile.F2 : null,
-                    WinogradConv.chosen(new int[]{64, 64, 3, 3}, Conv2dSpec.of(1, 1), new int[]{1, 64, 32, 32}));
             assertNull(WinogradConv.chosen(square, Conv2dSpec.of(1, 1), out), "auto: too small");
+            assertNull(WinogradConv.chosen(new int[]{64, 64, 3, 3}, Conv2dSpec.of(1, 1), new int[]{1, 64, 64, 64}),
+                    "auto: too few channels");
+            assertNull(WinogradConv.chosen(new int[]{128, 128, 3, 3}, Conv2dSpec.of(2, 1), new int[]{1, 128, 64, 64}),
+                    "auto: strided");
             System.setProperty(WinogradConv.PROPERTY, "direct");
             assertNull(WinogradConv.chosen(new int[]{64, 64, 3, 3}, Conv2dSpec.of(1, 1), new int[]{1, 64, 32, 32}));
         } finally {
