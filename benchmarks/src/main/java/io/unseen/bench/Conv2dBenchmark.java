@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * 3x3 convolution, stride 1, padding 1, batch 1, C in = C out: the UNet's workhorse. {@code shape} is
  * "channels x spatial"; {@code conv} the cpu backend's algorithm ({@code -Dunseen.conv}: direct, winograd for
- * F(2x2, 3x3), winograd4 for F(4x4, 3x3)). The weight is prepared as a model prepares it, once in setup (packed for
+ * F(2x2, 3x3), winograd4 for F(4x4, 3x3), auto for the default rule's choice at that shape). The weight is prepared as a model prepares it, once in setup (packed for
  * the GEMM, or transformed and packed for Winograd); until the conv parameter came, it was repacked on every call.
  * GFLOP/s = {@link #flops} / time, direct-equivalent for Winograd; compare.sh prints it next to PyTorch's.
  */
@@ -34,13 +34,14 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 10, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx2g"})
 public class Conv2dBenchmark {
-    @Param({"128x64", "256x32"})
+    /** The paper models' 3x3 layers: CelebA-HQ/LSUN 256 (128 channels at 256 and 128, 256 at 64 and 32, 512 below). */
+    @Param({"128x256", "128x128", "256x64", "256x32", "512x16", "512x8"})
     public String shape;
 
     @Param({"cpu"})
     public String backend;
 
-    @Param({"direct", "winograd", "winograd4"})
+    @Param({"direct", "winograd", "winograd4", "auto"})
     public String conv;
 
     private Backend ops;

@@ -119,8 +119,9 @@ final class BenchCommand implements Callable<Integer> {
     boolean profile;
 
     @Option(names = "--conv", paramLabel = "ALGORITHM", description = "3x3 stride-1 convolutions on the cpu device:"
-            + " direct, winograd (F(2x2,3x3)), winograd4 (F(4x4,3x3)) or auto (F(2x2,3x3) where the cpu backend's rule"
-            + " picks it). Default: the system property " + VectorBackend.CONV_PROPERTY + ", else direct.")
+            + " direct, winograd (F(2x2,3x3)), winograd4 (F(4x4,3x3)) or auto (each layer's by the cpu backend's"
+            + " measured rule: F(4x4,3x3), F(2x2,3x3) or direct). Default: the system property "
+            + VectorBackend.CONV_PROPERTY + ", else auto.")
     String conv;
 
     @Mixin
@@ -197,7 +198,7 @@ final class BenchCommand implements Callable<Integer> {
         m.put("parameters", params);
         m.put("device", Backends.describe(backend));
         m.put("threads", Parallel.threads());
-        m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "direct"));
+        m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "auto"));
         m.put("mode", train ? "train" : "forward");
         m.put("batch", b);
         m.put("height", s);
