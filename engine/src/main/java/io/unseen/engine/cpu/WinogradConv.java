@@ -168,8 +168,9 @@ final class WinogradConv {
      * more; direct otherwise (measured: the table in the class comment). Below 128 channels Winograd gains at most
      * 1.3x (64 at 64x64: 1.29; 64 at 16x16: 0.89; 32 at 32x32: 0.98), and the demo model (32-128 channels, 32x32)
      * stays direct, bit for bit what it was. F(4x4, 3x3) below 64x64 gained little over F(2x2, 3x3) in whole
-     * forwards for twice the memory, and at 8x8 neither pays. The 16x16 bound is memory: a transform is 16/9 (36/9)
-     * of the weight, and a 512-channel layer at 16x16 holds 9 MB of weight for about 1.5% of a 256x256 forward.
+     * forwards for twice the memory. The 16x16 and 8x8 bounds are memory: a transform is 16/9 (36/9) of the weight,
+     * and a 512-channel layer there holds 9 MB of weight for about 1.5% of a 256x256 forward (F(2x2, 3x3) gains 1.5x
+     * on it at 16x16, 1.06-1.21x at 8x8).
      * The batch does not enter, so an image gets the same bits in any batch (Spark's partitions, the CLI's batches).
      */
     static Tile auto(int c, int o, int ho, int wo) {
@@ -610,55 +611,77 @@ final class WinogradConv {
      * F(4x4, 3x3)'s Y = A^T M A + bias for the tiles of one tile row of one output channel: M point p of tile i at
      * {@code m[mOff + p * pointStride + i]}; Y's rows r < {@code rows} go to output rows {@code row + r * wo}, tile
      * i's 4 columns at 4i .. 4i + 3. A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,0], [0,1,1,4,4,0], [0,1,-1,8,-8,1]].
-     * {@code lines} is scratch of 24 L floats, {@code tail} of 4 L.
+     * {@code lines} is scratch of 28 L floats, {@code tail} of 4 L.
      *
      * <p>As {@link #inputTransform4}: the 1-D transform down the 6 columns of M into {@code lines} (A^T M), then
      * along its rows ({@link #outputRow4}), each row's 4 outputs per tile interleaved by two rounds of zips and stored
      * straight to the output or, past its end, through {@code tail}; the residual (or null) at out's index +
-     * {@code shift} added last. The interleave was a gather through a table until a process
-     * that ran this method with a residual and without made C2 give up on it ("graph lost") and leave it in C1,
-     * where every vector is boxed: a 256x256 forward took twice as long as direct.
+     * {@code shift} added last. The passes are methods of their own ({@link #outputColumns4} says why); this one
+     * holds no vector.
      */
     private static void outputTransform4(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
                                          int row, int rows, int wo, float[] lines, float[] tail, float[] residual,
                                          int shift) {
         int full = wo / (4 * L) * L;
         for (int i = 0; i < tiles; i += L) {
-            for (int j = 0; j < 6; j++) {
-                // Down column j of M (points j, 6 + j, ...) into lines[r][j].
-                int from = mOff + j * pointStride + i, step = 6 * pointStride;
-                FloatVector m0 = FloatVector.fromArray(S, m, from), m1 = FloatVector.fromArray(S, m, from + step);
-                FloatVector m2 = FloatVector.fromArray(S, m, from + 2 * step);
-                FloatVector m3 = FloatVector.fromArray(S, m, from + 3 * step);
-                FloatVector m4 = FloatVector.fromArray(S, m, from + 4 * step);
-                FloatVector m5 = FloatVector.fromArray(S, m, from + 5 * step);
-                FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
-                m0.add(p).add(r).intoArray(lines, j * L);
-                q.add(t.mul(2f)).intoArray(lines, (6 + j) * L);
-                p.add(r.mul(4f)).intoArray(lines, (12 + j) * L);
-                q.add(t.mul(8f)).add(m5).intoArray(lines, (18 + j) * L);
-            }
+            outputColumns4(m, mOff + i, pointStride, lines);
             boolean inside = i < full;
             for (int j = 0; j < rows; j++) {
-                if (inside) {
-                    outputRow4(lines, j, bias, out, row + j * wo + 4 * i, residual, shift);
+                int at = row + j * wo + 4 * i;
+                if (!inside) {
+                    outputRow4(lines, j, bias, tail, 0);
+                    copyTail(tail, out, at, wo - 4 * i, residual, shift);
                 } else {
-                    outputRow4(lines, j, bias, tail, 0, null, 0);
-                    copyTail(tail, out, row + j * wo + 4 * i, wo - 4 * i, residual, shift);
+                    outputRow4(lines, j, bias, out, at);
+                    if (residual != null) {
+                        addResidual(out, at, 4 * L, residual, shift);
+                    }
                 }
             }
         }
     }
 
     /**
-     * Row j of {@link #outputTransform4}'s along pass: the 4 outputs of L tiles from row j of {@code lines}, plus the
-     * bias, interleaved (lanes y0 y1 y2 y3 of tile 0, of tile 1, ...: y0 y2 and y1 y3 zipped, then those) into
-     * {@code dst[d .. d + 4L)}, plus the residual at d + shift when there is one. Its own compiled method, every
-     * zip and store written out where it stands, for the reason {@link #inputUpper} gives: a zip in a helper of its
-     * own was left to late inlining, and every vector it returned was boxed.
+     * The down pass of {@link #outputTransform4}: A^T M for L tiles, column j of M (points j, 6 + j, ...) into
+     * lines[r][j]. Each pass is a method of its own, with no branch among its vectors (the residual is a pass of its
+     * own too, {@link #addResidual}), so that C2 compiles each alone whatever the others' profiles: with the residual
+     * branch and a gather in one method, a process that ran it both ways made C2 give up on it ("graph lost") and
+     * leave it in C1, every vector boxed (a 256x256 forward twice as slow as direct), and with the branch among the
+     * zips, the engine's test suite once got code that boxed (0.9 MB per call).
      */
-    private static void outputRow4(float[] lines, int j, float bias, float[] dst, int d, float[] residual, int shift) {
-        int from = 6 * j * L;
+    private static void outputColumns4(float[] m, int mOff, int pointStride, float[] lines) {
+        int step = 6 * pointStride;
+        for (int j = 0; j < 6; j++) {
+            int from = mOff + j * pointStride;
+            FloatVector m0 = FloatVector.fromArray(S, m, from), m1 = FloatVector.fromArray(S, m, from + step);
+            FloatVector m2 = FloatVector.fromArray(S, m, from + 2 * step);
+            FloatVector m3 = FloatVector.fromArray(S, m, from + 3 * step);
+            FloatVector m4 = FloatVector.fromArray(S, m, from + 4 * step);
+            FloatVector m5 = FloatVector.fromArray(S, m, from + 5 * step);
+            FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
+            m0.add(p).add(r).intoArray(lines, j * L);
+            q.add(t.mul(2f)).intoArray(lines, (6 + j) * L);
+            p.add(r.mul(4f)).intoArray(lines, (12 + j) * L);
+            q.add(t.mul(8f)).add(m5).intoArray(lines, (18 + j) * L);
+        }
+    }
+
+    /**
+     * Row j of {@link #outputTransform4}'s along pass: the 4 outputs of L tiles from row j of {@code lines}, plus the
+     * bias, interleaved (lanes y0 y1 y2 y3 of tile 0, of tile 1, ...) into {@code dst[d .. d + 4L)}: y0 y2 and y1 y3
+     * zipped into {@code lines[24L ..)} ({@link #zipRow4}), then those ({@link #storeRow4}). Two methods, each small:
+     * one method holding all of it crossed C2's node cutoff ({@link #inputUpper}), and in the engine's test suite,
+     * where a second vector class is in the profile, its last vectors were boxed (0.9 MB per call); a zip in a helper
+     * method of its own was boxed too.
+     */
+    private static void outputRow4(float[] lines, int j, float bias, float[] dst, int d) {
+        zipRow4(lines, j, bias);
+        storeRow4(lines, dst, d);
+    }
+
+    /** The first round of {@link #outputRow4}: y_k of row j, plus the bias, zipped as y0 y2 and y1 y3. */
+    private static void zipRow4(float[] lines, int j, float bias) {
+        int from = 6 * j * L, to = 24 * L;
         FloatVector b = FloatVector.broadcast(S, bias);
         FloatVector m0 = FloatVector.fromArray(S, lines, from), m1 = FloatVector.fromArray(S, lines, from + L);
         FloatVector m2 = FloatVector.fromArray(S, lines, from + 2 * L);
@@ -668,24 +691,34 @@ final class WinogradConv {
         FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
         FloatVector y0 = m0.add(p).add(r).add(b), y1 = q.add(t.mul(2f)).add(b);
         FloatVector y2 = p.add(r.mul(4f)).add(b), y3 = q.add(t.mul(8f)).add(m5).add(b);
-        FloatVector evenLow = y2.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
-        FloatVector evenHigh = y2.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
-        FloatVector oddLow = y3.rearrange(ZIP_LOW).blend(y1.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
-        FloatVector oddHigh = y3.rearrange(ZIP_HIGH).blend(y1.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
-        FloatVector z0 = oddLow.rearrange(ZIP_LOW).blend(evenLow.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
-        FloatVector z1 = oddLow.rearrange(ZIP_HIGH).blend(evenLow.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
-        FloatVector z2 = oddHigh.rearrange(ZIP_LOW).blend(evenHigh.rearrange(ZIP_LOW), ZIP_LOW_FIRST);
-        FloatVector z3 = oddHigh.rearrange(ZIP_HIGH).blend(evenHigh.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST);
-        if (residual == null) {
-            z0.intoArray(dst, d);
-            z1.intoArray(dst, d + L);
-            z2.intoArray(dst, d + 2 * L);
-            z3.intoArray(dst, d + 3 * L);
-        } else {
-            z0.add(FloatVector.fromArray(S, residual, d + shift)).intoArray(dst, d);
-            z1.add(FloatVector.fromArray(S, residual, d + L + shift)).intoArray(dst, d + L);
-            z2.add(FloatVector.fromArray(S, residual, d + 2 * L + shift)).intoArray(dst, d + 2 * L);
-            z3.add(FloatVector.fromArray(S, residual, d + 3 * L + shift)).intoArray(dst, d + 3 * L);
+        y2.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(lines, to);
+        y2.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(lines, to + L);
+        y3.rearrange(ZIP_LOW).blend(y1.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(lines, to + 2 * L);
+        y3.rearrange(ZIP_HIGH).blend(y1.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(lines, to + 3 * L);
+    }
+
+    /** The second round of {@link #outputRow4}: (y0 y2) and (y1 y3) zipped into {@code dst[d .. d + 4L)}. */
+    private static void storeRow4(float[] lines, float[] dst, int d) {
+        int from = 24 * L;
+        FloatVector evenLow = FloatVector.fromArray(S, lines, from);
+        FloatVector evenHigh = FloatVector.fromArray(S, lines, from + L);
+        FloatVector oddLow = FloatVector.fromArray(S, lines, from + 2 * L);
+        FloatVector oddHigh = FloatVector.fromArray(S, lines, from + 3 * L);
+        oddLow.rearrange(ZIP_LOW).blend(evenLow.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(dst, d);
+        oddLow.rearrange(ZIP_HIGH).blend(evenLow.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(dst, d + L);
+        oddHigh.rearrange(ZIP_LOW).blend(evenHigh.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(dst, d + 2 * L);
+        oddHigh.rearrange(ZIP_HIGH).blend(evenHigh.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(dst, d + 3 * L);
+    }
+
+    /**
+     * dst[d .. d + count) += residual[d + shift ...], count a multiple of L: a row that {@link #outputRow4} has just
+     * stored, still in L1, so the second pass costs a few loads; the sum is the one a store with the residual would
+     * make.
+     */
+    private static void addResidual(float[] dst, int d, int count, float[] residual, int shift) {
+        for (int k = 0; k < count; k += L) {
+            FloatVector.fromArray(S, dst, d + k).add(FloatVector.fromArray(S, residual, d + k + shift))
+                    .intoArray(dst, d + k);
         }
     }
 
