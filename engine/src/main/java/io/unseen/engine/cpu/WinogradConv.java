@@ -614,25 +614,30 @@ final class WinogradConv {
      * {@code lines} is scratch of 28 L floats, {@code tail} of 4 L.
      *
      * <p>As {@link #inputTransform4}: the 1-D transform down the 6 columns of M into {@code lines} (A^T M), then
-     * along its rows ({@link #outputRow4}), each row's 4 outputs per tile interleaved by two rounds of zips and stored
-     * straight to the output or, past its end, through {@code tail}; the residual (or null) at out's index +
-     * {@code shift} added last. The passes are methods of their own ({@link #outputColumns4} says why); this one
-     * holds no vector.
+     * along its rows, each row's 4 outputs per tile interleaved by two rounds of zips and stored straight to the
+     * output or, past its end, through {@code tail}; the residual (or null) at out's index + {@code shift} added
+     * last. The passes are methods of their own ({@link #outputLine4} says why); this one holds no vector.
      */
     private static void outputTransform4(float[] m, int mOff, int pointStride, int tiles, float bias, float[] out,
                                          int row, int rows, int wo, float[] lines, float[] tail, float[] residual,
                                          int shift) {
         int full = wo / (4 * L) * L;
         for (int i = 0; i < tiles; i += L) {
-            outputColumns4(m, mOff + i, pointStride, lines);
+            for (int j = 0; j < 6; j++) {
+                // down column j of M (points j, 6 + j, ...) into lines[r][j]
+                outputLine4(m, mOff + j * pointStride + i, 6 * pointStride, lines, j * L, 6 * L);
+            }
             boolean inside = i < full;
             for (int j = 0; j < rows; j++) {
+                // along row j of lines: output column k of L tiles into lines[24 + k], then interleaved
+                outputLine4(lines, 6 * j * L, L, lines, 24 * L, L);
+                zipRow4(lines, bias);
                 int at = row + j * wo + 4 * i;
                 if (!inside) {
-                    outputRow4(lines, j, bias, tail, 0);
+                    storeRow4(lines, tail, 0);
                     copyTail(tail, out, at, wo - 4 * i, residual, shift);
                 } else {
-                    outputRow4(lines, j, bias, out, at);
+                    storeRow4(lines, out, at);
                     if (residual != null) {
                         addResidual(out, at, 4 * L, residual, shift);
                     }
@@ -642,62 +647,47 @@ final class WinogradConv {
     }
 
     /**
-     * The down pass of {@link #outputTransform4}: A^T M for L tiles, column j of M (points j, 6 + j, ...) into
-     * lines[r][j]. Each pass is a method of its own, with no branch among its vectors (the residual is a pass of its
-     * own too, {@link #addResidual}), so that C2 compiles each alone whatever the others' profiles: with the residual
-     * branch and a gather in one method, a process that ran it both ways made C2 give up on it ("graph lost") and
-     * leave it in C1, every vector boxed (a 256x256 forward twice as slow as direct), and with the branch among the
-     * zips, the engine's test suite once got code that boxed (0.9 MB per call).
+     * The 1-D output transform A^T d of 6 lines of L floats, {@code src[from + k * step]}, into 4 lines,
+     * {@code dst[to + r * stride]}: both passes of {@link #outputTransform4} (down the columns of M, along the rows
+     * of the result), one piece of code. Each pass is a method of its own, with no branch among its vectors (the
+     * residual is a pass of its own too, {@link #addResidual}), so that C2 compiles each alone whatever the others'
+     * profiles: with the residual branch and a gather in one method, a process that ran it both ways made C2 give up
+     * on it ("graph lost") and leave it in C1, every vector boxed (a 256x256 forward twice as slow as direct); with
+     * the transform and both rounds of zips in one method, its last vectors crossed C2's node cutoff
+     * ({@link #inputUpper}) and were boxed in the engine's test suite, where a second vector class is in the profile
+     * (0.9 MB per call); and a zip in a helper method of its own was boxed too.
      */
-    private static void outputColumns4(float[] m, int mOff, int pointStride, float[] lines) {
-        int step = 6 * pointStride;
-        for (int j = 0; j < 6; j++) {
-            int from = mOff + j * pointStride;
-            FloatVector m0 = FloatVector.fromArray(S, m, from), m1 = FloatVector.fromArray(S, m, from + step);
-            FloatVector m2 = FloatVector.fromArray(S, m, from + 2 * step);
-            FloatVector m3 = FloatVector.fromArray(S, m, from + 3 * step);
-            FloatVector m4 = FloatVector.fromArray(S, m, from + 4 * step);
-            FloatVector m5 = FloatVector.fromArray(S, m, from + 5 * step);
-            FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
-            m0.add(p).add(r).intoArray(lines, j * L);
-            q.add(t.mul(2f)).intoArray(lines, (6 + j) * L);
-            p.add(r.mul(4f)).intoArray(lines, (12 + j) * L);
-            q.add(t.mul(8f)).add(m5).intoArray(lines, (18 + j) * L);
-        }
+    private static void outputLine4(float[] src, int from, int step, float[] dst, int to, int stride) {
+        FloatVector m0 = FloatVector.fromArray(S, src, from), m1 = FloatVector.fromArray(S, src, from + step);
+        FloatVector m2 = FloatVector.fromArray(S, src, from + 2 * step);
+        FloatVector m3 = FloatVector.fromArray(S, src, from + 3 * step);
+        FloatVector m4 = FloatVector.fromArray(S, src, from + 4 * step);
+        FloatVector m5 = FloatVector.fromArray(S, src, from + 5 * step);
+        FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
+        m0.add(p).add(r).intoArray(dst, to);
+        q.add(t.mul(2f)).intoArray(dst, to + stride);
+        p.add(r.mul(4f)).intoArray(dst, to + 2 * stride);
+        q.add(t.mul(8f)).add(m5).intoArray(dst, to + 3 * stride);
     }
 
     /**
-     * Row j of {@link #outputTransform4}'s along pass: the 4 outputs of L tiles from row j of {@code lines}, plus the
-     * bias, interleaved (lanes y0 y1 y2 y3 of tile 0, of tile 1, ...) into {@code dst[d .. d + 4L)}: y0 y2 and y1 y3
-     * zipped into {@code lines[24L ..)} ({@link #zipRow4}), then those ({@link #storeRow4}). Two methods, each small:
-     * one method holding all of it crossed C2's node cutoff ({@link #inputUpper}), and in the engine's test suite,
-     * where a second vector class is in the profile, its last vectors were boxed (0.9 MB per call); a zip in a helper
-     * method of its own was boxed too.
+     * The first round of a row's interleave: y_k = {@code lines[24 + k]} (output column k of L tiles) plus the bias,
+     * y0 y2 and y1 y3 zipped, in place; {@link #storeRow4} zips those into lanes y0 y1 y2 y3 of tile 0, of tile 1...
      */
-    private static void outputRow4(float[] lines, int j, float bias, float[] dst, int d) {
-        zipRow4(lines, j, bias);
-        storeRow4(lines, dst, d);
-    }
-
-    /** The first round of {@link #outputRow4}: y_k of row j, plus the bias, zipped as y0 y2 and y1 y3. */
-    private static void zipRow4(float[] lines, int j, float bias) {
-        int from = 6 * j * L, to = 24 * L;
+    private static void zipRow4(float[] lines, float bias) {
+        int at = 24 * L;
         FloatVector b = FloatVector.broadcast(S, bias);
-        FloatVector m0 = FloatVector.fromArray(S, lines, from), m1 = FloatVector.fromArray(S, lines, from + L);
-        FloatVector m2 = FloatVector.fromArray(S, lines, from + 2 * L);
-        FloatVector m3 = FloatVector.fromArray(S, lines, from + 3 * L);
-        FloatVector m4 = FloatVector.fromArray(S, lines, from + 4 * L);
-        FloatVector m5 = FloatVector.fromArray(S, lines, from + 5 * L);
-        FloatVector p = m1.add(m2), q = m1.sub(m2), r = m3.add(m4), t = m3.sub(m4);
-        FloatVector y0 = m0.add(p).add(r).add(b), y1 = q.add(t.mul(2f)).add(b);
-        FloatVector y2 = p.add(r.mul(4f)).add(b), y3 = q.add(t.mul(8f)).add(m5).add(b);
-        y2.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(lines, to);
-        y2.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(lines, to + L);
-        y3.rearrange(ZIP_LOW).blend(y1.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(lines, to + 2 * L);
-        y3.rearrange(ZIP_HIGH).blend(y1.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(lines, to + 3 * L);
+        FloatVector y0 = FloatVector.fromArray(S, lines, at).add(b);
+        FloatVector y1 = FloatVector.fromArray(S, lines, at + L).add(b);
+        FloatVector y2 = FloatVector.fromArray(S, lines, at + 2 * L).add(b);
+        FloatVector y3 = FloatVector.fromArray(S, lines, at + 3 * L).add(b);
+        y2.rearrange(ZIP_LOW).blend(y0.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(lines, at);
+        y2.rearrange(ZIP_HIGH).blend(y0.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(lines, at + L);
+        y3.rearrange(ZIP_LOW).blend(y1.rearrange(ZIP_LOW), ZIP_LOW_FIRST).intoArray(lines, at + 2 * L);
+        y3.rearrange(ZIP_HIGH).blend(y1.rearrange(ZIP_HIGH), ZIP_HIGH_FIRST).intoArray(lines, at + 3 * L);
     }
 
-    /** The second round of {@link #outputRow4}: (y0 y2) and (y1 y3) zipped into {@code dst[d .. d + 4L)}. */
+    /** The second round of a row's interleave ({@link #zipRow4}): (y0 y2) and (y1 y3) zipped into {@code dst[d ..)}. */
     private static void storeRow4(float[] lines, float[] dst, int d) {
         int from = 24 * L;
         FloatVector evenLow = FloatVector.fromArray(S, lines, from);
@@ -711,7 +701,7 @@ final class WinogradConv {
     }
 
     /**
-     * dst[d .. d + count) += residual[d + shift ...], count a multiple of L: a row that {@link #outputRow4} has just
+     * dst[d .. d + count) += residual[d + shift ...], count a multiple of L: a row that {@link #storeRow4} has just
      * stored, still in L1, so the second pass costs a few loads; the sum is the one a store with the residual would
      * make.
      */
