@@ -177,9 +177,9 @@ final class BenchCommand implements Callable<Integer> {
 
         if (conv != null) {
             String algorithm = conv.trim().toLowerCase(Locale.ROOT);
-            if (!List.of("direct", "winograd", "winograd4", "auto").contains(algorithm)) {
-                throw new IllegalArgumentException("--conv: '" + conv + "' is not a convolution algorithm (give direct,"
-                        + " winograd, winograd4 or auto)");
+            if (!VectorBackend.isConvAlgorithm(algorithm)) {
+                throw new IllegalArgumentException("--conv: '" + conv + "' is not a convolution algorithm (give "
+                        + VectorBackend.convAlgorithms() + ")");
             }
             // read by the cpu backend on every convolution, and when the model prepares its weights below
             System.setProperty(VectorBackend.CONV_PROPERTY, algorithm);
@@ -198,7 +198,7 @@ final class BenchCommand implements Callable<Integer> {
         m.put("parameters", params);
         m.put("device", Backends.describe(backend));
         m.put("threads", Parallel.threads());
-        m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "auto"));
+        m.put("conv", VectorBackend.convAlgorithm());
         m.put("mode", train ? "train" : "forward");
         m.put("batch", b);
         m.put("height", s);

@@ -21,6 +21,21 @@ public final class VectorBackend extends Backend {
      */
     public static final String CONV_PROPERTY = WinogradConv.PROPERTY;
 
+    /** The algorithm {@link #CONV_PROPERTY} names now, or the default (auto) while it is unset. */
+    public static String convAlgorithm() {
+        return System.getProperty(CONV_PROPERTY, WinogradConv.DEFAULT.id);
+    }
+
+    /** Whether {@link #CONV_PROPERTY} may name {@code algorithm}: direct, winograd, winograd4 or auto. */
+    public static boolean isConvAlgorithm(String algorithm) {
+        return java.util.Arrays.stream(WinogradConv.Mode.values()).anyMatch(m -> m.id.equals(algorithm));
+    }
+
+    /** "direct, winograd, winograd4 or auto", for messages. */
+    public static String convAlgorithms() {
+        return WinogradConv.choices();
+    }
+
     /** Samples per task of the DDIM step: it is memory-bound and tiny next to a forward pass. */
     private static final int DDIM_CHUNK = 1;
 

@@ -119,27 +119,40 @@ final class WinogradConv {
         }
     }
 
-    enum Mode { DIRECT, WINOGRAD, WINOGRAD4, AUTO }
+    /** The algorithms {@code -Dunseen.conv} names ({@link #id}), in the order messages list them. */
+    enum Mode {
+        DIRECT, WINOGRAD, WINOGRAD4, AUTO;
+
+        /** The property's value for it: "direct", "winograd", "winograd4", "auto". */
+        final String id = name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** What 3x3 stride-1 convolutions run with while {@code -Dunseen.conv} is unset. */
+    static final Mode DEFAULT = Mode.AUTO;
 
     private WinogradConv() {
     }
 
-    /** The algorithm that {@code -Dunseen.conv} asks for (default auto). */
+    /** The algorithm that {@code -Dunseen.conv} asks for ({@link #DEFAULT} while it is unset). */
     static Mode mode() {
-        String value = System.getProperty(PROPERTY, "auto");
-        switch (value) {
-            case "direct":
-                return Mode.DIRECT;
-            case "winograd":
-                return Mode.WINOGRAD;
-            case "winograd4":
-                return Mode.WINOGRAD4;
-            case "auto":
-                return Mode.AUTO;
-            default:
-                throw new IllegalArgumentException("system property " + PROPERTY + "=" + value
-                        + " names no convolution algorithm; use direct, winograd, winograd4 or auto (or leave it unset)");
+        String value = System.getProperty(PROPERTY, DEFAULT.id);
+        for (Mode m : Mode.values()) {
+            if (m.id.equals(value)) {
+                return m;
+            }
         }
+        throw new IllegalArgumentException("system property " + PROPERTY + "=" + value
+                + " names no convolution algorithm; use " + choices() + " (or leave it unset)");
+    }
+
+    /** "direct, winograd, winograd4 or auto": the algorithms, for messages. */
+    static String choices() {
+        Mode[] all = Mode.values();
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < all.length; i++) {
+            b.append(i == 0 ? "" : i == all.length - 1 ? " or " : ", ").append(all[i].id);
+        }
+        return b.toString();
     }
 
     /**

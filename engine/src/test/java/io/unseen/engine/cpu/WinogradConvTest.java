@@ -199,34 +199,36 @@ class WinogradConvTest {
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(180, TimeUnit.SECONDS), output);
         assertEquals(0, p.exitValue(), output);
-        String counts = output.lines().filter(l -> l.startsWith("bytes allocated per call:")).findFirst()
-                .orElseThrow(() -> new AssertionError(output));
-        System.out.println(counts);
-        // the six counts: each number that ends a clause ("direct 514," ... "16026")
-        String[] line = java.util.regex.Pattern.compile("(\\d+)(?=[,;]|$)").matcher(counts).results()
-                .map(m -> m.group(1)).toArray(String[]::new);
-        assertEquals(6, line.length, counts);
-        String[] algorithms = {"direct", "winograd", "winograd4"};
-        for (int a = 0; a < algorithms.length; a++) {
-            double plain = Double.parseDouble(line[a]), withResidual = Double.parseDouble(line[3 + a]);
-            assertTrue(plain <= ALLOCATION_BOUNDS[a], "a " + algorithms[a] + " call allocates " + plain + " bytes");
-            assertTrue(withResidual <= ALLOCATION_BOUNDS[a], "a " + algorithms[a] + " call with a residual allocates "
+        String[] counts = output.lines().filter(l -> l.startsWith(COUNTS)).findFirst()
+                .orElseThrow(() -> new AssertionError(output)).substring(COUNTS.length()).trim().split(" ");
+        assertEquals(2 * ALGORITHMS.length, counts.length, output);
+        double[] perCall = Arrays.stream(counts).mapToDouble(Double::parseDouble).toArray();
+        System.out.printf("bytes allocated per call: direct %.0f, winograd %.0f, winograd4 %.0f; with a residual"
+                + " %.0f, %.0f, %.0f%n", perCall[0], perCall[1], perCall[2], perCall[3], perCall[4], perCall[5]);
+        for (int a = 0; a < ALGORITHMS.length; a++) {
+            double plain = perCall[a], withResidual = perCall[ALGORITHMS.length + a];
+            assertTrue(plain <= ALLOCATION_BOUNDS[a], "a " + ALGORITHMS[a] + " call allocates " + plain + " bytes");
+            assertTrue(withResidual <= ALLOCATION_BOUNDS[a], "a " + ALGORITHMS[a] + " call with a residual allocates "
                     + withResidual + " bytes");
         }
     }
 
-    /** Per call of direct, F(2x2, 3x3) and F(4x4, 3x3), in bytes: see {@link #aSteadyStateCallAllocatesAlmostNothing}. */
+    /** The algorithms {@link #main} measures, and how many bytes a call of each may allocate. */
+    private static final String[] ALGORITHMS = {"direct", "winograd", "winograd4"};
     private static final long[] ALLOCATION_BOUNDS = {4 << 10, 32 << 10, 64 << 10};
+    /** The line of {@link #main}'s output that holds its counts. */
+    private static final String COUNTS = "bytes allocated per call, plain then with a residual:";
 
     /**
-     * The measurement of {@link #aSteadyStateCallAllocatesAlmostNothing}, in this JVM: prints "bytes allocated per
-     * call: direct D, winograd W, winograd4 W4; with a residual D, W, W4" once every count is within its bound or two
-     * minutes have passed.
+     * The measurement of {@link #aSteadyStateCallAllocatesAlmostNothing}, in this JVM: prints {@link #COUNTS} and
+     * the bytes per call of each of {@link #ALGORITHMS}, then of each with a residual, once every count is within its
+     * bound or two minutes have passed.
      */
     public static void main(String[] args) {
         Random r = new Random(5L);
         int c = 64, size = 31;
-        Tensor weight = VectorBackend.INSTANCE.prepareWeight(Tensor.of(VectorGemmTest.randomArray(r, c * c * 9), c, c, 3, 3));
+        Tensor weight = VectorBackend.INSTANCE.prepareWeight(
+                Tensor.of(VectorGemmTest.randomArray(r, c * c * 9), c, c, 3, 3));
         Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, c), c);
         Tensor x = Tensor.of(VectorGemmTest.randomArray(r, c * size * size), 1, c, size, size);
         Tensor out = Tensor.zeros(1, c, size, size);
@@ -234,7 +236,6 @@ class WinogradConvTest {
         Tensor small = Tensor.of(VectorGemmTest.randomArray(r, c * 64), 1, c, 8, 8);
         Tensor smallOut = Tensor.zeros(1, c, 8, 8);
         Conv2dSpec spec = Conv2dSpec.of(1, 1);
-        String[] algorithms = {"direct", "winograd", "winograd4"};
         double[] perCall = new double[3], withResidual = new double[3];
         long deadline = System.nanoTime() + 120_000_000_000L;
         boolean within;
@@ -242,24 +243,23 @@ class WinogradConvTest {
             for (int warm = 0; warm < 50; warm++) {
                 System.setProperty(WinogradConv.PROPERTY, "direct");
                 VectorBackend.INSTANCE.conv2d(small, weight, bias, spec, smallOut);
-                for (String algorithm : algorithms) {
+                for (String algorithm : ALGORITHMS) {
                     System.setProperty(WinogradConv.PROPERTY, algorithm);
                     VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out);
                     VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, residual, out);
                 }
             }
             within = true;
-            for (int a = 0; a < algorithms.length; a++) {
-                System.setProperty(WinogradConv.PROPERTY, algorithms[a]);
+            for (int a = 0; a < ALGORITHMS.length; a++) {
+                System.setProperty(WinogradConv.PROPERTY, ALGORITHMS[a]);
                 perCall[a] = allocatedPerCall(() -> VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, out));
                 withResidual[a] = allocatedPerCall(
                         () -> VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, residual, out));
                 within &= perCall[a] <= ALLOCATION_BOUNDS[a] && withResidual[a] <= ALLOCATION_BOUNDS[a];
             }
         } while (!within && System.nanoTime() < deadline);
-        System.out.printf("bytes allocated per call: direct %.0f, winograd %.0f, winograd4 %.0f; with a residual"
-                + " %.0f, %.0f, %.0f%n", perCall[0], perCall[1], perCall[2], withResidual[0], withResidual[1],
-                withResidual[2]);
+        System.out.printf("%s %.0f %.0f %.0f %.0f %.0f %.0f%n", COUNTS, perCall[0], perCall[1], perCall[2],
+                withResidual[0], withResidual[1], withResidual[2]);
     }
 
     /** Bytes allocated by this thread and the worker threads, per call of {@code call}, over 20 calls. */
