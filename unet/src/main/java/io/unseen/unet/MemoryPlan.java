@@ -6,8 +6,8 @@ import java.util.Locale;
  * A model's memory for forwards of one shape, known before any of it is allocated ({@link UNet#plan},
  * {@link UNet#reserve}): the prepared weights it holds (on cpu with the Winograd transforms of the convolutions
  * that run as Winograd's), and the activations and scratch a forward of
- * {@code batch} images of {@code height} x {@code width} needs, every buffer at its largest use, in {@code blocks}
- * blocks.
+ * {@code batch} images of {@code height} x {@code width} needs, laid out by when each value is live (values live at
+ * the same time apart, the others sharing memory), in {@code blocks} blocks.
  */
 public record MemoryPlan(int batch, int height, int width, long weightBytes, long activationBytes, long blocks) {
 

@@ -9,6 +9,7 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * What a UNet holds in its backend's memory, weights apart from compute (ggml's split): the prepared weights, held
@@ -28,8 +29,8 @@ final class ModelMemory {
     private boolean closed;
 
     ModelMemory(Backend backend) {
-        this.ops = new Ops(backend);
         this.activations = new Activations(backend);
+        this.ops = new Ops(backend, activations);
         this.timesteps = activations.own();
     }
 
@@ -156,18 +157,29 @@ final class ModelMemory {
      * The memory a pass of {@code batch} images of {@code height} x {@code width} needs, found by running
      * {@code pass} with the ops checking shapes only; nothing is allocated and the current reservation stays.
      */
-    MemoryPlan plan(int batch, int height, int width, Runnable pass) {
+    MemoryPlan plan(int batch, int height, int width, Supplier<Tensor> pass) {
+        return describe(batch, height, width, layout(pass));
+    }
+
+    /** The activations of {@code pass}, laid out by a pass whose ops run nothing. */
+    private Activations.Layout layout(Supplier<Tensor> pass) {
         requireOpen();
         activations.startPlan();
         ops.planning(true);
-        long[] planned;
+        Tensor result;
         try {
-            pass.run();
+            result = pass.get();
+        } catch (RuntimeException | Error e) {
+            activations.cancelPlan();
+            throw e;
         } finally {
             ops.planning(false);
-            planned = activations.endPlan();
         }
-        return new MemoryPlan(batch, height, width, weightBytes(), 4 * planned[0], planned[1]);
+        return activations.endPlan(result);
+    }
+
+    private MemoryPlan describe(int batch, int height, int width, Activations.Layout layout) {
+        return new MemoryPlan(batch, height, width, weightBytes(), 4 * layout.floats(), layout.blocks());
     }
 
     /**
@@ -186,15 +198,16 @@ final class ModelMemory {
      * Plans and allocates the memory of passes of this shape (nothing to do when it is already reserved), giving
      * back the previous reservation first.
      */
-    MemoryPlan reserve(int batch, int height, int width, Runnable pass) {
+    MemoryPlan reserve(int batch, int height, int width, Supplier<Tensor> pass) {
         if (reserved != null && reserved.batch() == batch && reserved.height() == height
                 && reserved.width() == width) {
             return reserved;
         }
-        MemoryPlan plan = plan(batch, height, width, pass);
+        Activations.Layout layout = layout(pass);
+        MemoryPlan plan = describe(batch, height, width, layout);
         reserved = null;
         try {
-            activations.allocatePlan();
+            activations.allocate(layout);
         } catch (RuntimeException e) {
             activations.release();
             throw e;

@@ -15,9 +15,9 @@ final class Ops {
     private final Backend planner;
     private Backend run;
 
-    Ops(Backend backend) {
+    Ops(Backend backend, Activations activations) {
         this.backend = backend;
-        this.planner = new PlanningBackend(backend);
+        this.planner = new PlanningBackend(backend, activations);
         this.run = backend;
     }
 

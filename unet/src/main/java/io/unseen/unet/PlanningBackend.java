@@ -16,9 +16,20 @@ import io.unseen.engine.ops.TimestepEmbeddingStyle;
  */
 class PlanningBackend extends Backend {
     private final Backend target;
+    /** The plan told of every op's operands (null: none). */
+    private final Activations activations;
 
-    PlanningBackend(Backend target) {
+    PlanningBackend(Backend target, Activations activations) {
         this.target = target;
+        this.activations = activations;
+    }
+
+    /** Each op's operands: the planned activations they view are live until this op. */
+    @Override
+    protected void operands(Tensor... tensors) {
+        if (activations != null) {
+            activations.used(tensors);
+        }
     }
 
     @Override

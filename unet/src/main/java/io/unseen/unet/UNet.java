@@ -59,7 +59,8 @@ public interface UNet extends AutoCloseable {
 
     /**
      * Plans and allocates, before any work, every activation and scratch buffer of forwards of {@code batch} images
-     * of {@code height} x {@code width}, each buffer once at its largest use, and says what the model then holds. The
+     * of {@code height} x {@code width}, laid out by when each is live (a temporary's memory is taken again once it is
+     * read for the last time), and says what the model then holds. The
      * previous reservation is given back first; the reserved shape again costs nothing.
      *
      * @throws IllegalArgumentException for a shape the model cannot take, or an activation larger than an

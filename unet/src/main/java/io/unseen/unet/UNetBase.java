@@ -35,6 +35,7 @@ abstract class UNetBase implements UNet {
         UNets.checkInput(config.arch(), x, timesteps, config.inChannels(), levels);
         memory.checkForward(config.arch(), x);
         reserve(x.dim(0), x.dim(2), x.dim(3));
+        memory.activations.startPass();
         return pass(x, timesteps);
     }
 
@@ -176,7 +177,7 @@ abstract class UNetBase implements UNet {
         return config.resolution();
     }
 
-    /** Activation blocks allocated so far (one per buffer per reservation: steady while the shape stays). */
+    /** Activation blocks allocated so far (a few per reservation: steady while the shape stays). */
     long activationAllocations() {
         return memory.activations.allocations();
     }

@@ -4,37 +4,85 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The activation memory: planned by asking, then one block per buffer sized to its largest use, views of it after
- * that, and a clear refusal of the impossible.
+ * The activation memory: planned from a pass's requests and the ops that use them, values live at the same time in
+ * memory of their own and the others sharing it, the result in a block of its own, the plan's views handed out in
+ * order after that, and a clear refusal of the impossible. The ops here are {@link Activations#used} calls, as the
+ * planning backend makes them.
  */
 class ActivationsTest {
     private final Activations activations = new Activations(Backends.byName("cpu"));
 
     @Test
-    void aSharedRoleCostsItsLargestUseNotTheSum() {
-        Activations.Buffer role = activations.shared("resnet.norm1");
+    void valuesLiveAtTheSameTimeGetTheirOwnMemoryAndLaterOnesReuseIt() {
+        Activations.Buffer norm = activations.shared("resnet.norm1"), conv = activations.shared("resnet.conv1");
+        Activations.Buffer result = activations.own();
         activations.startPlan();
-        role.get(1, 4, 8, 8);
-        role.get(1, 8, 16, 16);
-        assertArrayEquals(new long[]{8 * 16 * 16, 1}, activations.endPlan(), "one block, the largest shape's size");
+        Tensor a = norm.get(1, 8, 16, 16);
+        activations.used(a);                       // a = norm(x)
+        Tensor b = conv.get(1, 8, 16, 16);
+        activations.used(a, b);                    // b = conv(a): a read for the last time
+        Tensor c = norm.get(1, 4, 8, 8);
+        activations.used(b, c);                    // c = norm(b)
+        Tensor out = result.get(1, 4, 8, 8);
+        activations.used(c, out);
+        Activations.Layout layout = activations.endPlan(out);
+        assertEquals(2 * 8 * 16 * 16 + 4 * 8 * 8, layout.floats(), "a and b side by side, c in a's place, out alone");
+        assertEquals(2, layout.blocks(), "one packed block and the result's");
         assertEquals(0, activations.allocations(), "planning allocates nothing");
-        activations.allocatePlan();
-        Tensor small = role.get(1, 4, 8, 8);
-        Tensor large = role.get(1, 8, 16, 16);
-        assertEquals(8 * 16 * 16, activations.allocatedFloats());
-        assertSame(small.storage(), large.storage(), "both shapes are views of the one block");
-        assertSame(small, role.get(1, 4, 8, 8), "a shape asked again gets its view back");
+
+        activations.allocate(layout);
+        activations.startPass();
+        Tensor ra = norm.get(1, 8, 16, 16), rb = conv.get(1, 8, 16, 16), rc = norm.get(1, 4, 8, 8);
+        Tensor rOut = result.get(1, 4, 8, 8);
+        assertFalse(ra.overlaps(rb), "a is read while b is written");
+        assertFalse(rb.overlaps(rc), "b is read while c is written");
+        assertTrue(ra.overlaps(rc), "c takes memory a no longer needs");
+        assertNotSame(ra.storage(), rOut.storage(), "the result has a block of its own");
+        assertEquals(4 * 8 * 8, rOut.data().length, "exactly its size: a whole array, as callers read it");
+        assertEquals(2, activations.allocations());
+
+        activations.startPass();
+        assertSame(ra, norm.get(1, 8, 16, 16), "every pass gets the plan's views again");
+        assertEquals(2, activations.allocations(), "and allocates nothing");
+    }
+
+    @Test
+    void aRequestThePlanDidNotMakeThereIsABugNotAnAllocation() {
+        Activations.Buffer x = activations.own(), y = activations.own();
+        activations.startPlan();
+        Tensor planned = x.get(1, 2, 4, 4);
+        activations.used(planned);
+        activations.allocate(activations.endPlan(null));
+        activations.startPass();
+        IllegalStateException shape = assertThrows(IllegalStateException.class, () -> x.get(1, 2, 8, 8));
+        assertTrue(shape.getMessage().contains("plan"), shape.getMessage());
+        activations.startPass();
+        assertThrows(IllegalStateException.class, () -> y.get(1, 2, 4, 4), "another buffer in that place");
+        activations.startPass();
+        x.get(1, 2, 4, 4);
+        assertThrows(IllegalStateException.class, () -> x.get(1, 2, 4, 4), "more requests than the plan made");
         assertEquals(1, activations.allocations());
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> role.get(1, 8, 32, 32));
-        assertTrue(e.getMessage().contains("plan"), "a shape the plan never saw is a bug, not an allocation");
-        assertEquals(1, activations.allocations());
+    }
+
+    @Test
+    void aPlanThatFailedLeavesTheInstalledPlanAnswering() {
+        Activations.Buffer x = activations.own();
+        activations.startPlan();
+        activations.used(x.get(1, 2, 4, 4));
+        activations.allocate(activations.endPlan(null));
+        activations.startPlan();
+        x.get(1, 2, 8, 8);
+        activations.cancelPlan();
+        activations.startPass();
+        assertTrue(x.get(1, 2, 4, 4).isHost(), "a view of the allocated plan, not a planning one");
     }
 
     @Test
@@ -44,11 +92,11 @@ class ActivationsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> out.get(4, 32, 65536, 65536));
         assertTrue(e.getMessage().contains("[4, 32, 65536, 65536]") && e.getMessage().contains("--batch-size"),
                 e.getMessage());
-        out.get(1, 1, 46340, 46340);
-        activations.endPlan();
-        e = assertThrows(IllegalArgumentException.class, activations::allocatePlan);
-        assertTrue(e.getMessage().contains("JAVA_OPTS=-Xmx") && e.getMessage().contains("--batch-size"),
-                e.getMessage());
+        activations.used(out.get(1, 1, 46340, 46340));
+        Activations.Layout layout = activations.endPlan(null);
+        e = assertThrows(IllegalArgumentException.class, () -> activations.allocate(layout));
+        assertTrue(e.getMessage().contains("[1, 1, 46340, 46340]") && e.getMessage().contains("JAVA_OPTS=-Xmx")
+                && e.getMessage().contains("--batch-size"), e.getMessage());
         assertEquals(0, activations.allocations(), "nothing was allocated");
     }
 }

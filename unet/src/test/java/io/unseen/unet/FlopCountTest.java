@@ -83,7 +83,7 @@ class FlopCountTest {
         long flops;
 
         CountingBackend() {
-            super(ReferenceBackend.INSTANCE);
+            super(ReferenceBackend.INSTANCE, null);
         }
 
         @Override

@@ -51,7 +51,7 @@ class ReserveTest {
             MemoryPlan reserved = model.reserve(n, h, w);
             assertEquals(plan, reserved, "the reservation is the plan");
             assertEquals(plan.activationBytes(), model.activationBytes(), "what it reports is what it holds");
-            assertEquals(before + plan.blocks(), backend.allocations(), "one block per planned buffer");
+            assertEquals(before + plan.blocks(), backend.allocations(), "exactly the planned blocks");
 
             Tensor x = backend.upload(hostX);
             long reservedCount = backend.allocations();

@@ -654,10 +654,7 @@ public abstract class Backend implements AutoCloseable {
         if (src.numel() != dst.numel()) {
             throw new IllegalArgumentException("copy: " + src + " and " + dst + " differ in size");
         }
-        if (!src.isHost()) {
-            requireResident("copy", src);
-        }
-        requireResident("copy", dst);
+        requireResident("copy", src.isHost() ? null : src, dst);
         requireDistinct("copy", dst, src);
         OpProfile.Timing timing = OpProfile.start(profile);
         copyKernel(src, dst);
@@ -970,7 +967,10 @@ public abstract class Backend implements AutoCloseable {
         }
     }
 
-    /** Fails unless every non-null tensor lives where this backend's kernels read it. */
+    /**
+     * Fails unless every non-null tensor lives where this backend's kernels read it. Every op calls it once, with
+     * all of its operands, and then tells {@link #operands}.
+     */
     protected final void requireResident(String op, Tensor... tensors) {
         for (Tensor t : tensors) {
             if (t != null && !isResident(t)) {
@@ -978,6 +978,15 @@ public abstract class Backend implements AutoCloseable {
                         + (t.isHost() ? " upload it first (Backend.upload)" : " download it first (Tensor.toHost)"));
             }
         }
+        operands(tensors);
+    }
+
+    /**
+     * Every tensor an op reads or writes (nulls among them), once per op, after its checks and before its kernel:
+     * how a backend that runs nothing learns the order of a pass (a UNet's memory plan records there when each
+     * activation is last read). Nothing here.
+     */
+    protected void operands(Tensor... tensors) {
     }
 
     /** The output may not overlap any (non-null) input. */
