@@ -212,8 +212,7 @@ public final class AdmUNet extends UNetBase {
 
     /** self.out: GroupNorm32, SiLU, 3x3 convolution. */
     private Tensor out(Tensor h) {
-        h = out0.forward(h);
-        h = ops.siluInPlace(h);
+        h = out0.forwardSilu(h);
         return out2.forward(h);
     }
 
@@ -271,24 +270,21 @@ public final class AdmUNet extends UNetBase {
         public Tensor forward(Tensor x, Tensor emb) {
             Tensor h;
             if (updown != Resample.NONE) {
-                h = inLayers0.forward(x);                   // in_rest, in_conv = in_layers[:-1], in_layers[-1]
-                h = ops.siluInPlace(h);                     // h = in_rest(x)
+                h = inLayers0.forwardSilu(x);               // in_rest, in_conv = in_layers[:-1], in_layers[-1]
+                                                            // h = in_rest(x)
                 h = resample(h, hUpd);                      // h = self.h_upd(h)
                 x = resample(x, xUpd);                      // x = self.x_upd(x)
                 h = inLayers2.forward(h);                   // h = in_conv(h)
             } else {
-                h = inLayers2.forward(ops.siluInPlace(inLayers0.forward(x)));  // h = self.in_layers(x)
+                h = inLayers2.forward(inLayers0.forwardSilu(x));               // h = self.in_layers(x)
             }
             Tensor embAct = ops.silu(emb, embSilu);        // emb_layers: SiLU, then Linear (below)
             if (config.useScaleShiftNorm()) {
-                h = outLayers0.forward(h);                                                    // out_norm(h)
-                h = ops.mulInPlace(h, Ops.perChannel(embOnePlusScale.forward(embAct)));      //   * (1 + scale)
-                h = ops.addInPlace(h, Ops.perChannel(embShift.forward(embAct)));             //   + shift
-                h = ops.siluInPlace(h);                                                       // h = out_rest(h)
+                Tensor onePlusScale = embOnePlusScale.forward(embAct), shift = embShift.forward(embAct);
+                h = outLayers0.forwardSilu(h, onePlusScale, shift);  // out_rest(out_norm(h) * (1 + scale) + shift)
             } else {
                 h = ops.addInPlace(h, Ops.perChannel(embLayers1.forward(embAct)));           // h = h + emb_out
-                h = outLayers0.forward(h);                                                    // h = out_layers(h)
-                h = ops.siluInPlace(h);
+                h = outLayers0.forwardSilu(h);                                                // h = out_layers(h)
             }
             Tensor skip = skipConnection == null ? x : skipConnection.forward(x);
             return outLayers3.forward(h, skip, result);     // skip_connection(x) + out_conv(h), added as it stores

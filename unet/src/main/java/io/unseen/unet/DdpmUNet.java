@@ -170,8 +170,7 @@ public final class DdpmUNet extends UNetBase {
         }
 
         // end
-        h = normOut.forward(h);
-        h = ops.siluInPlace(h);
+        h = normOut.forwardSilu(h);                              // nonlinearity(norm_out(h))
         h = convOut.forward(h);
         return h;
     }
@@ -226,12 +225,10 @@ public final class DdpmUNet extends UNetBase {
 
         Tensor forward(Tensor x, Tensor temb) {
             Tensor h = x;
-            h = norm1.forward(h);
-            h = ops.siluInPlace(h);
+            h = norm1.forwardSilu(h);                            // nonlinearity(norm1(h))
             h = conv1.forward(h);
             h = ops.addInPlace(h, Ops.perChannel(tembProj.forward(ops.silu(temb, tembSilu))));
-            h = norm2.forward(h);
-            h = ops.siluInPlace(h);
+            h = norm2.forwardSilu(h);                            // nonlinearity(norm2(h))
             if (inChannels != outChannels) {
                 x = ninShortcut.forward(x);
             }

@@ -26,6 +26,18 @@ final class GroupNorm {
         return y;
     }
 
+    /** silu(norm(x)): the norm and the nonlinearity that follows it in every block, as one op (fused on cpu). */
+    Tensor forwardSilu(Tensor x) {
+        return forwardSilu(x, null, null);
+    }
+
+    /** silu(norm(x) * scale + shift), scale and shift [N, C] (ADM's scale-shift norm), as one op. */
+    Tensor forwardSilu(Tensor x, Tensor scale, Tensor shift) {
+        Tensor y = out.get(x.shape());
+        ops.run().groupNormSilu(x, GROUPS, eps, weight, bias, scale, shift, y);
+        return y;
+    }
+
     /** The forward into a tensor the caller owns (a training pass, which keeps its layers' outputs). */
     void forward(Tensor x, Tensor y) {
         ops.backend.groupNorm(x, GROUPS, eps, weight, bias, y);

@@ -55,12 +55,6 @@ final class Ops {
         return a;
     }
 
-    /** a *= b (b broadcast), in place: only for a temporary. */
-    Tensor mulInPlace(Tensor a, Tensor b) {
-        run.mul(a, b, a);
-        return a;
-    }
-
     /** torch.cat([a, b], dim=1). */
     Tensor cat(Tensor a, Tensor b, Activations.Buffer out) {
         Tensor y = out.get(a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));

@@ -143,11 +143,24 @@ public final class VectorBackend extends Backend {
 
     @Override
     protected void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
+        groupNorm(x, groups, eps, gamma, beta, false, null, null, out);
+    }
+
+    /** The scale, shift and SiLU applied as each normalized row is stored: one pass over the output, not 2-4. */
+    @Override
+    protected void groupNormSiluKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor scale,
+                                       Tensor shift, Tensor out) {
+        groupNorm(x, groups, eps, gamma, beta, true, scale, shift, out);
+    }
+
+    private static void groupNorm(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, boolean silu,
+                                  Tensor scale, Tensor shift, Tensor out) {
         int n = x.dim(0), c = x.dim(1);
         VectorOps.groupNorm(x.hostArray(), x.offset(), n, c, x.numel() / Math.max(1, n * c), groups, eps,
                 gamma == null ? null : gamma.hostArray(), gamma == null ? 0 : gamma.offset(),
-                beta == null ? null : beta.hostArray(), beta == null ? 0 : beta.offset(), out.hostArray(),
-                out.offset());
+                beta == null ? null : beta.hostArray(), beta == null ? 0 : beta.offset(),
+                scale == null ? null : new VectorOps.Modulation(scale.hostArray(), scale.offset(), shift.hostArray(),
+                        shift.offset()), silu, out.hostArray(), out.offset());
     }
 
     @Override

@@ -70,8 +70,21 @@ final class VectorOps {
      * mean), so inputs with a large common offset (1000 + N(0,1)) keep their precision; partial sums go to double
      * every {@link #SUM_BLOCK} elements.
      */
+    /** A per-sample, per-channel scale and shift, [N, C] each, applied after a norm's affine. */
+    record Modulation(float[] scale, int scaleOff, float[] shift, int shiftOff) {
+    }
+
+    /**
+     * Group norm of x [n, c, spatial] into out, then (when {@code modulation} is given) out * scale + shift per sample
+     * and channel, then (when {@code silu}) SiLU, each row finished while it is in registers; the values are those
+     * of the separate ops ({@link #broadcast}, {@link #silu}).
+     */
     static void groupNorm(float[] x, int xOff, int n, int c, int spatial, int groups, float eps,
-                          float[] gamma, int gammaOff, float[] beta, int betaOff, float[] out, int outOff) {
+                          float[] gamma, int gammaOff, float[] beta, int betaOff, Modulation modulation,
+                          boolean silu, float[] out, int outOff) {
+        if (modulation != null && !silu) {
+            throw new IllegalArgumentException("a modulated group norm is always followed by SiLU here");
+        }
         int cpg = c / groups;
         int groupSize = cpg * spatial;
         if (groupSize == 0) {
@@ -95,8 +108,18 @@ final class VectorOps {
                     int channel = g * cpg + ch;
                     float scale = (float) (gamma == null ? inv : inv * gamma[gammaOff + channel]);
                     float shiftOut = beta == null ? 0f : beta[betaOff + channel];
-                    normalizeRow(x, start + ch * spatial, out, outStart + ch * spatial, spatial, center, residual,
-                            scale, shiftOut);
+                    if (modulation != null) {
+                        int nc = b * c + channel;
+                        normalizeModulateSiluRow(x, start + ch * spatial, out, outStart + ch * spatial, spatial,
+                                center, residual, scale, shiftOut, modulation.scale[modulation.scaleOff + nc],
+                                modulation.shift[modulation.shiftOff + nc]);
+                    } else if (silu) {
+                        normalizeSiluRow(x, start + ch * spatial, out, outStart + ch * spatial, spatial, center,
+                                residual, scale, shiftOut);
+                    } else {
+                        normalizeRow(x, start + ch * spatial, out, outStart + ch * spatial, spatial, center,
+                                residual, scale, shiftOut);
+                    }
                 }
             }
         });
@@ -161,6 +184,42 @@ final class VectorOps {
         }
         for (; i < len; i++) {
             out[to + i] = Math.fma((x[from + i] - center) - residual, scale, shift);
+        }
+    }
+
+    /**
+     * {@link #normalizeRow} with SiLU applied before the store, as {@link #silu} computes it: the bits of the two
+     * passes in one (the row's values are still in registers).
+     */
+    private static void normalizeSiluRow(float[] x, int from, float[] out, int to, int len, float center,
+                                         float residual, float scale, float shift) {
+        FloatVector m = FloatVector.broadcast(F, center), r = FloatVector.broadcast(F, residual);
+        FloatVector a = FloatVector.broadcast(F, scale), b = FloatVector.broadcast(F, shift);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector v = FloatVector.fromArray(F, x, from + i).sub(m).sub(r).fma(a, b);
+            v.div(exp(v.neg()).add(1f)).intoArray(out, to + i);
+        }
+        for (; i < len; i++) {
+            float v = Math.fma((x[from + i] - center) - residual, scale, shift);
+            out[to + i] = (float) (v / (1.0 + Math.exp(-v)));
+        }
+    }
+
+    /** {@link #normalizeSiluRow} with the row's value times {@code mul} plus {@code add} before the SiLU. */
+    private static void normalizeModulateSiluRow(float[] x, int from, float[] out, int to, int len, float center,
+                                                 float residual, float scale, float shift, float mul, float add) {
+        FloatVector m = FloatVector.broadcast(F, center), r = FloatVector.broadcast(F, residual);
+        FloatVector a = FloatVector.broadcast(F, scale), b = FloatVector.broadcast(F, shift);
+        FloatVector s = FloatVector.broadcast(F, mul), t = FloatVector.broadcast(F, add);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector v = FloatVector.fromArray(F, x, from + i).sub(m).sub(r).fma(a, b).mul(s).add(t);
+            v.div(exp(v.neg()).add(1f)).intoArray(out, to + i);
+        }
+        for (; i < len; i++) {
+            float v = Math.fma((x[from + i] - center) - residual, scale, shift) * mul + add;
+            out[to + i] = (float) (v / (1.0 + Math.exp(-v)));
         }
     }
 

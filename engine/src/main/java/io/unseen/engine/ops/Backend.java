@@ -175,6 +175,24 @@ public abstract class Backend implements AutoCloseable {
 
     protected abstract void groupNormKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out);
 
+    /**
+     * silu(groupNorm(x) * scale + shift), scale and shift [N, C] or both null: by default the kernels one after the
+     * other, in place after the first; the cpu backend fuses them.
+     */
+    protected void groupNormSiluKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor scale,
+                                       Tensor shift, Tensor out) {
+        groupNormKernel(x, groups, eps, gamma, beta, out);
+        if (scale != null) {
+            int[] perChannel = new int[x.rank()];
+            java.util.Arrays.fill(perChannel, 1);
+            perChannel[0] = x.dim(0);
+            perChannel[1] = x.dim(1);
+            broadcastKernel(BinaryOp.MUL, out, scale.reshape(perChannel), out);
+            broadcastKernel(BinaryOp.ADD, out, shift.reshape(perChannel), out);
+        }
+        siluKernel(out, out);
+    }
+
     protected abstract void siluKernel(Tensor x, Tensor out);
 
     protected abstract void softmaxKernel(Tensor x, int outer, int axisLen, int inner, Tensor out);
@@ -362,28 +380,66 @@ public abstract class Backend implements AutoCloseable {
 
     /** Group normalization over [N,C,*]: groups must divide C; gamma, beta [C] or null (no affine). */
     public final void groupNorm(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
-        if (x.rank() < 2) {
-            throw new IllegalArgumentException("groupNorm: input " + x + " must be [N,C,...]");
-        }
-        int c = x.dim(1);
-        if (groups < 1 || c % groups != 0) {
-            throw new IllegalArgumentException("groupNorm: " + groups + " groups do not divide " + c + " channels");
-        }
-        if ((gamma == null) != (beta == null)) {
-            throw new IllegalArgumentException("groupNorm: give both gamma and beta, or neither");
-        }
-        if (gamma != null && (!gamma.hasShape(c) || !beta.hasShape(c))) {
-            throw new IllegalArgumentException("groupNorm: gamma and beta must be [" + c + "], got " + gamma
-                    + " and " + beta);
-        }
-        requireShape("groupNorm output", out, x.shape());
-        requireResident("groupNorm", x, gamma, beta, out);
-        requireSameOrDistinct("groupNorm", out, x);
+        checkGroupNorm("groupNorm", x, groups, gamma, beta, out);
         OpProfile.Timing timing = OpProfile.start(profile);
         groupNormKernel(x, groups, eps, gamma, beta, out);
         if (timing != null) {
             timing.stop("groupNorm " + dims(x), 0);
         }
+    }
+
+    /**
+     * {@link #groupNorm} followed by {@link #silu}, out = silu(groupNorm(x)): the pair every UNet block opens with,
+     * in one pass over the output where a backend fuses them (cpu), the same values as the two ops.
+     */
+    public final void groupNormSilu(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
+        groupNormSilu(x, groups, eps, gamma, beta, null, null, out);
+    }
+
+    /**
+     * out = silu(groupNorm(x) * scale + shift), scale and shift [N, C] per sample and channel (ADM's scale-shift
+     * norm, its "1 +" folded into scale), or both null: the ops {@link #groupNorm}, {@link #mul}, {@link #add} and
+     * {@link #silu} in that order, the same values, in one pass over the output where a backend fuses them (cpu).
+     */
+    public final void groupNormSilu(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor scale,
+                                    Tensor shift, Tensor out) {
+        checkGroupNorm("groupNormSilu", x, groups, gamma, beta, out);
+        if ((scale == null) != (shift == null)) {
+            throw new IllegalArgumentException("groupNormSilu: give both scale and shift, or neither");
+        }
+        if (scale != null && (!scale.hasShape(x.dim(0), x.dim(1)) || !shift.hasShape(x.dim(0), x.dim(1)))) {
+            throw new IllegalArgumentException("groupNormSilu: scale and shift must be [" + x.dim(0) + ", "
+                    + x.dim(1) + "], got " + scale + " and " + shift);
+        }
+        requireResident("groupNormSilu", x, scale, shift, out);
+        if (scale != null) {
+            requireDistinct("groupNormSilu", out, scale, shift);
+        }
+        OpProfile.Timing timing = OpProfile.start(profile);
+        groupNormSiluKernel(x, groups, eps, gamma, beta, scale, shift, out);
+        if (timing != null) {
+            timing.stop((scale == null ? "groupNorm+silu " : "groupNorm+scale+shift+silu ") + dims(x), 0);
+        }
+    }
+
+    private void checkGroupNorm(String op, Tensor x, int groups, Tensor gamma, Tensor beta, Tensor out) {
+        if (x.rank() < 2) {
+            throw new IllegalArgumentException(op + ": input " + x + " must be [N,C,...]");
+        }
+        int c = x.dim(1);
+        if (groups < 1 || c % groups != 0) {
+            throw new IllegalArgumentException(op + ": " + groups + " groups do not divide " + c + " channels");
+        }
+        if ((gamma == null) != (beta == null)) {
+            throw new IllegalArgumentException(op + ": give both gamma and beta, or neither");
+        }
+        if (gamma != null && (!gamma.hasShape(c) || !beta.hasShape(c))) {
+            throw new IllegalArgumentException(op + ": gamma and beta must be [" + c + "], got " + gamma
+                    + " and " + beta);
+        }
+        requireShape(op + " output", out, x.shape());
+        requireResident(op, x, gamma, beta, out);
+        requireSameOrDistinct(op, out, x);
     }
 
     /** SiLU (swish): x * sigmoid(x). out may be x. */

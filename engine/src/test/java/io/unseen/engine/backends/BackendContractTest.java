@@ -114,6 +114,11 @@ class BackendContractTest {
         }
         check("groupNorm", b, new Tensor[]{random(r, 2, 8, 5, 3), random(r, 8), random(r, 8)}, new int[]{2, 8, 5, 3},
                 (be, in, o) -> be.groupNorm(in[0], 4, 1e-5f, in[1], in[2], o));
+        check("groupNorm+silu", b, new Tensor[]{random(r, 2, 8, 5, 3), random(r, 8), random(r, 8)},
+                new int[]{2, 8, 5, 3}, (be, in, o) -> be.groupNormSilu(in[0], 4, 1e-5f, in[1], in[2], o));
+        check("groupNorm+scale+shift+silu", b, new Tensor[]{random(r, 2, 8, 5, 3), random(r, 8), random(r, 8),
+                random(r, 2, 8), random(r, 2, 8)}, new int[]{2, 8, 5, 3},
+                (be, in, o) -> be.groupNormSilu(in[0], 4, 1e-5f, in[1], in[2], in[3], in[4], o));
         check("silu", b, new Tensor[]{random(r, 3, 41)}, new int[]{3, 41}, (be, in, o) -> be.silu(in[0], o));
         check("softmax last", b, new Tensor[]{random(r, 3, 4, 17)}, new int[]{3, 4, 17}, (be, in, o) -> be.softmax(in[0], -1, o));
         check("softmax middle", b, new Tensor[]{random(r, 3, 17, 5)}, new int[]{3, 17, 5}, (be, in, o) -> be.softmax(in[0], 1, o));
@@ -180,6 +185,40 @@ class BackendContractTest {
             assertThrows(IllegalArgumentException.class,
                     () -> b.timestepEmbedding(t, b.upload(style.frequencies(15)), style, got), "a table of 15 for 33");
         }
+    }
+
+    /**
+     * The fused group norm + SiLU (with and without a scale and shift) gives the bits of the ops it fuses, run one
+     * after the other on the same backend, where a row is whole vectors (8x8 positions: every layer of the paper's
+     * models has a multiple of 16); and refuses a scale without a shift or of another shape.
+     */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void fusedGroupNormSiluGivesTheBitsOfTheOpsItFuses(String name) {
+        Backend b = Backends.byName(name);
+        Random r = new Random(11);
+        Tensor x = b.upload(random(r, 2, 64, 8, 8)), gamma = b.upload(random(r, 64)), beta = b.upload(random(r, 64));
+        Tensor scale = b.upload(random(r, 2, 64)), shift = b.upload(random(r, 2, 64));
+        Tensor separate = b.allocate(2, 64, 8, 8), fused = b.allocate(2, 64, 8, 8);
+        b.groupNorm(x, 32, 1e-6f, gamma, beta, separate);
+        b.silu(separate, separate);
+        b.groupNormSilu(x, 32, 1e-6f, gamma, beta, fused);
+        assertArrayEquals(separate.toHost().copy().data(), fused.toHost().copy().data(), name + ": norm, silu");
+
+        b.groupNorm(x, 32, 1e-6f, gamma, beta, separate);
+        b.mul(separate, scale.reshape(2, 64, 1, 1), separate);
+        b.add(separate, shift.reshape(2, 64, 1, 1), separate);
+        b.silu(separate, separate);
+        b.groupNormSilu(x, 32, 1e-6f, gamma, beta, scale, shift, fused);
+        assertArrayEquals(separate.toHost().copy().data(), fused.toHost().copy().data(),
+                name + ": norm, scale, shift, silu");
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> b.groupNormSilu(x, 32, 1e-6f, gamma, beta, scale, null, fused));
+        assertTrue(e.getMessage().contains("both scale and shift"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> b.groupNormSilu(x, 32, 1e-6f, gamma, beta, scale.reshape(1, 128), shift, fused));
+        assertTrue(e.getMessage().contains("[2, 64]"), e.getMessage());
     }
 
     @ParameterizedTest
