@@ -359,7 +359,7 @@ final class VectorBackward {
                 // the forward's statistics
                 float shift = xd[xs];
                 float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
-                VectorOps.sumCentered(xd, xs, groupSize, center, sums);
+                VectorOps.sumCentered(xd, xs, groupSize, center, sums, 0);
                 double residual = sums[0] / groupSize; // the mean is center + residual
                 double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
                 double inv = 1.0 / Math.sqrt(var + eps);
