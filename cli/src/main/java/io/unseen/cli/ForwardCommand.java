@@ -1,6 +1,5 @@
 package io.unseen.cli;
 
-import io.unseen.diffusion.FrozenModel;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 import io.unseen.engine.ops.Backend;
@@ -30,7 +29,6 @@ final class ForwardCommand implements Callable<Integer> {
         CommandChecks.writableFile("--output", output);
         in.checkBeforeLoading(output);
         Tensor x = in.readInput();
-        FrozenModel.requireFiniteWeights(in.model);
         Backend backend = device.backend();
         UNet unet = UNets.load(in.model, backend);
         float[] t = in.timestepsFor(x, unet);

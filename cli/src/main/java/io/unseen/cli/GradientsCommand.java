@@ -1,6 +1,5 @@
 package io.unseen.cli;
 
-import io.unseen.diffusion.FrozenModel;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.io.Npy;
 import io.unseen.engine.io.SafeTensors;
@@ -43,7 +42,6 @@ final class GradientsCommand implements Callable<Integer> {
         CommandChecks.notTheInput("--output", output, "--target", target);
         Tensor x = in.readInput(), y = Npy.read(target);
         CommandChecks.finite(target, y);
-        FrozenModel.requireFiniteWeights(in.model);
         Backend backend = device.backend();
         try (UNet unet = UNets.load(in.model, backend)) {
             int[] out = {x.dim(0), unet.outChannels(), x.dim(2), x.dim(3)};

@@ -187,6 +187,8 @@ class HostileInputTest {
         Path pr = dir.resolve("nan-prior.safetensors");
         refused(args("invert", "--model", nanModel.toString(), "--images", refs.toString(), "--t0", "400", "--steps",
                 "3", "--output", pr.toString()), "nan-weights.safetensors", "NaN");
+        refused(args("forward", "--model", nanModel.toString(), "--input", latents.toString(), "--timesteps", "10",
+                "--output", dir.resolve("f.npy").toString()), "nan-weights.safetensors", "NaN");
         Path nanInput = dir.resolve("nan.npy");
         Tensor x = Npy.read(latents);
         x.data()[5] = Float.POSITIVE_INFINITY;

@@ -54,21 +54,6 @@ public record FrozenModel(UNet unet, NoiseSchedule schedule, String fingerprint,
         }
     }
 
-    /**
-     * Every weight is a finite number, checked without building the model: one pass over the file, one tensor in
-     * memory at a time.
-     */
-    public static void requireFiniteWeights(Path file) throws IOException {
-        try (SafeTensorsFile f = SafeTensors.open(file)) {
-            for (String name : f.names()) {
-                if (!f.entry(name).dtype().loadable()) {
-                    continue; // the loader reports a dtype it cannot read
-                }
-                UNets.requireFinite(file, name, f.load(name).data());
-            }
-        }
-    }
-
     /** The noise schedule of a converted model file, from its header alone (no weights are read). */
     public static NoiseSchedule schedule(Path file) throws IOException {
         try (SafeTensorsFile f = SafeTensors.open(file)) {
