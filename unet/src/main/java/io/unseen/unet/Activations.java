@@ -23,7 +23,7 @@ import java.util.Map;
  * time never sharing a float: a skip connection of the way down holds its memory until the way up reads it, and a
  * temporary of a block is free again after the block. The pass's result gets a block of its own (it is read after
  * the pass, and may be the next pass's input). Against one block per buffer at its largest use (the plan before
- * this one), at batch 1 (`unseen bench`): CelebA-HQ 256's DDPM 620 -> 257 MiB, AFHQ-dog's ADM 561 -> 226 MiB, the
+ * this one), at batch 1 (`unseen bench`): CelebA-HQ 256's DDPM 620 -> 225 MiB, AFHQ-dog's ADM 561 -> 194 MiB, the
  * same DDPM at 512x512 2,481 -> 899 MiB, CIFAR-10's at batch 16 236 -> 72 MiB.
  *
  * <p>A forward after {@link #allocate} takes, request by request, the views the plan made ({@link #startPass} starts

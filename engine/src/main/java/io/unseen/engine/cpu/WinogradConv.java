@@ -60,7 +60,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Memory: a prepared weight that runs here holds its transform beside its own values, 16/9 of their size for
  * F(2x2, 3x3) and 36/9 for F(4x4, 3x3) ({@link PackedWeight#heldFloats}); a model's memory plan counts both
  * ({@code Backend.preparedBytes}): under {@code auto}, CelebA-HQ 256's weights 434 -> 695 MiB, its peak resident
- * memory 1.45 -> 1.8 GB, above ONNX Runtime's 1.76 (benchmarks/RESULTS.md). The values stay: a call of another
+ * memory 1.45 -> 1.8 GB, above ONNX Runtime's 1.76, until activations were laid out by lifetime (1.41 GB since:
+ * benchmarks/RESULTS.md). The values stay: a call of another
  * shape ({@code auto}) or under another {@code -Dunseen.conv} (read on every call) runs direct,
  * {@link io.unseen.engine.Tensor#toHost()} and the backward pass read them, and they cannot be recovered bit for
  * bit from the rounded transform. Dropping them (about 90 MB for CelebA-HQ) would take a model that fixes its
