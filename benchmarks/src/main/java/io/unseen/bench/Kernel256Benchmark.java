@@ -10,7 +10,8 @@ import org.openjdk.jmh.annotations.Param;
  */
 public class Kernel256Benchmark extends KernelHarness {
     @Param({"celebahq256.conv3x3.128x256", "celebahq256.conv3x3s2.128x256", "celebahq256.conv3x3.512x16",
-            "celebahq256.groupnorm.128x256", "celebahq256.attention.512x16", "afhqdog256.conv3x3.256x64",
+            "celebahq256.groupnorm.128x256", "celebahq256.groupnorm_silu.128x256",
+            "celebahq256.groupnorm_then_silu.128x256", "celebahq256.attention.512x16", "afhqdog256.conv3x3.256x64",
             "afhqdog256.conv1x1.256x64", "afhqdog256.groupnorm.256x64", "afhqdog256.attention.512x16"})
     public String op;
 

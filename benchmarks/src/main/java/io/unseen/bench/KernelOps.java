@@ -10,7 +10,8 @@ import io.unseen.unet.FlopCount;
  * The single ops of the paper's UNets at their shapes, named {@code CONFIG.OP.CxS} (C channels, S x S pixels,
  * batch 1): {@code cifar10.conv3x3.128x32} is a 3x3 convolution 128 -> 128 channels at 32x32 in the CIFAR-10 DDPM.
  * Ops: conv3x3 (stride 1, padding 1), conv3x3s2 (the DDPM's downsample: stride 2, padding 0/1, to S/2), conv1x1,
- * groupnorm (32 groups), attention (over a fused qkv of 3C channels and S*S positions; one head in the DDPMs, heads of
+ * groupnorm (32 groups), groupnorm_silu (the fused op, {@code Backend.groupNormSilu}) and groupnorm_then_silu (the
+ * two ops it fuses, one after the other), attention (over a fused qkv of 3C channels and S*S positions; one head in the DDPMs, heads of
  * 64 channels in the legacy order in the ADM), silu, linear (C -> C, one row; written {@code linear.C}).
  */
 record KernelOps(String op, int channels, int size, boolean adm) {
@@ -62,12 +63,22 @@ record KernelOps(String op, int channels, int size, boolean adm) {
                     return out;
                 };
             }
-            case "groupnorm": {
+            case "groupnorm":
+            case "groupnorm_silu":
+            case "groupnorm_then_silu": {
                 Tensor x = Workloads.uniform(b, 1, 1, c, s, s), gamma = Workloads.uniform(b, 2, c);
                 Tensor beta = Workloads.uniform(b, 3, c), out = b.allocate(1, c, s, s);
                 float eps = adm ? 1e-5f : 1e-6f;
+                boolean fused = op.equals("groupnorm_silu"), then = op.equals("groupnorm_then_silu");
                 return () -> {
-                    b.groupNorm(x, 32, eps, gamma, beta, out);
+                    if (fused) {
+                        b.groupNormSilu(x, 32, eps, gamma, beta, out);
+                    } else {
+                        b.groupNorm(x, 32, eps, gamma, beta, out);
+                        if (then) {
+                            b.silu(out, out);
+                        }
+                    }
                     return out;
                 };
             }
@@ -99,7 +110,7 @@ record KernelOps(String op, int channels, int size, boolean adm) {
             }
             default:
                 throw new IllegalArgumentException("unknown op '" + op + "' (conv3x3, conv3x3s2, conv1x1, groupnorm,"
-                        + " attention, silu, linear)");
+                        + " groupnorm_silu, groupnorm_then_silu, attention, silu, linear)");
         }
     }
 }
