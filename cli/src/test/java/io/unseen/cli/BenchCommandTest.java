@@ -79,7 +79,7 @@ class BenchCommandTest {
         assertTrue(((String) ((Map<?, ?>) ops.get(ops.size() - 1)).get("op")).startsWith("(between ops"), out);
         String text = stdout("bench", "--config", "cifar10", "--size", "16", "--forwards", "1", "--profile");
         assertTrue(text.contains("share  ms/forward  calls  GFLOP/s  of peak  op")
-                && text.contains("conv2d 3x3 128->128 at 16x16, batch 1") && text.contains("groupNorm [1,128,16,16]"),
+                && text.contains("conv2d 3x3 128->128 at 16x16, batch 1") && text.contains("groupNorm+silu [1,128,16,16]"),
                 text);
     }
 
