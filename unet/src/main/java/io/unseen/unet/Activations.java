@@ -202,9 +202,9 @@ final class Activations {
         }
         Value v = installed == null || cursor >= installed.values.size() ? null : installed.values.get(cursor);
         if (v == null || v.buffer != buffer || !v.view.hasShape(shape)) {
-            throw new IllegalStateException("the model's activation " + Arrays.toString(shape) + " (request "
-                    + cursor + " of the pass) was not in its memory plan (a bug: a pass asks for its activations in "
-                    + "the order and shapes the planning pass did)");
+            throw new IllegalStateException("the model's activation " + Arrays.toString(shape) + " (" + buffer
+                    + ", request " + cursor + " of the pass) was not in its memory plan (a bug: a pass asks for its "
+                    + "activations in the order and shapes the planning pass did)");
         }
         cursor++;
         return v.view;

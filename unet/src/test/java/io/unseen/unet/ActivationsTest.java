@@ -56,7 +56,7 @@ class ActivationsTest {
 
     @Test
     void aRequestThePlanDidNotMakeThereIsABugNotAnAllocation() {
-        Activations.Buffer x = activations.own(), y = activations.own();
+        Activations.Buffer x = activations.own(), y = activations.shared("resnet.conv1");
         activations.startPlan();
         Tensor planned = x.get(1, 2, 4, 4);
         activations.used(planned);
@@ -65,7 +65,9 @@ class ActivationsTest {
         IllegalStateException shape = assertThrows(IllegalStateException.class, () -> x.get(1, 2, 8, 8));
         assertTrue(shape.getMessage().contains("plan"), shape.getMessage());
         activations.startPass();
-        assertThrows(IllegalStateException.class, () -> y.get(1, 2, 4, 4), "another buffer in that place");
+        IllegalStateException other = assertThrows(IllegalStateException.class, () -> y.get(1, 2, 4, 4),
+                "another buffer in that place");
+        assertTrue(other.getMessage().contains("resnet.conv1"), other.getMessage());
         activations.startPass();
         x.get(1, 2, 4, 4);
         assertThrows(IllegalStateException.class, () -> x.get(1, 2, 4, 4), "more requests than the plan made");
