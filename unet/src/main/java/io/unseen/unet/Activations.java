@@ -110,7 +110,7 @@ final class Activations {
             Value v = packed.get(i);
             sizes[i] = v.size;
             first[i] = v.first;
-            last[i] = Math.max(v.first, v.last);
+            last[i] = v.last;
         }
         List<Long> chunkSizes = new ArrayList<>();
         OffsetPlanner.Placement[] where = OffsetPlanner.place(sizes, first, last, blockLimit(), chunkSizes);
@@ -128,7 +128,8 @@ final class Activations {
     /**
      * Gives every block back, then allocates the blocks of {@code layout} and makes the view of each of its values:
      * the one moment activation memory is allocated. Fails, before any block is taken, with one line naming the
-     * largest activation of a block and the fix when the block is larger than an allocation may take.
+     * largest activation of a block and the fix when the block is larger than an allocation may take; a block that
+     * does not fit in memory fails too, and the caller gives back those already taken ({@link #release}).
      */
     void allocate(Layout layout) {
         release();
@@ -136,9 +137,10 @@ final class Activations {
         for (int b = 0; b < sizes.length; b++) {
             if (!HeapBudget.allows(4 * sizes[b])) {
                 // Host backends hold activations in the Java heap, and so does the OpenCL arena's host mirror.
-                throw new IllegalArgumentException("the model's activation "
-                        + Arrays.toString(layout.largestIn(b).shape) + (sizes[b] > layout.largestIn(b).size
-                        ? " and those live beside it " : " ") + HeapBudget.exceeded(4 * sizes[b]) + "; " + FIX);
+                Value largest = layout.largestIn(b);
+                throw new IllegalArgumentException("the model's activation " + Arrays.toString(largest.shape)
+                        + (sizes[b] > largest.size ? " and those live beside it " : " ")
+                        + HeapBudget.exceeded(4 * sizes[b]) + "; " + FIX);
             }
         }
         backend.reserveRoom(sizes);
@@ -146,7 +148,6 @@ final class Activations {
             try {
                 blocks.add(backend.allocate((int) sizes[b]));
             } catch (OutOfMemoryError e) {
-                release();
                 throw new IllegalArgumentException("the model's activation " + Arrays.toString(layout.largestIn(b)
                         .shape) + " (" + (4 * sizes[b] >> 20) + " MiB with those live beside it) does not fit in "
                         + "memory; " + FIX + ", or give Java more memory (JAVA_OPTS=-Xmx)", e);

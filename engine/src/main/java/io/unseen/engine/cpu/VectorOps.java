@@ -64,20 +64,17 @@ final class VectorOps {
     // ---------------------------------------------------------------------------------------------------------
     // Group norm
 
-    /**
-     * Group normalization of x [n, c, spatial] into out (which may be x). Per (sample, group): mean by a shifted
-     * blocked sum, then the sum of squared deviations around that mean (plus a first-order correction of the
-     * mean), so inputs with a large common offset (1000 + N(0,1)) keep their precision; partial sums go to double
-     * every {@link #SUM_BLOCK} elements.
-     */
     /** A per-sample, per-channel scale and shift, [N, C] each, applied after a norm's affine. */
     record Modulation(float[] scale, int scaleOff, float[] shift, int shiftOff) {
     }
 
     /**
-     * Group norm of x [n, c, spatial] into out, then (when {@code modulation} is given) out * scale + shift per sample
-     * and channel, then (when {@code silu}) SiLU, each row finished while it is in registers; the values are those
-     * of the separate ops ({@link #broadcast}, {@link #silu}).
+     * Group normalization of x [n, c, spatial] into out (which may be x), then (when {@code modulation} is given)
+     * out * scale + shift per sample and channel, then (when {@code silu}) SiLU, each row finished while it is in
+     * registers; the values are those of the separate ops ({@link #broadcast}, {@link #silu}). Per (sample, group):
+     * mean by a shifted blocked sum, then the sum of squared deviations around that mean (plus a first-order
+     * correction of the mean), so inputs with a large common offset (1000 + N(0,1)) keep their precision; partial
+     * sums go to double every {@link #SUM_BLOCK} elements.
      */
     static void groupNorm(float[] x, int xOff, int n, int c, int spatial, int groups, float eps,
                           float[] gamma, int gammaOff, float[] beta, int betaOff, Modulation modulation,

@@ -381,6 +381,7 @@ public abstract class Backend implements AutoCloseable {
     /** Group normalization over [N,C,*]: groups must divide C; gamma, beta [C] or null (no affine). */
     public final void groupNorm(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor out) {
         checkGroupNorm("groupNorm", x, groups, gamma, beta, out);
+        requireResident("groupNorm", x, gamma, beta, out);
         OpProfile.Timing timing = OpProfile.start(profile);
         groupNormKernel(x, groups, eps, gamma, beta, out);
         if (timing != null) {
@@ -411,7 +412,7 @@ public abstract class Backend implements AutoCloseable {
             throw new IllegalArgumentException("groupNormSilu: scale and shift must be [" + x.dim(0) + ", "
                     + x.dim(1) + "], got " + scale + " and " + shift);
         }
-        requireResident("groupNormSilu", x, scale, shift, out);
+        requireResident("groupNormSilu", x, gamma, beta, scale, shift, out);
         if (scale != null) {
             requireDistinct("groupNormSilu", out, scale, shift);
         }
@@ -422,7 +423,8 @@ public abstract class Backend implements AutoCloseable {
         }
     }
 
-    private void checkGroupNorm(String op, Tensor x, int groups, Tensor gamma, Tensor beta, Tensor out) {
+    /** The shapes and aliasing of a group norm; the caller checks residency, once, with all of its operands. */
+    private static void checkGroupNorm(String op, Tensor x, int groups, Tensor gamma, Tensor beta, Tensor out) {
         if (x.rank() < 2) {
             throw new IllegalArgumentException(op + ": input " + x + " must be [N,C,...]");
         }
@@ -438,7 +440,6 @@ public abstract class Backend implements AutoCloseable {
                     + " and " + beta);
         }
         requireShape(op + " output", out, x.shape());
-        requireResident(op, x, gamma, beta, out);
         requireSameOrDistinct(op, out, x);
     }
 
