@@ -41,6 +41,9 @@ class VectorBackwardTest {
             {1, 40, 6, 5, 24, 3, 3, 1, 1, 1, 1, 1},
             {3, 2, 5, 4, 3, 1, 1, 1, 1, 1, 2, 0},
             {4, 16, 9, 9, 1, 3, 3, 1, 1, 1, 1, 1},
+            // channels and output rows whole vectors (AVX-512: 16 floats): panels packed a vector at a time
+            {2, 32, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1},
+            {3, 16, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1},
         };
         for (int[] s : shapes) {
             Conv2dSpec spec = new Conv2dSpec(s[7], s[8], s[9], s[10], s[11]);

@@ -61,6 +61,11 @@ class VectorConvTest {
         check(r, 3, 5, 2, 2, 40, 3, 3, Conv2dSpec.of(1, 1), true);
         check(r, 4, 7, 5, 7, 9, 1, 1, Conv2dSpec.of(1, 0), true);
         check(r, 3, 4, 9, 9, 11, 3, 3, new Conv2dSpec(2, 0, 1, 0, 1), false);
+        // Output rows whole vectors long (AVX-512: 16 floats), so panels are packed a vector at a time, in batches
+        // whose images meet inside a panel.
+        check(r, 2, 5, 16, 16, 7, 3, 3, Conv2dSpec.of(1, 1), true);
+        check(r, 3, 3, 32, 32, 9, 3, 3, Conv2dSpec.of(1, 1), false);
+        check(r, 3, 4, 4, 4, 6, 1, 1, Conv2dSpec.of(1, 0), true);
         // Larger: 3x3 32 -> 48 channels at 20x20.
         check(r, 1, 32, 20, 20, 48, 3, 3, Conv2dSpec.of(1, 1), true);
     }
