@@ -111,8 +111,7 @@ final class AdmBackward extends UNetBackward {
         }
         // self.out(h): GroupNorm32, SiLU, conv
         outInput = h;
-        h = norm(m.out0, h, "out.0");
-        h = silu(h, "out.1");
+        h = normSilu(m.out0, h, "out.1");
         return conv(m.out2, h, "out.2");
     }
 
@@ -152,8 +151,7 @@ final class AdmBackward extends UNetBackward {
      */
     private Tensor resBlockForward(AdmUNet.ResBlock b, Tensor x) {
         String p = b.prefix;
-        Tensor h = norm(b.inLayers0, x, p + ".in_layers.0");        // in_layers: GroupNorm32, SiLU, conv
-        h = silu(h, p + ".in_layers.1");
+        Tensor h = normSilu(b.inLayers0, x, p + ".in_layers.1");    // in_layers: GroupNorm32, SiLU, conv
         if (b.updown != AdmUNet.Resample.NONE) {
             h = resample(b, h, p + ".h_upd");                       // h = self.h_upd(in_rest(x))
             x = resample(b, x, p + ".x_upd");                       // x = self.x_upd(x)
@@ -167,12 +165,12 @@ final class AdmBackward extends UNetBackward {
             h = s.get(p + ".film", n.shape());
             backend.mul(n, Ops.perChannel(onePlusScale), h);        //   * (1 + scale)
             backend.add(h, Ops.perChannel(shift), h);               //   + shift
+            h = silu(h, p + ".out_layers.1");                       // ... SiLU, dropout, conv
         } else {
             Tensor embOut = linear(b.embLayers1, embAct, "tmp.emb_out");
             backend.add(h, Ops.perChannel(embOut), h);              // h = h + emb_out
-            h = norm(b.outLayers0, h, p + ".out_layers.0");         // out_layers: GroupNorm32, ...
+            h = normSilu(b.outLayers0, h, p + ".out_layers.1");     // out_layers: GroupNorm32, SiLU, ...
         }
-        h = silu(h, p + ".out_layers.1");                           // ... SiLU, dropout, conv
         if (dropout.p() > 0) {
             backend.mul(h, dropoutMask(p + ".dropout", h.shape()), h); // out_layers[2]: nn.Dropout
         }
@@ -203,9 +201,8 @@ final class AdmBackward extends UNetBackward {
         Tensor act = s.kept("out.1");
         Tensor dAct = s.get("d.out.1", act.shape());
         convBackward(m.out2, "out.2", act, dY, dAct);
-        backend.siluBackward(s.kept("out.0"), dAct, dAct);
         Tensor d = flow(act.shape());
-        normBackward(m.out0, "out.0", outInput, dAct, d);
+        normSiluBackward(m.out0, "out.0", outInput, null, dAct, d);
 
         // the output blocks, last first: module i read cat(h, hs.pop()), and hs.pop() gave it hs[n - 1 - i]
         int n = hs.size();
@@ -282,13 +279,14 @@ final class AdmBackward extends UNetBackward {
         Tensor act = s.kept(p + ".out_layers.1");
         Tensor dAct = s.get("d.out_layers.1", act.shape());
         convBackward(b.outLayers3, p + ".out_layers.3", act, dOut, dAct);
-        if (dropout.p() > 0) {
-            backend.mul(dAct, s.kept(p + ".dropout"), dAct);       // the forward's mask, scale included
-        }
+        Tensor mask = dropout.p() > 0 ? s.kept(p + ".dropout") : null; // the forward's, scale included
         Tensor h = s.kept(p + ".in_layers.2");                      // out_norm's input
         Tensor dH = s.get("d.in_layers.2", h.shape());
         if (scaleShift) {
-            // h = out_norm(h) * (1 + scale) + shift, then SiLU
+            // h = out_norm(h) * (1 + scale) + shift, then SiLU, then the dropout
+            if (mask != null) {
+                backend.mul(dAct, mask, dAct);
+            }
             backend.siluBackward(s.kept(p + ".film"), dAct, dAct);
             Tensor normed = s.kept(p + ".out_layers.0"), onePlusScale = s.kept(p + ".emb_layers.1.scale");
             Tensor dShift = s.get("d.shift", onePlusScale.shape());
@@ -302,9 +300,8 @@ final class AdmBackward extends UNetBackward {
             embBackward(b.embOnePlusScale, p + ".emb_layers.1.scale", dScale, dEmbAct);
             embBackward(b.embShift, p + ".emb_layers.1.shift", dShift, dEmbAct);
         } else {
-            // h = out_layers(h + emb_out[:, :, None, None]): GroupNorm32, SiLU, ...
-            backend.siluBackward(s.kept(p + ".out_layers.0"), dAct, dAct);
-            normBackward(b.outLayers0, p + ".out_layers.0", h, dAct, dH);
+            // h = out_layers(h + emb_out[:, :, None, None]): GroupNorm32, SiLU, dropout, ...
+            normSiluBackward(b.outLayers0, p + ".out_layers.0", h, mask, dAct, dH);
             Tensor dEmbOut = s.get("d.emb_out", x.dim(0), h.dim(1));
             backend.sumToShape(dH, Ops.perChannel(dEmbOut));
             embBackward(b.embLayers1, p + ".emb_layers.1", dEmbOut, dEmbAct);
@@ -318,9 +315,8 @@ final class AdmBackward extends UNetBackward {
             dInAct = s.get("d.in_layers.1", x.shape());
             resampleBackward(b, dConvInput, dInAct);
         }
-        backend.siluBackward(s.kept(p + ".in_layers.0"), dInAct, dInAct);
         Tensor dX = flow(x.shape());
-        normBackward(b.inLayers0, p + ".in_layers.0", x, dInAct, dX);
+        normSiluBackward(b.inLayers0, p + ".in_layers.0", x, null, dInAct, dX);
         // the skip path: skip_connection(x_upd(x))
         Tensor skipInput = updown ? s.kept(p + ".x_upd") : x;
         Tensor dSkipInput = dOut;

@@ -9,8 +9,8 @@ import java.util.Map;
 
 /**
  * The gradient of mean((model(x, t) - y)^2) with respect to every parameter of a {@link DdpmUNet}, as llm.c writes a
- * training step: a forward that keeps what the backward reads (each layer's input, the silu inputs, the attention's
- * qkv; group-norm statistics and attention probabilities are recomputed), then the backward, walking the port's
+ * training step: a forward that keeps what the backward reads (each layer's input, the attention's qkv; group-norm
+ * statistics and outputs and attention probabilities are recomputed), then the backward, walking the port's
  * {@code Model.forward} (reference/ddpm_port.py) from its last line to its first, each module's backward beside its
  * forward. What the two UNets' passes share (the step, the memory, the attention block, resampling) is
  * {@link UNetBackward}'s.
@@ -118,22 +118,22 @@ final class DdpmBackward extends UNetBackward {
             }
         }
 
-        h = norm(m.normOut, h, "norm_out");
-        h = silu(h, "norm_out.act");
+        h = normSilu(m.normOut, h, "norm_out.act");
         return conv(m.convOut, h, "conv_out");
     }
 
-    /** ResnetBlock.forward: keeps norm1's and norm2's inputs and outputs, the silu outputs and its own output. */
+    /**
+     * ResnetBlock.forward: keeps norm1's and norm2's inputs and their SiLU outputs (each norm's own output is
+     * recomputed by the fused backward) and its own output.
+     */
     private Tensor resnetForward(DdpmUNet.ResnetBlock b, Tensor x, Tensor temb) {
         String p = b.prefix;
-        Tensor h = norm(b.norm1, x, p + ".norm1");                  // h = self.norm1(h)
-        h = silu(h, p + ".act1");                                   // h = nonlinearity(h)
+        Tensor h = normSilu(b.norm1, x, p + ".act1");               // h = nonlinearity(self.norm1(h))
         h = conv(b.conv1, h, p + ".conv1+temb");                    // h = self.conv1(h)
         Tensor e = silu(temb, p + ".temb_act");                     // nonlinearity(temb)
         e = linear(b.tembProj, e, p + ".temb_proj");                // self.temb_proj(...)
         backend.add(h, Ops.perChannel(e), h);                       // h = h + ...[:, :, None, None]
-        h = norm(b.norm2, h, p + ".norm2");                         // h = self.norm2(h)
-        h = silu(h, p + ".act2");                                   // h = nonlinearity(h)
+        h = normSilu(b.norm2, h, p + ".act2");                      // h = nonlinearity(self.norm2(h))
         if (dropout.p() > 0) {
             backend.mul(h, dropoutMask(p + ".dropout", h.shape()), h); // h = self.dropout(h)
         }
@@ -162,9 +162,8 @@ final class DdpmBackward extends UNetBackward {
         // h = conv_out(nonlinearity(norm_out(h)))
         Tensor dAct = s.get("d.norm_out.act", s.kept("norm_out.act").shape());
         m.convOut.backward(s.kept("norm_out.act"), dY, dAct, grad("conv_out.weight"), grad("conv_out.bias"));
-        backend.siluBackward(s.kept("norm_out"), dAct, dAct);
-        Tensor d = flow(s.kept("norm_out").shape());
-        m.normOut.backward(upOutput(), dAct, d, grad("norm_out.weight"), grad("norm_out.bias"));
+        Tensor d = flow(dAct.shape());
+        normSiluBackward(m.normOut, "norm_out", upOutput(), null, dAct, d);
 
         // the up levels, last block first; hs.pop() gave the last up block hs[0], so skip counts up from 0
         int skip = 0;
@@ -243,12 +242,10 @@ final class DdpmBackward extends UNetBackward {
         // return x + h: both branches receive dOut; h = conv2(nonlinearity(norm2(h1)))
         Tensor dAct2 = s.get("d.act2", act2.shape());
         b.conv2.backward(act2, dOut, dAct2, grad(p + ".conv2.weight"), grad(p + ".conv2.bias"));
-        if (dropout.p() > 0) {
-            backend.mul(dAct2, s.kept(p + ".dropout"), dAct2);     // the forward's mask, scale included
-        }
-        backend.siluBackward(s.kept(p + ".norm2"), dAct2, dAct2);
         Tensor dH1 = s.get("d.h1", act2.shape());
-        b.norm2.backward(s.kept(p + ".conv1+temb"), dAct2, dH1, grad(p + ".norm2.weight"), grad(p + ".norm2.bias"));
+        // through the dropout (the forward's mask, scale included), the SiLU and norm2, as one op
+        normSiluBackward(b.norm2, p + ".norm2", s.kept(p + ".conv1+temb"),
+                dropout.p() > 0 ? s.kept(p + ".dropout") : null, dAct2, dH1);
         // h1 = conv1(...) + temb_proj(nonlinearity(temb))[:, :, None, None]
         Tensor dProj = s.get("d.temb_proj", x.dim(0), act2.dim(1));
         backend.sumToShape(dH1, Ops.perChannel(dProj));
@@ -260,8 +257,7 @@ final class DdpmBackward extends UNetBackward {
         // conv1(nonlinearity(norm1(x)))
         Tensor dAct1 = s.get("d.act1", act1.shape());
         b.conv1.backward(act1, dH1, dAct1, grad(p + ".conv1.weight"), grad(p + ".conv1.bias"));
-        backend.siluBackward(s.kept(p + ".norm1"), dAct1, dAct1);
-        b.norm1.backward(x, dAct1, dX, grad(p + ".norm1.weight"), grad(p + ".norm1.bias"));
+        normSiluBackward(b.norm1, p + ".norm1", x, null, dAct1, dX);
         // the shortcut: x itself, or nin_shortcut(x)
         if (b.ninShortcut != null) {
             Tensor dShortcut = s.get("d.shortcut", x.shape());

@@ -43,6 +43,19 @@ final class GroupNorm {
         ops.backend.groupNorm(x, GROUPS, eps, weight, bias, y);
     }
 
+    /** silu(norm(x)) into a tensor the caller owns (a training pass, which keeps only the activation). */
+    void forwardSilu(Tensor x, Tensor y) {
+        ops.backend.groupNormSilu(x, GROUPS, eps, weight, bias, y);
+    }
+
+    /**
+     * Backward of silu(norm(x)) * mask (mask null: none) from x alone ({@code Backend#groupNormSiluBackward}): dx
+     * overwritten, dWeight and dBias accumulated.
+     */
+    void backwardSilu(Tensor x, Tensor mask, Tensor dAct, Tensor dx, Tensor dWeight, Tensor dBias) {
+        ops.backend.groupNormSiluBackward(x, GROUPS, eps, weight, bias, mask, dAct, dx, dWeight, dBias);
+    }
+
     /** dx overwritten, dWeight and dBias accumulated; the statistics are recomputed from x. */
     void backward(Tensor x, Tensor dy, Tensor dx, Tensor dWeight, Tensor dBias) {
         ops.backend.groupNormBackward(x, GROUPS, eps, weight, dy, dx, dWeight, dBias);

@@ -129,6 +129,12 @@ class PlanningBackend extends Backend {
     }
 
     @Override
+    protected void groupNormSiluBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta,
+                                               Tensor mask, Tensor gradAct, Tensor gradX, Tensor gradGamma,
+                                               Tensor gradBeta) {
+    }
+
+    @Override
     protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
     }
 

@@ -212,6 +212,13 @@ abstract class UNetBackward {
         return y;
     }
 
+    /** silu(g(x)) into the kept block {@code name}: the norm's own output is not kept ({@link #normSiluBackward}). */
+    final Tensor normSilu(GroupNorm g, Tensor x, String name) {
+        Tensor y = s.get(name, x.shape());
+        g.forwardSilu(x, y);
+        return y;
+    }
+
     final Tensor linear(Linear l, Tensor x, String name) {
         Tensor y = s.get(name, x.dim(0), l.outFeatures());
         l.forward(x, y);
@@ -243,6 +250,11 @@ abstract class UNetBackward {
 
     final void normBackward(GroupNorm g, String p, Tensor x, Tensor dy, Tensor dx) {
         g.backward(x, dy, dx, grad(p + ".weight"), grad(p + ".bias"));
+    }
+
+    /** Backward of silu(g(x)) * mask (mask null: none) from x, its parameters named by prefix {@code p}. */
+    final void normSiluBackward(GroupNorm g, String p, Tensor x, Tensor mask, Tensor dAct, Tensor dx) {
+        g.backwardSilu(x, mask, dAct, dx, grad(p + ".weight"), grad(p + ".bias"));
     }
 
     final void linearBackward(Linear l, String p, Tensor x, Tensor dy, Tensor dx) {

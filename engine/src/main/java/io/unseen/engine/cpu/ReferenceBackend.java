@@ -521,6 +521,22 @@ public final class ReferenceBackend extends Backend {
         }
     }
 
+    /** The three ops it fuses, one after the other, on temporaries of this call (host arrays, not this backend's). */
+    @Override
+    protected void groupNormSiluBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta,
+                                               Tensor mask, Tensor gradAct, Tensor gradX, Tensor gradGamma,
+                                               Tensor gradBeta) {
+        Tensor z = Tensor.zeros(x.shape()), dz = Tensor.zeros(x.shape());
+        groupNormKernel(x, groups, eps, gamma, beta, z);                      // z = groupNorm(x)
+        if (mask != null) {
+            broadcastKernel(BinaryOp.MUL, gradAct, mask, dz);                 // through the mask
+        } else {
+            copyKernel(gradAct, dz);
+        }
+        siluBackwardKernel(z, dz, dz);                                        // through the SiLU
+        groupNormBackwardKernel(x, groups, eps, gamma, dz, gradX, gradGamma, gradBeta);
+    }
+
     @Override
     protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
         float[] xd = x.hostArray(), gd = gradOut.hostArray(), gx = gradX.hostArray();

@@ -246,6 +246,13 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
+    protected void groupNormSiluBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta,
+                                               Tensor mask, Tensor gradAct, Tensor gradX, Tensor gradGamma,
+                                               Tensor gradBeta) {
+        VectorBackward.groupNormSilu(x, groups, eps, gamma, beta, mask, gradAct, gradX, gradGamma, gradBeta);
+    }
+
+    @Override
     protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
         VectorBackward.silu(x.hostArray(), x.offset(), gradOut.hostArray(), gradOut.offset(), gradX.hostArray(),
                 gradX.offset(), x.numel());

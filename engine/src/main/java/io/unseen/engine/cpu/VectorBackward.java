@@ -407,6 +407,12 @@ final class VectorBackward {
                 }
             }
         });
+        addParameterGradients(n, c, dGamma, dBeta, gradGamma, gradBeta);
+    }
+
+    /** gradGamma [C] and gradBeta [C] (either may be null) += the per-(sample, channel) sums, samples in order. */
+    private static void addParameterGradients(int n, int c, double[] dGamma, double[] dBeta, Tensor gradGamma,
+                                              Tensor gradBeta) {
         for (int ch = 0; ch < c; ch++) {
             double sumGamma = 0, sumBeta = 0;
             for (int b = 0; b < n; b++) {
@@ -419,6 +425,101 @@ final class VectorBackward {
             if (gradBeta != null) {
                 gradBeta.hostArray()[gradBeta.offset() + ch] += (float) sumBeta;
             }
+        }
+    }
+
+    private static final ThreadLocal<float[]> GROUP_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
+    /**
+     * Backward of act = silu(groupNorm(x)) * mask (mask null: none) as one op: per (sample, group), the norm's
+     * output z is recomputed row by row from the statistics, as the forward computes it ({@link VectorOps#groupNorm}),
+     * its gradient dz = (gradAct * mask) * silu'(z) goes to a per-thread scratch of one group (L1 or L2), and
+     * {@link #groupNorm}'s two passes read it there. The bits are those of the separate ops ({@link #silu},
+     * {@link #groupNorm} on a kept z) where rows are whole vectors (elsewhere a row's last values take SiLU's scalar
+     * formula), without their passes over memory or the kept z.
+     */
+    static void groupNormSilu(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor mask,
+                              Tensor gradAct, Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        int n = x.dim(0), c = x.dim(1), spatial = x.numel() / Math.max(1, n * c), cpg = c / groups;
+        int groupSize = cpg * spatial;
+        if (groupSize == 0) {
+            return;
+        }
+        float[] xd = x.hostArray(), ga = gradAct.hostArray(), md = mask == null ? null : mask.hostArray();
+        float[] gm = gamma == null ? null : gamma.hostArray(), bt = beta == null ? null : beta.hostArray();
+        double[] dGamma = new double[n * c], dBeta = new double[n * c];
+        Parallel.forRange(n * groups, Math.max(1, ELEMENTWISE_CHUNK / groupSize), (from, to) -> {
+            double[] sums = new double[2];
+            float[] dz = GROUP_SCRATCH.get();
+            if (dz.length < groupSize) {
+                dz = new float[groupSize];
+                GROUP_SCRATCH.set(dz);
+            }
+            for (int item = from; item < to; item++) {
+                int b = item / groups, g = item % groups, first = b * c + g * cpg;
+                int xs = x.offset() + first * spatial, gs = gradAct.offset() + first * spatial;
+                int ms = mask == null ? 0 : mask.offset() + first * spatial;
+                // the forward's statistics
+                float shift = xd[xs];
+                float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
+                VectorOps.sumCentered(xd, xs, groupSize, center, sums, 0);
+                double residual = sums[0] / groupSize; // the mean is center + residual
+                double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
+                double inv = 1.0 / Math.sqrt(var + eps);
+                double sumDxhat = 0, sumDxhatXhat = 0;
+                for (int ch = 0; ch < cpg; ch++) {
+                    int channel = g * cpg + ch, row = ch * spatial;
+                    double scale = gm == null ? 1 : gm[gamma.offset() + channel];
+                    siluGradientRow(ga, gs + row, md, ms + row, xd, xs + row, center, (float) residual,
+                            (float) (inv * scale), bt == null ? 0f : bt[beta.offset() + channel], dz, row, spatial);
+                    sumsAgainst(dz, row, xd, xs + row, spatial, center, sums);
+                    double dy = sums[0], dyXhat = inv * (sums[1] - residual * sums[0]);
+                    dBeta[first + ch] = dy;
+                    dGamma[first + ch] = dyXhat;
+                    sumDxhat += scale * dy;
+                    sumDxhatXhat += scale * dyXhat;
+                }
+                if (gradX == null) {
+                    continue;
+                }
+                double slope = -inv * inv * sumDxhatXhat / groupSize;
+                float constant = (float) (-inv * sumDxhat / groupSize - slope * residual);
+                for (int ch = 0; ch < cpg; ch++) {
+                    double scale = gm == null ? 1 : gm[gamma.offset() + g * cpg + ch];
+                    combineRow(dz, ch * spatial, (float) (inv * scale), xd, xs + ch * spatial, center,
+                            (float) slope, constant, gradX.hostArray(), gradX.offset() + first * spatial
+                                    + ch * spatial, spatial);
+                }
+            }
+        });
+        addParameterGradients(n, c, dGamma, dBeta, gradGamma, gradBeta);
+    }
+
+    /**
+     * dz = (gradAct * mask) * silu'(z) over one row, z = ((x - center) - residual) * scale + shift as the forward's
+     * norm computes it, silu' as {@link #silu} computes it; mask null: none.
+     */
+    private static void siluGradientRow(float[] g, int gFrom, float[] mask, int mFrom, float[] x, int xFrom,
+                                        float center, float residual, float scale, float shift, float[] out,
+                                        int outFrom, int len) {
+        FloatVector m = FloatVector.broadcast(F, center), r = FloatVector.broadcast(F, residual);
+        FloatVector a = FloatVector.broadcast(F, scale), b = FloatVector.broadcast(F, shift);
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            FloatVector z = FloatVector.fromArray(F, x, xFrom + i).sub(m).sub(r).fma(a, b);
+            FloatVector sig = FloatVector.broadcast(F, 1f).div(VectorOps.exp(z.neg()).add(1f));
+            FloatVector slope = z.mul(sig.neg().add(1f)).add(1f).mul(sig);
+            FloatVector grad = FloatVector.fromArray(F, g, gFrom + i);
+            if (mask != null) {
+                grad = grad.mul(FloatVector.fromArray(F, mask, mFrom + i));
+            }
+            grad.mul(slope).intoArray(out, outFrom + i);
+        }
+        for (; i < len; i++) {
+            float z = Math.fma((x[xFrom + i] - center) - residual, scale, shift);
+            float grad = mask == null ? g[gFrom + i] : g[gFrom + i] * mask[mFrom + i];
+            double sig = 1.0 / (1.0 + Math.exp(-z));
+            out[outFrom + i] = (float) (grad * sig * (1 + z * (1 - sig)));
         }
     }
 

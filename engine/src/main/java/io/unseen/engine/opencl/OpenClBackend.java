@@ -336,6 +336,13 @@ public final class OpenClBackend extends Backend {
     }
 
     @Override
+    protected void groupNormSiluBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta,
+                                               Tensor mask, Tensor gradAct, Tensor gradX, Tensor gradGamma,
+                                               Tensor gradBeta) {
+        throw noBackward("groupNormSiluBackward");
+    }
+
+    @Override
     protected void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX) {
         throw noBackward("siluBackward");
     }

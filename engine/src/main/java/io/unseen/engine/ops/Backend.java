@@ -236,6 +236,11 @@ public abstract class Backend implements AutoCloseable {
 
     protected abstract void siluBackwardKernel(Tensor x, Tensor gradOut, Tensor gradX);
 
+    /** Backward of act = silu(groupNorm(x)) * mask (mask null: none); see {@link #groupNormSiluBackward}. */
+    protected abstract void groupNormSiluBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta,
+                                                        Tensor mask, Tensor gradAct, Tensor gradX, Tensor gradGamma,
+                                                        Tensor gradBeta);
+
     /** y is the softmax's output, viewed like the forward as [outer, axisLen, inner]. */
     protected abstract void softmaxBackwardKernel(Tensor y, Tensor gradOut, int outer, int axisLen, int inner,
                                                   Tensor gradX);
@@ -825,6 +830,49 @@ public abstract class Backend implements AutoCloseable {
         groupNormBackwardKernel(x, groups, eps, gamma, gradOut, gradX, gradGamma, gradBeta);
         if (timing != null) {
             timing.stop("groupNormBackward " + dims(x), 0);
+        }
+    }
+
+    /**
+     * Backward of act = silu(groupNorm(x)) * mask, the opening of every UNet block in a training pass (mask: the
+     * dropout's, 0 or 1 / (1 - p) per value, or null for none): the ops {@link #groupNormBackward},
+     * {@link #siluBackward} and {@link #mul} in one, from x alone, so the pass need not keep the norm's output. gradAct
+     * is the gradient of act; gradX [like x] is overwritten, gradGamma and gradBeta [C] (either may be null) are
+     * accumulated. gamma and beta as the forward's (null: no affine; then no parameter gradients).
+     */
+    public final void groupNormSiluBackward(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor mask,
+                                            Tensor gradAct, Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        String op = "groupNormSiluBackward";
+        if (x.rank() < 2) {
+            throw new IllegalArgumentException(op + ": input " + x + " must be [N,C,...]");
+        }
+        int c = x.dim(1);
+        if (groups < 1 || c % groups != 0) {
+            throw new IllegalArgumentException(op + ": " + groups + " groups do not divide " + c + " channels");
+        }
+        if ((gamma == null) != (beta == null)) {
+            throw new IllegalArgumentException(op + ": give both gamma and beta, or neither");
+        }
+        if (gamma == null && (gradGamma != null || gradBeta != null)) {
+            throw new IllegalArgumentException(op + ": gradGamma and gradBeta need the affine gamma and beta");
+        }
+        if (gamma != null && (!gamma.hasShape(c) || !beta.hasShape(c))) {
+            throw new IllegalArgumentException(op + ": gamma and beta must be [" + c + "], got " + gamma + " and "
+                    + beta);
+        }
+        if (mask != null) {
+            requireShape(op + " mask", mask, x.shape());
+        }
+        requireShape(op + " gradAct (the gradient of silu(groupNorm(x)) " + dims(x) + ")", gradAct, x.shape());
+        requireGradient(op, "gradX", gradX, x.shape());
+        requireGradient(op, "gradGamma", gradGamma, c);
+        requireGradient(op, "gradBeta", gradBeta, c);
+        requireResident(op, x, gamma, beta, mask, gradAct, gradX, gradGamma, gradBeta);
+        requireGradientsDistinct(op, new Tensor[]{gradX, gradGamma, gradBeta}, x, gamma, beta, mask, gradAct);
+        OpProfile.Timing timing = OpProfile.start(profile);
+        groupNormSiluBackwardKernel(x, groups, eps, gamma, beta, mask, gradAct, gradX, gradGamma, gradBeta);
+        if (timing != null) {
+            timing.stop((mask == null ? "groupNorm+siluBackward " : "groupNorm+silu+maskBackward ") + dims(x), 0);
         }
     }
 

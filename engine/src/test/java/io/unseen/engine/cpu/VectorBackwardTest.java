@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -118,6 +119,73 @@ class VectorBackwardTest {
                     if (affine) {
                         compare(what + " gradGamma", rg, cg);
                         compare(what + " gradBeta", rb, cb);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The fused backward of silu(groupNorm(x)) * mask gives the bits of the separate ops on the cpu backend (the mask's
+     * product, SiLU's backward on the kept norm output, the norm's backward) where rows are whole vectors, their values
+     * elsewhere, and the reference's values; views with sentinels, with and without the mask and the affine.
+     */
+    @Test
+    void groupNormSiluBackwardIsTheSeparateOps() {
+        int[][] shapes = {{2, 6, 5, 7, 3}, {3, 32, 4, 4, 8}, {1, 4, 1, 1, 4}, {2, 8, 37, 1, 2}, {2, 64, 16, 16, 32}};
+        for (int[] s : shapes) {
+            int groups = s[4];
+            for (boolean affine : new boolean[]{true, false}) {
+                for (boolean masked : new boolean[]{true, false}) {
+                    Tensor x = random(s[0], s[1], s[2], s[3]), g = random(x.shape());
+                    Tensor gamma = affine ? random(s[1]) : null, beta = affine ? random(s[1]) : null;
+                    Tensor mask = masked ? random(x.shape()) : null;
+                    if (masked) {
+                        float[] m = mask.data();
+                        for (int i = 0; i < m.length; i++) {
+                            m[i] = m[i] < 0 ? 0f : 1.25f; // dropout 0.2's mask
+                        }
+                    }
+                    Tensor priorG = random(s[1]), priorB = random(s[1]);
+                    String what = "groupNormSiluBackward " + Arrays.toString(s) + (affine ? " affine" : "")
+                            + (masked ? " masked" : "");
+                    // the separate ops on the cpu backend
+                    Tensor z = nan(x.shape()), dz = nan(x.shape());
+                    cpu.groupNorm(x, groups, 1e-5f, gamma, beta, z);
+                    if (masked) {
+                        cpu.mul(g, mask, dz);
+                        cpu.siluBackward(z, dz, dz);
+                    } else {
+                        cpu.siluBackward(z, g, dz);
+                    }
+                    Tensor sx = nan(x.shape()), sg = affine ? priorG.copy() : null, sb = affine ? priorB.copy() : null;
+                    cpu.groupNormBackward(x, groups, 1e-5f, gamma, dz, sx, sg, sb);
+                    // fused, on views
+                    Tensor fx = view(nan(x.shape())), fg = affine ? view(priorG) : null;
+                    Tensor fb = affine ? view(priorB) : null;
+                    cpu.groupNormSiluBackward(view(x), groups, 1e-5f, affine ? view(gamma) : null,
+                            affine ? view(beta) : null, masked ? view(mask) : null, view(g), fx, fg, fb);
+                    double terms = (affine ? TensorAsserts.maxAbs(gamma) : 1) * TensorAsserts.maxAbs(g) * 1.25
+                            / Math.sqrt(minGroupVariance(x, groups) + 1e-5);
+                    if (s[2] * s[3] % VectorGemm.L == 0) {
+                        assertArrayEquals(sx.data(), fx.copy().data(), what + ": gradX");
+                        if (affine) {
+                            assertArrayEquals(sg.data(), fg.copy().data(), what + ": gradGamma");
+                            assertArrayEquals(sb.data(), fb.copy().data(), what + ": gradBeta");
+                        }
+                    } else {
+                        // a row's last values past whole vectors: SiLU's scalar formula here, its vector one there
+                        TensorAsserts.assertClose(what, sx, fx, REL * (1 + TensorAsserts.maxAbs(sx) + terms));
+                    }
+                    requireSentinels(what, fx);
+                    // the reference's default: its own kernels one after the other
+                    Tensor rx = nan(x.shape()), rg = affine ? priorG.copy() : null, rb = affine ? priorB.copy() : null;
+                    ref.groupNormSiluBackward(x, groups, 1e-5f, gamma, beta, mask, g, rx, rg, rb);
+                    TensorAsserts.assertClose(what + " vs reference", rx, fx, REL * (1 + TensorAsserts.maxAbs(rx)
+                            + terms));
+                    if (affine) {
+                        compare(what + " gradGamma vs reference", rg, fg);
+                        compare(what + " gradBeta vs reference", rb, fb);
                     }
                 }
             }

@@ -233,6 +233,10 @@ class BackwardParityTest {
                 () -> cl.siluBackward(x, g, gradX));
         assertEquals("siluBackward: backward passes run on cpu and reference; OpenCL backward is not built yet",
                 e.getMessage());
+        e = assertThrows(UnsupportedOperationException.class,
+                () -> cl.groupNormSiluBackward(x, 1, 1e-5f, null, null, null, g, gradX, null, null));
+        assertEquals("groupNormSiluBackward: backward passes run on cpu and reference; OpenCL backward is not built "
+                + "yet", e.getMessage());
         Tensor w = cl.upload(Tensor.of(new float[]{1}, 1, 1, 1, 1));
         e = assertThrows(UnsupportedOperationException.class,
                 () -> cl.conv2dBackward(x, w, g, Conv2dSpec.of(1, 0), gradX, null, null));

@@ -151,6 +151,22 @@ class BackwardPropertiesTest {
                         b.allocate(1, 4, 2), b.allocate(4), null));
         refused("siluBackward gradOut", "[2, 3]", "[3, 2]",
                 () -> b.siluBackward(b.allocate(2, 3), b.allocate(3, 2), b.allocate(2, 3)));
+        Tensor nx = b.allocate(1, 4, 2), four = b.allocate(4);
+        refused("groupNormSiluBackward mask", "[1, 4, 2]", "[1, 4, 1]",
+                () -> b.groupNormSiluBackward(nx, 2, 1e-5f, four, four, b.allocate(1, 4, 1), b.allocate(1, 4, 2),
+                        b.allocate(1, 4, 2), null, null));
+        refused("groupNormSiluBackward gradAct", "[1, 4, 2]", "[1, 2, 4]",
+                () -> b.groupNormSiluBackward(nx, 2, 1e-5f, four, four, null, b.allocate(1, 2, 4),
+                        b.allocate(1, 4, 2), null, null));
+        refused("groupNormSiluBackward", "gamma and beta", "neither",
+                () -> b.groupNormSiluBackward(nx, 2, 1e-5f, four, null, null, b.allocate(1, 4, 2),
+                        b.allocate(1, 4, 2), null, null));
+        refused("groupNormSiluBackward", "gradGamma", "gamma",
+                () -> b.groupNormSiluBackward(nx, 2, 1e-5f, null, null, null, b.allocate(1, 4, 2),
+                        b.allocate(1, 4, 2), b.allocate(4), null));
+        refused("groupNormSiluBackward", "3 groups", "4 channels",
+                () -> b.groupNormSiluBackward(nx, 3, 1e-5f, null, null, null, b.allocate(1, 4, 2),
+                        b.allocate(1, 4, 2), null, null));
         refused("softmaxBackward gradOut", "[2, 3]", "[2, 4]",
                 () -> b.softmaxBackward(b.allocate(2, 3), -1, b.allocate(2, 4), b.allocate(2, 3)));
         refused("upsampleBackward gradOut", "[1, 2, 6, 8]", "[1, 2, 6, 6]",
@@ -174,6 +190,9 @@ class BackwardPropertiesTest {
         Tensor gw = b.allocate(4, 5);
         refused("linearBackward", "two gradients share storage", "",
                 () -> b.linearBackward(x, w, g, null, gw, gw.reshape(20).slice(0, 4)));
+        Tensor nx = b.upload(grid(1, 4, 2)), dAct = b.upload(grid(1, 4, 2));
+        refused("groupNormSiluBackward", "share storage", "",
+                () -> b.groupNormSiluBackward(nx, 2, 1e-5f, null, null, null, dAct, dAct, null, null));
     }
 
     // ---------------------------------------------------------------------------------------------------------
