@@ -372,42 +372,68 @@ final class VectorBackward {
         // per (sample, channel): sum of gradOut * xhat and of gradOut, summed over the samples in order at the end
         double[] dGamma = new double[n * c], dBeta = new double[n * c];
         Parallel.forRange(n * groups, Math.max(1, ELEMENTWISE_CHUNK / groupSize), (from, to) -> {
-            double[] sums = new double[2];
+            double[] sums = new double[2], stats = new double[3];
             for (int item = from; item < to; item++) {
-                int b = item / groups, g = item % groups, first = b * c + g * cpg;
+                int first = (item / groups) * c + (item % groups) * cpg;
                 int xs = x.offset() + first * spatial, gs = gradOut.offset() + first * spatial;
-                // the forward's statistics
-                float shift = xd[xs];
-                float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
-                VectorOps.sumCentered(xd, xs, groupSize, center, sums, 0);
-                double residual = sums[0] / groupSize; // the mean is center + residual
-                double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
-                double inv = 1.0 / Math.sqrt(var + eps);
-                double sumDxhat = 0, sumDxhatXhat = 0;
-                for (int ch = 0; ch < cpg; ch++) {
-                    sumsAgainst(gd, gs + ch * spatial, xd, xs + ch * spatial, spatial, center, sums);
-                    double dy = sums[0], dyXhat = inv * (sums[1] - residual * sums[0]);
-                    double scale = gm == null ? 1 : gm[gamma.offset() + g * cpg + ch];
-                    dBeta[first + ch] = dy;
-                    dGamma[first + ch] = dyXhat;
-                    sumDxhat += scale * dy;
-                    sumDxhatXhat += scale * dyXhat;
-                }
-                if (gradX == null) {
-                    continue;
-                }
-                // gradX = inv*gamma*dy - inv*sumDxhat/M - inv*xhat*sumDxhatXhat/M, xhat = inv*((x - center) - residual)
-                double slope = -inv * inv * sumDxhatXhat / groupSize;
-                float constant = (float) (-inv * sumDxhat / groupSize - slope * residual);
-                for (int ch = 0; ch < cpg; ch++) {
-                    double scale = gm == null ? 1 : gm[gamma.offset() + g * cpg + ch];
-                    combineRow(gd, gs + ch * spatial, (float) (inv * scale), xd, xs + ch * spatial, center,
-                            (float) slope, constant, gradX.hostArray(), gradX.offset() + (gs - gradOut.offset())
-                                    + ch * spatial, spatial);
-                }
+                statistics(xd, xs, groupSize, eps, sums, stats);
+                backwardGroup(gd, gs, xd, xs, cpg, spatial, stats, gm, gamma == null ? 0 : gamma.offset() + first % c,
+                        sums, dGamma, dBeta, first, gradX == null ? null : gradX.hostArray(),
+                        gradX == null ? 0 : gradX.offset() + first * spatial);
             }
         });
         addParameterGradients(n, c, dGamma, dBeta, gradGamma, gradBeta);
+    }
+
+    /**
+     * The forward's statistics of the group x[xs, xs + groupSize), as {@link VectorOps#groupNorm} computes them:
+     * stats = {center, residual, 1 / sqrt(var + eps)}, the mean being center + residual (a float center and a double
+     * residual); sums is scratch.
+     */
+    private static void statistics(float[] xd, int xs, int groupSize, float eps, double[] sums, double[] stats) {
+        float shift = xd[xs];
+        float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
+        VectorOps.sumCentered(xd, xs, groupSize, center, sums, 0);
+        double residual = sums[0] / groupSize;
+        double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
+        stats[0] = center;
+        stats[1] = residual;
+        stats[2] = 1.0 / Math.sqrt(var + eps);
+    }
+
+    /**
+     * One (sample, group) of the norm's backward, its cpg rows of the output's gradient at dy[dyFrom + ch * spatial]:
+     * per channel two sums, of dy and of dy * (x - center), give the parameters' terms (dGamma, dBeta [first + ch])
+     * and the group's two sums; then gradX's rows (gx null: not wanted) at gx[gxFrom + ch * spatial]. gamma's values
+     * for the group's channels at gm[gmFrom + ch] (gm null: no affine).
+     */
+    private static void backwardGroup(float[] dy, int dyFrom, float[] xd, int xs, int cpg, int spatial,
+                                      double[] stats, float[] gm, int gmFrom, double[] sums, double[] dGamma,
+                                      double[] dBeta, int first, float[] gx, int gxFrom) {
+        float center = (float) stats[0];
+        double residual = stats[1], inv = stats[2];
+        double sumDxhat = 0, sumDxhatXhat = 0;
+        for (int ch = 0; ch < cpg; ch++) {
+            sumsAgainst(dy, dyFrom + ch * spatial, xd, xs + ch * spatial, spatial, center, sums);
+            double sumDy = sums[0], dyXhat = inv * (sums[1] - residual * sums[0]);
+            double scale = gm == null ? 1 : gm[gmFrom + ch];
+            dBeta[first + ch] = sumDy;
+            dGamma[first + ch] = dyXhat;
+            sumDxhat += scale * sumDy;
+            sumDxhatXhat += scale * dyXhat;
+        }
+        if (gx == null) {
+            return;
+        }
+        // gradX = inv*gamma*dy - inv*sumDxhat/M - inv*xhat*sumDxhatXhat/M, xhat = inv*((x - center) - residual)
+        int groupSize = cpg * spatial;
+        double slope = -inv * inv * sumDxhatXhat / groupSize;
+        float constant = (float) (-inv * sumDxhat / groupSize - slope * residual);
+        for (int ch = 0; ch < cpg; ch++) {
+            double scale = gm == null ? 1 : gm[gmFrom + ch];
+            combineRow(dy, dyFrom + ch * spatial, (float) (inv * scale), xd, xs + ch * spatial, center,
+                    (float) slope, constant, gx, gxFrom + ch * spatial, spatial);
+        }
     }
 
     /** gradGamma [C] and gradBeta [C] (either may be null) += the per-(sample, channel) sums, samples in order. */
@@ -449,47 +475,26 @@ final class VectorBackward {
         float[] gm = gamma == null ? null : gamma.hostArray(), bt = beta == null ? null : beta.hostArray();
         double[] dGamma = new double[n * c], dBeta = new double[n * c];
         Parallel.forRange(n * groups, Math.max(1, ELEMENTWISE_CHUNK / groupSize), (from, to) -> {
-            double[] sums = new double[2];
+            double[] sums = new double[2], stats = new double[3];
             float[] dz = GROUP_SCRATCH.get();
             if (dz.length < groupSize) {
                 dz = new float[groupSize];
                 GROUP_SCRATCH.set(dz);
             }
             for (int item = from; item < to; item++) {
-                int b = item / groups, g = item % groups, first = b * c + g * cpg;
+                int first = (item / groups) * c + (item % groups) * cpg, channel0 = first % c;
                 int xs = x.offset() + first * spatial, gs = gradAct.offset() + first * spatial;
                 int ms = mask == null ? 0 : mask.offset() + first * spatial;
-                // the forward's statistics
-                float shift = xd[xs];
-                float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
-                VectorOps.sumCentered(xd, xs, groupSize, center, sums, 0);
-                double residual = sums[0] / groupSize; // the mean is center + residual
-                double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
-                double inv = 1.0 / Math.sqrt(var + eps);
-                double sumDxhat = 0, sumDxhatXhat = 0;
-                for (int ch = 0; ch < cpg; ch++) {
-                    int channel = g * cpg + ch, row = ch * spatial;
-                    double scale = gm == null ? 1 : gm[gamma.offset() + channel];
-                    siluGradientRow(ga, gs + row, md, ms + row, xd, xs + row, center, (float) residual,
-                            (float) (inv * scale), bt == null ? 0f : bt[beta.offset() + channel], dz, row, spatial);
-                    sumsAgainst(dz, row, xd, xs + row, spatial, center, sums);
-                    double dy = sums[0], dyXhat = inv * (sums[1] - residual * sums[0]);
-                    dBeta[first + ch] = dy;
-                    dGamma[first + ch] = dyXhat;
-                    sumDxhat += scale * dy;
-                    sumDxhatXhat += scale * dyXhat;
+                statistics(xd, xs, groupSize, eps, sums, stats);
+                for (int ch = 0, row = 0; ch < cpg; ch++, row += spatial) {
+                    double scale = gm == null ? 1 : gm[gamma.offset() + channel0 + ch];
+                    siluGradientRow(ga, gs + row, md, ms + row, xd, xs + row, (float) stats[0], (float) stats[1],
+                            (float) (stats[2] * scale), bt == null ? 0f : bt[beta.offset() + channel0 + ch], dz, row,
+                            spatial);
                 }
-                if (gradX == null) {
-                    continue;
-                }
-                double slope = -inv * inv * sumDxhatXhat / groupSize;
-                float constant = (float) (-inv * sumDxhat / groupSize - slope * residual);
-                for (int ch = 0; ch < cpg; ch++) {
-                    double scale = gm == null ? 1 : gm[gamma.offset() + g * cpg + ch];
-                    combineRow(dz, ch * spatial, (float) (inv * scale), xd, xs + ch * spatial, center,
-                            (float) slope, constant, gradX.hostArray(), gradX.offset() + first * spatial
-                                    + ch * spatial, spatial);
-                }
+                backwardGroup(dz, 0, xd, xs, cpg, spatial, stats, gm, gamma == null ? 0 : gamma.offset() + channel0,
+                        sums, dGamma, dBeta, first, gradX == null ? null : gradX.hostArray(),
+                        gradX == null ? 0 : gradX.offset() + first * spatial);
             }
         });
         addParameterGradients(n, c, dGamma, dBeta, gradGamma, gradBeta);

@@ -430,6 +430,13 @@ public abstract class Backend implements AutoCloseable {
 
     /** The shapes and aliasing of a group norm; the caller checks residency, once, with all of its operands. */
     private static void checkGroupNorm(String op, Tensor x, int groups, Tensor gamma, Tensor beta, Tensor out) {
+        checkGroupNormParameters(op, x, groups, gamma, beta);
+        requireShape(op + " output", out, x.shape());
+        requireSameOrDistinct(op, out, x);
+    }
+
+    /** A group norm's input, groups, gamma and beta (both or neither, [C] each). */
+    private static void checkGroupNormParameters(String op, Tensor x, int groups, Tensor gamma, Tensor beta) {
         if (x.rank() < 2) {
             throw new IllegalArgumentException(op + ": input " + x + " must be [N,C,...]");
         }
@@ -444,8 +451,6 @@ public abstract class Backend implements AutoCloseable {
             throw new IllegalArgumentException(op + ": gamma and beta must be [" + c + "], got " + gamma
                     + " and " + beta);
         }
-        requireShape(op + " output", out, x.shape());
-        requireSameOrDistinct(op, out, x);
     }
 
     /** SiLU (swish): x * sigmoid(x). out may be x. */
@@ -843,23 +848,11 @@ public abstract class Backend implements AutoCloseable {
     public final void groupNormSiluBackward(Tensor x, int groups, float eps, Tensor gamma, Tensor beta, Tensor mask,
                                             Tensor gradAct, Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
         String op = "groupNormSiluBackward";
-        if (x.rank() < 2) {
-            throw new IllegalArgumentException(op + ": input " + x + " must be [N,C,...]");
-        }
-        int c = x.dim(1);
-        if (groups < 1 || c % groups != 0) {
-            throw new IllegalArgumentException(op + ": " + groups + " groups do not divide " + c + " channels");
-        }
-        if ((gamma == null) != (beta == null)) {
-            throw new IllegalArgumentException(op + ": give both gamma and beta, or neither");
-        }
+        checkGroupNormParameters(op, x, groups, gamma, beta);
         if (gamma == null && (gradGamma != null || gradBeta != null)) {
             throw new IllegalArgumentException(op + ": gradGamma and gradBeta need the affine gamma and beta");
         }
-        if (gamma != null && (!gamma.hasShape(c) || !beta.hasShape(c))) {
-            throw new IllegalArgumentException(op + ": gamma and beta must be [" + c + "], got " + gamma + " and "
-                    + beta);
-        }
+        int c = x.dim(1);
         if (mask != null) {
             requireShape(op + " mask", mask, x.shape());
         }
