@@ -46,14 +46,15 @@ unseen_jvm_flags() {
   # ParallelGC is fastest for the cpu backend. With OpenCL, G1: Aparapi re-creates a device buffer when the
   # collector moves its array, and G1 never moves the (at least 16 MiB) arena array, while ParallelGC forces a
   # resync after every full collection.
-  local gc=-XX:+UseParallelGC young=-XX:MaxNewSize=32m o
+  local gc=-XX:+UseParallelGC young=-XX:MaxNewSize=48m o
   [ "${1:-}" = --opencl ] && gc=-XX:+UseG1GC
-  # The young generation capped at 32 MB: the JIT's warm-up boxes every vector op until C2 compiles the kernels,
+  # The young generation capped at 48 MB: the JIT's warm-up boxes every vector op until C2 compiles the kernels,
   # and an uncapped young generation grew to 760 MB on that garbage. Peak resident memory of a CIFAR-10 forward
   # 1.0-1.2 -> 0.46 GB with a 64 MB cap, of a 256x256 one 2.0 -> 1.5-1.6 GB, the time per forward unchanged
-  # (benchmarks/RESULTS.md); 64 -> 32 MB took another 20-30 MB off CIFAR-10 at batch 8 (0.49 -> 0.47 GB) and the
-  # demo model's training step (0.73-0.75 -> 0.71 GB), the times unchanged (3 interleaved runs each, 2026-12-07).
-  # Not below a 96 MiB heap, whose young generation (a third) is smaller anyway: there the cap left the old
+  # (benchmarks/RESULTS.md). The cap moves memory between workloads, and 48 MB gave the lowest peaks where ONNX
+  # Runtime's are nearest (2026-12-07, interleaved, 2 runs each; CIFAR-10 at batch 1 / batch 8): 32 MB 0.49-0.51 /
+  # 0.46-0.48 GB, 48 MB 0.45-0.46 / 0.46-0.47, 64 MB 0.45 / 0.49-0.50 (ONNX Runtime: 0.49 / 0.53), times unchanged.
+  # Not below a 144 MiB heap, whose young generation (a third) is smaller anyway: there the cap left the old
   # generation next to nothing (-Xmx16m: 0.5 MiB) and the JVM warned about it.
   for o in ${java_opts[@]+"${java_opts[@]}"}; do
     case "$o" in
@@ -63,7 +64,7 @@ unseen_jvm_flags() {
     if [[ "$o" =~ ^(-Xmx|-XX:MaxHeapSize=)([0-9]{1,12})([kKmMgGtT]?)$ ]]; then
       local n=$((10#${BASH_REMATCH[2]})) unit=${BASH_REMATCH[3],,} mib
       case "$unit" in k) mib=$((n >> 10)) ;; m) mib=$n ;; g) mib=$((n << 10)) ;; t) mib=$((n << 20)) ;; *) mib=$((n >> 20)) ;; esac
-      [ "$mib" -ge 96 ] || young=
+      [ "$mib" -ge 144 ] || young=
     fi
   done
   jvm_flags+=($gc $young)

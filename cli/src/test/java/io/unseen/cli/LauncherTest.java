@@ -167,7 +167,7 @@ class LauncherTest {
         List<String> lines = r.errLines();
         assertEquals("unseen: out of memory: the JVM may use at most 16 MiB (-Xmx16m; give it more, e.g."
                 + " JAVA_OPTS=-Xmx32m, or lower --batch-size)", lines.get(lines.size() - 1), r.toString());
-        // the launcher's 32 MiB young-generation cap is not given to a heap this small (the JVM warned about it)
+        // the launcher's 48 MiB young-generation cap is not given to a heap this small (the JVM warned about it)
         assertFalse(r.out.contains("MaxNewSize") || r.err.contains("MaxNewSize"), r.toString());
     }
 
