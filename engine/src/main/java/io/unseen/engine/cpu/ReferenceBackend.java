@@ -526,14 +526,13 @@ public final class ReferenceBackend extends Backend {
     protected void groupNormSiluBackwardKernel(Tensor x, int groups, float eps, Tensor gamma, Tensor beta,
                                                Tensor mask, Tensor gradAct, Tensor gradX, Tensor gradGamma,
                                                Tensor gradBeta) {
-        Tensor z = Tensor.zeros(x.shape()), dz = Tensor.zeros(x.shape());
+        Tensor z = Tensor.zeros(x.shape()), dz = Tensor.zeros(x.shape()), g = gradAct;
         groupNormKernel(x, groups, eps, gamma, beta, z);                      // z = groupNorm(x)
         if (mask != null) {
             broadcastKernel(BinaryOp.MUL, gradAct, mask, dz);                 // through the mask
-        } else {
-            copyKernel(gradAct, dz);
+            g = dz;
         }
-        siluBackwardKernel(z, dz, dz);                                        // through the SiLU
+        siluBackwardKernel(z, g, dz);                                         // through the SiLU
         groupNormBackwardKernel(x, groups, eps, gamma, dz, gradX, gradGamma, gradBeta);
     }
 

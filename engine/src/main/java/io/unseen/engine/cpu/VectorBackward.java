@@ -372,33 +372,17 @@ final class VectorBackward {
         // per (sample, channel): sum of gradOut * xhat and of gradOut, summed over the samples in order at the end
         double[] dGamma = new double[n * c], dBeta = new double[n * c];
         Parallel.forRange(n * groups, Math.max(1, ELEMENTWISE_CHUNK / groupSize), (from, to) -> {
-            double[] sums = new double[2], stats = new double[3];
+            double[] sums = new double[2], stats = new double[VectorOps.GROUP_STATS];
             for (int item = from; item < to; item++) {
                 int first = (item / groups) * c + (item % groups) * cpg;
                 int xs = x.offset() + first * spatial, gs = gradOut.offset() + first * spatial;
-                statistics(xd, xs, groupSize, eps, sums, stats);
+                VectorOps.groupStatistics(xd, xs, groupSize, eps, stats); // the forward's
                 backwardGroup(gd, gs, xd, xs, cpg, spatial, stats, gm, gamma == null ? 0 : gamma.offset() + first % c,
                         sums, dGamma, dBeta, first, gradX == null ? null : gradX.hostArray(),
                         gradX == null ? 0 : gradX.offset() + first * spatial);
             }
         });
         addParameterGradients(n, c, dGamma, dBeta, gradGamma, gradBeta);
-    }
-
-    /**
-     * The forward's statistics of the group x[xs, xs + groupSize), as {@link VectorOps#groupNorm} computes them:
-     * stats = {center, residual, 1 / sqrt(var + eps)}, the mean being center + residual (a float center and a double
-     * residual); sums is scratch.
-     */
-    private static void statistics(float[] xd, int xs, int groupSize, float eps, double[] sums, double[] stats) {
-        float shift = xd[xs];
-        float center = (float) (shift + VectorOps.sumShifted(xd, xs, groupSize, shift) / groupSize);
-        VectorOps.sumCentered(xd, xs, groupSize, center, sums, 0);
-        double residual = sums[0] / groupSize;
-        double var = Math.max(0.0, sums[1] / groupSize - residual * residual);
-        stats[0] = center;
-        stats[1] = residual;
-        stats[2] = 1.0 / Math.sqrt(var + eps);
     }
 
     /**
@@ -475,7 +459,7 @@ final class VectorBackward {
         float[] gm = gamma == null ? null : gamma.hostArray(), bt = beta == null ? null : beta.hostArray();
         double[] dGamma = new double[n * c], dBeta = new double[n * c];
         Parallel.forRange(n * groups, Math.max(1, ELEMENTWISE_CHUNK / groupSize), (from, to) -> {
-            double[] sums = new double[2], stats = new double[3];
+            double[] sums = new double[2], stats = new double[VectorOps.GROUP_STATS];
             float[] dz = GROUP_SCRATCH.get();
             if (dz.length < groupSize) {
                 dz = new float[groupSize];
@@ -485,7 +469,7 @@ final class VectorBackward {
                 int first = (item / groups) * c + (item % groups) * cpg, channel0 = first % c;
                 int xs = x.offset() + first * spatial, gs = gradAct.offset() + first * spatial;
                 int ms = mask == null ? 0 : mask.offset() + first * spatial;
-                statistics(xd, xs, groupSize, eps, sums, stats);
+                VectorOps.groupStatistics(xd, xs, groupSize, eps, stats); // the forward's
                 for (int ch = 0, row = 0; ch < cpg; ch++, row += spatial) {
                     double scale = gm == null ? 1 : gm[gamma.offset() + channel0 + ch];
                     siluGradientRow(ga, gs + row, md, ms + row, xd, xs + row, (float) stats[0], (float) stats[1],

@@ -139,14 +139,15 @@ final class VectorOps {
     }
 
     /** Doubles {@link #groupStatistics} writes: center, residual, 1 / std, then two sums it uses as scratch. */
-    private static final int GROUP_STATS = 5;
+    static final int GROUP_STATS = 5;
 
     /**
      * The statistics of one group of {@code groupSize} values from {@code start}: stats[0] a float center near the
-     * mean, stats[1] the rest of the mean (the mean is center + residual), stats[2] 1 / sqrt(var + eps) with the
-     * biased variance, as PyTorch's GroupNorm.
+     * mean, stats[1] the rest of the mean (the mean is center + residual; a row of the forward takes it as a float,
+     * the backward ({@link VectorBackward}) as it is), stats[2] 1 / sqrt(var + eps) with the biased variance, as
+     * PyTorch's GroupNorm.
      */
-    private static void groupStatistics(float[] x, int start, int groupSize, float eps, double[] stats) {
+    static void groupStatistics(float[] x, int start, int groupSize, float eps, double[] stats) {
         float shift = x[start];
         double roughMean = shift + sumShifted(x, start, groupSize, shift) / groupSize;
         float center = (float) roughMean;
@@ -154,7 +155,7 @@ final class VectorOps {
         double meanCorrection = stats[3] / groupSize;
         double var = Math.max(0.0, stats[4] / groupSize - meanCorrection * meanCorrection);
         stats[0] = center;
-        stats[1] = (float) meanCorrection;
+        stats[1] = meanCorrection;
         stats[2] = 1.0 / Math.sqrt(var + eps);
     }
 
