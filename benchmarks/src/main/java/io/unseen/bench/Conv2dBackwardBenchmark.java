@@ -22,10 +22,11 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The backward of a 3x3 convolution, stride 1, padding 1, C in = C out ({@link Backend#conv2dBackward}): the input's
- * gradient and the weight's and bias's, as a training step needs them, with the weight prepared as a model holds it
- * (packed on cpu). {@code shape} is "channels x spatial x batch": the demo model's convolutions at batch 32 (32
- * channels at 32x32, 64 at 16x16) and the CIFAR-10 model's 128 at 32x32, batch 1.
+ * The backward of a convolution, stride 1, C in = C out ({@link Backend#conv2dBackward}): the input's gradient and
+ * the weight's and bias's, as a training step needs them, with the weight prepared as a model holds it (packed on
+ * cpu). {@code shape} is "channels x spatial x batch": the demo model's convolutions at batch 32 (32 channels at 32x32,
+ * 64 at 16x16) and the CIFAR-10 model's 128 at 32x32, batch 1; {@code kernel} is 3 (padding 1) or 1 (no padding:
+ * a UNet's skip projections and attention's q, k, v and output, whose weight gradient has a path of its own).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -37,17 +38,21 @@ public class Conv2dBackwardBenchmark {
     @Param({"32x32x32", "64x16x32", "128x32x1"})
     public String shape;
 
+    @Param({"3", "1"})
+    public int kernel;
+
     @Param({"cpu"})
     public String backend;
 
     private Backend ops;
     private Tensor x, weight, gradOut, gradX, gradWeight, gradBias;
-    private final Conv2dSpec spec = Conv2dSpec.of(1, 1);
+    private Conv2dSpec spec;
 
     /** Two products of a forward's size (the input's gradient, the weight's); multiply-adds count two. */
     public static double flops(Map<String, String> params) {
         int[] s = parse(params.get("shape"));
-        return 2.0 * s[2] * FlopCount.conv(s[0], s[0], 3, s[1], s[1]);
+        int k = Integer.parseInt(params.getOrDefault("kernel", "3"));
+        return 2.0 * s[2] * FlopCount.conv(s[0], s[0], k, s[1], s[1]);
     }
 
     static int[] parse(String shape) {
@@ -64,15 +69,19 @@ public class Conv2dBackwardBenchmark {
         int c = s[0], hw = s[1], n = s[2];
         ops = Backends.byName(backend);
         x = Workloads.uniform(ops, 1, n, c, hw, hw);
-        weight = ops.prepareWeight(Workloads.hostUniform(2, c, c, 3, 3));
+        if (kernel != 3 && kernel != 1) {
+            throw new IllegalArgumentException("kernel must be 3 or 1, got " + kernel);
+        }
+        spec = Conv2dSpec.of(1, kernel / 2);
+        weight = ops.prepareWeight(Workloads.hostUniform(2, c, c, kernel, kernel));
         gradOut = Workloads.uniform(ops, 3, n, c, hw, hw);
         gradX = ops.allocate(n, c, hw, hw);
-        gradWeight = ops.allocate(c, c, 3, 3);
+        gradWeight = ops.allocate(c, c, kernel, kernel);
         gradBias = ops.allocate(c);
     }
 
     @Benchmark
-    public Tensor conv3x3Backward() {
+    public Tensor convBackward() {
         ops.conv2dBackward(x, weight, gradOut, spec, gradX, gradWeight, gradBias);
         return gradWeight;
     }

@@ -59,6 +59,17 @@ class ThreadCountTest {
         Tensor silu = Tensor.zeros(3, 64, 19, 21);
         b.silu(x, silu);
         out.put("silu", digest(silu));
+        // backward: the weight's and bias's sums run over the whole batch, the input's gradient over the channels
+        Tensor gradOut = random(r, 3, 96, 19, 21), gradX = Tensor.zeros(3, 64, 19, 21);
+        Tensor gradW = Tensor.zeros(96, 64, 3, 3), gradB = Tensor.zeros(96);
+        b.conv2dBackward(x, w, gradOut, Conv2dSpec.of(1, 1), gradX, gradW, gradB);
+        out.put("conv2dBackward 3x3, input", digest(gradX));
+        out.put("conv2dBackward 3x3, weight", digest(gradW));
+        out.put("conv2dBackward 3x3, bias", digest(gradB));
+        Tensor pixels = random(r, 3, 32, 16, 32), pointGrad = random(r, 3, 24, 16, 32);
+        Tensor pointW = Tensor.zeros(24, 32, 1, 1);
+        b.conv2dBackward(pixels, random(r, 24, 32, 1, 1), pointGrad, Conv2dSpec.of(1, 0), null, pointW, null);
+        out.put("conv2dBackward 1x1, weight", digest(pointW));
         Tensor qkv = random(r, 2, 3 * 64, 19 * 21), att = Tensor.zeros(2, 64, 19 * 21);
         b.attention(qkv, 4, QkvLayout.LEGACY, att);
         out.put("attention", digest(att));

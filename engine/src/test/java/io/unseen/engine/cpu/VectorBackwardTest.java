@@ -45,6 +45,10 @@ class VectorBackwardTest {
             // channels and output rows whole vectors (AVX-512: 16 floats): panels packed a vector at a time
             {2, 32, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1},
             {3, 16, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1},
+            // 1x1 at 256 positions and more, channels in fours: the weight's gradient as dot products of rows
+            {3, 8, 16, 16, 12, 1, 1, 1, 0, 0, 0, 0},
+            {2, 20, 8, 32, 4, 1, 1, 1, 0, 0, 0, 0},
+            {2, 8, 16, 16, 6, 1, 1, 1, 0, 0, 0, 0}, // 6 output channels: the general path
         };
         for (int[] s : shapes) {
             Conv2dSpec spec = new Conv2dSpec(s[7], s[8], s[9], s[10], s[11]);
