@@ -1,5 +1,7 @@
 package io.unseen.unet;
 
+import io.unseen.engine.cpu.Parallel;
+
 /**
  * Dropout in a training pass (torch.nn.Dropout in train mode): each value of a dropout layer's input is zeroed with
  * probability {@code p} and the others scaled by 1 / (1 - p). The masks are a pure function of the seed, so a
@@ -33,10 +35,19 @@ public record Dropout(double p, long seed) {
      */
     public void fill(int layer, float[] mask, int offset, int count) {
         float keep = scale();
-        long stream = splitMix(splitMix(seed) ^ layer);
-        for (int i = 0; i < count; i++) {
-            mask[offset + i] = uniform(stream, i) < p ? 0f : keep;
-        }
+        long stream = stream(layer);
+        // each value is a function of its index alone: split over the cores (a training step of the demo model
+        // draws 8.5 million, 23 ms on one core)
+        Parallel.forRange(count, 1 << 15, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                mask[offset + i] = uniform(stream, i) < p ? 0f : keep;
+            }
+        });
+    }
+
+    /** The stream of the {@code layer}-th dropout layer's values. */
+    long stream(int layer) {
+        return splitMix(splitMix(seed) ^ layer);
     }
 
     /** A uniform number in [0, 1) for value {@code i} of the stream (24 random bits, exact in float and double). */

@@ -60,6 +60,14 @@ class DropoutGradientTest {
         new Dropout(0.25, 8).fill(3, other, 0, other.length);
         d.fill(4, layer, 0, layer.length);
         assertArrayEquals(a, b);
+        // value i is a function of i alone, however the fill is split over threads
+        long stream = d.stream(3);
+        for (int i = 0; i < a.length; i++) {
+            assertEquals(Dropout.uniform(stream, i) < 0.25 ? 0f : d.scale(), a[i], "mask value " + i);
+        }
+        float[] shifted = new float[a.length + 3];
+        d.fill(3, shifted, 3, a.length);
+        assertArrayEquals(a, java.util.Arrays.copyOfRange(shifted, 3, shifted.length), "a mask written at an offset");
         int dropped = 0;
         for (float v : a) {
             assertTrue(v == 0f || v == 1f / 0.75f, "a mask value is 0 or 1 / (1 - p): " + v);
