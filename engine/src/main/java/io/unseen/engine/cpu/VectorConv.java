@@ -37,6 +37,10 @@ public final class VectorConv {
             WinogradConv.conv2d(x, u, bias, spec, residual, out);
             return;
         }
+        if (FewOutputs.applies(weight.dim(0), spec, out.dim(3))) {
+            FewOutputs.conv2d(x, weight, bias, spec, residual, out);
+            return;
+        }
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
@@ -129,6 +133,183 @@ public final class VectorConv {
                 Arrays.fill(dst, base + (spec.padTop() + h) * wp, base + hp * wp, 0f);
             }
         });
+    }
+
+    /**
+     * A stride-1 convolution to at most {@link #MAX} output channels (a UNet's last layer: 1, 3 or 6 channels),
+     * {@link #CHAINS} output vectors of up to 3 channels at a time: each weight is broadcast against the padded input
+     * where it lies, no im2col. In the GEMM those layers filled 1 to 6 rows of 8-row tiles and packed the whole im2col
+     * matrix for them (128 -> 3 channels at 256x256: 31 GFLOP/s, 8% of the machine's peak). The sums are the GEMM's to
+     * the bit: one chain of multiply-adds per k block of {@link VectorGemm#kStep} (taps in im2col order), the first
+     * block plus the bias, each later block added to it, the residual last.
+     */
+    static final class FewOutputs {
+        static final int MAX = 8;
+        /** Output vectors of a channel computed together: independent chains keep the multiply-add units busy. */
+        private static final int CHAINS = 4;
+
+        private FewOutputs() {
+        }
+
+        static boolean applies(int outChannels, Conv2dSpec spec, int outWidth) {
+            return outChannels <= MAX && spec.stride() == 1 && outWidth >= VectorGemm.L;
+        }
+
+        static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
+            int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+            int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3), ho = out.dim(2), wo = out.dim(3);
+            int k = c * kh * kw, step = VectorGemm.kStep(k);
+            int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
+            Tensor rows = weight.toHost();
+            float[] wd = rows.hostArray(), od = out.hostArray(), biases = new float[o];
+            float[] rd = residual == null ? null : residual.hostArray();
+            int wOff = rows.offset(), shift = residual == null ? 0 : residual.offset() - out.offset();
+            if (bias != null) {
+                System.arraycopy(bias.hostArray(), bias.offset(), biases, 0, o);
+            }
+            float[] src = x.hostArray();
+            int srcOff = x.offset();
+            if (padded(spec)) {
+                VectorGemm.Workspace ws = VectorGemm.workspace();
+                ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, batch * c * hp * wp);
+                padInto(src, srcOff, batch, c, h, w, spec, ws.convScratch);
+                src = ws.convScratch;
+                srcOff = 0;
+            }
+            // tap (ci, ky, kx) of output (oy, ox) reads the padded input at (ci, oy + ky, ox + kx)
+            int[] tapOffset = new int[k];
+            for (int ci = 0, t = 0; ci < c; ci++) {
+                for (int ky = 0; ky < kh; ky++) {
+                    for (int kx = 0; kx < kw; kx++, t++) {
+                        tapOffset[t] = (ci * hp + ky) * wp + kx;
+                    }
+                }
+            }
+            float[] in = src;
+            int inOff = srcOff, perRow = (wo + VectorGemm.L - 1) / VectorGemm.L, perChannel = ho * perRow;
+            int groups = (perChannel + CHAINS - 1) / CHAINS, sets = (o + 2) / 3;
+            // items: (image, group of CHAINS output vectors, set of up to 3 channels); a group's sets one after the
+            // other, while its input rows are in cache
+            Parallel.forRange(batch * groups * sets, Math.max(1, (1 << 12) / Math.max(1, k)), (from, to) -> {
+                float[] sums = new float[3 * CHAINS * VectorGemm.L];
+                int[] at = new int[CHAINS], outAt = new int[CHAINS];
+                for (int item = from; item < to; item++) {
+                    int image = item / (groups * sets), group = item / sets % groups, set = item % sets;
+                    int first = 3 * set, count = Math.min(3, o - first);
+                    for (int i = 0; i < CHAINS; i++) {
+                        // vector j of a channel: row j / perRow. A row's last vector ends on the row's last output,
+                        // overlapping the one before where the row is not whole vectors long, and a channel's last
+                        // group repeats its last vector: those outputs are computed twice, to the same bits.
+                        int j = Math.min(perChannel - 1, group * CHAINS + i), oy = j / perRow;
+                        int ox = Math.min((j - oy * perRow) * VectorGemm.L, wo - VectorGemm.L);
+                        at[i] = inOff + image * c * hp * wp + oy * wp + ox;
+                        outAt[i] = out.offset() + ((image * o + first) * ho + oy) * wo + ox;
+                    }
+                    for (int pc = 0; pc < k; pc += step) {
+                        int end = Math.min(k, pc + step);
+                        if (count == 3) {
+                            block3(in, at, tapOffset, wd, wOff + first * k, k, pc, end, biases, first, sums);
+                        } else {
+                            for (int oc = 0; oc < count; oc++) {
+                                block1(in, at, tapOffset, wd, wOff + (first + oc) * k, pc, end, biases[first + oc],
+                                        sums, oc * CHAINS * VectorGemm.L);
+                            }
+                        }
+                    }
+                    for (int oc = 0; oc < count; oc++) {
+                        for (int i = 0; i < CHAINS; i++) {
+                            int dst = outAt[i] + oc * ho * wo;
+                            FloatVector y = FloatVector.fromArray(VectorGemm.S, sums, (oc * CHAINS + i) * VectorGemm.L);
+                            if (rd != null) {
+                                y = y.add(FloatVector.fromArray(VectorGemm.S, rd, dst + shift));
+                            }
+                            y.intoArray(od, dst);
+                        }
+                    }
+                }
+            });
+        }
+
+        /**
+         * Taps [from, to) (one k block) of CHAINS output vectors of 3 channels (weights {@code wd[wOff + r*k + t]},
+         * channel r), each a chain of multiply-adds from zero against the input at {@code in[at[i] + tapOffset[t]]},
+         * added to {@code sums} as the GEMM's tile update adds them: the first block to the bias
+         * ({@code biases[firstChannel + r]}), each later one to the blocks before. One plain loop in a method of its
+         * own: C2 kept the vectors of a loop with a block test inside, or of nested loops, on the heap (100x slower).
+         */
+        private static void block3(float[] in, int[] at, int[] tapOffset, float[] wd, int wOff, int k, int from,
+                                   int to, float[] biases, int firstChannel, float[] sums) {
+            FloatVector z = FloatVector.zero(VectorGemm.S);
+            FloatVector c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+            FloatVector c20 = z, c21 = z, c22 = z, c23 = z;
+            int a0 = at[0], a1 = at[1], a2 = at[2], a3 = at[3];
+            for (int t = from; t < to; t++) {
+                int tap = tapOffset[t];
+                FloatVector x0 = FloatVector.fromArray(VectorGemm.S, in, a0 + tap);
+                FloatVector x1 = FloatVector.fromArray(VectorGemm.S, in, a1 + tap);
+                FloatVector x2 = FloatVector.fromArray(VectorGemm.S, in, a2 + tap);
+                FloatVector x3 = FloatVector.fromArray(VectorGemm.S, in, a3 + tap);
+                FloatVector weight = FloatVector.broadcast(VectorGemm.S, wd[wOff + t]);
+                c00 = weight.fma(x0, c00);
+                c01 = weight.fma(x1, c01);
+                c02 = weight.fma(x2, c02);
+                c03 = weight.fma(x3, c03);
+                weight = FloatVector.broadcast(VectorGemm.S, wd[wOff + k + t]);
+                c10 = weight.fma(x0, c10);
+                c11 = weight.fma(x1, c11);
+                c12 = weight.fma(x2, c12);
+                c13 = weight.fma(x3, c13);
+                weight = FloatVector.broadcast(VectorGemm.S, wd[wOff + 2 * k + t]);
+                c20 = weight.fma(x0, c20);
+                c21 = weight.fma(x1, c21);
+                c22 = weight.fma(x2, c22);
+                c23 = weight.fma(x3, c23);
+            }
+            boolean firstBlock = from == 0;
+            float b0 = biases[firstChannel], b1 = biases[firstChannel + 1], b2 = biases[firstChannel + 2];
+            int l = VectorGemm.L;
+            addTo(c00, sums, 0, b0, firstBlock);
+            addTo(c01, sums, l, b0, firstBlock);
+            addTo(c02, sums, 2 * l, b0, firstBlock);
+            addTo(c03, sums, 3 * l, b0, firstBlock);
+            addTo(c10, sums, 4 * l, b1, firstBlock);
+            addTo(c11, sums, 5 * l, b1, firstBlock);
+            addTo(c12, sums, 6 * l, b1, firstBlock);
+            addTo(c13, sums, 7 * l, b1, firstBlock);
+            addTo(c20, sums, 8 * l, b2, firstBlock);
+            addTo(c21, sums, 9 * l, b2, firstBlock);
+            addTo(c22, sums, 10 * l, b2, firstBlock);
+            addTo(c23, sums, 11 * l, b2, firstBlock);
+        }
+
+        /** {@link #block3} for one channel, its sums at {@code sums[sumsOff]}. */
+        private static void block1(float[] in, int[] at, int[] tapOffset, float[] wd, int wOff, int from, int to,
+                                   float bias, float[] sums, int sumsOff) {
+            FloatVector c0 = FloatVector.zero(VectorGemm.S), c1 = c0, c2 = c0, c3 = c0;
+            int a0 = at[0], a1 = at[1], a2 = at[2], a3 = at[3];
+            for (int t = from; t < to; t++) {
+                FloatVector weight = FloatVector.broadcast(VectorGemm.S, wd[wOff + t]);
+                int tap = tapOffset[t];
+                c0 = weight.fma(FloatVector.fromArray(VectorGemm.S, in, a0 + tap), c0);
+                c1 = weight.fma(FloatVector.fromArray(VectorGemm.S, in, a1 + tap), c1);
+                c2 = weight.fma(FloatVector.fromArray(VectorGemm.S, in, a2 + tap), c2);
+                c3 = weight.fma(FloatVector.fromArray(VectorGemm.S, in, a3 + tap), c3);
+            }
+            boolean firstBlock = from == 0;
+            addTo(c0, sums, sumsOff, bias, firstBlock);
+            addTo(c1, sums, sumsOff + VectorGemm.L, bias, firstBlock);
+            addTo(c2, sums, sumsOff + 2 * VectorGemm.L, bias, firstBlock);
+            addTo(c3, sums, sumsOff + 3 * VectorGemm.L, bias, firstBlock);
+        }
+
+        /** The GEMM's tile update: the first block plus the bias (alpha 1), a later block added to the sum so far. */
+        private static void addTo(FloatVector chain, float[] sums, int off, float bias, boolean firstBlock) {
+            if (firstBlock) {
+                chain.add(bias).intoArray(sums, off);
+            } else {
+                FloatVector.fromArray(VectorGemm.S, sums, off).add(chain).intoArray(sums, off);
+            }
+        }
     }
 
     /**

@@ -71,6 +71,64 @@ class VectorConvTest {
     }
 
     /**
+     * A convolution to at most 8 channels ({@link VectorConv.FewOutputs}: a UNet's last layer) gives the bits of the
+     * GEMM: the same channels computed among 9, where the GEMM runs them, with bias, residual, several k blocks
+     * (64 channels x 9 taps), padding on any side, row ends inside a vector, channels in threes and ones, a prepared
+     * weight; and the reference's values.
+     */
+    @Test
+    void fewOutputChannelsGiveTheGemmsBits() {
+        Random r = new Random(13L);
+        int[][] shapes = { // batch, c, h, w, o, kh, kw, pad top, bottom, left, right
+            {2, 5, 20, 20, 3, 3, 3, 1, 1, 1, 1},
+            {1, 64, 9, 18, 1, 3, 3, 1, 1, 1, 1},
+            {3, 7, 16, 16, 4, 1, 1, 0, 0, 0, 0},
+            {1, 3, 11, 21, 2, 5, 5, 2, 0, 1, 2},
+            {2, 4, 6, 40, 3, 3, 3, 0, 0, 0, 0},
+            {1, 130, 5, 17, 3, 3, 3, 1, 1, 1, 1},
+            {2, 9, 7, 33, 6, 3, 3, 1, 1, 1, 1},
+            {1, 6, 19, 16, 5, 3, 3, 1, 1, 1, 1},
+            {1, 4, 3, 16, 8, 3, 3, 1, 1, 1, 1},
+        };
+        for (int[] s : shapes) {
+            Conv2dSpec spec = new Conv2dSpec(1, s[7], s[8], s[9], s[10]);
+            int o = s[4], ho = spec.outHeight(s[2], s[5]), wo = spec.outWidth(s[3], s[6]);
+            String what = java.util.Arrays.toString(s);
+            assertTrue(VectorConv.FewOutputs.applies(o, spec, wo), what + " takes the few-outputs path");
+            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, s[0] * s[1] * s[2] * s[3]), s[0], s[1], s[2], s[3]);
+            int per = s[1] * s[5] * s[6];
+            Tensor wide = Tensor.of(VectorGemmTest.randomArray(r, 9 * per), 9, s[1], s[5], s[6]);
+            Tensor wideBias = Tensor.of(VectorGemmTest.randomArray(r, 9), 9);
+            Tensor weight = Tensor.of(java.util.Arrays.copyOf(wide.data(), o * per), o, s[1], s[5], s[6]);
+            Tensor bias = Tensor.of(java.util.Arrays.copyOf(wideBias.data(), o), o);
+            Tensor residual = Tensor.of(VectorGemmTest.randomArray(r, s[0] * o * ho * wo), s[0], o, ho, wo);
+            Tensor all = Tensor.zeros(s[0], 9, ho, wo), few = Tensor.zeros(s[0], o, ho, wo);
+            VectorBackend.INSTANCE.conv2d(x, wide, wideBias, spec, all);
+            VectorBackend.INSTANCE.conv2d(x, VectorBackend.INSTANCE.prepareWeight(weight), bias, spec, few);
+            for (int b = 0; b < s[0]; b++) {
+                for (int oc = 0; oc < o; oc++) {
+                    int at = (b * 9 + oc) * ho * wo, mine = (b * o + oc) * ho * wo;
+                    assertArrayEquals(java.util.Arrays.copyOfRange(all.data(), at, at + ho * wo),
+                            java.util.Arrays.copyOfRange(few.data(), mine, mine + ho * wo),
+                            what + ": image " + b + ", channel " + oc);
+                }
+            }
+            // the residual is added last, as a convolution and then an add
+            Tensor summed = Tensor.zeros(s[0], o, ho, wo), fused = Tensor.zeros(s[0], o, ho, wo);
+            for (int i = 0; i < summed.numel(); i++) {
+                summed.data()[i] = few.data()[i] + residual.data()[i];
+            }
+            VectorBackend.INSTANCE.conv2d(x, weight, bias, spec, residual, fused);
+            assertArrayEquals(summed.data(), fused.data(), what + " with a residual");
+            check(r, s[0], s[1], s[2], s[3], o, s[5], s[6], spec, true);
+        }
+        assertTrue(!VectorConv.FewOutputs.applies(9, Conv2dSpec.of(1, 1), 32)
+                && !VectorConv.FewOutputs.applies(3, Conv2dSpec.of(2, 1), 32)
+                && !VectorConv.FewOutputs.applies(3, Conv2dSpec.of(1, 1), VectorGemm.L - 1),
+                "more channels, a stride or rows shorter than a vector take the GEMM");
+    }
+
+    /**
      * A prepared weight (packed once, held only packed) gives the bits of the plain weight, whichever side of the
      * product packed it first and whichever side a later call wants, and unpacks to its values.
      */
