@@ -148,36 +148,34 @@ public final class VectorConv {
         /** Output vectors of a channel computed together: independent chains keep the multiply-add units busy. */
         private static final int CHAINS = 4;
 
-        private FewOutputs() {
-        }
+        /** The call's shapes, weights (row-major), biases, residual and output, and the taps' input offsets. */
+        private final int c, hp, wp, o, ho, wo, k, step, wOff, shift, outOffset, perRow, perChannel, groups, sets;
+        private final int[] tapOffset;
+        private final float[] wd, biases, rd, od;
 
-        static boolean applies(int outChannels, Conv2dSpec spec, int outWidth) {
-            return outChannels <= MAX && spec.stride() == 1 && outWidth >= VectorGemm.L;
-        }
-
-        static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
-            int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-            int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3), ho = out.dim(2), wo = out.dim(3);
-            int k = c * kh * kw, step = VectorGemm.kStep(k);
-            int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
+        private FewOutputs(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
+            int h = x.dim(2), w = x.dim(3), kh = weight.dim(2), kw = weight.dim(3);
+            c = x.dim(1);
+            o = weight.dim(0);
+            ho = out.dim(2);
+            wo = out.dim(3);
+            k = c * kh * kw;
+            step = VectorGemm.kStep(k);
+            hp = h + spec.padTop() + spec.padBottom();
+            wp = w + spec.padLeft() + spec.padRight();
             Tensor rows = weight.toHost();
-            float[] wd = rows.hostArray(), od = out.hostArray(), biases = new float[o];
-            float[] rd = residual == null ? null : residual.hostArray();
-            int wOff = rows.offset(), shift = residual == null ? 0 : residual.offset() - out.offset();
+            wd = rows.hostArray();
+            wOff = rows.offset();
+            biases = new float[o];
             if (bias != null) {
                 System.arraycopy(bias.hostArray(), bias.offset(), biases, 0, o);
             }
-            float[] src = x.hostArray();
-            int srcOff = x.offset();
-            if (padded(spec)) {
-                VectorGemm.Workspace ws = VectorGemm.workspace();
-                ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, batch * c * hp * wp);
-                padInto(src, srcOff, batch, c, h, w, spec, ws.convScratch);
-                src = ws.convScratch;
-                srcOff = 0;
-            }
+            rd = residual == null ? null : residual.hostArray();
+            shift = residual == null ? 0 : residual.offset() - out.offset();
+            od = out.hostArray();
+            outOffset = out.offset();
             // tap (ci, ky, kx) of output (oy, ox) reads the padded input at (ci, oy + ky, ox + kx)
-            int[] tapOffset = new int[k];
+            tapOffset = new int[k];
             for (int ci = 0, t = 0; ci < c; ci++) {
                 for (int ky = 0; ky < kh; ky++) {
                     for (int kx = 0; kx < kw; kx++, t++) {
@@ -185,12 +183,40 @@ public final class VectorConv {
                     }
                 }
             }
-            float[] in = src;
-            int inOff = srcOff, perRow = (wo + VectorGemm.L - 1) / VectorGemm.L, perChannel = ho * perRow;
-            int groups = (perChannel + CHAINS - 1) / CHAINS, sets = (o + 2) / 3;
+            perRow = (wo + VectorGemm.L - 1) / VectorGemm.L;
+            perChannel = ho * perRow;
+            groups = (perChannel + CHAINS - 1) / CHAINS;
+            sets = (o + 2) / 3;
+        }
+
+        static boolean applies(int outChannels, Conv2dSpec spec, int outWidth) {
+            return outChannels <= MAX && spec.stride() == 1 && outWidth >= VectorGemm.L;
+        }
+
+        static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
+            FewOutputs conv = new FewOutputs(x, weight, bias, spec, residual, out);
+            int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+            int imagesAtOnce = imagesPerProduct(x.shape(), spec);
+            for (int b0 = 0; b0 < batch; b0 += imagesAtOnce) {
+                int images = Math.min(imagesAtOnce, batch - b0);
+                float[] in = x.hostArray();
+                int inOff = x.offset() + b0 * c * h * w;
+                if (padded(spec)) { // these images padded, as the GEMM's path pads them (at most PADDED_LIMIT floats)
+                    VectorGemm.Workspace ws = VectorGemm.workspace();
+                    ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * c * conv.hp * conv.wp);
+                    padInto(in, inOff, images, c, h, w, spec, ws.convScratch);
+                    in = ws.convScratch;
+                    inOff = 0;
+                }
+                conv.run(in, inOff, b0, images);
+            }
+        }
+
+        /** Images [b0, b0 + images) of the batch, their padded input at {@code in[inOff]}. */
+        private void run(float[] in, int inOff, int b0, int images) {
             // items: (image, group of CHAINS output vectors, set of up to 3 channels); a group's sets one after the
             // other, while its input rows are in cache
-            Parallel.forRange(batch * groups * sets, Math.max(1, (1 << 12) / Math.max(1, k)), (from, to) -> {
+            Parallel.forRange(images * groups * sets, Math.max(1, (1 << 12) / Math.max(1, k)), (from, to) -> {
                 float[] sums = new float[3 * CHAINS * VectorGemm.L];
                 int[] at = new int[CHAINS], outAt = new int[CHAINS];
                 for (int item = from; item < to; item++) {
@@ -203,7 +229,7 @@ public final class VectorConv {
                         int j = Math.min(perChannel - 1, group * CHAINS + i), oy = j / perRow;
                         int ox = Math.min((j - oy * perRow) * VectorGemm.L, wo - VectorGemm.L);
                         at[i] = inOff + image * c * hp * wp + oy * wp + ox;
-                        outAt[i] = out.offset() + ((image * o + first) * ho + oy) * wo + ox;
+                        outAt[i] = outOffset + (((b0 + image) * o + first) * ho + oy) * wo + ox;
                     }
                     for (int pc = 0; pc < k; pc += step) {
                         int end = Math.min(k, pc + step);
