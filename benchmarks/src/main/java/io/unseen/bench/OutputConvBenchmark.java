@@ -23,8 +23,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A UNet's last layer: a 3x3 convolution, stride 1, padding 1, to a few output channels (the image's, or twice as
- * many where the model learns its variance). {@code shape} is "in x out x spatial x batch": CelebA-HQ's and LSUN's
- * 128 -> 3 at 256x256, AFHQ-dog's 128 -> 6, and the demo model's 32 -> 1 at 32x32 over a batch of 16.
+ * many where the model learns its variance), and its weight's gradient (fine-tuning). {@code shape} is
+ * "in x out x spatial x batch": CelebA-HQ's and LSUN's 128 -> 3 at 256x256, AFHQ-dog's 128 -> 6, and the demo
+ * model's 32 -> 1 at 32x32 over a batch of 16.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -40,7 +41,7 @@ public class OutputConvBenchmark {
     public String backend;
 
     private Backend ops;
-    private Tensor x, weight, bias, out;
+    private Tensor x, weight, bias, out, rawWeight, gradOut, gradWeight;
     private final Conv2dSpec spec = Conv2dSpec.of(1, 1);
 
     public static double flops(Map<String, String> params) {
@@ -66,7 +67,11 @@ public class OutputConvBenchmark {
         ops = Backends.byName(backend);
         SplittableRandom r = new SplittableRandom(1);
         x = ops.upload(Conv2dBenchmark.random(r, s[3], s[0], s[2], s[2]));
-        weight = ops.prepareWeight(Conv2dBenchmark.random(r, s[1], s[0], 3, 3));
+        rawWeight = Conv2dBenchmark.random(r, s[1], s[0], 3, 3);
+        weight = ops.prepareWeight(rawWeight);
+        rawWeight = ops.upload(rawWeight);
+        gradOut = ops.upload(Conv2dBenchmark.random(r, s[3], s[1], s[2], s[2]));
+        gradWeight = ops.allocate(s[1], s[0], 3, 3);
         bias = ops.upload(Conv2dBenchmark.random(r, s[1]));
         out = ops.allocate(s[3], s[1], s[2], s[2]);
         ops.prepareConv2d(weight, x.shape(), spec, out.shape());
@@ -76,5 +81,12 @@ public class OutputConvBenchmark {
     public Tensor outputConv() {
         ops.conv2d(x, weight, bias, spec, out);
         return out;
+    }
+
+    /** The weight's gradient alone (accumulated), as a training step's backward computes it for this layer. */
+    @Benchmark
+    public Tensor outputConvWeightGradient() {
+        ops.conv2dBackward(x, rawWeight, gradOut, spec, null, gradWeight, null);
+        return gradWeight;
     }
 }

@@ -129,6 +129,8 @@ final class VectorBackward {
         if (gradWeight != null) {
             if (PointwiseWeightGradient.applies(c, o, kh, kw, spec, positions)) {
                 PointwiseWeightGradient.accumulate(x, gradOut, gradWeight);
+            } else if (FewChannelsWeightGradient.applies(c, o, kh, kw, spec, wo)) {
+                FewChannelsWeightGradient.accumulate(x, gradOut, spec, gradWeight);
             } else {
                 weightGradient(x, gradOut, spec, kh, kw, gradWeight, columnLimit);
             }
@@ -309,6 +311,111 @@ final class VectorBackward {
             s33.intoArray(sums, sumsOff + 15 * VL);
         }
 
+    }
+
+    /**
+     * The weight gradient of a 3x3 stride-1 convolution from or to at most {@link #MAX} channels (a UNet's first and
+     * last layers: 1, 3 or 6 channels), gradW[o, c, ky, kx] += sum over positions of gradOut[o] times the padded
+     * input x[c] shifted by (ky, kx): 9 vectors of partial sums per channel pair, the input read where it lies (one
+     * gradOut load and 9 shifted input loads feed 9 multiply-adds). The general path packed 9x the input for a
+     * product with 1 to 3 rows or columns: 3.2-3.8 ms per call for the demo model's first and last layers at batch 32.
+     *
+     * <p>Each lane sums its positions in order, image after image, and the lanes are added in lane order: the same
+     * bits on any thread count.
+     */
+    private static final class FewChannelsWeightGradient {
+        private static final int MAX = 8;
+
+        static boolean applies(int c, int o, int kh, int kw, Conv2dSpec spec, int wo) {
+            return kh == 3 && kw == 3 && spec.stride() == 1 && Math.min(c, o) <= MAX && wo % VL == 0 && wo > 0
+                    && (long) c * o <= 1 << 12;
+        }
+
+        static void accumulate(Tensor x, Tensor gradOut, Conv2dSpec spec, Tensor gradWeight) {
+            int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+            int o = gradOut.dim(1), ho = gradOut.dim(2), wo = gradOut.dim(3), positions = ho * wo;
+            int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
+            int tile = 9 * VL, pairs = o * c, perRow = wo / VL;
+            float[] sums = new float[pairs * tile], g = gradOut.hostArray();
+            int imagesAtOnce = VectorConv.imagesPerProduct(x.shape(), spec);
+            for (int b0 = 0; b0 < batch; b0 += imagesAtOnce) {
+                int images = Math.min(imagesAtOnce, batch - b0), first = b0;
+                float[] in = x.hostArray();
+                int inOff = x.offset() + b0 * c * h * w;
+                if (VectorConv.padded(spec)) {
+                    VectorGemm.Workspace ws = VectorGemm.workspace();
+                    ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * c * hp * wp);
+                    VectorConv.padInto(in, inOff, images, c, h, w, spec, ws.convScratch);
+                    in = ws.convScratch;
+                    inOff = 0;
+                }
+                float[] padded = in;
+                int paddedOff = inOff;
+                Parallel.forRange(pairs, 1, (from, to) -> {
+                    for (int pair = from; pair < to; pair++) {
+                        int oc = pair / c, ci = pair - oc * c;
+                        for (int b = 0; b < images; b++) {
+                            taps(g, gradOut.offset() + ((first + b) * o + oc) * positions, padded,
+                                    paddedOff + (b * c + ci) * hp * wp, positions / VL, perRow, wp, sums,
+                                    pair * tile);
+                        }
+                    }
+                });
+            }
+            float[] gw = gradWeight.hostArray();
+            for (int pair = 0; pair < pairs; pair++) {
+                for (int t = 0; t < 9; t++) {
+                    gw[gradWeight.offset() + pair * 9 + t] += VectorOps.sumLanes(
+                            FloatVector.fromArray(F, sums, pair * tile + t * VL));
+                }
+            }
+        }
+
+        /**
+         * sums[t] (9 vectors from {@code sumsOff}) += gradOut's row vectors times the padded input at tap t, over
+         * {@code steps} output vectors, {@code perRow} to an output row of a padded image {@code wp} wide. One flat
+         * loop: C2 kept the vectors of nested loops on the heap.
+         */
+        private static void taps(float[] g, int gOff, float[] in, int inOff, int steps, int perRow, int wp,
+                                 float[] sums, int sumsOff) {
+            FloatVector s0 = FloatVector.fromArray(F, sums, sumsOff);
+            FloatVector s1 = FloatVector.fromArray(F, sums, sumsOff + VL);
+            FloatVector s2 = FloatVector.fromArray(F, sums, sumsOff + 2 * VL);
+            FloatVector s3 = FloatVector.fromArray(F, sums, sumsOff + 3 * VL);
+            FloatVector s4 = FloatVector.fromArray(F, sums, sumsOff + 4 * VL);
+            FloatVector s5 = FloatVector.fromArray(F, sums, sumsOff + 5 * VL);
+            FloatVector s6 = FloatVector.fromArray(F, sums, sumsOff + 6 * VL);
+            FloatVector s7 = FloatVector.fromArray(F, sums, sumsOff + 7 * VL);
+            FloatVector s8 = FloatVector.fromArray(F, sums, sumsOff + 8 * VL);
+            for (int s = 0, gi = gOff, r0 = inOff, col = 0; s < steps; s++, gi += VL) {
+                FloatVector y = FloatVector.fromArray(F, g, gi);
+                int r1 = r0 + wp, r2 = r1 + wp;
+                s0 = y.fma(FloatVector.fromArray(F, in, r0), s0);
+                s1 = y.fma(FloatVector.fromArray(F, in, r0 + 1), s1);
+                s2 = y.fma(FloatVector.fromArray(F, in, r0 + 2), s2);
+                s3 = y.fma(FloatVector.fromArray(F, in, r1), s3);
+                s4 = y.fma(FloatVector.fromArray(F, in, r1 + 1), s4);
+                s5 = y.fma(FloatVector.fromArray(F, in, r1 + 2), s5);
+                s6 = y.fma(FloatVector.fromArray(F, in, r2), s6);
+                s7 = y.fma(FloatVector.fromArray(F, in, r2 + 1), s7);
+                s8 = y.fma(FloatVector.fromArray(F, in, r2 + 2), s8);
+                if (++col == perRow) { // the next output row: skip the padded row's ends
+                    col = 0;
+                    r0 += wp - (perRow - 1) * VL;
+                } else {
+                    r0 += VL;
+                }
+            }
+            s0.intoArray(sums, sumsOff);
+            s1.intoArray(sums, sumsOff + VL);
+            s2.intoArray(sums, sumsOff + 2 * VL);
+            s3.intoArray(sums, sumsOff + 3 * VL);
+            s4.intoArray(sums, sumsOff + 4 * VL);
+            s5.intoArray(sums, sumsOff + 5 * VL);
+            s6.intoArray(sums, sumsOff + 6 * VL);
+            s7.intoArray(sums, sumsOff + 7 * VL);
+            s8.intoArray(sums, sumsOff + 8 * VL);
+        }
     }
 
     /** Copies images [images][C][H][W] into dst [images][H+pt+pb][W+pl+pr][C] with a zero border. */

@@ -101,12 +101,12 @@ public final class VectorConv {
         weight.packed(VectorGemm.runsTransposed(outShape[1], columns) ? VectorGemm.NR : VectorGemm.MR);
     }
 
-    private static boolean padded(Conv2dSpec spec) {
+    static boolean padded(Conv2dSpec spec) {
         return spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
     }
 
     /** Images whose columns go side by side in one product: all of them, unless their padded copy is too large. */
-    private static int imagesPerProduct(int[] xShape, Conv2dSpec spec) {
+    static int imagesPerProduct(int[] xShape, Conv2dSpec spec) {
         int batch = xShape[0];
         if (!padded(spec)) {
             return batch;
@@ -117,7 +117,7 @@ public final class VectorConv {
     }
 
     /** Copies images [images][C][H][W] into dst [images][C][H+pt+pb][W+pl+pr] with a zero border. */
-    private static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
+    static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         // Split only when each part copies enough to pay for the hand-off (a small image pads in microseconds).
         Parallel.forRange(images * c, Math.max(1, (1 << 16) / (hp * wp)), (from, to) -> {

@@ -70,6 +70,10 @@ class ThreadCountTest {
         Tensor pointW = Tensor.zeros(24, 32, 1, 1);
         b.conv2dBackward(pixels, random(r, 24, 32, 1, 1), pointGrad, Conv2dSpec.of(1, 0), null, pointW, null);
         out.put("conv2dBackward 1x1, weight", digest(pointW));
+        Tensor image = random(r, 3, 1, 16, 32), imageGrad = random(r, 3, 24, 16, 32);
+        Tensor firstW = Tensor.zeros(24, 1, 3, 3);
+        b.conv2dBackward(image, random(r, 24, 1, 3, 3), imageGrad, Conv2dSpec.of(1, 1), null, firstW, null);
+        out.put("conv2dBackward 3x3 from 1 channel, weight", digest(firstW));
         Tensor qkv = random(r, 2, 3 * 64, 19 * 21), att = Tensor.zeros(2, 64, 19 * 21);
         b.attention(qkv, 4, QkvLayout.LEGACY, att);
         out.put("attention", digest(att));

@@ -49,6 +49,12 @@ class VectorBackwardTest {
             {3, 8, 16, 16, 12, 1, 1, 1, 0, 0, 0, 0},
             {2, 20, 8, 32, 4, 1, 1, 1, 0, 0, 0, 0},
             {2, 8, 16, 16, 6, 1, 1, 1, 0, 0, 0, 0}, // 6 output channels: the general path
+            // 3x3 from or to at most 8 channels, rows whole vectors: the weight's gradient tap by tap
+            {2, 1, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1},
+            {2, 12, 8, 32, 3, 3, 3, 1, 1, 1, 1, 1},
+            {1, 3, 18, 18, 5, 3, 3, 1, 0, 0, 0, 0},
+            {3, 4, 16, 15, 2, 3, 3, 1, 2, 0, 1, 2},
+            {1, 7, 8, 16, 6, 3, 3, 1, 1, 1, 1, 1},
         };
         for (int[] s : shapes) {
             Conv2dSpec spec = new Conv2dSpec(s[7], s[8], s[9], s[10], s[11]);
