@@ -251,7 +251,7 @@ final class VectorBackward {
          */
         private static void dots(float[] g, int gOff, float[] x, int xOff, int len, float[] sums, int sumsOff) {
             FloatVector s00 = FloatVector.fromArray(F, sums, sumsOff);
-            FloatVector s01 = FloatVector.fromArray(F, sums, sumsOff + 1 * VL);
+            FloatVector s01 = FloatVector.fromArray(F, sums, sumsOff + VL);
             FloatVector s02 = FloatVector.fromArray(F, sums, sumsOff + 2 * VL);
             FloatVector s03 = FloatVector.fromArray(F, sums, sumsOff + 3 * VL);
             FloatVector s10 = FloatVector.fromArray(F, sums, sumsOff + 4 * VL);
@@ -294,7 +294,7 @@ final class VectorBackward {
             }
             // each vector stored by name: collecting them in an array first boxed them inside the loop
             s00.intoArray(sums, sumsOff);
-            s01.intoArray(sums, sumsOff + 1 * VL);
+            s01.intoArray(sums, sumsOff + VL);
             s02.intoArray(sums, sumsOff + 2 * VL);
             s03.intoArray(sums, sumsOff + 3 * VL);
             s10.intoArray(sums, sumsOff + 4 * VL);
@@ -310,7 +310,6 @@ final class VectorBackward {
             s32.intoArray(sums, sumsOff + 14 * VL);
             s33.intoArray(sums, sumsOff + 15 * VL);
         }
-
     }
 
     /**
