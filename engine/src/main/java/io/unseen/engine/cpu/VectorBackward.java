@@ -331,36 +331,22 @@ final class VectorBackward {
         }
 
         static void accumulate(Tensor x, Tensor gradOut, Conv2dSpec spec, Tensor gradWeight) {
-            int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+            int c = x.dim(1), h = x.dim(2), w = x.dim(3);
             int o = gradOut.dim(1), ho = gradOut.dim(2), wo = gradOut.dim(3), positions = ho * wo;
             int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
             int tile = 9 * VL, pairs = o * c, perRow = wo / VL;
             float[] sums = new float[pairs * tile], g = gradOut.hostArray();
-            int imagesAtOnce = VectorConv.imagesPerProduct(x.shape(), spec);
-            for (int b0 = 0; b0 < batch; b0 += imagesAtOnce) {
-                int images = Math.min(imagesAtOnce, batch - b0), first = b0;
-                float[] in = x.hostArray();
-                int inOff = x.offset() + b0 * c * h * w;
-                if (VectorConv.padded(spec)) {
-                    VectorGemm.Workspace ws = VectorGemm.workspace();
-                    ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * c * hp * wp);
-                    VectorConv.padInto(in, inOff, images, c, h, w, spec, ws.convScratch);
-                    in = ws.convScratch;
-                    inOff = 0;
-                }
-                float[] padded = in;
-                int paddedOff = inOff;
-                Parallel.forRange(pairs, 1, (from, to) -> {
-                    for (int pair = from; pair < to; pair++) {
-                        int oc = pair / c, ci = pair - oc * c;
-                        for (int b = 0; b < images; b++) {
-                            taps(g, gradOut.offset() + ((first + b) * o + oc) * positions, padded,
-                                    paddedOff + (b * c + ci) * hp * wp, positions / VL, perRow, wp, sums,
-                                    pair * tile);
+            VectorConv.inPaddedGroups(x, spec, (padded, paddedOff, b0, images) ->
+                    Parallel.forRange(pairs, 1, (from, to) -> {
+                        for (int pair = from; pair < to; pair++) {
+                            int oc = pair / c, ci = pair - oc * c;
+                            for (int b = 0; b < images; b++) {
+                                taps(g, gradOut.offset() + ((b0 + b) * o + oc) * positions, padded,
+                                        paddedOff + (b * c + ci) * hp * wp, positions / VL, perRow, wp, sums,
+                                        pair * tile);
+                            }
                         }
-                    }
-                });
-            }
+                    }));
             float[] gw = gradWeight.hostArray();
             for (int pair = 0; pair < pairs; pair++) {
                 for (int t = 0; t < 9; t++) {

@@ -41,16 +41,15 @@ public final class VectorConv {
             FewOutputs.conv2d(x, weight, bias, spec, residual, out);
             return;
         }
-        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
         int k = c * kh * kw, n = ho * wo;
-        float[] xd = x.hostArray(), od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
+        float[] od = out.hostArray(), bd = bias == null ? null : bias.hostArray();
         float[] rd = residual == null ? null : residual.hostArray();
         int biasOff = bias == null ? 0 : bias.offset(), shift = residual == null ? 0 : residual.offset() - out.offset();
         VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
                 : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
-        boolean padded = padded(spec);
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         int image = c * hp * wp;
 
@@ -66,21 +65,39 @@ public final class VectorConv {
                 }
             }
         }
-        int group = imagesPerProduct(x.shape(), spec);
-        for (int b0 = 0; b0 < batch; b0 += group) {
-            int images = Math.min(group, batch - b0);
-            float[] src = xd;
-            int srcOff = x.offset() + b0 * c * h * w;
-            if (padded) {
-                ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
-                src = ws.convScratch;
-                padInto(xd, srcOff, images, c, h, w, spec, src);
-                srcOff = 0;
-            }
+        inPaddedGroups(x, spec, (src, srcOff, b0, images) -> {
             ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
             int outOff = out.offset() + b0 * o * n;
             VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, outOff, n, bd, biasOff, n, o * n, rd,
                     outOff + shift);
+        });
+    }
+
+    /** What a convolution does with images [b0, b0 + images) of its batch, their input at {@code in[inOff]}. */
+    @FunctionalInterface
+    interface ImageGroup {
+        void run(float[] in, int inOff, int b0, int images);
+    }
+
+    /**
+     * Runs {@code body} over x's batch in groups of {@link #imagesPerProduct} images, each group's input copied
+     * zero-padded into the calling thread's scratch ([images][C][H+pt+pb][W+pl+pr], offset 0) when {@code spec} pads,
+     * and read in place when it does not.
+     */
+    static void inPaddedGroups(Tensor x, Conv2dSpec spec, ImageGroup body) {
+        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int image = c * (h + spec.padTop() + spec.padBottom()) * (w + spec.padLeft() + spec.padRight());
+        int group = imagesPerProduct(x.shape(), spec);
+        for (int b0 = 0; b0 < batch; b0 += group) {
+            int images = Math.min(group, batch - b0), inOff = x.offset() + b0 * c * h * w;
+            if (padded(spec)) {
+                VectorGemm.Workspace ws = VectorGemm.workspace();
+                ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
+                padInto(x.hostArray(), inOff, images, c, h, w, spec, ws.convScratch);
+                body.run(ws.convScratch, 0, b0, images);
+            } else {
+                body.run(x.hostArray(), inOff, b0, images);
+            }
         }
     }
 
@@ -101,7 +118,7 @@ public final class VectorConv {
         weight.packed(VectorGemm.runsTransposed(outShape[1], columns) ? VectorGemm.NR : VectorGemm.MR);
     }
 
-    static boolean padded(Conv2dSpec spec) {
+    private static boolean padded(Conv2dSpec spec) {
         return spec.padTop() + spec.padBottom() + spec.padLeft() + spec.padRight() > 0;
     }
 
@@ -117,7 +134,7 @@ public final class VectorConv {
     }
 
     /** Copies images [images][C][H][W] into dst [images][C][H+pt+pb][W+pl+pr] with a zero border. */
-    static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
+    private static void padInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, float[] dst) {
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
         // Split only when each part copies enough to pay for the hand-off (a small image pads in microseconds).
         Parallel.forRange(images * c, Math.max(1, (1 << 16) / (hp * wp)), (from, to) -> {
@@ -194,22 +211,7 @@ public final class VectorConv {
         }
 
         static void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
-            FewOutputs conv = new FewOutputs(x, weight, bias, spec, residual, out);
-            int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-            int imagesAtOnce = imagesPerProduct(x.shape(), spec);
-            for (int b0 = 0; b0 < batch; b0 += imagesAtOnce) {
-                int images = Math.min(imagesAtOnce, batch - b0);
-                float[] in = x.hostArray();
-                int inOff = x.offset() + b0 * c * h * w;
-                if (padded(spec)) { // these images padded, as the GEMM's path pads them (at most PADDED_LIMIT floats)
-                    VectorGemm.Workspace ws = VectorGemm.workspace();
-                    ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * c * conv.hp * conv.wp);
-                    padInto(in, inOff, images, c, h, w, spec, ws.convScratch);
-                    in = ws.convScratch;
-                    inOff = 0;
-                }
-                conv.run(in, inOff, b0, images);
-            }
+            inPaddedGroups(x, spec, new FewOutputs(x, weight, bias, spec, residual, out)::run);
         }
 
         /** Images [b0, b0 + images) of the batch, their padded input at {@code in[inOff]}. */
