@@ -131,6 +131,8 @@ final class VectorBackward {
                 PointwiseWeightGradient.accumulate(x, gradOut, gradWeight);
             } else if (FewChannelsWeightGradient.applies(c, o, kh, kw, spec, wo)) {
                 FewChannelsWeightGradient.accumulate(x, gradOut, spec, gradWeight);
+            } else if (WinogradWeightGradient.chosen(c, o, kh, kw, spec, batch, ho, wo)) {
+                WinogradWeightGradient.accumulate(x, gradOut, spec, gradWeight, columnLimit);
             } else {
                 weightGradient(x, gradOut, spec, kh, kw, gradWeight, columnLimit);
             }

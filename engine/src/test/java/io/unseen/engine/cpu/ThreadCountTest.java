@@ -70,6 +70,10 @@ class ThreadCountTest {
         Tensor pointW = Tensor.zeros(24, 32, 1, 1);
         b.conv2dBackward(pixels, random(r, 24, 32, 1, 1), pointGrad, Conv2dSpec.of(1, 0), null, pointW, null);
         out.put("conv2dBackward 1x1, weight", digest(pointW));
+        Tensor many = random(r, 8, 24, 16, 18), manyGrad = random(r, 8, 40, 16, 18);
+        Tensor winogradW = Tensor.zeros(40, 24, 3, 3);
+        b.conv2dBackward(many, random(r, 40, 24, 3, 3), manyGrad, Conv2dSpec.of(1, 1), null, winogradW, null);
+        out.put("conv2dBackward 3x3 over 576 tiles (Winograd), weight", digest(winogradW));
         Tensor image = random(r, 3, 1, 16, 32), imageGrad = random(r, 3, 24, 16, 32);
         Tensor firstW = Tensor.zeros(24, 1, 3, 3);
         b.conv2dBackward(image, random(r, 24, 1, 3, 3), imageGrad, Conv2dSpec.of(1, 1), null, firstW, null);
