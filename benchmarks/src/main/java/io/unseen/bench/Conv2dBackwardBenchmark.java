@@ -26,7 +26,10 @@ import java.util.concurrent.TimeUnit;
  * the weight's and bias's, as a training step needs them, with the weight prepared as a model holds it (packed on
  * cpu). {@code shape} is "channels x spatial x batch": the demo model's convolutions at batch 32 (32 channels at 32x32,
  * 64 at 16x16) and the CIFAR-10 model's 128 at 32x32, batch 1; {@code kernel} is 3 (padding 1) or 1 (no padding:
- * a UNet's skip projections and attention's q, k, v and output, whose weight gradient has a path of its own).
+ * a UNet's skip projections and attention's q, k, v and output, whose weight gradient has a path of its own);
+ * {@code conv} is {@code -Dunseen.conv} for the call ({@code auto}: a 3x3 weight gradient over 512 tiles or more runs
+ * by Winograd's F(2x2, 3x3), {@code direct}: as one product over 9x the input). {@code weightGradient} times the
+ * weight's gradient alone.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -41,6 +44,9 @@ public class Conv2dBackwardBenchmark {
     @Param({"3", "1"})
     public int kernel;
 
+    @Param({"auto", "direct"})
+    public String conv;
+
     @Param({"cpu"})
     public String backend;
 
@@ -48,11 +54,15 @@ public class Conv2dBackwardBenchmark {
     private Tensor x, weight, gradOut, gradX, gradWeight, gradBias;
     private Conv2dSpec spec;
 
-    /** Two products of a forward's size (the input's gradient, the weight's); multiply-adds count two. */
+    /**
+     * Two products of a forward's size (the input's gradient, the weight's), one for {@code weightGradient};
+     * multiply-adds count two, and a Winograd weight gradient is counted as the direct one it replaces.
+     */
     public static double flops(Map<String, String> params) {
         int[] s = parse(params.get("shape"));
         int k = Integer.parseInt(params.getOrDefault("kernel", "3"));
-        return 2.0 * s[2] * FlopCount.conv(s[0], s[0], k, s[1], s[1]);
+        int products = "weightGradient".equals(params.get(Report.METHOD)) ? 1 : 2;
+        return products * s[2] * FlopCount.conv(s[0], s[0], k, s[1], s[1]);
     }
 
     static int[] parse(String shape) {
@@ -67,6 +77,7 @@ public class Conv2dBackwardBenchmark {
     public void setup() {
         int[] s = parse(shape);
         int c = s[0], hw = s[1], n = s[2];
+        System.setProperty("unseen.conv", conv);
         ops = Backends.byName(backend);
         x = Workloads.uniform(ops, 1, n, c, hw, hw);
         if (kernel != 3 && kernel != 1) {
@@ -83,6 +94,12 @@ public class Conv2dBackwardBenchmark {
     @Benchmark
     public Tensor convBackward() {
         ops.conv2dBackward(x, weight, gradOut, spec, gradX, gradWeight, gradBias);
+        return gradWeight;
+    }
+
+    @Benchmark
+    public Tensor weightGradient() {
+        ops.conv2dBackward(x, weight, gradOut, spec, null, gradWeight, null);
         return gradWeight;
     }
 

@@ -13,10 +13,14 @@ import java.util.TreeMap;
 /**
  * Prints a JMH JSON result file ({@code -rf json -rff FILE}) as a Markdown table with GFLOP/s: each benchmark
  * class's static {@code flops(Map<String, String> params)} gives the FLOPs of one call (from {@code FlopCount}, the
- * one counter), and GFLOP/s = FLOPs / mean time. Run:
+ * one counter; the benchmark method's name is among the params, as {@value #METHOD}, for a class whose methods do
+ * different work), and GFLOP/s = FLOPs / mean time. Run:
  * {@code java -cp benchmarks/target/benchmarks.jar io.unseen.bench.Report FILE}.
  */
 public final class Report {
+    /** The key under which {@code flops(params)} finds the benchmark method's name. */
+    public static final String METHOD = "method";
+
     private Report() {
     }
 
@@ -38,7 +42,9 @@ public final class Report {
             Map<?, ?> primary = (Map<?, ?>) r.get("primaryMetric");
             double ms = ((Number) primary.get("score")).doubleValue();
             Object err = primary.get("scoreError");
-            double flops = flops(name.substring(0, name.lastIndexOf('.')), params);
+            Map<String, String> withMethod = new TreeMap<>(params);
+            withMethod.put(METHOD, name.substring(name.lastIndexOf('.') + 1));
+            double flops = flops(name.substring(0, name.lastIndexOf('.')), withMethod);
             System.out.println(String.format(Locale.ROOT, "| %s | %s | %.4g | %s | %s |",
                     name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), params, ms,
                     err instanceof Number && Double.isFinite(((Number) err).doubleValue())

@@ -17,7 +17,8 @@ public final class VectorBackend extends Backend {
     /**
      * The system property that chooses how 3x3 stride-1 convolutions run: direct, winograd (F(2x2, 3x3)), winograd4
      * (F(4x4, 3x3)) or auto (the default: each layer's by a measured rule, {@link WinogradConv#auto}); read on every
-     * convolution and when one is prepared.
+     * convolution and when one is prepared. It chooses the weight gradient's algorithm too: F(2x2, 3x3) under
+     * winograd and winograd4, by {@link WinogradWeightGradient#auto} under auto, the direct product under direct.
      */
     public static final String CONV_PROPERTY = WinogradConv.PROPERTY;
 

@@ -90,6 +90,10 @@ final class VectorBackward {
      * image and band of output rows: col_band = W^T [K, O] x gradOut_band, then col2im adds each column entry back
      * onto the pixel it was read from. A prepared (packed) weight is unpacked once per call: training passes its
      * weights as they are, since they change every step.
+     *
+     * <p>Three weight gradients have paths of their own: 1x1 ({@link PointwiseWeightGradient}), 3x3 from or to at
+     * most 8 channels ({@link FewChannelsWeightGradient}), and 3x3 stride 1 over many tiles by Winograd's
+     * F(2x2, 3x3) ({@link WinogradWeightGradient}, under {@code -Dunseen.conv}).
      */
     static void conv2d(Tensor x, Tensor weight, Tensor gradOut, Conv2dSpec spec, Tensor gradX, Tensor gradWeight,
                        Tensor gradBias) {

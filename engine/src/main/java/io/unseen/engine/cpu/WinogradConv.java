@@ -47,7 +47,9 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * Whole forwards (`unseen bench`, batch 1, same machine and day), direct against {@code auto}: CelebA-HQ 256
  * 2.52 -> 1.45 s, AFHQ-dog 256 (ADM) 2.01 -> 1.12 s, CIFAR-10 0.088 -> 0.071 s, CIFAR-10 at batch 8 0.53 -> 0.43 s.
- * F(4x4, 3x3) did not run this fast in a model until {@link #outputTransform4} lost its gather (see there).
+ * F(4x4, 3x3) did not run this fast in a model until {@link #outputTransform4} lost its gather (see there). The same
+ * property chooses the weight gradient's algorithm in training ({@link WinogradWeightGradient}, F(2x2, 3x3) by a rule
+ * of its own).
  *
  * <p>Accuracy (WinogradConvTest, inputs and weights uniform in [-1, 1]): max |error| against the
  * double-accumulating reference 2.2e-6 x std(output) for F(2x2, 3x3), 3.9e-5 for F(4x4, 3x3), where direct's is
