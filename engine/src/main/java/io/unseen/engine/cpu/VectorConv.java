@@ -400,15 +400,31 @@ public final class VectorConv {
          * layer of 32 output channels (each packed float meets only 32 multiply-adds). Returns count.
          */
         private int packVectors(int start, int count, int pc, int kc, int width, float[] dst, int dstOff) {
+            int vectors = count / VectorGemm.L;
+            if (vectors == 3) {
+                // a whole panel: row by row, each of its three runs loaded and the panel's line stored in order
+                int b0 = base(start), b1 = base(start + VectorGemm.L), b2 = base(start + 2 * VectorGemm.L);
+                for (int p = 0, d = dstOff; p < kc; p++, d += width) {
+                    int row = rowStart[pc + p];
+                    FloatVector.fromArray(VectorGemm.S, src, b0 + row).intoArray(dst, d);
+                    FloatVector.fromArray(VectorGemm.S, src, b1 + row).intoArray(dst, d + VectorGemm.L);
+                    FloatVector.fromArray(VectorGemm.S, src, b2 + row).intoArray(dst, d + 2 * VectorGemm.L);
+                }
+                return count;
+            }
             for (int jj = 0; jj < count; jj += VectorGemm.L) {
-                int col = start + jj, image = col / imageCols, pos = col - image * imageCols;
-                int oy = pos / wo, ox = pos - oy * wo;
-                int base = srcOff + image * imageStride + oy * wp + ox, d = dstOff + jj;
+                int base = base(start + jj), d = dstOff + jj;
                 for (int p = 0; p < kc; p++) {
                     FloatVector.fromArray(VectorGemm.S, src, base + rowStart[pc + p]).intoArray(dst, d + p * width);
                 }
             }
             return count;
+        }
+
+        /** Where column {@code col}'s first tap (row 0 of the weight's columns) reads the input. */
+        private int base(int col) {
+            int image = col / imageCols, pos = col - image * imageCols, oy = pos / wo, ox = pos - oy * wo;
+            return srcOff + image * imageStride + oy * wp + ox;
         }
     }
 }
