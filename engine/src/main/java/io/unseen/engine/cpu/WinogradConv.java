@@ -95,10 +95,10 @@ final class WinogradConv {
      * every call: JDK 17 wraps the indexes of its shuffle there in Java, allocating on every call. Wrapped once here,
      * a zip is two one-vector rearranges and a blend, all intrinsics.
      */
-    private static final VectorShuffle<Float> ZIP_LOW = VectorShuffle.makeZip(S, 0).wrapIndexes();
-    private static final VectorShuffle<Float> ZIP_HIGH = VectorShuffle.makeZip(S, 1).wrapIndexes();
-    private static final VectorMask<Float> ZIP_LOW_FIRST = VectorShuffle.makeZip(S, 0).laneIsValid();
-    private static final VectorMask<Float> ZIP_HIGH_FIRST = VectorShuffle.makeZip(S, 1).laneIsValid();
+    static final VectorShuffle<Float> ZIP_LOW = VectorShuffle.makeZip(S, 0).wrapIndexes();
+    static final VectorShuffle<Float> ZIP_HIGH = VectorShuffle.makeZip(S, 1).wrapIndexes();
+    static final VectorMask<Float> ZIP_LOW_FIRST = VectorShuffle.makeZip(S, 0).laneIsValid();
+    static final VectorMask<Float> ZIP_HIGH_FIRST = VectorShuffle.makeZip(S, 1).laneIsValid();
 
     /** The tile sizes: F(m x m, 3x3) computes m x m outputs from an n x n input patch, n = m + 2, at n^2 points. */
     enum Tile {

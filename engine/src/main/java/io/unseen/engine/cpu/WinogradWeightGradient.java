@@ -3,6 +3,8 @@ package io.unseen.engine.cpu;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Conv2dSpec;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -35,6 +37,9 @@ final class WinogradWeightGradient {
     private static final VectorSpecies<Float> S = VectorGemm.S;
     private static final int L = VectorGemm.L, MR = VectorGemm.MR, NR = VectorGemm.NR;
     private static final int POINTS = 16;
+    /** A vector's even lanes, then its odd ones (wrapped once here: see WinogradConv's zips). */
+    private static final VectorShuffle<Float> SPLIT_PARITY = VectorShuffle.fromOp(S, i -> 2 * (i % 8) + i / 8)
+            .wrapIndexes();
     /**
      * Floats (a cache line) added between the planes, panels and points that a loop reads or writes side by side:
      * at powers of two apart (a 32x32 gradient plane is 32 KiB) their lines share L1 sets, and the 16 streams of
@@ -168,6 +173,7 @@ final class WinogradWeightGradient {
                                   float[] dst) {
         int c = lay.c, cp = lay.cp, hs = lay.hs, ws = lay.ws, pt = spec.padTop(), pl = spec.padLeft();
         Parallel.forRange(images * hs, Math.max(1, (1 << 15) / (ws * cp)), (from, to) -> {
+            float[] scratch = new float[L * L];
             for (int row = from; row < to; row++) {
                 int img = row / hs, y = row - img * hs - pt, base = row * ws * cp;
                 Arrays.fill(dst, base, base + ws * cp, 0f);
@@ -175,7 +181,19 @@ final class WinogradWeightGradient {
                     continue;
                 }
                 int src = xOff + img * c * h * w + y * w, out = base + pl * cp;
-                for (int ci = 0; ci < c; ci++) {
+                int ci = 0;
+                for (; ci + L <= c; ci += L) {
+                    int xx = 0;
+                    for (; xx + L <= w; xx += L) {
+                        transposePixels(x, src + ci * h * w + xx, h * w, dst, out + xx * cp + ci, cp, scratch);
+                    }
+                    for (int cj = ci; cj < ci + L; cj++) {
+                        for (int xr = xx; xr < w; xr++) {
+                            dst[out + xr * cp + cj] = x[src + cj * h * w + xr];
+                        }
+                    }
+                }
+                for (; ci < c; ci++) {
                     for (int xx = 0; xx < w; xx++) {
                         dst[out + xx * cp + ci] = x[src + ci * h * w + xx];
                     }
@@ -185,32 +203,201 @@ final class WinogradWeightGradient {
     }
 
     /**
+     * 16 channel rows of 16 pixels ({@code x[src + c * channel + i]}) as 16 vectors of one pixel's 16 channels, pixel
+     * i's to {@code dst[at + i * pixel]}: four rounds of zips (vectors i and i + 8 into 2i and 2i + 1) rotate the 8
+     * index bits by four, two rounds per method through {@code scratch} (256 floats): in one method of four rounds
+     * C2 boxed the vectors (3 MB per call at 32 channels, 32x32, batch 32).
+     */
+    private static void transposePixels(float[] x, int src, int channel, float[] dst, int at, int pixel,
+                                        float[] scratch) {
+        zipTwiceFromRows(x, src, channel, scratch);
+        zipTwiceToPixels(scratch, dst, at, pixel);
+    }
+
+    /** Rounds one and two of {@link #transposePixels}: rows {@code x[src + i * channel]} into scratch's vectors. */
+    private static void zipTwiceFromRows(float[] x, int src, int channel, float[] scratch) {
+        VectorShuffle<Float> lo = WinogradConv.ZIP_LOW, hi = WinogradConv.ZIP_HIGH;
+        VectorMask<Float> loFirst = WinogradConv.ZIP_LOW_FIRST, hiFirst = WinogradConv.ZIP_HIGH_FIRST;
+        FloatVector a0 = FloatVector.fromArray(S, x, src);
+        FloatVector a1 = FloatVector.fromArray(S, x, src + channel);
+        FloatVector a2 = FloatVector.fromArray(S, x, src + 2 * channel);
+        FloatVector a3 = FloatVector.fromArray(S, x, src + 3 * channel);
+        FloatVector a4 = FloatVector.fromArray(S, x, src + 4 * channel);
+        FloatVector a5 = FloatVector.fromArray(S, x, src + 5 * channel);
+        FloatVector a6 = FloatVector.fromArray(S, x, src + 6 * channel);
+        FloatVector a7 = FloatVector.fromArray(S, x, src + 7 * channel);
+        FloatVector a8 = FloatVector.fromArray(S, x, src + 8 * channel);
+        FloatVector a9 = FloatVector.fromArray(S, x, src + 9 * channel);
+        FloatVector a10 = FloatVector.fromArray(S, x, src + 10 * channel);
+        FloatVector a11 = FloatVector.fromArray(S, x, src + 11 * channel);
+        FloatVector a12 = FloatVector.fromArray(S, x, src + 12 * channel);
+        FloatVector a13 = FloatVector.fromArray(S, x, src + 13 * channel);
+        FloatVector a14 = FloatVector.fromArray(S, x, src + 14 * channel);
+        FloatVector a15 = FloatVector.fromArray(S, x, src + 15 * channel);
+        FloatVector b0 = a8.rearrange(lo).blend(a0.rearrange(lo), loFirst);
+        FloatVector b1 = a8.rearrange(hi).blend(a0.rearrange(hi), hiFirst);
+        FloatVector b2 = a9.rearrange(lo).blend(a1.rearrange(lo), loFirst);
+        FloatVector b3 = a9.rearrange(hi).blend(a1.rearrange(hi), hiFirst);
+        FloatVector b4 = a10.rearrange(lo).blend(a2.rearrange(lo), loFirst);
+        FloatVector b5 = a10.rearrange(hi).blend(a2.rearrange(hi), hiFirst);
+        FloatVector b6 = a11.rearrange(lo).blend(a3.rearrange(lo), loFirst);
+        FloatVector b7 = a11.rearrange(hi).blend(a3.rearrange(hi), hiFirst);
+        FloatVector b8 = a12.rearrange(lo).blend(a4.rearrange(lo), loFirst);
+        FloatVector b9 = a12.rearrange(hi).blend(a4.rearrange(hi), hiFirst);
+        FloatVector b10 = a13.rearrange(lo).blend(a5.rearrange(lo), loFirst);
+        FloatVector b11 = a13.rearrange(hi).blend(a5.rearrange(hi), hiFirst);
+        FloatVector b12 = a14.rearrange(lo).blend(a6.rearrange(lo), loFirst);
+        FloatVector b13 = a14.rearrange(hi).blend(a6.rearrange(hi), hiFirst);
+        FloatVector b14 = a15.rearrange(lo).blend(a7.rearrange(lo), loFirst);
+        FloatVector b15 = a15.rearrange(hi).blend(a7.rearrange(hi), hiFirst);
+        b8.rearrange(lo).blend(b0.rearrange(lo), loFirst).intoArray(scratch, 0);
+        b8.rearrange(hi).blend(b0.rearrange(hi), hiFirst).intoArray(scratch, L);
+        b9.rearrange(lo).blend(b1.rearrange(lo), loFirst).intoArray(scratch, 2 * L);
+        b9.rearrange(hi).blend(b1.rearrange(hi), hiFirst).intoArray(scratch, 3 * L);
+        b10.rearrange(lo).blend(b2.rearrange(lo), loFirst).intoArray(scratch, 4 * L);
+        b10.rearrange(hi).blend(b2.rearrange(hi), hiFirst).intoArray(scratch, 5 * L);
+        b11.rearrange(lo).blend(b3.rearrange(lo), loFirst).intoArray(scratch, 6 * L);
+        b11.rearrange(hi).blend(b3.rearrange(hi), hiFirst).intoArray(scratch, 7 * L);
+        b12.rearrange(lo).blend(b4.rearrange(lo), loFirst).intoArray(scratch, 8 * L);
+        b12.rearrange(hi).blend(b4.rearrange(hi), hiFirst).intoArray(scratch, 9 * L);
+        b13.rearrange(lo).blend(b5.rearrange(lo), loFirst).intoArray(scratch, 10 * L);
+        b13.rearrange(hi).blend(b5.rearrange(hi), hiFirst).intoArray(scratch, 11 * L);
+        b14.rearrange(lo).blend(b6.rearrange(lo), loFirst).intoArray(scratch, 12 * L);
+        b14.rearrange(hi).blend(b6.rearrange(hi), hiFirst).intoArray(scratch, 13 * L);
+        b15.rearrange(lo).blend(b7.rearrange(lo), loFirst).intoArray(scratch, 14 * L);
+        b15.rearrange(hi).blend(b7.rearrange(hi), hiFirst).intoArray(scratch, 15 * L);
+    }
+
+    /** Rounds three and four of {@link #transposePixels}: scratch's vectors into {@code dst[at + i * pixel]}. */
+    private static void zipTwiceToPixels(float[] scratch, float[] dst, int at, int pixel) {
+        VectorShuffle<Float> lo = WinogradConv.ZIP_LOW, hi = WinogradConv.ZIP_HIGH;
+        VectorMask<Float> loFirst = WinogradConv.ZIP_LOW_FIRST, hiFirst = WinogradConv.ZIP_HIGH_FIRST;
+        FloatVector a0 = FloatVector.fromArray(S, scratch, 0);
+        FloatVector a1 = FloatVector.fromArray(S, scratch, L);
+        FloatVector a2 = FloatVector.fromArray(S, scratch, 2 * L);
+        FloatVector a3 = FloatVector.fromArray(S, scratch, 3 * L);
+        FloatVector a4 = FloatVector.fromArray(S, scratch, 4 * L);
+        FloatVector a5 = FloatVector.fromArray(S, scratch, 5 * L);
+        FloatVector a6 = FloatVector.fromArray(S, scratch, 6 * L);
+        FloatVector a7 = FloatVector.fromArray(S, scratch, 7 * L);
+        FloatVector a8 = FloatVector.fromArray(S, scratch, 8 * L);
+        FloatVector a9 = FloatVector.fromArray(S, scratch, 9 * L);
+        FloatVector a10 = FloatVector.fromArray(S, scratch, 10 * L);
+        FloatVector a11 = FloatVector.fromArray(S, scratch, 11 * L);
+        FloatVector a12 = FloatVector.fromArray(S, scratch, 12 * L);
+        FloatVector a13 = FloatVector.fromArray(S, scratch, 13 * L);
+        FloatVector a14 = FloatVector.fromArray(S, scratch, 14 * L);
+        FloatVector a15 = FloatVector.fromArray(S, scratch, 15 * L);
+        FloatVector b0 = a8.rearrange(lo).blend(a0.rearrange(lo), loFirst);
+        FloatVector b1 = a8.rearrange(hi).blend(a0.rearrange(hi), hiFirst);
+        FloatVector b2 = a9.rearrange(lo).blend(a1.rearrange(lo), loFirst);
+        FloatVector b3 = a9.rearrange(hi).blend(a1.rearrange(hi), hiFirst);
+        FloatVector b4 = a10.rearrange(lo).blend(a2.rearrange(lo), loFirst);
+        FloatVector b5 = a10.rearrange(hi).blend(a2.rearrange(hi), hiFirst);
+        FloatVector b6 = a11.rearrange(lo).blend(a3.rearrange(lo), loFirst);
+        FloatVector b7 = a11.rearrange(hi).blend(a3.rearrange(hi), hiFirst);
+        FloatVector b8 = a12.rearrange(lo).blend(a4.rearrange(lo), loFirst);
+        FloatVector b9 = a12.rearrange(hi).blend(a4.rearrange(hi), hiFirst);
+        FloatVector b10 = a13.rearrange(lo).blend(a5.rearrange(lo), loFirst);
+        FloatVector b11 = a13.rearrange(hi).blend(a5.rearrange(hi), hiFirst);
+        FloatVector b12 = a14.rearrange(lo).blend(a6.rearrange(lo), loFirst);
+        FloatVector b13 = a14.rearrange(hi).blend(a6.rearrange(hi), hiFirst);
+        FloatVector b14 = a15.rearrange(lo).blend(a7.rearrange(lo), loFirst);
+        FloatVector b15 = a15.rearrange(hi).blend(a7.rearrange(hi), hiFirst);
+        b8.rearrange(lo).blend(b0.rearrange(lo), loFirst).intoArray(dst, at);
+        b8.rearrange(hi).blend(b0.rearrange(hi), hiFirst).intoArray(dst, at + pixel);
+        b9.rearrange(lo).blend(b1.rearrange(lo), loFirst).intoArray(dst, at + 2 * pixel);
+        b9.rearrange(hi).blend(b1.rearrange(hi), hiFirst).intoArray(dst, at + 3 * pixel);
+        b10.rearrange(lo).blend(b2.rearrange(lo), loFirst).intoArray(dst, at + 4 * pixel);
+        b10.rearrange(hi).blend(b2.rearrange(hi), hiFirst).intoArray(dst, at + 5 * pixel);
+        b11.rearrange(lo).blend(b3.rearrange(lo), loFirst).intoArray(dst, at + 6 * pixel);
+        b11.rearrange(hi).blend(b3.rearrange(hi), hiFirst).intoArray(dst, at + 7 * pixel);
+        b12.rearrange(lo).blend(b4.rearrange(lo), loFirst).intoArray(dst, at + 8 * pixel);
+        b12.rearrange(hi).blend(b4.rearrange(hi), hiFirst).intoArray(dst, at + 9 * pixel);
+        b13.rearrange(lo).blend(b5.rearrange(lo), loFirst).intoArray(dst, at + 10 * pixel);
+        b13.rearrange(hi).blend(b5.rearrange(hi), hiFirst).intoArray(dst, at + 11 * pixel);
+        b14.rearrange(lo).blend(b6.rearrange(lo), loFirst).intoArray(dst, at + 12 * pixel);
+        b14.rearrange(hi).blend(b6.rearrange(hi), hiFirst).intoArray(dst, at + 13 * pixel);
+        b15.rearrange(lo).blend(b7.rearrange(lo), loFirst).intoArray(dst, at + 14 * pixel);
+        b15.rearrange(hi).blend(b7.rearrange(hi), hiFirst).intoArray(dst, at + 15 * pixel);
+    }
+
+    /**
      * gradOut [images][O][Ho][Wo] into dst [images][Op/8][2 tilesY][2][tilesX][8]: (image, group of 8 channels,
-     * row, column parity, column / 2, channel % 8), zeros past the output and past O.
+     * row, column parity, column / 2, channel % 8), zeros past the output and past O. A group of 8 whole channels
+     * goes 16 columns at a time through {@link #transposeColumns}; the rest element by element.
      */
     private static void copyGradient(float[] g, int gOff, int images, Layout lay, float[] dst) {
         int o = lay.o, ho = lay.ho, wo = lay.wo, groups = lay.op / MR, tx = lay.tilesX;
-        int row = 2 * tx * MR, plane = lay.gradPlane;
+        int row = 2 * tx * MR, plane = lay.gradPlane, channel = ho * wo;
         Parallel.forRange(images * groups, 1, (from, to) -> {
             for (int item = from; item < to; item++) {
                 int img = item / groups, o0 = (item - img * groups) * MR, base = item * plane;
                 Arrays.fill(dst, base, base + plane, 0f);
-                for (int q = 0; q < MR && o0 + q < o; q++) {
-                    int src = gOff + (img * o + o0 + q) * ho * wo;
-                    for (int y = 0; y < ho; y++) {
-                        int from2 = src + y * wo, even = base + y * row + q, odd = even + tx * MR;
-                        int xx = 0;
-                        for (; xx + 1 < wo; xx += 2) {
-                            dst[even + (xx >> 1) * MR] = g[from2 + xx];
-                            dst[odd + (xx >> 1) * MR] = g[from2 + xx + 1];
+                boolean whole = o0 + MR <= o;
+                for (int y = 0; y < ho; y++) {
+                    int xx = 0;
+                    if (whole) {
+                        for (; xx + L <= wo; xx += L) {
+                            int at = base + y * row + (xx >> 1) * MR;
+                            transposeColumns(g, gOff + (img * o + o0) * channel + y * wo + xx, channel, dst, at,
+                                    at + tx * MR);
                         }
-                        if (xx < wo) {
-                            dst[even + (xx >> 1) * MR] = g[from2 + xx];
+                    }
+                    for (int q = 0; q < MR && o0 + q < o; q++) {
+                        int src = gOff + (img * o + o0 + q) * channel + y * wo, even = base + y * row + q;
+                        for (int x = xx; x < wo; x++) {
+                            dst[even + (x & 1) * tx * MR + (x >> 1) * MR] = g[src + x];
                         }
                     }
                 }
             }
         });
+    }
+
+    /**
+     * 16 columns of 8 channel rows ({@code g[src + q * channel + x]}, q < 8, x < 16) as 8 vectors of two tiles' 8
+     * channels each: the even columns' to {@code dst[even ...]}, the odd columns' to {@code dst[odd ...]}, tile by tile.
+     * Each row's lanes are first split into even and odd columns; then three rounds of zips (vectors i and i + 4 into
+     * 2i and 2i + 1) rotate the 7 index bits (channel: 3, column: 4) by three, which makes the columns the vectors and
+     * the channels the lanes. Straight-line code over named vectors: in loops or arrays they were boxed.
+     */
+    private static void transposeColumns(float[] g, int src, int channel, float[] dst, int even, int odd) {
+        VectorShuffle<Float> split = SPLIT_PARITY;
+        VectorShuffle<Float> lo = WinogradConv.ZIP_LOW, hi = WinogradConv.ZIP_HIGH;
+        VectorMask<Float> loFirst = WinogradConv.ZIP_LOW_FIRST, hiFirst = WinogradConv.ZIP_HIGH_FIRST;
+        FloatVector a0 = FloatVector.fromArray(S, g, src).rearrange(split);
+        FloatVector a1 = FloatVector.fromArray(S, g, src + channel).rearrange(split);
+        FloatVector a2 = FloatVector.fromArray(S, g, src + 2 * channel).rearrange(split);
+        FloatVector a3 = FloatVector.fromArray(S, g, src + 3 * channel).rearrange(split);
+        FloatVector a4 = FloatVector.fromArray(S, g, src + 4 * channel).rearrange(split);
+        FloatVector a5 = FloatVector.fromArray(S, g, src + 5 * channel).rearrange(split);
+        FloatVector a6 = FloatVector.fromArray(S, g, src + 6 * channel).rearrange(split);
+        FloatVector a7 = FloatVector.fromArray(S, g, src + 7 * channel).rearrange(split);
+        FloatVector b0 = a4.rearrange(lo).blend(a0.rearrange(lo), loFirst);
+        FloatVector b1 = a4.rearrange(hi).blend(a0.rearrange(hi), hiFirst);
+        FloatVector b2 = a5.rearrange(lo).blend(a1.rearrange(lo), loFirst);
+        FloatVector b3 = a5.rearrange(hi).blend(a1.rearrange(hi), hiFirst);
+        FloatVector b4 = a6.rearrange(lo).blend(a2.rearrange(lo), loFirst);
+        FloatVector b5 = a6.rearrange(hi).blend(a2.rearrange(hi), hiFirst);
+        FloatVector b6 = a7.rearrange(lo).blend(a3.rearrange(lo), loFirst);
+        FloatVector b7 = a7.rearrange(hi).blend(a3.rearrange(hi), hiFirst);
+        FloatVector c0 = b4.rearrange(lo).blend(b0.rearrange(lo), loFirst);
+        FloatVector c1 = b4.rearrange(hi).blend(b0.rearrange(hi), hiFirst);
+        FloatVector c2 = b5.rearrange(lo).blend(b1.rearrange(lo), loFirst);
+        FloatVector c3 = b5.rearrange(hi).blend(b1.rearrange(hi), hiFirst);
+        FloatVector c4 = b6.rearrange(lo).blend(b2.rearrange(lo), loFirst);
+        FloatVector c5 = b6.rearrange(hi).blend(b2.rearrange(hi), hiFirst);
+        FloatVector c6 = b7.rearrange(lo).blend(b3.rearrange(lo), loFirst);
+        FloatVector c7 = b7.rearrange(hi).blend(b3.rearrange(hi), hiFirst);
+        c4.rearrange(lo).blend(c0.rearrange(lo), loFirst).intoArray(dst, even);
+        c4.rearrange(hi).blend(c0.rearrange(hi), hiFirst).intoArray(dst, even + 2 * MR);
+        c5.rearrange(lo).blend(c1.rearrange(lo), loFirst).intoArray(dst, even + 4 * MR);
+        c5.rearrange(hi).blend(c1.rearrange(hi), hiFirst).intoArray(dst, even + 6 * MR);
+        c6.rearrange(lo).blend(c2.rearrange(lo), loFirst).intoArray(dst, odd);
+        c6.rearrange(hi).blend(c2.rearrange(hi), hiFirst).intoArray(dst, odd + 2 * MR);
+        c7.rearrange(lo).blend(c3.rearrange(lo), loFirst).intoArray(dst, odd + 4 * MR);
+        c7.rearrange(hi).blend(c3.rearrange(hi), hiFirst).intoArray(dst, odd + 6 * MR);
     }
 
     /**
