@@ -205,35 +205,38 @@ final class WinogradWeightGradient {
     /**
      * 16 channel rows of 16 pixels ({@code x[src + c * channel + i]}) as 16 vectors of one pixel's 16 channels, pixel
      * i's to {@code dst[at + i * pixel]}: four rounds of zips (vectors i and i + 8 into 2i and 2i + 1) rotate the 8
-     * index bits by four, two rounds per method through {@code scratch} (256 floats): in one method of four rounds
-     * C2 boxed the vectors (3 MB per call at 32 channels, 32x32, batch 32).
+     * index bits by four, two rounds per call of {@link #zipTwice} through {@code scratch} (256 floats): in one
+     * method of four rounds C2 boxed the vectors (3 MB per call at 32 channels, 32x32, batch 32).
      */
     private static void transposePixels(float[] x, int src, int channel, float[] dst, int at, int pixel,
                                         float[] scratch) {
-        zipTwiceFromRows(x, src, channel, scratch);
-        zipTwiceToPixels(scratch, dst, at, pixel);
+        zipTwice(x, src, channel, scratch, 0, L);
+        zipTwice(scratch, 0, L, dst, at, pixel);
     }
 
-    /** Rounds one and two of {@link #transposePixels}: rows {@code x[src + i * channel]} into scratch's vectors. */
-    private static void zipTwiceFromRows(float[] x, int src, int channel, float[] scratch) {
+    /**
+     * Two rounds of {@link #transposePixels}'s zips: the 16 vectors {@code in[inOff + i * inStride]} to
+     * {@code out[outOff + i * outStride]}, i < 16.
+     */
+    private static void zipTwice(float[] in, int inOff, int inStride, float[] out, int outOff, int outStride) {
         VectorShuffle<Float> lo = WinogradConv.ZIP_LOW, hi = WinogradConv.ZIP_HIGH;
         VectorMask<Float> loFirst = WinogradConv.ZIP_LOW_FIRST, hiFirst = WinogradConv.ZIP_HIGH_FIRST;
-        FloatVector a0 = FloatVector.fromArray(S, x, src);
-        FloatVector a1 = FloatVector.fromArray(S, x, src + channel);
-        FloatVector a2 = FloatVector.fromArray(S, x, src + 2 * channel);
-        FloatVector a3 = FloatVector.fromArray(S, x, src + 3 * channel);
-        FloatVector a4 = FloatVector.fromArray(S, x, src + 4 * channel);
-        FloatVector a5 = FloatVector.fromArray(S, x, src + 5 * channel);
-        FloatVector a6 = FloatVector.fromArray(S, x, src + 6 * channel);
-        FloatVector a7 = FloatVector.fromArray(S, x, src + 7 * channel);
-        FloatVector a8 = FloatVector.fromArray(S, x, src + 8 * channel);
-        FloatVector a9 = FloatVector.fromArray(S, x, src + 9 * channel);
-        FloatVector a10 = FloatVector.fromArray(S, x, src + 10 * channel);
-        FloatVector a11 = FloatVector.fromArray(S, x, src + 11 * channel);
-        FloatVector a12 = FloatVector.fromArray(S, x, src + 12 * channel);
-        FloatVector a13 = FloatVector.fromArray(S, x, src + 13 * channel);
-        FloatVector a14 = FloatVector.fromArray(S, x, src + 14 * channel);
-        FloatVector a15 = FloatVector.fromArray(S, x, src + 15 * channel);
+        FloatVector a0 = FloatVector.fromArray(S, in, inOff);
+        FloatVector a1 = FloatVector.fromArray(S, in, inOff + inStride);
+        FloatVector a2 = FloatVector.fromArray(S, in, inOff + 2 * inStride);
+        FloatVector a3 = FloatVector.fromArray(S, in, inOff + 3 * inStride);
+        FloatVector a4 = FloatVector.fromArray(S, in, inOff + 4 * inStride);
+        FloatVector a5 = FloatVector.fromArray(S, in, inOff + 5 * inStride);
+        FloatVector a6 = FloatVector.fromArray(S, in, inOff + 6 * inStride);
+        FloatVector a7 = FloatVector.fromArray(S, in, inOff + 7 * inStride);
+        FloatVector a8 = FloatVector.fromArray(S, in, inOff + 8 * inStride);
+        FloatVector a9 = FloatVector.fromArray(S, in, inOff + 9 * inStride);
+        FloatVector a10 = FloatVector.fromArray(S, in, inOff + 10 * inStride);
+        FloatVector a11 = FloatVector.fromArray(S, in, inOff + 11 * inStride);
+        FloatVector a12 = FloatVector.fromArray(S, in, inOff + 12 * inStride);
+        FloatVector a13 = FloatVector.fromArray(S, in, inOff + 13 * inStride);
+        FloatVector a14 = FloatVector.fromArray(S, in, inOff + 14 * inStride);
+        FloatVector a15 = FloatVector.fromArray(S, in, inOff + 15 * inStride);
         FloatVector b0 = a8.rearrange(lo).blend(a0.rearrange(lo), loFirst);
         FloatVector b1 = a8.rearrange(hi).blend(a0.rearrange(hi), hiFirst);
         FloatVector b2 = a9.rearrange(lo).blend(a1.rearrange(lo), loFirst);
@@ -250,76 +253,22 @@ final class WinogradWeightGradient {
         FloatVector b13 = a14.rearrange(hi).blend(a6.rearrange(hi), hiFirst);
         FloatVector b14 = a15.rearrange(lo).blend(a7.rearrange(lo), loFirst);
         FloatVector b15 = a15.rearrange(hi).blend(a7.rearrange(hi), hiFirst);
-        b8.rearrange(lo).blend(b0.rearrange(lo), loFirst).intoArray(scratch, 0);
-        b8.rearrange(hi).blend(b0.rearrange(hi), hiFirst).intoArray(scratch, L);
-        b9.rearrange(lo).blend(b1.rearrange(lo), loFirst).intoArray(scratch, 2 * L);
-        b9.rearrange(hi).blend(b1.rearrange(hi), hiFirst).intoArray(scratch, 3 * L);
-        b10.rearrange(lo).blend(b2.rearrange(lo), loFirst).intoArray(scratch, 4 * L);
-        b10.rearrange(hi).blend(b2.rearrange(hi), hiFirst).intoArray(scratch, 5 * L);
-        b11.rearrange(lo).blend(b3.rearrange(lo), loFirst).intoArray(scratch, 6 * L);
-        b11.rearrange(hi).blend(b3.rearrange(hi), hiFirst).intoArray(scratch, 7 * L);
-        b12.rearrange(lo).blend(b4.rearrange(lo), loFirst).intoArray(scratch, 8 * L);
-        b12.rearrange(hi).blend(b4.rearrange(hi), hiFirst).intoArray(scratch, 9 * L);
-        b13.rearrange(lo).blend(b5.rearrange(lo), loFirst).intoArray(scratch, 10 * L);
-        b13.rearrange(hi).blend(b5.rearrange(hi), hiFirst).intoArray(scratch, 11 * L);
-        b14.rearrange(lo).blend(b6.rearrange(lo), loFirst).intoArray(scratch, 12 * L);
-        b14.rearrange(hi).blend(b6.rearrange(hi), hiFirst).intoArray(scratch, 13 * L);
-        b15.rearrange(lo).blend(b7.rearrange(lo), loFirst).intoArray(scratch, 14 * L);
-        b15.rearrange(hi).blend(b7.rearrange(hi), hiFirst).intoArray(scratch, 15 * L);
-    }
-
-    /** Rounds three and four of {@link #transposePixels}: scratch's vectors into {@code dst[at + i * pixel]}. */
-    private static void zipTwiceToPixels(float[] scratch, float[] dst, int at, int pixel) {
-        VectorShuffle<Float> lo = WinogradConv.ZIP_LOW, hi = WinogradConv.ZIP_HIGH;
-        VectorMask<Float> loFirst = WinogradConv.ZIP_LOW_FIRST, hiFirst = WinogradConv.ZIP_HIGH_FIRST;
-        FloatVector a0 = FloatVector.fromArray(S, scratch, 0);
-        FloatVector a1 = FloatVector.fromArray(S, scratch, L);
-        FloatVector a2 = FloatVector.fromArray(S, scratch, 2 * L);
-        FloatVector a3 = FloatVector.fromArray(S, scratch, 3 * L);
-        FloatVector a4 = FloatVector.fromArray(S, scratch, 4 * L);
-        FloatVector a5 = FloatVector.fromArray(S, scratch, 5 * L);
-        FloatVector a6 = FloatVector.fromArray(S, scratch, 6 * L);
-        FloatVector a7 = FloatVector.fromArray(S, scratch, 7 * L);
-        FloatVector a8 = FloatVector.fromArray(S, scratch, 8 * L);
-        FloatVector a9 = FloatVector.fromArray(S, scratch, 9 * L);
-        FloatVector a10 = FloatVector.fromArray(S, scratch, 10 * L);
-        FloatVector a11 = FloatVector.fromArray(S, scratch, 11 * L);
-        FloatVector a12 = FloatVector.fromArray(S, scratch, 12 * L);
-        FloatVector a13 = FloatVector.fromArray(S, scratch, 13 * L);
-        FloatVector a14 = FloatVector.fromArray(S, scratch, 14 * L);
-        FloatVector a15 = FloatVector.fromArray(S, scratch, 15 * L);
-        FloatVector b0 = a8.rearrange(lo).blend(a0.rearrange(lo), loFirst);
-        FloatVector b1 = a8.rearrange(hi).blend(a0.rearrange(hi), hiFirst);
-        FloatVector b2 = a9.rearrange(lo).blend(a1.rearrange(lo), loFirst);
-        FloatVector b3 = a9.rearrange(hi).blend(a1.rearrange(hi), hiFirst);
-        FloatVector b4 = a10.rearrange(lo).blend(a2.rearrange(lo), loFirst);
-        FloatVector b5 = a10.rearrange(hi).blend(a2.rearrange(hi), hiFirst);
-        FloatVector b6 = a11.rearrange(lo).blend(a3.rearrange(lo), loFirst);
-        FloatVector b7 = a11.rearrange(hi).blend(a3.rearrange(hi), hiFirst);
-        FloatVector b8 = a12.rearrange(lo).blend(a4.rearrange(lo), loFirst);
-        FloatVector b9 = a12.rearrange(hi).blend(a4.rearrange(hi), hiFirst);
-        FloatVector b10 = a13.rearrange(lo).blend(a5.rearrange(lo), loFirst);
-        FloatVector b11 = a13.rearrange(hi).blend(a5.rearrange(hi), hiFirst);
-        FloatVector b12 = a14.rearrange(lo).blend(a6.rearrange(lo), loFirst);
-        FloatVector b13 = a14.rearrange(hi).blend(a6.rearrange(hi), hiFirst);
-        FloatVector b14 = a15.rearrange(lo).blend(a7.rearrange(lo), loFirst);
-        FloatVector b15 = a15.rearrange(hi).blend(a7.rearrange(hi), hiFirst);
-        b8.rearrange(lo).blend(b0.rearrange(lo), loFirst).intoArray(dst, at);
-        b8.rearrange(hi).blend(b0.rearrange(hi), hiFirst).intoArray(dst, at + pixel);
-        b9.rearrange(lo).blend(b1.rearrange(lo), loFirst).intoArray(dst, at + 2 * pixel);
-        b9.rearrange(hi).blend(b1.rearrange(hi), hiFirst).intoArray(dst, at + 3 * pixel);
-        b10.rearrange(lo).blend(b2.rearrange(lo), loFirst).intoArray(dst, at + 4 * pixel);
-        b10.rearrange(hi).blend(b2.rearrange(hi), hiFirst).intoArray(dst, at + 5 * pixel);
-        b11.rearrange(lo).blend(b3.rearrange(lo), loFirst).intoArray(dst, at + 6 * pixel);
-        b11.rearrange(hi).blend(b3.rearrange(hi), hiFirst).intoArray(dst, at + 7 * pixel);
-        b12.rearrange(lo).blend(b4.rearrange(lo), loFirst).intoArray(dst, at + 8 * pixel);
-        b12.rearrange(hi).blend(b4.rearrange(hi), hiFirst).intoArray(dst, at + 9 * pixel);
-        b13.rearrange(lo).blend(b5.rearrange(lo), loFirst).intoArray(dst, at + 10 * pixel);
-        b13.rearrange(hi).blend(b5.rearrange(hi), hiFirst).intoArray(dst, at + 11 * pixel);
-        b14.rearrange(lo).blend(b6.rearrange(lo), loFirst).intoArray(dst, at + 12 * pixel);
-        b14.rearrange(hi).blend(b6.rearrange(hi), hiFirst).intoArray(dst, at + 13 * pixel);
-        b15.rearrange(lo).blend(b7.rearrange(lo), loFirst).intoArray(dst, at + 14 * pixel);
-        b15.rearrange(hi).blend(b7.rearrange(hi), hiFirst).intoArray(dst, at + 15 * pixel);
+        b8.rearrange(lo).blend(b0.rearrange(lo), loFirst).intoArray(out, outOff);
+        b8.rearrange(hi).blend(b0.rearrange(hi), hiFirst).intoArray(out, outOff + outStride);
+        b9.rearrange(lo).blend(b1.rearrange(lo), loFirst).intoArray(out, outOff + 2 * outStride);
+        b9.rearrange(hi).blend(b1.rearrange(hi), hiFirst).intoArray(out, outOff + 3 * outStride);
+        b10.rearrange(lo).blend(b2.rearrange(lo), loFirst).intoArray(out, outOff + 4 * outStride);
+        b10.rearrange(hi).blend(b2.rearrange(hi), hiFirst).intoArray(out, outOff + 5 * outStride);
+        b11.rearrange(lo).blend(b3.rearrange(lo), loFirst).intoArray(out, outOff + 6 * outStride);
+        b11.rearrange(hi).blend(b3.rearrange(hi), hiFirst).intoArray(out, outOff + 7 * outStride);
+        b12.rearrange(lo).blend(b4.rearrange(lo), loFirst).intoArray(out, outOff + 8 * outStride);
+        b12.rearrange(hi).blend(b4.rearrange(hi), hiFirst).intoArray(out, outOff + 9 * outStride);
+        b13.rearrange(lo).blend(b5.rearrange(lo), loFirst).intoArray(out, outOff + 10 * outStride);
+        b13.rearrange(hi).blend(b5.rearrange(hi), hiFirst).intoArray(out, outOff + 11 * outStride);
+        b14.rearrange(lo).blend(b6.rearrange(lo), loFirst).intoArray(out, outOff + 12 * outStride);
+        b14.rearrange(hi).blend(b6.rearrange(hi), hiFirst).intoArray(out, outOff + 13 * outStride);
+        b15.rearrange(lo).blend(b7.rearrange(lo), loFirst).intoArray(out, outOff + 14 * outStride);
+        b15.rearrange(hi).blend(b7.rearrange(hi), hiFirst).intoArray(out, outOff + 15 * outStride);
     }
 
     /**
