@@ -316,7 +316,8 @@ final class WinogradWeightGradient {
      * channels each: the even columns' to {@code dst[even ...]}, the odd columns' to {@code dst[odd ...]}, tile by tile.
      * Each row's lanes are first split into even and odd columns; then three rounds of zips (vectors i and i + 4 into
      * 2i and 2i + 1) rotate the 7 index bits (channel: 3, column: 4) by three, which makes the columns the vectors and
-     * the channels the lanes. Straight-line code over named vectors: in loops or arrays they were boxed.
+     * the channels the lanes. Straight-line code over named vectors, as WinogradConv's transforms: C2 boxes vectors
+     * kept in arrays or carried around loops.
      */
     private static void transposeColumns(float[] g, int src, int channel, float[] dst, int even, int odd) {
         VectorShuffle<Float> split = SPLIT_PARITY;
