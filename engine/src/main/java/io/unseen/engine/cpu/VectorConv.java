@@ -58,19 +58,27 @@ public final class VectorConv {
             ws.convRows = new int[k];
         }
         int[] rowStart = ws.convRows;
-        for (int ci = 0, p = 0; ci < c; ci++) {
-            for (int ky = 0; ky < kh; ky++) {
-                for (int kx = 0; kx < kw; kx++, p++) {
-                    rowStart[p] = ci * hp * wp + ky * wp + kx;
-                }
-            }
-        }
+        fillTapOffsets(rowStart, c, kh, kw, hp, wp);
         inPaddedGroups(x, spec, (src, srcOff, b0, images) -> {
             ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
             int outOff = out.offset() + b0 * o * n;
             VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, outOff, n, bd, biasOff, n, o * n, rd,
                     outOff + shift);
         });
+    }
+
+    /**
+     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads a zero-padded image
+     * [C][hp][wp], (ci, ky, kx); output (oy, ox) at stride s reads it at dst[t] + oy * s * wp + ox * s.
+     */
+    private static void fillTapOffsets(int[] dst, int c, int kh, int kw, int hp, int wp) {
+        for (int ci = 0, t = 0; ci < c; ci++) {
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++, t++) {
+                    dst[t] = (ci * hp + ky) * wp + kx;
+                }
+            }
+        }
     }
 
     /** What a convolution does with images [b0, b0 + images) of its batch, their input at {@code in[inOff]}. */
@@ -191,15 +199,8 @@ public final class VectorConv {
             shift = residual == null ? 0 : residual.offset() - out.offset();
             od = out.hostArray();
             outOffset = out.offset();
-            // tap (ci, ky, kx) of output (oy, ox) reads the padded input at (ci, oy + ky, ox + kx)
             tapOffset = new int[k];
-            for (int ci = 0, t = 0; ci < c; ci++) {
-                for (int ky = 0; ky < kh; ky++) {
-                    for (int kx = 0; kx < kw; kx++, t++) {
-                        tapOffset[t] = (ci * hp + ky) * wp + kx;
-                    }
-                }
-            }
+            fillTapOffsets(tapOffset, c, kh, kw, hp, wp);
             perRow = (wo + VectorGemm.L - 1) / VectorGemm.L;
             perChannel = ho * perRow;
             groups = (perChannel + CHAINS - 1) / CHAINS;

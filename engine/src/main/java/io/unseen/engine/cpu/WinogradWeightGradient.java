@@ -58,8 +58,8 @@ final class WinogradWeightGradient {
     private static final int[][] B_ROWS = {{0, 2, -1}, {1, 2, 1}, {2, 1, -1}, {1, 3, -1}};
     /** A' = [[1,0],[1,1],[1,-1],[0,1]]: the weights of gradOut's two rows (or columns) in each point's row. */
     private static final float[][] A_ROWS = {{1, 0}, {1, 1}, {1, -1}, {0, 1}};
-    /** G' = D G: the F(2x2, 3x3) kernel transform with its last row negated (see the class comment). */
-    private static final double[][] G = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, -1}};
+    /** G' = D G: the forward's F(2x2, 3x3) kernel transform with its last row negated (see the class comment). */
+    private static final double[][] G = negatedLastRow(WinogradConv.Tile.F2.g);
 
     private WinogradWeightGradient() {
     }
@@ -448,27 +448,45 @@ final class WinogradWeightGradient {
         }
     }
 
-    /** gradW[o][c][ky][kx] += sum_rs G'[r][ky] G'[s][kx] gradU_rs[o][c], in double. */
+    /** A copy of {@code g} whose last row is negated. */
+    private static double[][] negatedLastRow(double[][] g) {
+        double[][] copy = new double[g.length][];
+        for (int r = 0; r < g.length; r++) {
+            copy[r] = g[r].clone();
+        }
+        for (int j = 0; j < copy[g.length - 1].length; j++) {
+            copy[g.length - 1][j] = -copy[g.length - 1][j];
+        }
+        return copy;
+    }
+
+    /**
+     * gradW[o][c] += G'^T gradU[o][c] G' (4x4 -> 3x3), in double: first down the columns (t = G'^T gradU, 3x4), then
+     * along the rows, so that no partial sum is made twice.
+     */
     private static void finish(float[] sums, Layout lay, Tensor gradWeight) {
         float[] gw = gradWeight.hostArray();
         int off = gradWeight.offset(), c = lay.c, o = lay.o, pointStride = lay.op * lay.ldu;
         Parallel.forRange(o, Math.max(1, 256 / c), (from, to) -> {
-            double[] u = new double[POINTS];
+            double[] t = new double[12];
             for (int oc = from; oc < to; oc++) {
                 for (int ci = 0; ci < c; ci++) {
-                    for (int p = 0; p < POINTS; p++) {
-                        u[p] = sums[p * pointStride + oc * lay.ldu + ci];
+                    int at = oc * lay.ldu + ci;
+                    for (int ky = 0; ky < 3; ky++) {
+                        for (int s = 0; s < 4; s++) {
+                            double sum = 0;
+                            for (int r = 0; r < 4; r++) {
+                                sum += G[r][ky] * sums[(4 * r + s) * pointStride + at];
+                            }
+                            t[ky * 4 + s] = sum;
+                        }
                     }
                     int dst = off + (oc * c + ci) * 9;
                     for (int ky = 0; ky < 3; ky++) {
                         for (int kx = 0; kx < 3; kx++) {
                             double sum = 0;
-                            for (int r = 0; r < 4; r++) {
-                                double row = 0;
-                                for (int s = 0; s < 4; s++) {
-                                    row += G[s][kx] * u[r * 4 + s];
-                                }
-                                sum += G[r][ky] * row;
+                            for (int s = 0; s < 4; s++) {
+                                sum += G[s][kx] * t[ky * 4 + s];
                             }
                             gw[dst + ky * 3 + kx] += (float) sum;
                         }
