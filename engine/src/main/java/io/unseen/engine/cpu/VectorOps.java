@@ -576,7 +576,7 @@ final class VectorOps {
         int rank = outShape.length;
         int[] sa = ReferenceBackend.broadcastStrides(aShape, rank), sb = ReferenceBackend.broadcastStrides(bShape, rank);
         // Collapse, innermost first.
-        int[] dims = new int[rank], stA = new int[rank], stB = new int[rank];
+        int[] dims = new int[rank + 1], stA = new int[rank + 1], stB = new int[rank + 1]; // + 1: segments, below
         int r = 0;
         for (int d = rank - 1; d >= 0; d--) {
             if (outShape[d] == 1) {
@@ -594,6 +594,24 @@ final class VectorOps {
         if (r == 0) { // every dimension is 1: a single element
             out[outOff] = apply(op, a[aOff], b[bOff]);
             return;
+        }
+        // A run longer than a chunk is cut into equal segments, one more outer dimension: two tensors of one shape
+        // collapse to a single row, which ran on one thread (an add of 1M floats in every training step's resnets).
+        int segments = 1;
+        while (dims[0] > ELEMENTWISE_CHUNK && dims[0] % 2 == 0) {
+            dims[0] /= 2;
+            segments *= 2;
+        }
+        if (segments > 1) {
+            for (int k = r; k > 1; k--) {
+                dims[k] = dims[k - 1];
+                stA[k] = stA[k - 1];
+                stB[k] = stB[k - 1];
+            }
+            dims[1] = segments;
+            stA[1] = stA[0] * dims[0];
+            stB[1] = stB[0] * dims[0];
+            r++;
         }
         int len = dims[0], rows = total / len;
         int innerA = stA[0], innerB = stB[0];

@@ -245,6 +245,12 @@ class VectorOpsTest {
                 {{1, 1}, {1, 1}},
                 {{2, 64, 33, 33}, {64, 1, 1}},      // large enough to split over threads
                 {{2, 64, 33, 33}, {2, 64, 33, 33}},
+                // runs longer than a chunk, cut into segments: one shape (a single run), a scalar against a long
+                // run, a long run per channel, and a run of odd length that cannot be cut
+                {{8, 32, 32, 32}, {8, 32, 32, 32}},
+                {{1, 3, 256, 256}, {1}},
+                {{2, 3, 256, 256}, {1, 3, 1, 1}},
+                {{1, 40001}, {1, 40001}},
         };
         for (Backend.BinaryOp op : Backend.BinaryOp.values()) {
             for (int[][] pair : pairs) {
