@@ -41,6 +41,15 @@ public final class VectorConv {
             FewOutputs.conv2d(x, weight, bias, spec, residual, out);
             return;
         }
+        direct(x, weight, bias, spec, residual, out, shiftedColumns(weight.dim(3), spec, out.dim(3)));
+    }
+
+    /**
+     * The GEMM path, its input copied as shifted planes ({@link #shiftInto}) when {@code shifted}, else padded (the
+     * two give the same bits: tests compare them).
+     */
+    static void direct(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out,
+                       boolean shifted) {
         int c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
@@ -51,19 +60,103 @@ public final class VectorConv {
         VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
                 : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
-        int image = c * hp * wp;
+        int image = shifted ? c * kw * hp * wo : c * hp * wp;
 
         VectorGemm.Workspace ws = VectorGemm.workspace();
         if (ws.convRows.length < k) {
             ws.convRows = new int[k];
         }
         int[] rowStart = ws.convRows;
-        fillTapOffsets(rowStart, c, kh, kw, hp, wp);
-        inPaddedGroups(x, spec, (src, srcOff, b0, images) -> {
-            ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
+        if (shifted) {
+            fillShiftedTapOffsets(rowStart, c, kh, kw, hp, wo);
+        } else {
+            fillTapOffsets(rowStart, c, kh, kw, hp, wp);
+        }
+        ImageGroup product = (src, srcOff, b0, images) -> {
+            ImplicitColumns cols = shifted ? new ImplicitColumns(src, srcOff, image, rowStart, wo, ho, wo, 1)
+                    : new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
             int outOff = out.offset() + b0 * o * n;
             VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, outOff, n, bd, biasOff, n, o * n, rd,
                     outOff + shift);
+        };
+        if (shifted) {
+            inShiftedGroups(x, spec, kw, wo, product);
+        } else {
+            inPaddedGroups(x, spec, product);
+        }
+    }
+
+    /**
+     * Whether a convolution's input is copied as {@link #shiftInto shifted planes} rather than padded: stride 1,
+     * several kernel columns and output rows narrower than a vector (8x8 and 4x4 on AVX-512). In the padded copy an
+     * output row of such an image is a run of only wo floats, so each packed panel line was several arraycopy calls
+     * of 8 or 4 floats (64 channels at 8x8, batch 32: packing cost more than the product it fed); in the shifted
+     * copy a whole image's outputs read one contiguous run per tap, which packs a vector at a time.
+     */
+    static boolean shiftedColumns(int kw, Conv2dSpec spec, int wo) {
+        return spec.stride() == 1 && kw > 1 && wo < VectorGemm.L;
+    }
+
+    /**
+     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads a shifted copy
+     * [C][kw][hp][wo] ({@link #shiftInto}); output (oy, ox) reads it at dst[t] + oy * wo + ox.
+     */
+    private static void fillShiftedTapOffsets(int[] dst, int c, int kh, int kw, int hp, int wo) {
+        for (int ci = 0, t = 0; ci < c; ci++) {
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++, t++) {
+                    dst[t] = ((ci * kw + kx) * hp + ky) * wo;
+                }
+            }
+        }
+    }
+
+    /**
+     * Runs {@code body} over x's batch in the groups of {@link #inPaddedGroups}, each group's input copied as
+     * shifted planes ({@link #shiftInto}) into the calling thread's scratch, offset 0.
+     */
+    private static void inShiftedGroups(Tensor x, Conv2dSpec spec, int kw, int wo, ImageGroup body) {
+        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int hp = h + spec.padTop() + spec.padBottom(), image = c * kw * hp * wo;
+        int group = imagesPerProduct(x.shape(), spec);
+        VectorGemm.Workspace ws = VectorGemm.workspace();
+        for (int b0 = 0; b0 < batch; b0 += group) {
+            int images = Math.min(group, batch - b0);
+            ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
+            shiftInto(x.hostArray(), x.offset() + b0 * c * h * w, images, c, h, w, spec, kw, wo, ws.convScratch);
+            body.run(ws.convScratch, 0, b0, images);
+        }
+    }
+
+    /**
+     * Copies images [images][C][H][W] into dst [images][C][kw][H+pt+pb][wo]: plane (ci, kx) is the zero-padded
+     * channel ci seen from kernel column kx, dst[..][ci][kx][y][x] = padded[ci][y][x + kx]. Every tap of a stride-1
+     * convolution then reads the whole image's outputs, row after row, as one contiguous run.
+     */
+    private static void shiftInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec, int kw,
+                                  int wo, float[] dst) {
+        int pt = spec.padTop(), pl = spec.padLeft(), hp = h + pt + spec.padBottom(), plane = hp * wo;
+        Parallel.forRange(images * c, Math.max(1, (1 << 16) / (kw * plane)), (from, to) -> {
+            for (int channel = from; channel < to; channel++) {
+                int src = xOff + channel * h * w;
+                for (int kx = 0; kx < kw; kx++) {
+                    int base = (channel * kw + kx) * plane;
+                    // output column ox reads input column ox + kx - pl: inside the image for ox in [x0, x1)
+                    int x0 = Math.min(wo, Math.max(0, pl - kx)), x1 = Math.max(x0, Math.min(wo, w + pl - kx));
+                    for (int y = 0; y < hp; y++) {
+                        int row = base + y * wo, iy = y - pt;
+                        if (iy < 0 || iy >= h) {
+                            Arrays.fill(dst, row, row + wo, 0f);
+                            continue;
+                        }
+                        Arrays.fill(dst, row, row + x0, 0f);
+                        if (x1 > x0) {
+                            System.arraycopy(x, src + iy * w + x0 + kx - pl, dst, row + x0, x1 - x0);
+                        }
+                        Arrays.fill(dst, row + x1, row + wo, 0f);
+                    }
+                }
+            }
         });
     }
 

@@ -133,6 +133,49 @@ class VectorConvTest {
     }
 
     /**
+     * Narrow outputs (fewer columns than a vector) read their input from shifted planes; that copy packs the same
+     * panels as the padded one, so the bits are the padded path's: 8x8 and 4x4 images in batches whose tiles straddle
+     * images, asymmetric and over-wide padding, 5-wide kernels, a prepared weight in either orientation, a residual.
+     */
+    @Test
+    void shiftedPlanesGiveThePaddedCopysBits() {
+        Random r = new Random(77L);
+        int[][] shapes = { // batch, c, h, w, o, kh, kw, pad top, bottom, left, right
+            {5, 6, 8, 8, 20, 3, 3, 1, 1, 1, 1},
+            {32, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1},
+            {3, 24, 4, 4, 40, 3, 3, 1, 1, 1, 1},
+            {1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1},
+            {2, 5, 7, 9, 11, 3, 3, 2, 0, 0, 2},
+            {2, 3, 6, 6, 9, 5, 5, 2, 2, 2, 2},
+            {1, 4, 3, 2, 10, 3, 3, 1, 1, 3, 3},
+            {4, 7, 10, 12, 13, 1, 3, 0, 0, 1, 1},
+        };
+        for (int[] s : shapes) {
+            Conv2dSpec spec = new Conv2dSpec(1, s[7], s[8], s[9], s[10]);
+            int o = s[4], ho = spec.outHeight(s[2], s[5]), wo = spec.outWidth(s[3], s[6]);
+            String what = java.util.Arrays.toString(s);
+            assertTrue(VectorConv.shiftedColumns(s[6], spec, wo), what + " reads shifted planes");
+            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, s[0] * s[1] * s[2] * s[3]), s[0], s[1], s[2], s[3]);
+            Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * s[1] * s[5] * s[6]), o, s[1], s[5], s[6]);
+            Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, o), o);
+            Tensor residual = Tensor.of(VectorGemmTest.randomArray(r, s[0] * o * ho * wo), s[0], o, ho, wo);
+            for (Tensor w : new Tensor[]{weight, VectorBackend.INSTANCE.prepareWeight(weight)}) {
+                for (Tensor res : new Tensor[]{null, residual}) {
+                    Tensor padded = Tensor.zeros(s[0], o, ho, wo), shifted = Tensor.zeros(s[0], o, ho, wo);
+                    VectorConv.direct(x, w, bias, spec, res, padded, false);
+                    VectorConv.direct(x, w, bias, spec, res, shifted, true);
+                    assertArrayEquals(padded.data(), shifted.data(), what + (res == null ? "" : " with a residual"));
+                }
+            }
+            check(r, s[0], s[1], s[2], s[3], o, s[5], s[6], spec, true);
+        }
+        assertTrue(!VectorConv.shiftedColumns(3, Conv2dSpec.of(1, 1), VectorGemm.L)
+                && !VectorConv.shiftedColumns(3, Conv2dSpec.of(2, 1), 4)
+                && !VectorConv.shiftedColumns(1, Conv2dSpec.of(1, 0), 4),
+                "rows of a vector or more, a stride, or one kernel column read the padded copy");
+    }
+
+    /**
      * A prepared weight (packed once, held only packed) gives the bits of the plain weight, whichever side of the
      * product packed it first and whichever side a later call wants, and unpacks to its values.
      */
