@@ -51,6 +51,29 @@ class DropoutGradientTest {
         }
     }
 
+    /**
+     * The fill hashes a vector of indices at a time and compares integers: every value is still the scalar
+     * definition's, uniform(stream, i) < p, for rates whose p * 2^24 is and is not a whole number, an odd count (the
+     * scalar tail) and an offset.
+     */
+    @Test
+    void theVectorFillIsTheScalarDefinition() {
+        for (double p : new double[]{0.1, 0.3, 0.5, 1e-7, 0.25 + 0x1p-26, 0.999999}) {
+            for (long seed : new long[]{0, 99, -5}) {
+                Dropout d = new Dropout(p, seed);
+                float[] mask = new float[70_001 + 5];
+                d.fill(2, mask, 5, 70_001);
+                long stream = d.stream(2);
+                for (int i = 0; i < 70_001; i++) {
+                    if (mask[5 + i] != (Dropout.uniform(stream, i) < p ? 0f : d.scale())) {
+                        assertEquals(Dropout.uniform(stream, i) < p ? 0f : d.scale(), mask[5 + i],
+                                "p " + p + ", seed " + seed + ": mask value " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void theMasksAreTheSeeds() {
         Dropout d = new Dropout(0.25, 7);
