@@ -149,11 +149,11 @@ public final class VectorConv {
                             Arrays.fill(dst, row, row + wo, 0f);
                             continue;
                         }
-                        Arrays.fill(dst, row, row + x0, 0f);
+                        zero(dst, row, row + x0);
                         if (x1 > x0) {
                             System.arraycopy(x, src + iy * w + x0 + kx - pl, dst, row + x0, x1 - x0);
                         }
-                        Arrays.fill(dst, row + x1, row + wo, 0f);
+                        zero(dst, row + x1, row + wo);
                     }
                 }
             }
@@ -244,13 +244,23 @@ public final class VectorConv {
                 Arrays.fill(dst, base, base + spec.padTop() * wp, 0f);
                 for (int y = 0; y < h; y++) {
                     int row = base + (y + spec.padTop()) * wp;
-                    Arrays.fill(dst, row, row + spec.padLeft(), 0f);
+                    zero(dst, row, row + spec.padLeft());
                     System.arraycopy(x, xOff + (plane * h + y) * w, dst, row + spec.padLeft(), w);
-                    Arrays.fill(dst, row + spec.padLeft() + w, row + wp, 0f);
+                    zero(dst, row + spec.padLeft() + w, row + wp);
                 }
                 Arrays.fill(dst, base + (spec.padTop() + h) * wp, base + hp * wp, 0f);
             }
         });
+    }
+
+    /**
+     * Zeroes dst[from, to): a row's padding, a value or two, where {@code Arrays.fill}'s checks cost as much as the
+     * row's copy (2.3% of a training step went to those fills).
+     */
+    private static void zero(float[] dst, int from, int to) {
+        for (int i = from; i < to; i++) {
+            dst[i] = 0f;
+        }
     }
 
     /**
