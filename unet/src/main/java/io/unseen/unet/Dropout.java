@@ -72,9 +72,9 @@ public record Dropout(double p, long seed) {
     /** The 24 bits {@link #uniform} scales, for values i, i + 1, ... of the stream: {@link #splitMix} lane by lane. */
     private static LongVector randomBits(long stream, int i) {
         LongVector z = LongVector.fromArray(LANES, LANE_INDEX, 0).add(i).lanewise(VectorOperators.XOR, stream)
-                .add(0x9E3779B97F4A7C15L);
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+                .add(GOLDEN_GAMMA);
+        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(MIX_1);
+        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(MIX_2);
         return z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31))
                 .lanewise(VectorOperators.LSHR, 40);
     }
@@ -89,11 +89,15 @@ public record Dropout(double p, long seed) {
         return (splitMix(stream ^ i) >>> 40) * 0x1.0p-24;
     }
 
+    /** SplitMix64's golden-ratio increment and its finalizer's two multipliers. */
+    private static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L, MIX_1 = 0xBF58476D1CE4E5B9L,
+            MIX_2 = 0x94D049BB133111EBL;
+
     /** SplitMix64 (as diffusion's Seeds mixes seeds): the golden-ratio increment, then the finalizer. */
     private static long splitMix(long z) {
-        z += 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        z += GOLDEN_GAMMA;
+        z = (z ^ (z >>> 30)) * MIX_1;
+        z = (z ^ (z >>> 27)) * MIX_2;
         return z ^ (z >>> 31);
     }
 }

@@ -11,7 +11,8 @@ import java.util.Arrays;
  * the images' columns side by side (a larger product parallelizes and blocks better than one per image). The im2col
  * matrix is never built: {@link ImplicitColumns} packs the GEMM's B panels straight from the input (implicit GEMM),
  * after the input has been copied once into a zero-padded buffer so that every row of a panel is a plain (strided)
- * run of the image. Unpadded input is read in place.
+ * run of the image; outputs narrower than a vector (8x8, 4x4) copy it as shifted planes instead ({@link #shiftInto}),
+ * where a tap's run is the whole image. Unpadded input is read in place.
  */
 public final class VectorConv {
     static {
