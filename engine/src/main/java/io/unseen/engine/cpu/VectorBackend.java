@@ -290,6 +290,10 @@ public final class VectorBackend extends Backend {
 
     @Override
     protected void concatChannelsBackwardKernel(Tensor gradOut, Tensor gradA, Tensor gradB) {
-        ReferenceBackend.splitChannels(gradOut, gradA, gradB); // plain copies
+        int n = gradA.dim(0);
+        if (n > 0) {
+            VectorOps.splitChannels(gradOut.hostArray(), gradOut.offset(), gradA.hostArray(), gradA.offset(),
+                    gradA.numel() / n, gradB.hostArray(), gradB.offset(), gradB.numel() / n, n);
+        }
     }
 }

@@ -208,7 +208,10 @@ class VectorOpsTest {
     void concatMatchesReferenceExactly() {
         Random rnd = new Random(53);
         int[][][] pairs = {{{1, 3, 5, 7}, {1, 2, 5, 7}}, {{3, 1, 4, 4}, {3, 17, 4, 4}}, {{2, 5}, {2, 3}},
-                {{2, 4, 9}, {2, 1, 9}}};
+                {{2, 4, 9}, {2, 1, 9}},
+                // parts of more than one piece (4 x 2^15 floats) copied in pieces over the cores: batch 1 with
+                // unequal parts, a part of a whole number of pieces, and many small images
+                {{1, 5, 161, 163}, {1, 3, 161, 163}}, {{2, 8, 128, 128}, {2, 1, 128, 128}}, {{64, 3, 8, 8}, {64, 5, 8, 8}}};
         for (int[][] pair : pairs) {
             Tensor a = random(rnd, pair[0], 0f, 1f), b = random(rnd, pair[1], 0f, 1f);
             int[] outShape = a.shape();
@@ -217,6 +220,11 @@ class VectorOpsTest {
             REF.concatChannels(a, b, ref);
             FAST.concatChannels(a, b, fast);
             assertArrayEquals(ref.data(), fast.data(), "concat " + a + " " + b);
+            // and back: the backward splits the whole into its two parts
+            Tensor ga = Tensor.zeros(a.shape()), gb = Tensor.zeros(b.shape());
+            FAST.concatChannelsBackward(fast, ga, gb);
+            assertArrayEquals(a.data(), ga.data(), "split, first part of " + a + " " + b);
+            assertArrayEquals(b.data(), gb.data(), "split, second part of " + a + " " + b);
         }
     }
 
