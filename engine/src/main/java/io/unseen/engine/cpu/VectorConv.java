@@ -12,7 +12,8 @@ import java.util.Arrays;
  * matrix is never built: {@link ImplicitColumns} packs the GEMM's B panels straight from the input (implicit GEMM),
  * after the input has been copied once into a zero-padded buffer so that every row of a panel is a plain (strided)
  * run of the image; outputs narrower than a vector (8x8, 4x4) copy it as shifted planes instead ({@link #shiftInto}),
- * where a tap's run is the whole image. Unpadded input is read in place.
+ * where a tap's run is the whole image, and stride-2 convolutions with even and odd columns apart
+ * ({@link #phaseInto}), where a tap's run is an output row ({@link InputCopy}). Unpadded input is read in place.
  */
 public final class VectorConv {
     static {
@@ -42,15 +43,38 @@ public final class VectorConv {
             FewOutputs.conv2d(x, weight, bias, spec, residual, out);
             return;
         }
-        direct(x, weight, bias, spec, residual, out, shiftedColumns(weight.dim(3), spec, out.dim(3)));
+        direct(x, weight, bias, spec, residual, out, InputCopy.of(weight.dim(3), spec, out.dim(3)));
     }
 
     /**
-     * The GEMM path, its input copied as shifted planes ({@link #shiftInto}) when {@code shifted}, else padded (the
-     * two give the same bits: tests compare them).
+     * How the GEMM path copies its input before it packs panels from it. All pack the same panels, so they give the
+     * same bits (tests compare them).
      */
+    enum InputCopy {
+        /** Zero-padded ({@link #padInto}), or read in place when unpadded: rows of a panel are (strided) runs. */
+        PADDED,
+        /** Shifted planes ({@link #shiftInto}): a tap's run is the whole image. */
+        SHIFTED,
+        /** Padded, even and odd columns apart ({@link #phaseInto}): a stride-2 tap's run is a whole output row. */
+        PHASES;
+
+        /**
+         * Shifted planes for stride 1, several kernel columns and output rows narrower than a vector (8x8 and 4x4
+         * on AVX-512): in the padded copy such an output row is a run of only wo floats, so each packed panel line
+         * was several arraycopy calls of 8 or 4 floats (64 channels at 8x8, batch 32: packing cost more than the
+         * product it fed). Phases for stride 2, whose panels were packed float by float. Padded otherwise.
+         */
+        static InputCopy of(int kw, Conv2dSpec spec, int wo) {
+            if (spec.stride() == 2) {
+                return PHASES;
+            }
+            return spec.stride() == 1 && kw > 1 && wo < VectorGemm.L ? SHIFTED : PADDED;
+        }
+    }
+
+    /** The GEMM path, its input copied as {@code copy} says. */
     static void direct(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out,
-                       boolean shifted) {
+                       InputCopy copy) {
         int c = x.dim(1), h = x.dim(2), w = x.dim(3);
         int o = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
         int ho = out.dim(2), wo = out.dim(3), stride = spec.stride();
@@ -61,41 +85,52 @@ public final class VectorConv {
         VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
                 : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
-        int image = shifted ? c * kw * hp * wo : c * hp * wp;
+        int half = (wp + 1) / 2; // a phase row of the PHASES copy
+        int image = copy == InputCopy.SHIFTED ? c * kw * hp * wo : copy == InputCopy.PHASES ? c * hp * 2 * half
+                : c * hp * wp;
 
         VectorGemm.Workspace ws = VectorGemm.workspace();
         if (ws.convRows.length < k) {
             ws.convRows = new int[k];
         }
         int[] rowStart = ws.convRows;
-        if (shifted) {
+        if (copy == InputCopy.SHIFTED) {
             fillShiftedTapOffsets(rowStart, c, kh, kw, hp, wo);
+        } else if (copy == InputCopy.PHASES) {
+            fillPhaseTapOffsets(rowStart, c, kh, kw, hp, half);
         } else {
             fillTapOffsets(rowStart, c, kh, kw, hp, wp);
         }
         ImageGroup product = (src, srcOff, b0, images) -> {
-            ImplicitColumns cols = shifted ? new ImplicitColumns(src, srcOff, image, rowStart, wo, ho, wo, 1)
+            // SHIFTED: output rows follow each other; PHASES: an output row is two copy rows of 2 * half further on
+            ImplicitColumns cols = copy == InputCopy.SHIFTED
+                    ? new ImplicitColumns(src, srcOff, image, rowStart, wo, ho, wo, 1)
+                    : copy == InputCopy.PHASES ? new ImplicitColumns(src, srcOff, image, rowStart, 4 * half, ho, wo, 1)
                     : new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
             int outOff = out.offset() + b0 * o * n;
             VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, outOff, n, bd, biasOff, n, o * n, rd,
                     outOff + shift);
         };
-        if (shifted) {
-            inShiftedGroups(x, spec, kw, wo, product);
-        } else {
+        if (copy == InputCopy.PADDED) {
             inPaddedGroups(x, spec, product);
+        } else {
+            inCopiedGroups(x, spec, image, copy, kw, wo, product);
         }
     }
 
     /**
-     * Whether a convolution's input is copied as {@link #shiftInto shifted planes} rather than padded: stride 1,
-     * several kernel columns and output rows narrower than a vector (8x8 and 4x4 on AVX-512). In the padded copy an
-     * output row of such an image is a run of only wo floats, so each packed panel line was several arraycopy calls
-     * of 8 or 4 floats (64 channels at 8x8, batch 32: packing cost more than the product it fed); in the shifted
-     * copy a whole image's outputs read one contiguous run per tap, which packs a vector at a time.
+     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads a phase copy [C][hp][2][half]
+     * ({@link #phaseInto}): padded column kx is phase kx % 2 at kx / 2; output (oy, ox) of a stride-2 convolution
+     * reads it at dst[t] + oy * 4 * half + ox.
      */
-    static boolean shiftedColumns(int kw, Conv2dSpec spec, int wo) {
-        return spec.stride() == 1 && kw > 1 && wo < VectorGemm.L;
+    private static void fillPhaseTapOffsets(int[] dst, int c, int kh, int kw, int hp, int half) {
+        for (int ci = 0, t = 0; ci < c; ci++) {
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++, t++) {
+                    dst[t] = (ci * hp + ky) * 2 * half + (kx & 1) * half + (kx >> 1);
+                }
+            }
+        }
     }
 
     /**
@@ -114,19 +149,53 @@ public final class VectorConv {
 
     /**
      * Runs {@code body} over x's batch in the groups of {@link #inPaddedGroups}, each group's input copied as
-     * shifted planes ({@link #shiftInto}) into the calling thread's scratch, offset 0.
+     * {@code copy} says ({@link #shiftInto} or {@link #phaseInto}, {@code image} floats per image) into the calling
+     * thread's scratch, offset 0.
      */
-    private static void inShiftedGroups(Tensor x, Conv2dSpec spec, int kw, int wo, ImageGroup body) {
+    private static void inCopiedGroups(Tensor x, Conv2dSpec spec, int image, InputCopy copy, int kw, int wo,
+                                       ImageGroup body) {
         int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-        int hp = h + spec.padTop() + spec.padBottom(), image = c * kw * hp * wo;
         int group = imagesPerProduct(x.shape(), spec);
         VectorGemm.Workspace ws = VectorGemm.workspace();
         for (int b0 = 0; b0 < batch; b0 += group) {
-            int images = Math.min(group, batch - b0);
+            int images = Math.min(group, batch - b0), from = x.offset() + b0 * c * h * w;
             ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
-            shiftInto(x.hostArray(), x.offset() + b0 * c * h * w, images, c, h, w, spec, kw, wo, ws.convScratch);
+            if (copy == InputCopy.SHIFTED) {
+                shiftInto(x.hostArray(), from, images, c, h, w, spec, kw, wo, ws.convScratch);
+            } else {
+                phaseInto(x.hostArray(), from, images, c, h, w, spec, ws.convScratch);
+            }
             body.run(ws.convScratch, 0, b0, images);
         }
+    }
+
+    /**
+     * Copies images [images][C][H][W] into dst [images][C][H+pt+pb][2][half], half = ceil((W+pl+pr) / 2): each
+     * zero-padded row with its even columns first, then its odd ones (the last odd slot of an odd width zero). A tap
+     * of a stride-2 convolution then reads an output row as one contiguous run of a phase.
+     */
+    private static void phaseInto(float[] x, int xOff, int images, int c, int h, int w, Conv2dSpec spec,
+                                  float[] dst) {
+        int pt = spec.padTop(), pl = spec.padLeft(), hp = h + pt + spec.padBottom();
+        int half = (w + pl + spec.padRight() + 1) / 2, row = 2 * half;
+        Parallel.forRange(images * c, Math.max(1, (1 << 16) / (hp * row)), (from, to) -> {
+            for (int channel = from; channel < to; channel++) {
+                int src = xOff + channel * h * w;
+                for (int y = 0; y < hp; y++) {
+                    int at = (channel * hp + y) * row, iy = y - pt;
+                    if (iy < 0 || iy >= h) {
+                        Arrays.fill(dst, at, at + row, 0f);
+                        continue;
+                    }
+                    for (int phase = 0; phase < 2; phase++) {
+                        for (int i = 0, d = at + phase * half; i < half; i++, d++) {
+                            int ix = 2 * i + phase - pl;
+                            dst[d] = ix >= 0 && ix < w ? x[src + iy * w + ix] : 0f;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /**

@@ -133,46 +133,58 @@ class VectorConvTest {
     }
 
     /**
-     * Narrow outputs (fewer columns than a vector) read their input from shifted planes; that copy packs the same
-     * panels as the padded one, so the bits are the padded path's: 8x8 and 4x4 images in batches whose tiles straddle
-     * images, asymmetric and over-wide padding, 5-wide kernels, a prepared weight in either orientation, a residual.
+     * Narrow outputs (fewer columns than a vector) read their input from shifted planes, stride-2 convolutions from a
+     * copy with even and odd columns apart; both copies pack the same panels as the padded one, so the bits are the
+     * padded path's. Shifted: 8x8 and 4x4 images in batches whose tiles straddle images, asymmetric and over-wide
+     * padding, 5-wide and 1x3 kernels. Phases: the DDPM downsample (padding bottom and right only), odd and even
+     * widths, outputs a whole number of vectors wide and not, 1x1 and 5x5 kernels. Each with a plain and a prepared
+     * weight, with and without a residual.
      */
     @Test
-    void shiftedPlanesGiveThePaddedCopysBits() {
+    void shiftedAndPhaseCopiesGiveThePaddedCopysBits() {
         Random r = new Random(77L);
-        int[][] shapes = { // batch, c, h, w, o, kh, kw, pad top, bottom, left, right
-            {5, 6, 8, 8, 20, 3, 3, 1, 1, 1, 1},
-            {32, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1},
-            {3, 24, 4, 4, 40, 3, 3, 1, 1, 1, 1},
-            {1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1},
-            {2, 5, 7, 9, 11, 3, 3, 2, 0, 0, 2},
-            {2, 3, 6, 6, 9, 5, 5, 2, 2, 2, 2},
-            {1, 4, 3, 2, 10, 3, 3, 1, 1, 3, 3},
-            {4, 7, 10, 12, 13, 1, 3, 0, 0, 1, 1},
+        int[][] shapes = { // stride, batch, c, h, w, o, kh, kw, pad top, bottom, left, right
+            {1, 5, 6, 8, 8, 20, 3, 3, 1, 1, 1, 1},
+            {1, 32, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1},
+            {1, 3, 24, 4, 4, 40, 3, 3, 1, 1, 1, 1},
+            {1, 1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1},
+            {1, 2, 5, 7, 9, 11, 3, 3, 2, 0, 0, 2},
+            {1, 2, 3, 6, 6, 9, 5, 5, 2, 2, 2, 2},
+            {1, 1, 4, 3, 2, 10, 3, 3, 1, 1, 3, 3},
+            {1, 4, 7, 10, 12, 13, 1, 3, 0, 0, 1, 1},
+            {2, 2, 13, 64, 64, 13, 3, 3, 0, 1, 0, 1},
+            {2, 3, 6, 32, 32, 20, 3, 3, 1, 1, 1, 1},
+            {2, 1, 5, 15, 13, 7, 3, 3, 1, 1, 1, 1},
+            {2, 2, 9, 11, 20, 6, 1, 1, 0, 0, 0, 0},
+            {2, 1, 3, 17, 18, 4, 5, 5, 2, 2, 2, 2},
+            {2, 2, 4, 9, 7, 5, 3, 3, 0, 2, 1, 0},
         };
         for (int[] s : shapes) {
-            Conv2dSpec spec = new Conv2dSpec(1, s[7], s[8], s[9], s[10]);
-            int o = s[4], ho = spec.outHeight(s[2], s[5]), wo = spec.outWidth(s[3], s[6]);
+            Conv2dSpec spec = new Conv2dSpec(s[0], s[8], s[9], s[10], s[11]);
+            int batch = s[1], c = s[2], h = s[3], w = s[4], o = s[5], kh = s[6], kw = s[7];
+            int ho = spec.outHeight(h, kh), wo = spec.outWidth(w, kw);
             String what = java.util.Arrays.toString(s);
-            assertTrue(VectorConv.shiftedColumns(s[6], spec, wo), what + " reads shifted planes");
-            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, s[0] * s[1] * s[2] * s[3]), s[0], s[1], s[2], s[3]);
-            Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * s[1] * s[5] * s[6]), o, s[1], s[5], s[6]);
+            VectorConv.InputCopy copy = VectorConv.InputCopy.of(kw, spec, wo);
+            assertSame(s[0] == 2 ? VectorConv.InputCopy.PHASES : VectorConv.InputCopy.SHIFTED, copy, what);
+            Tensor x = Tensor.of(VectorGemmTest.randomArray(r, batch * c * h * w), batch, c, h, w);
+            Tensor weight = Tensor.of(VectorGemmTest.randomArray(r, o * c * kh * kw), o, c, kh, kw);
             Tensor bias = Tensor.of(VectorGemmTest.randomArray(r, o), o);
-            Tensor residual = Tensor.of(VectorGemmTest.randomArray(r, s[0] * o * ho * wo), s[0], o, ho, wo);
-            for (Tensor w : new Tensor[]{weight, VectorBackend.INSTANCE.prepareWeight(weight)}) {
+            Tensor residual = Tensor.of(VectorGemmTest.randomArray(r, batch * o * ho * wo), batch, o, ho, wo);
+            for (Tensor wt : new Tensor[]{weight, VectorBackend.INSTANCE.prepareWeight(weight)}) {
                 for (Tensor res : new Tensor[]{null, residual}) {
-                    Tensor padded = Tensor.zeros(s[0], o, ho, wo), shifted = Tensor.zeros(s[0], o, ho, wo);
-                    VectorConv.direct(x, w, bias, spec, res, padded, false);
-                    VectorConv.direct(x, w, bias, spec, res, shifted, true);
-                    assertArrayEquals(padded.data(), shifted.data(), what + (res == null ? "" : " with a residual"));
+                    Tensor padded = Tensor.zeros(batch, o, ho, wo), copied = Tensor.zeros(batch, o, ho, wo);
+                    VectorConv.direct(x, wt, bias, spec, res, padded, VectorConv.InputCopy.PADDED);
+                    VectorConv.direct(x, wt, bias, spec, res, copied, copy);
+                    assertArrayEquals(padded.data(), copied.data(), what + (res == null ? "" : " with a residual"));
                 }
             }
-            check(r, s[0], s[1], s[2], s[3], o, s[5], s[6], spec, true);
+            check(r, batch, c, h, w, o, kh, kw, spec, true);
         }
-        assertTrue(!VectorConv.shiftedColumns(3, Conv2dSpec.of(1, 1), VectorGemm.L)
-                && !VectorConv.shiftedColumns(3, Conv2dSpec.of(2, 1), 4)
-                && !VectorConv.shiftedColumns(1, Conv2dSpec.of(1, 0), 4),
-                "rows of a vector or more, a stride, or one kernel column read the padded copy");
+        assertSame(VectorConv.InputCopy.PADDED, VectorConv.InputCopy.of(3, Conv2dSpec.of(1, 1), VectorGemm.L),
+                "rows of a vector or more");
+        assertSame(VectorConv.InputCopy.PADDED, VectorConv.InputCopy.of(1, Conv2dSpec.of(1, 0), 4),
+                "one kernel column");
+        assertSame(VectorConv.InputCopy.PADDED, VectorConv.InputCopy.of(3, Conv2dSpec.of(3, 1), 4), "stride 3");
     }
 
     /**
