@@ -5,6 +5,7 @@ import io.unseen.engine.ops.Conv2dSpec;
 import jdk.incubator.vector.FloatVector;
 
 import java.util.Arrays;
+import java.util.stream.IntStream;
 
 /**
  * 2-D convolution as one GEMM over the whole batch: out[n][O, Ho*Wo] = W[O, C*kh*kw] x col_n[C*kh*kw, Ho*Wo] + bias,
@@ -85,88 +86,71 @@ public final class VectorConv {
         VectorGemm.PanelSource weights = weight.storage() instanceof PackedWeight ? (PackedWeight) weight.storage()
                 : VectorGemm.Lines.rowsOf(weight.hostArray(), weight.offset(), k, false);
         int hp = h + spec.padTop() + spec.padBottom(), wp = w + spec.padLeft() + spec.padRight();
-        int half = (wp + 1) / 2; // a phase row of the PHASES copy
-        int image = copy == InputCopy.SHIFTED ? c * kw * hp * wo : copy == InputCopy.PHASES ? c * hp * 2 * half
-                : c * hp * wp;
+        // where the copy holds padded row y of channel ci as read for kernel column kx (at output column 0):
+        // ci * channelStride + y * rowStride + column[kx]; consecutive output rows read it outputRow apart
+        final int channelStride, rowStride, outputRow;
+        final Copier copier;
+        int[] column = new int[kw];
+        if (copy == InputCopy.SHIFTED) {
+            rowStride = wo;
+            channelStride = kw * hp * wo;
+            outputRow = wo;
+            for (int kx = 0; kx < kw; kx++) {
+                column[kx] = kx * hp * wo;
+            }
+            copier = (in, inOff, images, dst) -> shiftInto(in, inOff, images, c, h, w, spec, kw, wo, dst);
+        } else if (copy == InputCopy.PHASES) {
+            int half = (wp + 1) / 2;
+            rowStride = 2 * half;
+            channelStride = hp * rowStride;
+            outputRow = 2 * rowStride;
+            for (int kx = 0; kx < kw; kx++) {
+                column[kx] = (kx & 1) * half + (kx >> 1);
+            }
+            copier = (in, inOff, images, dst) -> phaseInto(in, inOff, images, c, h, w, spec, dst);
+        } else {
+            rowStride = wp;
+            channelStride = hp * wp;
+            outputRow = wp;
+            for (int kx = 0; kx < kw; kx++) {
+                column[kx] = kx;
+            }
+            copier = paddedCopier(x, spec);
+        }
+        int image = c * channelStride, columnStep = copy == InputCopy.PADDED ? stride : 1;
 
         VectorGemm.Workspace ws = VectorGemm.workspace();
         if (ws.convRows.length < k) {
             ws.convRows = new int[k];
         }
         int[] rowStart = ws.convRows;
-        if (copy == InputCopy.SHIFTED) {
-            fillShiftedTapOffsets(rowStart, c, kh, kw, hp, wo);
-        } else if (copy == InputCopy.PHASES) {
-            fillPhaseTapOffsets(rowStart, c, kh, kw, hp, half);
-        } else {
-            fillTapOffsets(rowStart, c, kh, kw, hp, wp);
-        }
-        ImageGroup product = (src, srcOff, b0, images) -> {
-            // SHIFTED: output rows follow each other; PHASES: an output row is two copy rows of 2 * half further on
-            ImplicitColumns cols = copy == InputCopy.SHIFTED
-                    ? new ImplicitColumns(src, srcOff, image, rowStart, wo, ho, wo, 1)
-                    : copy == InputCopy.PHASES ? new ImplicitColumns(src, srcOff, image, rowStart, 4 * half, ho, wo, 1)
-                    : new ImplicitColumns(src, srcOff, image, rowStart, wp, ho, wo, stride);
+        fillTapOffsets(rowStart, c, kh, channelStride, rowStride, column);
+        inGroups(x, spec, image, copier, (src, srcOff, b0, images) -> {
+            ImplicitColumns cols = new ImplicitColumns(src, srcOff, image, rowStart, outputRow, ho, wo, columnStep);
             int outOff = out.offset() + b0 * o * n;
             VectorGemm.multiply(o, images * n, k, 1f, weights, cols, 0f, od, outOff, n, bd, biasOff, n, o * n, rd,
                     outOff + shift);
-        };
-        if (copy == InputCopy.PADDED) {
-            inPaddedGroups(x, spec, product);
-        } else {
-            inCopiedGroups(x, spec, image, copy, kw, wo, product);
-        }
+        });
     }
 
     /**
-     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads a phase copy [C][hp][2][half]
-     * ({@link #phaseInto}): padded column kx is phase kx % 2 at kx / 2; output (oy, ox) of a stride-2 convolution
-     * reads it at dst[t] + oy * 4 * half + ox.
+     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads an input copy that holds padded
+     * row y of channel ci, as kernel column kx reads it, at ci * channelStride + y * rowStride + column[kx].
      */
-    private static void fillPhaseTapOffsets(int[] dst, int c, int kh, int kw, int hp, int half) {
+    private static void fillTapOffsets(int[] dst, int c, int kh, int channelStride, int rowStride, int[] column) {
         for (int ci = 0, t = 0; ci < c; ci++) {
             for (int ky = 0; ky < kh; ky++) {
-                for (int kx = 0; kx < kw; kx++, t++) {
-                    dst[t] = (ci * hp + ky) * 2 * half + (kx & 1) * half + (kx >> 1);
+                for (int kx = 0; kx < column.length; kx++, t++) {
+                    dst[t] = ci * channelStride + ky * rowStride + column[kx];
                 }
             }
         }
     }
 
-    /**
-     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads a shifted copy
-     * [C][kw][hp][wo] ({@link #shiftInto}); output (oy, ox) reads it at dst[t] + oy * wo + ox.
-     */
-    private static void fillShiftedTapOffsets(int[] dst, int c, int kh, int kw, int hp, int wo) {
-        for (int ci = 0, t = 0; ci < c; ci++) {
-            for (int ky = 0; ky < kh; ky++) {
-                for (int kx = 0; kx < kw; kx++, t++) {
-                    dst[t] = ((ci * kw + kx) * hp + ky) * wo;
-                }
-            }
-        }
-    }
-
-    /**
-     * Runs {@code body} over x's batch in the groups of {@link #inPaddedGroups}, each group's input copied as
-     * {@code copy} says ({@link #shiftInto} or {@link #phaseInto}, {@code image} floats per image) into the calling
-     * thread's scratch, offset 0.
-     */
-    private static void inCopiedGroups(Tensor x, Conv2dSpec spec, int image, InputCopy copy, int kw, int wo,
-                                       ImageGroup body) {
-        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-        int group = imagesPerProduct(x.shape(), spec);
-        VectorGemm.Workspace ws = VectorGemm.workspace();
-        for (int b0 = 0; b0 < batch; b0 += group) {
-            int images = Math.min(group, batch - b0), from = x.offset() + b0 * c * h * w;
-            ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
-            if (copy == InputCopy.SHIFTED) {
-                shiftInto(x.hostArray(), from, images, c, h, w, spec, kw, wo, ws.convScratch);
-            } else {
-                phaseInto(x.hostArray(), from, images, c, h, w, spec, ws.convScratch);
-            }
-            body.run(ws.convScratch, 0, b0, images);
-        }
+    /** Copies images [images][C][H][W] from {@code x[xOff]} into {@code dst} (offset 0) in one of the layouts here. */
+    @FunctionalInterface
+    private interface Copier {
+        void copy(float[] x, int xOff, int images, float[] dst);
     }
 
     /**
@@ -230,20 +214,6 @@ public final class VectorConv {
         });
     }
 
-    /**
-     * dst[t] for t = (ci, ky, kx) in im2col order: where tap t of output (0, 0) reads a zero-padded image
-     * [C][hp][wp], (ci, ky, kx); output (oy, ox) at stride s reads it at dst[t] + oy * s * wp + ox * s.
-     */
-    private static void fillTapOffsets(int[] dst, int c, int kh, int kw, int hp, int wp) {
-        for (int ci = 0, t = 0; ci < c; ci++) {
-            for (int ky = 0; ky < kh; ky++) {
-                for (int kx = 0; kx < kw; kx++, t++) {
-                    dst[t] = (ci * hp + ky) * wp + kx;
-                }
-            }
-        }
-    }
-
     /** What a convolution does with images [b0, b0 + images) of its batch, their input at {@code in[inOff]}. */
     @FunctionalInterface
     interface ImageGroup {
@@ -256,19 +226,35 @@ public final class VectorConv {
      * and read in place when it does not.
      */
     static void inPaddedGroups(Tensor x, Conv2dSpec spec, ImageGroup body) {
-        int batch = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-        int image = c * (h + spec.padTop() + spec.padBottom()) * (w + spec.padLeft() + spec.padRight());
+        int image = x.dim(1) * (x.dim(2) + spec.padTop() + spec.padBottom())
+                * (x.dim(3) + spec.padLeft() + spec.padRight());
+        inGroups(x, spec, image, paddedCopier(x, spec), body);
+    }
+
+    /** {@link #padInto} for x's shape, or null (read in place) when {@code spec} does not pad. */
+    private static Copier paddedCopier(Tensor x, Conv2dSpec spec) {
+        int c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        return padded(spec) ? (in, inOff, images, dst) -> padInto(in, inOff, images, c, h, w, spec, dst) : null;
+    }
+
+    /**
+     * Runs {@code body} over x's batch in groups of {@link #imagesPerProduct} images, each group's input copied by
+     * {@code copier} ({@code image} floats per image) into the calling thread's scratch, offset 0, or read in place
+     * when {@code copier} is null.
+     */
+    private static void inGroups(Tensor x, Conv2dSpec spec, int image, Copier copier, ImageGroup body) {
+        int batch = x.dim(0), perImage = x.numel() / Math.max(1, batch);
         int group = imagesPerProduct(x.shape(), spec);
         for (int b0 = 0; b0 < batch; b0 += group) {
-            int images = Math.min(group, batch - b0), inOff = x.offset() + b0 * c * h * w;
-            if (padded(spec)) {
-                VectorGemm.Workspace ws = VectorGemm.workspace();
-                ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
-                padInto(x.hostArray(), inOff, images, c, h, w, spec, ws.convScratch);
-                body.run(ws.convScratch, 0, b0, images);
-            } else {
+            int images = Math.min(group, batch - b0), inOff = x.offset() + b0 * perImage;
+            if (copier == null) {
                 body.run(x.hostArray(), inOff, b0, images);
+                continue;
             }
+            VectorGemm.Workspace ws = VectorGemm.workspace();
+            ws.convScratch = VectorGemm.Workspace.grow(ws.convScratch, images * image);
+            copier.copy(x.hostArray(), inOff, images, ws.convScratch);
+            body.run(ws.convScratch, 0, b0, images);
         }
     }
 
@@ -373,7 +359,7 @@ public final class VectorConv {
             od = out.hostArray();
             outOffset = out.offset();
             tapOffset = new int[k];
-            fillTapOffsets(tapOffset, c, kh, kw, hp, wp);
+            fillTapOffsets(tapOffset, c, kh, hp * wp, wp, IntStream.range(0, kw).toArray());
             perRow = (wo + VectorGemm.L - 1) / VectorGemm.L;
             perChannel = ho * perRow;
             groups = (perChannel + CHAINS - 1) / CHAINS;
