@@ -6,6 +6,7 @@ import io.unseen.diffusion.Progress;
 import io.unseen.diffusion.TimestepGrid;
 import io.unseen.engine.Tensor;
 import io.unseen.engine.backends.Backends;
+import io.unseen.engine.cpu.VectorBackend;
 import io.unseen.engine.io.Json;
 import io.unseen.engine.opencl.OpenClDevices;
 import io.unseen.engine.ops.Backend;
@@ -25,7 +26,8 @@ import java.util.SplittableRandom;
  * The device comparison of issue 10, one JSON line per measurement: a UNet forward at each batch size (median and
  * minimum of timed calls after {@link ForwardTiming}'s warm-up, input already on the device, output left there) and a whole DDIM
  * reconstruct (upload, invert, decode, download) on any backend. {@code benchmarks/gpu/torch_cuda.py} measures the
- * same work in PyTorch. Random weights: the values do not matter to the time.
+ * same work in PyTorch. Random weights: the values do not matter to the time. Each line names the convolution
+ * algorithm ({@code -Dunseen.conv}: on OpenCL, F(2x2, 3x3) Winograd under {@code winograd}, direct otherwise).
  * <pre>
  * java --add-modules jdk.incubator.vector -Xmx8g -cp benchmarks/target/benchmarks.jar io.unseen.bench.DeviceTiming \
  *     DEVICE cifar10|celebahq256|afhqdog256 [batches=1,8] [forwards=10] [reconstructSteps=20]
@@ -62,6 +64,7 @@ public final class DeviceTiming {
         built.put("what", "build");
         built.put("device", Backends.describe(backend));
         built.put("config", configName);
+        built.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "auto"));
         built.put("seconds", (System.nanoTime() - t0) / 1e9);
         print(built);
         for (int batch : batches) {
@@ -73,6 +76,7 @@ public final class DeviceTiming {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("what", "forward");
             m.put("config", configName);
+            m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "auto"));
             m.put("batch", (long) batch);
             m.put("median_seconds", timing.median());
             m.put("min_seconds", timing.min());
@@ -91,6 +95,7 @@ public final class DeviceTiming {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("what", "reconstruct");
             m.put("config", configName);
+            m.put("conv", System.getProperty(VectorBackend.CONV_PROPERTY, "auto"));
             m.put("images", 8L);
             m.put("steps", (long) steps);
             m.put("seconds", (System.nanoTime() - start) / 1e9);

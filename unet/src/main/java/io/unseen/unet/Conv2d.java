@@ -25,7 +25,7 @@ final class Conv2d {
 
     Tensor forward(Tensor x) {
         Tensor y = out.get(outShape(x));
-        ops.run().conv2d(x, weight, bias, spec, y);
+        ops.conv2d(x, weight, bias, spec, null, y);
         return y;
     }
 
@@ -35,7 +35,7 @@ final class Conv2d {
      */
     Tensor forward(Tensor x, Tensor residual, Activations.Buffer into) {
         Tensor y = into.get(outShape(x));
-        ops.run().conv2d(x, weight, bias, spec, residual, y);
+        ops.conv2d(x, weight, bias, spec, residual, y);
         return y;
     }
 

@@ -2,6 +2,7 @@ package io.unseen.unet;
 
 import io.unseen.engine.Tensor;
 import io.unseen.engine.ops.Backend;
+import io.unseen.engine.ops.Conv2dSpec;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
@@ -14,11 +15,14 @@ final class Ops {
     final Backend backend;
     private final Backend planner;
     private Backend run;
+    /** The working memory of the convolutions on backends that ask for it (OpenCL's Winograd transforms). */
+    private final Activations.Buffer convScratch;
 
     Ops(Backend backend, Activations activations) {
         this.backend = backend;
         this.planner = new PlanningBackend(backend, activations);
         this.run = backend;
+        this.convScratch = activations.shared("conv.scratch");
     }
 
     /** The backend the layers' ops go to: the model's, or while it plans its memory, the planning one. */
@@ -92,6 +96,20 @@ final class Ops {
         Tensor scratch = need == 0 ? null : scores.get((int) need);
         run.attention(qkv.reshape(n, 3 * c, h * w), heads, layout, scratch, y.reshape(n, c, h * w));
         return y;
+    }
+
+    /**
+     * y = conv(x) (+ residual, or null), in the scratch the backend asks for: planned with the activations, so a
+     * reserved model allocates nothing while it runs.
+     */
+    void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor y) {
+        long need = backend.conv2dScratchFloats(x.shape(), weight.shape(), spec);
+        if (need > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("the convolution " + weight + " at " + x.dim(2) + "x" + x.dim(3)
+                    + " for " + x.dim(0) + " images needs more scratch than one array holds; use a smaller "
+                    + "--batch-size or smaller images");
+        }
+        run.conv2d(x, weight, bias, spec, residual, need == 0 ? null : convScratch.get((int) need), y);
     }
 
     /** The sinusoidal embedding [N, dim] of the timesteps [N], with the model's frequency table [dim / 2]. */

@@ -53,7 +53,12 @@ class PlanningBackend extends Backend {
     }
 
     @Override
-    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+    public long conv2dScratchFloats(int[] xShape, int[] weightShape, Conv2dSpec spec) {
+        return target.conv2dScratchFloats(xShape, weightShape, spec);
+    }
+
+    @Override
+    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor scratch, Tensor out) {
         target.prepareConv2d(weight, x.shape(), spec, out.shape());
     }
 

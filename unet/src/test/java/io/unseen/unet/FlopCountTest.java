@@ -97,7 +97,8 @@ class FlopCountTest {
         }
 
         @Override
-        protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+        protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor scratch,
+                                    Tensor out) {
             flops += 2L * out.numel() * weight.dim(1) * weight.dim(2) * weight.dim(3);
         }
 

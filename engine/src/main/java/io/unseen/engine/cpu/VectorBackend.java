@@ -99,14 +99,14 @@ public final class VectorBackend extends Backend {
     }
 
     @Override
-    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor scratch, Tensor out) {
         VectorConv.conv2d(x, weight, bias, spec, null, out);
     }
 
     /** The residual added as each output is stored (GEMM tile or Winograd output transform): no second pass. */
     @Override
     protected void conv2dResidualKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual,
-                                        Tensor out) {
+                                        Tensor scratch, Tensor out) {
         VectorConv.conv2d(x, weight, bias, spec, residual, out);
     }
 

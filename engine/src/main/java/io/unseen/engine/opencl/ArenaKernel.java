@@ -77,6 +77,12 @@ public final class ArenaKernel extends Kernel {
     static final int MAX_LOCAL = 256;
     /** K-slice of the tiled GEMM and convolution. */
     private static final int TK = 16;
+    /**
+     * Most floats of one chunk of Winograd tiles' transforms (64 MiB): large enough that the products are big GEMMs
+     * (4,096 tiles of 128 + 128 channels), small enough that a 256x256 layer's scratch stays a fraction of its
+     * activations.
+     */
+    static final int WINOGRAD_CHUNK_FLOATS = 1 << 24;
 
     // Op codes, by family (the order of the sections below and of the dispatch in run()).
     private static final int OP_CANARY = 0;
@@ -95,10 +101,13 @@ public final class ArenaKernel extends Kernel {
     private static final int OP_GEMM_TILED = 13;
     private static final int OP_CONV_NAIVE = 14;
     private static final int OP_CONV_TILED = 15;
-    private static final int OP_SOFTMAX_ROWS = 16;
-    private static final int OP_SOFTMAX_STRIDED = 17;
-    private static final int OP_TIMESTEP = 18;
-    private static final int OP_DDIM = 19;
+    private static final int OP_WINOGRAD_WEIGHT = 16;
+    private static final int OP_WINOGRAD_INPUT = 17;
+    private static final int OP_WINOGRAD_OUTPUT = 18;
+    private static final int OP_SOFTMAX_ROWS = 19;
+    private static final int OP_SOFTMAX_STRIDED = 20;
+    private static final int OP_TIMESTEP = 21;
+    private static final int OP_DDIM = 22;
 
     // ---- kernel arguments -------------------------------------------------------------------------------------
 
@@ -292,6 +301,12 @@ public final class ArenaKernel extends Kernel {
             convNaive();
         } else if (code == OP_CONV_TILED) {
             convTiled();
+        } else if (code == OP_WINOGRAD_WEIGHT) {
+            winogradWeightOp();
+        } else if (code == OP_WINOGRAD_INPUT) {
+            winogradInputOp();
+        } else if (code == OP_WINOGRAD_OUTPUT) {
+            winogradOutputOp();
         } else if (code == OP_SOFTMAX_ROWS) {
             softmaxRows();
         } else if (code == OP_SOFTMAX_STRIDED) {
@@ -867,6 +882,11 @@ public final class ArenaKernel extends Kernel {
     //             p10 stride, p11 padTop, p12 padLeft, p13 out, p14 ho, p15 wo
     //         OP_GEMM_TILED, OP_CONV_TILED also the tile slots (setTileSlots): p19 tilesN, p20 tl,
     //             p21 logTl, p22 tilesM
+    //         OP_WINOGRAD_WEIGHT  p0 weight, p1 o, p2 c, p3 u
+    //         OP_WINOGRAD_INPUT   p0 x, p1 c, p2 h, p3 w, p4 padTop, p5 padLeft, p6 tilesH, p7 tilesW, p8 first,
+    //             p9 count, p10 v
+    //         OP_WINOGRAD_OUTPUT  p0 m, p1 o, p2 bias, p3 out, p4 ho, p5 wo, p6 tilesH, p7 tilesW, p8 first,
+    //             p9 count
     // (transA, transB: 1 or 0; bias: an offset or -1; tl: the tile edge, 64 or 32, logTl its log2; tilesM, tilesN:
     // tiles of C down and across.)
     //
@@ -959,6 +979,80 @@ public final class ArenaKernel extends Kernel {
         } else {
             launch(OP_CONV_NAIVE, checkedGlobal(positions * o), local);
         }
+    }
+
+    /**
+     * 3x3 stride-1 convolution (PyTorch Conv2d, zero padding) by Winograd's F(2x2, 3x3) (Lavin and Gray 2016, the
+     * cpu backend's {@code WinogradConv} with m = 2): out [n,o,ho,wo] from x [n,c,h,w], weight [o,c,3,3] and bias [o]
+     * (or -1), each 2x2 block of outputs ("tile") of a channel being A^T [sum_c (G g G^T) .* (B^T d B)] A over the
+     * 4x4 input patch d under it. In four launches: the weight transform U [16][o][c] (per call: the weights keep
+     * no second form on the device), then per chunk of tiles the input transform V [16][c][tiles], the 16 products
+     * M_p = U_p V_p as one batched {@link #gemm}, and the output transform with the bias. All three transforms live
+     * in {@code scratch} ({@link #winogradScratchFloats} floats; a larger scratch takes more tiles per chunk).
+     */
+    public synchronized void winogradConv2d(int x, int n, int c, int h, int w, int weight, int o, int bias,
+                                            int padTop, int padLeft, int out, int ho, int wo, int scratch,
+                                            int scratchFloats) {
+        int tilesH = ceilDiv(ho, 2);
+        int tilesW = ceilDiv(wo, 2);
+        long tiles = (long) n * tilesH * tilesW;
+        if (tiles <= 0 || o <= 0) {
+            return;
+        }
+        long weightFloats = 16L * o * c;
+        long chunk = Math.min(tiles, (scratchFloats - weightFloats) / (16L * (c + o)));
+        if (chunk < 1) {
+            throw new IllegalArgumentException("winogradConv2d: " + scratchFloats + " floats of scratch hold no tile "
+                    + "for " + c + " -> " + o + " channels (need " + winogradScratchFloats(n, c, o, ho, wo) + ")");
+        }
+        checkMem("winogradConv2d scratch", scratch, scratchFloats);
+        int u = scratch;
+        int v = checkedGlobal(u + weightFloats);
+        int m = checkedGlobal(v + 16L * c * chunk);
+        p0 = weight;
+        p1 = o;
+        p2 = c;
+        p3 = u;
+        launch(OP_WINOGRAD_WEIGHT, checkedGlobal((long) o * c), local);
+        for (long first = 0; first < tiles; first += chunk) {
+            int count = (int) Math.min(chunk, tiles - first);
+            p0 = x;
+            p1 = c;
+            p2 = h;
+            p3 = w;
+            p4 = padTop;
+            p5 = padLeft;
+            p6 = tilesH;
+            p7 = tilesW;
+            p8 = (int) first;
+            p9 = count;
+            p10 = v;
+            launch(OP_WINOGRAD_INPUT, checkedGlobal((long) c * count), local);
+            gemm(16, 1, false, false, o, count, c, 1f, u, c, o * c, 0, v, count, c * count, 0, 0f, -1, m, count,
+                    o * count, 0);
+            p0 = m;
+            p1 = o;
+            p2 = bias;
+            p3 = out;
+            p4 = ho;
+            p5 = wo;
+            p6 = tilesH;
+            p7 = tilesW;
+            p8 = (int) first;
+            p9 = count;
+            launch(OP_WINOGRAD_OUTPUT, checkedGlobal((long) o * count), local);
+        }
+    }
+
+    /**
+     * Floats of scratch {@link #winogradConv2d} needs for n images of c channels into o channels at ho x wo: the
+     * weight transform (16 o c) and one chunk of tiles' input and output transforms (16 (c + o) per tile), a chunk
+     * holding every tile or as many as {@link #WINOGRAD_CHUNK_FLOATS} floats hold.
+     */
+    static long winogradScratchFloats(int n, int c, int o, int ho, int wo) {
+        long tiles = (long) n * ceilDiv(ho, 2) * ceilDiv(wo, 2);
+        long chunk = Math.min(tiles, Math.max(1, WINOGRAD_CHUNK_FLOATS / (16L * (c + o))));
+        return 16L * o * c + 16L * (c + o) * chunk;
     }
 
     /** The tile slots of OP_GEMM_TILED and OP_CONV_TILED: the tiles of C down and across, and the tile edge. */
@@ -1465,6 +1559,255 @@ public final class ArenaKernel extends Kernel {
                 v = mem[xCorner + sliceOff[kk]];
             }
             tileB[kk * (tl + 1) + myCol] = v;
+        }
+    }
+
+    /**
+     * One work-item per (o, c): U = G g G^T of the 3x3 kernel g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+     * point (i, j) to U[i * 4 + j][o][c].
+     */
+    private void winogradWeightOp() {
+        int weight = p0;
+        int o = p1;
+        int c = p2;
+        int u = p3;
+        int plane = o * c;
+        int i = getGlobalId();
+        int g = weight + i * 9;
+        float g00 = 0f;
+        float g01 = 0f;
+        float g02 = 0f;
+        float g10 = 0f;
+        float g11 = 0f;
+        float g12 = 0f;
+        float g20 = 0f;
+        float g21 = 0f;
+        float g22 = 0f;
+        float s10 = 0f;
+        float s11 = 0f;
+        float s12 = 0f;
+        float s20 = 0f;
+        float s21 = 0f;
+        float s22 = 0f;
+        if (i < plane) {
+            g00 = mem[g];
+            g01 = mem[g + 1];
+            g02 = mem[g + 2];
+            g10 = mem[g + 3];
+            g11 = mem[g + 4];
+            g12 = mem[g + 5];
+            g20 = mem[g + 6];
+            g21 = mem[g + 7];
+            g22 = mem[g + 8];
+            // G g: rows 0 and 3 are g's rows 0 and 2; rows 1 and 2 are (g0 + g1 + g2) / 2 and (g0 - g1 + g2) / 2
+            s10 = 0.5f * (g00 + g10 + g20);
+            s11 = 0.5f * (g01 + g11 + g21);
+            s12 = 0.5f * (g02 + g12 + g22);
+            s20 = 0.5f * (g00 - g10 + g20);
+            s21 = 0.5f * (g01 - g11 + g21);
+            s22 = 0.5f * (g02 - g12 + g22);
+            // (G g) G^T, row by row: columns a, (a + b + c) / 2, (a - b + c) / 2, c of the row (a, b, c)
+            mem[u + i] = g00;
+            mem[u + plane + i] = 0.5f * (g00 + g01 + g02);
+            mem[u + 2 * plane + i] = 0.5f * (g00 - g01 + g02);
+            mem[u + 3 * plane + i] = g02;
+            mem[u + 4 * plane + i] = s10;
+            mem[u + 5 * plane + i] = 0.5f * (s10 + s11 + s12);
+            mem[u + 6 * plane + i] = 0.5f * (s10 - s11 + s12);
+            mem[u + 7 * plane + i] = s12;
+            mem[u + 8 * plane + i] = s20;
+            mem[u + 9 * plane + i] = 0.5f * (s20 + s21 + s22);
+            mem[u + 10 * plane + i] = 0.5f * (s20 - s21 + s22);
+            mem[u + 11 * plane + i] = s22;
+            mem[u + 12 * plane + i] = g20;
+            mem[u + 13 * plane + i] = 0.5f * (g20 + g21 + g22);
+            mem[u + 14 * plane + i] = 0.5f * (g20 - g21 + g22);
+            mem[u + 15 * plane + i] = g22;
+        }
+    }
+
+    /**
+     * One work-item per (channel, tile of the chunk): V = B^T d B of the tile's 4x4 input patch d (zero outside the
+     * image), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], point (i, j) to V[i * 4 + j][channel][tile]. Tiles are
+     * numbered over all images, row by row; the chunk holds tiles first .. first + count.
+     */
+    private void winogradInputOp() {
+        int x = p0;
+        int c = p1;
+        int h = p2;
+        int w = p3;
+        int padTop = p4;
+        int padLeft = p5;
+        int tilesH = p6;
+        int tilesW = p7;
+        int first = p8;
+        int count = p9;
+        int v = p10;
+        int i = getGlobalId();
+        int ci = i / count;
+        int tile = i - ci * count;
+        int g = first + tile;
+        int img = g / (tilesH * tilesW);
+        int r = g - img * tilesH * tilesW;
+        int ty = r / tilesW;
+        int iy = 2 * ty - padTop;
+        int ix = 2 * (r - ty * tilesW) - padLeft;
+        int plane = x + (img * c + ci) * h * w;
+        int pointStride = c * count;
+        int at = v + ci * count + tile;
+        float d00 = 0f;
+        float d01 = 0f;
+        float d02 = 0f;
+        float d03 = 0f;
+        float d10 = 0f;
+        float d11 = 0f;
+        float d12 = 0f;
+        float d13 = 0f;
+        float d20 = 0f;
+        float d21 = 0f;
+        float d22 = 0f;
+        float d23 = 0f;
+        float d30 = 0f;
+        float d31 = 0f;
+        float d32 = 0f;
+        float d33 = 0f;
+        float t0 = 0f;
+        float t1 = 0f;
+        float t2 = 0f;
+        float t3 = 0f;
+        if (ci < c) {
+            d00 = winogradPatch(plane, iy, ix, h, w);
+            d01 = winogradPatch(plane, iy, ix + 1, h, w);
+            d02 = winogradPatch(plane, iy, ix + 2, h, w);
+            d03 = winogradPatch(plane, iy, ix + 3, h, w);
+            d10 = winogradPatch(plane, iy + 1, ix, h, w);
+            d11 = winogradPatch(plane, iy + 1, ix + 1, h, w);
+            d12 = winogradPatch(plane, iy + 1, ix + 2, h, w);
+            d13 = winogradPatch(plane, iy + 1, ix + 3, h, w);
+            d20 = winogradPatch(plane, iy + 2, ix, h, w);
+            d21 = winogradPatch(plane, iy + 2, ix + 1, h, w);
+            d22 = winogradPatch(plane, iy + 2, ix + 2, h, w);
+            d23 = winogradPatch(plane, iy + 2, ix + 3, h, w);
+            d30 = winogradPatch(plane, iy + 3, ix, h, w);
+            d31 = winogradPatch(plane, iy + 3, ix + 1, h, w);
+            d32 = winogradPatch(plane, iy + 3, ix + 2, h, w);
+            d33 = winogradPatch(plane, iy + 3, ix + 3, h, w);
+            // row i of B^T d (d0 - d2, d1 + d2, d2 - d1, d1 - d3 down the columns), then B along it
+            t0 = d00 - d20;
+            t1 = d01 - d21;
+            t2 = d02 - d22;
+            t3 = d03 - d23;
+            mem[at] = t0 - t2;
+            mem[at + pointStride] = t1 + t2;
+            mem[at + 2 * pointStride] = t2 - t1;
+            mem[at + 3 * pointStride] = t1 - t3;
+            t0 = d10 + d20;
+            t1 = d11 + d21;
+            t2 = d12 + d22;
+            t3 = d13 + d23;
+            mem[at + 4 * pointStride] = t0 - t2;
+            mem[at + 5 * pointStride] = t1 + t2;
+            mem[at + 6 * pointStride] = t2 - t1;
+            mem[at + 7 * pointStride] = t1 - t3;
+            t0 = d20 - d10;
+            t1 = d21 - d11;
+            t2 = d22 - d12;
+            t3 = d23 - d13;
+            mem[at + 8 * pointStride] = t0 - t2;
+            mem[at + 9 * pointStride] = t1 + t2;
+            mem[at + 10 * pointStride] = t2 - t1;
+            mem[at + 11 * pointStride] = t1 - t3;
+            t0 = d10 - d30;
+            t1 = d11 - d31;
+            t2 = d12 - d32;
+            t3 = d13 - d33;
+            mem[at + 12 * pointStride] = t0 - t2;
+            mem[at + 13 * pointStride] = t1 + t2;
+            mem[at + 14 * pointStride] = t2 - t1;
+            mem[at + 15 * pointStride] = t1 - t3;
+        }
+    }
+
+    /** The input value at (iy, ix) of a channel's plane, 0 in the padding. */
+    private float winogradPatch(int plane, int iy, int ix, int h, int w) {
+        float value = 0f;
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+            value = mem[plane + iy * w + ix];
+        }
+        return value;
+    }
+
+    /**
+     * One work-item per (output channel, tile of the chunk): Y = A^T M A + bias, A^T = [1 1 1 0; 0 1 -1 -1], the
+     * tile's 2x2 outputs written where they fall inside the output (the last row and column of tiles may reach past
+     * it).
+     */
+    private void winogradOutputOp() {
+        int m = p0;
+        int o = p1;
+        int bias = p2;
+        int out = p3;
+        int ho = p4;
+        int wo = p5;
+        int tilesH = p6;
+        int tilesW = p7;
+        int first = p8;
+        int count = p9;
+        int i = getGlobalId();
+        int channel = i / count;
+        int tile = i - channel * count;
+        int g = first + tile;
+        int img = g / (tilesH * tilesW);
+        int r = g - img * tilesH * tilesW;
+        int ty = r / tilesW;
+        int oy = 2 * ty;
+        int ox = 2 * (r - ty * tilesW);
+        int pointStride = o * count;
+        int at = m + channel * count + tile;
+        int y = out + ((img * o + channel) * ho + oy) * wo + ox;
+        float b = 0f;
+        float r00 = 0f;
+        float r01 = 0f;
+        float r02 = 0f;
+        float r03 = 0f;
+        float r10 = 0f;
+        float r11 = 0f;
+        float r12 = 0f;
+        float r13 = 0f;
+        float m1 = 0f;
+        float m2 = 0f;
+        if (channel < o) {
+            if (bias >= 0) {
+                b = mem[bias + channel];
+            }
+            // A^T M down the columns: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3
+            m1 = mem[at + 4 * pointStride];
+            m2 = mem[at + 8 * pointStride];
+            r00 = mem[at] + m1 + m2;
+            r10 = m1 - m2 - mem[at + 12 * pointStride];
+            m1 = mem[at + 5 * pointStride];
+            m2 = mem[at + 9 * pointStride];
+            r01 = mem[at + pointStride] + m1 + m2;
+            r11 = m1 - m2 - mem[at + 13 * pointStride];
+            m1 = mem[at + 6 * pointStride];
+            m2 = mem[at + 10 * pointStride];
+            r02 = mem[at + 2 * pointStride] + m1 + m2;
+            r12 = m1 - m2 - mem[at + 14 * pointStride];
+            m1 = mem[at + 7 * pointStride];
+            m2 = mem[at + 11 * pointStride];
+            r03 = mem[at + 3 * pointStride] + m1 + m2;
+            r13 = m1 - m2 - mem[at + 15 * pointStride];
+            // then A along each row
+            mem[y] = r00 + r01 + r02 + b;
+            if (ox + 1 < wo) {
+                mem[y + 1] = r01 - r02 - r03 + b;
+            }
+            if (oy + 1 < ho) {
+                mem[y + wo] = r10 + r11 + r12 + b;
+                if (ox + 1 < wo) {
+                    mem[y + wo + 1] = r11 - r12 - r13 + b;
+                }
+            }
         }
     }
 

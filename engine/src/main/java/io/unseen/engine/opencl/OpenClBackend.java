@@ -1,6 +1,7 @@
 package io.unseen.engine.opencl;
 
 import io.unseen.engine.Tensor;
+import io.unseen.engine.cpu.VectorBackend;
 import io.unseen.engine.ops.Backend;
 import io.unseen.engine.ops.Conv2dSpec;
 import io.unseen.engine.ops.DdimCoefficients;
@@ -167,11 +168,55 @@ public final class OpenClBackend extends Backend {
     // ---------------------------------------------------------------------------------------------------------
     // Kernels
 
+    /** Winograd's F(2x2, 3x3) where {@link #winograd} says so (the scratch then holds its transforms), else direct. */
     @Override
-    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out) {
+    protected void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor scratch, Tensor out) {
+        if (scratch != null) {
+            kernel.winogradConv2d(at(x), x.dim(0), x.dim(1), x.dim(2), x.dim(3), at(weight), weight.dim(0),
+                    atOrNone(bias), spec.padTop(), spec.padLeft(), at(out), out.dim(2), out.dim(3), at(scratch),
+                    scratch.numel());
+            return;
+        }
         kernel.conv2d(at(x), x.dim(0), x.dim(1), x.dim(2), x.dim(3), at(weight), weight.dim(0), weight.dim(2),
                 weight.dim(3), atOrNone(bias), spec.stride(), spec.padTop(), spec.padLeft(), at(out), out.dim(2),
                 out.dim(3));
+    }
+
+    /** The Winograd convolution's transforms (weights, and a chunk of the input's and output's tiles), else none. */
+    @Override
+    public long conv2dScratchFloats(int[] xShape, int[] weightShape, Conv2dSpec spec) {
+        if (!winograd(weightShape, spec)) {
+            return 0;
+        }
+        int ho = spec.outHeight(xShape[2], 3), wo = spec.outWidth(xShape[3], 3);
+        return ho < 1 || wo < 1 ? 0 : ArenaKernel.winogradScratchFloats(xShape[0], weightShape[1], weightShape[0],
+                ho, wo);
+    }
+
+    /**
+     * Whether a convolution runs as Winograd's F(2x2, 3x3) on this backend: 3x3 stride-1 convolutions under
+     * {@code -Dunseen.conv=winograd} or {@code winograd4} (F(2x2, 3x3) is this backend's only tile). Under
+     * {@code auto} (the default) and {@code direct} they run direct: the cpu backend's rule was measured on CPUs,
+     * and where Winograd pays on a GPU has not been measured (no GPU has run this backend yet; PoCL, OpenCL on the
+     * CPU, is a check of correctness, not of speed).
+     */
+    static boolean winograd(int[] weightShape, Conv2dSpec spec) {
+        if (weightShape[2] != 3 || weightShape[3] != 3 || spec.stride() != 1) {
+            return false;
+        }
+        String algorithm = System.getProperty(VectorBackend.CONV_PROPERTY, "auto");
+        switch (algorithm) {
+            case "winograd":
+            case "winograd4":
+                return true;
+            case "direct":
+            case "auto":
+                return false;
+            default:
+                throw new IllegalArgumentException("system property " + VectorBackend.CONV_PROPERTY + "="
+                        + algorithm + " names no convolution algorithm; use " + VectorBackend.convAlgorithms()
+                        + " (or leave it unset)");
+        }
     }
 
     @Override

@@ -153,7 +153,9 @@ public abstract class Backend implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------------
     // Kernels, called after the shapes and residency are checked. Any tensor may be a view at an offset.
 
-    protected abstract void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor out);
+    /** scratch holds at least {@link #conv2dScratchFloats} floats, or is null when that is 0. */
+    protected abstract void conv2dKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor scratch,
+                                         Tensor out);
 
     /**
      * out = convolution + residual, the addition last (residual + conv, as {@link #broadcastKernel} adds them). By
@@ -161,8 +163,8 @@ public abstract class Backend implements AutoCloseable {
      * it.
      */
     protected void conv2dResidualKernel(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual,
-                                        Tensor out) {
-        conv2dKernel(x, weight, bias, spec, out);
+                                        Tensor scratch, Tensor out) {
+        conv2dKernel(x, weight, bias, spec, scratch, out);
         broadcastKernel(BinaryOp.ADD, residual, out, out);
     }
 
@@ -297,6 +299,32 @@ public abstract class Backend implements AutoCloseable {
     public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor out) {
         requireRank("conv2d input", x, 4);
         requireRank("conv2d weight", weight, 4);
+        long need = conv2dScratchFloats(x.shape(), weight.shape(), spec);
+        if (need == 0) {
+            conv2d(x, weight, bias, spec, residual, null, out);
+            return;
+        }
+        if (need > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("conv2d: " + x + " * " + weight + " needs " + need
+                    + " floats of scratch, more than one buffer holds; use a smaller --batch-size");
+        }
+        Tensor scratch = allocate((int) need);
+        try {
+            conv2d(x, weight, bias, spec, residual, scratch, out);
+        } finally {
+            release(scratch);
+        }
+    }
+
+    /**
+     * {@link #conv2d(Tensor, Tensor, Tensor, Conv2dSpec, Tensor, Tensor)} in the scratch a model reserved for it:
+     * {@code scratch} is this backend's working memory for the convolution, at least {@link #conv2dScratchFloats}
+     * floats of its memory, or null when that is 0. The convolutions above allocate it per call instead.
+     */
+    public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor scratch,
+                             Tensor out) {
+        requireRank("conv2d input", x, 4);
+        requireRank("conv2d weight", weight, 4);
         if (x.dim(1) != weight.dim(1)) {
             throw new IllegalArgumentException("conv2d: input has " + x.dim(1) + " channels but weight "
                     + weight + " expects " + weight.dim(1));
@@ -313,13 +341,23 @@ public abstract class Backend implements AutoCloseable {
         if (residual != null) {
             requireShape("conv2d residual", residual, out.shape());
         }
-        requireResident("conv2d", x, weight, bias, residual, out);
-        requireDistinct("conv2d", out, x, weight, bias, residual);
+        long need = conv2dScratchFloats(x.shape(), weight.shape(), spec);
+        if (need > 0 && (scratch == null || scratch.numel() < need)) {
+            throw new IllegalArgumentException("conv2d: the " + name() + " backend needs " + need
+                    + " floats of scratch for " + x + " * " + weight + ", got "
+                    + (scratch == null ? "none" : scratch.toString()));
+        }
+        requireResident("conv2d", x, weight, bias, residual, scratch, out);
+        requireDistinct("conv2d", out, x, weight, bias, residual, scratch);
+        if (scratch != null) {
+            requireDistinct("conv2d scratch", scratch, x, weight, bias, residual);
+        }
+        Tensor used = need > 0 ? scratch : null;
         OpProfile.Timing timing = OpProfile.start(profile);
         if (residual == null) {
-            conv2dKernel(x, weight, bias, spec, out);
+            conv2dKernel(x, weight, bias, spec, used, out);
         } else {
-            conv2dResidualKernel(x, weight, bias, spec, residual, out);
+            conv2dResidualKernel(x, weight, bias, spec, residual, used, out);
         }
         if (timing != null) {
             String stride = spec.stride() > 1 ? " stride " + spec.stride() : "";
@@ -551,6 +589,15 @@ public abstract class Backend implements AutoCloseable {
      * heads: 0 on the host backends, whose kernels keep a bounded block of scores per thread.
      */
     public long attentionScratchFloats(int n, int channels, int t, int heads) {
+        return 0;
+    }
+
+    /**
+     * Floats of scratch {@link #conv2d} needs on this backend for input shape {@code xShape} and weight shape
+     * {@code weightShape}: 0 on the host backends, whose kernels keep their working memory per thread; OpenCL's
+     * Winograd convolution keeps its transforms there.
+     */
+    public long conv2dScratchFloats(int[] xShape, int[] weightShape, Conv2dSpec spec) {
         return 0;
     }
 

@@ -506,6 +506,52 @@ class ArenaKernelTest {
         }
     }
 
+    /**
+     * Winograd's F(2x2, 3x3) against the double loop, with the scratch for every tile at once, and the same bits when
+     * the scratch holds only 1, 2 or 5 tiles a chunk (each output's sum over channels runs in the same order).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"WIDE", "TILE32", "NAIVE"})
+    void winogradConv2dMatchesReferenceInChunksOfAnySize(String profile) {
+        ArenaKernel k = kernel(Profile.valueOf(profile));
+        Random r = new Random(16);
+        // n, c, h, w, o, padTop, padLeft, padBottom, padRight, bias
+        int[][] cases = {
+                {2, 3, 9, 7, 5, 1, 1, 1, 1, 1},      // odd sides: the last tiles reach past the output
+                {1, 4, 11, 10, 6, 0, 1, 1, 0, 1},    // asymmetric padding
+                {3, 5, 8, 8, 7, 0, 0, 0, 0, 0},      // no padding, no bias
+                {1, 20, 12, 13, 70, 1, 1, 1, 1, 1},  // several GEMM tiles, K = 20
+                {2, 2, 3, 4, 3, 2, 2, 2, 2, 1},      // padding wider than the kernel's reach
+                {1, 33, 1, 1, 2, 1, 1, 1, 1, 1},     // one pixel
+        };
+        for (int[] cs : cases) {
+            int n = cs[0], c = cs[1], h = cs[2], w = cs[3], o = cs[4], pt = cs[5], pl = cs[6], pb = cs[7], pr = cs[8];
+            boolean bias = cs[9] == 1;
+            int ho = h + pt + pb - 2, wo = w + pl + pr - 2;
+            float[] x = random(r, n * c * h * w, 1);
+            float[] wt = random(r, o * c * 9, 1 / Math.sqrt(c * 9));
+            float[] b = random(r, o, 1);
+            Slots s = new Slots(r);
+            int px = s.put(k, x), pw = s.put(k, wt), pbias = s.put(k, b), out = s.alloc(n * o * ho * wo);
+            int whole = (int) ArenaKernel.winogradScratchFloats(n, c, o, ho, wo);
+            int scratch = s.alloc(whole);
+            String what = "winograd " + Arrays.toString(cs);
+            k.winogradConv2d(px, n, c, h, w, pw, o, bias ? pbias : -1, pt, pl, out, ho, wo, scratch, whole);
+            double[] ref = convRef(x, n, c, h, w, wt, o, 3, 3, bias ? b : null, 1, pt, pl, ho, wo);
+            float[] got = get(k, out, ref.length);
+            assertClose(what, ref, got, TOL);
+            for (int tiles : new int[]{1, 2, 5}) {
+                k.fill(out, ref.length, Float.NaN);
+                k.winogradConv2d(px, n, c, h, w, pw, o, bias ? pbias : -1, pt, pl, out, ho, wo, scratch,
+                        16 * o * c + 16 * (c + o) * tiles);
+                assertArrayEquals(got, get(k, out, ref.length), what + " in chunks of " + tiles + " tiles");
+            }
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> k.winogradConv2d(0, 1, 4, 4, 4, 0, 4, -1, 1, 1, 0, 4, 4, 0, 16 * 4 * 4 + 10));
+        assertTrue(e.getMessage().contains("hold no tile"), e.getMessage());
+    }
+
     static double[] convRef(float[] x, int n, int c, int h, int w, float[] wt, int o, int kh, int kw, float[] bias,
                             int stride, int pt, int pl, int ho, int wo) {
         double[] out = new double[n * o * ho * wo];
