@@ -1006,9 +1006,10 @@ public final class ArenaKernel extends Kernel {
                     + "for " + c + " -> " + o + " channels (need " + winogradScratchFloats(n, c, o, ho, wo) + ")");
         }
         checkMem("winogradConv2d scratch", scratch, scratchFloats);
+        // U, V and M lie inside the scratch, which lies inside the arena: their offsets are ints
         int u = scratch;
-        int v = checkedGlobal(u + weightFloats);
-        int m = checkedGlobal(v + 16L * c * chunk);
+        int v = (int) (u + weightFloats);
+        int m = (int) (v + 16L * c * chunk);
         p0 = weight;
         p1 = o;
         p2 = c;
