@@ -5,6 +5,8 @@ import io.unseen.engine.io.HeapBudget;
 
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The operations both UNet families need, and the memory they run on. Public methods check shapes and residency
@@ -304,16 +306,8 @@ public abstract class Backend implements AutoCloseable {
             conv2d(x, weight, bias, spec, residual, null, out);
             return;
         }
-        if (need > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("conv2d: " + x + " * " + weight + " needs " + need
-                    + " floats of scratch, more than one buffer holds; use a smaller --batch-size");
-        }
-        Tensor scratch = allocate((int) need);
-        try {
-            conv2d(x, weight, bias, spec, residual, scratch, out);
-        } finally {
-            release(scratch);
-        }
+        withScratchOfTheCall(need, () -> "conv2d: " + x + " * " + weight + " needs " + need + " floats of scratch",
+                scratch -> conv2d(x, weight, bias, spec, residual, scratch, out));
     }
 
     /**
@@ -572,13 +566,22 @@ public abstract class Backend implements AutoCloseable {
             attention(qkv, heads, layout, null, out);
             return;
         }
+        withScratchOfTheCall(need, () -> "attention: " + qkv + " with " + heads + " heads needs " + need
+                + " floats of scores", scratch -> attention(qkv, heads, layout, scratch, out));
+    }
+
+    /**
+     * Runs {@code op} with {@code need} (above 0) floats of this backend's memory allocated for the call and given
+     * back after it; {@code tooLarge} begins the message when one buffer cannot hold them.
+     */
+    private void withScratchOfTheCall(long need, Supplier<String> tooLarge, Consumer<Tensor> op) {
         if (need > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("attention: " + qkv + " with " + heads + " heads needs " + need
-                    + " floats of scores, more than one buffer holds; use a smaller --batch-size");
+            throw new IllegalArgumentException(tooLarge.get() + ", more than one buffer holds; use a smaller "
+                    + "--batch-size");
         }
         Tensor scratch = allocate((int) need);
         try {
-            attention(qkv, heads, layout, scratch, out);
+            op.accept(scratch);
         } finally {
             release(scratch);
         }

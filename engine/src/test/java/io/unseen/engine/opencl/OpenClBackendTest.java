@@ -4,6 +4,7 @@ import io.unseen.engine.Tensor;
 import io.unseen.engine.cpu.ReferenceBackend;
 import io.unseen.engine.cpu.VectorBackend;
 import io.unseen.engine.ops.Conv2dSpec;
+import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TensorAsserts;
 import org.junit.jupiter.api.Test;
 
@@ -118,6 +119,13 @@ class OpenClBackendTest {
                 b.release(small);
                 b.release(scratch);
             }
+            // the scores of 50,000 positions (2.5e9 floats) cannot be one call's scratch
+            Tensor qkv = b.allocate(1, 3, 50_000), attended = b.allocate(1, 1, 50_000);
+            IllegalArgumentException tooMany = assertThrows(IllegalArgumentException.class,
+                    () -> b.attention(qkv, 1, QkvLayout.NEW, attended));
+            assertTrue(tooMany.getMessage().startsWith("attention: Tensor[1, 3, 50000]")
+                    && tooMany.getMessage().endsWith("floats of scores, more than one buffer holds; use a smaller "
+                    + "--batch-size"), tooMany.getMessage());
             System.setProperty(VectorBackend.CONV_PROPERTY, "fast");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> b.conv2d(dx, dw, db, Conv2dSpec.of(1, 1), out));
