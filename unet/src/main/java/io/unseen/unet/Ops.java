@@ -6,6 +6,8 @@ import io.unseen.engine.ops.Conv2dSpec;
 import io.unseen.engine.ops.QkvLayout;
 import io.unseen.engine.ops.TimestepEmbeddingStyle;
 
+import java.util.function.Supplier;
+
 /**
  * The parameter-free operations of the UNets (PyTorch's functional calls), each writing into a reusable buffer, so
  * that model code reads {@code h = ops.add(x, h, result)} like {@code h = x + h}; and the model's one door to its
@@ -88,12 +90,8 @@ final class Ops {
     Tensor attention(Tensor qkv, int heads, QkvLayout layout, Activations.Buffer scores, Activations.Buffer out) {
         int n = qkv.dim(0), c = qkv.dim(1) / 3, h = qkv.dim(2), w = qkv.dim(3);
         Tensor y = out.get(n, c, h, w);
-        long need = backend.attentionScratchFloats(n, c, h * w, heads);
-        if (need > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("the model's attention scores at " + h + "x" + w + " for " + n
-                    + " images have more values than one array holds; use a smaller --batch-size or smaller images");
-        }
-        Tensor scratch = need == 0 ? null : scores.get((int) need);
+        Tensor scratch = scratch(scores, backend.attentionScratchFloats(n, c, h * w, heads),
+                () -> "the model's attention scores at " + h + "x" + w + " for " + n + " images have more values");
         run.attention(qkv.reshape(n, 3 * c, h * w), heads, layout, scratch, y.reshape(n, c, h * w));
         return y;
     }
@@ -103,13 +101,22 @@ final class Ops {
      * reserved model allocates nothing while it runs.
      */
     void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual, Tensor y) {
-        long need = backend.conv2dScratchFloats(x.shape(), weight.shape(), spec);
+        Tensor scratch = scratch(convScratch, backend.conv2dScratchFloats(x.shape(), weight.shape(), spec),
+                () -> "the convolution " + weight + " at " + x.dim(2) + "x" + x.dim(3) + " for " + x.dim(0)
+                        + " images needs more scratch");
+        run.conv2d(x, weight, bias, spec, residual, scratch, y);
+    }
+
+    /**
+     * {@code need} floats of {@code buffer}, or null when the backend needs none; refused, {@code what} beginning the
+     * message, when one array cannot hold them.
+     */
+    private static Tensor scratch(Activations.Buffer buffer, long need, Supplier<String> what) {
         if (need > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("the convolution " + weight + " at " + x.dim(2) + "x" + x.dim(3)
-                    + " for " + x.dim(0) + " images needs more scratch than one array holds; use a smaller "
-                    + "--batch-size or smaller images");
+            throw new IllegalArgumentException(what.get() + " than one array holds; use a smaller --batch-size or "
+                    + "smaller images");
         }
-        run.conv2d(x, weight, bias, spec, residual, need == 0 ? null : convScratch.get((int) need), y);
+        return need == 0 ? null : buffer.get((int) need);
     }
 
     /** The sinusoidal embedding [N, dim] of the timesteps [N], with the model's frequency table [dim / 2]. */

@@ -303,11 +303,11 @@ public abstract class Backend implements AutoCloseable {
         requireRank("conv2d weight", weight, 4);
         long need = conv2dScratchFloats(x.shape(), weight.shape(), spec);
         if (need == 0) {
-            conv2d(x, weight, bias, spec, residual, null, out);
+            checkedConv2d(x, weight, bias, spec, residual, null, 0, out);
             return;
         }
         withScratchOfTheCall(need, () -> "conv2d: " + x + " * " + weight + " needs " + need + " floats of scratch",
-                scratch -> conv2d(x, weight, bias, spec, residual, scratch, out));
+                scratch -> checkedConv2d(x, weight, bias, spec, residual, scratch, need, out));
     }
 
     /**
@@ -319,6 +319,13 @@ public abstract class Backend implements AutoCloseable {
                              Tensor out) {
         requireRank("conv2d input", x, 4);
         requireRank("conv2d weight", weight, 4);
+        checkedConv2d(x, weight, bias, spec, residual, scratch, conv2dScratchFloats(x.shape(), weight.shape(), spec),
+                out);
+    }
+
+    /** The convolution's remaining checks and its kernel, x and weight of rank 4 and {@code need} their scratch. */
+    private void checkedConv2d(Tensor x, Tensor weight, Tensor bias, Conv2dSpec spec, Tensor residual,
+                               Tensor scratch, long need, Tensor out) {
         if (x.dim(1) != weight.dim(1)) {
             throw new IllegalArgumentException("conv2d: input has " + x.dim(1) + " channels but weight "
                     + weight + " expects " + weight.dim(1));
@@ -335,7 +342,6 @@ public abstract class Backend implements AutoCloseable {
         if (residual != null) {
             requireShape("conv2d residual", residual, out.shape());
         }
-        long need = conv2dScratchFloats(x.shape(), weight.shape(), spec);
         if (need > 0 && (scratch == null || scratch.numel() < need)) {
             throw new IllegalArgumentException("conv2d: the " + name() + " backend needs " + need
                     + " floats of scratch for " + x + " * " + weight + ", got "
