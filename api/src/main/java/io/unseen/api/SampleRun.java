@@ -265,7 +265,7 @@ public final class SampleRun {
             }
         }
         // ILVR and guidance are recorded only when on: an absence on one side is a difference, not an older version
-        for (String key : List.of("ilvr_factor", "guide_weight")) {
+        for (String key : List.of("ilvr_factor", "ilvr_blend", "guide_weight")) {
             if (old.containsKey(key) != now.containsKey(key)) {
                 diffs.add(key + " " + (old.containsKey(key) ? old.get(key) : "none") + " (now "
                         + (now.containsKey(key) ? now.get(key) : "none") + ")");

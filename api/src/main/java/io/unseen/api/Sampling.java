@@ -185,7 +185,7 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
 
     /**
      * {@link #settings(DomainPrior, DomainPrior)} of a run that decodes with ILVR reference conditioning (its factor,
-     * stop, reference count and a hash of the references) or with domain guidance (the guide model's fingerprint
+     * stop, blends, reference count and a hash of the references) or with domain guidance (the guide model's fingerprint
      * and the weight): they are part of what decides the samples.
      *
      * @param prior     the prior the samples are drawn from
@@ -216,6 +216,9 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
             m.put("ilvr_stop", (long) ilvr.stopT());
             m.put("ilvr_references", (long) ilvr.references().dim(0));
             m.put("ilvr_references_hash", Integer.toHexString(java.util.Arrays.hashCode(ilvr.references().data())));
+            if (ilvr.blend()) {
+                m.put("ilvr_blend", true);
+            }
         }
         if (guidance != null) {
             m.put("guide_model_fingerprint", guidance.guide().fingerprint());

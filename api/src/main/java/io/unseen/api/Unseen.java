@@ -415,9 +415,26 @@ public final class Unseen implements AutoCloseable {
      * @throws IOException when the images cannot be read
      */
     public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed) throws IOException {
+        return ilvr(referenceImages, factor, stopT, seed, false);
+    }
+
+    /**
+     * ILVR guides as {@link #ilvr(Path, int, int, long)}, with {@code blend}: sample i's guide is a blend of
+     * reference a = i mod R and another reference b about the references' mean, scaled to keep their spread (b and
+     * the weight drawn from the seed and i; {@link Ilvr}), so no sample keeps one reference's low frequencies.
+     *
+     * @param referenceImages a folder of images or an .npy [R, C, H, W] in [-1, 1], read at the model's size
+     * @param factor          the block side: divides the image side; larger keeps less of the references
+     * @param stopT           the last target timestep conditioned (0: every step but the last; -1: also the image)
+     * @param seed            seeds the references' noise (with the sample's index and the step) and the blends
+     * @param blend           guide each sample by a blend of two references (needs at least two)
+     * @return the guide
+     * @throws IOException when the images cannot be read
+     */
+    public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed, boolean blend) throws IOException {
         FrozenModel m = open();
         ImageSet refs = ImageSet.load(referenceImages, m.unet().inChannels(), m.unet().resolution(), log);
-        return new Ilvr(refs.tensor(), factor, stopT, seed);
+        return new Ilvr(refs.tensor(), factor, stopT, seed, blend);
     }
 
     /**

@@ -54,6 +54,12 @@ public final class SampleCommand implements Callable<Integer> {
                     + " every step but the last; -1: the final image too; larger: only the noisier steps).")
     int ilvrStop;
 
+    @Option(names = "--ilvr-blend",
+            description = "Guide each sample by a blend of two of the ILVR references instead of one: reference "
+                    + "i mod R and another, blended about the references' mean and scaled to keep their spread, so no "
+                    + "sample keeps one reference's low frequencies (needs at least 2 references).")
+    boolean ilvrBlend;
+
     @Option(names = "--guide-model", paramLabel = "FT.safetensors",
             description = "Decode with domain guidance: each step's epsilon is eps + W (eps_guide - eps), eps this "
                     + "model's and eps_guide this one's (a model fine-tuned from --model on the unseen domain: the same"
@@ -69,6 +75,10 @@ public final class SampleCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
         checkGuidance();
+        if (ilvrBlend && ilvrReferences == null) {
+            throw new IllegalArgumentException("--ilvr-blend needs --ilvr-references (the images whose blends guide "
+                    + "the decoding)");
+        }
         LatentSampler.Method m = flags.method();
         DomainPrior p = DomainPrior.load(prior);
         if (m.needsOwnDomain() != (ownDomainPrior != null)) {
@@ -85,7 +95,7 @@ public final class SampleCommand implements Callable<Integer> {
                 CommandChecks.priorMatchesModel(own, ownDomainPrior, unseen);
             }
             Ilvr ilvr = ilvrReferences == null ? null
-                    : unseen.ilvr(ilvrReferences, ilvrFactor, ilvrStop, settings.seed());
+                    : unseen.ilvr(ilvrReferences, ilvrFactor, ilvrStop, settings.seed(), ilvrBlend);
             try (DomainGuidance guidance = guideModel == null ? null : unseen.guidance(guideModel, guideWeight)) {
                 Samples s = unseen.sample(p, own, settings, ilvr, guidance, output, flags.overwrite(),
                         new CliProgress(System.err));

@@ -96,6 +96,21 @@ class PipelineCommandsTest {
         err = runCapturingErr(1, concat(base, "--output", dir.resolve("samples-ilvr-bad").toString(),
                 "--ilvr-references", refs.toString(), "--ilvr-factor", "3"));
         assertTrue(err.contains("divide the image side"), err);
+        // blends of two references: recorded, another decoding, and not resumed in the plain ILVR folder
+        Path blended = dir.resolve("samples-ilvr-blend");
+        assertEquals(0, run(concat(base, "--output", blended.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "4", "--ilvr-blend")));
+        summary = (Map<?, ?>) Json.parse(Files.readString(blended.resolve("summary.json")), 1 << 20);
+        assertEquals(true, summary.get("ilvr_blend"), summary.toString());
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(guided.resolve("sample-00000.png")),
+                Files.readAllBytes(blended.resolve("sample-00000.png"))), "blends change the decoding");
+        err = runCapturingErr(1, concat(base, "--output", guided.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "4", "--ilvr-blend"));
+        assertTrue(err.contains("ilvr_blend"), err);
+        err = runCapturingErr(1, concat(base, "--output", dir.resolve("samples-blend-alone").toString(),
+                "--ilvr-blend"));
+        assertTrue(err.contains("--ilvr-blend needs --ilvr-references"), err);
+        assertFalse(Files.exists(dir.resolve("samples-blend-alone")), "nothing written");
     }
 
     static String[] concat(String[] a, String... b) {

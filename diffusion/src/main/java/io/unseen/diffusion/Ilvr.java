@@ -17,12 +17,31 @@ import java.util.Random;
  * the steps whose target t' is at least {@code stopT} ({@code stopT} = -1: also the last step, to the image itself,
  * whose low frequencies are then exactly the reference's). Sample {@code key} is guided by reference
  * {@code key mod R}, and its z by (seed, key, t'), so a sample depends only on its own key.
+ * <p>
+ * With {@code blend}, sample {@code key}'s y0 is instead a blend of reference a = key mod R and another reference b
+ * about the references' mean image m, scaled to keep the references' spread:
+ * <pre>
+ *     y0 = m + ((1 - l) (ref_a - m) + l (ref_b - m)) / sqrt((1 - l)^2 + l^2),   l uniform in [1/4, 3/4]
+ * </pre>
+ * (b and l drawn from (seed, key)). The low frequencies a sample keeps are then no single reference's, where plain
+ * ILVR makes every sample its reference at low resolution (R references shared by all samples); the scale keeps
+ * blends as varied as the references (a plain average of two would shrink their spread, by 1/sqrt(2) at l = 1/2),
+ * as the norm-aware interpolation of latents does.
  *
  * @param references the guides [R, C, H, W] in [-1, 1], on the host
  * @param factor     N: the block side; it divides H and W
  * @param stopT      the last target timestep conditioned (-1 to 999)
+ * @param blend      guide each sample by a blend of two references (needs R >= 2)
  */
-public record Ilvr(Tensor references, int factor, int stopT, long seed) {
+public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean blend) {
+    /** The blend weight's range with {@code blend}: never near one reference alone. */
+    static final double BLEND_LOW = 0.25, BLEND_HIGH = 0.75;
+
+    /** Plain ILVR: sample key guided by reference key mod R. */
+    public Ilvr(Tensor references, int factor, int stopT, long seed) {
+        this(references, factor, stopT, seed, false);
+    }
+
     public Ilvr {
         if (references.rank() != 4 || references.dim(0) < 1) {
             throw new IllegalArgumentException("ILVR needs reference images [R, C, H, W], got " + references);
@@ -35,6 +54,10 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed) {
         if (stopT < -1) {
             throw new IllegalArgumentException("--ilvr-stop " + stopT + " must be -1 (condition the final image too) or "
                     + "a timestep (0: every step but the last)");
+        }
+        if (blend && references.dim(0) < 2) {
+            throw new IllegalArgumentException("ILVR on blends of two references needs at least 2 references, got "
+                    + references.dim(0));
         }
         references = references.toHost();
     }
@@ -52,18 +75,40 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed) {
         int c = references.dim(1), h = references.dim(2), w = references.dim(3), per = c * h * w;
         double abar = tNext < 0 ? 1 : schedule.alphaBar(tNext);
         float a = (float) Math.sqrt(abar), b = (float) Math.sqrt(1 - abar);
-        float[] ref = references.data(), y = new float[per], lowX = new float[per], lowY = new float[per];
+        float[] y0 = new float[per], y = new float[per], lowX = new float[per], lowY = new float[per];
         for (int i = 0; i < n; i++) {
-            int key = keys[i], r = Math.floorMod(key, references.dim(0));
+            int key = keys[i];
+            guide(key, y0);
             Random z = Seeds.random(seed, Seeds.ILVR_NOISE, key, tNext);
             for (int j = 0; j < per; j++) {
-                y[j] = a * ref[r * per + j] + (b == 0 ? 0 : b * (float) z.nextGaussian());
+                y[j] = a * y0[j] + (b == 0 ? 0 : b * (float) z.nextGaussian());
             }
             lowPass(x, offset + i * per, c, h, w, factor, lowX, 0);
             lowPass(y, 0, c, h, w, factor, lowY, 0);
             for (int j = 0; j < per; j++) {
                 x[offset + i * per + j] += lowY[j] - lowX[j];
             }
+        }
+    }
+
+    /** Sample {@code key}'s clean guide y0 into {@code y0} [C, H, W]: its reference, or its blend of two. */
+    void guide(int key, float[] y0) {
+        int count = references.dim(0), per = y0.length, r = Math.floorMod(key, count);
+        float[] ref = references.data();
+        if (!blend) {
+            System.arraycopy(ref, r * per, y0, 0, per);
+            return;
+        }
+        Random pick = Seeds.random(seed, Seeds.ILVR_BLEND, key);
+        int other = (r + 1 + pick.nextInt(count - 1)) % count;
+        double l = BLEND_LOW + (BLEND_HIGH - BLEND_LOW) * pick.nextDouble(), norm = Math.sqrt((1 - l) * (1 - l) + l * l);
+        double wa = (1 - l) / norm, wb = l / norm, wm = 1 - wa - wb;
+        for (int j = 0; j < per; j++) {
+            double mean = 0;
+            for (int i = 0; i < count; i++) {
+                mean += ref[i * per + j];
+            }
+            y0[j] = (float) (wm * mean / count + wa * ref[r * per + j] + wb * ref[other * per + j]);
         }
     }
 
@@ -95,6 +140,6 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed) {
 
     /** "ILVR x4 (t' >= 0)" for logs and results. */
     public String describe() {
-        return "ILVR x" + factor + " (t' >= " + stopT + ")";
+        return "ILVR x" + factor + (blend ? " on blends" : "") + " (t' >= " + stopT + ")";
     }
 }

@@ -13,7 +13,7 @@ public final class Seeds {
     /** Stream tags: one per use, so two uses with the same keys never share numbers. */
     public static final long DRAW = 1, DECODE_NOISE = 2, FORWARD_NOISE = 3, GEOMETRY_TARGETS = 4, BASELINE = 5,
             EVALUATION_ROW = 6, KID_SUBSETS = 7, KID_PERMUTATIONS = 8, BOOTSTRAP = 9,
-            HELD_OUT = 10, ILVR_NOISE = 11, FINE_TUNING = 12;
+            HELD_OUT = 10, ILVR_NOISE = 11, FINE_TUNING = 12, ILVR_BLEND = 13;
 
     private Seeds() {
     }

@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * ILVR on the tiny test model (src/test/resources/ddim): its low-pass against a brute-force block mean, its final
  * step against what it must give exactly (the reference's block means; the reference itself at N = 1), no effect
- * when absent, independence from the batch size, and decoded samples whose low frequencies follow their references.
+ * when absent, independence from the batch size, and decoded samples whose low frequencies follow their references;
+ * with blends, each sample's guide a blend of its reference and another that keeps the references' spread.
  */
 class IlvrTest {
     static Tensor random(int n, int c, int side, long seed) {
@@ -142,8 +143,100 @@ class IlvrTest {
     }
 
     @Test
+    void aBlendIsTheSamplesReferenceAndAnotherAboutTheirMeanKeepingTheirSpread() {
+        // four references: with three, the deviations from their mean sum to 0 and any pair explains a blend
+        int r = 4, c = 1, side = 8, per = c * side * side;
+        Tensor refs = random(r, c, side, 21);
+        Ilvr blend = new Ilvr(refs, 4, 0, 5, true);
+        double[] mean = new double[per];
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < per; j++) {
+                mean[j] += refs.data()[i * per + j] / r;
+            }
+        }
+        float[] y0 = new float[per], again = new float[per];
+        int[] partners = new int[r];
+        double lowest = 1, highest = 0;
+        for (int key = 0; key < 300; key++) {
+            blend.guide(key, y0);
+            int a = key % r, b = -1;
+            double wa = 0, wb = 0, bestResidual = Double.MAX_VALUE;
+            // y0 - m = wa (ref_a - m) + wb (ref_b - m): least squares for each other reference b
+            for (int o = 0; o < r; o++) {
+                if (o == a) {
+                    continue;
+                }
+                double saa = 0, sab = 0, sbb = 0, sya = 0, syb = 0;
+                for (int j = 0; j < per; j++) {
+                    double da = refs.data()[a * per + j] - mean[j], db = refs.data()[o * per + j] - mean[j];
+                    double dy = y0[j] - mean[j];
+                    saa += da * da;
+                    sab += da * db;
+                    sbb += db * db;
+                    sya += dy * da;
+                    syb += dy * db;
+                }
+                double det = saa * sbb - sab * sab, ca = (sya * sbb - syb * sab) / det, cb = (syb * saa - sya * sab) / det;
+                double residual = 0;
+                for (int j = 0; j < per; j++) {
+                    double want = mean[j] + ca * (refs.data()[a * per + j] - mean[j]) + cb * (refs.data()[o * per + j] - mean[j]);
+                    residual = Math.max(residual, Math.abs(y0[j] - want));
+                }
+                if (residual < bestResidual) {
+                    b = o;
+                    wa = ca;
+                    wb = cb;
+                    bestResidual = residual;
+                }
+            }
+            assertTrue(bestResidual < 1e-5, "key " + key + ": y0 is no blend of its reference and another");
+            assertEquals(1, wa * wa + wb * wb, 1e-4, "key " + key + ": the weights keep the spread");
+            double l = wb / (wa + wb);
+            assertTrue(l >= Ilvr.BLEND_LOW - 1e-5 && l <= Ilvr.BLEND_HIGH + 1e-5, "key " + key + ": " + l);
+            partners[b]++;
+            lowest = Math.min(lowest, l);
+            highest = Math.max(highest, l);
+            blend.guide(key, again);
+            assertArrayEquals(y0, again, 0f, "a key's blend is the same every step");
+        }
+        for (int o = 0; o < r; o++) {
+            assertTrue(partners[o] > 40, "every reference is someone's partner: " + java.util.Arrays.toString(partners));
+        }
+        assertTrue(lowest < 0.3 && highest > 0.7, "the weights span their range: " + lowest + " to " + highest);
+        // without blends the guide is the reference itself
+        new Ilvr(refs, 4, 0, 5).guide(5, y0); // key 5: reference 1
+        for (int j = 0; j < per; j++) {
+            assertEquals(refs.data()[per + j], y0[j], 0f);
+        }
+    }
+
+    @Test
+    void conditioningTheLastStepOnBlendsGivesTheBlendsMeans() throws Exception {
+        FrozenModel model = FrozenModel.load(DdimParityTest.resource("model.safetensors"), Backends.byName("cpu"));
+        int c = model.unet().inChannels(), side = model.unet().resolution(), per = c * side * side;
+        Tensor refs = random(3, c, side, 3);
+        Ilvr blend = new Ilvr(refs, side, -1, 9, true);
+        Tensor out = new Ddim(model.unet(), model.schedule(), 2).generate(latents(model, 4, 5),
+                TimestepGrid.of(300, 4, model.schedule()), 0f, true, 0L, null, blend, null, Progress.NONE, null);
+        float[] y0 = new float[per];
+        for (int i = 0; i < 4; i++) {
+            blend.guide(i, y0);
+            for (int ch = 0; ch < c; ch++) {
+                double mo = 0, mb = 0;
+                for (int j = 0; j < side * side; j++) {
+                    mo += out.data()[i * per + ch * side * side + j];
+                    mb += y0[ch * side * side + j];
+                }
+                assertEquals(mb / (side * side), mo / (side * side), 1e-5, "sample " + i + " follows its blend");
+            }
+        }
+    }
+
+    @Test
     void badKnobsAreRefusedWithTheFix() {
         Tensor refs = random(1, 1, 32, 1);
+        IllegalArgumentException e0 = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 4, 0, 0, true));
+        assertTrue(e0.getMessage().contains("at least 2 references"), e0.getMessage());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 5, 0, 0));
         assertTrue(e.getMessage().contains("divide the image side"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 4, -2, 0));

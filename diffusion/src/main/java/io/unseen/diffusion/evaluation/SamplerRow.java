@@ -10,29 +10,36 @@ import java.util.List;
  * the prior of the inversion whose first steps are forward-noised (TABA, arXiv 2410.23530; see
  * {@link io.unseen.diffusion.Ddim#invert(io.unseen.engine.Tensor, io.unseen.diffusion.TimestepGrid, int, long,
  * io.unseen.diffusion.Progress, io.unseen.diffusion.Ddim.StepListener)}), decoded plainly, ({@code +ilvrN}) with
- * {@link io.unseen.diffusion.Ilvr} conditioning on the class's references at block size N, and ({@code +guideW})
+ * {@link io.unseen.diffusion.Ilvr} conditioning on the class's references at block size N ({@code +ilvrblendN}: on
+ * a blend of two references per sample), and ({@code +guideW})
  * with {@link io.unseen.diffusion.DomainGuidance} at weight W (the evaluation's guide model, or the class's
  * fine-tuned one). A row with ILVR or guidance draws the same latents as the row without them, so the two differ only
  * by the decoding.
  *
  * @param guideWeight the domain guidance's weight, or null: none
  */
-public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int ilvrFactor, Float guideWeight) {
-    static final String TABA = "+taba", ILVR = "+ilvr", GUIDE = "+guide";
+public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int ilvrFactor, boolean ilvrBlend,
+                         Float guideWeight) {
+    static final String TABA = "+taba", ILVR = "+ilvr", BLEND = "blend", GUIDE = "+guide";
 
     public SamplerRow(LatentSampler.Method method, boolean forwardNoised) {
-        this(method, forwardNoised, 0, null);
+        this(method, forwardNoised, 0, false, null);
     }
 
     public String id() {
-        return method.id() + (forwardNoised ? TABA : "") + (ilvrFactor > 0 ? ILVR + ilvrFactor : "")
+        return method.id() + (forwardNoised ? TABA : "")
+                + (ilvrFactor > 0 ? ILVR + (ilvrBlend ? BLEND : "") + ilvrFactor : "")
                 + (guideWeight != null ? GUIDE + weightText(guideWeight) : "");
     }
 
-    /** "slerp", "slerp+taba", "slerp+ilvr4", "slerp+taba+ilvr8", "slerp+guide2", "slerp+ilvr4+guide1.5", ... */
+    /**
+     * "slerp", "slerp+taba", "slerp+ilvr4", "slerp+taba+ilvr8", "slerp+ilvrblend4" (ILVR on blends of two references),
+     * "slerp+guide2", "slerp+ilvr4+guide1.5", ...
+     */
     public static SamplerRow parse(String s) {
         String t = s.trim();
         int ilvr = 0;
+        boolean blend = false;
         Float guide = null;
         try {
             int at = t.indexOf(GUIDE);
@@ -46,7 +53,9 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
             }
             at = t.indexOf(ILVR);
             if (at >= 0) {
-                ilvr = Integer.parseInt(t.substring(at + ILVR.length()));
+                String factor = t.substring(at + ILVR.length());
+                blend = factor.startsWith(BLEND);
+                ilvr = Integer.parseInt(blend ? factor.substring(BLEND.length()) : factor);
                 if (ilvr < 1) {
                     throw new IllegalArgumentException("factor " + ilvr);
                 }
@@ -54,11 +63,12 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
             }
             boolean taba = t.endsWith(TABA);
             return new SamplerRow(LatentSampler.Method.parse(taba ? t.substring(0, t.length() - TABA.length()) : t), taba,
-                    ilvr, guide);
+                    ilvr, blend, guide);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--methods: unknown row '" + s + "': choose among "
                     + LatentSampler.Method.choices() + ", each optionally with +taba (on the TABA inversion's prior), "
-                    + "then +ilvrN (decoded with ILVR on the class's references, N x N blocks, e.g. slerp+ilvr4), "
+                    + "then +ilvrN (decoded with ILVR on the class's references, N x N blocks, e.g. slerp+ilvr4) or "
+                    + "+ilvrblendN (ILVR on blends of two references), "
                     + "then +guideW (decoded with domain guidance at weight W >= 0 by --guide-model or by each class's "
                     + "fine-tuned model of --finetune-steps, e.g. slerp+guide2)");
         }

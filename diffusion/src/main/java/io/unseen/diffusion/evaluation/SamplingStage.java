@@ -74,6 +74,9 @@ final class SamplingStage {
         if (row.ilvrFactor() > 0) {
             key.put("ilvr_factor", (long) row.ilvrFactor());
             key.put("ilvr_stop", (long) o.ilvrStop());
+            if (row.ilvrBlend()) {
+                key.put("ilvr_blend", true);
+            }
         }
         FrozenModel guide = row.guideWeight() == null ? null : guides.get(in.name());
         if (row.guideWeight() != null) {
@@ -119,7 +122,8 @@ final class SamplingStage {
         List<Tensor> batches = new ArrayList<>();
         int[] shape = prior.latentShape();
         progress.start(in.name() + " " + row.id(), o.count());
-        Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed);
+        Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed,
+                row.ilvrBlend());
         // the evaluation owns the guide model: this row's guidance only lends it its weight (never closed here)
         DomainGuidance guidance = guide == null ? null : new DomainGuidance(guide, row.guideWeight());
         DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, seed, indices,
