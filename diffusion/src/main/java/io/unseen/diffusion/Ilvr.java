@@ -34,7 +34,7 @@ import java.util.Random;
  * @param blend      guide each sample by a blend of two references (needs R >= 2)
  */
 public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean blend) {
-    /** The blend weight's range with {@code blend}: never near one reference alone. */
+    /** The range of l with {@code blend}: at 1/4 a blend weighs its own reference 0.95 and the other 0.32. */
     static final double BLEND_LOW = 0.25, BLEND_HIGH = 0.75;
 
     /** Plain ILVR: sample key guided by reference key mod R. */
@@ -76,9 +76,10 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
         double abar = tNext < 0 ? 1 : schedule.alphaBar(tNext);
         float a = (float) Math.sqrt(abar), b = (float) Math.sqrt(1 - abar);
         float[] y0 = new float[per], y = new float[per], lowX = new float[per], lowY = new float[per];
+        double[] sums = blend ? referenceSums() : null;
         for (int i = 0; i < n; i++) {
             int key = keys[i];
-            guide(key, y0);
+            guide(key, sums, y0);
             Random z = Seeds.random(seed, Seeds.ILVR_NOISE, key, tNext);
             for (int j = 0; j < per; j++) {
                 y[j] = a * y0[j] + (b == 0 ? 0 : b * (float) z.nextGaussian());
@@ -93,6 +94,10 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
 
     /** Sample {@code key}'s clean guide y0 into {@code y0} [C, H, W]: its reference, or its blend of two. */
     void guide(int key, float[] y0) {
+        guide(key, blend ? referenceSums() : null, y0);
+    }
+
+    private void guide(int key, double[] sums, float[] y0) {
         int count = references.dim(0), per = y0.length, r = Math.floorMod(key, count);
         float[] ref = references.data();
         if (!blend) {
@@ -104,12 +109,21 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
         double l = BLEND_LOW + (BLEND_HIGH - BLEND_LOW) * pick.nextDouble(), norm = Math.sqrt((1 - l) * (1 - l) + l * l);
         double wa = (1 - l) / norm, wb = l / norm, wm = 1 - wa - wb;
         for (int j = 0; j < per; j++) {
-            double mean = 0;
-            for (int i = 0; i < count; i++) {
-                mean += ref[i * per + j];
-            }
-            y0[j] = (float) (wm * mean / count + wa * ref[r * per + j] + wb * ref[other * per + j]);
+            y0[j] = (float) (wm * sums[j] / count + wa * ref[r * per + j] + wb * ref[other * per + j]);
         }
+    }
+
+    /** The references summed [C, H, W] (m times R), once per call of {@link #condition}. */
+    private double[] referenceSums() {
+        int count = references.dim(0), per = references.numel() / count;
+        float[] ref = references.data();
+        double[] sums = new double[per];
+        for (int i = 0; i < count; i++) {
+            for (int j = 0; j < per; j++) {
+                sums[j] += ref[i * per + j];
+            }
+        }
+        return sums;
     }
 
     /**
