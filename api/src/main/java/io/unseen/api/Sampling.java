@@ -212,13 +212,9 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
             m.put("own_domain_prior_fingerprint", ownDomain.fingerprint());
         }
         if (ilvr != null) {
-            m.put("ilvr_factor", (long) ilvr.factor());
-            m.put("ilvr_stop", (long) ilvr.stopT());
+            ilvr.recordSettings(m);
             m.put("ilvr_references", (long) ilvr.references().dim(0));
             m.put("ilvr_references_hash", Integer.toHexString(java.util.Arrays.hashCode(ilvr.references().data())));
-            if (ilvr.blend()) {
-                m.put("ilvr_blend", true);
-            }
         }
         if (guidance != null) {
             m.put("guide_model_fingerprint", guidance.guide().fingerprint());

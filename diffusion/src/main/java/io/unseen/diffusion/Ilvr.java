@@ -2,6 +2,7 @@ package io.unseen.diffusion;
 
 import io.unseen.engine.Tensor;
 
+import java.util.Map;
 import java.util.Random;
 
 /**
@@ -149,6 +150,18 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Puts the settings that decide this guidance into {@code settings}, as summary.json and the evaluation's stage
+     * keys record them: ilvr_factor, ilvr_stop, and ilvr_blend only when on (a record without it stays valid).
+     */
+    public void recordSettings(Map<String, Object> settings) {
+        settings.put("ilvr_factor", (long) factor);
+        settings.put("ilvr_stop", (long) stopT);
+        if (blend) {
+            settings.put("ilvr_blend", true);
         }
     }
 

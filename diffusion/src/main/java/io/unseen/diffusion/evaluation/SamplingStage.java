@@ -71,12 +71,12 @@ final class SamplingStage {
             key.put("forward_noise_steps", (long) Evaluation.forwardNoiseSteps(o,
                     new Evaluation.Setting(grid.t0(), grid.size())));
         }
-        if (row.ilvrFactor() > 0) {
-            key.put("ilvr_factor", (long) row.ilvrFactor());
-            key.put("ilvr_stop", (long) o.ilvrStop());
-            if (row.ilvrBlend()) {
-                key.put("ilvr_blend", true);
-            }
+        // keyed by the class label and the row, not their places in the lists: a row does not depend on the others
+        long seed = Seeds.mix(o.seed(), Seeds.EVALUATION_ROW, in.label(), m.ordinal(), row.forwardNoised() ? 1 : 0);
+        Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed,
+                row.ilvrBlend());
+        if (ilvr != null) {
+            ilvr.recordSettings(key);
         }
         FrozenModel guide = row.guideWeight() == null ? null : guides.get(in.name());
         if (row.guideWeight() != null) {
@@ -91,7 +91,8 @@ final class SamplingStage {
         }
         long start = System.nanoTime();
         int reusedBefore = cache.reused();
-        StageCache.Entry e = cache.get(dir.resolve(row.id()), key, () -> draw(row, prior, ownDomain, guide, in, grid));
+        StageCache.Entry e = cache.get(dir.resolve(row.id()), key,
+                () -> draw(row, prior, ownDomain, guide, ilvr, seed, in, grid));
         boolean resumed = cache.reused() > reusedBefore;
         long candidates = ((Number) e.info().getOrDefault("candidates", 0L)).longValue();
         int accepted = e.tensor().dim(0);
@@ -107,14 +108,13 @@ final class SamplingStage {
     }
 
     private StageCache.Entry draw(SamplerRow row, DomainPrior prior, GaussianPrior ownDomain, FrozenModel guide,
-                                  Evaluation.ClassInput in, TimestepGrid grid) throws IOException {
+                                  Ilvr ilvr, long seed, Evaluation.ClassInput in, TimestepGrid grid)
+            throws IOException {
         long start = System.nanoTime();
         LatentSampler.Method m = row.method();
         LatentSampler sampler = new LatentSampler(prior.gaussian(), new LatentGeometry(prior.latents()), prior.targets(),
                 LatentSampler.Options.fromTargets(m, prior.targets(), o.tolScale(), o.maxDraws(), false),
                 m.needsOwnDomain() ? ownDomain : null);
-        // keyed by the class label and the row, not their places in the lists: a row does not depend on the others
-        long seed = Seeds.mix(o.seed(), Seeds.EVALUATION_ROW, in.label(), m.ordinal(), row.forwardNoised() ? 1 : 0);
         List<Integer> indices = new ArrayList<>();
         for (int i = 0; i < o.count(); i++) {
             indices.add(i);
@@ -122,8 +122,6 @@ final class SamplingStage {
         List<Tensor> batches = new ArrayList<>();
         int[] shape = prior.latentShape();
         progress.start(in.name() + " " + row.id(), o.count());
-        Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed,
-                row.ilvrBlend());
         // the evaluation owns the guide model: this row's guidance only lends it its weight (never closed here)
         DomainGuidance guidance = guide == null ? null : new DomainGuidance(guide, row.guideWeight());
         DrawAndDecode.Outcome out = DrawAndDecode.run(sampler, seed, indices,
