@@ -415,26 +415,28 @@ public final class Unseen implements AutoCloseable {
      * @throws IOException when the images cannot be read
      */
     public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed) throws IOException {
-        return ilvr(referenceImages, factor, stopT, seed, false);
+        return ilvr(referenceImages, factor, stopT, seed, null);
     }
 
     /**
-     * ILVR guides as {@link #ilvr(Path, int, int, long)}, with {@code blend}: sample i's guide is a blend of
+     * ILVR guides as {@link #ilvr(Path, int, int, long)}, with a {@code blendWidth}: sample i's guide is a blend of
      * reference a = i mod R and another reference b about the references' mean, scaled to keep their spread (b and
-     * the weight drawn from the seed and i; {@link Ilvr}), so no sample keeps one reference's low frequencies.
+     * the weight l drawn from the seed and i, l within the width about 1/2; {@link Ilvr}), so no sample keeps one
+     * reference's low frequencies.
      *
      * @param referenceImages a folder of images or an .npy [R, C, H, W] in [-1, 1], read at the model's size
      * @param factor          the block side: divides the image side; larger keeps less of the references
      * @param stopT           the last target timestep conditioned (0: every step but the last; -1: also the image)
      * @param seed            seeds the references' noise (with the sample's index and the step) and the blends
-     * @param blend           guide each sample by a blend of two references (needs at least two)
+     * @param blendWidth      null: one reference per sample; else the width in [0, 1] of the blend weight's range
+     *                        about 1/2 ({@link Ilvr#BLEND_WIDTH}: [1/4, 3/4]; needs at least two references)
      * @return the guide
      * @throws IOException when the images cannot be read
      */
-    public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed, boolean blend) throws IOException {
+    public Ilvr ilvr(Path referenceImages, int factor, int stopT, long seed, Double blendWidth) throws IOException {
         FrozenModel m = open();
         ImageSet refs = ImageSet.load(referenceImages, m.unet().inChannels(), m.unet().resolution(), log);
-        return new Ilvr(refs.tensor(), factor, stopT, seed, blend);
+        return new Ilvr(refs.tensor(), factor, stopT, seed, blendWidth);
     }
 
     /**

@@ -54,11 +54,13 @@ public final class SampleCommand implements Callable<Integer> {
                     + " every step but the last; -1: the final image too; larger: only the noisier steps).")
     int ilvrStop;
 
-    @Option(names = "--ilvr-blend",
+    @Option(names = "--ilvr-blend", arity = "0..1", fallbackValue = "" + Ilvr.BLEND_WIDTH, paramLabel = "WIDTH",
             description = "Guide each sample by a blend of two of the ILVR references instead of one: reference "
                     + "i mod R and another, blended about the references' mean and scaled to keep their spread, so no "
-                    + "sample keeps one reference's low frequencies (needs at least 2 references).")
-    boolean ilvrBlend;
+                    + "sample keeps one reference's low frequencies (needs at least 2 references). The other's share "
+                    + "is drawn within WIDTH about 1/2, a number in [0, 1] (default: " + Ilvr.BLEND_WIDTH + ", shares "
+                    + "from 1/4 to 3/4; smaller: every blend nearer an equal mix).")
+    Double ilvrBlend;
 
     @Option(names = "--guide-model", paramLabel = "FT.safetensors",
             description = "Decode with domain guidance: each step's epsilon is eps + W (eps_guide - eps), eps this "
@@ -75,7 +77,7 @@ public final class SampleCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CommandChecks.writableFolder("--output", output);
         checkGuidance();
-        if (ilvrBlend && ilvrReferences == null) {
+        if (ilvrBlend != null && ilvrReferences == null) {
             throw new IllegalArgumentException("--ilvr-blend needs --ilvr-references (the images whose blends guide "
                     + "the decoding)");
         }

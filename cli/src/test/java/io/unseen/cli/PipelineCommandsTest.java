@@ -107,6 +107,21 @@ class PipelineCommandsTest {
         err = runCapturingErr(1, concat(base, "--output", guided.toString(), "--ilvr-references", refs.toString(),
                 "--ilvr-factor", "4", "--ilvr-blend"));
         assertTrue(err.contains("ilvr_blend"), err);
+        // a narrower blend range is another setting: recorded, not resumed in the default range's folder
+        err = runCapturingErr(1, concat(base, "--output", blended.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "4", "--ilvr-blend", "0.1"));
+        assertTrue(err.contains("ilvr_blend_width"), err);
+        Path narrow = dir.resolve("samples-ilvr-blend-narrow");
+        assertEquals(0, run(concat(base, "--output", narrow.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "4", "--ilvr-blend", "0.1")));
+        summary = (Map<?, ?>) Json.parse(Files.readString(narrow.resolve("summary.json")), 1 << 20);
+        assertEquals(0.1, summary.get("ilvr_blend_width"), summary.toString());
+        assertEquals(0, run(concat(base, "--output", blended.toString(), "--ilvr-references", refs.toString(),
+                "--ilvr-factor", "4", "--ilvr-blend", "0.5")), "the default width, written out, resumes");
+        err = runCapturingErr(1, concat(base, "--output", dir.resolve("samples-blend-wide").toString(),
+                "--ilvr-references", refs.toString(), "--ilvr-blend", "1.5"));
+        assertTrue(err.contains("--ilvr-blend width 1.5 must be in [0, 1]"), err);
+        assertFalse(Files.exists(dir.resolve("samples-blend-wide")), "nothing written");
         err = runCapturingErr(1, concat(base, "--output", dir.resolve("samples-blend-alone").toString(),
                 "--ilvr-blend"));
         assertTrue(err.contains("--ilvr-blend needs --ilvr-references"), err);

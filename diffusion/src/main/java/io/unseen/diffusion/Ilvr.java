@@ -19,12 +19,13 @@ import java.util.Random;
  * whose low frequencies are then exactly the reference's). Sample {@code key} is guided by reference
  * {@code key mod R}, and its z by (seed, key, t'), so a sample depends only on its own key.
  * <p>
- * With {@code blend}, sample {@code key}'s y0 is instead a blend of reference a = key mod R and another reference b
- * about the references' mean image m, scaled to keep the references' spread:
+ * With a {@code blendWidth} w, sample {@code key}'s y0 is instead a blend of reference a = key mod R and another
+ * reference b about the references' mean image m, scaled to keep the references' spread:
  * <pre>
- *     y0 = m + ((1 - l) (ref_a - m) + l (ref_b - m)) / sqrt((1 - l)^2 + l^2),   l uniform in [1/4, 3/4]
+ *     y0 = m + ((1 - l) (ref_a - m) + l (ref_b - m)) / sqrt((1 - l)^2 + l^2),   l uniform in [1/2 - w/2, 1/2 + w/2]
  * </pre>
- * (b and l drawn from (seed, key)). The low frequencies a sample keeps are then no single reference's, where plain
+ * (b and l drawn from (seed, key); w = 1/2 by default, l in [1/4, 3/4]; a smaller w keeps every blend nearer an
+ * equal mix, further from either reference). The low frequencies a sample keeps are then no single reference's, where plain
  * ILVR makes every sample its reference at low resolution (R references shared by all samples); the scale keeps
  * blends as varied as the references (a plain average of two would shrink their spread, by 1/sqrt(2) at l = 1/2),
  * as the norm-aware interpolation of latents does.
@@ -32,15 +33,19 @@ import java.util.Random;
  * @param references the guides [R, C, H, W] in [-1, 1], on the host
  * @param factor     N: the block side; it divides H and W
  * @param stopT      the last target timestep conditioned (-1 to 999)
- * @param blend      guide each sample by a blend of two references (needs R >= 2)
+ * @param blendWidth null: plain ILVR; else guide each sample by a blend of two references (needs R >= 2), l within
+ *                   this width (in [0, 1]) about 1/2
  */
-public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean blend) {
-    /** The range of l with {@code blend}: at 1/4 a blend weighs its own reference 0.95 and the other 0.32. */
-    static final double BLEND_LOW = 0.25, BLEND_HIGH = 0.75;
+public record Ilvr(Tensor references, int factor, int stopT, long seed, Double blendWidth) {
+    /**
+     * The default width of l's range, [1/4, 3/4]: at l = 1/4 a blend weighs its own reference 0.95 and the other 0.32,
+     * at 0.4 0.83 and 0.55.
+     */
+    public static final double BLEND_WIDTH = 0.5;
 
     /** Plain ILVR: sample key guided by reference key mod R. */
     public Ilvr(Tensor references, int factor, int stopT, long seed) {
-        this(references, factor, stopT, seed, false);
+        this(references, factor, stopT, seed, null);
     }
 
     public Ilvr {
@@ -56,11 +61,20 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
             throw new IllegalArgumentException("--ilvr-stop " + stopT + " must be -1 (condition the final image too) or "
                     + "a timestep (0: every step but the last)");
         }
-        if (blend && references.dim(0) < 2) {
+        if (blendWidth != null && !(blendWidth >= 0 && blendWidth <= 1)) {
+            throw new IllegalArgumentException("--ilvr-blend width " + blendWidth + " must be in [0, 1] (l, the "
+                    + "second reference's share, is drawn within it about 1/2; default " + BLEND_WIDTH + ")");
+        }
+        if (blendWidth != null && references.dim(0) < 2) {
             throw new IllegalArgumentException("ILVR on blends of two references needs at least 2 references, got "
                     + references.dim(0));
         }
         references = references.toHost();
+    }
+
+    /** Whether each sample is guided by a blend of two references. */
+    public boolean blends() {
+        return blendWidth != null;
     }
 
     /** Whether it conditions the step that ends at timestep {@code tNext} (-1: the image). */
@@ -77,7 +91,7 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
         double abar = tNext < 0 ? 1 : schedule.alphaBar(tNext);
         float a = (float) Math.sqrt(abar), b = (float) Math.sqrt(1 - abar);
         float[] y0 = new float[per], y = new float[per], lowX = new float[per], lowY = new float[per];
-        double[] sums = blend ? referenceSums() : null;
+        double[] sums = blends() ? referenceSums() : null;
         for (int i = 0; i < n; i++) {
             int key = keys[i];
             guide(key, sums, y0);
@@ -95,19 +109,19 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
 
     /** Sample {@code key}'s clean guide y0 into {@code y0} [C, H, W]: its reference, or its blend of two. */
     void guide(int key, float[] y0) {
-        guide(key, blend ? referenceSums() : null, y0);
+        guide(key, blends() ? referenceSums() : null, y0);
     }
 
     private void guide(int key, double[] sums, float[] y0) {
         int count = references.dim(0), per = y0.length, r = Math.floorMod(key, count);
         float[] ref = references.data();
-        if (!blend) {
+        if (!blends()) {
             System.arraycopy(ref, r * per, y0, 0, per);
             return;
         }
         Random pick = Seeds.random(seed, Seeds.ILVR_BLEND, key);
         int other = (r + 1 + pick.nextInt(count - 1)) % count;
-        double l = BLEND_LOW + (BLEND_HIGH - BLEND_LOW) * pick.nextDouble(), norm = Math.sqrt((1 - l) * (1 - l) + l * l);
+        double l = (1 - blendWidth) / 2 + blendWidth * pick.nextDouble(), norm = Math.sqrt((1 - l) * (1 - l) + l * l);
         double wa = (1 - l) / norm, wb = l / norm, wm = 1 - wa - wb;
         for (int j = 0; j < per; j++) {
             y0[j] = (float) (wm * sums[j] / count + wa * ref[r * per + j] + wb * ref[other * per + j]);
@@ -155,18 +169,23 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, boolean 
 
     /**
      * Puts the settings that decide this guidance into {@code settings}, as summary.json and the evaluation's stage
-     * keys record them: ilvr_factor, ilvr_stop, and ilvr_blend only when on (a record without it stays valid).
+     * keys record them: ilvr_factor, ilvr_stop, ilvr_blend only when on and ilvr_blend_width only when not the
+     * default (so a record without them stays valid).
      */
     public void recordSettings(Map<String, Object> settings) {
         settings.put("ilvr_factor", (long) factor);
         settings.put("ilvr_stop", (long) stopT);
-        if (blend) {
+        if (blends()) {
             settings.put("ilvr_blend", true);
+            if (blendWidth != BLEND_WIDTH) {
+                settings.put("ilvr_blend_width", blendWidth);
+            }
         }
     }
 
     /** "ILVR x4 (t' >= 0)" for logs and results. */
     public String describe() {
-        return "ILVR x" + factor + (blend ? " on blends" : "") + " (t' >= " + stopT + ")";
+        return "ILVR x" + factor + (!blends() ? "" : blendWidth == BLEND_WIDTH ? " on blends"
+                : " on blends (l in 1/2 +- " + blendWidth / 2 + ")") + " (t' >= " + stopT + ")";
     }
 }

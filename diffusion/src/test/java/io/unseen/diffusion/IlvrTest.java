@@ -6,6 +6,7 @@ import io.unseen.engine.io.Npy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Random;
 
@@ -142,12 +143,13 @@ class IlvrTest {
         return Math.sqrt(s);
     }
 
-    @Test
-    void aBlendIsTheSamplesReferenceAndAnotherAboutTheirMeanKeepingTheirSpread() {
+    @ParameterizedTest
+    @ValueSource(doubles = {Ilvr.BLEND_WIDTH, 0.2, 0, 1})
+    void aBlendIsTheSamplesReferenceAndAnotherAboutTheirMeanKeepingTheirSpread(double width) {
         // four references: with three, the deviations from their mean sum to 0 and any pair explains a blend
         int r = 4, c = 1, side = 8, per = c * side * side;
         Tensor refs = random(r, c, side, 21);
-        Ilvr blend = new Ilvr(refs, 4, 0, 5, true);
+        Ilvr blend = new Ilvr(refs, 4, 0, 5, width);
         double[] mean = new double[per];
         for (int i = 0; i < r; i++) {
             for (int j = 0; j < per; j++) {
@@ -192,7 +194,7 @@ class IlvrTest {
             assertTrue(bestResidual < 1e-5, "key " + key + ": y0 is no blend of its reference and another");
             assertEquals(1, wa * wa + wb * wb, 1e-4, "key " + key + ": the weights keep the spread");
             double l = wb / (wa + wb);
-            assertTrue(l >= Ilvr.BLEND_LOW - 1e-5 && l <= Ilvr.BLEND_HIGH + 1e-5, "key " + key + ": " + l);
+            assertTrue(l >= (1 - width) / 2 - 1e-5 && l <= (1 + width) / 2 + 1e-5, "key " + key + ": " + l);
             partners[b]++;
             lowest = Math.min(lowest, l);
             highest = Math.max(highest, l);
@@ -202,7 +204,8 @@ class IlvrTest {
         for (int o = 0; o < r; o++) {
             assertTrue(partners[o] > 40, "every reference is someone's partner: " + java.util.Arrays.toString(partners));
         }
-        assertTrue(lowest < 0.3 && highest > 0.7, "the weights span their range: " + lowest + " to " + highest);
+        assertTrue(lowest < 0.5 - 0.4 * width + 1e-5 && highest > 0.5 + 0.4 * width - 1e-5,
+                "the weights span their range: " + lowest + " to " + highest);
         // without blends the guide is the reference itself
         new Ilvr(refs, 4, 0, 5).guide(5, y0); // key 5: reference 1
         for (int j = 0; j < per; j++) {
@@ -215,7 +218,7 @@ class IlvrTest {
         FrozenModel model = FrozenModel.load(DdimParityTest.resource("model.safetensors"), Backends.byName("cpu"));
         int c = model.unet().inChannels(), side = model.unet().resolution(), per = c * side * side;
         Tensor refs = random(3, c, side, 3);
-        Ilvr blend = new Ilvr(refs, side, -1, 9, true);
+        Ilvr blend = new Ilvr(refs, side, -1, 9, Ilvr.BLEND_WIDTH);
         Tensor out = new Ddim(model.unet(), model.schedule(), 2).generate(latents(model, 4, 5),
                 TimestepGrid.of(300, 4, model.schedule()), 0f, true, 0L, null, blend, null, Progress.NONE, null);
         float[] y0 = new float[per];
@@ -235,8 +238,13 @@ class IlvrTest {
     @Test
     void badKnobsAreRefusedWithTheFix() {
         Tensor refs = random(1, 1, 32, 1);
-        IllegalArgumentException e0 = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 4, 0, 0, true));
+        IllegalArgumentException e0 = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 4, 0, 0, Ilvr.BLEND_WIDTH));
         assertTrue(e0.getMessage().contains("at least 2 references"), e0.getMessage());
+        Tensor two = random(2, 1, 32, 1);
+        for (double width : new double[] {-0.1, 1.5, Double.NaN}) {
+            IllegalArgumentException w = assertThrows(IllegalArgumentException.class, () -> new Ilvr(two, 4, 0, 0, width));
+            assertTrue(w.getMessage().contains("--ilvr-blend width") && w.getMessage().contains("[0, 1]"), w.getMessage());
+        }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 5, 0, 0));
         assertTrue(e.getMessage().contains("divide the image side"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Ilvr(refs, 4, -2, 0));

@@ -74,7 +74,7 @@ final class SamplingStage {
         // keyed by the class label and the row, not their places in the lists: a row does not depend on the others
         long seed = Seeds.mix(o.seed(), Seeds.EVALUATION_ROW, in.label(), m.ordinal(), row.forwardNoised() ? 1 : 0);
         Ilvr ilvr = row.ilvrFactor() == 0 ? null : new Ilvr(in.references(), row.ilvrFactor(), o.ilvrStop(), seed,
-                row.ilvrBlend());
+                row.ilvrBlendWidth());
         if (ilvr != null) {
             ilvr.recordSettings(key);
         }
