@@ -33,7 +33,10 @@ def ddim_step(model, x, t, t_next, b, clip):
     e = model(x, torch.full((n,), float(t)))
     x0_t = (x - e * (1 - at).sqrt()) / at.sqrt()
     if clip:
-        x0_t = x0_t.clamp(-1, 1)
+        # guided-diffusion's DDIM: eps re-derived from the clamped x0 (where the clamp changed it)
+        clamped = x0_t.clamp(-1, 1)
+        e = torch.where(clamped != x0_t, (x - at.sqrt() * clamped) / (1 - at).sqrt(), e)
+        x0_t = clamped
     c1 = 0.0
     c2 = ((1 - at_next) - c1 ** 2).sqrt()
     return at_next.sqrt() * x0_t + c1 * torch.zeros_like(x) + c2 * e

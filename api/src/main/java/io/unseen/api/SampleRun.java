@@ -264,9 +264,9 @@ public final class SampleRun {
                 diffs.add(e.getKey() + " " + old.get(e.getKey()) + " (now " + e.getValue() + ")");
             }
         }
-        // ILVR and guidance are recorded only when on (a blend width only when not the default): an absence on one
-        // side is a difference, not an older version
-        for (String key : List.of("ilvr_factor", "ilvr_blend", "ilvr_blend_width", "guide_weight")) {
+        // ILVR, guidance and clipping's eps are recorded only when on (a blend width only when not the default): an
+        // absence on one side is a difference, not an older version
+        for (String key : List.of("ilvr_factor", "ilvr_blend", "ilvr_blend_width", "guide_weight", "clip_rederives_eps")) {
             if (old.containsKey(key) != now.containsKey(key)) {
                 diffs.add(key + " " + (old.containsKey(key) ? old.get(key) : "none") + " (now "
                         + (now.containsKey(key) ? now.get(key) : "none") + ")");

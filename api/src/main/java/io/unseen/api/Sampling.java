@@ -1,6 +1,7 @@
 package io.unseen.api;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DdimScheduler;
 import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
@@ -201,7 +202,7 @@ public record Sampling(int count, LatentSampler.Method method, long seed, float 
         m.put("seed", seed);
         m.put("eta", (double) eta);
         m.put("steps", (long) stepsFor(prior));
-        m.put("clip_x0", clipX0);
+        DdimScheduler.recordClip(m, clipX0);
         m.put("tol_scale", tolScale);
         m.put("max_draws", (long) maxDraws);
         m.put("diagonal_variance", diagonal);

@@ -142,8 +142,8 @@ final class EvaluateCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--clip-x0", negatable = true, defaultValue = "true", fallbackValue = "true",
-            description = "Clamp the predicted x0 to [-1, 1] when decoding samples (default: on; --no-clip-x0 as the "
-                    + "authors' code).")
+            description = "Clamp the predicted x0 to [-1, 1] when decoding samples, re-deriving the step's noise from "
+                    + "it as guided-diffusion's DDIM does (default: on; --no-clip-x0 as the authors' code).")
     boolean clipX0;
 
     @Option(names = "--tol-scale", defaultValue = "1.0",

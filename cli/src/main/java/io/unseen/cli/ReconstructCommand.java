@@ -29,7 +29,8 @@ public final class ReconstructCommand implements Callable<Integer> {
             description = "A folder (reconstructions as PNG, a grid, metrics.json) or an .npy for the decoded tensor.")
     Path output;
 
-    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] when decoding.")
+    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] when decoding (the step's noise "
+            + "re-derived from it).")
     boolean clipX0;
 
     @Override

@@ -27,8 +27,8 @@ public final class SamplingFlags {
     @Option(names = "--steps", description = "Decoding steps (default: the prior's inversion steps).")
     Integer steps;
 
-    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] at each step (off reproduces the "
-            + "authors' code).")
+    @Option(names = "--clip-x0", description = "Clamp the predicted x0 to [-1, 1] at each step and re-derive the "
+            + "step's noise from it, as guided-diffusion's DDIM does (off reproduces the authors' code).")
     boolean clipX0;
 
     @Option(names = "--tol-scale", defaultValue = "1.0", description = "Geometry tolerances as multiples of the "

@@ -43,10 +43,23 @@ public final class DdimScheduler {
      * {@code out} (may be x), all in {@code backend}'s memory.
      *
      * @param noise  z [N, C, H, W] for eta > 0, else null
-     * @param clipX0 clamp x0hat to [-1, 1] (diffusers' clip_sample); off reproduces the authors' code
+     * @param clipX0 clamp x0hat to [-1, 1] and re-derive eps from it (guided-diffusion's DDIM;
+     *               {@link DdimCoefficients}); off reproduces the authors' code
      */
     public void step(Backend backend, Tensor x, Tensor modelOut, int t, int tNext, float eta, Tensor noise,
                      boolean clipX0, Tensor out) {
         backend.ddimStep(x, modelOut, noise, coefficients(t, tNext, eta), clipX0, out);
+    }
+
+    /**
+     * Records a clipping setting where results are keyed (summary.json, the evaluation's stages): clip_x0, and with it
+     * clip_rederives_eps, which earlier versions (clamping x0hat alone) did not write, so their clipped results are
+     * not taken for this version's.
+     */
+    public static void recordClip(java.util.Map<String, Object> settings, boolean clipX0) {
+        settings.put("clip_x0", clipX0);
+        if (clipX0) {
+            settings.put("clip_rederives_eps", true);
+        }
     }
 }

@@ -11,6 +11,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The DDIM step's arithmetic, on every backend (the step is a backend op). */
 class DdimSchedulerTest {
@@ -62,6 +63,35 @@ class DdimSchedulerTest {
             assertEquals(x0, out[i], Math.ulp(x0), "x0hat");
         }
         assertEquals(1f, step(b, new float[]{5f}, new float[]{0f}, 26, -1, 0f, null, true)[0], 0f, "clipping x0hat");
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void clippingReDerivesEpsFromTheClampedX0AndLeavesTheOthersAlone(String name) {
+        Backend b = Backends.byName(name);
+        Random r = new Random(4);
+        int n = 300, t = 100, tNext = 80;
+        float[] x = new float[n], eps = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) r.nextGaussian();
+            eps[i] = (float) r.nextGaussian();
+        }
+        float[] plain = step(b, x, eps, t, tNext, 0f, null, false), clipped = step(b, x, eps, t, tNext, 0f, null, true);
+        NoiseSchedule s = ddim.schedule();
+        double at = s.alphaBar(t), an = s.alphaBar(tNext);
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            double x0 = (x[i] - eps[i] * Math.sqrt(1 - at)) / Math.sqrt(at);
+            if (Math.abs(x0) <= 1) {
+                assertEquals(plain[i], clipped[i], 0f, "x0hat in [-1, 1]: the model's eps, the same bits");
+                continue;
+            }
+            changed++;
+            // x_t' on the trajectory of the clamped x0: the eps that x_t and that x0 imply, not the model's
+            double x0c = Math.signum(x0), e = (x[i] - Math.sqrt(at) * x0c) / Math.sqrt(1 - at);
+            assertEquals(Math.sqrt(an) * x0c + Math.sqrt(1 - an) * e, clipped[i], 1e-5, "value " + i);
+        }
+        assertTrue(changed > 30 && changed < n - 30, "both kinds of value: " + changed + " clamped");
     }
 
     @ParameterizedTest

@@ -1,6 +1,7 @@
 package io.unseen.diffusion.evaluation;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DdimScheduler;
 import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
@@ -481,7 +482,7 @@ public final class Evaluation {
         key.put("stage", "baseline");
         key.put("steps", (long) steps);
         key.put("count", (long) o.count());
-        key.put("clip_x0", o.clipX0());
+        DdimScheduler.recordClip(key, o.clipX0());
         return fromNoise(model, steps, key, outDir.resolve("baseline-steps-" + steps), "baseline");
     }
 
@@ -499,7 +500,7 @@ public final class Evaluation {
         key.put("fine_tuned_model_fingerprint", tunedModel.fingerprint());
         key.put("steps", (long) steps);
         key.put("count", (long) o.count());
-        key.put("clip_x0", o.clipX0());
+        DdimScheduler.recordClip(key, o.clipX0());
         return fromNoise(tunedModel, steps, key, dir.resolve(in.name() + "-steps-" + steps),
                 in.name() + ": " + FINE_TUNED);
     }

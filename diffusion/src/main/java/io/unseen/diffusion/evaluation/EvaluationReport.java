@@ -1,5 +1,6 @@
 package io.unseen.diffusion.evaluation;
 
+import io.unseen.diffusion.DdimScheduler;
 import io.unseen.engine.io.AtomicFiles;
 import io.unseen.engine.io.Json;
 
@@ -391,7 +392,7 @@ public final class EvaluationReport {
             cfg.put("fine_tuning", fineTuning(r.fineTuning(), c.guideFile() == null));
         }
         cfg.put("eta", 0.0);
-        cfg.put("clip_x0", o.clipX0());
+        DdimScheduler.recordClip(cfg, o.clipX0());
         cfg.put("seed", o.seed());
         cfg.put("count", (long) o.count());
         cfg.put("held_out", (long) o.heldOut());

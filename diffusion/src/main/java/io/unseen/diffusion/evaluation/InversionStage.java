@@ -1,6 +1,7 @@
 package io.unseen.diffusion.evaluation;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DdimScheduler;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.FrozenModel;
 import io.unseen.diffusion.GaussianPrior;
@@ -80,7 +81,9 @@ final class InversionStage {
                 Map.of())).tensor();
         double psnrClipped = Double.NaN;
         if (o.clipX0()) {
-            Tensor clipped = cache.get(dir.resolve("reconstruction-clipped"), with(reconKey, "clip_x0", true),
+            Map<String, Object> clippedKey = new LinkedHashMap<>(reconKey);
+            DdimScheduler.recordClip(clippedKey, true);
+            Tensor clipped = cache.get(dir.resolve("reconstruction-clipped"), clippedKey,
                     () -> new StageCache.Entry(ddim.generate(reconLatents(reconIn, grid, reconLatents), grid, 0f, true,
                             0L, null, progress, null), Map.of())).tensor();
             psnrClipped = meanPsnr(reconIn, clipped);

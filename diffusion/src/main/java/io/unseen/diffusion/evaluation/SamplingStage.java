@@ -1,6 +1,7 @@
 package io.unseen.diffusion.evaluation;
 
 import io.unseen.diffusion.Ddim;
+import io.unseen.diffusion.DdimScheduler;
 import io.unseen.diffusion.DomainGuidance;
 import io.unseen.diffusion.DomainPrior;
 import io.unseen.diffusion.DrawAndDecode;
@@ -63,7 +64,7 @@ final class SamplingStage {
         key.put("stage", "samples");
         key.put("row", row.id());
         key.put("count", (long) o.count());
-        key.put("clip_x0", o.clipX0());
+        DdimScheduler.recordClip(key, o.clipX0());
         key.put("tol_scale", o.tolScale());
         key.put("max_draws", (long) o.maxDraws());
         key.put("k", (long) o.k());

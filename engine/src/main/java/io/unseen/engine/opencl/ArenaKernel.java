@@ -1977,7 +1977,8 @@ public final class ArenaKernel extends Kernel {
     //                  f1 sqrt1mAt, f2 sqrtAtNext, f3 c1, f4 c2
 
     /**
-     * One DDIM step, per value: x0 = (x - e*sqrt1mAt) / sqrtAt; clip: x0 = clamp(x0, -1, 1); v = sqrtAtNext*x0;
+     * One DDIM step, per value: x0 = (x - e*sqrt1mAt) / sqrtAt; clip: x0 = clamp(x0, -1, 1) and, where that changed
+     * it, e = (x - sqrtAt*x0) / sqrt1mAt ({@link io.unseen.engine.ops.DdimCoefficients}); v = sqrtAtNext*x0;
      * with noise (offset >= 0): v += c1*z; out = v + c2*e. Sample s: x at x + s*per, eps at eps + s*epsStride (its
      * first per values), noise at noise + s*per, out at out + s*per (out may equal x).
      */
@@ -2028,6 +2029,8 @@ public final class ArenaKernel extends Kernel {
         float v = 0f;
         float cz = 0f;
         float ce = 0f;
+        float clamped = 0f;
+        float xs = 0f;
         if (i < total) {
             s = i / per;
             j = i - s * per;
@@ -2037,7 +2040,13 @@ public final class ArenaKernel extends Kernel {
             diff = mem[x + i] - es;
             x0 = diff / sqrtAt;
             if (clip != 0) {
-                x0 = max(-1f, min(1f, x0));
+                clamped = max(-1f, min(1f, x0));
+                if (clamped != x0 && sqrt1mAt > 0f) {
+                    xs = sqrtAt * clamped;
+                    diff = mem[x + i] - xs;
+                    e = diff / sqrt1mAt;
+                }
+                x0 = clamped;
             }
             v = sqrtAtNext * x0;
             if (noise >= 0) {

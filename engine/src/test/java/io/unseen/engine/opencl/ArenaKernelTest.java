@@ -366,8 +366,9 @@ class ArenaKernelTest {
                         for (int j = 0; j < per; j++) {
                             float e = eps[smp * epsStride + j];
                             float x0 = (x[smp * per + j] - e * sqrt1mAt) / sqrtAt;
-                            if (clip) {
-                                x0 = Math.max(-1f, Math.min(1f, x0));
+                            if (clip && Math.abs(x0) > 1) { // eps re-derived from the clamped x0
+                                x0 = Math.signum(x0);
+                                e = (x[smp * per + j] - sqrtAt * x0) / sqrt1mAt;
                             }
                             float v = sqrtAtNext * x0;
                             if (noise) {
