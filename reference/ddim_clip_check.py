@@ -12,24 +12,10 @@ import torch
 
 import ddpm_port
 import fashion_mnist
-from make_ddim_fixtures import compute_alpha
+from make_ddim_fixtures import ddim_step
 from train_demo import CONFIG
 
 CKPT = "models/demo/fashion-footwear-ddpm-ema.ckpt"
-
-
-def step(model, b, x, t, t_next, mode):
-    n = x.size(0)
-    at = compute_alpha(b, torch.full((n,), t, dtype=torch.long))
-    an = compute_alpha(b, torch.full((n,), t_next, dtype=torch.long))
-    e = model(x, torch.full((n,), float(t)))
-    x0 = (x - e * (1 - at).sqrt()) / at.sqrt()
-    if mode != "none":
-        clamped = x0.clamp(-1, 1)
-        if mode == "clamp+eps":
-            e = torch.where(clamped != x0, (x - at.sqrt() * clamped) / (1 - at).sqrt(), e)
-        x0 = clamped
-    return an.sqrt() * x0 + (1 - an).sqrt() * e
 
 
 @torch.no_grad()
@@ -37,7 +23,7 @@ def sample(model, b, steps, mode, n=64, seed=0):
     seq = [int(s) for s in list(np.linspace(0, 1, steps) * 999)]
     x = torch.randn((n, 1, 32, 32), generator=torch.Generator().manual_seed(seed))
     for k in range(len(seq) - 1, -1, -1):
-        x = step(model, b, x, seq[k], seq[k - 1] if k > 0 else -1, mode)
+        x = ddim_step(model, x, seq[k], seq[k - 1] if k > 0 else -1, b, mode != "none", mode == "clamp+eps")
     return x.clamp(-1, 1).numpy()
 
 

@@ -26,16 +26,18 @@ def compute_alpha(beta, t):
     return (1 - beta).cumprod(dim=0).index_select(0, t + 1).view(-1, 1, 1, 1)
 
 
-def ddim_step(model, x, t, t_next, b, clip):
+def ddim_step(model, x, t, t_next, b, clip, rederive_eps=True):
     n = x.size(0)
     at = compute_alpha(b, torch.full((n,), t, dtype=torch.long))
     at_next = compute_alpha(b, torch.full((n,), t_next, dtype=torch.long))
     e = model(x, torch.full((n,), float(t)))
     x0_t = (x - e * (1 - at).sqrt()) / at.sqrt()
     if clip:
-        # guided-diffusion's DDIM: eps re-derived from the clamped x0 (where the clamp changed it)
+        # guided-diffusion's DDIM: eps re-derived from the clamped x0 (where the clamp changed it); without it,
+        # diffusers' default clip_sample (and unseen before b5b0905)
         clamped = x0_t.clamp(-1, 1)
-        e = torch.where(clamped != x0_t, (x - at.sqrt() * clamped) / (1 - at).sqrt(), e)
+        if rederive_eps:
+            e = torch.where(clamped != x0_t, (x - at.sqrt() * clamped) / (1 - at).sqrt(), e)
         x0_t = clamped
     c1 = 0.0
     c2 = ((1 - at_next) - c1 ** 2).sqrt()

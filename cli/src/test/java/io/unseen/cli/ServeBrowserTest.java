@@ -154,9 +154,17 @@ class ServeBrowserTest {
     }
 
     /** A finished download (Chrome writes .crdownload until it is complete). */
+    /**
+     * The downloaded zip once it is whole: Chromium may show the final name before the bytes are all written (seen
+     * on a loaded machine: "zip file is empty"), so a zip counts only once it opens.
+     */
     private static Path zipIn(Path folder) {
         try (Stream<Path> s = Files.list(folder)) {
-            return s.filter(p -> p.toString().endsWith(".zip")).findFirst().orElse(null);
+            Path zip = s.filter(p -> p.toString().endsWith(".zip")).findFirst().orElse(null);
+            if (zip != null) {
+                new ZipFile(zip.toFile()).close();
+            }
+            return zip;
         } catch (java.io.IOException e) {
             return null;
         }
