@@ -214,6 +214,22 @@ class PipelineCommandsTest {
     }
 
     @Test
+    void clippedSamplesOfTheEarlierClippingAreNotResumed() throws Exception {
+        Path clipped = dir.resolve("clipped");
+        String[] args = {"sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "2",
+                "--output", clipped.toString(), "--method", "gaussian", "--seed", "3", "--clip-x0"};
+        assertEquals(0, run(args));
+        Path summaryFile = clipped.resolve("summary.json");
+        Map<?, ?> summary = (Map<?, ?>) Json.parse(Files.readString(summaryFile), 1 << 20);
+        assertEquals(Boolean.TRUE, summary.get("clip_rederives_eps"), summary.toString());
+        assertEquals(0, run(args), "the same clipping resumes");
+        // a folder from a build that clamped x0 alone: clip_x0 true, no clip_rederives_eps
+        Files.writeString(summaryFile, Files.readString(summaryFile).replace("\"clip_rederives_eps\":true,", ""));
+        String err = runCapturingErr(1, args);
+        assertTrue(err.contains("clip_rederives_eps"), err);
+    }
+
+    @Test
     void diagonalVarianceIsAnOption() throws Exception {
         Path pooled = dir.resolve("pooled"), diag = dir.resolve("diag");
         assertEquals(0, run("sample", "--model", model.toString(), "--prior", prior.toString(), "--count", "1",
