@@ -87,7 +87,8 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--methods", paramLabel = "M1,M2", split = ",",
             description = "Sampler rows, each a method, optionally +taba for the prior of TABA's inversion, then "
                     + "optionally +ilvrN for ILVR decoding on the class's references with N x N blocks (+ilvrblendN: "
-                    + "on a blend of two references per sample), then "
+                    + "on a blend of two references per sample; +ilvrblendNwX: the other's share within a width X about "
+                    + "1/2, default 0.5), then "
                     + "optionally +guideW for domain guidance at weight W by --guide-model or, with --finetune-steps, "
                     + "by each class's fine-tuned model (default: every method and slerp+taba).")
     List<String> methods;

@@ -88,7 +88,8 @@ public final class EvaluationReport {
                 + "ILVR (Choi et al. 2021) on the class's references (sample i: reference i mod R), N x N block means "
                 + "replaced after each step that ends at t >= %d; `+ilvrblendN`: the same on a blend of sample i's "
                 + "reference and another about the references' mean, ((1 - l) (ref_i - m) + l (ref_j - m)) / "
-                + "sqrt((1 - l)^2 + l^2) + m, l uniform in [0.25, 0.75] (as varied as the references).%s%s%s%n",
+                + "sqrt((1 - l)^2 + l^2) + m, l uniform in [0.25, 0.75] (as varied as the references; `+ilvrblendNwX`: "
+                + "l uniform within a width X about 1/2).%s%s%s%n",
                 o.count(), o.seed(), o.k(),
                 num(o.tolScale(), 2), o.maxDraws(), o.forwardNoiseSteps(), o.ilvrStop(), fineTuningRow(r),
                 guideRows(r, c), r.extraRows().isEmpty() ? "" : " Extra rows (images made elsewhere, the same at every "
