@@ -61,15 +61,20 @@ public record Ilvr(Tensor references, int factor, int stopT, long seed, Double b
             throw new IllegalArgumentException("--ilvr-stop " + stopT + " must be -1 (condition the final image too) or "
                     + "a timestep (0: every step but the last)");
         }
-        if (blendWidth != null && !(blendWidth >= 0 && blendWidth <= 1)) {
-            throw new IllegalArgumentException("--ilvr-blend width " + blendWidth + " must be in [0, 1] (l, the "
-                    + "second reference's share, is drawn within it about 1/2; default " + BLEND_WIDTH + ")");
-        }
+        checkBlendWidth(blendWidth);
         if (blendWidth != null && references.dim(0) < 2) {
             throw new IllegalArgumentException("ILVR on blends of two references needs at least 2 references, got "
                     + references.dim(0));
         }
         references = references.toHost();
+    }
+
+    /** Refuses a blend width outside [0, 1] (null, no blends, passes): for every place that takes one. */
+    public static void checkBlendWidth(Double blendWidth) {
+        if (blendWidth != null && !(blendWidth >= 0 && blendWidth <= 1)) {
+            throw new IllegalArgumentException("--ilvr-blend width " + blendWidth + " must be in [0, 1] (l, the "
+                    + "second reference's share, is drawn within it about 1/2; default " + BLEND_WIDTH + ")");
+        }
     }
 
     /** Whether each sample is guided by a blend of two references. */

@@ -29,6 +29,7 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
         if (ilvrBlendWidth != null && ilvrFactor == 0) {
             throw new IllegalArgumentException("a blend width needs ILVR (+ilvrblendN)");
         }
+        Ilvr.checkBlendWidth(ilvrBlendWidth);
     }
 
     public SamplerRow(LatentSampler.Method method, boolean forwardNoised) {
@@ -38,8 +39,9 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
     public String id() {
         return method.id() + (forwardNoised ? TABA : "")
                 + (ilvrFactor > 0 ? ILVR + (ilvrBlendWidth != null ? BLEND : "") + ilvrFactor : "")
-                + (ilvrBlendWidth == null || ilvrBlendWidth == Ilvr.BLEND_WIDTH ? "" : WIDTH + numberText(ilvrBlendWidth))
-                + (guideWeight != null ? GUIDE + numberText(guideWeight) : "");
+                + (ilvrBlendWidth == null || ilvrBlendWidth == Ilvr.BLEND_WIDTH ? ""
+                        : WIDTH + numberText(Double.toString(ilvrBlendWidth)))
+                + (guideWeight != null ? GUIDE + numberText(Float.toString(guideWeight)) : "");
     }
 
     /**
@@ -65,9 +67,6 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
                     int w = factor.indexOf(WIDTH);
                     blendWidth = w < 0 ? Ilvr.BLEND_WIDTH
                             : Double.parseDouble(number(factor.substring(w + WIDTH.length()), "width"));
-                    if (blendWidth > 1) {
-                        throw new IllegalArgumentException("width " + blendWidth);
-                    }
                     factor = w < 0 ? factor : factor.substring(0, w);
                 }
                 ilvr = Integer.parseInt(factor);
@@ -98,13 +97,9 @@ public record SamplerRow(LatentSampler.Method method, boolean forwardNoised, int
         return text;
     }
 
-    /** A number as the row's id writes it: 2 for 2.0, 1.5, 0.25. */
-    private static String numberText(double w) {
-        return new java.math.BigDecimal(Double.toString(w)).stripTrailingZeros().toPlainString();
-    }
-
-    private static String numberText(float w) {
-        return new java.math.BigDecimal(Float.toString(w)).stripTrailingZeros().toPlainString();
+    /** A number's shortest decimal as the row's id writes it: 2 for 2.0, 1.5, 0.25. */
+    private static String numberText(String decimal) {
+        return new java.math.BigDecimal(decimal).stripTrailingZeros().toPlainString();
     }
 
     /** Every method on the plain inversion's prior, then slerp on TABA's. */
